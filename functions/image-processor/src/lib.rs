@@ -1,0 +1,93 @@
+//! S3 ObjectCreated events on the originals bucket → `shared::renditions`.
+
+use aws_lambda_events::event::s3::S3Event;
+use shared::config::{AwsConfig, ConfigError, DbConfig, Env, StorageConfig};
+use shared::imaging::Limits;
+use shared::renditions::{decode_event_key, Outcome, ProcessError, Processor};
+use shared::storage::ObjectStore;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub db: DbConfig,
+    pub aws: AwsConfig,
+    pub storage: StorageConfig,
+    pub limits: Limits,
+    pub max_bytes: u64,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::read(Env::from_process())
+    }
+
+    pub fn read(mut env: Env) -> Result<Self, ConfigError> {
+        let db = DbConfig::read(&mut env);
+        let aws = AwsConfig::read(&mut env);
+        let storage = StorageConfig::read(&mut env);
+        let defaults = Limits::default();
+        let max_bytes = env.parse_or("GALLERY_UPLOAD_MAX_BYTES", 100 * 1024 * 1024u64);
+        let limits = Limits {
+            max_pixels: env.parse_or("GALLERY_MAX_PIXELS", defaults.max_pixels),
+            max_edge: env.parse_or("GALLERY_MAX_EDGE", defaults.max_edge),
+            max_bytes: Some(max_bytes),
+        };
+        env.finish(Self { db, aws, storage, limits, max_bytes })
+    }
+}
+
+pub async fn processor(config: &Config) -> anyhow::Result<Processor> {
+    let clients = shared::aws::Clients::new(&config.aws).await;
+    let password = clients.database_password(&config.db.password).await?;
+    Ok(processor_with(config, shared::db::pool(&config.db, &password)?, &clients))
+}
+
+pub fn processor_with(config: &Config, pool: deadpool_postgres::Pool, clients: &shared::aws::Clients) -> Processor {
+    Processor {
+        pool,
+        store: ObjectStore::new(clients, &config.storage.data_key_id),
+        originals_bucket: config.storage.originals_bucket.clone(),
+        processed_bucket: config.storage.processed_bucket.clone(),
+        limits: config.limits,
+        max_bytes: config.max_bytes,
+    }
+}
+
+/// Processes every record of the batch. Permanent failures are recorded on the
+/// image and do not fail the invocation; if any record hit a transient failure
+/// the invocation fails so Lambda retries the batch (finished records are no-ops).
+pub async fn handle(event: S3Event, processor: &Processor) -> Result<Vec<Outcome>, ProcessError> {
+    let mut outcomes = Vec::with_capacity(event.records.len());
+    let mut retry: Option<ProcessError> = None;
+    for record in event.records {
+        let (Some(bucket), Some(raw_key)) = (record.s3.bucket.name.as_deref(), record.s3.object.key.as_deref()) else {
+            tracing::warn!("record without bucket or key; ignored");
+            outcomes.push(Outcome::Ignored);
+            continue;
+        };
+        match processor.process(bucket, &decode_event_key(raw_key)).await {
+            Ok(outcome) => outcomes.push(outcome),
+            Err(e) => {
+                tracing::error!(error = %e, retryable = e.is_retryable(), "record failed");
+                retry.get_or_insert(e);
+            }
+        }
+    }
+    match retry {
+        Some(e) => Err(e),
+        None => Ok(outcomes),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_sample_event_with_encoded_keys() {
+        let event: S3Event = serde_json::from_str(include_str!("../../../events/s3-object-created.json")).unwrap();
+        assert_eq!(event.records.len(), 2);
+        let keys: Vec<String> = event.records.iter().map(|r| decode_event_key(r.s3.object.key.as_deref().unwrap())).collect();
+        assert!(keys[0].ends_with("/Copper Sunrise 1+1.jpg"), "{}", keys[0]);
+        assert!(keys[1].ends_with("/Été à Paris.png"), "{}", keys[1]);
+    }
+}

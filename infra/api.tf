@@ -1,0 +1,92 @@
+# The API is reachable only through CloudFront: the function URL requires
+# SigV4 (AWS_IAM) and only this distribution, through its origin access
+# control, may invoke it. Write requests are additionally authenticated by
+# the application (see docs/security.md).
+
+resource "aws_lambda_function_url" "api" {
+  function_name      = aws_lambda_function.function["api"].function_name
+  authorization_type = "AWS_IAM"
+  invoke_mode        = "BUFFERED"
+}
+
+resource "aws_cloudfront_origin_access_control" "api" {
+  name                              = "${var.name_prefix}-api"
+  description                       = "CloudFront signs requests to the API function URL"
+  origin_access_control_origin_type = "lambda"
+  signing_behavior                  = "always"
+  signing_protocol                  = "sigv4"
+}
+
+resource "aws_lambda_permission" "cloudfront_invoke_api_url" {
+  statement_id           = "AllowCloudFrontOriginAccessControl"
+  action                 = "lambda:InvokeFunctionUrl"
+  function_name          = aws_lambda_function.function["api"].function_name
+  principal              = "cloudfront.amazonaws.com"
+  source_arn             = aws_cloudfront_distribution.api.arn
+  function_url_auth_type = "AWS_IAM"
+}
+
+locals {
+  # AWS-managed CloudFront policies.
+  cf_cache_policy_caching_disabled                = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+  cf_origin_request_all_viewer_except_host_header = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
+  cf_response_headers_security_headers            = "67f7725c-6f97-4210-82d7-5512b31e9d03"
+
+  api_origin_domain = trimsuffix(trimprefix(aws_lambda_function_url.api.function_url, "https://"), "/")
+  custom_domain     = var.api_certificate_arn != ""
+}
+
+resource "aws_cloudfront_distribution" "api" {
+  #checkov:skip=CKV_AWS_68:No WAF web ACL; the API enforces authentication on writes and reserved concurrency bounds load (see docs/security.md)
+  #checkov:skip=CKV2_AWS_47:No WAF web ACL (see CKV_AWS_68); the API is Rust, no Log4j
+  #checkov:skip=CKV_AWS_86:CloudFront standard logging needs an ACL-enabled bucket, which BucketOwnerEnforced forbids; the function logs every request
+  #checkov:skip=CKV_AWS_174:With a custom domain (api_certificate_arn) the policy is TLSv1.2_2021; without it the *.cloudfront.net default certificate cannot pin a minimum version
+  #checkov:skip=CKV2_AWS_42:Custom certificate is optional (api_certificate_arn); see CKV_AWS_174
+  #checkov:skip=CKV_AWS_305:API origin, there is no root object
+  #checkov:skip=CKV_AWS_310:Single-region API origin; regional failover is the DR procedure (docs/disaster-recovery.md)
+  #checkov:skip=CKV2_AWS_32:The AWS-managed SecurityHeadersPolicy is attached by id (response_headers_policy_id); the check only recognises a policy resource
+  #checkov:skip=CKV_AWS_374:The gallery is public worldwide; no geo restriction
+  enabled         = true
+  comment         = "${var.name_prefix} API"
+  is_ipv6_enabled = true
+  http_version    = "http2and3"
+  price_class     = "PriceClass_100"
+  aliases         = var.api_domain_names
+
+  origin {
+    origin_id                = "api-function-url"
+    domain_name              = local.api_origin_domain
+    origin_access_control_id = aws_cloudfront_origin_access_control.api.id
+
+    custom_origin_config {
+      http_port              = 80
+      https_port             = 443
+      origin_protocol_policy = "https-only"
+      origin_ssl_protocols   = ["TLSv1.2"]
+    }
+  }
+
+  default_cache_behavior {
+    target_origin_id           = "api-function-url"
+    viewer_protocol_policy     = "https-only"
+    allowed_methods            = ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]
+    cached_methods             = ["GET", "HEAD"]
+    compress                   = true
+    cache_policy_id            = local.cf_cache_policy_caching_disabled
+    origin_request_policy_id   = local.cf_origin_request_all_viewer_except_host_header
+    response_headers_policy_id = local.cf_response_headers_security_headers
+  }
+
+  restrictions {
+    geo_restriction {
+      restriction_type = "none"
+    }
+  }
+
+  viewer_certificate {
+    cloudfront_default_certificate = !local.custom_domain
+    acm_certificate_arn            = local.custom_domain ? var.api_certificate_arn : null
+    ssl_support_method             = local.custom_domain ? "sni-only" : null
+    minimum_protocol_version       = local.custom_domain ? "TLSv1.2_2021" : "TLSv1"
+  }
+}

@@ -1,0 +1,101 @@
+# PostgreSQL in the private subnets, encrypted with the data key, TLS-only,
+# master password generated and kept by RDS in Secrets Manager.
+
+resource "aws_db_subnet_group" "main" {
+  name        = "${var.name_prefix}-db"
+  description = "Private subnets of the gallery database"
+  subnet_ids  = aws_subnet.private[*].id
+}
+
+resource "aws_db_parameter_group" "main" {
+  name        = "${var.name_prefix}-postgres${split(".", var.db_engine_version)[0]}"
+  family      = "postgres${split(".", var.db_engine_version)[0]}"
+  description = "Gallery PostgreSQL: TLS only, connection and slow-query logging"
+
+  parameter {
+    name  = "rds.force_ssl"
+    value = "1"
+  }
+
+  parameter {
+    name  = "log_connections"
+    value = "1"
+  }
+
+  parameter {
+    name  = "log_disconnections"
+    value = "1"
+  }
+
+  parameter {
+    name  = "log_min_duration_statement"
+    value = "1000"
+  }
+
+  parameter {
+    name  = "log_statement"
+    value = "ddl"
+  }
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+# Created before the instance so the exported logs get our retention and key.
+resource "aws_cloudwatch_log_group" "database" {
+  for_each = toset(["postgresql", "upgrade"])
+
+  name              = "/aws/rds/instance/${local.db_identifier}/${each.key}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.ops.arn
+}
+
+resource "aws_db_instance" "main" {
+  #checkov:skip=CKV_AWS_118:Enhanced monitoring needs an extra role with an AWS-managed policy; Performance Insights (KMS-encrypted) and CloudWatch metrics and alarms cover monitoring
+  identifier     = local.db_identifier
+  engine         = "postgres"
+  engine_version = var.db_engine_version
+  instance_class = var.db_instance_class
+  port           = local.db_port
+
+  db_name                       = var.db_name
+  username                      = var.db_username
+  manage_master_user_password   = true
+  master_user_secret_kms_key_id = aws_kms_key.data.arn
+
+  allocated_storage     = var.db_allocated_storage_gb
+  max_allocated_storage = var.db_allocated_storage_gb * 5
+  storage_type          = "gp3"
+  storage_encrypted     = true
+  kms_key_id            = aws_kms_key.data.arn
+
+  db_subnet_group_name   = aws_db_subnet_group.main.name
+  vpc_security_group_ids = [aws_security_group.database.id]
+  publicly_accessible    = false
+  multi_az               = var.db_multi_az
+  parameter_group_name   = aws_db_parameter_group.main.name
+  ca_cert_identifier     = "rds-ca-rsa2048-g1"
+
+  iam_database_authentication_enabled = true
+
+  backup_retention_period   = var.db_backup_retention_days
+  backup_window             = "00:30-01:30"
+  maintenance_window        = "sun:03:00-sun:04:00"
+  copy_tags_to_snapshot     = true
+  delete_automated_backups  = false
+  deletion_protection       = true
+  skip_final_snapshot       = false
+  final_snapshot_identifier = "${local.db_identifier}-final"
+
+  auto_minor_version_upgrade = true
+  apply_immediately          = false
+
+  enabled_cloudwatch_logs_exports = ["postgresql", "upgrade"]
+
+  performance_insights_enabled          = true
+  performance_insights_kms_key_id       = aws_kms_key.data.arn
+  performance_insights_retention_period = 7
+
+  depends_on = [aws_cloudwatch_log_group.database]
+}

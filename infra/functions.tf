@@ -1,0 +1,184 @@
+# The four gallery functions: arm64, provided.al2023, JSON logs into their own
+# encrypted log group, attached to the private subnets. Artifacts come from
+# `cargo lambda build --release --arm64 --output-format zip`.
+
+locals {
+  common_environment = {
+    GALLERY_ORIGINALS_BUCKET     = aws_s3_bucket.gallery["originals"].id
+    GALLERY_PROCESSED_BUCKET     = aws_s3_bucket.gallery["processed"].id
+    GALLERY_BACKUPS_BUCKET       = aws_s3_bucket.gallery["backups"].id
+    GALLERY_KMS_KEY_ID           = aws_kms_key.data.arn
+    GALLERY_BACKUP_KMS_KEY_ID    = aws_kms_key.backups.arn
+    DATABASE_HOST                = aws_db_instance.main.address
+    DATABASE_PORT                = tostring(local.db_port)
+    DATABASE_NAME                = var.db_name
+    DATABASE_USER                = var.db_username
+    DATABASE_PASSWORD_SECRET_ARN = aws_db_instance.main.master_user_secret[0].secret_arn
+    DATABASE_CA_BUNDLE           = "/var/task/rds-ca-bundle.pem"
+    RUST_LOG                     = "info"
+  }
+
+  function_settings = {
+    api = {
+      description = "Gallery HTTP API (behind CloudFront, IAM-authenticated function URL)"
+      memory      = 512
+      timeout     = 30
+      reserved    = var.api_reserved_concurrency
+      extra_env   = { GALLERY_UPLOAD_MAX_BYTES = tostring(var.upload_max_bytes) }
+    }
+    image_processor = {
+      description = "Validates uploaded originals and writes renditions"
+      memory      = 2048
+      timeout     = 120
+      reserved    = var.image_processor_reserved_concurrency
+      extra_env   = { GALLERY_MAX_PIXELS = tostring(var.max_pixels) }
+    }
+    backup = {
+      description = "Daily encrypted database backup and restore drill"
+      memory      = 1024
+      timeout     = 900
+      reserved    = 1
+      extra_env   = {}
+    }
+    retention = {
+      description = "Daily retention sweep of objects and records"
+      memory      = 512
+      timeout     = 900
+      reserved    = 1
+      extra_env   = {}
+    }
+  }
+}
+
+resource "aws_cloudwatch_log_group" "function" {
+  for_each = local.function_names
+
+  name              = "/aws/lambda/${each.value}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.ops.arn
+}
+
+data "aws_iam_policy_document" "lambda_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "function" {
+  for_each = local.function_names
+
+  name               = each.value
+  description        = "Execution role of ${each.value}"
+  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
+}
+
+resource "aws_sqs_queue" "dlq" {
+  name                      = "${var.name_prefix}-dlq"
+  message_retention_seconds = 1209600
+  kms_master_key_id         = aws_kms_key.ops.arn
+
+  kms_data_key_reuse_period_seconds = 300
+}
+
+data "aws_iam_policy_document" "dlq" {
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["sqs:*"]
+    resources = [aws_sqs_queue.dlq.arn]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "dlq" {
+  queue_url = aws_sqs_queue.dlq.id
+  policy    = data.aws_iam_policy_document.dlq.json
+}
+
+resource "aws_lambda_function" "function" {
+  #checkov:skip=CKV_AWS_50:X-Ray would need an unscoped xray:Put* permission and another endpoint; requests are traced through JSON logs with request ids and EMF metrics
+  #checkov:skip=CKV_AWS_272:Artifacts are built by CI and pinned by source_code_hash; AWS Signer profiles are not used
+  #checkov:skip=CKV_AWS_116:Only the API function has no dead-letter queue: it is invoked synchronously through its URL, the caller gets the error (the async functions have dead_letter_config)
+  for_each = local.function_names
+
+  function_name = each.value
+  description   = local.function_settings[each.key].description
+  role          = aws_iam_role.function[each.key].arn
+
+  filename         = "${var.lambda_zip_dir}/${local.function_folders[each.key]}/bootstrap.zip"
+  source_code_hash = filebase64sha256("${var.lambda_zip_dir}/${local.function_folders[each.key]}/bootstrap.zip")
+  handler          = "bootstrap"
+  runtime          = "provided.al2023"
+  architectures    = ["arm64"]
+
+  memory_size                    = local.function_settings[each.key].memory
+  timeout                        = local.function_settings[each.key].timeout
+  reserved_concurrent_executions = local.function_settings[each.key].reserved
+  kms_key_arn                    = aws_kms_key.data.arn
+
+  environment {
+    variables = merge(local.common_environment, local.function_settings[each.key].extra_env)
+  }
+
+  logging_config {
+    # No application log-level filter: the embedded-metric-format lines the
+    # functions print carry no level and must never be dropped.
+    log_format = "JSON"
+    log_group  = aws_cloudwatch_log_group.function[each.key].name
+  }
+
+  vpc_config {
+    subnet_ids         = aws_subnet.private[*].id
+    security_group_ids = [aws_security_group.functions.id]
+  }
+
+  dynamic "dead_letter_config" {
+    for_each = contains(local.async_functions, each.key) ? [aws_sqs_queue.dlq.arn] : []
+
+    content {
+      target_arn = dead_letter_config.value
+    }
+  }
+
+  depends_on = [
+    aws_iam_role_policy.function,
+    aws_cloudwatch_log_group.function,
+  ]
+}
+
+# Asynchronous invocations: two retries, then the failure record goes to the
+# dead-letter queue (alarmed on).
+resource "aws_lambda_function_event_invoke_config" "async" {
+  for_each = local.async_functions
+
+  function_name                = aws_lambda_function.function[each.key].function_name
+  maximum_retry_attempts       = 2
+  maximum_event_age_in_seconds = 21600
+
+  destination_config {
+    on_failure {
+      destination = aws_sqs_queue.dlq.arn
+    }
+  }
+}

@@ -1,0 +1,205 @@
+# One execution role per function with only the actions and resources that
+# function uses. `cargo xtask access-review` renders these from the plan and
+# fails on any wildcard that is not justified in access-review-allowlist.json.
+
+locals {
+  bucket_arn = { for k, b in aws_s3_bucket.gallery : k => b.arn }
+  subnet_arns = [
+    for s in aws_subnet.private : "arn:${local.partition}:ec2:${local.region}:${local.account_id}:subnet/${s.id}"
+  ]
+  eni_arn_pattern = "arn:${local.partition}:ec2:${local.region}:${local.account_id}:network-interface/*"
+}
+
+data "aws_iam_policy_document" "function" {
+  for_each = local.function_names
+
+  # --- common to every function -------------------------------------------------
+  statement {
+    sid       = "WriteOwnLogGroup"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.function[each.key].arn}:*"]
+  }
+
+  statement {
+    sid       = "ReadDatabaseSecret"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [aws_db_instance.main.master_user_secret[0].secret_arn]
+  }
+
+  statement {
+    sid       = "DecryptDatabaseSecret"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.data.arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["secretsmanager.${local.region}.amazonaws.com"]
+    }
+  }
+
+  # Equivalent of AWSLambdaVPCAccessExecutionRole, scoped to our subnets,
+  # security group and this account's network interfaces.
+  statement {
+    sid       = "VpcDescribe"
+    actions   = ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "VpcCreateInterfaces"
+    actions   = ["ec2:CreateNetworkInterface"]
+    resources = concat([local.eni_arn_pattern, aws_security_group.functions.arn], local.subnet_arns)
+  }
+
+  statement {
+    sid       = "VpcManageInterfaces"
+    actions   = ["ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"]
+    resources = [local.eni_arn_pattern]
+  }
+
+  # --- api -----------------------------------------------------------------------
+  dynamic "statement" {
+    for_each = each.key == "api" ? ["api"] : []
+
+    content {
+      sid       = "PresignOriginalUploads"
+      actions   = ["s3:PutObject"]
+      resources = ["${local.bucket_arn.originals}/*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.key == "api" ? ["api"] : []
+
+    content {
+      sid       = "EncryptOriginalUploads"
+      actions   = ["kms:GenerateDataKey", "kms:Encrypt"]
+      resources = [aws_kms_key.data.arn]
+    }
+  }
+
+  # --- image processor ---------------------------------------------------------
+  dynamic "statement" {
+    for_each = each.key == "image_processor" ? ["image"] : []
+
+    content {
+      sid       = "ConsumeOriginals"
+      actions   = ["s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject", "s3:DeleteObjectVersion"]
+      resources = ["${local.bucket_arn.originals}/*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.key == "image_processor" ? ["image"] : []
+
+    content {
+      sid       = "WriteRenditions"
+      actions   = ["s3:PutObject"]
+      resources = ["${local.bucket_arn.processed}/*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.key == "image_processor" ? ["image"] : []
+
+    content {
+      sid       = "ObjectEncryption"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = [aws_kms_key.data.arn]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["s3.${local.region}.amazonaws.com"]
+      }
+    }
+  }
+
+  # --- backup --------------------------------------------------------------------
+  dynamic "statement" {
+    for_each = each.key == "backup" ? ["backup"] : []
+
+    content {
+      sid       = "ListBackups"
+      actions   = ["s3:ListBucket"]
+      resources = [local.bucket_arn.backups]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.key == "backup" ? ["backup"] : []
+
+    content {
+      sid       = "ReadWriteBackups"
+      actions   = ["s3:PutObject", "s3:GetObject"]
+      resources = ["${local.bucket_arn.backups}/*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.key == "backup" ? ["backup"] : []
+
+    content {
+      sid       = "BackupEnvelopeEncryption"
+      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+      resources = [aws_kms_key.backups.arn]
+    }
+  }
+
+  # --- retention -----------------------------------------------------------------
+  dynamic "statement" {
+    for_each = each.key == "retention" ? ["retention"] : []
+
+    content {
+      sid       = "ListExpiredObjects"
+      actions   = ["s3:ListBucket", "s3:ListBucketVersions"]
+      resources = [local.bucket_arn.originals, local.bucket_arn.processed, local.bucket_arn.backups]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.key == "retention" ? ["retention"] : []
+
+    content {
+      sid       = "DeleteExpiredObjects"
+      actions   = ["s3:DeleteObject", "s3:DeleteObjectVersion"]
+      resources = ["${local.bucket_arn.originals}/*", "${local.bucket_arn.processed}/*", "${local.bucket_arn.backups}/*"]
+    }
+  }
+
+  # --- asynchronous functions: dead-letter queue -----------------------------------
+  dynamic "statement" {
+    for_each = contains(local.async_functions, each.key) ? ["dlq"] : []
+
+    content {
+      sid       = "SendToDeadLetterQueue"
+      actions   = ["sqs:SendMessage"]
+      resources = [aws_sqs_queue.dlq.arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = contains(local.async_functions, each.key) ? ["dlq"] : []
+
+    content {
+      sid       = "EncryptDeadLetters"
+      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+      resources = [aws_kms_key.ops.arn]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["sqs.${local.region}.amazonaws.com"]
+      }
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "function" {
+  for_each = local.function_names
+
+  name   = "least-privilege"
+  role   = aws_iam_role.function[each.key].id
+  policy = data.aws_iam_policy_document.function[each.key].json
+}

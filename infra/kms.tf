@@ -1,0 +1,394 @@
+# Customer-managed keys. Every key policy names its users; the account root
+# statement only allows key administration and grants (needed by RDS, Lambda
+# and Secrets Manager at creation time), never data-plane use.
+#
+#   data    - originals/processed objects, database storage and its secret,
+#             Performance Insights, Lambda environment variables
+#   backups - envelope encryption of database dumps, backups bucket, DR replica
+#   ops     - CloudWatch Logs, CloudTrail, alarm topic, dead-letter queue,
+#             schedules, trail bucket
+
+locals {
+  key_admin_actions = [
+    "kms:Create*",
+    "kms:Describe*",
+    "kms:Enable*",
+    "kms:List*",
+    "kms:Put*",
+    "kms:Update*",
+    "kms:Revoke*",
+    "kms:Disable*",
+    "kms:Get*",
+    "kms:Delete*",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:ScheduleKeyDeletion",
+    "kms:CancelKeyDeletion",
+    "kms:RotateKeyOnDemand",
+  ]
+
+  function_role_arns = { for k, r in aws_iam_role.function : k => r.arn }
+}
+
+# --- data key ------------------------------------------------------------------
+
+resource "aws_kms_key" "data" {
+  description             = "${var.name_prefix}: gallery objects, database and its secret"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.data_key.json
+}
+
+resource "aws_kms_alias" "data" {
+  name          = "alias/${var.name_prefix}-data"
+  target_key_id = aws_kms_key.data.key_id
+}
+
+data "aws_iam_policy_document" "data_key" {
+  #checkov:skip=CKV_AWS_356:In a key policy "*" means this key only
+  #checkov:skip=CKV_AWS_111:In a key policy "*" means this key only; writers are named principals
+  statement {
+    sid       = "KeyAdministrationByAccount"
+    actions   = concat(local.key_admin_actions, ["kms:CreateGrant"])
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [local.account_root_arn]
+    }
+  }
+
+  # IAM principals of the account (the deployer, operators) may use the key
+  # only through the services that provision or read resources encrypted
+  # with it, and only when their own IAM policy also allows it.
+  statement {
+    sid       = "AccountUseOnlyThroughServices"
+    actions   = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [local.account_root_arn]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["rds.${local.region}.amazonaws.com", "secretsmanager.${local.region}.amazonaws.com", "lambda.${local.region}.amazonaws.com", "s3.${local.region}.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid       = "FunctionsReadDatabaseSecret"
+    actions   = ["kms:Decrypt"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = values(local.function_role_arns)
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["secretsmanager.${local.region}.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid       = "ApiPresignedUploadsToOriginals"
+    actions   = ["kms:GenerateDataKey", "kms:Encrypt"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [local.function_role_arns["api"]]
+    }
+  }
+
+  statement {
+    sid       = "ImageProcessorObjects"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [local.function_role_arns["image_processor"]]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${local.region}.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid       = "S3ReplicationReadsProcessed"
+    actions   = ["kms:Decrypt"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [aws_iam_role.replication.arn]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${local.region}.amazonaws.com"]
+    }
+  }
+}
+
+# --- backups key -----------------------------------------------------------------
+
+resource "aws_kms_key" "backups" {
+  description             = "${var.name_prefix}: envelope encryption of database backups"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.backups_key.json
+}
+
+resource "aws_kms_alias" "backups" {
+  name          = "alias/${var.name_prefix}-backups"
+  target_key_id = aws_kms_key.backups.key_id
+}
+
+data "aws_iam_policy_document" "backups_key" {
+  #checkov:skip=CKV_AWS_356:In a key policy "*" means this key only
+  #checkov:skip=CKV_AWS_111:In a key policy "*" means this key only; writers are named principals
+  statement {
+    sid       = "KeyAdministrationByAccount"
+    actions   = concat(local.key_admin_actions, ["kms:CreateGrant"])
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [local.account_root_arn]
+    }
+  }
+
+  statement {
+    sid       = "BackupFunctionEnvelopeEncryption"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [local.function_role_arns["backup"]]
+    }
+  }
+
+  statement {
+    sid       = "S3ReplicationReadsBackups"
+    actions   = ["kms:Decrypt"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [aws_iam_role.replication.arn]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${local.region}.amazonaws.com"]
+    }
+  }
+}
+
+# --- ops key -------------------------------------------------------------------
+
+resource "aws_kms_key" "ops" {
+  description             = "${var.name_prefix}: logs, audit trail, alarms, queues and schedules"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.ops_key.json
+}
+
+resource "aws_kms_alias" "ops" {
+  name          = "alias/${var.name_prefix}-ops"
+  target_key_id = aws_kms_key.ops.key_id
+}
+
+data "aws_iam_policy_document" "ops_key" {
+  #checkov:skip=CKV_AWS_356:In a key policy "*" means this key only
+  #checkov:skip=CKV_AWS_111:In a key policy "*" means this key only; writers are named principals
+  statement {
+    sid       = "KeyAdministrationByAccount"
+    actions   = concat(local.key_admin_actions, ["kms:CreateGrant"])
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [local.account_root_arn]
+    }
+  }
+
+  # IAM principals of the account (the deployer, operators) may use the key
+  # only through the services that provision or read resources encrypted
+  # with it, and only when their own IAM policy also allows it.
+  statement {
+    sid       = "AccountUseOnlyThroughServices"
+    actions   = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [local.account_root_arn]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["sqs.${local.region}.amazonaws.com", "sns.${local.region}.amazonaws.com", "scheduler.${local.region}.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid       = "CloudWatchLogsEncryptsOurLogGroups"
+    actions   = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["logs.${local.region}.amazonaws.com"]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "kms:EncryptionContext:aws:logs:arn"
+      values   = ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:*"]
+    }
+  }
+
+  statement {
+    sid       = "CloudTrailEncryptsOurTrail"
+    actions   = ["kms:GenerateDataKey*"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudtrail.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceArn"
+      values   = [local.trail_arn]
+    }
+
+    condition {
+      test     = "StringLike"
+      variable = "kms:EncryptionContext:aws:cloudtrail:arn"
+      values   = ["arn:${local.partition}:cloudtrail:*:${local.account_id}:trail/*"]
+    }
+  }
+
+  statement {
+    sid       = "CloudTrailDescribesKey"
+    actions   = ["kms:DescribeKey"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudtrail.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid       = "CloudWatchAlarmsPublishToEncryptedTopic"
+    actions   = ["kms:GenerateDataKey*", "kms:Decrypt"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+
+  statement {
+    sid       = "AsyncFunctionsWriteDeadLetterQueue"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [for k in local.async_functions : local.function_role_arns[k]]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["sqs.${local.region}.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid       = "SchedulerReadsSchedulesAndWritesDeadLetterQueue"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [aws_iam_role.scheduler.arn]
+    }
+  }
+}
+
+# --- DR region key (replica bucket) ----------------------------------------------
+
+resource "aws_kms_key" "dr" {
+  provider = aws.dr
+
+  description             = "${var.name_prefix}: disaster-recovery replicas"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.dr_key.json
+}
+
+resource "aws_kms_alias" "dr" {
+  provider = aws.dr
+
+  name          = "alias/${var.name_prefix}-dr"
+  target_key_id = aws_kms_key.dr.key_id
+}
+
+data "aws_iam_policy_document" "dr_key" {
+  #checkov:skip=CKV_AWS_356:In a key policy "*" means this key only
+  #checkov:skip=CKV_AWS_111:In a key policy "*" means this key only; writers are named principals
+  statement {
+    sid       = "KeyAdministrationByAccount"
+    actions   = concat(local.key_admin_actions, ["kms:CreateGrant"])
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [local.account_root_arn]
+    }
+  }
+
+  statement {
+    sid       = "S3ReplicationWritesReplicas"
+    actions   = ["kms:Encrypt", "kms:GenerateDataKey"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [aws_iam_role.replication.arn]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${var.dr_region}.amazonaws.com"]
+    }
+  }
+}

@@ -1,0 +1,213 @@
+# Private-only network: no internet gateway, no NAT, no public subnets. The
+# functions reach AWS APIs through VPC endpoints and the database directly.
+
+resource "aws_vpc" "main" {
+  cidr_block           = var.vpc_cidr
+  enable_dns_support   = true
+  enable_dns_hostnames = true
+
+  tags = { Name = "${var.name_prefix}-vpc" }
+}
+
+# Lock down the default security group: no rules at all.
+resource "aws_default_security_group" "default" {
+  vpc_id = aws_vpc.main.id
+
+  tags = { Name = "${var.name_prefix}-default-deny" }
+}
+
+resource "aws_subnet" "private" {
+  count = 2
+
+  vpc_id                  = aws_vpc.main.id
+  availability_zone       = local.azs[count.index]
+  cidr_block              = cidrsubnet(var.vpc_cidr, 4, count.index)
+  map_public_ip_on_launch = false
+
+  tags = { Name = "${var.name_prefix}-private-${local.azs[count.index]}" }
+}
+
+resource "aws_route_table" "private" {
+  vpc_id = aws_vpc.main.id
+
+  tags = { Name = "${var.name_prefix}-private" }
+}
+
+resource "aws_route_table_association" "private" {
+  count = 2
+
+  subnet_id      = aws_subnet.private[count.index].id
+  route_table_id = aws_route_table.private.id
+}
+
+# --- Security groups ---------------------------------------------------------
+
+resource "aws_security_group" "functions" {
+  name        = "${var.name_prefix}-functions"
+  description = "Gallery Lambda functions: egress only to VPC endpoints, S3 and the database"
+  vpc_id      = aws_vpc.main.id
+
+  tags = { Name = "${var.name_prefix}-functions" }
+}
+
+resource "aws_security_group" "endpoints" {
+  name        = "${var.name_prefix}-endpoints"
+  description = "Interface VPC endpoints: HTTPS from the gallery functions only"
+  vpc_id      = aws_vpc.main.id
+
+  tags = { Name = "${var.name_prefix}-endpoints" }
+}
+
+resource "aws_security_group" "database" {
+  name        = "${var.name_prefix}-database"
+  description = "Gallery PostgreSQL: ingress only from the gallery functions"
+  vpc_id      = aws_vpc.main.id
+
+  tags = { Name = "${var.name_prefix}-database" }
+}
+
+resource "aws_vpc_security_group_egress_rule" "functions_to_endpoints" {
+  security_group_id            = aws_security_group.functions.id
+  description                  = "HTTPS to interface endpoints (KMS, Secrets Manager, Logs)"
+  ip_protocol                  = "tcp"
+  from_port                    = 443
+  to_port                      = 443
+  referenced_security_group_id = aws_security_group.endpoints.id
+}
+
+resource "aws_vpc_security_group_egress_rule" "functions_to_s3" {
+  security_group_id = aws_security_group.functions.id
+  description       = "HTTPS to S3 through the gateway endpoint"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  prefix_list_id    = aws_vpc_endpoint.s3.prefix_list_id
+}
+
+resource "aws_vpc_security_group_egress_rule" "functions_to_database" {
+  security_group_id            = aws_security_group.functions.id
+  description                  = "PostgreSQL to the gallery database"
+  ip_protocol                  = "tcp"
+  from_port                    = local.db_port
+  to_port                      = local.db_port
+  referenced_security_group_id = aws_security_group.database.id
+}
+
+resource "aws_vpc_security_group_ingress_rule" "endpoints_from_functions" {
+  security_group_id            = aws_security_group.endpoints.id
+  description                  = "HTTPS from the gallery functions"
+  ip_protocol                  = "tcp"
+  from_port                    = 443
+  to_port                      = 443
+  referenced_security_group_id = aws_security_group.functions.id
+}
+
+resource "aws_vpc_security_group_ingress_rule" "database_from_functions" {
+  security_group_id            = aws_security_group.database.id
+  description                  = "PostgreSQL from the gallery functions"
+  ip_protocol                  = "tcp"
+  from_port                    = local.db_port
+  to_port                      = local.db_port
+  referenced_security_group_id = aws_security_group.functions.id
+}
+
+# --- VPC endpoints -------------------------------------------------------------
+
+resource "aws_vpc_endpoint" "s3" {
+  vpc_id            = aws_vpc.main.id
+  service_name      = "com.amazonaws.${local.region}.s3"
+  vpc_endpoint_type = "Gateway"
+  route_table_ids   = [aws_route_table.private.id]
+
+  # Only our own buckets are reachable through the endpoint.
+  policy = data.aws_iam_policy_document.s3_endpoint.json
+
+  tags = { Name = "${var.name_prefix}-s3" }
+}
+
+data "aws_iam_policy_document" "s3_endpoint" {
+  statement {
+    sid       = "GalleryBucketsOnly"
+    actions   = ["s3:*"]
+    resources = flatten([for b in ["originals", "processed", "backups"] : ["arn:${local.partition}:s3:::${local.bucket_names[b]}", "arn:${local.partition}:s3:::${local.bucket_names[b]}/*"]])
+
+    principals {
+      type        = "AWS"
+      identifiers = [local.account_root_arn]
+    }
+  }
+}
+
+locals {
+  # Every AWS API the functions call besides S3.
+  interface_endpoints = toset(["kms", "secretsmanager", "logs"])
+}
+
+resource "aws_vpc_endpoint" "interface" {
+  for_each = local.interface_endpoints
+
+  vpc_id              = aws_vpc.main.id
+  service_name        = "com.amazonaws.${local.region}.${each.key}"
+  vpc_endpoint_type   = "Interface"
+  subnet_ids          = aws_subnet.private[*].id
+  security_group_ids  = [aws_security_group.endpoints.id]
+  private_dns_enabled = true
+
+  tags = { Name = "${var.name_prefix}-${each.key}" }
+}
+
+# --- Flow logs -----------------------------------------------------------------
+
+resource "aws_cloudwatch_log_group" "flow_logs" {
+  name              = "/${var.name_prefix}/vpc-flow-logs"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.ops.arn
+}
+
+resource "aws_flow_log" "main" {
+  vpc_id                   = aws_vpc.main.id
+  traffic_type             = "ALL"
+  log_destination_type     = "cloud-watch-logs"
+  log_destination          = aws_cloudwatch_log_group.flow_logs.arn
+  iam_role_arn             = aws_iam_role.flow_logs.arn
+  max_aggregation_interval = 60
+
+  tags = { Name = "${var.name_prefix}-flow-logs" }
+}
+
+data "aws_iam_policy_document" "flow_logs_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["vpc-flow-logs.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "flow_logs" {
+  name               = "${var.name_prefix}-flow-logs"
+  description        = "Delivers VPC flow logs to their log group"
+  assume_role_policy = data.aws_iam_policy_document.flow_logs_assume.json
+}
+
+data "aws_iam_policy_document" "flow_logs" {
+  statement {
+    sid       = "WriteFlowLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
+    resources = [aws_cloudwatch_log_group.flow_logs.arn, "${aws_cloudwatch_log_group.flow_logs.arn}:*"]
+  }
+}
+
+resource "aws_iam_role_policy" "flow_logs" {
+  name   = "write-flow-logs"
+  role   = aws_iam_role.flow_logs.id
+  policy = data.aws_iam_policy_document.flow_logs.json
+}

@@ -1,0 +1,266 @@
+# Disaster-recovery copies of processed images and backups in var.dr_region,
+# encrypted with a key of that region. Replicas keep deletes as delete
+# markers, so a deletion in the primary region stays recoverable.
+
+resource "aws_s3_bucket" "dr" {
+  #checkov:skip=CKV_AWS_18:Replica buckets in the DR region; every access is recorded by the multi-region CloudTrail with S3 data events on these buckets
+  #checkov:skip=CKV_AWS_144:These buckets are the cross-region replicas themselves
+  #checkov:skip=CKV2_AWS_62:No consumer of object events for replicas
+  provider = aws.dr
+  for_each = local.replicated_buckets
+
+  bucket = "${local.bucket_names[each.key]}-dr"
+}
+
+resource "aws_s3_bucket_versioning" "dr" {
+  provider = aws.dr
+  for_each = local.replicated_buckets
+
+  bucket = aws_s3_bucket.dr[each.key].id
+
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "dr" {
+  provider = aws.dr
+  for_each = local.replicated_buckets
+
+  bucket = aws_s3_bucket.dr[each.key].id
+
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm     = "aws:kms"
+      kms_master_key_id = aws_kms_key.dr.arn
+    }
+    bucket_key_enabled = true
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "dr" {
+  provider = aws.dr
+  for_each = local.replicated_buckets
+
+  bucket                  = aws_s3_bucket.dr[each.key].id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_ownership_controls" "dr" {
+  provider = aws.dr
+  for_each = local.replicated_buckets
+
+  bucket = aws_s3_bucket.dr[each.key].id
+
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+data "aws_iam_policy_document" "dr_bucket" {
+  for_each = local.replicated_buckets
+
+  statement {
+    sid     = "DenyInsecureTransport"
+    effect  = "Deny"
+    actions = ["s3:*"]
+    resources = [
+      "arn:${local.partition}:s3:::${local.bucket_names[each.key]}-dr",
+      "arn:${local.partition}:s3:::${local.bucket_names[each.key]}-dr/*",
+    ]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+
+  statement {
+    sid       = "DenyUploadsWithOtherEncryption"
+    effect    = "Deny"
+    actions   = ["s3:PutObject"]
+    resources = ["arn:${local.partition}:s3:::${local.bucket_names[each.key]}-dr/*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "StringNotEqualsIfExists"
+      variable = "s3:x-amz-server-side-encryption"
+      values   = ["aws:kms"]
+    }
+  }
+
+  statement {
+    sid       = "DenyUploadsWithAnotherKmsKey"
+    effect    = "Deny"
+    actions   = ["s3:PutObject"]
+    resources = ["arn:${local.partition}:s3:::${local.bucket_names[each.key]}-dr/*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "StringNotEqualsIfExists"
+      variable = "s3:x-amz-server-side-encryption-aws-kms-key-id"
+      values   = [aws_kms_key.dr.arn]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "dr" {
+  provider = aws.dr
+  for_each = local.replicated_buckets
+
+  bucket = aws_s3_bucket.dr[each.key].id
+  policy = data.aws_iam_policy_document.dr_bucket[each.key].json
+
+  depends_on = [aws_s3_bucket_public_access_block.dr]
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "dr" {
+  provider = aws.dr
+  for_each = local.replicated_buckets
+
+  bucket = aws_s3_bucket.dr[each.key].id
+
+  rule {
+    id     = "housekeeping"
+    status = "Enabled"
+
+    filter {}
+
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
+    }
+
+    noncurrent_version_expiration {
+      noncurrent_days = var.noncurrent_version_retention_days
+    }
+  }
+
+  depends_on = [aws_s3_bucket_versioning.dr]
+}
+
+# --- Replication ----------------------------------------------------------------------
+
+data "aws_iam_policy_document" "replication_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["s3.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "replication" {
+  name               = "${var.name_prefix}-s3-replication"
+  description        = "Replicates processed images and backups to the DR region"
+  assume_role_policy = data.aws_iam_policy_document.replication_assume.json
+}
+
+data "aws_iam_policy_document" "replication" {
+  statement {
+    sid       = "ReadReplicationConfiguration"
+    actions   = ["s3:GetReplicationConfiguration", "s3:ListBucket"]
+    resources = [for k in local.replicated_buckets : aws_s3_bucket.gallery[k].arn]
+  }
+
+  statement {
+    sid       = "ReadSourceVersions"
+    actions   = ["s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging"]
+    resources = [for k in local.replicated_buckets : "${aws_s3_bucket.gallery[k].arn}/*"]
+  }
+
+  statement {
+    sid       = "WriteReplicas"
+    actions   = ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"]
+    resources = [for k in local.replicated_buckets : "${aws_s3_bucket.dr[k].arn}/*"]
+  }
+
+  statement {
+    sid       = "DecryptSources"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.data.arn, aws_kms_key.backups.arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${local.region}.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid       = "EncryptReplicas"
+    actions   = ["kms:Encrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.dr.arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${var.dr_region}.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "replication" {
+  name   = "replicate-to-dr"
+  role   = aws_iam_role.replication.id
+  policy = data.aws_iam_policy_document.replication.json
+}
+
+resource "aws_s3_bucket_replication_configuration" "dr" {
+  for_each = local.replicated_buckets
+
+  bucket = aws_s3_bucket.gallery[each.key].id
+  role   = aws_iam_role.replication.arn
+
+  rule {
+    id     = "to-dr-region"
+    status = "Enabled"
+
+    filter {}
+
+    delete_marker_replication {
+      status = "Enabled"
+    }
+
+    source_selection_criteria {
+      sse_kms_encrypted_objects {
+        status = "Enabled"
+      }
+    }
+
+    destination {
+      bucket        = aws_s3_bucket.dr[each.key].arn
+      storage_class = "STANDARD_IA"
+
+      encryption_configuration {
+        replica_kms_key_id = aws_kms_key.dr.arn
+      }
+    }
+  }
+
+  depends_on = [aws_s3_bucket_versioning.gallery, aws_s3_bucket_versioning.dr]
+}

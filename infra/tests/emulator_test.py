@@ -1,0 +1,448 @@
+#!/usr/bin/env python3
+"""Apply the gallery infrastructure to an AWS emulator (moto server) and prove it.
+
+Steps: copy the configuration into a scratch directory with an emulator
+override file, build placeholder function zips, `terraform apply`, a second
+`terraform plan` whose only differences must be attributes the emulator does
+not store (EMULATOR_UNSTORED below), read-back assertions through the AWS SDK,
+then `terraform destroy`.
+
+Usage:
+  emulator_test.py --infra infra --endpoint http://127.0.0.1:5055 \
+                   --work DIR [--plan-json OUT] [--keep]
+
+TF_CLI_CONFIG_FILE must point at a CLI config that finds the aws provider
+(the xtask writes one for the provider mirror).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import boto3
+
+REGION = "eu-west-1"
+DR_REGION = "eu-central-1"
+PREFIX = "copper-gallery"
+FUNCTION_FOLDERS = ["api", "image-processor", "backup", "retention"]
+
+# Attributes the emulator does not store or returns in another shape; the
+# provider therefore plans to set them again. Paths are relative to the
+# resource, list indices included. Everything else must be a no-op.
+EMULATOR_UNSTORED: dict[str, set[str]] = {
+    # Lambda: KMS key of environment variables, logging config and
+    # dead-letter config are accepted but not returned by GetFunction.
+    "aws_lambda_function": {".kms_key_arn", ".logging_config", ".dead_letter_config"},
+    # RDS: Performance Insights settings are not returned.
+    "aws_db_instance": {
+        ".performance_insights_enabled",
+        ".performance_insights_kms_key_id",
+        ".performance_insights_retention_period",
+    },
+    # RDS parameters are stored (read back below) but returned without the
+    # fields the provider filters on.
+    "aws_db_parameter_group": {".parameter"},
+    # Replication rule details beyond destination bucket and role are dropped
+    # (storage class, replica key, delete-marker and SSE-KMS selection).
+    "aws_s3_bucket_replication_configuration": {
+        ".rule[0].destination[0].storage_class",
+        ".rule[0].destination[0].encryption_configuration",
+        ".rule[0].delete_marker_replication[0].status",
+        ".rule[0].source_selection_criteria",
+    },
+    # Security group rule descriptions are not stored.
+    "aws_vpc_security_group_egress_rule": {".description"},
+    "aws_vpc_security_group_ingress_rule": {".description"},
+    # CloudFront: origin access control id and the legacy forwarded_values
+    # block differ in shape; ssl_support_method is echoed for the default
+    # certificate.
+    "aws_cloudfront_distribution": {
+        ".origin[0].origin_access_control_id",
+        ".default_cache_behavior[0].forwarded_values",
+        ".viewer_certificate[0].ssl_support_method",
+    },
+}
+
+# A policy recomputed only because its policy document is re-read at apply
+# time (a dependency has one of the changes above) shows as unknown. Those
+# are accepted here and compared with the emulator's copy in the read-back.
+DEFERRED_POLICY_TYPES = {"aws_iam_role_policy", "aws_s3_bucket_policy"}
+
+
+def log(msg: str) -> None:
+    print(f"[infra-emulator] {msg}", flush=True)
+
+
+def run(cmd: list[str], cwd: Path, capture: bool = False, ok_codes=(0,)) -> subprocess.CompletedProcess:
+    started = time.monotonic()
+    proc = subprocess.run(cmd, cwd=cwd, text=True, capture_output=True)
+    took = time.monotonic() - started
+    if proc.returncode not in ok_codes:
+        sys.stdout.write(proc.stdout[-20000:])
+        sys.stderr.write(proc.stderr[-20000:])
+        raise SystemExit(f"command failed ({proc.returncode}) after {took:.0f}s: {' '.join(cmd)}")
+    log(f"{' '.join(cmd[:2])} ... ok in {took:.0f}s")
+    return proc
+
+
+def prepare(infra: Path, work: Path, endpoint: str) -> Path:
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    for f in infra.glob("*.tf"):
+        shutil.copy(f, work / f.name)
+    shutil.copy(infra / ".terraform.lock.hcl", work / ".terraform.lock.hcl")
+    override = (infra / "tests" / "emulator" / "override.tf.tmpl").read_text()
+    (work / "zz_emulator_override.tf").write_text(override.replace("@ENDPOINT@", endpoint))
+    zips = work / "lambda"
+    for name in FUNCTION_FOLDERS:
+        (zips / name).mkdir(parents=True)
+        with zipfile.ZipFile(zips / name / "bootstrap.zip", "w") as z:
+            z.writestr("bootstrap", "#!/bin/sh\necho placeholder\n")
+    return zips
+
+
+def deep_diff(before, after, unknown, path: str, out: list[str]) -> None:
+    if unknown is True:
+        out.append(path + " (unknown)")
+        return
+    if isinstance(before, dict) and isinstance(after, dict):
+        unk = unknown if isinstance(unknown, dict) else {}
+        for key in sorted(set(before) | set(after) | set(unk)):
+            deep_diff(before.get(key), after.get(key), unk.get(key), f"{path}.{key}", out)
+        return
+    if (
+        isinstance(before, list)
+        and isinstance(after, list)
+        and len(before) == len(after)
+        and all(isinstance(x, (dict, list)) for x in before + after)
+    ):
+        unk = unknown if isinstance(unknown, list) else [None] * len(after)
+        for i, (b, a) in enumerate(zip(before, after)):
+            deep_diff(b, a, unk[i] if i < len(unk) else None, f"{path}[{i}]", out)
+        return
+    if before != after:
+        out.append(path)
+
+
+def check_second_plan(plan: dict) -> tuple[list[str], list[str]]:
+    problems: list[str] = []
+    deferred: list[str] = []
+    deferred_reads = any(
+        rc.get("action_reason") == "read_because_dependency_pending"
+        for rc in plan.get("resource_changes", [])
+        if rc["mode"] == "data"
+    )
+    for rc in plan.get("resource_changes", []):
+        if rc["mode"] == "data":
+            continue
+        actions = rc["change"]["actions"]
+        if actions == ["no-op"]:
+            continue
+        if actions != ["update"]:
+            problems.append(f"{rc['address']}: {actions}")
+            continue
+        diffs: list[str] = []
+        deep_diff(rc["change"]["before"], rc["change"]["after"], rc["change"].get("after_unknown"), "", diffs)
+        allowed = EMULATOR_UNSTORED.get(rc["type"], set())
+        for d in diffs:
+            bare = d.removesuffix(" (unknown)")
+            if any(bare == a or bare.startswith(a + ".") or bare.startswith(a + "[") for a in allowed):
+                continue
+            if rc["type"] in DEFERRED_POLICY_TYPES and d == ".policy (unknown)" and deferred_reads:
+                deferred.append(rc["address"])
+                continue
+            problems.append(f"{rc['address']}: {d}")
+    return problems, deferred
+
+
+class Checks:
+    def __init__(self) -> None:
+        self.passed = 0
+        self.failed: list[str] = []
+
+    def expect(self, cond: bool, what: str) -> None:
+        if cond:
+            self.passed += 1
+        else:
+            self.failed.append(what)
+            log(f"FAIL: {what}")
+
+
+def state_resources(state: dict) -> list[dict]:
+    return state.get("values", {}).get("root_module", {}).get("resources", [])
+
+
+def readback(endpoint: str, state: dict, deferred: list[str]) -> Checks:
+    kw = dict(endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing")
+    c = lambda svc, region=REGION: boto3.client(svc, region_name=region, **kw)  # noqa: E731
+    s3, kms, rds, lam = c("s3"), c("kms"), c("rds"), c("lambda")
+    logs, ec2, trail, sns, sqs, cw = c("logs"), c("ec2"), c("cloudtrail"), c("sns"), c("sqs"), c("cloudwatch")
+    sched, iam = c("scheduler"), c("iam")
+    s3_dr, kms_dr = c("s3", DR_REGION), c("kms", DR_REGION)
+    ck = Checks()
+    out = state["values"]["outputs"]
+    keys = out["kms_key_arns"]["value"]
+    buckets = out["bucket_names"]["value"]
+    dr_buckets = out["dr_bucket_names"]["value"]
+    functions = out["function_names"]["value"]
+
+    # --- KMS --------------------------------------------------------------------
+    for name in ("data", "backups", "ops"):
+        arn = keys[name]
+        ck.expect(kms.get_key_rotation_status(KeyId=arn)["KeyRotationEnabled"], f"rotation on {name} key")
+        policy = json.loads(kms.get_key_policy(KeyId=arn, PolicyName="default")["Policy"])
+        principals = json.dumps([s.get("Principal") for s in policy["Statement"]])
+        ck.expect(":role/" in principals or "amazonaws.com" in principals, f"{name} key policy names its users")
+    ck.expect(kms_dr.get_key_rotation_status(KeyId=keys["dr"])["KeyRotationEnabled"], "rotation on dr key")
+    aliases = {a["AliasName"]: a.get("TargetKeyId") for a in kms.list_aliases()["Aliases"]}
+    for alias, key in ((f"alias/{PREFIX}-data", "data"), (f"alias/{PREFIX}-backups", "backups")):
+        ck.expect(alias in aliases and keys[key].endswith(aliases[alias]), f"{alias} points at the {key} key")
+    data_policy = json.loads(kms.get_key_policy(KeyId=keys["data"], PolicyName="default")["Policy"])
+    root_stmt = [s for s in data_policy["Statement"] if s["Sid"] == "KeyAdministrationByAccount"][0]
+    ck.expect("kms:Decrypt" not in root_stmt["Action"], "account root cannot decrypt with the data key directly")
+    backup_policy = json.dumps(kms.get_key_policy(KeyId=keys["backups"], PolicyName="default")["Policy"])
+    ck.expect(f"role/{functions['backup']}" in backup_policy, "backups key names the backup role")
+
+    # --- Buckets ----------------------------------------------------------------------
+    expected_key = {"originals": keys["data"], "processed": keys["data"], "backups": keys["backups"], "trail": keys["ops"]}
+    all_buckets = [(s3, b, k) for k, b in buckets.items()] + [(s3_dr, b, "dr") for b in dr_buckets.values()]
+    for client, bucket, kind in all_buckets:
+        rule = client.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
+        sse = rule["ApplyServerSideEncryptionByDefault"]
+        if kind == "logs":
+            ck.expect(sse["SSEAlgorithm"] == "AES256", f"{bucket}: SSE-S3 (access-log target)")
+        else:
+            want = keys["dr"] if kind == "dr" else expected_key[kind]
+            ck.expect(sse["SSEAlgorithm"] == "aws:kms" and sse.get("KMSMasterKeyID") == want, f"{bucket}: SSE-KMS with our key")
+        ck.expect(rule.get("BucketKeyEnabled") is True, f"{bucket}: bucket key enabled")
+        ck.expect(client.get_bucket_versioning(Bucket=bucket).get("Status") == "Enabled", f"{bucket}: versioning")
+        pab = client.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+        ck.expect(all(pab.values()) and len(pab) == 4, f"{bucket}: public access block")
+        own = client.get_bucket_ownership_controls(Bucket=bucket)["OwnershipControls"]["Rules"][0]
+        ck.expect(own["ObjectOwnership"] == "BucketOwnerEnforced", f"{bucket}: BucketOwnerEnforced")
+        policy = json.loads(client.get_bucket_policy(Bucket=bucket)["Policy"])
+        stmts = {s.get("Sid"): s for s in policy["Statement"]}
+        tls = stmts.get("DenyInsecureTransport", {})
+        ck.expect(
+            tls.get("Effect") == "Deny" and tls.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false",
+            f"{bucket}: policy denies non-TLS requests",
+        )
+        ck.expect(stmts.get("DenyUploadsWithOtherEncryption", {}).get("Effect") == "Deny", f"{bucket}: policy denies other encryption")
+        if kind != "logs":
+            ck.expect(stmts.get("DenyUploadsWithAnotherKmsKey", {}).get("Effect") == "Deny", f"{bucket}: policy denies other KMS keys")
+        rules = client.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+        ck.expect(any(r.get("AbortIncompleteMultipartUpload") for r in rules), f"{bucket}: lifecycle aborts incomplete uploads")
+        ck.expect(any(r.get("NoncurrentVersionExpiration") for r in rules), f"{bucket}: lifecycle expires noncurrent versions")
+        if kind in expected_key:
+            target = client.get_bucket_logging(Bucket=bucket).get("LoggingEnabled", {})
+            ck.expect(target.get("TargetBucket") == buckets["logs"], f"{bucket}: server access logging to the logs bucket")
+    originals_rules = s3.get_bucket_lifecycle_configuration(Bucket=buckets["originals"])["Rules"]
+    ck.expect(
+        any(r.get("Expiration", {}).get("Days") == 7 for r in originals_rules),
+        "originals: temporary originals expire after 7 days",
+    )
+    for kind in ("processed", "backups"):
+        repl = s3.get_bucket_replication(Bucket=buckets[kind])["ReplicationConfiguration"]
+        dest = repl["Rules"][0]["Destination"]["Bucket"]
+        ck.expect(dest.endswith(f":::{dr_buckets[kind]}"), f"{kind}: replicated to the DR bucket")
+
+    # Notification -> image processor, and the permission it relies on.
+    image_arn = lam.get_function(FunctionName=functions["image_processor"])["Configuration"]["FunctionArn"]
+    notif = s3.get_bucket_notification_configuration(Bucket=buckets["originals"])
+    targets = notif.get("LambdaFunctionConfigurations", [])
+    ck.expect(
+        any(t["LambdaFunctionArn"] == image_arn and "s3:ObjectCreated:*" in t["Events"] for t in targets),
+        "originals: ObjectCreated notification targets the image processor",
+    )
+    perm = json.loads(lam.get_policy(FunctionName=functions["image_processor"])["Policy"])
+    s3_perm = [s for s in perm["Statement"] if s.get("Principal", {}).get("Service") == "s3.amazonaws.com"]
+    cond = json.dumps(s3_perm[0].get("Condition", {})) if s3_perm else ""
+    ck.expect(buckets["originals"] in cond and "AWS:SourceAccount" in cond, "image processor permission has source_arn and source_account")
+
+    # --- Database -----------------------------------------------------------------
+    db = rds.describe_db_instances(DBInstanceIdentifier=f"{PREFIX}-db")["DBInstances"][0]
+    ck.expect(db["StorageEncrypted"] and db["KmsKeyId"] == keys["data"], "database encrypted with the data key")
+    ck.expect(db["PubliclyAccessible"] is False, "database not public")
+    ck.expect(db["DeletionProtection"] is True, "database deletion protection")
+    ck.expect(db["BackupRetentionPeriod"] >= 7, "database automated backups >= 7 days")
+    ck.expect(set(db.get("EnabledCloudwatchLogsExports", [])) >= {"postgresql", "upgrade"}, "database log exports")
+    ck.expect(db.get("MasterUserSecret", {}).get("KmsKeyId") == keys["data"], "database credentials in Secrets Manager under the data key")
+    subnet_ids = {s["SubnetIdentifier"] for s in db["DBSubnetGroup"]["Subnets"]}
+    group = db["DBParameterGroups"][0]["DBParameterGroupName"]
+    params = {p["ParameterName"]: p.get("ParameterValue") for p in rds.describe_db_parameters(DBParameterGroupName=group)["Parameters"]}
+    ck.expect(params.get("rds.force_ssl") == "1", "database parameter rds.force_ssl = 1")
+
+    # --- Network --------------------------------------------------------------------
+    vpc_id = out["vpc_id"]["value"]
+    flt = [{"Name": "vpc-id", "Values": [vpc_id]}]
+    subnets = ec2.describe_subnets(Filters=flt)["Subnets"]
+    ck.expect(len(subnets) == 2 and len({s["AvailabilityZone"] for s in subnets}) == 2, "two private subnets in two AZs")
+    ck.expect(not any(s.get("MapPublicIpOnLaunch") for s in subnets), "no subnet maps public IPs")
+    ck.expect({s["SubnetId"] for s in subnets} == subnet_ids, "database in the private subnets")
+    igws = ec2.describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id", "Values": [vpc_id]}])["InternetGateways"]
+    ck.expect(not igws, "no internet gateway")
+    ck.expect(not ec2.describe_nat_gateways(Filters=flt).get("NatGateways"), "no NAT gateway")
+    endpoints = {e["ServiceName"].rsplit(".", 1)[-1] for e in ec2.describe_vpc_endpoints(Filters=flt)["VpcEndpoints"]}
+    ck.expect(endpoints >= {"s3", "kms", "secretsmanager", "logs"}, "VPC endpoints for S3, KMS, Secrets Manager, Logs")
+    ck.expect(bool(ec2.describe_flow_logs(Filters=[{"Name": "resource-id", "Values": [vpc_id]}])["FlowLogs"]), "VPC flow logs")
+    sgs = {g["GroupName"]: g for g in ec2.describe_security_groups(Filters=flt)["SecurityGroups"]}
+    dbsg, fnsg = sgs[f"{PREFIX}-database"], sgs[f"{PREFIX}-functions"]
+    ck.expect(
+        all(p.get("UserIdGroupPairs") and not p.get("IpRanges") for p in dbsg["IpPermissions"]) and len(dbsg["IpPermissions"]) == 1,
+        "database ingress only from the functions' security group",
+    )
+    ck.expect(
+        not any(r.get("CidrIp") == "0.0.0.0/0" for p in fnsg["IpPermissionsEgress"] for r in p.get("IpRanges", [])),
+        "functions have no open egress",
+    )
+
+    # --- Functions ----------------------------------------------------------------
+    required_env = {
+        "GALLERY_ORIGINALS_BUCKET", "GALLERY_PROCESSED_BUCKET", "GALLERY_BACKUPS_BUCKET", "GALLERY_KMS_KEY_ID",
+        "GALLERY_BACKUP_KMS_KEY_ID", "DATABASE_HOST", "DATABASE_PORT", "DATABASE_NAME", "DATABASE_USER",
+        "DATABASE_PASSWORD_SECRET_ARN", "DATABASE_CA_BUNDLE", "RUST_LOG",
+    }
+    for key, name in functions.items():
+        cfg = lam.get_function(FunctionName=name)["Configuration"]
+        ck.expect(cfg["Runtime"] == "provided.al2023" and cfg["Architectures"] == ["arm64"], f"{name}: arm64 provided.al2023")
+        ck.expect(len(cfg.get("VpcConfig", {}).get("SubnetIds", [])) == 2, f"{name}: in the private subnets")
+        env = cfg.get("Environment", {}).get("Variables", {})
+        ck.expect(required_env <= set(env), f"{name}: environment variables")
+        ck.expect(env.get("GALLERY_KMS_KEY_ID") == keys["data"] and env.get("GALLERY_BACKUP_KMS_KEY_ID") == keys["backups"], f"{name}: key ids")
+        conc = lam.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions")
+        ck.expect(isinstance(conc, int) and conc >= 1, f"{name}: reserved concurrency")
+        lg = logs.describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{name}")["logGroups"]
+        ck.expect(bool(lg) and lg[0].get("retentionInDays", 0) >= 365 and lg[0].get("kmsKeyId") == keys["ops"], f"{name}: log group retention and KMS")
+    api_env = lam.get_function(FunctionName=functions["api"])["Configuration"]["Environment"]["Variables"]
+    ck.expect("GALLERY_UPLOAD_MAX_BYTES" in api_env, "api: GALLERY_UPLOAD_MAX_BYTES")
+    img_env = lam.get_function(FunctionName=functions["image_processor"])["Configuration"]["Environment"]["Variables"]
+    ck.expect("GALLERY_MAX_PIXELS" in img_env, "image processor: GALLERY_MAX_PIXELS")
+    url = lam.get_function_url_config(FunctionName=functions["api"])
+    ck.expect(url["AuthType"] == "AWS_IAM", "API function URL requires AWS_IAM")
+    for key, name in functions.items():
+        if key == "api":
+            continue
+        eic = lam.get_function_event_invoke_config(FunctionName=name)
+        ck.expect("OnFailure" in eic.get("DestinationConfig", {}), f"{name}: on-failure destination")
+
+    # Roles: every inline policy equals the one Terraform computed.
+    for r in state_resources(state):
+        if r["type"] == "aws_iam_role_policy":
+            role, pname = r["values"]["role"], r["values"]["name"]
+            live = iam.get_role_policy(RoleName=role, PolicyName=pname)["PolicyDocument"]
+            live = json.loads(live) if isinstance(live, str) else live
+            ck.expect(live == json.loads(r["values"]["policy"]), f"role {role}: inline policy matches configuration")
+            ck.expect(not iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"], f"role {role}: no managed policies")
+        if r["type"] == "aws_s3_bucket_policy" and r.get("provider_name", "").endswith("aws") and "dr" not in r["address"]:
+            live = json.loads(s3.get_bucket_policy(Bucket=r["values"]["bucket"])["Policy"])
+            ck.expect(live == json.loads(r["values"]["policy"]), f"bucket {r['values']['bucket']}: policy matches configuration")
+    if deferred:
+        log(f"{len(deferred)} policies were re-read in the second plan only; compared above")
+
+    # --- Schedules ----------------------------------------------------------------
+    tasks = {}
+    for s in sched.list_schedules(GroupName=PREFIX)["Schedules"]:
+        full = sched.get_schedule(Name=s["Name"], GroupName=PREFIX)
+        event = json.loads(full["Target"]["Input"])
+        tasks[event["detail"]["task"]] = full
+        ck.expect(event["detail-type"] == "Scheduled Event" and event["source"] == "aws.scheduler", f"{s['Name']}: EventBridge-shaped input")
+        ck.expect(bool(full["Target"].get("DeadLetterConfig", {}).get("Arn")), f"{s['Name']}: dead-letter queue")
+    ck.expect(set(tasks) == {"backup", "restore-drill", "retention"}, "schedules for backup, restore drill and retention")
+
+    # --- Audit and monitoring ------------------------------------------------------------
+    t = trail.describe_trails(trailNameList=[f"{PREFIX}-trail"])["trailList"][0]
+    ck.expect(t["IsMultiRegionTrail"] and t["LogFileValidationEnabled"], "CloudTrail multi-region with log file validation")
+    ck.expect(t.get("KmsKeyId") == keys["ops"], "CloudTrail encrypted with the ops key")
+    sel = trail.get_event_selectors(TrailName=t["TrailARN"] if "TrailARN" in t else t["Name"])
+    data_values = json.dumps(sel.get("EventSelectors", []))
+    ck.expect(all(f"arn:aws:s3:::{b}/" in data_values for b in buckets.values()), "CloudTrail S3 data events on our buckets")
+    topic = out["alarm_topic_arn"]["value"]
+    ck.expect(sns.get_topic_attributes(TopicArn=topic)["Attributes"].get("KmsMasterKeyId") == keys["ops"], "alarm topic encrypted")
+    dlq = out["dead_letter_queue_url"]["value"]
+    ck.expect(sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["All"])["Attributes"].get("KmsMasterKeyId") == keys["ops"], "DLQ encrypted")
+    alarms = {a["AlarmName"]: a for a in cw.describe_alarms(AlarmNamePrefix=PREFIX)["MetricAlarms"]}
+    for name in (
+        "backup-missing", "backup-failed", "restore-drill-missing", "restore-drill-failed", "api-5xx",
+        "image-failures", "dlq-not-empty", "UnauthorizedApiCalls", "KmsKeyDisabledOrScheduledForDeletion",
+        "BucketPolicyChanges",
+    ):
+        a = alarms.get(f"{PREFIX}-{name}")
+        ck.expect(a is not None and a["AlarmActions"] == [topic], f"alarm {name} -> topic")
+    missing = alarms.get(f"{PREFIX}-backup-missing", {})
+    ck.expect(
+        missing.get("Period") == 93600 and missing.get("TreatMissingData") == "breaching",
+        "backup-missing: 26 h window, missing data breaches",
+    )
+    filters = {f["filterName"] for f in logs.describe_metric_filters(logGroupName=f"/{PREFIX}/cloudtrail")["metricFilters"]}
+    ck.expect(len(filters) == 3, "security metric filters on the trail log group")
+    return ck
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--infra", required=True, type=Path)
+    ap.add_argument("--endpoint", required=True)
+    ap.add_argument("--work", required=True, type=Path)
+    ap.add_argument("--plan-json", type=Path)
+    ap.add_argument("--keep", action="store_true", help="skip destroy")
+    args = ap.parse_args()
+
+    started = time.monotonic()
+    work: Path = args.work.resolve()
+    zips = prepare(args.infra.resolve(), work, args.endpoint)
+    tf_vars = ["-var", f"lambda_zip_dir={zips}", "-var", "enable_access_analyzer=false"]
+    env_ok = os.environ.get("TF_CLI_CONFIG_FILE")
+    if not env_ok:
+        log("warning: TF_CLI_CONFIG_FILE is not set")
+
+    run(["terraform", "init", "-input=false", "-no-color"], work)
+    run(["terraform", "apply", "-auto-approve", "-input=false", "-no-color", *tf_vars], work)
+    destroyed = False
+    try:
+        run(["terraform", "plan", "-input=false", "-no-color", "-out=second.tfplan", *tf_vars], work)
+        plan = json.loads(run(["terraform", "show", "-json", "second.tfplan"], work).stdout)
+        if args.plan_json:
+            args.plan_json.write_text(json.dumps(plan))
+        problems, deferred = check_second_plan(plan)
+        for p in problems:
+            log(f"unexpected difference after apply: {p}")
+        state = json.loads(run(["terraform", "show", "-json"], work).stdout)
+        checks = readback(args.endpoint, state, deferred)
+        log(f"second plan: {len(problems)} unexpected differences, {len(deferred)} deferred policy re-reads")
+        log(f"read-back: {checks.passed} passed, {len(checks.failed)} failed")
+        if not args.keep:
+            # The database has deletion protection (as in production); the
+            # test lifts it through the API before destroying.
+            rds = boto3.client(
+                "rds", region_name=REGION, endpoint_url=args.endpoint,
+                aws_access_key_id="testing", aws_secret_access_key="testing",
+            )
+            rds.modify_db_instance(DBInstanceIdentifier=f"{PREFIX}-db", DeletionProtection=False, ApplyImmediately=True)
+            run(["terraform", "destroy", "-auto-approve", "-input=false", "-no-color", *tf_vars], work)
+            destroyed = True
+            state = json.loads(run(["terraform", "show", "-json"], work).stdout)
+            left = state_resources(state)
+            if left:
+                problems.append(f"destroy left {len(left)} resources")
+        if problems or checks.failed:
+            log("FAILED")
+            return 1
+        log(f"emulator apply/plan/read-back{'/destroy' if destroyed else ''} passed in {time.monotonic() - started:.0f}s")
+        return 0
+    finally:
+        if not args.keep and not destroyed:
+            subprocess.run(["terraform", "destroy", "-auto-approve", "-input=false", "-no-color", *tf_vars], cwd=work,
+                           capture_output=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

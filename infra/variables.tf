@@ -1,0 +1,309 @@
+variable "name_prefix" {
+  description = "Prefix of every resource name (buckets, functions, keys, alarms). Must match what the functions are configured with."
+  type        = string
+  default     = "copper-gallery"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{2,30}[a-z0-9]$", var.name_prefix))
+    error_message = "name_prefix must be 4-32 characters of lowercase letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "region" {
+  description = "AWS region that hosts the gallery."
+  type        = string
+  default     = "eu-west-1"
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", var.region))
+    error_message = "region must be an AWS region name such as eu-west-1."
+  }
+}
+
+variable "dr_region" {
+  description = "Second AWS region that receives replicas of backups and processed images. Must differ from region."
+  type        = string
+  default     = "eu-central-1"
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", var.dr_region))
+    error_message = "dr_region must be an AWS region name such as eu-central-1."
+  }
+}
+
+variable "tags" {
+  description = "Extra tags applied to every resource."
+  type        = map(string)
+  default     = {}
+}
+
+variable "lambda_zip_dir" {
+  description = "Directory holding the cargo-lambda build output: <dir>/<function>/bootstrap.zip for api, image-processor, backup and retention."
+  type        = string
+  default     = "../target/lambda"
+
+  validation {
+    condition     = length(trimspace(var.lambda_zip_dir)) > 0
+    error_message = "lambda_zip_dir must not be empty."
+  }
+}
+
+variable "vpc_cidr" {
+  description = "CIDR block of the gallery VPC. Two private /20 subnets are carved out of it."
+  type        = string
+  default     = "10.40.0.0/16"
+
+  validation {
+    condition     = can(cidrhost(var.vpc_cidr, 0)) && tonumber(split("/", var.vpc_cidr)[1]) <= 18
+    error_message = "vpc_cidr must be a valid IPv4 CIDR block of /18 or larger."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Retention of every CloudWatch log group (functions, database, flow logs, CloudTrail). At least one year."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = contains([365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a CloudWatch retention value of at least 365 days."
+  }
+}
+
+variable "db_instance_class" {
+  description = "RDS instance class of the PostgreSQL database."
+  type        = string
+  default     = "db.t4g.small"
+
+  validation {
+    condition     = can(regex("^db\\.", var.db_instance_class))
+    error_message = "db_instance_class must be an RDS instance class such as db.t4g.small."
+  }
+}
+
+variable "db_engine_version" {
+  description = "PostgreSQL engine version."
+  type        = string
+  default     = "16.4"
+
+  validation {
+    condition     = can(regex("^1[6-9](\\.[0-9]+)?$", var.db_engine_version))
+    error_message = "db_engine_version must be PostgreSQL 16 or newer."
+  }
+}
+
+variable "db_allocated_storage_gb" {
+  description = "Allocated storage of the database in GiB."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.db_allocated_storage_gb >= 20 && var.db_allocated_storage_gb <= 1000
+    error_message = "db_allocated_storage_gb must be between 20 and 1000."
+  }
+}
+
+variable "db_name" {
+  description = "Name of the gallery database."
+  type        = string
+  default     = "gallery"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9_]{0,62}$", var.db_name))
+    error_message = "db_name must be a lowercase PostgreSQL identifier."
+  }
+}
+
+variable "db_username" {
+  description = "Master user of the database. Its password is generated and rotated by RDS in Secrets Manager."
+  type        = string
+  default     = "gallery_admin"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9_]{0,62}$", var.db_username)) && !contains(["admin", "postgres", "rdsadmin"], var.db_username)
+    error_message = "db_username must be a lowercase identifier and not a reserved name."
+  }
+}
+
+variable "db_backup_retention_days" {
+  description = "Days of RDS automated backups (point-in-time recovery window). At least 7."
+  type        = number
+  default     = 14
+
+  validation {
+    condition     = var.db_backup_retention_days >= 7 && var.db_backup_retention_days <= 35
+    error_message = "db_backup_retention_days must be between 7 and 35."
+  }
+}
+
+variable "db_multi_az" {
+  description = "Run the database with a synchronous standby in the second availability zone."
+  type        = bool
+  default     = true
+}
+
+variable "upload_max_bytes" {
+  description = "Largest original upload the API presigns (GALLERY_UPLOAD_MAX_BYTES)."
+  type        = number
+  default     = 52428800
+
+  validation {
+    condition     = var.upload_max_bytes >= 1048576 && var.upload_max_bytes <= 524288000
+    error_message = "upload_max_bytes must be between 1 MiB and 500 MiB."
+  }
+}
+
+variable "max_pixels" {
+  description = "Largest image, in pixels, the image processor decodes (GALLERY_MAX_PIXELS)."
+  type        = number
+  default     = 100000000
+
+  validation {
+    condition     = var.max_pixels >= 1000000 && var.max_pixels <= 500000000
+    error_message = "max_pixels must be between 1e6 and 5e8."
+  }
+}
+
+variable "api_reserved_concurrency" {
+  description = "Reserved concurrency of the API function; bounds the database connections it can open."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.api_reserved_concurrency >= 1 && var.api_reserved_concurrency <= 200
+    error_message = "api_reserved_concurrency must be between 1 and 200."
+  }
+}
+
+variable "image_processor_reserved_concurrency" {
+  description = "Reserved concurrency of the image processor; bounds memory-heavy decoding and database connections."
+  type        = number
+  default     = 4
+
+  validation {
+    condition     = var.image_processor_reserved_concurrency >= 1 && var.image_processor_reserved_concurrency <= 50
+    error_message = "image_processor_reserved_concurrency must be between 1 and 50."
+  }
+}
+
+variable "originals_expiration_days" {
+  description = "Days after which an unprocessed temporary original is deleted by the bucket lifecycle."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.originals_expiration_days >= 1 && var.originals_expiration_days <= 30
+    error_message = "originals_expiration_days must be between 1 and 30."
+  }
+}
+
+variable "noncurrent_version_retention_days" {
+  description = "Days a replaced or deleted object version is kept (undelete window) before the lifecycle removes it."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.noncurrent_version_retention_days >= 7 && var.noncurrent_version_retention_days <= 365
+    error_message = "noncurrent_version_retention_days must be between 7 and 365."
+  }
+}
+
+variable "backup_schedule" {
+  description = "EventBridge Scheduler expression of the daily database backup."
+  type        = string
+  default     = "cron(0 2 * * ? *)"
+
+  validation {
+    condition     = can(regex("^(cron|rate)\\(.+\\)$", var.backup_schedule))
+    error_message = "backup_schedule must be a cron() or rate() expression."
+  }
+}
+
+variable "restore_drill_schedule" {
+  description = "EventBridge Scheduler expression of the daily restore drill (a few hours after the backup)."
+  type        = string
+  default     = "cron(0 5 * * ? *)"
+
+  validation {
+    condition     = can(regex("^(cron|rate)\\(.+\\)$", var.restore_drill_schedule))
+    error_message = "restore_drill_schedule must be a cron() or rate() expression."
+  }
+}
+
+variable "retention_schedule" {
+  description = "EventBridge Scheduler expression of the daily retention sweep."
+  type        = string
+  default     = "cron(30 3 * * ? *)"
+
+  validation {
+    condition     = can(regex("^(cron|rate)\\(.+\\)$", var.retention_schedule))
+    error_message = "retention_schedule must be a cron() or rate() expression."
+  }
+}
+
+variable "schedule_timezone" {
+  description = "IANA time zone of the schedules."
+  type        = string
+  default     = "UTC"
+
+  validation {
+    condition     = length(var.schedule_timezone) > 0
+    error_message = "schedule_timezone must not be empty."
+  }
+}
+
+variable "alarm_email" {
+  description = "Optional e-mail address subscribed to the alarm topic. Empty: subscribe by other means."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.alarm_email == "" || can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.alarm_email))
+    error_message = "alarm_email must be empty or an e-mail address."
+  }
+}
+
+variable "api_5xx_threshold" {
+  description = "ApiServerError count per 5 minutes that raises the API 5xx alarm."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.api_5xx_threshold >= 1
+    error_message = "api_5xx_threshold must be at least 1."
+  }
+}
+
+variable "image_failure_threshold" {
+  description = "ImageFailed count per 15 minutes that raises the image failure spike alarm."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.image_failure_threshold >= 1
+    error_message = "image_failure_threshold must be at least 1."
+  }
+}
+
+variable "api_certificate_arn" {
+  description = "Optional ACM certificate (us-east-1) for a custom API domain. Empty: the distribution's default certificate is used."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.api_certificate_arn == "" || can(regex("^arn:aws[a-z-]*:acm:us-east-1:[0-9]{12}:certificate/", var.api_certificate_arn))
+    error_message = "api_certificate_arn must be empty or an ACM certificate ARN in us-east-1."
+  }
+}
+
+variable "api_domain_names" {
+  description = "Custom domain names of the API distribution; requires api_certificate_arn."
+  type        = list(string)
+  default     = []
+}
+
+variable "enable_access_analyzer" {
+  description = "Create the IAM Access Analyzer for the account. Keep true; the emulator test disables it because the emulator has no Access Analyzer."
+  type        = bool
+  default     = true
+}

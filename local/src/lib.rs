@@ -1,0 +1,143 @@
+//! What AWS and Terraform provide in production, provided locally: buckets and
+//! keys in the emulator, the schema and a demo artist, and S3 notifications
+//! (by watching the originals bucket).
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use aws_lambda_events::event::s3::S3Event;
+use aws_sdk_s3::types::{
+    BucketVersioningStatus, CreateBucketConfiguration, PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
+    ServerSideEncryptionRule, VersioningConfiguration,
+};
+use secrecy::SecretString;
+use shared::config::DbConfig;
+use shared::renditions::Processor;
+
+/// The key behind `alias`, creating both if the alias does not exist yet.
+pub async fn ensure_key(kms: &aws_sdk_kms::Client, alias: &str) -> Result<String> {
+    if let Ok(found) = kms.describe_key().key_id(alias).send().await {
+        if let Some(arn) = found.key_metadata().and_then(|m| m.arn()) {
+            return Ok(arn.to_owned());
+        }
+    }
+    let created = kms.create_key().description(format!("copper gallery {alias}")).send().await.context("creating a KMS key")?;
+    let meta = created.key_metadata().context("KMS returned no key metadata")?;
+    kms.enable_key_rotation().key_id(meta.key_id()).send().await.context("enabling key rotation")?;
+    kms.create_alias().alias_name(alias).target_key_id(meta.key_id()).send().await.context("creating the key alias")?;
+    meta.arn().map(str::to_owned).context("KMS returned no key ARN")
+}
+
+/// A bucket configured as Terraform configures it: versioned, SSE-KMS with
+/// our key by default, and no public access.
+pub async fn ensure_bucket(s3: &aws_sdk_s3::Client, name: &str, region: &str, key_arn: &str) -> Result<()> {
+    if s3.head_bucket().bucket(name).send().await.is_err() {
+        let location = CreateBucketConfiguration::builder().location_constraint(region.into()).build();
+        s3.create_bucket().bucket(name).create_bucket_configuration(location).send().await.with_context(|| format!("creating bucket {name}"))?;
+    }
+    s3.put_bucket_versioning()
+        .bucket(name)
+        .versioning_configuration(VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build())
+        .send()
+        .await
+        .with_context(|| format!("enabling versioning on {name}"))?;
+    let default = ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::AwsKms).kms_master_key_id(key_arn).build()?;
+    let rule = ServerSideEncryptionRule::builder().apply_server_side_encryption_by_default(default).bucket_key_enabled(true).build();
+    s3.put_bucket_encryption()
+        .bucket(name)
+        .server_side_encryption_configuration(ServerSideEncryptionConfiguration::builder().rules(rule).build()?)
+        .send()
+        .await
+        .with_context(|| format!("setting default encryption on {name}"))?;
+    let block = PublicAccessBlockConfiguration::builder().block_public_acls(true).block_public_policy(true).ignore_public_acls(true).restrict_public_buckets(true).build();
+    s3.put_public_access_block().bucket(name).public_access_block_configuration(block).send().await.with_context(|| format!("blocking public access on {name}"))?;
+    Ok(())
+}
+
+/// Applies migrations as the owning role (the application role cannot).
+pub async fn migrate(db: &DbConfig, owner_user: &str, owner_password: &SecretString) -> Result<Vec<i32>> {
+    let owner = DbConfig { user: owner_user.to_owned(), ..db.clone() };
+    let mut client = shared::db::connect(&owner, owner_password).await?;
+    Ok(shared::db::migrate(&mut client).await?)
+}
+
+/// A demo artist with one published artwork and edition; returns a token secret for the artist.
+pub async fn seed(pool: &deadpool_postgres::Pool) -> Result<String> {
+    use shared::domain::{ArtworkStatus, NewArtwork, NewEdition, Scope};
+    let client = pool.get().await?;
+    let artist = shared::db::insert_artist(&client, "Ada Copper", "ada@copper-gallery.example", Some("Etcher of rivers and foundries."), Some("https://copper-gallery.example/ada")).await?;
+    let artwork = NewArtwork { title: "Foundry at Dusk".into(), slug: None, description: Some("Copper etching, aquatint.".into()), medium: Some("Etching".into()), year: Some(2026), width_mm: Some(420), height_mm: Some(297) };
+    let slug = artwork.validate().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let created = shared::db::insert_artwork(&client, artist.id, &artwork, &slug).await?;
+    shared::db::set_artwork_status(&client, created.id, ArtworkStatus::Published).await?;
+    shared::db::insert_edition(&client, created.id, &NewEdition { edition_size: 30, paper: "Hahnemühle Copperplate".into(), price_minor: 24_000, currency: "EUR".into() }).await?;
+    let (secret, digest) = shared::domain::new_token();
+    shared::db::insert_token(&client, Some(artist.id), Scope::Artist, &digest, "local demo", chrono::Utc::now() + chrono::Duration::days(30)).await?;
+    Ok(secret)
+}
+
+/// The S3 event AWS would send for one new object (keys encoded as S3 encodes them).
+pub fn object_created_event(bucket: &str, key: &str, size: i64) -> Result<S3Event, serde_json::Error> {
+    let encoded: String = key
+        .split(' ')
+        .map(|part| percent_encoding::utf8_percent_encode(part, S3_KEY_ESCAPES).to_string())
+        .collect::<Vec<_>>()
+        .join("+");
+    // Built as JSON, the way Lambda delivers it, then parsed by the same type.
+    let payload = serde_json::json!({ "Records": [{
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "eventName": "ObjectCreated:Post",
+        "eventTime": chrono::Utc::now(),
+        "awsRegion": "local",
+        "userIdentity": { "principalId": "local" },
+        "requestParameters": { "sourceIPAddress": "127.0.0.1" },
+        "responseElements": {},
+        "s3": { "s3SchemaVersion": "1.0", "bucket": { "name": bucket }, "object": { "key": encoded, "size": size } },
+    }]});
+    serde_json::from_value(payload)
+}
+
+/// Everything but unreserved characters and `/` is escaped, as in real S3 events.
+const S3_KEY_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b'/');
+
+/// Stands in for the bucket notification: every new original is handed to the
+/// image processor's handler, exactly as Lambda would, until `stop` resolves.
+pub async fn watch_uploads(processor: &Processor, s3: &aws_sdk_s3::Client, stop: impl std::future::Future<Output = ()>) {
+    let mut seen: HashSet<(String, Option<String>)> = HashSet::new();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => return,
+            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+        let listed = match s3.list_objects_v2().bucket(&processor.originals_bucket).send().await {
+            Ok(listed) => listed,
+            Err(e) => {
+                tracing::warn!(error = %aws_sdk_s3::error::DisplayErrorContext(&e), "cannot list originals");
+                continue;
+            }
+        };
+        for object in listed.contents() {
+            let (Some(key), etag) = (object.key(), object.e_tag().map(str::to_owned)) else { continue };
+            if !seen.insert((key.to_owned(), etag)) {
+                continue;
+            }
+            let event = match object_created_event(&processor.originals_bucket, key, object.size().unwrap_or(0)) {
+                Ok(event) => event,
+                Err(e) => {
+                    tracing::error!(key, error = %e, "cannot build the S3 event");
+                    continue;
+                }
+            };
+            match image_processor::handle(event, processor).await {
+                Ok(outcomes) => tracing::info!(key, ?outcomes, "upload processed"),
+                Err(e) => {
+                    tracing::error!(key, error = %e, "upload processing failed; will retry");
+                    seen.retain(|(k, _)| k != key);
+                }
+            }
+        }
+    }
+}

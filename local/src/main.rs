@@ -1,0 +1,57 @@
+//! The whole gallery on loopback: provisions the emulator, migrates, seeds a
+//! demo artist, then serves the API router and processes uploads with the same
+//! code the Lambdas run. Started by `cargo xtask dev`; Ctrl-C stops it.
+
+use std::sync::Arc;
+
+use anyhow::Result;
+use secrecy::SecretString;
+use shared::config::Env;
+
+const ADDRESS: &str = "127.0.0.1:3000";
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    shared::telemetry::init();
+    let api_config = api::Config::from_env()?;
+    let processor_config = image_processor::Config::from_env()?;
+    let mut env = Env::from_process();
+    let owner_user = env.required("DATABASE_OWNER_USER");
+    let owner_password = SecretString::from(env.required("DATABASE_OWNER_PASSWORD"));
+    let backup_key_alias = env.required("GALLERY_BACKUP_KMS_KEY_ID");
+    env.finish(())?;
+
+    let clients = shared::aws::Clients::new(&api_config.aws).await;
+    let storage = &api_config.storage;
+    let data_key = local::ensure_key(&clients.kms, &storage.data_key_id).await?;
+    let backup_key = local::ensure_key(&clients.kms, &backup_key_alias).await?;
+    for (bucket, key) in [(&storage.originals_bucket, &data_key), (&storage.processed_bucket, &data_key), (&storage.backups_bucket, &backup_key)] {
+        local::ensure_bucket(&clients.s3, bucket, &api_config.region, key).await?;
+    }
+    let applied = local::migrate(&api_config.db, &owner_user, &owner_password).await?;
+    tracing::info!(?applied, "migrations applied");
+
+    let password = clients.database_password(&api_config.db.password).await?;
+    let pool = shared::db::pool(&api_config.db, &password)?;
+    let token = local::seed(&pool).await?;
+    let processor = image_processor::processor_with(&processor_config, pool.clone(), &clients);
+    let state = Arc::new(api::AppState::new(&api_config, pool, &clients));
+
+    let listener = tokio::net::TcpListener::bind(ADDRESS).await?;
+    println!(
+        "\nCopper Print Gallery is running on http://{ADDRESS}\n\
+         demo artist token (shown once): {token}\n\
+         try: curl -s http://{ADDRESS}/artworks\n\
+         \x20    curl -s -X POST http://{ADDRESS}/artworks -H 'authorization: Bearer {token}' -H 'content-type: application/json' -d '{{\"title\":\"Copper Sunrise\"}}'\n\
+         Ctrl-C stops everything.\n"
+    );
+    let serve = axum::serve(listener, api::router(state)).with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    });
+    let watch = local::watch_uploads(&processor, &clients.s3, async {
+        let _ = tokio::signal::ctrl_c().await;
+    });
+    let (served, ()) = tokio::join!(serve, watch);
+    served?;
+    Ok(())
+}

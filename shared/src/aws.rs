@@ -1,0 +1,67 @@
+//! AWS clients, built once at cold start and shared by every invocation.
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use secrecy::SecretString;
+
+use crate::config::{AwsConfig, PasswordSource};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("cannot read secret {arn}: {source}")]
+    Fetch {
+        arn: String,
+        #[source]
+        source: Box<aws_sdk_secretsmanager::Error>,
+    },
+    #[error("secret {arn} has no JSON `password` field")]
+    Shape { arn: String },
+}
+
+/// The clients the functions use. Cloning is cheap (they share connections).
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub sdk: SdkConfig,
+    pub s3: aws_sdk_s3::Client,
+    pub kms: aws_sdk_kms::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+}
+
+impl Clients {
+    pub async fn new(cfg: &AwsConfig) -> Self {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(url) = &cfg.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        if let Some(region) = &cfg.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        let sdk = loader.load().await;
+        // The emulator serves buckets by path, not by virtual host name.
+        let s3_config = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(cfg.endpoint_url.is_some()).build();
+        Self {
+            s3: aws_sdk_s3::Client::from_conf(s3_config),
+            kms: aws_sdk_kms::Client::new(&sdk),
+            secrets: aws_sdk_secretsmanager::Client::new(&sdk),
+            sdk,
+        }
+    }
+
+    /// The database password: given, or read once from Secrets Manager.
+    pub async fn database_password(&self, source: &PasswordSource) -> Result<SecretString, SecretError> {
+        let arn = match source {
+            PasswordSource::Plain(p) => return Ok(p.clone()),
+            PasswordSource::SecretArn(arn) => arn,
+        };
+        let out = self
+            .secrets
+            .get_secret_value()
+            .secret_id(arn)
+            .send()
+            .await
+            .map_err(|e| SecretError::Fetch { arn: arn.clone(), source: Box::new(e.into()) })?;
+        let shape = || SecretError::Shape { arn: arn.clone() };
+        let json: serde_json::Value = serde_json::from_str(out.secret_string().ok_or_else(shape)?).map_err(|_| shape())?;
+        let password = json.get("password").and_then(|p| p.as_str()).ok_or_else(shape)?;
+        Ok(SecretString::from(password.to_owned()))
+    }
+}

@@ -1,0 +1,271 @@
+//! Typed configuration read once at cold start.
+//!
+//! Every function composes its `Config` from the pieces here. Reading goes
+//! through [`Env`], which collects *all* problems so a misconfigured function
+//! fails at start-up with one message that lists each of them.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+/// Every problem found while reading the configuration.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration: {}", self.problems.join("; "))
+    }
+}
+
+/// A source of variables; the process environment in production, a map in tests.
+pub struct Env {
+    vars: HashMap<String, String>,
+    problems: Vec<String>,
+}
+
+impl Env {
+    /// The process environment. This is the only place the crate reads it.
+    pub fn from_process() -> Self {
+        Self::from_map(std::env::vars().collect())
+    }
+
+    pub fn from_map(vars: HashMap<String, String>) -> Self {
+        Self { vars, problems: Vec::new() }
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
+    }
+
+    /// A required value; records a problem and returns an empty string if absent.
+    pub fn required(&mut self, name: &str) -> String {
+        match self.get(name) {
+            Some(v) => v.to_owned(),
+            None => {
+                self.problems.push(format!("{name} is required"));
+                String::new()
+            }
+        }
+    }
+
+    pub fn optional(&self, name: &str) -> Option<String> {
+        self.get(name).map(str::to_owned)
+    }
+
+    /// A parsed value with a default; an unparsable value is a problem, not the default.
+    pub fn parse_or<T: FromStr>(&mut self, name: &str, default: T) -> T
+    where
+        T::Err: fmt::Display,
+    {
+        match self.get(name) {
+            None => default,
+            Some(raw) => match raw.parse() {
+                Ok(v) => v,
+                Err(e) => {
+                    self.problems.push(format!("{name}={raw:?} is invalid: {e}"));
+                    default
+                }
+            },
+        }
+    }
+
+    /// Records a problem found by a piece's own validation.
+    pub fn problem(&mut self, message: impl Into<String>) {
+        self.problems.push(message.into());
+    }
+
+    /// Ends reading: `Ok` only if nothing was wrong.
+    pub fn finish<T>(self, value: T) -> Result<T, ConfigError> {
+        if self.problems.is_empty() {
+            Ok(value)
+        } else {
+            Err(ConfigError { problems: self.problems })
+        }
+    }
+}
+
+/// Where the database password comes from.
+#[derive(Clone)]
+pub enum PasswordSource {
+    /// Given directly (local stack and tests).
+    Plain(SecretString),
+    /// A Secrets Manager secret whose JSON has a `password` field (RDS-managed secrets do).
+    SecretArn(String),
+}
+
+impl fmt::Debug for PasswordSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Plain(_) => f.write_str("Plain([redacted])"),
+            Self::SecretArn(arn) => f.debug_tuple("SecretArn").field(arn).finish(),
+        }
+    }
+}
+
+/// PostgreSQL connection settings. There is deliberately no TLS switch: every
+/// connection is TLS with full certificate and host-name verification against
+/// `ca_bundle`.
+#[derive(Clone, Debug)]
+pub struct DbConfig {
+    pub host: String,
+    pub port: u16,
+    pub name: String,
+    pub user: String,
+    pub password: PasswordSource,
+    pub ca_bundle: PathBuf,
+    pub connect_timeout: Duration,
+    pub statement_timeout: Duration,
+    pub pool_size: usize,
+}
+
+impl DbConfig {
+    pub fn read(env: &mut Env) -> Self {
+        let host = env.required("DATABASE_HOST");
+        let port = env.parse_or("DATABASE_PORT", 5432u16);
+        let name = env.required("DATABASE_NAME");
+        let user = env.required("DATABASE_USER");
+        let password = match (env.optional("DATABASE_PASSWORD"), env.optional("DATABASE_PASSWORD_SECRET_ARN")) {
+            (Some(p), None) => PasswordSource::Plain(SecretString::from(p)),
+            (None, Some(arn)) => PasswordSource::SecretArn(arn),
+            (Some(_), Some(_)) => {
+                env.problem("set only one of DATABASE_PASSWORD and DATABASE_PASSWORD_SECRET_ARN");
+                PasswordSource::SecretArn(String::new())
+            }
+            (None, None) => {
+                env.problem("DATABASE_PASSWORD or DATABASE_PASSWORD_SECRET_ARN is required");
+                PasswordSource::SecretArn(String::new())
+            }
+        };
+        let ca_bundle = PathBuf::from(env.required("DATABASE_CA_BUNDLE"));
+        let connect_timeout = Duration::from_millis(env.parse_or("DATABASE_CONNECT_TIMEOUT_MS", 5_000u64));
+        let statement_timeout = Duration::from_millis(env.parse_or("DATABASE_STATEMENT_TIMEOUT_MS", 10_000u64));
+        let pool_size = env.parse_or("DATABASE_POOL_SIZE", 4usize);
+        if pool_size == 0 {
+            env.problem("DATABASE_POOL_SIZE must be at least 1");
+        }
+        if connect_timeout.is_zero() || statement_timeout.is_zero() {
+            env.problem("database timeouts must be greater than zero");
+        }
+        Self { host, port, name, user, password, ca_bundle, connect_timeout, statement_timeout, pool_size }
+    }
+}
+
+/// AWS clients' settings. `endpoint_url` points every client at the local emulator.
+#[derive(Clone, Debug, Default)]
+pub struct AwsConfig {
+    pub endpoint_url: Option<String>,
+    pub region: Option<String>,
+}
+
+impl AwsConfig {
+    pub fn read(env: &mut Env) -> Self {
+        let endpoint_url = env.optional("AWS_ENDPOINT_URL");
+        if let Some(url) = &endpoint_url {
+            if url::Url::parse(url).is_err() {
+                env.problem(format!("AWS_ENDPOINT_URL={url:?} is not a URL"));
+            }
+        }
+        Self { endpoint_url, region: env.optional("AWS_REGION") }
+    }
+}
+
+/// The gallery's buckets and the KMS keys that encrypt them.
+#[derive(Clone, Debug)]
+pub struct StorageConfig {
+    /// Temporary originals, uploaded by artists and deleted once processed.
+    pub originals_bucket: String,
+    pub processed_bucket: String,
+    pub backups_bucket: String,
+    /// Key for SSE-KMS on the originals and processed buckets.
+    pub data_key_id: String,
+}
+
+impl StorageConfig {
+    pub fn read(env: &mut Env) -> Self {
+        let cfg = Self {
+            originals_bucket: env.required("GALLERY_ORIGINALS_BUCKET"),
+            processed_bucket: env.required("GALLERY_PROCESSED_BUCKET"),
+            backups_bucket: env.required("GALLERY_BACKUPS_BUCKET"),
+            data_key_id: env.required("GALLERY_KMS_KEY_ID"),
+        };
+        let names = [&cfg.originals_bucket, &cfg.processed_bucket, &cfg.backups_bucket];
+        for name in names.iter().filter(|n| !n.is_empty()) {
+            if !valid_bucket_name(name) {
+                env.problem(format!("{name:?} is not a valid S3 bucket name"));
+            }
+        }
+        // One bucket for two roles would let the image processor retrigger itself.
+        if !cfg.originals_bucket.is_empty() && cfg.originals_bucket == cfg.processed_bucket {
+            env.problem("GALLERY_ORIGINALS_BUCKET and GALLERY_PROCESSED_BUCKET must differ");
+        }
+        cfg
+    }
+}
+
+fn valid_bucket_name(name: &str) -> bool {
+    (3..=63).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        Env::from_map(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    }
+
+    #[test]
+    fn lists_every_problem_at_once() {
+        let mut e = env(&[("DATABASE_PORT", "not-a-port"), ("GALLERY_ORIGINALS_BUCKET", "Bad_Name")]);
+        let _ = DbConfig::read(&mut e);
+        let _ = StorageConfig::read(&mut e);
+        let err = e.finish(()).unwrap_err();
+        let text = err.to_string();
+        for needle in ["DATABASE_HOST is required", "DATABASE_PORT=\"not-a-port\"", "DATABASE_PASSWORD or", "\"Bad_Name\" is not a valid", "GALLERY_KMS_KEY_ID is required"] {
+            assert!(text.contains(needle), "{needle} missing from {text}");
+        }
+    }
+
+    #[test]
+    fn complete_configuration_reads() {
+        let mut e = env(&[
+            ("DATABASE_HOST", "db.internal"),
+            ("DATABASE_NAME", "gallery"),
+            ("DATABASE_USER", "gallery_app"),
+            ("DATABASE_PASSWORD_SECRET_ARN", "arn:aws:secretsmanager:eu-west-1:1:secret:x"),
+            ("DATABASE_CA_BUNDLE", "/var/task/ca.pem"),
+        ]);
+        let db = DbConfig::read(&mut e);
+        let db = e.finish(db).unwrap();
+        assert_eq!(db.port, 5432);
+        assert!(matches!(db.password, PasswordSource::SecretArn(_)));
+    }
+
+    #[test]
+    fn same_bucket_for_originals_and_renditions_is_refused() {
+        let mut e = env(&[
+            ("GALLERY_ORIGINALS_BUCKET", "gallery-a"),
+            ("GALLERY_PROCESSED_BUCKET", "gallery-a"),
+            ("GALLERY_BACKUPS_BUCKET", "gallery-b"),
+            ("GALLERY_KMS_KEY_ID", "alias/x"),
+        ]);
+        let _ = StorageConfig::read(&mut e);
+        assert!(e.finish(()).unwrap_err().to_string().contains("must differ"));
+    }
+
+    #[test]
+    fn password_is_never_printed() {
+        let p = PasswordSource::Plain(SecretString::from("hunter2"));
+        assert!(!format!("{p:?}").contains("hunter2"));
+    }
+}

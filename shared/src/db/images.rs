@@ -1,0 +1,114 @@
+//! Uploaded images and their renditions.
+
+use deadpool_postgres::GenericClient;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::DbError;
+use crate::domain::{Image, ImageStatus, RenditionRecord};
+
+fn image_from_row(row: &Row) -> Result<Image, DbError> {
+    let status: String = row.try_get("status")?;
+    let renditions: serde_json::Value = row.try_get("renditions")?;
+    Ok(Image {
+        id: row.try_get("id")?,
+        artwork_id: row.try_get("artwork_id")?,
+        original_key: row.try_get("original_key")?,
+        status: status.parse().map_err(|e| DbError::Corrupt(format!("image status: {e}")))?,
+        renditions: serde_json::from_value(renditions).map_err(|e| DbError::Corrupt(format!("image renditions: {e}")))?,
+        failure_reason: row.try_get("failure_reason")?,
+        content_sha256: row.try_get("content_sha256")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+pub async fn insert_image(db: &impl GenericClient, id: Uuid, artwork_id: Uuid, original_key: &str) -> Result<Image, DbError> {
+    let row = db
+        .query_one("INSERT INTO images (id, artwork_id, original_key) VALUES ($1, $2, $3) RETURNING *", &[&id, &artwork_id, &original_key])
+        .await?;
+    image_from_row(&row)
+}
+
+pub async fn image_by_id(db: &impl GenericClient, id: Uuid) -> Result<Option<Image>, DbError> {
+    db.query_opt("SELECT * FROM images WHERE id = $1", &[&id]).await?.as_ref().map(image_from_row).transpose()
+}
+
+pub async fn image_by_original_key(db: &impl GenericClient, key: &str) -> Result<Option<Image>, DbError> {
+    db.query_opt("SELECT * FROM images WHERE original_key = $1", &[&key]).await?.as_ref().map(image_from_row).transpose()
+}
+
+/// Ready images of an artwork, oldest first: what the public page shows.
+pub async fn ready_images_of(db: &impl GenericClient, artwork_id: Uuid) -> Result<Vec<Image>, DbError> {
+    db.query("SELECT * FROM images WHERE artwork_id = $1 AND status = 'ready' ORDER BY created_at, id", &[&artwork_id])
+        .await?
+        .iter()
+        .map(image_from_row)
+        .collect()
+}
+
+/// What the processor needs to know about an image it may work on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageWork {
+    pub image_id: Uuid,
+    pub artwork_id: Uuid,
+    pub artist_name: String,
+    pub artwork_title: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// Process it: it was pending, or a previous attempt died while processing.
+    Proceed(ImageWork),
+    /// Already finished (ready or failed): a duplicate event, nothing to do.
+    Finished(ImageStatus),
+    /// No image row has this key: not an upload the API handed out.
+    Unknown,
+}
+
+/// Moves an image to `processing` unless it already finished. Duplicate and
+/// retried events therefore never redo finished work.
+pub async fn claim_image(db: &impl GenericClient, original_key: &str) -> Result<Claim, DbError> {
+    let row = db
+        .query_opt(
+            "UPDATE images i SET status = 'processing', updated_at = now() \
+             FROM artworks a JOIN artists ar ON ar.id = a.artist_id \
+             WHERE i.original_key = $1 AND a.id = i.artwork_id AND i.status IN ('pending', 'processing') \
+             RETURNING i.id, i.artwork_id, ar.name AS artist_name, a.title",
+            &[&original_key],
+        )
+        .await?;
+    if let Some(row) = row {
+        return Ok(Claim::Proceed(ImageWork {
+            image_id: row.try_get("id")?,
+            artwork_id: row.try_get("artwork_id")?,
+            artist_name: row.try_get("artist_name")?,
+            artwork_title: row.try_get("title")?,
+        }));
+    }
+    Ok(match image_by_original_key(db, original_key).await? {
+        Some(image) => Claim::Finished(image.status),
+        None => Claim::Unknown,
+    })
+}
+
+pub async fn mark_image_ready(db: &impl GenericClient, image_id: Uuid, renditions: &[RenditionRecord], content_sha256: &str) -> Result<bool, DbError> {
+    let json = serde_json::to_value(renditions).map_err(|e| DbError::Corrupt(e.to_string()))?;
+    let n = db
+        .execute(
+            "UPDATE images SET status = 'ready', renditions = $2, content_sha256 = $3, failure_reason = NULL, updated_at = now() \
+             WHERE id = $1 AND status = 'processing'",
+            &[&image_id, &json, &content_sha256],
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+pub async fn mark_image_failed(db: &impl GenericClient, image_id: Uuid, reason: &str) -> Result<bool, DbError> {
+    let n = db
+        .execute(
+            "UPDATE images SET status = 'failed', failure_reason = $2, updated_at = now() WHERE id = $1 AND status IN ('pending', 'processing')",
+            &[&image_id, &reason],
+        )
+        .await?;
+    Ok(n == 1)
+}

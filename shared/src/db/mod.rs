@@ -1,0 +1,168 @@
+//! PostgreSQL: the pool, its TLS, the migrations, and all of the gallery's SQL.
+//!
+//! The pool can only make TLS connections that verify the server's certificate
+//! chain against the configured CA bundle *and* its host name: there is no
+//! setting that yields a plaintext or unverified connection.
+
+mod artworks;
+mod audit;
+mod images;
+mod tokens;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use secrecy::{ExposeSecret, SecretString};
+use tokio_postgres::config::SslMode;
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+pub use artworks::*;
+pub use audit::*;
+pub use images::*;
+pub use tokens::*;
+
+use crate::config::DbConfig;
+
+pub type Client = deadpool_postgres::Object;
+
+mod embedded {
+    refinery::embed_migrations!("migrations");
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("cannot read the database CA bundle {path}: {reason}")]
+    CaBundle { path: String, reason: String },
+    #[error("database pool: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    #[error("database pool could not be built: {0}")]
+    Build(#[from] deadpool_postgres::BuildError),
+    #[error(transparent)]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("migration failed: {}", error_chain(.0))]
+    Migration(#[from] refinery::Error),
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+}
+
+/// An error and its sources on one line: refinery's own message hides the
+/// server's, which is the one an operator needs.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+impl DbError {
+    /// Whether trying again later can succeed: the server, network or pool was
+    /// unavailable, or a query was cancelled by its timeout or a deadlock.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Pool(_) => true,
+            Self::Postgres(e) => match e.code() {
+                None => true, // I/O, closed connection, TLS, timeout
+                Some(code) => {
+                    let c = code.code();
+                    // 08: connection exception, 40: rollback (serialization, deadlock),
+                    // 53: insufficient resources, 57: operator intervention (incl. statement timeout).
+                    c.starts_with("08") || c.starts_with("40") || c.starts_with("53") || c.starts_with("57")
+                }
+            },
+            Self::CaBundle { .. } | Self::Build(_) | Self::Migration(_) | Self::Corrupt(_) => false,
+        }
+    }
+
+    /// The SQLSTATE of a server-side error, if this is one.
+    pub fn sqlstate(&self) -> Option<&str> {
+        match self {
+            Self::Postgres(e) => e.code().map(|c| c.code()),
+            _ => None,
+        }
+    }
+}
+
+/// rustls configuration trusting exactly the CA certificates in `pem`.
+pub fn tls_config(pem: &[u8], source: &str) -> Result<rustls::ClientConfig, DbError> {
+    let bad = |reason: String| DbError::CaBundle { path: source.to_owned(), reason };
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut &pem[..]) {
+        let cert = cert.map_err(|e| bad(e.to_string()))?;
+        roots.add(cert).map_err(|e| bad(e.to_string()))?;
+    }
+    if roots.is_empty() {
+        return Err(bad("no certificates found".into()));
+    }
+    // An explicit provider, so nothing depends on which process-wide default
+    // another dependency may or may not have installed.
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+/// The connection parameters: always `sslmode=require` with a verifying connector.
+pub fn pg_config(cfg: &DbConfig, password: &SecretString) -> tokio_postgres::Config {
+    let mut pg = tokio_postgres::Config::new();
+    pg.host(&cfg.host)
+        .port(cfg.port)
+        .dbname(&cfg.name)
+        .user(&cfg.user)
+        .password(password.expose_secret())
+        .ssl_mode(SslMode::Require)
+        .connect_timeout(cfg.connect_timeout)
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(30))
+        .application_name("copper-gallery")
+        .options(format!("-c statement_timeout={} -c idle_in_transaction_session_timeout={}", cfg.statement_timeout.as_millis(), cfg.statement_timeout.as_millis() * 3));
+    pg
+}
+
+/// Builds the pool. Connections are made lazily, so this succeeds without a
+/// reachable server; the first `get` reports an unreachable one as retryable.
+pub fn pool(cfg: &DbConfig, password: &SecretString) -> Result<Pool, DbError> {
+    let pem = std::fs::read(&cfg.ca_bundle).map_err(|e| DbError::CaBundle { path: cfg.ca_bundle.display().to_string(), reason: e.to_string() })?;
+    let tls = MakeRustlsConnect::new(tls_config(&pem, &cfg.ca_bundle.display().to_string())?);
+    let manager = Manager::from_config(pg_config(cfg, password), tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    let wait = cfg.connect_timeout + Duration::from_secs(1);
+    Ok(Pool::builder(manager)
+        .max_size(cfg.pool_size)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(wait))
+        .create_timeout(Some(cfg.connect_timeout))
+        .recycle_timeout(Some(cfg.connect_timeout))
+        .build()?)
+}
+
+/// Applies pending migrations; a no-op when the schema is current. Returns the
+/// versions applied by this call.
+pub async fn migrate(client: &mut tokio_postgres::Client) -> Result<Vec<i32>, DbError> {
+    let report = embedded::migrations::runner().run_async(client).await?;
+    Ok(report.applied_migrations().iter().map(|m| m.version()).collect())
+}
+
+/// Cheapest round trip that proves the pool and server work.
+pub async fn ping(pool: &Pool) -> Result<(), DbError> {
+    pool.get().await?.simple_query("SELECT 1").await?;
+    Ok(())
+}
+
+/// One connection outside the pool, with the same TLS rules (migrations, admin tasks).
+pub async fn connect(cfg: &DbConfig, password: &SecretString) -> Result<tokio_postgres::Client, DbError> {
+    let pem = std::fs::read(&cfg.ca_bundle).map_err(|e| DbError::CaBundle { path: cfg.ca_bundle.display().to_string(), reason: e.to_string() })?;
+    let tls = MakeRustlsConnect::new(tls_config(&pem, &cfg.ca_bundle.display().to_string())?);
+    let (client, connection) = pg_config(cfg, password).connect(tls).await?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(error = %e, "database connection ended");
+        }
+    });
+    Ok(client)
+}

@@ -1,0 +1,42 @@
+//! API tokens, stored as SHA-256 digests of their secrets.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use uuid::Uuid;
+
+use super::DbError;
+use crate::domain::{Principal, Scope};
+
+pub async fn insert_token(db: &impl GenericClient, artist_id: Option<Uuid>, scope: Scope, digest_hex: &str, label: &str, expires_at: DateTime<Utc>) -> Result<Uuid, DbError> {
+    let id = Uuid::new_v4();
+    db.execute(
+        "INSERT INTO api_tokens (id, artist_id, token_sha256, scope, label, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        &[&id, &artist_id, &digest_hex, &scope.as_str(), &label, &expires_at],
+    )
+    .await?;
+    Ok(id)
+}
+
+/// The principal behind a token digest if the token is live (not expired, not
+/// revoked). Marks it used, so operators can spot dormant tokens.
+pub async fn principal_for_token(db: &impl GenericClient, digest_hex: &str) -> Result<Option<Principal>, DbError> {
+    let row = db
+        .query_opt(
+            "UPDATE api_tokens SET last_used_at = now() \
+             WHERE token_sha256 = $1 AND revoked_at IS NULL AND expires_at > now() \
+             RETURNING id, scope, artist_id",
+            &[&digest_hex],
+        )
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let scope: String = row.try_get("scope")?;
+    Ok(Some(Principal {
+        token_id: row.try_get("id")?,
+        scope: scope.parse().map_err(|e| DbError::Corrupt(format!("token scope: {e}")))?,
+        artist_id: row.try_get("artist_id")?,
+    }))
+}
+
+pub async fn revoke_token(db: &impl GenericClient, id: Uuid) -> Result<bool, DbError> {
+    Ok(db.execute("UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL", &[&id]).await? == 1)
+}

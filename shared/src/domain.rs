@@ -1,0 +1,388 @@
+//! The gallery's vocabulary: plain data and the pure rules over it.
+//!
+//! Nothing here performs I/O; `db` persists these types and the functions
+//! translate their events into them.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// A rule the input broke, phrased for the person who sent it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct Invalid {
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> Invalid {
+    Invalid { field, message: message.into() }
+}
+
+macro_rules! string_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "kebab-case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = Invalid;
+            fn from_str(s: &str) -> Result<Self, Invalid> {
+                match s {
+                    $($text => Ok(Self::$variant),)+
+                    other => Err(invalid(stringify!($name), format!("unknown value {other:?}"))),
+                }
+            }
+        }
+    };
+}
+
+string_enum!(
+    /// Where an artwork is in its life; only `published` artworks are public.
+    ArtworkStatus { Draft => "draft", Published => "published", Archived => "archived" }
+);
+string_enum!(
+    /// Processing state of an uploaded original.
+    ImageStatus { Pending => "pending", Processing => "processing", Ready => "ready", Failed => "failed" }
+);
+string_enum!(
+    /// What a token may do: an artist manages their own work, an admin anything.
+    Scope { Artist => "artist", Admin => "admin" }
+);
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Artist {
+    pub id: Uuid,
+    pub name: String,
+    pub bio: Option<String>,
+    pub website: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Artwork {
+    pub id: Uuid,
+    pub artist_id: Uuid,
+    pub artist_name: String,
+    pub title: String,
+    pub slug: String,
+    pub description: Option<String>,
+    pub medium: Option<String>,
+    pub year: Option<i32>,
+    pub width_mm: Option<i32>,
+    pub height_mm: Option<i32>,
+    pub status: ArtworkStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Fields an artist sends to create an artwork.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewArtwork {
+    pub title: String,
+    pub slug: Option<String>,
+    pub description: Option<String>,
+    pub medium: Option<String>,
+    pub year: Option<i32>,
+    pub width_mm: Option<i32>,
+    pub height_mm: Option<i32>,
+}
+
+impl NewArtwork {
+    /// Checks the fields and returns the slug to use (given, or derived from the title).
+    pub fn validate(&self) -> Result<String, Vec<Invalid>> {
+        let mut problems = Vec::new();
+        let title = self.title.trim();
+        if title.is_empty() || title.chars().count() > 300 {
+            problems.push(invalid("title", "must be 1 to 300 characters"));
+        }
+        let slug = self.slug.clone().unwrap_or_else(|| slugify(title));
+        if !valid_slug(&slug) {
+            problems.push(invalid("slug", "must be lowercase letters and digits separated by single hyphens, at most 120 characters"));
+        }
+        if let Some(y) = self.year {
+            if !(1000..=3000).contains(&y) {
+                problems.push(invalid("year", "must be between 1000 and 3000"));
+            }
+        }
+        for (field, v) in [("width_mm", self.width_mm), ("height_mm", self.height_mm)] {
+            if v.is_some_and(|v| v <= 0) {
+                problems.push(invalid(field, "must be a positive number of millimetres"));
+            }
+        }
+        for (field, v, max) in [("description", &self.description, 20_000), ("medium", &self.medium, 200)] {
+            if v.as_ref().is_some_and(|s| s.chars().count() > max) {
+                problems.push(invalid(field, format!("must be at most {max} characters")));
+            }
+        }
+        if problems.is_empty() {
+            Ok(slug)
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PrintEdition {
+    pub id: Uuid,
+    pub artwork_id: Uuid,
+    pub edition_size: i32,
+    pub paper: String,
+    pub price_minor: i64,
+    pub currency: String,
+    pub sold_count: i32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewEdition {
+    pub edition_size: i32,
+    pub paper: String,
+    pub price_minor: i64,
+    pub currency: String,
+}
+
+impl NewEdition {
+    pub fn validate(&self) -> Result<(), Vec<Invalid>> {
+        let mut problems = Vec::new();
+        if !(1..=100_000).contains(&self.edition_size) {
+            problems.push(invalid("edition_size", "must be between 1 and 100000"));
+        }
+        let paper = self.paper.trim();
+        if paper.is_empty() || paper.chars().count() > 200 {
+            problems.push(invalid("paper", "must be 1 to 200 characters"));
+        }
+        if self.price_minor < 0 {
+            problems.push(invalid("price_minor", "must not be negative"));
+        }
+        if !(self.currency.len() == 3 && self.currency.bytes().all(|b| b.is_ascii_uppercase())) {
+            problems.push(invalid("currency", "must be an ISO 4217 code such as EUR"));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+/// One stored rendition of an image, as recorded on the image row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenditionRecord {
+    pub format: String,
+    pub long_edge: u32,
+    pub width: u32,
+    pub height: u32,
+    pub bytes: u64,
+    pub sha256: String,
+    pub key: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Image {
+    pub id: Uuid,
+    pub artwork_id: Uuid,
+    pub original_key: String,
+    pub status: ImageStatus,
+    pub renditions: Vec<RenditionRecord>,
+    pub failure_reason: Option<String>,
+    pub content_sha256: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Who is making a request, once their token checked out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub token_id: Uuid,
+    pub scope: Scope,
+    /// Set for artist tokens: the only artist whose work they may change.
+    pub artist_id: Option<Uuid>,
+}
+
+impl Principal {
+    pub fn may_manage(&self, artist_id: Uuid) -> bool {
+        self.scope == Scope::Admin || self.artist_id == Some(artist_id)
+    }
+
+    /// How the audit log names this actor.
+    pub fn actor(&self) -> String {
+        format!("token:{}", self.token_id)
+    }
+}
+
+/// A URL slug from a title: lowercase ASCII letters and digits joined by single hyphens.
+pub fn slugify(title: &str) -> String {
+    let mut slug = String::with_capacity(title.len());
+    for c in title.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c);
+        } else if !slug.is_empty() && !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    let trimmed = slug.trim_end_matches('-');
+    trimmed.chars().take(120).collect::<String>().trim_end_matches('-').to_owned()
+}
+
+pub fn valid_slug(slug: &str) -> bool {
+    !slug.is_empty()
+        && slug.len() <= 120
+        && slug.split('-').all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+}
+
+/// The key an original is uploaded to: the artwork and image ids, then the
+/// artist's file name (kept only so operators recognise the upload; any
+/// characters, which is why S3 events must be decoded with care).
+pub fn original_key(artwork_id: Uuid, image_id: Uuid, file_name: &str) -> String {
+    format!("originals/{artwork_id}/{image_id}/{file_name}")
+}
+
+/// The image id in an original's key, if the key is one of ours.
+pub fn image_id_from_original_key(key: &str) -> Option<Uuid> {
+    let mut parts = key.strip_prefix("originals/")?.splitn(3, '/');
+    Uuid::parse_str(parts.next()?).ok()?;
+    let image = Uuid::parse_str(parts.next()?).ok()?;
+    parts.next().filter(|name| !name.is_empty())?;
+    Some(image)
+}
+
+/// A file name safe to put in a key: the last path segment, control characters
+/// dropped, at most 200 characters; `original` if nothing is left.
+pub fn clean_file_name(name: &str) -> String {
+    let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let cleaned: String = last.chars().filter(|c| !c.is_control()).take(200).collect();
+    let cleaned = cleaned.trim();
+    if cleaned.is_empty() || cleaned == "." || cleaned == ".." {
+        "original".to_owned()
+    } else {
+        cleaned.to_owned()
+    }
+}
+
+/// Deterministic key of a rendition, so a retried event overwrites rather than duplicates.
+pub fn rendition_key(artwork_id: Uuid, image_id: Uuid, long_edge: u32, extension: &str) -> String {
+    format!("renditions/{artwork_id}/{image_id}/{long_edge}.{extension}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugify_makes_valid_slugs() {
+        assert_eq!(slugify("  Copper Sunrise, No. 3! "), "copper-sunrise-no-3");
+        assert_eq!(slugify("Été à Paris"), "t-paris");
+        assert!(valid_slug(&slugify("A -- B")));
+        assert_eq!(slugify("!!!"), "");
+        assert!(slugify(&"x".repeat(500)).len() <= 120);
+    }
+
+    #[test]
+    fn slug_rules() {
+        assert!(valid_slug("a-b-3"));
+        for bad in ["", "-a", "a-", "a--b", "A", "a_b", "é"] {
+            assert!(!valid_slug(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn new_artwork_reports_every_problem() {
+        let a = NewArtwork {
+            title: " ".into(),
+            slug: Some("Bad Slug".into()),
+            description: None,
+            medium: Some("m".repeat(201)),
+            year: Some(99),
+            width_mm: Some(0),
+            height_mm: None,
+        };
+        let fields: Vec<_> = a.validate().unwrap_err().into_iter().map(|p| p.field).collect();
+        assert_eq!(fields, ["title", "slug", "year", "width_mm", "medium"]);
+    }
+
+    #[test]
+    fn edition_rules() {
+        let ok = NewEdition { edition_size: 50, paper: "Hahnemühle Photo Rag".into(), price_minor: 12_000, currency: "EUR".into() };
+        assert!(ok.validate().is_ok());
+        let bad = NewEdition { edition_size: 0, paper: "".into(), price_minor: -1, currency: "eur".into() };
+        assert_eq!(bad.validate().unwrap_err().len(), 4);
+    }
+
+    #[test]
+    fn original_keys_round_trip() {
+        let (a, i) = (Uuid::new_v4(), Uuid::new_v4());
+        assert_eq!(image_id_from_original_key(&original_key(a, i, "Été + 100%.jpg")), Some(i));
+        assert_eq!(image_id_from_original_key(&format!("originals/{a}/{i}/")), None);
+        assert_eq!(image_id_from_original_key("originals/x/y/z"), None);
+        assert_eq!(image_id_from_original_key("elsewhere/file.jpg"), None);
+    }
+
+    #[test]
+    fn file_names_are_cleaned() {
+        assert_eq!(clean_file_name("C:\\photos\\sunrise.jpg"), "sunrise.jpg");
+        assert_eq!(clean_file_name("../../etc/passwd"), "passwd");
+        assert_eq!(clean_file_name("a\nb.png"), "ab.png");
+        assert_eq!(clean_file_name(".."), "original");
+        assert_eq!(clean_file_name("Été à Paris + 1.tif"), "Été à Paris + 1.tif");
+    }
+
+    #[test]
+    fn principals() {
+        let artist = Uuid::new_v4();
+        let p = Principal { token_id: Uuid::new_v4(), scope: Scope::Artist, artist_id: Some(artist) };
+        assert!(p.may_manage(artist));
+        assert!(!p.may_manage(Uuid::new_v4()));
+        let admin = Principal { token_id: Uuid::new_v4(), scope: Scope::Admin, artist_id: None };
+        assert!(admin.may_manage(artist));
+    }
+
+    #[test]
+    fn statuses_parse_their_own_text() {
+        for s in [ImageStatus::Pending, ImageStatus::Processing, ImageStatus::Ready, ImageStatus::Failed] {
+            assert_eq!(s.as_str().parse::<ImageStatus>().unwrap(), s);
+        }
+        assert!("deleted".parse::<ArtworkStatus>().is_err());
+    }
+}
+
+/// Prefix of every API token, so leaked tokens are recognisable by scanners.
+pub const TOKEN_PREFIX: &str = "cpg_";
+
+/// A new random token secret (256 bits) to show once, and the digest to store.
+pub fn new_token() -> (String, String) {
+    use base64::Engine;
+    let bytes: [u8; 32] = rand::random();
+    let secret = format!("{TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
+    let digest = token_digest(&secret);
+    (secret, digest)
+}
+
+/// The stored form of a token. Secrets are 256 random bits, so a plain SHA-256
+/// (not a slow password hash) already makes the stored digest useless to a thief.
+pub fn token_digest(secret: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+#[cfg(test)]
+mod token_tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_unique_and_digests_stable() {
+        let (a, da) = new_token();
+        let (b, _) = new_token();
+        assert_ne!(a, b);
+        assert!(a.starts_with(TOKEN_PREFIX));
+        assert_eq!(token_digest(&a), da);
+        assert_eq!(da.len(), 64);
+    }
+}

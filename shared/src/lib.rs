@@ -1,0 +1,14 @@
+//! The gallery's library: configuration, telemetry, the domain and its rules,
+//! and the adapters to PostgreSQL, S3, KMS and Secrets Manager.
+//!
+//! This crate knows nothing of Lambda event types; the functions translate
+//! their events into calls on it.
+
+pub mod aws;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod imaging;
+pub mod renditions;
+pub mod storage;
+pub mod telemetry;

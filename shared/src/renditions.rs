@@ -1,0 +1,164 @@
+//! From an uploaded original to stored renditions: the image processor's core.
+//!
+//! Order matters for safety: renditions are written to deterministic keys,
+//! then recorded on the image row, and only after that commit is the original
+//! deleted. A crash anywhere leaves a state that a retry completes; a duplicate
+//! event for a finished image does nothing.
+
+use deadpool_postgres::Pool;
+use sha2::{Digest, Sha256};
+use tracing::{info, instrument, warn};
+
+use crate::db::{self, Claim, DbError, ImageWork};
+use crate::domain::{rendition_key, RenditionRecord};
+use crate::imaging::{self, ImagingError, Limits, Rights};
+use crate::storage::{ObjectStore, StorageError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("image worker stopped: {0}")]
+    Worker(String),
+    #[error("imaging failed: {0}")]
+    Imaging(ImagingError),
+    #[error("the uploaded original was not found")]
+    OriginalMissing,
+}
+
+impl ProcessError {
+    /// Transient failures return an error to Lambda, which retries the event.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Db(e) => e.is_retryable(),
+            Self::Storage(e) => e.is_retryable(),
+            Self::Worker(_) => true,
+            Self::Imaging(e) => !e.is_permanent(),
+            Self::OriginalMissing => false,
+        }
+    }
+}
+
+/// What became of one uploaded object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Ready { renditions: usize },
+    /// The upload was refused for good; the reason is on the image row.
+    Failed { reason: String },
+    /// A duplicate or late event for an image that already finished.
+    AlreadyFinished,
+    /// Not an upload the API handed out; left for the bucket's lifecycle rule.
+    Ignored,
+}
+
+/// Everything the processor needs, built once per cold start.
+pub struct Processor {
+    pub pool: Pool,
+    pub store: ObjectStore,
+    pub originals_bucket: String,
+    pub processed_bucket: String,
+    pub limits: Limits,
+    pub max_bytes: u64,
+}
+
+impl Processor {
+    #[instrument(skip_all, fields(bucket = %bucket, key = %key, image_id))]
+    pub async fn process(&self, bucket: &str, key: &str) -> Result<Outcome, ProcessError> {
+        if bucket != self.originals_bucket {
+            warn!("event for a bucket that is not the originals bucket; ignored");
+            return Ok(Outcome::Ignored);
+        }
+        let work = match db::claim_image(&self.pool.get().await.map_err(DbError::from)?, key).await? {
+            Claim::Proceed(work) => work,
+            Claim::Finished(status) => {
+                info!(status = status.as_str(), "image already finished; nothing to do");
+                return Ok(Outcome::AlreadyFinished);
+            }
+            Claim::Unknown => {
+                warn!("no image row for this key; ignored");
+                return Ok(Outcome::Ignored);
+            }
+        };
+        tracing::Span::current().record("image_id", tracing::field::display(work.image_id));
+        match self.render_and_store(key, &work).await {
+            Ok(renditions) => Ok(Outcome::Ready { renditions }),
+            Err(e) if e.is_retryable() => Err(e),
+            Err(e) => {
+                let reason = artist_reason(&e);
+                warn!(reason = %reason, "image refused");
+                db::mark_image_failed(&self.pool.get().await.map_err(DbError::from)?, work.image_id, &reason).await?;
+                crate::telemetry::count("image-processor", "ImageFailed", 1.0);
+                Ok(Outcome::Failed { reason })
+            }
+        }
+    }
+
+    async fn render_and_store(&self, key: &str, work: &ImageWork) -> Result<usize, ProcessError> {
+        // HEAD first: an oversized upload is refused without downloading it.
+        let head = self.store.head(&self.originals_bucket, key).await?.ok_or(ProcessError::OriginalMissing)?;
+        if head.size > self.max_bytes {
+            return Err(ProcessError::Imaging(ImagingError::TooManyBytes { bytes: head.size, limit: self.max_bytes }));
+        }
+        let original = self.store.get(&self.originals_bucket, key, self.max_bytes).await.map_err(|e| match e {
+            StorageError::TooLarge { size, limit, .. } => ProcessError::Imaging(ImagingError::TooManyBytes { bytes: size, limit }),
+            other => other.into(),
+        })?;
+        let content_sha256 = hex::encode(Sha256::digest(&original));
+        let rights = Rights { artist: work.artist_name.clone(), title: work.artwork_title.clone() };
+        let limits = self.limits;
+        // Decoding and encoding are CPU-bound; keep them off the async workers.
+        let renditions = tokio::task::spawn_blocking(move || imaging::render(&original, &limits, &rights))
+            .await
+            .map_err(|e| ProcessError::Worker(e.to_string()))?
+            .map_err(ProcessError::Imaging)?;
+
+        let mut records = Vec::with_capacity(renditions.len());
+        for r in renditions {
+            let out_key = rendition_key(work.artwork_id, work.image_id, r.long_edge, r.format.extension());
+            let bytes = r.bytes.len() as u64;
+            self.store.put(&self.processed_bucket, &out_key, r.bytes, r.format.content_type()).await?;
+            info!(key = %out_key, bytes, width = r.width, height = r.height, "rendition written");
+            records.push(RenditionRecord { format: r.format.extension().to_owned(), long_edge: r.long_edge, width: r.width, height: r.height, bytes, sha256: r.sha256, key: out_key });
+        }
+        let client = self.pool.get().await.map_err(DbError::from)?;
+        if !db::mark_image_ready(&client, work.image_id, &records, &content_sha256).await? {
+            // Another invocation finished it first; its renditions are identical.
+            info!("image was finished concurrently");
+        }
+        let removed = self.store.delete_all_versions(&self.originals_bucket, key).await?;
+        info!(versions = removed, "original deleted");
+        Ok(records.len())
+    }
+}
+
+/// The reason shown to the artist: the imaging error's own words, or a
+/// generic line for the few storage errors that are permanent.
+fn artist_reason(e: &ProcessError) -> String {
+    match e {
+        ProcessError::Imaging(i) => i.to_string(),
+        ProcessError::OriginalMissing => "the upload was not found; please upload it again".to_owned(),
+        _ => "the upload could not be read; please upload it again".to_owned(),
+    }
+}
+
+/// Decodes an S3 event key: `+` is a space and `%XX` an escaped byte.
+/// Invalid UTF-8 escapes are kept lossily rather than dropping the event.
+pub fn decode_event_key(raw: &str) -> String {
+    let spaced = raw.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_keys_decode_plus_percent_and_unicode() {
+        assert_eq!(decode_event_key("originals/a/b/My+Sunrise.jpg"), "originals/a/b/My Sunrise.jpg");
+        assert_eq!(decode_event_key("originals/a/b/1%2B1.jpg"), "originals/a/b/1+1.jpg");
+        assert_eq!(decode_event_key("originals/a/b/%C3%89t%C3%A9.png"), "originals/a/b/Été.png");
+        assert_eq!(decode_event_key("plain"), "plain");
+    }
+}

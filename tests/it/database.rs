@@ -1,0 +1,122 @@
+//! The database promises: TLS with verification, no plaintext, migrations,
+//! least privilege on the audit log, typed and bounded failures.
+
+use std::time::{Duration, Instant};
+
+use secrecy::SecretString;
+use shared::config::DbConfig;
+use shared::db::{self, AuditEntry};
+
+use crate::support::{stack_env, TestContext};
+
+#[tokio::test]
+async fn tls_connection_works_and_is_encrypted() {
+    let ctx = TestContext::new().await;
+    let client = ctx.pool.get().await.expect("pooled TLS connection");
+    let row = client.query_one("SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[]).await.unwrap();
+    assert!(row.get::<_, bool>("ssl"), "the session must be encrypted");
+    let version: String = row.get("version");
+    assert!(version == "TLSv1.3" || version == "TLSv1.2", "{version}");
+}
+
+#[tokio::test]
+async fn server_name_is_verified() {
+    let stack = stack_env();
+    // The server certificate names `localhost` only: the same server reached as
+    // 127.0.0.1 must be refused by certificate verification.
+    let by_ip = DbConfig { host: "127.0.0.1".into(), name: "postgres".into(), ..stack.db.clone() };
+    let err = db::connect(&by_ip, &stack.app_password).await.expect_err("host name mismatch must fail");
+    let text = format!("{err:?}");
+    assert!(text.contains("NotValidForName") || text.contains("certificate"), "{text}");
+    assert!(err.is_retryable(), "a TLS failure is an I/O-level error");
+
+    let by_name = DbConfig { name: "postgres".into(), ..stack.db.clone() };
+    db::connect(&by_name, &stack.app_password).await.expect("localhost matches the certificate");
+}
+
+#[tokio::test]
+async fn a_certificate_from_another_ca_is_refused() {
+    let stack = stack_env();
+    let dir = std::env::temp_dir().join(format!("other-ca-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // A well-formed CA that did not sign the server's certificate.
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let path = dir.join("ca.pem");
+    std::fs::write(&path, params.self_signed(&key).unwrap().pem()).unwrap();
+    let cfg = DbConfig { ca_bundle: path, name: "postgres".into(), ..stack.db.clone() };
+    let err = db::connect(&cfg, &stack.app_password).await.expect_err("unknown issuer must fail");
+    assert!(format!("{err:?}").contains("UnknownIssuer"), "{err:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn plaintext_connections_are_refused() {
+    let stack = stack_env();
+    let mut pg = tokio_postgres::Config::new();
+    pg.host(&stack.db.host).port(stack.db.port).dbname("postgres").user(&stack.db.user).password(secrecy::ExposeSecret::expose_secret(&stack.app_password));
+    pg.ssl_mode(tokio_postgres::config::SslMode::Disable).connect_timeout(Duration::from_secs(5));
+    let err = pg.connect(tokio_postgres::NoTls).await.expect_err("plaintext must be refused");
+    let text = err.to_string();
+    assert!(text.contains("no encryption") || text.contains("pg_hba.conf"), "{text}");
+}
+
+#[tokio::test]
+async fn migrations_apply_once_and_rerun_as_no_op() {
+    let ctx = TestContext::new().await; // applied V1 on an empty database
+    let applied_again = local::migrate(&ctx.db, &ctx.stack.owner_user, &ctx.stack.owner_password).await.unwrap();
+    assert!(applied_again.is_empty(), "re-running migrations must change nothing: {applied_again:?}");
+    let client = ctx.pool.get().await.unwrap();
+    let tables: Vec<String> = client
+        .query("SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for t in ["api_tokens", "artists", "artworks", "audit_log", "backups", "images", "print_editions", "restore_drills"] {
+        assert!(tables.iter().any(|x| x == t), "{t} missing from {tables:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_app_role_can_append_to_but_not_rewrite_the_audit_log() {
+    let ctx = TestContext::new().await;
+    let client = ctx.pool.get().await.unwrap();
+    let entry = AuditEntry { actor: "token:test", action: "artwork.create", target: "artwork:x", request_id: Some("req-1"), detail: serde_json::json!({}) };
+    db::append_audit(&client, &entry).await.expect("INSERT is granted");
+    for sql in ["UPDATE audit_log SET actor = 'someone-else'", "DELETE FROM audit_log", "TRUNCATE audit_log"] {
+        let err = client.batch_execute(sql).await.expect_err(sql);
+        assert_eq!(err.code().map(|c| c.code()), Some("42501"), "{sql}: {err}");
+    }
+    let n: i64 = client.query_one("SELECT count(*) FROM audit_log", &[]).await.unwrap().get(0);
+    assert_eq!(n, 1);
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_a_bounded_retryable_error() {
+    let stack = stack_env();
+    // A port nothing listens on, and a host that drops packets are both covered by the
+    // connect timeout; the refused port answers at once.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let cfg = DbConfig { port, connect_timeout: Duration::from_secs(2), name: "postgres".into(), ..stack.db.clone() };
+    let pool = db::pool(&cfg, &SecretString::from("x")).unwrap();
+    let started = Instant::now();
+    let err = db::ping(&pool).await.expect_err("nothing listens there");
+    assert!(err.is_retryable(), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10), "must not hang");
+}
+
+#[tokio::test]
+async fn editions_can_never_be_oversold() {
+    let ctx = TestContext::new().await;
+    let (artist, _) = ctx.artist_with_token("Oversold Artist").await;
+    let client = ctx.pool.get().await.unwrap();
+    let new = shared::domain::NewArtwork { title: "Limited".into(), slug: None, description: None, medium: None, year: None, width_mm: None, height_mm: None };
+    let artwork = db::insert_artwork(&client, artist, &new, &format!("limited-{}", uuid::Uuid::new_v4().simple())).await.unwrap();
+    let edition = db::insert_edition(&client, artwork.id, &shared::domain::NewEdition { edition_size: 2, paper: "Rag".into(), price_minor: 100, currency: "EUR".into() }).await.unwrap();
+    db::record_sale(&client, edition.id, 2).await.unwrap();
+    let err = db::record_sale(&client, edition.id, 1).await.expect_err("a third sale must be refused");
+    assert_eq!(err.sqlstate(), Some("23514"));
+}

@@ -1,0 +1,9 @@
+//! Integration tests against the real local stack started by `cargo xtask test`:
+//! PostgreSQL accepting only TLS, and the S3/KMS emulator. Each test gets its
+//! own database and buckets, so they run in parallel.
+
+mod api;
+mod database;
+mod processor;
+mod storage;
+mod support;

@@ -1,0 +1,122 @@
+//! The image processor end to end: presigned upload → S3 event → renditions,
+//! through the emulator and PostgreSQL.
+
+use std::io::Cursor;
+
+use axum::body::Body;
+use axum::http::Request;
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use shared::renditions::{Outcome, ProcessError};
+use tower::ServiceExt;
+
+use crate::support::{post_form, TestContext};
+
+/// A small, asymmetric PNG: red left half, blue right half.
+fn png(width: u32, height: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(width, height, |x, _| if x < width / 2 { image::Rgb([200, 30, 30]) } else { image::Rgb([30, 30, 200]) });
+    let mut out = Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+/// Creates an artwork and an upload slot through the API; returns (image id, presigned post).
+async fn upload_slot(ctx: &TestContext, file_name: &str) -> (String, shared::storage::PresignedPost) {
+    let state = ctx.api_state();
+    let (_, token) = ctx.artist_with_token("Ada Copper").await;
+    let send = |method: &str, uri: String, body: Value| {
+        Request::builder().method(method).uri(uri).header("authorization", format!("Bearer {token}")).header("content-type", "application/json").body(Body::from(body.to_string())).unwrap()
+    };
+    let response = api::router(state.clone()).oneshot(send("POST", "/artworks".into(), json!({ "title": "Foundry at Dusk" }))).await.unwrap();
+    let artwork: Value = serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    let id = artwork["id"].as_str().unwrap();
+    let response = api::router(state).oneshot(send("POST", format!("/manage/artworks/{id}/images"), json!({ "file_name": file_name }))).await.unwrap();
+    assert_eq!(response.status(), 201);
+    let body: Value = serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    let fields = body["upload"]["fields"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned())).collect();
+    let post = shared::storage::PresignedPost { url: body["upload"]["url"].as_str().unwrap().to_owned(), fields, expires_at: chrono::Utc::now() };
+    (body["image"]["id"].as_str().unwrap().to_owned(), post)
+}
+
+async fn image_row(ctx: &TestContext, id: &str) -> shared::domain::Image {
+    let client = ctx.pool.get().await.unwrap();
+    shared::db::image_by_id(&client, id.parse().unwrap()).await.unwrap().unwrap()
+}
+
+#[tokio::test]
+async fn an_upload_becomes_encrypted_renditions_and_the_original_goes() {
+    let ctx = TestContext::new().await;
+    // A key with a space, a literal plus and non-ASCII, as artists name files.
+    let (image_id, post) = upload_slot(&ctx, "Été à Paris + 1.png").await;
+    assert_eq!(post_form(&post, &png(1600, 900)).await, 204);
+    let key = post.field("key").unwrap().to_owned();
+    let processor = ctx.processor();
+    let event = local::object_created_event(&ctx.storage.originals_bucket, &key, 0).unwrap();
+    assert!(event.records[0].s3.object.key.as_deref().unwrap().contains("%2B"), "the event encodes `+`");
+
+    let outcomes = image_processor::handle(event.clone(), &processor).await.expect("processed");
+    assert!(matches!(outcomes[..], [Outcome::Ready { .. }]), "{outcomes:?}");
+
+    let row = image_row(&ctx, &image_id).await;
+    assert_eq!(row.status, shared::domain::ImageStatus::Ready);
+    assert!(row.content_sha256.is_some());
+    assert!(!row.renditions.is_empty());
+    for r in &row.renditions {
+        let head = ctx.clients.s3.head_object().bucket(&ctx.storage.processed_bucket).key(&r.key).send().await.expect("rendition stored");
+        assert_eq!(head.ssekms_key_id(), Some(ctx.storage.data_key_id.as_str()));
+        assert_eq!(head.content_length(), Some(r.bytes as i64));
+        assert!(r.width.max(r.height) <= 1600, "never upscaled: {r:?}");
+    }
+    let versions = ctx.clients.s3.list_object_versions().bucket(&ctx.storage.originals_bucket).send().await.unwrap();
+    assert!(versions.versions().is_empty() && versions.delete_markers().is_empty(), "every version of the original is gone");
+
+    // A duplicate delivery changes nothing.
+    let again = image_processor::handle(event, &processor).await.unwrap();
+    assert_eq!(again, [Outcome::AlreadyFinished]);
+    assert_eq!(image_row(&ctx, &image_id).await.renditions, row.renditions);
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_an_image_is_recorded_as_failed_without_retry() {
+    let ctx = TestContext::new().await;
+    let (image_id, post) = upload_slot(&ctx, "notes.jpg").await;
+    assert_eq!(post_form(&post, b"%PDF-1.7\n1 0 obj << >> endobj\n").await, 204);
+    let event = local::object_created_event(&ctx.storage.originals_bucket, post.field("key").unwrap(), 0).unwrap();
+    let outcomes = image_processor::handle(event, &ctx.processor()).await.expect("a permanent failure is not an invocation error");
+    assert!(matches!(&outcomes[..], [Outcome::Failed { reason }] if reason.contains("pdf")), "{outcomes:?}");
+    let row = image_row(&ctx, &image_id).await;
+    assert_eq!(row.status, shared::domain::ImageStatus::Failed);
+    assert!(row.failure_reason.unwrap().contains("not a supported image"));
+}
+
+#[tokio::test]
+async fn a_missing_original_is_a_recorded_failure() {
+    let ctx = TestContext::new().await;
+    let (image_id, post) = upload_slot(&ctx, "never-uploaded.png").await;
+    let event = local::object_created_event(&ctx.storage.originals_bucket, post.field("key").unwrap(), 0).unwrap();
+    let outcomes = image_processor::handle(event, &ctx.processor()).await.unwrap();
+    assert!(matches!(&outcomes[..], [Outcome::Failed { .. }]), "{outcomes:?}");
+    assert_eq!(image_row(&ctx, &image_id).await.status, shared::domain::ImageStatus::Failed);
+}
+
+#[tokio::test]
+async fn unknown_keys_and_other_buckets_are_ignored() {
+    let ctx = TestContext::new().await;
+    let processor = ctx.processor();
+    let stray = local::object_created_event(&ctx.storage.originals_bucket, "somewhere/else.jpg", 1).unwrap();
+    assert_eq!(image_processor::handle(stray, &processor).await.unwrap(), [Outcome::Ignored]);
+    let other = local::object_created_event(&ctx.storage.processed_bucket, "renditions/a/b/400.jpg", 1).unwrap();
+    assert_eq!(image_processor::handle(other, &processor).await.unwrap(), [Outcome::Ignored]);
+}
+
+#[tokio::test]
+async fn an_unavailable_database_fails_the_invocation_for_retry() {
+    let ctx = TestContext::new().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let down = shared::config::DbConfig { port, connect_timeout: std::time::Duration::from_secs(1), ..ctx.db.clone() };
+    let mut processor = ctx.processor();
+    processor.pool = shared::db::pool(&down, &ctx.stack.app_password).unwrap();
+    let event = local::object_created_event(&ctx.storage.originals_bucket, "originals/a/b/c.png", 1).unwrap();
+    let err: ProcessError = image_processor::handle(event, &processor).await.expect_err("must ask Lambda to retry");
+    assert!(err.is_retryable(), "{err}");
+}

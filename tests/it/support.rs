@@ -1,0 +1,147 @@
+//! Per-test resources on the shared local stack.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use deadpool_postgres::Pool;
+use secrecy::SecretString;
+use shared::aws::Clients;
+use shared::config::{AwsConfig, DbConfig, Env, StorageConfig};
+use uuid::Uuid;
+
+/// The stack's coordinates, as `cargo xtask test` exports them.
+pub struct StackEnv {
+    pub db: DbConfig,
+    pub aws: AwsConfig,
+    pub owner_user: String,
+    pub owner_password: SecretString,
+    pub app_password: SecretString,
+}
+
+pub fn stack_env() -> StackEnv {
+    let mut env = Env::from_process();
+    let db = DbConfig::read(&mut env);
+    let aws = AwsConfig::read(&mut env);
+    let owner_user = env.required("DATABASE_OWNER_USER");
+    let owner_password = SecretString::from(env.required("DATABASE_OWNER_PASSWORD"));
+    let app_password = SecretString::from(env.required("DATABASE_PASSWORD"));
+    match env.finish(()) {
+        Ok(()) => StackEnv { db, aws, owner_user, owner_password, app_password },
+        Err(e) => panic!("integration tests need the local stack; run them with `cargo xtask test` ({e})"),
+    }
+}
+
+/// A fresh, migrated database and its own buckets and key.
+pub struct TestContext {
+    pub stack: StackEnv,
+    pub db: DbConfig,
+    pub pool: Pool,
+    pub clients: Clients,
+    pub storage: StorageConfig,
+    pub region: String,
+}
+
+impl TestContext {
+    pub async fn new() -> Self {
+        shared::telemetry::init();
+        let stack = stack_env();
+        let name = format!("t_{}", Uuid::new_v4().simple());
+        let owner_admin = DbConfig { user: stack.owner_user.clone(), name: "postgres".into(), ..stack.db.clone() };
+        let admin = shared::db::connect(&owner_admin, &stack.owner_password).await.expect("owner connects over TLS");
+        admin.batch_execute(&format!("CREATE DATABASE \"{name}\"")).await.expect("create test database");
+        let db = DbConfig { name, ..stack.db.clone() };
+        local::migrate(&db, &stack.owner_user, &stack.owner_password).await.expect("migrations apply");
+        let pool = shared::db::pool(&db, &stack.app_password).expect("pool");
+
+        let clients = Clients::new(&stack.aws).await;
+        let region = stack.aws.region.clone().unwrap_or_else(|| "eu-west-1".into());
+        let tag = &Uuid::new_v4().simple().to_string()[..12];
+        let key = local::ensure_key(&clients.kms, &format!("alias/t-{tag}")).await.expect("kms key");
+        let storage = StorageConfig {
+            originals_bucket: format!("t-{tag}-originals"),
+            processed_bucket: format!("t-{tag}-processed"),
+            backups_bucket: format!("t-{tag}-backups"),
+            data_key_id: key.clone(),
+        };
+        for bucket in [&storage.originals_bucket, &storage.processed_bucket, &storage.backups_bucket] {
+            local::ensure_bucket(&clients.s3, bucket, &region, &key).await.expect("bucket");
+        }
+        Self { stack, db, pool, clients, storage, region }
+    }
+
+    pub fn api_state(&self) -> api::State {
+        let config = api::Config {
+            db: self.db.clone(),
+            aws: self.stack.aws.clone(),
+            storage: self.storage.clone(),
+            upload_max_bytes: 20 * 1024 * 1024,
+            upload_url_ttl: std::time::Duration::from_secs(900),
+            region: self.region.clone(),
+        };
+        Arc::new(api::AppState::new(&config, self.pool.clone(), &self.clients))
+    }
+
+    pub fn processor(&self) -> shared::renditions::Processor {
+        let mut vars: HashMap<String, String> = HashMap::new();
+        vars.insert("GALLERY_UPLOAD_MAX_BYTES".into(), (20 * 1024 * 1024).to_string());
+        let defaults = image_processor::Config::read(Env::from_map(config_vars(&self.db, &self.storage, vars))).expect("processor config");
+        image_processor::processor_with(&defaults, self.pool.clone(), &self.clients)
+    }
+
+    /// An artist and a live token for them.
+    pub async fn artist_with_token(&self, name: &str) -> (Uuid, String) {
+        let client = self.pool.get().await.unwrap();
+        let email = format!("{}@example.org", Uuid::new_v4().simple());
+        let artist = shared::db::insert_artist(&client, name, &email, None, None).await.unwrap();
+        let (secret, digest) = shared::domain::new_token();
+        shared::db::insert_token(&client, Some(artist.id), shared::domain::Scope::Artist, &digest, "test", chrono::Utc::now() + chrono::Duration::hours(1)).await.unwrap();
+        (artist.id, secret)
+    }
+}
+
+/// Environment variables equivalent to a config, for functions read through `Env`.
+fn config_vars(db: &DbConfig, storage: &StorageConfig, mut extra: HashMap<String, String>) -> HashMap<String, String> {
+    let pairs = [
+        ("DATABASE_HOST", db.host.clone()),
+        ("DATABASE_PORT", db.port.to_string()),
+        ("DATABASE_NAME", db.name.clone()),
+        ("DATABASE_USER", db.user.clone()),
+        ("DATABASE_PASSWORD", "unused".into()),
+        ("DATABASE_CA_BUNDLE", db.ca_bundle.display().to_string()),
+        ("GALLERY_ORIGINALS_BUCKET", storage.originals_bucket.clone()),
+        ("GALLERY_PROCESSED_BUCKET", storage.processed_bucket.clone()),
+        ("GALLERY_BACKUPS_BUCKET", storage.backups_bucket.clone()),
+        ("GALLERY_KMS_KEY_ID", storage.data_key_id.clone()),
+    ];
+    extra.extend(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)));
+    extra
+}
+
+/// Posts a presigned form to its URL as a browser would (multipart/form-data,
+/// fields first, then the file) and returns the HTTP status.
+pub async fn post_form(post: &shared::storage::PresignedPost, file: &[u8]) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let url = url::Url::parse(&post.url).expect("post url");
+    let boundary = format!("----gallery{}", Uuid::new_v4().simple());
+    let mut body = Vec::new();
+    for (name, value) in &post.fields {
+        body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes());
+    }
+    body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"upload\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());
+    body.extend_from_slice(file);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let host = url.host_str().expect("host");
+    let port = url.port_or_known_default().expect("port");
+    let head = format!(
+        "POST {} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        url.path(),
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect((host, port)).await.expect("connect to emulator");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let text = String::from_utf8_lossy(&response);
+    text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+}

@@ -1,0 +1,122 @@
+//! Developer tasks. `cargo xtask help` lists them.
+
+mod stack;
+mod tools;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+
+use stack::{Stack, StackOptions};
+
+const HELP: &str = "\
+cargo xtask <task>
+
+  dev            run the whole gallery locally: PostgreSQL (TLS only), the S3/KMS emulator,
+                 the API on http://127.0.0.1:3000 and the image processor on new uploads
+  test           start the same services on free ports, run every test, stop them
+  package        build the deployable Lambda zips with cargo-lambda (arm64)
+";
+
+fn main() -> ExitCode {
+    match real_main() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = project_root();
+    match args.first().map(String::as_str) {
+        Some("dev") => dev(&root),
+        Some("test") => test(&root, &args[1..]),
+        Some("package") => package(&root, &args[1..]),
+        Some("help") | None => {
+            print!("{HELP}");
+            Ok(())
+        }
+        Some(other) => bail!("unknown task {other:?}\n{HELP}"),
+    }
+}
+
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+}
+
+pub fn say(message: &str) {
+    eprintln!("xtask: {message}");
+}
+
+/// Runs a command to completion; a non-zero exit is an error naming it.
+pub fn run(cmd: &mut Command) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("starting {:?}", cmd.get_program()))?;
+    if !status.success() {
+        bail!("{:?} failed with {status}", cmd);
+    }
+    Ok(())
+}
+
+fn cargo(root: &Path) -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(root);
+    cmd
+}
+
+/// Ctrl-C reaches every process of the foreground group; xtask only notes it,
+/// waits for its children to stop, and then tears the stack down.
+fn interrupted_flag() -> Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let f = flag.clone();
+    ctrlc::set_handler(move || f.store(true, Ordering::SeqCst)).context("installing the Ctrl-C handler")?;
+    Ok(flag)
+}
+
+fn dev(root: &Path) -> Result<()> {
+    let interrupted = interrupted_flag()?;
+    let stack = Stack::start(root, StackOptions { pg_port: 5433, moto_port: 4566 })?;
+    stack.psql("postgres", "CREATE DATABASE gallery OWNER gallery_owner")?;
+    let env = stack.env("gallery");
+    say("building and starting the gallery (API on http://127.0.0.1:3000)");
+    let mut child = cargo(root).args(["run", "--quiet", "--package", "local", "--"]).envs(env).spawn()?;
+    let status = child.wait()?;
+    if interrupted.load(Ordering::SeqCst) {
+        say("stopping");
+        return Ok(());
+    }
+    if !status.success() {
+        bail!("the local gallery stopped with {status}");
+    }
+    Ok(())
+}
+
+fn test(root: &Path, extra: &[String]) -> Result<()> {
+    let _interrupted = interrupted_flag()?;
+    let stack = Stack::start(root, StackOptions::ephemeral()?)?;
+    say("running every test against the local stack");
+    let mut cmd = cargo(root);
+    cmd.args(["test", "--workspace"]).args(extra).envs(stack.env("postgres"));
+    let result = run(&mut cmd);
+    drop(stack);
+    result
+}
+
+fn package(root: &Path, extra: &[String]) -> Result<()> {
+    let venv = tools::venv_with(root, &root.join("xtask/requirements-package.txt"), "package")?;
+    let path = format!("{}:{}", venv.join("bin").display(), std::env::var("PATH").unwrap_or_default());
+    let mut cmd = Command::new(venv.join("bin/cargo-lambda"));
+    cmd.current_dir(root).env("PATH", path).args(["lambda", "build", "--release", "--arm64", "--output-format", "zip"]);
+    for bin in ["api", "image-processor", "backup", "retention"] {
+        cmd.args(["--bin", bin]);
+    }
+    cmd.args(extra);
+    run(&mut cmd)?;
+    say("zips are in target/lambda/<function>/bootstrap.zip");
+    Ok(())
+}

@@ -1,0 +1,99 @@
+//! Installs what the local stack needs: PostgreSQL from Debian's packages and a
+//! Python virtual environment with the pinned S3/KMS emulator.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result};
+
+use crate::{run, say};
+
+/// Directory of the PostgreSQL server binaries, installing the server if absent.
+pub fn postgres_bin() -> Result<PathBuf> {
+    if let Some(dir) = find_postgres_bin() {
+        return Ok(dir);
+    }
+    say("PostgreSQL server not found; installing Debian's postgresql package");
+    apt_install(&["postgresql"])?;
+    find_postgres_bin().context("postgresql was installed but its binaries were not found")
+}
+
+fn find_postgres_bin() -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql").ok()?.filter_map(|e| e.ok()).map(|e| e.path().join("bin")).filter(|d| d.join("postgres").is_file() && d.join("initdb").is_file()).collect();
+    // Highest major version first.
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.parent().and_then(|p| p.file_name()).and_then(|n| n.to_str()).and_then(|n| n.parse::<u32>().ok()).unwrap_or(0)));
+    dirs.into_iter().next()
+}
+
+/// Installs Debian packages (as root, or through sudo).
+pub fn apt_install(packages: &[&str]) -> Result<()> {
+    let sudo: &[&str] = if is_root() { &[] } else { &["sudo"] };
+    let apt = |args: &[&str]| {
+        let mut cmd = Command::new(sudo.first().copied().unwrap_or("apt-get"));
+        if !sudo.is_empty() {
+            cmd.arg("apt-get");
+        }
+        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        cmd
+    };
+    run(&mut apt(&["update", "-qq"]))?;
+    let mut install = apt(&["install", "-y", "-qq", "--no-install-recommends"]);
+    install.args(packages);
+    run(&mut install)
+}
+
+pub fn is_root() -> bool {
+    Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false)
+}
+
+/// The project's Python environment with the emulator (and the infrastructure
+/// checkers), created on first use and refreshed when a requirements file changes.
+pub fn venv(root: &Path) -> Result<PathBuf> {
+    venv_with_all(root, &[root.join("xtask/requirements.txt"), root.join("infra/requirements-checks.txt")], "stack")
+}
+
+/// The same environment with one more requirements file installed.
+pub fn venv_with(root: &Path, requirements: &Path, name: &str) -> Result<PathBuf> {
+    venv_with_all(root, &[requirements.to_path_buf()], name)
+}
+
+fn venv_with_all(root: &Path, files: &[PathBuf], name: &str) -> Result<PathBuf> {
+    let dir = root.join(".local/venv");
+    let python = dir.join("bin/python");
+    let mut wanted = String::new();
+    for f in files.iter().filter(|f| f.exists()) {
+        wanted.push_str(&std::fs::read_to_string(f)?);
+    }
+    let stamp = dir.join(format!(".requirements-{name}"));
+    if python.is_file() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
+        return Ok(dir);
+    }
+    if !python.is_file() {
+        say("creating the Python environment in .local/venv");
+        if run(Command::new("python3").args(["-m", "venv"]).arg(&dir)).is_err() {
+            apt_install(&["python3", "python3-venv"])?;
+            run(Command::new("python3").args(["-m", "venv"]).arg(&dir))?;
+        }
+    }
+    let mut pip = Command::new(&python);
+    pip.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]);
+    for f in files.iter().filter(|f| f.exists()) {
+        pip.arg("-r").arg(f);
+    }
+    say(&format!("installing the pinned Python tools ({name})"));
+    run(&mut pip)?;
+    std::fs::write(&stamp, wanted)?;
+    Ok(dir)
+}
+
+/// The unprivileged account PostgreSQL runs as when we are root (it refuses root).
+pub fn postgres_account() -> Result<Option<String>> {
+    if !is_root() {
+        return Ok(None);
+    }
+    let exists = Command::new("id").arg("postgres").output().map(|o| o.status.success()).unwrap_or(false);
+    if !exists {
+        run(Command::new("useradd").args(["--system", "--user-group", "--no-create-home", "--shell", "/usr/sbin/nologin", "postgres"]))?;
+    }
+    Ok(Some("postgres".into()))
+}
