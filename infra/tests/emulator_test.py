@@ -81,10 +81,12 @@ def log(msg: str) -> None:
     print(f"[infra-emulator] {msg}", flush=True)
 
 
-def run(cmd: list[str], cwd: Path, capture: bool = False, ok_codes=(0,)) -> subprocess.CompletedProcess:
+def run(cmd: list[str], cwd: Path, ok_codes=(0,)) -> subprocess.CompletedProcess:
     started = time.monotonic()
     proc = subprocess.run(cmd, cwd=cwd, text=True, capture_output=True)
     took = time.monotonic() - started
+    step = "-".join(c for c in cmd[1:3] if not c.startswith("-"))
+    (cwd / f"{step}.log").write_text(proc.stdout + proc.stderr)
     if proc.returncode not in ok_codes:
         sys.stdout.write(proc.stdout[-20000:])
         sys.stderr.write(proc.stderr[-20000:])
@@ -164,6 +166,27 @@ def check_second_plan(plan: dict) -> tuple[list[str], list[str]]:
     return problems, deferred
 
 
+PARALLEL = ["-parallelism=30"]
+
+
+def empty_buckets(endpoint: str, state: dict) -> None:
+    kw = dict(endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing")
+    buckets = [r["values"] for r in state_resources(state) if r["type"] == "aws_s3_bucket"]
+    # Stop access logging first: the emulator logs every request, including
+    # the deletes below, into the logs bucket.
+    for b in buckets:
+        boto3.client("s3", region_name=b.get("region") or REGION, **kw).put_bucket_logging(
+            Bucket=b["bucket"], BucketLoggingStatus={}
+        )
+    # The policies deny every plain-HTTP request, and the emulator is
+    # reached over plain HTTP: drop them (the buckets are destroyed next).
+    for b in buckets:
+        boto3.client("s3", region_name=b.get("region") or REGION, **kw).delete_bucket_policy(Bucket=b["bucket"])
+    # The logs bucket last: emptying the others still adds log records.
+    for b in sorted(buckets, key=lambda b: b["bucket"] == f"{PREFIX}-logs"):
+        boto3.resource("s3", region_name=b.get("region") or REGION, **kw).Bucket(b["bucket"]).object_versions.delete()
+
+
 class Checks:
     def __init__(self) -> None:
         self.passed = 0
@@ -175,6 +198,27 @@ class Checks:
         else:
             self.failed.append(what)
             log(f"FAIL: {what}")
+
+
+def load_state(work: Path) -> dict:
+    """The local state file, reshaped like `terraform show -json` (which costs
+    several seconds of provider schema loading)."""
+    raw = json.loads((work / "terraform.tfstate").read_text())
+    resources = []
+    for r in raw.get("resources", []):
+        if r.get("mode") != "managed":
+            continue
+        for inst in r.get("instances", []):
+            key = inst.get("index_key")
+            suffix = "" if key is None else f"[{json.dumps(key)}]"
+            resources.append({
+                "address": f"{r['type']}.{r['name']}{suffix}",
+                "type": r["type"],
+                "provider_name": r.get("provider", ""),
+                "values": inst.get("attributes", {}),
+            })
+    outputs = {k: {"value": v.get("value")} for k, v in raw.get("outputs", {}).items()}
+    return {"values": {"outputs": outputs, "root_module": {"resources": resources}}}
 
 
 def state_resources(state: dict) -> list[dict]:
@@ -342,7 +386,7 @@ def readback(endpoint: str, state: dict, deferred: list[str]) -> Checks:
             live = json.loads(live) if isinstance(live, str) else live
             ck.expect(live == json.loads(r["values"]["policy"]), f"role {role}: inline policy matches configuration")
             ck.expect(not iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"], f"role {role}: no managed policies")
-        if r["type"] == "aws_s3_bucket_policy" and r.get("provider_name", "").endswith("aws") and "dr" not in r["address"]:
+        if r["type"] == "aws_s3_bucket_policy" and not r["address"].startswith("aws_s3_bucket_policy.dr"):
             live = json.loads(s3.get_bucket_policy(Bucket=r["values"]["bucket"])["Policy"])
             ck.expect(live == json.loads(r["values"]["policy"]), f"bucket {r['values']['bucket']}: policy matches configuration")
     if deferred:
@@ -405,43 +449,43 @@ def main() -> int:
         log("warning: TF_CLI_CONFIG_FILE is not set")
 
     run(["terraform", "init", "-input=false", "-no-color"], work)
-    run(["terraform", "apply", "-auto-approve", "-input=false", "-no-color", *tf_vars], work)
+    run(["terraform", "apply", "-auto-approve", "-input=false", "-no-color", *PARALLEL, *tf_vars], work)
     destroyed = False
-    try:
-        run(["terraform", "plan", "-input=false", "-no-color", "-out=second.tfplan", *tf_vars], work)
-        plan = json.loads(run(["terraform", "show", "-json", "second.tfplan"], work).stdout)
-        if args.plan_json:
-            args.plan_json.write_text(json.dumps(plan))
-        problems, deferred = check_second_plan(plan)
-        for p in problems:
-            log(f"unexpected difference after apply: {p}")
-        state = json.loads(run(["terraform", "show", "-json"], work).stdout)
-        checks = readback(args.endpoint, state, deferred)
-        log(f"second plan: {len(problems)} unexpected differences, {len(deferred)} deferred policy re-reads")
-        log(f"read-back: {checks.passed} passed, {len(checks.failed)} failed")
-        if not args.keep:
-            # The database has deletion protection (as in production); the
-            # test lifts it through the API before destroying.
-            rds = boto3.client(
-                "rds", region_name=REGION, endpoint_url=args.endpoint,
-                aws_access_key_id="testing", aws_secret_access_key="testing",
-            )
-            rds.modify_db_instance(DBInstanceIdentifier=f"{PREFIX}-db", DeletionProtection=False, ApplyImmediately=True)
-            run(["terraform", "destroy", "-auto-approve", "-input=false", "-no-color", *tf_vars], work)
-            destroyed = True
-            state = json.loads(run(["terraform", "show", "-json"], work).stdout)
-            left = state_resources(state)
-            if left:
-                problems.append(f"destroy left {len(left)} resources")
-        if problems or checks.failed:
-            log("FAILED")
-            return 1
-        log(f"emulator apply/plan/read-back{'/destroy' if destroyed else ''} passed in {time.monotonic() - started:.0f}s")
-        return 0
-    finally:
-        if not args.keep and not destroyed:
-            subprocess.run(["terraform", "destroy", "-auto-approve", "-input=false", "-no-color", *tf_vars], cwd=work,
-                           capture_output=True)
+    # On failure the emulator (started and discarded by the caller) keeps
+    # whatever was created; nothing here outlives it.
+    run(["terraform", "plan", "-input=false", "-no-color", "-out=second.tfplan", *PARALLEL, *tf_vars], work)
+    plan = json.loads(run(["terraform", "show", "-json", "second.tfplan"], work).stdout)
+    if args.plan_json:
+        args.plan_json.write_text(json.dumps(plan))
+    problems, deferred = check_second_plan(plan)
+    for p in problems:
+        log(f"unexpected difference after apply: {p}")
+    state = load_state(work)
+    checks = readback(args.endpoint, state, deferred)
+    log(f"second plan: {len(problems)} unexpected differences, {len(deferred)} deferred policy re-reads")
+    log(f"read-back: {checks.passed} passed, {len(checks.failed)} failed")
+    if not args.keep:
+        # The database has deletion protection (as in production); the
+        # test lifts it through the API before destroying.
+        rds = boto3.client(
+            "rds", region_name=REGION, endpoint_url=args.endpoint,
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+        )
+        rds.modify_db_instance(DBInstanceIdentifier=f"{PREFIX}-db", DeletionProtection=False, ApplyImmediately=True)
+        # Buckets are not force_destroy (as in production), and the
+        # emulator writes access logs into the logs bucket: empty them.
+        empty_buckets(args.endpoint, state)
+        run(["terraform", "destroy", "-auto-approve", "-input=false", "-no-color", "-refresh=false", *PARALLEL, *tf_vars], work)
+        destroyed = True
+        left = json.loads((work / "terraform.tfstate").read_text()).get("resources", [])
+        left = [r for r in left if r.get("mode") == "managed"]
+        if left:
+            problems.append(f"destroy left {len(left)} resources")
+    if problems or checks.failed:
+        log("FAILED")
+        return 1
+    log(f"emulator apply/plan/read-back{'/destroy' if destroyed else ''} passed in {time.monotonic() - started:.0f}s")
+    return 0
 
 
 if __name__ == "__main__":

@@ -157,6 +157,29 @@ impl DbConfig {
     }
 }
 
+/// The schema owner's credentials: migrations and restore drills need them,
+/// the application role deliberately cannot do either.
+#[derive(Clone, Debug)]
+pub struct OwnerConfig {
+    pub user: String,
+    pub password: PasswordSource,
+}
+
+impl OwnerConfig {
+    pub fn read(env: &mut Env) -> Self {
+        let user = env.required("DATABASE_OWNER_USER");
+        let password = match (env.optional("DATABASE_OWNER_PASSWORD"), env.optional("DATABASE_OWNER_SECRET_ARN")) {
+            (Some(p), None) => PasswordSource::Plain(SecretString::from(p)),
+            (None, Some(arn)) => PasswordSource::SecretArn(arn),
+            _ => {
+                env.problem("set exactly one of DATABASE_OWNER_PASSWORD and DATABASE_OWNER_SECRET_ARN");
+                PasswordSource::SecretArn(String::new())
+            }
+        };
+        Self { user, password }
+    }
+}
+
 /// AWS clients' settings. `endpoint_url` points every client at the local emulator.
 #[derive(Clone, Debug, Default)]
 pub struct AwsConfig {

@@ -5,10 +5,13 @@
 //! their events into calls on it.
 
 pub mod aws;
+pub mod backup;
 pub mod config;
 pub mod db;
 pub mod domain;
 pub mod imaging;
+pub mod keys;
 pub mod renditions;
+pub mod retention;
 pub mod storage;
 pub mod telemetry;

@@ -3,7 +3,9 @@
 //! own database and buckets, so they run in parallel.
 
 mod api;
+mod backups;
 mod database;
 mod processor;
+mod retention_policy;
 mod storage;
 mod support;

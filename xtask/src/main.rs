@@ -19,6 +19,7 @@ cargo xtask <task>
                  the API on http://127.0.0.1:3000 and the image processor on new uploads
   test           start the same services on free ports, run every test, stop them
   package        build the deployable Lambda zips with cargo-lambda (arm64)
+  deps           install the system packages the build needs (cmake, nasm, psql)
 ";
 
 fn main() -> ExitCode {
@@ -34,10 +35,14 @@ fn main() -> ExitCode {
 fn real_main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let root = project_root();
+    if matches!(args.first().map(String::as_str), Some("dev" | "test" | "package" | "deps")) {
+        tools::build_deps()?;
+    }
     match args.first().map(String::as_str) {
         Some("dev") => dev(&root),
         Some("test") => test(&root, &args[1..]),
         Some("package") => package(&root, &args[1..]),
+        Some("deps") => Ok(()),
         Some("help") | None => {
             print!("{HELP}");
             Ok(())
@@ -58,7 +63,9 @@ pub fn say(message: &str) {
 pub fn run(cmd: &mut Command) -> Result<()> {
     let status = cmd.status().with_context(|| format!("starting {:?}", cmd.get_program()))?;
     if !status.success() {
-        bail!("{:?} failed with {status}", cmd);
+        // Program and arguments only: the environment may hold passwords.
+        let args: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy()).collect();
+        bail!("{} {} failed with {status}", cmd.get_program().to_string_lossy(), args.join(" "));
     }
     Ok(())
 }
@@ -66,6 +73,14 @@ pub fn run(cmd: &mut Command) -> Result<()> {
 fn cargo(root: &Path) -> Command {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(root);
+    // `cargo run` describes xtask's own package in these; build scripts that
+    // watch them would see a change and rebuild half the dependency tree.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("CARGO_PKG_") || matches!(name.as_ref(), "CARGO_MANIFEST_DIR" | "CARGO_MANIFEST_PATH" | "CARGO_PRIMARY_PACKAGE" | "CARGO_BIN_NAME" | "CARGO_CRATE_NAME") {
+            cmd.env_remove(name.as_ref());
+        }
+    }
     cmd
 }
 
@@ -101,7 +116,8 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
     let stack = Stack::start(root, StackOptions::ephemeral()?)?;
     say("running every test against the local stack");
     let mut cmd = cargo(root);
-    cmd.args(["test", "--workspace"]).args(extra).envs(stack.env("postgres"));
+    // Every test binary runs even after one fails, so a run reports all failures.
+    cmd.args(["test", "--workspace", "--no-fail-fast"]).args(extra).envs(stack.env("postgres"));
     let result = run(&mut cmd);
     drop(stack);
     result

@@ -25,6 +25,22 @@ fn find_postgres_bin() -> Option<PathBuf> {
     dirs.into_iter().next()
 }
 
+/// What building the workspace needs beyond Rust: libjpeg-turbo is compiled
+/// from source (statically, since Lambda's runtime has no libjpeg), which takes
+/// cmake and nasm; the local stack's admin steps use psql.
+pub fn build_deps() -> Result<()> {
+    let missing: Vec<&str> = [("cmake", "cmake"), ("nasm", "nasm"), ("psql", "postgresql-client")]
+        .into_iter()
+        .filter(|(bin, _)| !Command::new("sh").args(["-c", &format!("command -v {bin}")]).output().map(|o| o.status.success()).unwrap_or(false))
+        .map(|(_, package)| package)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    say(&format!("installing build tools: {}", missing.join(", ")));
+    apt_install(&missing)
+}
+
 /// Installs Debian packages (as root, or through sudo).
 pub fn apt_install(packages: &[&str]) -> Result<()> {
     let sudo: &[&str] = if is_root() { &[] } else { &["sudo"] };

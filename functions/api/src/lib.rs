@@ -160,3 +160,24 @@ where
         Ok(Self(value))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use lambda_http::request::LambdaRequest;
+
+    #[test]
+    fn function_url_samples_parse_as_http_requests() {
+        for sample in [include_str!("../../../events/function-url-get-artworks.json"), include_str!("../../../events/function-url-create-artwork.json")] {
+            let event: LambdaRequest = serde_json::from_str(sample).unwrap();
+            let request: lambda_http::Request = event.into();
+            assert!(request.uri().path().starts_with("/artworks"));
+        }
+    }
+
+    #[test]
+    fn configuration_problems_are_listed_together() {
+        let err = super::Config::read(shared::config::Env::from_map(Default::default())).unwrap_err();
+        assert!(err.problems.len() >= 6, "{err}");
+        assert!(err.to_string().contains("AWS_REGION is required"));
+    }
+}

@@ -78,6 +78,13 @@ pub async fn handle(event: S3Event, processor: &Processor) -> Result<Vec<Outcome
     }
 }
 
+/// How Lambda reports a failed invocation: the error type says whether a
+/// retry can help, which is what an operator reading the dead-letter queue needs.
+pub fn diagnostic(e: ProcessError) -> lambda_runtime::Diagnostic {
+    let class = if e.is_retryable() { "Retryable" } else { "Permanent" };
+    lambda_runtime::Diagnostic { error_type: format!("{class}ProcessError"), error_message: e.to_string() }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

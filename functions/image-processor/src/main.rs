@@ -14,7 +14,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let processor = image_processor::processor(&config).await?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<aws_lambda_events::event::s3::S3Event>| {
         let processor = &processor;
-        async move { image_processor::handle(event.payload, processor).await.map(|_| ()) }
+        async move { image_processor::handle(event.payload, processor).await.map(|_| ()).map_err(image_processor::diagnostic) }
     }))
     .await
 }

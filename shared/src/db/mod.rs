@@ -6,7 +6,9 @@
 
 mod artworks;
 mod audit;
+mod backups;
 mod images;
+mod retention;
 mod tokens;
 
 use std::sync::Arc;
@@ -19,7 +21,9 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 pub use artworks::*;
 pub use audit::*;
+pub use backups::*;
 pub use images::*;
+pub use retention::*;
 pub use tokens::*;
 
 use crate::config::DbConfig;

@@ -59,9 +59,11 @@ fn scaled(dim: u32, f: ScalingFactor) -> u32 {
 
 /// The smallest DCT scaling factor (k/8) whose output still covers `need`.
 pub(crate) fn jpeg_scale(width: u32, height: u32, need: (u32, u32)) -> ScalingFactor {
+    // Only 1/8, 1/4, 1/2 and 1/1: libjpeg-turbo has SIMD IDCTs for these; the other k/8
+    // factors run plain C and are slower than 1/2 although they produce fewer pixels.
     let mut factors: Vec<ScalingFactor> = Decompressor::supported_scaling_factors()
         .into_iter()
-        .filter(|f| f.num() <= f.denom())
+        .filter(|f| f.num() == 1 && matches!(f.denom(), 1 | 2 | 4 | 8))
         .collect();
     factors.sort_by_key(|f| scaled(width, *f));
     factors
@@ -76,6 +78,12 @@ fn decode_jpeg(
     need: (u32, u32),
     threads: usize,
 ) -> Result<Raster, ImagingError> {
+    // libjpeg pads a truncated scan with grey and only warns, and not always: a JPEG must end
+    // with an EOI marker after its scans (camera trailers after the EOI are fine).
+    let scans = input.get(header.scan_start..).unwrap_or_default();
+    if !scans.windows(2).rev().any(|w| w == [0xFF, 0xD9]) {
+        return Err(ImagingError::Corrupt);
+    }
     let internal = |e: turbojpeg::Error| ImagingError::Internal(format!("turbojpeg: {e}"));
     let mut d = Decompressor::new().map_err(internal)?;
     let tj = d.read_header(input).map_err(|_| ImagingError::Corrupt)?;
@@ -235,6 +243,8 @@ fn decode_png(input: &[u8], max_alloc: u64) -> Result<Raster, ImagingError> {
             convert(row.data(), dst);
         }
     }
+    // The rows may all be there while the end is not (checksum, IEND): still a truncated file.
+    reader.finish().map_err(png_error)?;
     Ok(Raster { width: w, height: h, channels, data })
 }
 
@@ -292,9 +302,10 @@ mod tests {
 
     #[test]
     fn picks_the_smallest_covering_dct_scale() {
-        // 3/8 of 6000×4000 is 2250×1500: the smallest that covers 2048×1365.
         let s = jpeg_scale(6000, 4000, (2048, 1365));
-        assert_eq!((s.num(), s.denom()), (3, 8));
+        assert_eq!((s.num(), s.denom()), (1, 2));
+        let s = jpeg_scale(6000, 4000, (400, 267));
+        assert_eq!((s.num(), s.denom()), (1, 8));
         let s = jpeg_scale(6000, 4000, (6000, 4000));
         assert_eq!((s.num(), s.denom()), (1, 1));
         let s = jpeg_scale(16000, 12000, (2048, 1536));

@@ -157,30 +157,51 @@ pub(crate) fn orient(src: &Raster, orientation: u8) -> Raster {
     if !(2..=8).contains(&orientation) {
         return src.clone();
     }
-    let (w, h, c) = (src.width as usize, src.height as usize, src.channels as usize);
-    let (ow, oh) = if orientation >= 5 { (h, w) } else { (w, h) };
+    let (w, h) = (src.width as usize, src.height as usize);
     let mut out = vec![0u8; src.data.len()];
-    // For each display pixel (x, y), the stored pixel (sx, sy) it comes from.
-    let source = |x: usize, y: usize| -> (usize, usize) {
-        match orientation {
-            2 => (w - 1 - x, y),
-            3 => (w - 1 - x, h - 1 - y),
-            4 => (x, h - 1 - y),
-            5 => (y, x),
-            6 => (y, h - 1 - x),
-            7 => (w - 1 - y, h - 1 - x),
-            _ => (w - 1 - y, x), // 8
+    match src.channels {
+        4 => orient_into::<4>(&src.data, w, h, orientation, &mut out),
+        _ => orient_into::<3>(&src.data, w, h, orientation, &mut out),
+    }
+    let (ow, oh) = if orientation >= 5 { (h, w) } else { (w, h) };
+    Raster { width: ow as u32, height: oh as u32, channels: src.channels, data: out }
+}
+
+/// For each display pixel (x, y), the stored pixel it comes from is:
+/// 2 (w−1−x, y) · 3 (w−1−x, h−1−y) · 4 (x, h−1−y) · 5 (y, x) · 6 (y, h−1−x) ·
+/// 7 (w−1−y, h−1−x) · 8 (w−1−y, x).
+fn orient_into<const C: usize>(src: &[u8], w: usize, h: usize, orientation: u8, out: &mut [u8]) {
+    let row_bytes = w * C;
+    if orientation <= 4 {
+        for (y, dst) in out.chunks_exact_mut(row_bytes).enumerate() {
+            let sy = if orientation == 2 { y } else { h - 1 - y };
+            let row = &src[sy * row_bytes..(sy + 1) * row_bytes];
+            if orientation == 4 {
+                dst.copy_from_slice(row);
+            } else {
+                for (d, s) in dst.chunks_exact_mut(C).zip(row.chunks_exact(C).rev()) {
+                    d.copy_from_slice(s);
+                }
+            }
         }
-    };
-    for y in 0..oh {
-        let row = &mut out[y * ow * c..(y + 1) * ow * c];
+        return;
+    }
+    // Axis-swapping orientations, in bands of output rows so that reads run along source rows
+    // and writes stay within a few cache lines.
+    const BAND: usize = 32;
+    let (ow, oh) = (h, w);
+    for y0 in (0..oh).step_by(BAND) {
+        let y1 = (y0 + BAND).min(oh);
         for x in 0..ow {
-            let (sx, sy) = source(x, y);
-            let s = (sy * w + sx) * c;
-            row[x * c..x * c + c].copy_from_slice(&src.data[s..s + c]);
+            let sy = if matches!(orientation, 5 | 8) { x } else { h - 1 - x };
+            let row = &src[sy * row_bytes..(sy + 1) * row_bytes];
+            for y in y0..y1 {
+                let sx = if matches!(orientation, 5 | 6) { y } else { w - 1 - y };
+                let d = (y * ow + x) * C;
+                out[d..d + C].copy_from_slice(&row[sx * C..sx * C + C]);
+            }
         }
     }
-    Raster { width: ow as u32, height: oh as u32, channels: src.channels, data: out }
 }
 
 /// RGBA composited onto white, as RGB (JPEG has no alpha).

@@ -227,6 +227,8 @@ pub(crate) struct JpegHeader<'a> {
     pub adobe: bool,
     /// ICC_PROFILE APP2 chunks as (sequence number, payload).
     pub icc_chunks: Vec<(u8, &'a [u8])>,
+    /// Offset of the first byte after the first SOS segment header (the entropy-coded data).
+    pub scan_start: usize,
 }
 
 impl JpegHeader<'_> {
@@ -270,6 +272,7 @@ pub(crate) fn parse_jpeg(input: &[u8]) -> Result<JpegHeader<'_>, ImagingError> {
         pos += len;
         match marker {
             0xDA => {
+                h.scan_start = pos;
                 return if seen_sof { Ok(h) } else { Err(ImagingError::Corrupt) };
             }
             0xE1 if !seen_exif && payload.starts_with(b"Exif\0\0") => {
