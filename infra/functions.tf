@@ -12,8 +12,8 @@ locals {
     DATABASE_HOST                = aws_db_instance.main.address
     DATABASE_PORT                = tostring(local.db_port)
     DATABASE_NAME                = var.db_name
-    DATABASE_USER                = var.db_username
-    DATABASE_PASSWORD_SECRET_ARN = aws_db_instance.main.master_user_secret[0].secret_arn
+    DATABASE_USER                = var.db_app_username
+    DATABASE_PASSWORD_SECRET_ARN = aws_secretsmanager_secret.db_app.arn
     DATABASE_CA_BUNDLE           = "/var/task/rds-ca-bundle.pem"
     RUST_LOG                     = "info"
   }
@@ -38,7 +38,12 @@ locals {
       memory      = 1024
       timeout     = 900
       reserved    = 1
-      extra_env   = {}
+      # Restore drills and migrations run as the schema owner (RDS-managed
+      # master credentials); everything else uses the application role.
+      extra_env = {
+        DATABASE_OWNER_USER       = var.db_username
+        DATABASE_OWNER_SECRET_ARN = aws_db_instance.main.master_user_secret[0].secret_arn
+      }
     }
     retention = {
       description = "Daily retention sweep of objects and records"

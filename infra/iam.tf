@@ -21,9 +21,14 @@ data "aws_iam_policy_document" "function" {
   }
 
   statement {
-    sid       = "ReadDatabaseSecret"
-    actions   = ["secretsmanager:GetSecretValue"]
-    resources = [aws_db_instance.main.master_user_secret[0].secret_arn]
+    sid     = "ReadDatabaseSecret"
+    actions = ["secretsmanager:GetSecretValue"]
+    resources = concat(
+      [aws_secretsmanager_secret.db_app.arn],
+      # Only the backup function (restore drills, migrations) reads the
+      # owner's credentials.
+      each.key == "backup" ? [aws_db_instance.main.master_user_secret[0].secret_arn] : [],
+    )
   }
 
   statement {
@@ -87,6 +92,16 @@ data "aws_iam_policy_document" "function" {
       sid       = "ConsumeOriginals"
       actions   = ["s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject", "s3:DeleteObjectVersion"]
       resources = ["${local.bucket_arn.originals}/*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.key == "image_processor" ? ["image"] : []
+
+    content {
+      sid       = "ListOriginalVersions"
+      actions   = ["s3:ListBucketVersions"]
+      resources = [local.bucket_arn.originals]
     }
   }
 

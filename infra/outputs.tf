@@ -48,6 +48,11 @@ output "database_secret_arn" {
   value       = aws_db_instance.main.master_user_secret[0].secret_arn
 }
 
+output "database_app_secret_arn" {
+  description = "Secrets Manager ARN holding the application role's password (value set by the bootstrap runbook)."
+  value       = aws_secretsmanager_secret.db_app.arn
+}
+
 output "alarm_topic_arn" {
   description = "SNS topic that receives every alarm."
   value       = aws_sns_topic.alarms.arn

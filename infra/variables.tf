@@ -125,6 +125,17 @@ variable "db_username" {
   }
 }
 
+variable "db_app_username" {
+  description = "Login of the application role (created by the schema migrations); the functions connect as this role."
+  type        = string
+  default     = "gallery_app"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9_]{0,62}$", var.db_app_username))
+    error_message = "db_app_username must be a lowercase PostgreSQL identifier."
+  }
+}
+
 variable "db_backup_retention_days" {
   description = "Days of RDS automated backups (point-in-time recovery window). At least 7."
   type        = number

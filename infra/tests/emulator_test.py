@@ -366,6 +366,12 @@ def readback(endpoint: str, state: dict, deferred: list[str]) -> Checks:
         ck.expect(isinstance(conc, int) and conc >= 1, f"{name}: reserved concurrency")
         lg = logs.describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{name}")["logGroups"]
         ck.expect(bool(lg) and lg[0].get("retentionInDays", 0) >= 365 and lg[0].get("kmsKeyId") == keys["ops"], f"{name}: log group retention and KMS")
+    backup_env = lam.get_function(FunctionName=functions["backup"])["Configuration"]["Environment"]["Variables"]
+    ck.expect(
+        backup_env.get("DATABASE_OWNER_SECRET_ARN") == out["database_secret_arn"]["value"]
+        and backup_env.get("DATABASE_PASSWORD_SECRET_ARN") == out["database_app_secret_arn"]["value"],
+        "backup: owner credentials for drills, application role otherwise",
+    )
     api_env = lam.get_function(FunctionName=functions["api"])["Configuration"]["Environment"]["Variables"]
     ck.expect("GALLERY_UPLOAD_MAX_BYTES" in api_env, "api: GALLERY_UPLOAD_MAX_BYTES")
     img_env = lam.get_function(FunctionName=functions["image_processor"])["Configuration"]["Environment"]["Variables"]

@@ -1,5 +1,7 @@
 //! AWS clients, built once at cold start and shared by every invocation.
 
+use std::time::Duration;
+
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use secrecy::SecretString;
 
@@ -28,7 +30,13 @@ pub struct Clients {
 
 impl Clients {
     pub async fn new(cfg: &AwsConfig) -> Self {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        // Bounded everywhere: an unreachable endpoint is an error after seconds, not a hung invocation.
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .operation_attempt_timeout(Duration::from_secs(60))
+            .operation_timeout(Duration::from_secs(180))
+            .build();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts);
         if let Some(url) = &cfg.endpoint_url {
             loader = loader.endpoint_url(url);
         }

@@ -13,9 +13,16 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 /// Every problem found while reading the configuration.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub struct ConfigError {
     pub problems: Vec<String>,
+}
+
+// `main` prints a returned error with `Debug`: make that the readable list.
+impl fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
 }
 
 impl fmt::Display for ConfigError {

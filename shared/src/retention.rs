@@ -64,7 +64,7 @@ impl Default for Policy {
 /// newest `keep_backups` successful ones. Pure, so the rule is tested directly.
 pub fn backups_to_expire(backups: &[BackupListing], now: DateTime<Utc>, policy: &Policy) -> Vec<BackupListing> {
     let mut newest_first: Vec<&BackupListing> = backups.iter().collect();
-    newest_first.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+    newest_first.sort_by_key(|b| std::cmp::Reverse(b.started_at));
     let protected: Vec<_> = newest_first.iter().filter(|b| b.succeeded).take(policy.keep_backups).map(|b| b.id).collect();
     newest_first.into_iter().filter(|b| now - b.started_at > policy.backup_age && !protected.contains(&b.id)).cloned().collect()
 }

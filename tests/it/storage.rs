@@ -60,3 +60,15 @@ async fn a_presigned_post_uploads_an_encrypted_original() {
     assert_eq!(head.size, 17);
     assert!(head.kms_key_id.is_some(), "SSE-KMS applied");
 }
+
+#[tokio::test]
+async fn an_unreachable_object_store_is_a_bounded_retryable_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let aws = shared::config::AwsConfig { endpoint_url: Some(format!("http://127.0.0.1:{port}")), region: Some("eu-west-1".into()) };
+    let clients = shared::aws::Clients::new(&aws).await;
+    let store = ObjectStore::new(&clients, "alias/none");
+    let started = std::time::Instant::now();
+    let err = store.head("any-bucket", "any-key").await.expect_err("nothing listens there");
+    assert!(err.is_retryable(), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(30), "must not hang: {:?}", started.elapsed());
+}

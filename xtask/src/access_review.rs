@@ -33,11 +33,9 @@ struct Row {
 /// Reviews the plan at `plan_json`, using the allowlist under `root/infra`.
 /// Prints the table; returns an error listing every finding.
 pub fn access_review(root: &Path, plan_json: &Path) -> Result<()> {
-    let plan: Value = serde_json::from_str(
-        &std::fs::read_to_string(plan_json)
-            .with_context(|| format!("reading plan {}", plan_json.display()))?,
-    )
-    .context("plan is not JSON (use `terraform show -json PLAN`)")?;
+    let plan: Value =
+        serde_json::from_str(&std::fs::read_to_string(plan_json).with_context(|| format!("reading plan {}", plan_json.display()))?)
+            .context("plan is not JSON (use `terraform show -json PLAN`)")?;
     let allow = load_allowlist(&root.join("infra").join("access-review-allowlist.json"))?;
     let (rows, mut findings) = review(&plan)?;
     print!("{}", render(&rows));
@@ -49,16 +47,11 @@ pub fn access_review(root: &Path, plan_json: &Path) -> Result<()> {
                 if !(wild_action || wild_resource) {
                     continue;
                 }
-                let justified = allow.iter().any(|a| {
-                    a.action == *action
-                        && a.resource == *resource
-                        && a.roles.iter().any(|r| r == "*" || *r == row.role)
-                });
+                let justified = allow
+                    .iter()
+                    .any(|a| a.action == *action && a.resource == *resource && a.roles.iter().any(|r| r == "*" || *r == row.role));
                 if !justified {
-                    findings.push(format!(
-                        "{}: {action} on {resource} is a wildcard without a justification",
-                        row.role
-                    ));
+                    findings.push(format!("{}: {action} on {resource} is a wildcard without a justification", row.role));
                 }
             }
         }
@@ -88,14 +81,10 @@ fn is_wildcard_resource(resource: &str) -> bool {
 }
 
 fn load_allowlist(path: &Path) -> Result<Vec<Allowed>> {
-    let v: Value = serde_json::from_str(
-        &std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
-    )
-    .with_context(|| format!("{} is not JSON", path.display()))?;
-    let entries = v
-        .get("allowed")
-        .and_then(Value::as_array)
-        .with_context(|| format!("{}: expected an \"allowed\" array", path.display()))?;
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?)
+        .with_context(|| format!("{} is not JSON", path.display()))?;
+    let entries =
+        v.get("allowed").and_then(Value::as_array).with_context(|| format!("{}: expected an \"allowed\" array", path.display()))?;
     let mut out = Vec::new();
     for e in entries {
         let s = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
@@ -202,13 +191,10 @@ fn review(plan: &Value) -> Result<(Vec<Row>, Vec<String>)> {
             Some("aws_iam_role_policy") => {
                 let role = attr(r, p, "role").and_then(Value::as_str).unwrap_or("(unknown role)").to_string();
                 let Some(doc) = attr(r, p, "policy").and_then(Value::as_str) else {
-                    findings.push(format!(
-                        "{addr}: policy is only known after apply; review a plan of applied infrastructure"
-                    ));
+                    findings.push(format!("{addr}: policy is only known after apply; review a plan of applied infrastructure"));
                     continue;
                 };
-                let doc: Value =
-                    serde_json::from_str(doc).with_context(|| format!("{addr}: policy is not JSON"))?;
+                let doc: Value = serde_json::from_str(doc).with_context(|| format!("{addr}: policy is not JSON"))?;
                 for s in statements(&doc) {
                     if s.get("Effect").and_then(Value::as_str) != Some("Allow") {
                         continue;
@@ -229,9 +215,7 @@ fn review(plan: &Value) -> Result<(Vec<Row>, Vec<String>)> {
                                 .flat_map(|(op, kv)| {
                                     kv.as_object()
                                         .map(|o| {
-                                            o.iter()
-                                                .map(|(k, v)| format!("{op} {k}={}", strings(Some(v)).join("|")))
-                                                .collect::<Vec<_>>()
+                                            o.iter().map(|(k, v)| format!("{op} {k}={}", strings(Some(v)).join("|"))).collect::<Vec<_>>()
                                         })
                                         .unwrap_or_default()
                                 })
@@ -249,9 +233,7 @@ fn review(plan: &Value) -> Result<(Vec<Row>, Vec<String>)> {
                 }
             }
             Some("aws_iam_role_policy_attachment") | Some("aws_iam_role_policy_attachments_exclusive") => {
-                findings.push(format!(
-                    "{addr}: managed policy attachments are not allowed; write a scoped inline policy"
-                ));
+                findings.push(format!("{addr}: managed policy attachments are not allowed; write a scoped inline policy"));
             }
             Some("aws_iam_policy") | Some("aws_iam_user_policy") | Some("aws_iam_group_policy") => {
                 findings.push(format!("{addr}: only role inline policies are expected"));
@@ -290,13 +272,7 @@ fn render(rows: &[Row]) -> String {
     for r in rows {
         let (role, trusted) = if r.role == last { ("", "") } else { (r.role.as_str(), r.trusted_by.as_str()) };
         last = &r.role;
-        let _ = writeln!(
-            out,
-            "| {role} | {trusted} | {} | {} | {} |",
-            r.actions.join("<br>"),
-            r.resources.join("<br>"),
-            r.condition
-        );
+        let _ = writeln!(out, "| {role} | {trusted} | {} | {} | {} |", r.actions.join("<br>"), r.resources.join("<br>"), r.condition);
     }
     out
 }
@@ -319,7 +295,9 @@ mod tests {
 
     #[test]
     fn renders_grants_and_flags_wildcards() {
-        let p = plan(r#"{"Statement":[{"Effect":"Allow","Action":["s3:PutObject"],"Resource":"arn:aws:s3:::b/*"},{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#);
+        let p = plan(
+            r#"{"Statement":[{"Effect":"Allow","Action":["s3:PutObject"],"Resource":"arn:aws:s3:::b/*"},{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#,
+        );
         let (rows, findings) = review(&p).expect("review");
         assert!(findings.is_empty());
         assert_eq!(rows.len(), 2);
@@ -334,10 +312,7 @@ mod tests {
     #[test]
     fn unknown_policy_is_a_finding() {
         let mut p = plan("x");
-        p["planned_values"]["root_module"]["resources"][1]["values"]
-            .as_object_mut()
-            .expect("object")
-            .remove("policy");
+        p["planned_values"]["root_module"]["resources"][1]["values"].as_object_mut().expect("object").remove("policy");
         let (_, findings) = review(&p).expect("review");
         assert_eq!(findings.len(), 1);
     }

@@ -1,5 +1,8 @@
 //! Developer tasks. `cargo xtask help` lists them.
 
+mod access_review;
+mod bench;
+mod infra;
 mod stack;
 mod tools;
 
@@ -20,6 +23,11 @@ cargo xtask <task>
   test           start the same services on free ports, run every test, stop them
   package        build the deployable Lambda zips with cargo-lambda (arm64)
   deps           install the system packages the build needs (cmake, nasm, psql)
+  infra          Terraform fmt/validate, checkov, apply-plan-readback-destroy on the emulator,
+                 and the access review
+  access-review PLAN.json
+                 every role's effective permissions from a `terraform show -json` plan
+  bench image    our image pipeline side by side with sharp: wall time, peak RSS, bytes
 ";
 
 fn main() -> ExitCode {
@@ -43,6 +51,15 @@ fn real_main() -> Result<()> {
         Some("test") => test(&root, &args[1..]),
         Some("package") => package(&root, &args[1..]),
         Some("deps") => Ok(()),
+        Some("infra") => infra_checks(&root),
+        Some("access-review") => match args.get(1) {
+            Some(plan) => access_review::access_review(&root, Path::new(plan)),
+            None => bail!("usage: cargo xtask access-review PLAN.json (from `terraform show -json`)"),
+        },
+        Some("bench") => match args.get(1).map(String::as_str) {
+            Some("image") => bench::image(&root),
+            _ => bail!("usage: cargo xtask bench image"),
+        },
         Some("help") | None => {
             print!("{HELP}");
             Ok(())
@@ -120,6 +137,28 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
     cmd.args(["test", "--workspace", "--no-fail-fast"]).args(extra).envs(stack.env("postgres"));
     let result = run(&mut cmd);
     drop(stack);
+    result
+}
+
+/// What the infrastructure checks need: the repository, the Python tools, and
+/// an emulator of their own.
+pub struct InfraCtx {
+    pub root: PathBuf,
+    pub python: PathBuf,
+    pub venv_bin: PathBuf,
+    pub moto_endpoint: String,
+}
+
+fn infra_checks(root: &Path) -> Result<()> {
+    let _interrupted = interrupted_flag()?;
+    let venv = tools::venv(root)?;
+    let logs = std::env::temp_dir().join(format!("copper-gallery-infra-moto-{}", std::process::id()));
+    std::fs::create_dir_all(&logs)?;
+    let emulator = stack::Emulator::start(&venv, stack::free_port()?, &logs)?;
+    let ctx = InfraCtx { root: root.to_path_buf(), python: venv.join("bin/python"), venv_bin: venv.join("bin"), moto_endpoint: emulator.endpoint() };
+    let result = infra::run(&ctx);
+    drop(emulator);
+    let _ = std::fs::remove_dir_all(&logs);
     result
 }
 

@@ -27,7 +27,56 @@ pub struct Stack {
     pub owner_password: String,
     pub app_password: String,
     postgres: Option<Child>,
-    moto: Option<Child>,
+    moto: Option<Emulator>,
+}
+
+/// The S3/KMS/Secrets Manager emulator on loopback; stopped when dropped.
+pub struct Emulator {
+    child: Option<Child>,
+    pub port: u16,
+}
+
+impl Emulator {
+    pub fn start(venv: &Path, port: u16, log_dir: &Path) -> Result<Self> {
+        say(&format!("starting the S3/KMS emulator on 127.0.0.1:{port}"));
+        let log = fs::File::create(log_dir.join("moto.log"))?;
+        let child = Command::new(venv.join("bin/moto_server"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .context("starting moto_server")?;
+        let emulator = Self { child: Some(child), port };
+        wait_for_port(port, Duration::from_secs(30)).context("the emulator did not start; see moto.log")?;
+        Ok(emulator)
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.take() {
+            stop_child(child);
+        }
+    }
+}
+
+/// SIGINT first (PostgreSQL's fast shutdown; moto exits on it), then kill.
+fn stop_child(mut child: Child) {
+    let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 pub struct StackOptions {
@@ -42,7 +91,7 @@ impl StackOptions {
     }
 }
 
-fn free_port() -> Result<u16> {
+pub fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
@@ -83,17 +132,8 @@ impl Stack {
     }
 
     fn start_moto(&mut self, venv: &Path) -> Result<()> {
-        say(&format!("starting the S3/KMS emulator on 127.0.0.1:{}", self.moto_port));
-        let log = fs::File::create(self.dir.join("moto.log"))?;
-        let child = Command::new(venv.join("bin/moto_server"))
-            .args(["-H", "127.0.0.1", "-p", &self.moto_port.to_string()])
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .context("starting moto_server")?;
-        self.moto = Some(child);
-        wait_for_port(self.moto_port, Duration::from_secs(30)).context("the emulator did not start; see moto.log")
+        self.moto = Some(Emulator::start(venv, self.moto_port, &self.dir)?);
+        Ok(())
     }
 
     fn start_postgres(&mut self, bin: &Path, account: Option<&str>) -> Result<()> {
@@ -196,20 +236,10 @@ impl Stack {
     }
 
     fn stop(&mut self) {
-        // SIGINT is PostgreSQL's "fast shutdown"; moto exits on it too.
-        for child in [self.postgres.take(), self.moto.take()].into_iter().flatten() {
-            let mut child = child;
-            let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
-            let deadline = Instant::now() + Duration::from_secs(15);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+        if let Some(postgres) = self.postgres.take() {
+            stop_child(postgres);
         }
+        self.moto = None;
     }
 }
 

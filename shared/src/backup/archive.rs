@@ -50,8 +50,11 @@ pub fn pack(schema_version: i32, created_at: &str, tables: &[(&str, Vec<u8>)]) -
     Ok((manifest, out))
 }
 
+/// A table's manifest entry and its rows, borrowed from the archive.
+pub type TableData<'a> = (TableEntry, &'a [u8]);
+
 /// Splits an archive back into its tables, checking every length and digest.
-pub fn unpack(archive: &[u8]) -> Result<(Manifest, Vec<(TableEntry, &[u8])>), BackupError> {
+pub fn unpack(archive: &[u8]) -> Result<(Manifest, Vec<TableData<'_>>), BackupError> {
     let newline = archive.iter().position(|&b| b == b'\n').ok_or_else(|| BackupError::Malformed("archive has no manifest".into()))?;
     let manifest: Manifest = serde_json::from_slice(&archive[..newline]).map_err(|e| BackupError::Malformed(format!("manifest: {e}")))?;
     if manifest.format != FORMAT || manifest.version != 1 {

@@ -66,8 +66,7 @@ pub(crate) fn webp(raster: &Raster, exif: Option<&[u8]>) -> Result<Vec<u8>, Imag
     let mut config =
         webp::WebPConfig::new().map_err(|_| ImagingError::Internal("webp config".into()))?;
     config.quality = WEBP_QUALITY;
-    config.method = std::env::var("WM").ok().and_then(|v| v.parse().ok()).unwrap_or(4);
-    config.thread_level = std::env::var("WT").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    config.method = 4;
     config.alpha_quality = 100;
     let out = encoder
         .encode_advanced(&config)

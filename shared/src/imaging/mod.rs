@@ -253,7 +253,6 @@ fn render_inner(
     rights: &Rights,
     threads: usize,
 ) -> Result<Vec<Rendition>, ImagingError> {
-    let t0 = std::time::Instant::now();
     let (probe, jpeg) = checked_probe(input, limits)?;
     let orientation = probe.orientation;
     let swap = probe.swaps_axes();
@@ -267,7 +266,7 @@ fn render_inner(
         let (dw, dh) = stored(decoded.width, decoded.height);
         sizes = rendition_sizes(dw, dh);
     }
-    eprintln!("T decoded {}x{} {:?}", decoded.width, decoded.height, t0.elapsed());
+    tracing::debug!(format = %probe.format, w = decoded.width, h = decoded.height, "decoded");
 
     let exif = exif::rights_tiff(&rights.artist, &rights.title);
     let exif = exif.as_deref();
@@ -278,7 +277,7 @@ fn render_inner(
         let job = lock(&rx).recv();
         match job {
             Ok(job) => {
-                let t1 = std::time::Instant::now(); let r = encode_job(&job, exif); eprintln!("T enc {:?} {} took {:?} at {:?}", job.format, job.nominal, t1.elapsed(), t0.elapsed());
+                let r = encode_job(&job, exif);
                 lock(&results).push(r);
             }
             Err(_) => break,
@@ -296,10 +295,10 @@ fn render_inner(
             let cur = if (prev.width, prev.height) == (sw, sh) {
                 Arc::clone(&prev)
             } else {
-                { let r = pixels::resize(&prev, sw, sh)?; eprintln!("T resized {sw} {:?}", t0.elapsed()); Arc::new(r) }
+                Arc::new(pixels::resize(&prev, sw, sh)?)
             };
             let display =
-                if orientation == 1 { Arc::clone(&cur) } else { { let o = pixels::orient(&cur, orientation); eprintln!("T oriented {:?}", t0.elapsed()); Arc::new(o) } };
+                if orientation == 1 { Arc::clone(&cur) } else { Arc::new(pixels::orient(&cur, orientation)) };
             // The WebP encode is the slowest job: queue it first.
             for format in [OutputFormat::Webp, OutputFormat::Jpeg] {
                 let job = Job { raster: Arc::clone(&display), nominal, format };
