@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use aws_lambda_events::event::s3::S3Event;
 use aws_sdk_s3::types::{
-    BucketVersioningStatus, CreateBucketConfiguration, PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
-    ServerSideEncryptionRule, VersioningConfiguration,
+    BucketVersioningStatus, CreateBucketConfiguration, PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
+    ServerSideEncryptionConfiguration, ServerSideEncryptionRule, VersioningConfiguration,
 };
 use secrecy::SecretString;
 use shared::config::DbConfig;
@@ -34,7 +34,12 @@ pub async fn ensure_key(kms: &aws_sdk_kms::Client, alias: &str) -> Result<String
 pub async fn ensure_bucket(s3: &aws_sdk_s3::Client, name: &str, region: &str, key_arn: &str) -> Result<()> {
     if s3.head_bucket().bucket(name).send().await.is_err() {
         let location = CreateBucketConfiguration::builder().location_constraint(region.into()).build();
-        s3.create_bucket().bucket(name).create_bucket_configuration(location).send().await.with_context(|| format!("creating bucket {name}"))?;
+        s3.create_bucket()
+            .bucket(name)
+            .create_bucket_configuration(location)
+            .send()
+            .await
+            .with_context(|| format!("creating bucket {name}"))?;
     }
     s3.put_bucket_versioning()
         .bucket(name)
@@ -42,7 +47,8 @@ pub async fn ensure_bucket(s3: &aws_sdk_s3::Client, name: &str, region: &str, ke
         .send()
         .await
         .with_context(|| format!("enabling versioning on {name}"))?;
-    let default = ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::AwsKms).kms_master_key_id(key_arn).build()?;
+    let default =
+        ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::AwsKms).kms_master_key_id(key_arn).build()?;
     let rule = ServerSideEncryptionRule::builder().apply_server_side_encryption_by_default(default).bucket_key_enabled(true).build();
     s3.put_bucket_encryption()
         .bucket(name)
@@ -50,8 +56,18 @@ pub async fn ensure_bucket(s3: &aws_sdk_s3::Client, name: &str, region: &str, ke
         .send()
         .await
         .with_context(|| format!("setting default encryption on {name}"))?;
-    let block = PublicAccessBlockConfiguration::builder().block_public_acls(true).block_public_policy(true).ignore_public_acls(true).restrict_public_buckets(true).build();
-    s3.put_public_access_block().bucket(name).public_access_block_configuration(block).send().await.with_context(|| format!("blocking public access on {name}"))?;
+    let block = PublicAccessBlockConfiguration::builder()
+        .block_public_acls(true)
+        .block_public_policy(true)
+        .ignore_public_acls(true)
+        .restrict_public_buckets(true)
+        .build();
+    s3.put_public_access_block()
+        .bucket(name)
+        .public_access_block_configuration(block)
+        .send()
+        .await
+        .with_context(|| format!("blocking public access on {name}"))?;
     Ok(())
 }
 
@@ -66,24 +82,49 @@ pub async fn migrate(db: &DbConfig, owner_user: &str, owner_password: &SecretStr
 pub async fn seed(pool: &deadpool_postgres::Pool) -> Result<String> {
     use shared::domain::{ArtworkStatus, NewArtwork, NewEdition, Scope};
     let client = pool.get().await?;
-    let artist = shared::db::insert_artist(&client, "Ada Copper", "ada@copper-gallery.example", Some("Etcher of rivers and foundries."), Some("https://copper-gallery.example/ada")).await?;
-    let artwork = NewArtwork { title: "Foundry at Dusk".into(), slug: None, description: Some("Copper etching, aquatint.".into()), medium: Some("Etching".into()), year: Some(2026), width_mm: Some(420), height_mm: Some(297) };
+    let artist = shared::db::insert_artist(
+        &client,
+        "Ada Copper",
+        "ada@copper-gallery.example",
+        Some("Etcher of rivers and foundries."),
+        Some("https://copper-gallery.example/ada"),
+    )
+    .await?;
+    let artwork = NewArtwork {
+        title: "Foundry at Dusk".into(),
+        slug: None,
+        description: Some("Copper etching, aquatint.".into()),
+        medium: Some("Etching".into()),
+        year: Some(2026),
+        width_mm: Some(420),
+        height_mm: Some(297),
+    };
     let slug = artwork.validate().map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let created = shared::db::insert_artwork(&client, artist.id, &artwork, &slug).await?;
     shared::db::set_artwork_status(&client, created.id, ArtworkStatus::Published).await?;
-    shared::db::insert_edition(&client, created.id, &NewEdition { edition_size: 30, paper: "Hahnemühle Copperplate".into(), price_minor: 24_000, currency: "EUR".into() }).await?;
+    shared::db::insert_edition(
+        &client,
+        created.id,
+        &NewEdition { edition_size: 30, paper: "Hahnemühle Copperplate".into(), price_minor: 24_000, currency: "EUR".into() },
+    )
+    .await?;
     let (secret, digest) = shared::domain::new_token();
-    shared::db::insert_token(&client, Some(artist.id), Scope::Artist, &digest, "local demo", chrono::Utc::now() + chrono::Duration::days(30)).await?;
+    shared::db::insert_token(
+        &client,
+        Some(artist.id),
+        Scope::Artist,
+        &digest,
+        "local demo",
+        chrono::Utc::now() + chrono::Duration::days(30),
+    )
+    .await?;
     Ok(secret)
 }
 
 /// The S3 event AWS would send for one new object (keys encoded as S3 encodes them).
 pub fn object_created_event(bucket: &str, key: &str, size: i64) -> Result<S3Event, serde_json::Error> {
-    let encoded: String = key
-        .split(' ')
-        .map(|part| percent_encoding::utf8_percent_encode(part, S3_KEY_ESCAPES).to_string())
-        .collect::<Vec<_>>()
-        .join("+");
+    let encoded: String =
+        key.split(' ').map(|part| percent_encoding::utf8_percent_encode(part, S3_KEY_ESCAPES).to_string()).collect::<Vec<_>>().join("+");
     // Built as JSON, the way Lambda delivers it, then parsed by the same type.
     let payload = serde_json::json!({ "Records": [{
         "eventVersion": "2.1",
@@ -100,7 +141,8 @@ pub fn object_created_event(bucket: &str, key: &str, size: i64) -> Result<S3Even
 }
 
 /// Everything but unreserved characters and `/` is escaped, as in real S3 events.
-const S3_KEY_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b'/');
+const S3_KEY_ESCAPES: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b'/');
 
 /// Stands in for the bucket notification: every new original is handed to the
 /// image processor's handler, exactly as Lambda would, until `stop` resolves.

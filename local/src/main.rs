@@ -25,7 +25,9 @@ async fn main() -> Result<()> {
     let storage = &api_config.storage;
     let data_key = local::ensure_key(&clients.kms, &storage.data_key_id).await?;
     let backup_key = local::ensure_key(&clients.kms, &backup_key_alias).await?;
-    for (bucket, key) in [(&storage.originals_bucket, &data_key), (&storage.processed_bucket, &data_key), (&storage.backups_bucket, &backup_key)] {
+    for (bucket, key) in
+        [(&storage.originals_bucket, &data_key), (&storage.processed_bucket, &data_key), (&storage.backups_bucket, &backup_key)]
+    {
         local::ensure_bucket(&clients.s3, bucket, &api_config.region, key).await?;
     }
     let applied = local::migrate(&api_config.db, &owner_user, &owner_password).await?;

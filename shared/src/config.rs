@@ -261,7 +261,13 @@ mod tests {
         let _ = StorageConfig::read(&mut e);
         let err = e.finish(()).unwrap_err();
         let text = err.to_string();
-        for needle in ["DATABASE_HOST is required", "DATABASE_PORT=\"not-a-port\"", "DATABASE_PASSWORD or", "\"Bad_Name\" is not a valid", "GALLERY_KMS_KEY_ID is required"] {
+        for needle in [
+            "DATABASE_HOST is required",
+            "DATABASE_PORT=\"not-a-port\"",
+            "DATABASE_PASSWORD or",
+            "\"Bad_Name\" is not a valid",
+            "GALLERY_KMS_KEY_ID is required",
+        ] {
             assert!(text.contains(needle), "{needle} missing from {text}");
         }
     }

@@ -44,9 +44,13 @@ impl ProcessError {
 /// What became of one uploaded object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Ready { renditions: usize },
+    Ready {
+        renditions: usize,
+    },
     /// The upload was refused for good; the reason is on the image row.
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
     /// A duplicate or late event for an image that already finished.
     AlreadyFinished,
     /// Not an upload the API handed out; left for the bucket's lifecycle rule.
@@ -120,7 +124,15 @@ impl Processor {
             let bytes = r.bytes.len() as u64;
             self.store.put(&self.processed_bucket, &out_key, r.bytes, r.format.content_type()).await?;
             info!(key = %out_key, bytes, width = r.width, height = r.height, "rendition written");
-            records.push(RenditionRecord { format: r.format.extension().to_owned(), long_edge: r.long_edge, width: r.width, height: r.height, bytes, sha256: r.sha256, key: out_key });
+            records.push(RenditionRecord {
+                format: r.format.extension().to_owned(),
+                long_edge: r.long_edge,
+                width: r.width,
+                height: r.height,
+                bytes,
+                sha256: r.sha256,
+                key: out_key,
+            });
         }
         let client = self.pool.get().await.map_err(DbError::from)?;
         if !db::mark_image_ready(&client, work.image_id, &records, &content_sha256).await? {

@@ -109,7 +109,9 @@ impl Retention {
             }
         }
 
-        for image in db::stale_images(&client, now - self.policy.failed_image_age, now - self.policy.abandoned_upload_age, self.batch).await? {
+        for image in
+            db::stale_images(&client, now - self.policy.failed_image_age, now - self.policy.abandoned_upload_age, self.batch).await?
+        {
             report.objects_deleted += self.delete_image_objects(&image).await?;
             if db::delete_image(&client, image.image_id).await? {
                 report.images_purged += 1;

@@ -166,7 +166,14 @@ impl ObjectStore {
 
     /// A presigned POST that lets a browser upload exactly one object to
     /// `bucket/key`, at most `max_bytes`, encrypted with our key.
-    pub async fn presigned_post(&self, bucket: &str, key: &str, max_bytes: u64, expires_in: Duration, endpoint: &PostEndpoint) -> Result<PresignedPost, StorageError> {
+    pub async fn presigned_post(
+        &self,
+        bucket: &str,
+        key: &str,
+        max_bytes: u64,
+        expires_in: Duration,
+        endpoint: &PostEndpoint,
+    ) -> Result<PresignedPost, StorageError> {
         let provider = self.credentials.as_ref().ok_or_else(|| StorageError::Credentials("no provider configured".into()))?;
         let creds = provider.provide_credentials().await.map_err(|e| StorageError::Credentials(e.to_string()))?;
         let signer = PostSigner {
@@ -285,7 +292,12 @@ mod tests {
     // AWS Signature Version 4)" signs this policy with these credentials.
     #[test]
     fn signing_key_matches_aws_example() {
-        let signer = PostSigner { access_key_id: "AKIAIOSFODNN7EXAMPLE", secret_access_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", session_token: None, region: "us-east-1" };
+        let signer = PostSigner {
+            access_key_id: "AKIAIOSFODNN7EXAMPLE",
+            secret_access_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            session_token: None,
+            region: "us-east-1",
+        };
         let policy = "eyAiZXhwaXJhdGlvbiI6ICIyMDE1LTEyLTMwVDEyOjAwOjAwLjAwMFoiLA0KICAiY29uZGl0aW9ucyI6IFsNCiAgICB7ImJ1Y2tldCI6ICJzaWd2NGV4YW1wbGVidWNrZXQifSwNCiAgICBbInN0YXJ0cy13aXRoIiwgIiRrZXkiLCAidXNlci91c2VyMS8iXSwNCiAgICB7ImFjbCI6ICJwdWJsaWMtcmVhZCJ9LA0KICAgIHsic3VjY2Vzc19hY3Rpb25fcmVkaXJlY3QiOiAiaHR0cDovL3NpZ3Y0ZXhhbXBsZWJ1Y2tldC5zMy5hbWF6b25hd3MuY29tL3N1Y2Nlc3NmdWxfdXBsb2FkLmh0bWwifSwNCiAgICBbInN0YXJ0cy13aXRoIiwgIiRDb250ZW50LVR5cGUiLCAiaW1hZ2UvIl0sDQogICAgeyJ4LWFtei1tZXRhLXV1aWQiOiAiMTQzNjUxMjM2NTEyNzQifSwNCiAgICB7IngtYW16LXNlcnZlci1zaWRlLWVuY3J5cHRpb24iOiAiQUVTMjU2In0sDQogICAgWyJzdGFydHMtd2l0aCIsICIkeC1hbXotbWV0YS10YWciLCAiIl0sDQoNCiAgICB7IngtYW16LWNyZWRlbnRpYWwiOiAiQUtJQUlPU0ZPRE5ON0VYQU1QTEUvMjAxNTEyMjkvdXMtZWFzdC0xL3MzL2F3czRfcmVxdWVzdCJ9LA0KICAgIHsieC1hbXotYWxnb3JpdGhtIjogIkFXUzQtSE1BQy1TSEEyNTYifSwNCiAgICB7IngtYW16LWRhdGUiOiAiMjAxNTEyMjlUMDAwMDAwWiIgfQ0KICBdDQp9";
         let sig = hex::encode(hmac(&signer.signing_key("20151229"), policy.as_bytes()));
         assert_eq!(sig, "8afdbf4008c03f22c2cd3cdb72e4afbb1f6a588f3255ac628749a66d7f09699e");
@@ -296,7 +308,12 @@ mod tests {
     #[test]
     fn policy_pins_key_size_and_encryption() {
         let signer = PostSigner { access_key_id: "AKID", secret_access_key: "secret", session_token: Some("tok"), region: "eu-west-1" };
-        let upload = PostUpload { bucket: "gallery-originals", key: "originals/a/b/c.jpg", max_bytes: 50_000_000, kms_key_id: "arn:aws:kms:eu-west-1:1:key/k" };
+        let upload = PostUpload {
+            bucket: "gallery-originals",
+            key: "originals/a/b/c.jpg",
+            max_bytes: 50_000_000,
+            kms_key_id: "arn:aws:kms:eu-west-1:1:key/k",
+        };
         let now = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
         let post = signer.sign(&upload, now, Duration::from_secs(900), "https://example/".into());
         let policy = base64::engine::general_purpose::STANDARD.decode(post.field("policy").unwrap()).unwrap();

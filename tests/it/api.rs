@@ -18,7 +18,8 @@ async fn call(state: &api::State, req: Request<Body>) -> (StatusCode, String, Va
 }
 
 fn json_request(method: &str, uri: &str, token: Option<&str>, body: Value) -> Request<Body> {
-    let mut builder = Request::builder().method(method).uri(uri).header("content-type", "application/json").header("x-request-id", "test-request-1");
+    let mut builder =
+        Request::builder().method(method).uri(uri).header("content-type", "application/json").header("x-request-id", "test-request-1");
     if let Some(token) = token {
         builder = builder.header("authorization", format!("Bearer {token}"));
     }
@@ -63,7 +64,11 @@ async fn an_artist_creates_publishes_and_the_public_sees_it() {
     let state = ctx.api_state();
     let (_, token) = ctx.artist_with_token("Ada Copper").await;
 
-    let (status, _, created) = call(&state, json_request("POST", "/artworks", Some(&token), json!({ "title": "Copper Sunrise", "medium": "Etching", "year": 2026 }))).await;
+    let (status, _, created) = call(
+        &state,
+        json_request("POST", "/artworks", Some(&token), json!({ "title": "Copper Sunrise", "medium": "Etching", "year": 2026 })),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     assert_eq!(created["slug"], "copper-sunrise");
     assert_eq!(created["status"], "draft");
@@ -73,9 +78,19 @@ async fn an_artist_creates_publishes_and_the_public_sees_it() {
     let (status, content_type, _) = call(&state, get("/artworks/copper-sunrise")).await;
     assert_eq!((status, content_type.as_str()), (StatusCode::NOT_FOUND, "application/problem+json"));
 
-    let (status, _, edition) = call(&state, json_request("POST", &format!("/manage/artworks/{id}/editions"), Some(&token), json!({ "edition_size": 25, "paper": "Cotton Rag", "price_minor": 18000, "currency": "EUR" }))).await;
+    let (status, _, edition) = call(
+        &state,
+        json_request(
+            "POST",
+            &format!("/manage/artworks/{id}/editions"),
+            Some(&token),
+            json!({ "edition_size": 25, "paper": "Cotton Rag", "price_minor": 18000, "currency": "EUR" }),
+        ),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{edition}");
-    let (status, _, published) = call(&state, json_request("PATCH", &format!("/manage/artworks/{id}"), Some(&token), json!({ "status": "published" }))).await;
+    let (status, _, published) =
+        call(&state, json_request("PATCH", &format!("/manage/artworks/{id}"), Some(&token), json!({ "status": "published" }))).await;
     assert_eq!(status, StatusCode::OK, "{published}");
 
     let (status, _, page) = call(&state, get("/artworks")).await;
@@ -89,7 +104,13 @@ async fn an_artist_creates_publishes_and_the_public_sees_it() {
 
     // Every write left an audit entry carrying the request id.
     let client = ctx.pool.get().await.unwrap();
-    let actions: Vec<String> = client.query("SELECT action FROM audit_log WHERE request_id = 'test-request-1' ORDER BY id", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+    let actions: Vec<String> = client
+        .query("SELECT action FROM audit_log WHERE request_id = 'test-request-1' ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
     assert_eq!(actions, ["artwork.create", "edition.create", "artwork.status"]);
 }
 
@@ -99,12 +120,19 @@ async fn bad_input_gets_a_clear_4xx() {
     let state = ctx.api_state();
     let (_, token) = ctx.artist_with_token("Careful Artist").await;
 
-    let (status, content_type, body) = call(&state, json_request("POST", "/artworks", Some(&token), json!({ "title": "", "year": 12, "slug": "Not A Slug" }))).await;
+    let (status, content_type, body) =
+        call(&state, json_request("POST", "/artworks", Some(&token), json!({ "title": "", "year": 12, "slug": "Not A Slug" }))).await;
     assert_eq!((status, content_type.as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "application/problem+json"));
     let fields: Vec<&str> = body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
     assert_eq!(fields, ["title", "slug", "year"]);
 
-    let raw = Request::builder().method("POST").uri("/artworks").header("authorization", format!("Bearer {token}")).header("content-type", "application/json").body(Body::from("{not json")).unwrap();
+    let raw = Request::builder()
+        .method("POST")
+        .uri("/artworks")
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(Body::from("{not json"))
+        .unwrap();
     let (status, content_type, body) = call(&state, raw).await;
     assert_eq!((status, content_type.as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "application/problem+json"));
     assert!(body["detail"].as_str().unwrap().contains("not valid"), "{body}");
@@ -146,7 +174,8 @@ async fn artists_cannot_touch_each_others_work() {
 #[tokio::test]
 async fn a_function_url_event_is_served_by_the_same_router() {
     let ctx = TestContext::new().await;
-    let event: lambda_http::request::LambdaRequest = serde_json::from_str(include_str!("../../events/function-url-get-artworks.json")).unwrap();
+    let event: lambda_http::request::LambdaRequest =
+        serde_json::from_str(include_str!("../../events/function-url-get-artworks.json")).unwrap();
     let request: lambda_http::Request = event.into();
     let (parts, body) = request.into_parts();
     let request = Request::from_parts(parts, Body::from(body.to_vec()));

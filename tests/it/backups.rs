@@ -8,7 +8,10 @@ async fn service(ctx: &TestContext) -> BackupService {
     let backup_key = local::ensure_key(&ctx.clients.kms, &format!("alias/b-{}", uuid::Uuid::new_v4().simple())).await.unwrap();
     let config = backup::Config {
         db: ctx.db.clone(),
-        owner: shared::config::OwnerConfig { user: ctx.stack.owner_user.clone(), password: shared::config::PasswordSource::Plain(ctx.stack.owner_password.clone()) },
+        owner: shared::config::OwnerConfig {
+            user: ctx.stack.owner_user.clone(),
+            password: shared::config::PasswordSource::Plain(ctx.stack.owner_password.clone()),
+        },
         aws: ctx.stack.aws.clone(),
         storage: ctx.storage.clone(),
         backup_key_id: backup_key,
@@ -21,13 +24,39 @@ async fn service(ctx: &TestContext) -> BackupService {
 async fn gallery_data(ctx: &TestContext) {
     let (artist, _) = ctx.artist_with_token("Ada Copper").await;
     let client = ctx.pool.get().await.unwrap();
-    client.execute("UPDATE artists SET email = 'ada.secret@example.org', bio = 'Tab\there, newline\nthere, backslash \\ too' WHERE id = $1", &[&artist]).await.unwrap();
+    client
+        .execute(
+            "UPDATE artists SET email = 'ada.secret@example.org', bio = 'Tab\there, newline\nthere, backslash \\ too' WHERE id = $1",
+            &[&artist],
+        )
+        .await
+        .unwrap();
     for i in 0..5 {
-        let new = shared::domain::NewArtwork { title: format!("Plate {i}"), slug: None, description: Some("Ætsning — «copper»".into()), medium: None, year: Some(2020 + i), width_mm: None, height_mm: None };
+        let new = shared::domain::NewArtwork {
+            title: format!("Plate {i}"),
+            slug: None,
+            description: Some("Ætsning — «copper»".into()),
+            medium: None,
+            year: Some(2020 + i),
+            width_mm: None,
+            height_mm: None,
+        };
         let a = shared::db::insert_artwork(&client, artist, &new, &format!("plate-{i}")).await.unwrap();
-        shared::db::insert_edition(&client, a.id, &shared::domain::NewEdition { edition_size: 10, paper: "Rag".into(), price_minor: 1000, currency: "EUR".into() }).await.unwrap();
+        shared::db::insert_edition(
+            &client,
+            a.id,
+            &shared::domain::NewEdition { edition_size: 10, paper: "Rag".into(), price_minor: 1000, currency: "EUR".into() },
+        )
+        .await
+        .unwrap();
     }
-    let entry = shared::db::AuditEntry { actor: "token:t", action: "artwork.create", target: "artwork:x", request_id: None, detail: serde_json::json!({ "n": 1 }) };
+    let entry = shared::db::AuditEntry {
+        actor: "token:t",
+        action: "artwork.create",
+        target: "artwork:x",
+        request_id: None,
+        detail: serde_json::json!({ "n": 1 }),
+    };
     shared::db::append_audit(&client, &entry).await.unwrap();
 }
 
@@ -54,7 +83,8 @@ async fn a_backup_is_encrypted_and_the_drill_restores_it() {
     let client = ctx.pool.get().await.unwrap();
     let row = client.query_one("SELECT status, row_counts FROM restore_drills ORDER BY started_at DESC LIMIT 1", &[]).await.unwrap();
     assert_eq!(row.get::<_, String>(0), "succeeded");
-    let leftovers: i64 = client.query_one("SELECT count(*) FROM pg_database WHERE datname LIKE 'restore_drill_%'", &[]).await.unwrap().get(0);
+    let leftovers: i64 =
+        client.query_one("SELECT count(*) FROM pg_database WHERE datname LIKE 'restore_drill_%'", &[]).await.unwrap().get(0);
     assert!(leftovers == 0 || leftovers < 3, "scratch databases are dropped (others may be mid-drill)");
 }
 
@@ -71,7 +101,9 @@ async fn a_restore_reproduces_the_data_exactly() {
     // Restore into a brand-new database, as after losing the original.
     let name = format!("t_{}", uuid::Uuid::new_v4().simple());
     let owner = shared::config::DbConfig { user: ctx.stack.owner_user.clone(), ..ctx.db.clone() };
-    let admin = shared::db::connect(&shared::config::DbConfig { name: "postgres".into(), ..owner.clone() }, &ctx.stack.owner_password).await.unwrap();
+    let admin = shared::db::connect(&shared::config::DbConfig { name: "postgres".into(), ..owner.clone() }, &ctx.stack.owner_password)
+        .await
+        .unwrap();
     admin.batch_execute(&format!("CREATE DATABASE \"{name}\"")).await.unwrap();
     let mut target = shared::db::connect(&shared::config::DbConfig { name, ..owner }, &ctx.stack.owner_password).await.unwrap();
     shared::db::migrate(&mut target).await.unwrap();
@@ -85,7 +117,10 @@ async fn a_restore_reproduces_the_data_exactly() {
         assert_eq!(a, b, "{table} differs after restore");
     }
     // The audit log's identity continues after the restored rows.
-    target.execute("INSERT INTO audit_log (actor, action, target) VALUES ('a', 'b', 'c')", &[]).await.expect("identity sequence was advanced");
+    target
+        .execute("INSERT INTO audit_log (actor, action, target) VALUES ('a', 'b', 'c')", &[])
+        .await
+        .expect("identity sequence was advanced");
 }
 
 #[tokio::test]

@@ -55,7 +55,11 @@ async fn a_certificate_from_another_ca_is_refused() {
 async fn plaintext_connections_are_refused() {
     let stack = stack_env();
     let mut pg = tokio_postgres::Config::new();
-    pg.host(&stack.db.host).port(stack.db.port).dbname("postgres").user(&stack.db.user).password(secrecy::ExposeSecret::expose_secret(&stack.app_password));
+    pg.host(&stack.db.host)
+        .port(stack.db.port)
+        .dbname("postgres")
+        .user(&stack.db.user)
+        .password(secrecy::ExposeSecret::expose_secret(&stack.app_password));
     pg.ssl_mode(tokio_postgres::config::SslMode::Disable).connect_timeout(Duration::from_secs(5));
     let Err(err) = pg.connect(tokio_postgres::NoTls).await else { panic!("plaintext must be refused") };
     let text = err.as_db_error().map(|e| e.message().to_owned()).unwrap_or_else(|| err.to_string());
@@ -84,7 +88,13 @@ async fn migrations_apply_once_and_rerun_as_no_op() {
 async fn the_app_role_can_append_to_but_not_rewrite_the_audit_log() {
     let ctx = TestContext::new().await;
     let client = ctx.pool.get().await.unwrap();
-    let entry = AuditEntry { actor: "token:test", action: "artwork.create", target: "artwork:x", request_id: Some("req-1"), detail: serde_json::json!({}) };
+    let entry = AuditEntry {
+        actor: "token:test",
+        action: "artwork.create",
+        target: "artwork:x",
+        request_id: Some("req-1"),
+        detail: serde_json::json!({}),
+    };
     db::append_audit(&client, &entry).await.expect("INSERT is granted");
     for sql in ["UPDATE audit_log SET actor = 'someone-else'", "DELETE FROM audit_log", "TRUNCATE audit_log"] {
         let err = client.batch_execute(sql).await.expect_err(sql);
@@ -113,9 +123,23 @@ async fn editions_can_never_be_oversold() {
     let ctx = TestContext::new().await;
     let (artist, _) = ctx.artist_with_token("Oversold Artist").await;
     let client = ctx.pool.get().await.unwrap();
-    let new = shared::domain::NewArtwork { title: "Limited".into(), slug: None, description: None, medium: None, year: None, width_mm: None, height_mm: None };
+    let new = shared::domain::NewArtwork {
+        title: "Limited".into(),
+        slug: None,
+        description: None,
+        medium: None,
+        year: None,
+        width_mm: None,
+        height_mm: None,
+    };
     let artwork = db::insert_artwork(&client, artist, &new, &format!("limited-{}", uuid::Uuid::new_v4().simple())).await.unwrap();
-    let edition = db::insert_edition(&client, artwork.id, &shared::domain::NewEdition { edition_size: 2, paper: "Rag".into(), price_minor: 100, currency: "EUR".into() }).await.unwrap();
+    let edition = db::insert_edition(
+        &client,
+        artwork.id,
+        &shared::domain::NewEdition { edition_size: 2, paper: "Rag".into(), price_minor: 100, currency: "EUR".into() },
+    )
+    .await
+    .unwrap();
     db::record_sale(&client, edition.id, 2).await.unwrap();
     let err = db::record_sale(&client, edition.id, 1).await.expect_err("a third sale must be refused");
     assert_eq!(err.sqlstate(), Some("23514"));

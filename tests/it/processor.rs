@@ -14,7 +14,8 @@ use crate::support::{post_form, TestContext};
 
 /// A small, asymmetric PNG: red left half, blue right half.
 fn png(width: u32, height: u32) -> Vec<u8> {
-    let img = image::RgbImage::from_fn(width, height, |x, _| if x < width / 2 { image::Rgb([200, 30, 30]) } else { image::Rgb([30, 30, 200]) });
+    let img =
+        image::RgbImage::from_fn(width, height, |x, _| if x < width / 2 { image::Rgb([200, 30, 30]) } else { image::Rgb([30, 30, 200]) });
     let mut out = Cursor::new(Vec::new());
     img.write_to(&mut out, image::ImageFormat::Png).unwrap();
     out.into_inner()
@@ -25,16 +26,25 @@ async fn upload_slot(ctx: &TestContext, file_name: &str) -> (String, shared::sto
     let state = ctx.api_state();
     let (_, token) = ctx.artist_with_token("Ada Copper").await;
     let send = |method: &str, uri: String, body: Value| {
-        Request::builder().method(method).uri(uri).header("authorization", format!("Bearer {token}")).header("content-type", "application/json").body(Body::from(body.to_string())).unwrap()
+        Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
     };
-    let response = api::router(state.clone()).oneshot(send("POST", "/artworks".into(), json!({ "title": "Foundry at Dusk" }))).await.unwrap();
+    let response =
+        api::router(state.clone()).oneshot(send("POST", "/artworks".into(), json!({ "title": "Foundry at Dusk" }))).await.unwrap();
     let artwork: Value = serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
     let id = artwork["id"].as_str().unwrap();
-    let response = api::router(state).oneshot(send("POST", format!("/manage/artworks/{id}/images"), json!({ "file_name": file_name }))).await.unwrap();
+    let response =
+        api::router(state).oneshot(send("POST", format!("/manage/artworks/{id}/images"), json!({ "file_name": file_name }))).await.unwrap();
     assert_eq!(response.status(), 201);
     let body: Value = serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
     let fields = body["upload"]["fields"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned())).collect();
-    let post = shared::storage::PresignedPost { url: body["upload"]["url"].as_str().unwrap().to_owned(), fields, expires_at: chrono::Utc::now() };
+    let post =
+        shared::storage::PresignedPost { url: body["upload"]["url"].as_str().unwrap().to_owned(), fields, expires_at: chrono::Utc::now() };
     (body["image"]["id"].as_str().unwrap().to_owned(), post)
 }
 

@@ -29,7 +29,15 @@ async fn expired_data_is_deleted_with_every_object_version_and_fresh_data_stays(
     let client = ctx.pool.get().await.unwrap();
     let mut artworks = Vec::new();
     for (slug, deleted_days_ago) in [("old-deleted", 40), ("recently-deleted", 5)] {
-        let new = shared::domain::NewArtwork { title: slug.into(), slug: None, description: None, medium: None, year: None, width_mm: None, height_mm: None };
+        let new = shared::domain::NewArtwork {
+            title: slug.into(),
+            slug: None,
+            description: None,
+            medium: None,
+            year: None,
+            width_mm: None,
+            height_mm: None,
+        };
         let a = shared::db::insert_artwork(&client, artist, &new, slug).await.unwrap();
         let image_id = uuid::Uuid::new_v4();
         let original = shared::domain::original_key(a.id, image_id, "plate.tif");
@@ -40,9 +48,20 @@ async fn expired_data_is_deleted_with_every_object_version_and_fresh_data_stays(
             store.put(&ctx.storage.processed_bucket, &rendition, vec![v; 8], "image/jpeg").await.unwrap();
         }
         client.execute("UPDATE images SET status = 'processing' WHERE id = $1", &[&image_id]).await.unwrap();
-        let record = shared::domain::RenditionRecord { format: "jpg".into(), long_edge: 400, width: 400, height: 300, bytes: 8, sha256: "0".repeat(64), key: rendition.clone() };
+        let record = shared::domain::RenditionRecord {
+            format: "jpg".into(),
+            long_edge: 400,
+            width: 400,
+            height: 300,
+            bytes: 8,
+            sha256: "0".repeat(64),
+            key: rendition.clone(),
+        };
         shared::db::mark_image_ready(&client, image_id, &[record], &"1".repeat(64)).await.unwrap();
-        client.execute("UPDATE artworks SET deleted_at = now() - make_interval(days => $2) WHERE id = $1", &[&a.id, &deleted_days_ago]).await.unwrap();
+        client
+            .execute("UPDATE artworks SET deleted_at = now() - make_interval(days => $2) WHERE id = $1", &[&a.id, &deleted_days_ago])
+            .await
+            .unwrap();
         artworks.push((a.id, rendition));
     }
     // An upload slot abandoned a week ago, whose original did arrive.
@@ -70,7 +89,13 @@ async fn expired_data_is_deleted_with_every_object_version_and_fresh_data_stays(
     assert_eq!(still_there, 1);
     let tokens: i64 = client.query_one("SELECT count(*) FROM api_tokens", &[]).await.unwrap().get(0);
     assert_eq!(tokens, 1);
-    let audit: Vec<String> = client.query("SELECT action FROM audit_log WHERE actor = 'system:retention' ORDER BY id", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+    let audit: Vec<String> = client
+        .query("SELECT action FROM audit_log WHERE actor = 'system:retention' ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
     assert_eq!(audit, ["retention.purge_artwork", "retention.purge_image"]);
 
     // A second run finds nothing more to do.

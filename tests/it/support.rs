@@ -94,7 +94,16 @@ impl TestContext {
         let email = format!("{}@example.org", Uuid::new_v4().simple());
         let artist = shared::db::insert_artist(&client, name, &email, None, None).await.unwrap();
         let (secret, digest) = shared::domain::new_token();
-        shared::db::insert_token(&client, Some(artist.id), shared::domain::Scope::Artist, &digest, "test", chrono::Utc::now() + chrono::Duration::hours(1)).await.unwrap();
+        shared::db::insert_token(
+            &client,
+            Some(artist.id),
+            shared::domain::Scope::Artist,
+            &digest,
+            "test",
+            chrono::Utc::now() + chrono::Duration::hours(1),
+        )
+        .await
+        .unwrap();
         (artist.id, secret)
     }
 }

@@ -16,10 +16,7 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 
 /// The inputs: (file in the corpus, what it is).
-const INPUTS: [(&str, &str); 2] = [
-    ("a_24mp_o6.jpg", "24 MP JPEG, orientation 6"),
-    ("c_8mp_rgb16.png", "8 MP 16-bit PNG"),
-];
+const INPUTS: [(&str, &str); 2] = [("a_24mp_o6.jpg", "24 MP JPEG, orientation 6"), ("c_8mp_rgb16.png", "8 MP 16-bit PNG")];
 
 /// Runs the image benchmark from the project root.
 pub fn image(root: &Path) -> Result<()> {
@@ -129,18 +126,11 @@ fn report(rows: &[Row]) {
         }
     }
     println!();
-    println!(
-        "targets (wall ≤ 0.5×, peak RSS ≤ 0.5×, JPEG bytes within ±5%, no GPS/XMP/IPTC): {}",
-        if all_met { "met" } else { "NOT met" }
-    );
+    println!("targets (wall ≤ 0.5×, peak RSS ≤ 0.5×, JPEG bytes within ±5%, no GPS/XMP/IPTC): {}", if all_met { "met" } else { "NOT met" });
 }
 
 fn have(program: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {program} >/dev/null 2>&1")])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
+    Command::new("sh").args(["-c", &format!("command -v {program} >/dev/null 2>&1")]).status().map(|s| s.success()).unwrap_or(false)
 }
 
 fn is_root() -> bool {
@@ -190,11 +180,7 @@ fn install_sharp(assets: &Path, dir: &Path) -> Result<PathBuf> {
     if !installed {
         std::fs::write(node.join("package.json"), &manifest)?;
         eprintln!("xtask: installing sharp into {}", node.display());
-        crate::run(
-            Command::new("npm")
-                .current_dir(&node)
-                .args(["install", "--no-audit", "--no-fund", "--loglevel=error"]),
-        )?;
+        crate::run(Command::new("npm").current_dir(&node).args(["install", "--no-audit", "--no-fund", "--loglevel=error"]))?;
     }
     Ok(node.join("node_modules"))
 }
@@ -239,11 +225,15 @@ fn ensure_corpus(assets: &Path, dir: &Path, python: &Path) -> Result<PathBuf> {
 /// Builds the `render` CLI in release mode and returns its path.
 fn build_cli(root: &Path) -> Result<PathBuf> {
     eprintln!("xtask: building the render CLI (release)");
-    crate::run(
-        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .current_dir(root)
-            .args(["build", "--release", "--quiet", "-p", "image-processor", "--bin", "render"]),
-    )?;
+    crate::run(Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())).current_dir(root).args([
+        "build",
+        "--release",
+        "--quiet",
+        "-p",
+        "image-processor",
+        "--bin",
+        "render",
+    ]))?;
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
     Ok(target.join("release/render"))
 }
@@ -326,9 +316,5 @@ fn metadata_leftovers(dir: &Path) -> Result<Vec<String>> {
         .arg(dir)
         .output()
         .context("running exiftool")?;
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| l.starts_with('['))
-        .map(str::to_string)
-        .collect())
+    Ok(String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with('[')).map(str::to_string).collect())
 }

@@ -94,7 +94,12 @@ fn cargo(root: &Path) -> Command {
     // watch them would see a change and rebuild half the dependency tree.
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy();
-        if name.starts_with("CARGO_PKG_") || matches!(name.as_ref(), "CARGO_MANIFEST_DIR" | "CARGO_MANIFEST_PATH" | "CARGO_PRIMARY_PACKAGE" | "CARGO_BIN_NAME" | "CARGO_CRATE_NAME") {
+        if name.starts_with("CARGO_PKG_")
+            || matches!(
+                name.as_ref(),
+                "CARGO_MANIFEST_DIR" | "CARGO_MANIFEST_PATH" | "CARGO_PRIMARY_PACKAGE" | "CARGO_BIN_NAME" | "CARGO_CRATE_NAME"
+            )
+        {
             cmd.env_remove(name.as_ref());
         }
     }
@@ -155,7 +160,12 @@ fn infra_checks(root: &Path) -> Result<()> {
     let logs = std::env::temp_dir().join(format!("copper-gallery-infra-moto-{}", std::process::id()));
     std::fs::create_dir_all(&logs)?;
     let emulator = stack::Emulator::start(&venv, stack::free_port()?, &logs)?;
-    let ctx = InfraCtx { root: root.to_path_buf(), python: venv.join("bin/python"), venv_bin: venv.join("bin"), moto_endpoint: emulator.endpoint() };
+    let ctx = InfraCtx {
+        root: root.to_path_buf(),
+        python: venv.join("bin/python"),
+        venv_bin: venv.join("bin"),
+        moto_endpoint: emulator.endpoint(),
+    };
     let result = infra::run(&ctx);
     drop(emulator);
     let _ = std::fs::remove_dir_all(&logs);

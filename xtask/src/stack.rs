@@ -157,7 +157,11 @@ impl Stack {
             }
         };
         let mut initdb = as_account(bin.join("initdb"));
-        initdb.arg("-D").arg(&data).args(["-U", "postgres", "--auth=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8", "--no-instructions"]).arg(format!("--pwfile={}", pwfile.display()));
+        initdb
+            .arg("-D")
+            .arg(&data)
+            .args(["-U", "postgres", "--auth=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8", "--no-instructions"])
+            .arg(format!("--pwfile={}", pwfile.display()));
         run(initdb.stdout(Stdio::null()))?;
         fs::remove_file(&pwfile)?;
 
@@ -180,7 +184,8 @@ impl Stack {
 
         say(&format!("starting PostgreSQL (TLS only) on 127.0.0.1:{}", self.pg_port));
         let log = fs::File::create(self.dir.join("postgres.log"))?;
-        let child = as_account(bin.join("postgres")).arg("-D").arg(&data).stdout(log.try_clone()?).stderr(log).stdin(Stdio::null()).spawn()?;
+        let child =
+            as_account(bin.join("postgres")).arg("-D").arg(&data).stdout(log.try_clone()?).stderr(log).stdin(Stdio::null()).spawn()?;
         self.postgres = Some(child);
         wait_for_port(self.pg_port, Duration::from_secs(30)).context("PostgreSQL did not start; see postgres.log")?;
         // Accepting TCP is not yet accepting logins; wait for that too.
@@ -203,8 +208,16 @@ impl Stack {
 
     /// Runs SQL as the superuser over a verified TLS connection.
     pub fn psql(&self, db: &str, sql: &str) -> Result<()> {
-        let dsn = format!("host=localhost port={} user=postgres dbname={db} sslmode=verify-full sslrootcert={}", self.pg_port, self.ca_file.display());
-        let out = Command::new("psql").args([dsn.as_str(), "-v", "ON_ERROR_STOP=1", "-qAtc", sql]).env("PGPASSWORD", &self.superuser_password).output().context("running psql")?;
+        let dsn = format!(
+            "host=localhost port={} user=postgres dbname={db} sslmode=verify-full sslrootcert={}",
+            self.pg_port,
+            self.ca_file.display()
+        );
+        let out = Command::new("psql")
+            .args([dsn.as_str(), "-v", "ON_ERROR_STOP=1", "-qAtc", sql])
+            .env("PGPASSWORD", &self.superuser_password)
+            .output()
+            .context("running psql")?;
         if !out.status.success() {
             bail!("psql: {}", String::from_utf8_lossy(&out.stderr).trim());
         }

@@ -19,9 +19,16 @@ pub fn postgres_bin() -> Result<PathBuf> {
 }
 
 fn find_postgres_bin() -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql").ok()?.filter_map(|e| e.ok()).map(|e| e.path().join("bin")).filter(|d| d.join("postgres").is_file() && d.join("initdb").is_file()).collect();
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("bin"))
+        .filter(|d| d.join("postgres").is_file() && d.join("initdb").is_file())
+        .collect();
     // Highest major version first.
-    dirs.sort_by_key(|d| std::cmp::Reverse(d.parent().and_then(|p| p.file_name()).and_then(|n| n.to_str()).and_then(|n| n.parse::<u32>().ok()).unwrap_or(0)));
+    dirs.sort_by_key(|d| {
+        std::cmp::Reverse(d.parent().and_then(|p| p.file_name()).and_then(|n| n.to_str()).and_then(|n| n.parse::<u32>().ok()).unwrap_or(0))
+    });
     dirs.into_iter().next()
 }
 
@@ -31,7 +38,9 @@ fn find_postgres_bin() -> Option<PathBuf> {
 pub fn build_deps() -> Result<()> {
     let missing: Vec<&str> = [("cmake", "cmake"), ("nasm", "nasm"), ("psql", "postgresql-client")]
         .into_iter()
-        .filter(|(bin, _)| !Command::new("sh").args(["-c", &format!("command -v {bin}")]).output().map(|o| o.status.success()).unwrap_or(false))
+        .filter(|(bin, _)| {
+            !Command::new("sh").args(["-c", &format!("command -v {bin}")]).output().map(|o| o.status.success()).unwrap_or(false)
+        })
         .map(|(_, package)| package)
         .collect();
     if missing.is_empty() {

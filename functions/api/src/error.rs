@@ -128,7 +128,9 @@ impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         match e.sqlstate() {
             Some("23505") => Self::Conflict("that already exists".into()),
-            Some("23514") => Self::Conflict("the change would break a rule of the gallery (for example, selling more prints than the edition holds)".into()),
+            Some("23514") => Self::Conflict(
+                "the change would break a rule of the gallery (for example, selling more prints than the edition holds)".into(),
+            ),
             _ if e.is_retryable() => Self::Unavailable(e.into()),
             _ => Self::Internal(e.into()),
         }

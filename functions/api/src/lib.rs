@@ -122,7 +122,9 @@ async fn request_context(mut req: Request, next: Next) -> Response {
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
     let started = std::time::Instant::now();
     let mut response = error::PROBLEM_CONTEXT.scope(ctx, tracing::Instrument::instrument(next.run(req), span.clone())).await;
-    span.in_scope(|| tracing::info!(status = response.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request served"));
+    span.in_scope(|| {
+        tracing::info!(status = response.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request served")
+    });
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);
     }
@@ -138,7 +140,11 @@ impl FromRequestParts<State> for Authenticated {
 
     async fn from_request_parts(parts: &mut Parts, state: &State) -> Result<Self, ApiError> {
         let header = parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or(ApiError::Unauthenticated)?;
-        let secret = header.strip_prefix("Bearer ").map(str::trim).filter(|s| s.starts_with(shared::domain::TOKEN_PREFIX) && s.len() <= 200).ok_or(ApiError::Unauthenticated)?;
+        let secret = header
+            .strip_prefix("Bearer ")
+            .map(str::trim)
+            .filter(|s| s.starts_with(shared::domain::TOKEN_PREFIX) && s.len() <= 200)
+            .ok_or(ApiError::Unauthenticated)?;
         let client = state.pool.get().await.map_err(shared::db::DbError::from)?;
         let principal = shared::db::principal_for_token(&client, &shared::domain::token_digest(secret)).await?;
         principal.map(Authenticated).ok_or(ApiError::Unauthenticated)
@@ -167,7 +173,10 @@ mod tests {
 
     #[test]
     fn function_url_samples_parse_as_http_requests() {
-        for sample in [include_str!("../../../events/function-url-get-artworks.json"), include_str!("../../../events/function-url-create-artwork.json")] {
+        for sample in [
+            include_str!("../../../events/function-url-get-artworks.json"),
+            include_str!("../../../events/function-url-create-artwork.json"),
+        ] {
             let event: LambdaRequest = serde_json::from_str(sample).unwrap();
             let request: lambda_http::Request = event.into();
             assert!(request.uri().path().starts_with("/artworks"));

@@ -23,7 +23,14 @@ fn parse_id(raw: &str) -> Result<Uuid> {
     Uuid::parse_str(raw).map_err(|_| ApiError::NotFound)
 }
 
-async fn audit(client: &db::Client, who: &Principal, action: &str, target: String, request: &RequestId, detail: serde_json::Value) -> Result<()> {
+async fn audit(
+    client: &db::Client,
+    who: &Principal,
+    action: &str,
+    target: String,
+    request: &RequestId,
+    detail: serde_json::Value,
+) -> Result<()> {
     let entry = AuditEntry { actor: &who.actor(), action, target: &target, request_id: Some(&request.0), detail };
     db::append_audit(client, &entry).await?;
     Ok(())
@@ -56,7 +63,10 @@ struct ArtworkPage {
     next_before: Option<DateTime<Utc>>,
 }
 
-pub async fn list_artworks(StateExtractor(state): StateExtractor<State>, query: std::result::Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>) -> Result<impl IntoResponse> {
+pub async fn list_artworks(
+    StateExtractor(state): StateExtractor<State>,
+    query: std::result::Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<impl IntoResponse> {
     let Query(query) = query.map_err(|e| ApiError::Invalid(vec![Invalid { field: "query", message: e.body_text() }]))?;
     let limit = query.limit.unwrap_or(24);
     if !(1..=100).contains(&limit) {
@@ -85,7 +95,8 @@ pub async fn show_artwork(StateExtractor(state): StateExtractor<State>, Path(slu
     let client = client(&state).await?;
     let artwork = db::published_artwork_by_slug(&client, &slug).await?.ok_or(ApiError::NotFound)?;
     let editions = db::editions_of(&client, artwork.id).await?;
-    let images = db::ready_images_of(&client, artwork.id).await?.into_iter().map(|i| PublicImage { id: i.id, renditions: i.renditions }).collect();
+    let images =
+        db::ready_images_of(&client, artwork.id).await?.into_iter().map(|i| PublicImage { id: i.id, renditions: i.renditions }).collect();
     Ok(axum::Json(ArtworkDetail { artwork, editions, images }))
 }
 
@@ -107,13 +118,23 @@ pub async fn create_artwork(
         Some("23505") => ApiError::Conflict(format!("the slug {slug:?} is taken; choose another")),
         _ => e.into(),
     })?;
-    let entry = AuditEntry { actor: &who.actor(), action: "artwork.create", target: &format!("artwork:{}", artwork.id), request_id: Some(&request.0), detail: json!({ "slug": slug }) };
+    let entry = AuditEntry {
+        actor: &who.actor(),
+        action: "artwork.create",
+        target: &format!("artwork:{}", artwork.id),
+        request_id: Some(&request.0),
+        detail: json!({ "slug": slug }),
+    };
     db::append_audit(&tx, &entry).await?;
     tx.commit().await.map_err(DbError::from)?;
     Ok((StatusCode::CREATED, axum::Json(artwork)))
 }
 
-pub async fn manage_artwork(StateExtractor(state): StateExtractor<State>, Authenticated(who): Authenticated, Path(id): Path<String>) -> Result<impl IntoResponse> {
+pub async fn manage_artwork(
+    StateExtractor(state): StateExtractor<State>,
+    Authenticated(who): Authenticated,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse> {
     let client = client(&state).await?;
     let artwork = managed_artwork(&client, &who, parse_id(&id)?).await?;
     let editions = db::editions_of(&client, artwork.id).await?;
@@ -136,7 +157,15 @@ pub async fn update_artwork(
     let client = client(&state).await?;
     let artwork = managed_artwork(&client, &who, parse_id(&id)?).await?;
     db::set_artwork_status(&client, artwork.id, update.status).await?;
-    audit(&client, &who, "artwork.status", format!("artwork:{}", artwork.id), &request, json!({ "from": artwork.status, "to": update.status })).await?;
+    audit(
+        &client,
+        &who,
+        "artwork.status",
+        format!("artwork:{}", artwork.id),
+        &request,
+        json!({ "from": artwork.status, "to": update.status }),
+    )
+    .await?;
     let artwork = db::artwork_by_id(&client, artwork.id).await?.ok_or(ApiError::NotFound)?;
     Ok(axum::Json(artwork))
 }
@@ -186,7 +215,10 @@ pub async fn create_upload(
     let artwork = managed_artwork(&client, &who, parse_id(&id)?).await?;
     let image_id = Uuid::new_v4();
     let key = domain::original_key(artwork.id, image_id, &domain::clean_file_name(&upload.file_name));
-    let post = state.store.presigned_post(&state.originals_bucket, &key, state.upload_max_bytes, state.upload_url_ttl, &state.post_endpoint).await?;
+    let post = state
+        .store
+        .presigned_post(&state.originals_bucket, &key, state.upload_max_bytes, state.upload_url_ttl, &state.post_endpoint)
+        .await?;
     let image = db::insert_image(&client, image_id, artwork.id, &key).await?;
     audit(&client, &who, "image.upload", format!("image:{image_id}"), &request, json!({ "artwork": artwork.id })).await?;
     let fields: serde_json::Map<String, serde_json::Value> = post.fields.into_iter().map(|(k, v)| (k, v.into())).collect();
@@ -199,7 +231,11 @@ pub async fn create_upload(
     ))
 }
 
-pub async fn show_image(StateExtractor(state): StateExtractor<State>, Authenticated(who): Authenticated, Path(id): Path<String>) -> Result<axum::Json<Image>> {
+pub async fn show_image(
+    StateExtractor(state): StateExtractor<State>,
+    Authenticated(who): Authenticated,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Image>> {
     let client = client(&state).await?;
     let image = db::image_by_id(&client, parse_id(&id)?).await?.ok_or(ApiError::NotFound)?;
     managed_artwork(&client, &who, image.artwork_id).await?;

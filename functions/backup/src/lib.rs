@@ -41,7 +41,12 @@ pub async fn service(config: &Config) -> anyhow::Result<BackupService> {
     Ok(service_with(config, shared::db::pool(&config.db, &password)?, owner_password, &clients))
 }
 
-pub fn service_with(config: &Config, pool: deadpool_postgres::Pool, owner_password: secrecy::SecretString, clients: &shared::aws::Clients) -> BackupService {
+pub fn service_with(
+    config: &Config,
+    pool: deadpool_postgres::Pool,
+    owner_password: secrecy::SecretString,
+    clients: &shared::aws::Clients,
+) -> BackupService {
     BackupService {
         pool,
         store: ObjectStore::new(clients, &config.backup_key_id),
@@ -73,7 +78,9 @@ pub async fn handle(event: EventBridgeEvent<Detail>, service: &BackupService) ->
     match event.detail.task {
         Task::Backup => {
             let summary = service.backup().await?;
-            Ok(serde_json::json!({ "backup_id": summary.id, "key": summary.object_key, "bytes": summary.bytes, "rows": summary.row_counts }))
+            Ok(
+                serde_json::json!({ "backup_id": summary.id, "key": summary.object_key, "bytes": summary.bytes, "rows": summary.row_counts }),
+            )
         }
         Task::RestoreDrill => match service.restore_drill().await {
             Ok(counts) => Ok(serde_json::json!({ "restored": counts })),

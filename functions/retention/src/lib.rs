@@ -77,7 +77,8 @@ mod tests {
 
     #[test]
     fn parses_the_scheduled_sample() {
-        let event: EventBridgeEvent<serde_json::Value> = serde_json::from_str(include_str!("../../../events/scheduled-retention.json")).unwrap();
+        let event: EventBridgeEvent<serde_json::Value> =
+            serde_json::from_str(include_str!("../../../events/scheduled-retention.json")).unwrap();
         assert_eq!(event.detail["task"], "retention");
         assert_eq!(event.time.unwrap().to_rfc3339(), "2026-11-24T03:00:00+00:00");
     }

@@ -39,7 +39,12 @@ pub fn pack(schema_version: i32, created_at: &str, tables: &[(&str, Vec<u8>)]) -
         created_at: created_at.into(),
         tables: tables
             .iter()
-            .map(|(name, data)| TableEntry { name: (*name).into(), rows: count_rows(data), bytes: data.len() as u64, sha256: hex::encode(Sha256::digest(data)) })
+            .map(|(name, data)| TableEntry {
+                name: (*name).into(),
+                rows: count_rows(data),
+                bytes: data.len() as u64,
+                sha256: hex::encode(Sha256::digest(data)),
+            })
             .collect(),
     };
     let mut out = serde_json::to_vec(&manifest).map_err(|e| BackupError::Malformed(e.to_string()))?;
@@ -63,7 +68,11 @@ pub fn unpack(archive: &[u8]) -> Result<(Manifest, Vec<TableData<'_>>), BackupEr
     let mut offset = newline + 1;
     let mut tables = Vec::with_capacity(manifest.tables.len());
     for entry in &manifest.tables {
-        let end = usize::try_from(entry.bytes).ok().and_then(|n| offset.checked_add(n)).filter(|&end| end <= archive.len()).ok_or_else(|| BackupError::Malformed(format!("table {} is truncated", entry.name)))?;
+        let end = usize::try_from(entry.bytes)
+            .ok()
+            .and_then(|n| offset.checked_add(n))
+            .filter(|&end| end <= archive.len())
+            .ok_or_else(|| BackupError::Malformed(format!("table {} is truncated", entry.name)))?;
         let data = &archive[offset..end];
         if hex::encode(Sha256::digest(data)) != entry.sha256 || count_rows(data) != entry.rows {
             return Err(BackupError::Malformed(format!("table {} does not match its manifest", entry.name)));

@@ -51,7 +51,9 @@ pub fn seal(compressed: &[u8], key: &[u8; 32], nonce: [u8; 12], mut header: Head
     out.extend_from_slice(&header_json);
     let aad = out.clone();
     let cipher = Aes256Gcm::new(key.into());
-    let sealed = cipher.encrypt(Nonce::from_slice(&nonce), Payload { msg: compressed, aad: &aad }).map_err(|_| BackupError::Malformed("encryption failed".into()))?;
+    let sealed = cipher
+        .encrypt(Nonce::from_slice(&nonce), Payload { msg: compressed, aad: &aad })
+        .map_err(|_| BackupError::Malformed("encryption failed".into()))?;
     out.extend_from_slice(&sealed);
     Ok(out)
 }
@@ -75,9 +77,12 @@ pub fn parse(file: &[u8]) -> Result<(Header, usize), BackupError> {
 
 /// Decrypts and authenticates; any change to the file fails here.
 pub fn open(file: &[u8], body_start: usize, header: &Header, key: &[u8; 32]) -> Result<Vec<u8>, BackupError> {
-    let nonce: [u8; 12] = B64.decode(&header.nonce).ok().and_then(|n| n.try_into().ok()).ok_or_else(|| BackupError::Malformed("bad nonce".into()))?;
+    let nonce: [u8; 12] =
+        B64.decode(&header.nonce).ok().and_then(|n| n.try_into().ok()).ok_or_else(|| BackupError::Malformed("bad nonce".into()))?;
     let cipher = Aes256Gcm::new(key.into());
-    cipher.decrypt(Nonce::from_slice(&nonce), Payload { msg: &file[body_start..], aad: &file[..body_start] }).map_err(|_| BackupError::Tampered)
+    cipher
+        .decrypt(Nonce::from_slice(&nonce), Payload { msg: &file[body_start..], aad: &file[..body_start] })
+        .map_err(|_| BackupError::Tampered)
 }
 
 #[cfg(test)]
@@ -85,7 +90,15 @@ mod tests {
     use super::*;
 
     fn header() -> Header {
-        Header { backup_id: "b1".into(), created_at: "2026-11-24T03:00:00Z".into(), cipher: String::new(), compression: String::new(), kms_key_arn: "arn:k".into(), wrapped_key: String::new(), nonce: String::new() }
+        Header {
+            backup_id: "b1".into(),
+            created_at: "2026-11-24T03:00:00Z".into(),
+            cipher: String::new(),
+            compression: String::new(),
+            kms_key_arn: "arn:k".into(),
+            wrapped_key: String::new(),
+            nonce: String::new(),
+        }
     }
 
     #[test]

@@ -116,7 +116,13 @@ impl BackupService {
     async fn take(&self, id: Uuid, key: &str, now: chrono::DateTime<Utc>) -> Result<BackupSummary, BackupError> {
         let mut client = self.pool.get().await.map_err(DbError::from)?;
         // One snapshot for every table, so the backup is consistent.
-        let tx = client.build_transaction().isolation_level(tokio_postgres::IsolationLevel::RepeatableRead).read_only(true).start().await.map_err(DbError::from)?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(DbError::from)?;
         let schema_version = db::schema_version(&*tx).await?;
         let mut tables = Vec::with_capacity(BACKUP_TABLES.len());
         for (table, order) in BACKUP_TABLES {
@@ -149,7 +155,15 @@ impl BackupService {
 
         let row_counts: HashMap<String, u64> = manifest.tables.iter().map(|t| (t.name.clone(), t.rows)).collect();
         let counts_json = serde_json::to_value(&row_counts).map_err(|e| BackupError::Malformed(e.to_string()))?;
-        db::finish_backup(&self.pool.get().await.map_err(DbError::from)?, id, version.as_deref(), bytes as i64, &plaintext_sha256, &counts_json).await?;
+        db::finish_backup(
+            &self.pool.get().await.map_err(DbError::from)?,
+            id,
+            version.as_deref(),
+            bytes as i64,
+            &plaintext_sha256,
+            &counts_json,
+        )
+        .await?;
         Ok(BackupSummary { id, object_key: key.to_owned(), bytes, row_counts })
     }
 
@@ -161,7 +175,13 @@ impl BackupService {
         if header.backup_id != record.id.to_string() {
             return Err(BackupError::Tampered);
         }
-        let key = self.keys.unwrap(&header.wrapped_key_bytes()?, &key_context(record.id)).await.map_err(|e| if e.is_retryable() { BackupError::Keys(e) } else { BackupError::Tampered })?;
+        let key = self.keys.unwrap(&header.wrapped_key_bytes()?, &key_context(record.id)).await.map_err(|e| {
+            if e.is_retryable() {
+                BackupError::Keys(e)
+            } else {
+                BackupError::Tampered
+            }
+        })?;
         let compressed = envelope::open(&file, body_start, &header, &key)?;
         drop(file);
         let limit = self.max_archive_bytes;
@@ -197,7 +217,11 @@ impl BackupService {
             let loaded = db::copy_in(&tx, &entry.name, data).await?;
             counts.insert(entry.name.clone(), loaded);
         }
-        tx.batch_execute("SELECT setval(pg_get_serial_sequence('audit_log', 'id'), COALESCE((SELECT max(id) FROM audit_log), 0) + 1, false)").await.map_err(DbError::from)?;
+        tx.batch_execute(
+            "SELECT setval(pg_get_serial_sequence('audit_log', 'id'), COALESCE((SELECT max(id) FROM audit_log), 0) + 1, false)",
+        )
+        .await
+        .map_err(DbError::from)?;
         tx.commit().await.map_err(DbError::from)?;
         Ok(counts)
     }

@@ -29,7 +29,13 @@ fn artwork_from_row(row: &Row) -> Result<Artwork, DbError> {
     })
 }
 
-pub async fn insert_artist(db: &impl GenericClient, name: &str, email: &str, bio: Option<&str>, website: Option<&str>) -> Result<Artist, DbError> {
+pub async fn insert_artist(
+    db: &impl GenericClient,
+    name: &str,
+    email: &str,
+    bio: Option<&str>,
+    website: Option<&str>,
+) -> Result<Artist, DbError> {
     let id = Uuid::new_v4();
     db.execute("INSERT INTO artists (id, name, email, bio, website) VALUES ($1, $2, $3, $4, $5)", &[&id, &name, &email, &bio, &website])
         .await?;
@@ -50,7 +56,8 @@ pub async fn insert_artwork(db: &impl GenericClient, artist_id: Uuid, new: &NewA
 
 /// Any artwork not deleted, whatever its status (for its owner and admins).
 pub async fn artwork_by_id(db: &impl GenericClient, id: Uuid) -> Result<Option<Artwork>, DbError> {
-    let sql = format!("SELECT {ARTWORK_COLUMNS} FROM artworks a JOIN artists ar ON ar.id = a.artist_id WHERE a.id = $1 AND a.deleted_at IS NULL");
+    let sql =
+        format!("SELECT {ARTWORK_COLUMNS} FROM artworks a JOIN artists ar ON ar.id = a.artist_id WHERE a.id = $1 AND a.deleted_at IS NULL");
     db.query_opt(&sql, &[&id]).await?.as_ref().map(artwork_from_row).transpose()
 }
 
@@ -64,7 +71,11 @@ pub async fn published_artwork_by_slug(db: &impl GenericClient, slug: &str) -> R
 }
 
 /// Published artworks, newest first, keyset-paginated by creation time.
-pub async fn published_artworks(db: &impl GenericClient, before: Option<chrono::DateTime<chrono::Utc>>, limit: i64) -> Result<Vec<Artwork>, DbError> {
+pub async fn published_artworks(
+    db: &impl GenericClient,
+    before: Option<chrono::DateTime<chrono::Utc>>,
+    limit: i64,
+) -> Result<Vec<Artwork>, DbError> {
     let sql = format!(
         "SELECT {ARTWORK_COLUMNS} FROM artworks a JOIN artists ar ON ar.id = a.artist_id \
          WHERE a.status = 'published' AND a.deleted_at IS NULL AND ($1::timestamptz IS NULL OR a.created_at < $1) \
@@ -121,9 +132,12 @@ pub async fn editions_of(db: &impl GenericClient, artwork_id: Uuid) -> Result<Ve
 /// Records `count` sales; the schema refuses to sell beyond the edition size
 /// (SQLSTATE 23514), which is how overselling is prevented under concurrency.
 pub async fn record_sale(db: &impl GenericClient, edition_id: Uuid, count: i32) -> Result<Option<PrintEdition>, DbError> {
-    db.query_opt("UPDATE print_editions SET sold_count = sold_count + $2, updated_at = now() WHERE id = $1 RETURNING *", &[&edition_id, &count])
-        .await?
-        .as_ref()
-        .map(edition_from_row)
-        .transpose()
+    db.query_opt(
+        "UPDATE print_editions SET sold_count = sold_count + $2, updated_at = now() WHERE id = $1 RETURNING *",
+        &[&edition_id, &count],
+    )
+    .await?
+    .as_ref()
+    .map(edition_from_row)
+    .transpose()
 }

@@ -9,14 +9,8 @@ use super::DbError;
 
 /// Tables in a backup, parents before children so a restore satisfies every
 /// foreign key, each with the order that makes dumps deterministic.
-pub const BACKUP_TABLES: &[(&str, &str)] = &[
-    ("artists", "id"),
-    ("artworks", "id"),
-    ("print_editions", "id"),
-    ("images", "id"),
-    ("api_tokens", "id"),
-    ("audit_log", "id"),
-];
+pub const BACKUP_TABLES: &[(&str, &str)] =
+    &[("artists", "id"), ("artworks", "id"), ("print_editions", "id"), ("images", "id"), ("api_tokens", "id"), ("audit_log", "id")];
 
 /// One table's rows in COPY text format.
 pub async fn copy_out(db: &tokio_postgres::Transaction<'_>, table: &str, order_by: &str) -> Result<Vec<u8>, DbError> {
@@ -51,7 +45,14 @@ pub async fn start_backup(db: &impl GenericClient, id: Uuid, object_key: &str) -
     Ok(())
 }
 
-pub async fn finish_backup(db: &impl GenericClient, id: Uuid, version: Option<&str>, bytes: i64, sha256: &str, row_counts: &serde_json::Value) -> Result<(), DbError> {
+pub async fn finish_backup(
+    db: &impl GenericClient,
+    id: Uuid,
+    version: Option<&str>,
+    bytes: i64,
+    sha256: &str,
+    row_counts: &serde_json::Value,
+) -> Result<(), DbError> {
     db.execute(
         "UPDATE backups SET status = 'succeeded', finished_at = now(), object_version = $2, bytes = $3, plaintext_sha256 = $4, row_counts = $5 WHERE id = $1",
         &[&id, &version, &bytes, &sha256, row_counts],
@@ -61,7 +62,11 @@ pub async fn finish_backup(db: &impl GenericClient, id: Uuid, version: Option<&s
 }
 
 pub async fn fail_backup(db: &impl GenericClient, id: Uuid, error: &str) -> Result<(), DbError> {
-    db.execute("UPDATE backups SET status = 'failed', finished_at = now(), error = $2 WHERE id = $1 AND status = 'running'", &[&id, &error]).await?;
+    db.execute(
+        "UPDATE backups SET status = 'failed', finished_at = now(), error = $2 WHERE id = $1 AND status = 'running'",
+        &[&id, &error],
+    )
+    .await?;
     Ok(())
 }
 
@@ -79,7 +84,13 @@ pub async fn latest_succeeded_backup(db: &impl GenericClient) -> Result<Option<B
         .query_opt("SELECT id, object_key, object_version, started_at, row_counts FROM backups WHERE status = 'succeeded' AND expired_at IS NULL ORDER BY started_at DESC LIMIT 1", &[])
         .await?;
     row.map(|r| {
-        Ok(BackupRecord { id: r.try_get(0)?, object_key: r.try_get(1)?, object_version: r.try_get(2)?, started_at: r.try_get(3)?, row_counts: r.try_get(4)? })
+        Ok(BackupRecord {
+            id: r.try_get(0)?,
+            object_key: r.try_get(1)?,
+            object_version: r.try_get(2)?,
+            started_at: r.try_get(3)?,
+            row_counts: r.try_get(4)?,
+        })
     })
     .transpose()
 }
@@ -91,8 +102,13 @@ pub async fn start_drill(db: &impl GenericClient, id: Uuid, backup_id: Option<Uu
 
 pub async fn finish_drill(db: &impl GenericClient, id: Uuid, result: Result<&serde_json::Value, &str>) -> Result<(), DbError> {
     match result {
-        Ok(counts) => db.execute("UPDATE restore_drills SET status = 'succeeded', finished_at = now(), row_counts = $2 WHERE id = $1", &[&id, counts]).await?,
-        Err(error) => db.execute("UPDATE restore_drills SET status = 'failed', finished_at = now(), error = $2 WHERE id = $1", &[&id, &error]).await?,
+        Ok(counts) => {
+            db.execute("UPDATE restore_drills SET status = 'succeeded', finished_at = now(), row_counts = $2 WHERE id = $1", &[&id, counts])
+                .await?
+        }
+        Err(error) => {
+            db.execute("UPDATE restore_drills SET status = 'failed', finished_at = now(), error = $2 WHERE id = $1", &[&id, &error]).await?
+        }
     };
     Ok(())
 }

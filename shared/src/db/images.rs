@@ -91,7 +91,12 @@ pub async fn claim_image(db: &impl GenericClient, original_key: &str) -> Result<
     })
 }
 
-pub async fn mark_image_ready(db: &impl GenericClient, image_id: Uuid, renditions: &[RenditionRecord], content_sha256: &str) -> Result<bool, DbError> {
+pub async fn mark_image_ready(
+    db: &impl GenericClient,
+    image_id: Uuid,
+    renditions: &[RenditionRecord],
+    content_sha256: &str,
+) -> Result<bool, DbError> {
     let json = serde_json::to_value(renditions).map_err(|e| DbError::Corrupt(e.to_string()))?;
     let n = db
         .execute(

@@ -125,14 +125,19 @@ pub fn pg_config(cfg: &DbConfig, password: &SecretString) -> tokio_postgres::Con
         .keepalives(true)
         .keepalives_idle(Duration::from_secs(30))
         .application_name("copper-gallery")
-        .options(format!("-c statement_timeout={} -c idle_in_transaction_session_timeout={}", cfg.statement_timeout.as_millis(), cfg.statement_timeout.as_millis() * 3));
+        .options(format!(
+            "-c statement_timeout={} -c idle_in_transaction_session_timeout={}",
+            cfg.statement_timeout.as_millis(),
+            cfg.statement_timeout.as_millis() * 3
+        ));
     pg
 }
 
 /// Builds the pool. Connections are made lazily, so this succeeds without a
 /// reachable server; the first `get` reports an unreachable one as retryable.
 pub fn pool(cfg: &DbConfig, password: &SecretString) -> Result<Pool, DbError> {
-    let pem = std::fs::read(&cfg.ca_bundle).map_err(|e| DbError::CaBundle { path: cfg.ca_bundle.display().to_string(), reason: e.to_string() })?;
+    let pem = std::fs::read(&cfg.ca_bundle)
+        .map_err(|e| DbError::CaBundle { path: cfg.ca_bundle.display().to_string(), reason: e.to_string() })?;
     let tls = MakeRustlsConnect::new(tls_config(&pem, &cfg.ca_bundle.display().to_string())?);
     let manager = Manager::from_config(pg_config(cfg, password), tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     let wait = cfg.connect_timeout + Duration::from_secs(1);
@@ -160,7 +165,8 @@ pub async fn ping(pool: &Pool) -> Result<(), DbError> {
 
 /// One connection outside the pool, with the same TLS rules (migrations, admin tasks).
 pub async fn connect(cfg: &DbConfig, password: &SecretString) -> Result<tokio_postgres::Client, DbError> {
-    let pem = std::fs::read(&cfg.ca_bundle).map_err(|e| DbError::CaBundle { path: cfg.ca_bundle.display().to_string(), reason: e.to_string() })?;
+    let pem = std::fs::read(&cfg.ca_bundle)
+        .map_err(|e| DbError::CaBundle { path: cfg.ca_bundle.display().to_string(), reason: e.to_string() })?;
     let tls = MakeRustlsConnect::new(tls_config(&pem, &cfg.ca_bundle.display().to_string())?);
     let (client, connection) = pg_config(cfg, password).connect(tls).await?;
     tokio::spawn(async move {

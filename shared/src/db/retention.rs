@@ -16,12 +16,21 @@ pub struct ImageObjects {
 }
 
 fn image_objects(row: &tokio_postgres::Row) -> Result<ImageObjects, DbError> {
-    let renditions: Vec<RenditionRecord> = serde_json::from_value(row.try_get("renditions")?).map_err(|e| DbError::Corrupt(e.to_string()))?;
-    Ok(ImageObjects { image_id: row.try_get("id")?, original_key: row.try_get("original_key")?, rendition_keys: renditions.into_iter().map(|r| r.key).collect() })
+    let renditions: Vec<RenditionRecord> =
+        serde_json::from_value(row.try_get("renditions")?).map_err(|e| DbError::Corrupt(e.to_string()))?;
+    Ok(ImageObjects {
+        image_id: row.try_get("id")?,
+        original_key: row.try_get("original_key")?,
+        rendition_keys: renditions.into_iter().map(|r| r.key).collect(),
+    })
 }
 
 /// Artworks soft-deleted before `cutoff`, with all their images' objects.
-pub async fn artworks_deleted_before(db: &impl GenericClient, cutoff: DateTime<Utc>, limit: i64) -> Result<Vec<(Uuid, Vec<ImageObjects>)>, DbError> {
+pub async fn artworks_deleted_before(
+    db: &impl GenericClient,
+    cutoff: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<(Uuid, Vec<ImageObjects>)>, DbError> {
     let ids: Vec<Uuid> = db
         .query("SELECT id FROM artworks WHERE deleted_at < $1 ORDER BY deleted_at LIMIT $2", &[&cutoff, &limit])
         .await?
@@ -30,7 +39,12 @@ pub async fn artworks_deleted_before(db: &impl GenericClient, cutoff: DateTime<U
         .collect::<Result<_, _>>()?;
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
-        let images = db.query("SELECT id, original_key, renditions FROM images WHERE artwork_id = $1", &[&id]).await?.iter().map(image_objects).collect::<Result<_, _>>()?;
+        let images = db
+            .query("SELECT id, original_key, renditions FROM images WHERE artwork_id = $1", &[&id])
+            .await?
+            .iter()
+            .map(image_objects)
+            .collect::<Result<_, _>>()?;
         out.push((id, images));
     }
     Ok(out)
@@ -42,7 +56,12 @@ pub async fn purge_artwork(db: &impl GenericClient, id: Uuid) -> Result<bool, Db
 }
 
 /// Failed images older than `failed_before`, and uploads never completed since `pending_before`.
-pub async fn stale_images(db: &impl GenericClient, failed_before: DateTime<Utc>, pending_before: DateTime<Utc>, limit: i64) -> Result<Vec<ImageObjects>, DbError> {
+pub async fn stale_images(
+    db: &impl GenericClient,
+    failed_before: DateTime<Utc>,
+    pending_before: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<ImageObjects>, DbError> {
     db.query(
         "SELECT id, original_key, renditions FROM images \
          WHERE (status = 'failed' AND updated_at < $1) OR (status = 'pending' AND created_at < $2) \
@@ -74,14 +93,17 @@ pub struct BackupListing {
 
 /// Backups whose objects still exist, newest first.
 pub async fn live_backups(db: &impl GenericClient) -> Result<Vec<BackupListing>, DbError> {
-    db.query("SELECT id, object_key, started_at, status FROM backups WHERE expired_at IS NULL AND status <> 'running' ORDER BY started_at DESC", &[])
-        .await?
-        .iter()
-        .map(|r| {
-            let status: String = r.try_get(3)?;
-            Ok(BackupListing { id: r.try_get(0)?, object_key: r.try_get(1)?, started_at: r.try_get(2)?, succeeded: status == "succeeded" })
-        })
-        .collect()
+    db.query(
+        "SELECT id, object_key, started_at, status FROM backups WHERE expired_at IS NULL AND status <> 'running' ORDER BY started_at DESC",
+        &[],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        let status: String = r.try_get(3)?;
+        Ok(BackupListing { id: r.try_get(0)?, object_key: r.try_get(1)?, started_at: r.try_get(2)?, succeeded: status == "succeeded" })
+    })
+    .collect()
 }
 
 pub async fn mark_backup_expired(db: &impl GenericClient, id: Uuid) -> Result<(), DbError> {

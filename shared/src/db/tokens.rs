@@ -7,7 +7,14 @@ use uuid::Uuid;
 use super::DbError;
 use crate::domain::{Principal, Scope};
 
-pub async fn insert_token(db: &impl GenericClient, artist_id: Option<Uuid>, scope: Scope, digest_hex: &str, label: &str, expires_at: DateTime<Utc>) -> Result<Uuid, DbError> {
+pub async fn insert_token(
+    db: &impl GenericClient,
+    artist_id: Option<Uuid>,
+    scope: Scope,
+    digest_hex: &str,
+    label: &str,
+    expires_at: DateTime<Utc>,
+) -> Result<Uuid, DbError> {
     let id = Uuid::new_v4();
     db.execute(
         "INSERT INTO api_tokens (id, artist_id, token_sha256, scope, label, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
