@@ -5,6 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 
 #[path = "../../shared/src/imaging/mod.rs"]
+#[allow(dead_code, unused_imports)]
 mod imaging;
 
 fuzz_target!(|data: &[u8]| {

@@ -5,8 +5,6 @@
 use std::sync::Arc;
 
 use anyhow::Result;
-use secrecy::SecretString;
-use shared::config::Env;
 
 const ADDRESS: &str = "127.0.0.1:3000";
 
@@ -15,26 +13,24 @@ async fn main() -> Result<()> {
     shared::telemetry::init();
     let api_config = api::Config::from_env()?;
     let processor_config = image_processor::Config::from_env()?;
-    let mut env = Env::from_process();
-    let owner_user = env.required("DATABASE_OWNER_USER");
-    let owner_password = SecretString::from(env.required("DATABASE_OWNER_PASSWORD"));
-    let backup_key_alias = env.required("GALLERY_BACKUP_KMS_KEY_ID");
-    env.finish(())?;
+    let backup_config = backup::Config::from_env()?;
 
-    let clients = shared::aws::Clients::new(&api_config.aws).await;
-    let storage = &api_config.storage;
+    let common = &api_config.common;
+    let clients = shared::aws::Clients::new(&common.aws).await;
+    let storage = &common.storage;
     let data_key = local::ensure_key(&clients.kms, &storage.data_key_id).await?;
-    let backup_key = local::ensure_key(&clients.kms, &backup_key_alias).await?;
+    let backup_key = local::ensure_key(&clients.kms, &backup_config.backup_key_id).await?;
     for (bucket, key) in
         [(&storage.originals_bucket, &data_key), (&storage.processed_bucket, &data_key), (&storage.backups_bucket, &backup_key)]
     {
         local::ensure_bucket(&clients.s3, bucket, &api_config.region, key).await?;
     }
-    let applied = local::migrate(&api_config.db, &owner_user, &owner_password).await?;
+    let owner_password = clients.database_password(&backup_config.owner.password).await?;
+    let applied = local::migrate(&common.db, &backup_config.owner.user, &owner_password).await?;
     tracing::info!(?applied, "migrations applied");
 
-    let password = clients.database_password(&api_config.db.password).await?;
-    let pool = shared::db::pool(&api_config.db, &password)?;
+    let password = clients.database_password(&common.db.password).await?;
+    let pool = shared::db::pool(&common.db, &password)?;
     let token = local::seed(&pool).await?;
     let processor = image_processor::processor_with(&processor_config, pool.clone(), &clients);
     let state = Arc::new(api::AppState::new(&api_config, pool, &clients));

@@ -5,7 +5,8 @@ use std::time::Duration;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use secrecy::SecretString;
 
-use crate::config::{AwsConfig, PasswordSource};
+use crate::config::{AwsConfig, Common, PasswordSource};
+use crate::db::DbError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
@@ -17,6 +18,23 @@ pub enum SecretError {
     },
     #[error("secret {arn} has no JSON `password` field")]
     Shape { arn: String },
+}
+
+/// Why a cold start could not get its clients and pool.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// A function's cold start: AWS clients, the database password, the pool.
+pub async fn connect(common: &Common) -> Result<(Clients, deadpool_postgres::Pool), StartupError> {
+    let clients = Clients::new(&common.aws).await;
+    let password = clients.database_password(&common.db.password).await?;
+    let pool = crate::db::pool(&common.db, &password)?;
+    Ok((clients, pool))
 }
 
 /// The clients the functions use. Cloning is cheap (they share connections).

@@ -98,6 +98,20 @@ impl Env {
     }
 }
 
+/// What every function reads: its database, its AWS endpoints, the buckets and keys.
+#[derive(Clone, Debug)]
+pub struct Common {
+    pub db: DbConfig,
+    pub aws: AwsConfig,
+    pub storage: StorageConfig,
+}
+
+impl Common {
+    pub fn read(env: &mut Env) -> Self {
+        Self { db: DbConfig::read(env), aws: AwsConfig::read(env), storage: StorageConfig::read(env) }
+    }
+}
+
 /// Where the database password comes from.
 #[derive(Clone)]
 pub enum PasswordSource {

@@ -96,6 +96,11 @@ pub struct NewArtwork {
 }
 
 impl NewArtwork {
+    /// An artwork with a title and nothing else yet.
+    pub fn titled(title: impl Into<String>) -> Self {
+        Self { title: title.into(), slug: None, description: None, medium: None, year: None, width_mm: None, height_mm: None }
+    }
+
     /// Checks the fields and returns the slug to use (given, or derived from the title).
     pub fn validate(&self) -> Result<String, Vec<Invalid>> {
         let mut problems = Vec::new();

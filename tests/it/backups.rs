@@ -7,13 +7,11 @@ use crate::support::TestContext;
 async fn service(ctx: &TestContext) -> BackupService {
     let backup_key = local::ensure_key(&ctx.clients.kms, &format!("alias/b-{}", uuid::Uuid::new_v4().simple())).await.unwrap();
     let config = backup::Config {
-        db: ctx.db.clone(),
+        common: ctx.common(),
         owner: shared::config::OwnerConfig {
             user: ctx.stack.owner_user.clone(),
             password: shared::config::PasswordSource::Plain(ctx.stack.owner_password.clone()),
         },
-        aws: ctx.stack.aws.clone(),
-        storage: ctx.storage.clone(),
         backup_key_id: backup_key,
         max_archive_bytes: 64 * 1024 * 1024,
     };

@@ -123,15 +123,7 @@ async fn editions_can_never_be_oversold() {
     let ctx = TestContext::new().await;
     let (artist, _) = ctx.artist_with_token("Oversold Artist").await;
     let client = ctx.pool.get().await.unwrap();
-    let new = shared::domain::NewArtwork {
-        title: "Limited".into(),
-        slug: None,
-        description: None,
-        medium: None,
-        year: None,
-        width_mm: None,
-        height_mm: None,
-    };
+    let new = shared::domain::NewArtwork::titled("Limited");
     let artwork = db::insert_artwork(&client, artist, &new, &format!("limited-{}", uuid::Uuid::new_v4().simple())).await.unwrap();
     let edition = db::insert_edition(
         &client,

@@ -7,12 +7,7 @@ use shared::storage::ObjectStore;
 use crate::support::TestContext;
 
 fn retention(ctx: &TestContext) -> Retention {
-    let config = retention::Config {
-        db: ctx.db.clone(),
-        aws: ctx.stack.aws.clone(),
-        storage: ctx.storage.clone(),
-        policy: Policy { keep_backups: 1, ..Policy::default() },
-    };
+    let config = retention::Config { common: ctx.common(), policy: Policy { keep_backups: 1, ..Policy::default() } };
     retention::retention_with(&config, ctx.pool.clone(), &ctx.clients)
 }
 
@@ -29,15 +24,7 @@ async fn expired_data_is_deleted_with_every_object_version_and_fresh_data_stays(
     let client = ctx.pool.get().await.unwrap();
     let mut artworks = Vec::new();
     for (slug, deleted_days_ago) in [("old-deleted", 40), ("recently-deleted", 5)] {
-        let new = shared::domain::NewArtwork {
-            title: slug.into(),
-            slug: None,
-            description: None,
-            medium: None,
-            year: None,
-            width_mm: None,
-            height_mm: None,
-        };
+        let new = shared::domain::NewArtwork::titled(slug);
         let a = shared::db::insert_artwork(&client, artist, &new, slug).await.unwrap();
         let image_id = uuid::Uuid::new_v4();
         let original = shared::domain::original_key(a.id, image_id, "plate.tif");

@@ -1,12 +1,12 @@
 //! Per-test resources on the shared local stack.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use deadpool_postgres::Pool;
 use secrecy::SecretString;
 use shared::aws::Clients;
-use shared::config::{AwsConfig, DbConfig, Env, StorageConfig};
+use shared::config::{AwsConfig, Common, DbConfig, Env, StorageConfig};
+use shared::imaging::Limits;
 use uuid::Uuid;
 
 /// The stack's coordinates, as `cargo xtask test` exports them.
@@ -71,9 +71,7 @@ impl TestContext {
 
     pub fn api_state(&self) -> api::State {
         let config = api::Config {
-            db: self.db.clone(),
-            aws: self.stack.aws.clone(),
-            storage: self.storage.clone(),
+            common: self.common(),
             upload_max_bytes: 20 * 1024 * 1024,
             upload_url_ttl: std::time::Duration::from_secs(900),
             region: self.region.clone(),
@@ -81,11 +79,19 @@ impl TestContext {
         Arc::new(api::AppState::new(&config, self.pool.clone(), &self.clients))
     }
 
+    /// The configuration pieces every function shares, for this test's resources.
+    pub fn common(&self) -> Common {
+        Common { db: self.db.clone(), aws: self.stack.aws.clone(), storage: self.storage.clone() }
+    }
+
     pub fn processor(&self) -> shared::renditions::Processor {
-        let mut vars: HashMap<String, String> = HashMap::new();
-        vars.insert("GALLERY_UPLOAD_MAX_BYTES".into(), (20 * 1024 * 1024).to_string());
-        let defaults = image_processor::Config::read(Env::from_map(config_vars(&self.db, &self.storage, vars))).expect("processor config");
-        image_processor::processor_with(&defaults, self.pool.clone(), &self.clients)
+        let max_bytes = 20 * 1024 * 1024;
+        let config = image_processor::Config {
+            common: self.common(),
+            limits: Limits { max_bytes: Some(max_bytes), ..Limits::default() },
+            max_bytes,
+        };
+        image_processor::processor_with(&config, self.pool.clone(), &self.clients)
     }
 
     /// An artist and a live token for them.
@@ -106,24 +112,6 @@ impl TestContext {
         .unwrap();
         (artist.id, secret)
     }
-}
-
-/// Environment variables equivalent to a config, for functions read through `Env`.
-fn config_vars(db: &DbConfig, storage: &StorageConfig, mut extra: HashMap<String, String>) -> HashMap<String, String> {
-    let pairs = [
-        ("DATABASE_HOST", db.host.clone()),
-        ("DATABASE_PORT", db.port.to_string()),
-        ("DATABASE_NAME", db.name.clone()),
-        ("DATABASE_USER", db.user.clone()),
-        ("DATABASE_PASSWORD", "unused".into()),
-        ("DATABASE_CA_BUNDLE", db.ca_bundle.display().to_string()),
-        ("GALLERY_ORIGINALS_BUCKET", storage.originals_bucket.clone()),
-        ("GALLERY_PROCESSED_BUCKET", storage.processed_bucket.clone()),
-        ("GALLERY_BACKUPS_BUCKET", storage.backups_bucket.clone()),
-        ("GALLERY_KMS_KEY_ID", storage.data_key_id.clone()),
-    ];
-    extra.extend(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)));
-    extra
 }
 
 /// Posts a presigned form to its URL as a browser would (multipart/form-data,

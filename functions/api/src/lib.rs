@@ -19,7 +19,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use deadpool_postgres::Pool;
 use lambda_http::RequestExt;
-use shared::config::{AwsConfig, ConfigError, DbConfig, Env, StorageConfig};
+use shared::config::{Common, ConfigError, Env};
 use shared::domain::Principal;
 use shared::storage::{ObjectStore, PostEndpoint};
 
@@ -28,9 +28,7 @@ pub use error::{ApiError, ProblemContext};
 /// The API's configuration, read once at cold start.
 #[derive(Clone, Debug)]
 pub struct Config {
-    pub db: DbConfig,
-    pub aws: AwsConfig,
-    pub storage: StorageConfig,
+    pub common: Common,
     /// Largest original an artist may upload, enforced by the POST policy.
     pub upload_max_bytes: u64,
     pub upload_url_ttl: Duration,
@@ -43,13 +41,11 @@ impl Config {
     }
 
     pub fn read(mut env: Env) -> Result<Self, ConfigError> {
-        let db = DbConfig::read(&mut env);
-        let aws = AwsConfig::read(&mut env);
-        let storage = StorageConfig::read(&mut env);
+        let common = Common::read(&mut env);
         let upload_max_bytes = env.parse_or("GALLERY_UPLOAD_MAX_BYTES", 100 * 1024 * 1024u64);
         let upload_url_ttl = Duration::from_secs(env.parse_or("GALLERY_UPLOAD_URL_TTL_SECS", 900u64));
-        let region = aws.region.clone().unwrap_or_else(|| env.required("AWS_REGION"));
-        env.finish(Self { db, aws, storage, upload_max_bytes, upload_url_ttl, region })
+        let region = common.aws.region.clone().unwrap_or_else(|| env.required("AWS_REGION"));
+        env.finish(Self { common, upload_max_bytes, upload_url_ttl, region })
     }
 }
 
@@ -65,17 +61,16 @@ pub struct AppState {
 
 impl AppState {
     pub async fn connect(config: &Config) -> anyhow::Result<Self> {
-        let clients = shared::aws::Clients::new(&config.aws).await;
-        let password = clients.database_password(&config.db.password).await?;
-        Ok(Self::new(config, shared::db::pool(&config.db, &password)?, &clients))
+        let (clients, pool) = shared::aws::connect(&config.common).await?;
+        Ok(Self::new(config, pool, &clients))
     }
 
     pub fn new(config: &Config, pool: Pool, clients: &shared::aws::Clients) -> Self {
         Self {
             pool,
-            store: ObjectStore::new(clients, &config.storage.data_key_id),
-            originals_bucket: config.storage.originals_bucket.clone(),
-            post_endpoint: PostEndpoint { region: config.region.clone(), override_url: config.aws.endpoint_url.clone() },
+            store: ObjectStore::new(clients, &config.common.storage.data_key_id),
+            originals_bucket: config.common.storage.originals_bucket.clone(),
+            post_endpoint: PostEndpoint { region: config.region.clone(), override_url: config.common.aws.endpoint_url.clone() },
             upload_max_bytes: config.upload_max_bytes,
             upload_url_ttl: config.upload_url_ttl,
         }

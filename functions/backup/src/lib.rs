@@ -4,16 +4,14 @@
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use serde::{Deserialize, Serialize};
 use shared::backup::{Admin, BackupError, BackupService};
-use shared::config::{AwsConfig, ConfigError, DbConfig, Env, OwnerConfig, StorageConfig};
+use shared::config::{Common, ConfigError, DbConfig, Env, OwnerConfig};
 use shared::keys::Keys;
 use shared::storage::ObjectStore;
 
 #[derive(Clone, Debug)]
 pub struct Config {
-    pub db: DbConfig,
+    pub common: Common,
     pub owner: OwnerConfig,
-    pub aws: AwsConfig,
-    pub storage: StorageConfig,
     pub backup_key_id: String,
     pub max_archive_bytes: u64,
 }
@@ -24,21 +22,18 @@ impl Config {
     }
 
     pub fn read(mut env: Env) -> Result<Self, ConfigError> {
-        let db = DbConfig::read(&mut env);
+        let common = Common::read(&mut env);
         let owner = OwnerConfig::read(&mut env);
-        let aws = AwsConfig::read(&mut env);
-        let storage = StorageConfig::read(&mut env);
         let backup_key_id = env.required("GALLERY_BACKUP_KMS_KEY_ID");
         let max_archive_bytes = env.parse_or("GALLERY_BACKUP_MAX_BYTES", 4 * 1024 * 1024 * 1024u64);
-        env.finish(Self { db, owner, aws, storage, backup_key_id, max_archive_bytes })
+        env.finish(Self { common, owner, backup_key_id, max_archive_bytes })
     }
 }
 
 pub async fn service(config: &Config) -> anyhow::Result<BackupService> {
-    let clients = shared::aws::Clients::new(&config.aws).await;
-    let password = clients.database_password(&config.db.password).await?;
+    let (clients, pool) = shared::aws::connect(&config.common).await?;
     let owner_password = clients.database_password(&config.owner.password).await?;
-    Ok(service_with(config, shared::db::pool(&config.db, &password)?, owner_password, &clients))
+    Ok(service_with(config, pool, owner_password, &clients))
 }
 
 pub fn service_with(
@@ -51,9 +46,9 @@ pub fn service_with(
         pool,
         store: ObjectStore::new(clients, &config.backup_key_id),
         keys: Keys::new(clients.kms.clone()),
-        bucket: config.storage.backups_bucket.clone(),
+        bucket: config.common.storage.backups_bucket.clone(),
         backup_key_id: config.backup_key_id.clone(),
-        admin: Admin { db: DbConfig { user: config.owner.user.clone(), ..config.db.clone() }, password: owner_password },
+        admin: Admin { db: DbConfig { user: config.owner.user.clone(), ..config.common.db.clone() }, password: owner_password },
         max_archive_bytes: config.max_archive_bytes,
     }
 }

@@ -1,16 +1,14 @@
 //! S3 ObjectCreated events on the originals bucket → `shared::renditions`.
 
 use aws_lambda_events::event::s3::S3Event;
-use shared::config::{AwsConfig, ConfigError, DbConfig, Env, StorageConfig};
+use shared::config::{Common, ConfigError, Env};
 use shared::imaging::Limits;
 use shared::renditions::{decode_event_key, Outcome, ProcessError, Processor};
 use shared::storage::ObjectStore;
 
 #[derive(Clone, Debug)]
 pub struct Config {
-    pub db: DbConfig,
-    pub aws: AwsConfig,
-    pub storage: StorageConfig,
+    pub common: Common,
     pub limits: Limits,
     pub max_bytes: u64,
 }
@@ -21,9 +19,7 @@ impl Config {
     }
 
     pub fn read(mut env: Env) -> Result<Self, ConfigError> {
-        let db = DbConfig::read(&mut env);
-        let aws = AwsConfig::read(&mut env);
-        let storage = StorageConfig::read(&mut env);
+        let common = Common::read(&mut env);
         let defaults = Limits::default();
         let max_bytes = env.parse_or("GALLERY_UPLOAD_MAX_BYTES", 100 * 1024 * 1024u64);
         let limits = Limits {
@@ -31,22 +27,21 @@ impl Config {
             max_edge: env.parse_or("GALLERY_MAX_EDGE", defaults.max_edge),
             max_bytes: Some(max_bytes),
         };
-        env.finish(Self { db, aws, storage, limits, max_bytes })
+        env.finish(Self { common, limits, max_bytes })
     }
 }
 
 pub async fn processor(config: &Config) -> anyhow::Result<Processor> {
-    let clients = shared::aws::Clients::new(&config.aws).await;
-    let password = clients.database_password(&config.db.password).await?;
-    Ok(processor_with(config, shared::db::pool(&config.db, &password)?, &clients))
+    let (clients, pool) = shared::aws::connect(&config.common).await?;
+    Ok(processor_with(config, pool, &clients))
 }
 
 pub fn processor_with(config: &Config, pool: deadpool_postgres::Pool, clients: &shared::aws::Clients) -> Processor {
     Processor {
         pool,
-        store: ObjectStore::new(clients, &config.storage.data_key_id),
-        originals_bucket: config.storage.originals_bucket.clone(),
-        processed_bucket: config.storage.processed_bucket.clone(),
+        store: ObjectStore::new(clients, &config.common.storage.data_key_id),
+        originals_bucket: config.common.storage.originals_bucket.clone(),
+        processed_bucket: config.common.storage.processed_bucket.clone(),
         limits: config.limits,
         max_bytes: config.max_bytes,
     }

@@ -2,15 +2,13 @@
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use chrono::Duration;
-use shared::config::{AwsConfig, ConfigError, DbConfig, Env, StorageConfig};
+use shared::config::{Common, ConfigError, Env};
 use shared::retention::{Policy, Report, Retention, RetentionError};
 use shared::storage::ObjectStore;
 
 #[derive(Clone, Debug)]
 pub struct Config {
-    pub db: DbConfig,
-    pub aws: AwsConfig,
-    pub storage: StorageConfig,
+    pub common: Common,
     pub policy: Policy,
 }
 
@@ -20,9 +18,7 @@ impl Config {
     }
 
     pub fn read(mut env: Env) -> Result<Self, ConfigError> {
-        let db = DbConfig::read(&mut env);
-        let aws = AwsConfig::read(&mut env);
-        let storage = StorageConfig::read(&mut env);
+        let common = Common::read(&mut env);
         let d = Policy::default();
         let mut days = |name: &str, default: Duration| Duration::days(env.parse_or(name, default.num_days()));
         let policy = Policy {
@@ -36,23 +32,22 @@ impl Config {
         if policy.keep_backups == 0 {
             env.problem("RETENTION_KEEP_BACKUPS must be at least 1: the newest good backup is never deleted");
         }
-        env.finish(Self { db, aws, storage, policy })
+        env.finish(Self { common, policy })
     }
 }
 
 pub async fn retention(config: &Config) -> anyhow::Result<Retention> {
-    let clients = shared::aws::Clients::new(&config.aws).await;
-    let password = clients.database_password(&config.db.password).await?;
-    Ok(retention_with(config, shared::db::pool(&config.db, &password)?, &clients))
+    let (clients, pool) = shared::aws::connect(&config.common).await?;
+    Ok(retention_with(config, pool, &clients))
 }
 
 pub fn retention_with(config: &Config, pool: deadpool_postgres::Pool, clients: &shared::aws::Clients) -> Retention {
     Retention {
         pool,
-        store: ObjectStore::new(clients, &config.storage.data_key_id),
-        originals_bucket: config.storage.originals_bucket.clone(),
-        processed_bucket: config.storage.processed_bucket.clone(),
-        backups_bucket: config.storage.backups_bucket.clone(),
+        store: ObjectStore::new(clients, &config.common.storage.data_key_id),
+        originals_bucket: config.common.storage.originals_bucket.clone(),
+        processed_bucket: config.common.storage.processed_bucket.clone(),
+        backups_bucket: config.common.storage.backups_bucket.clone(),
         policy: config.policy.clone(),
         batch: 500,
     }
