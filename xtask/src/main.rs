@@ -172,16 +172,32 @@ fn infra_checks(root: &Path) -> Result<()> {
     result
 }
 
-fn package(root: &Path, extra: &[String]) -> Result<()> {
+fn package(root: &Path, args: &[String]) -> Result<()> {
+    // The functions verify RDS's certificate against this bundle, shipped in each zip.
+    let (ca_bundle, extra) = match args {
+        [flag, path, rest @ ..] if flag == "--rds-ca-bundle" => (PathBuf::from(path), rest),
+        _ => bail!("usage: cargo xtask package --rds-ca-bundle PATH [cargo lambda build options]\n(the RDS CA bundle from AWS's documentation, e.g. global-bundle.pem)"),
+    };
+    if !std::fs::read_to_string(&ca_bundle).with_context(|| format!("reading {}", ca_bundle.display()))?.contains("BEGIN CERTIFICATE") {
+        bail!("{} holds no PEM certificate", ca_bundle.display());
+    }
     let venv = tools::venv_with(root, &root.join("xtask/requirements-package.txt"), "package")?;
     let path = format!("{}:{}", venv.join("bin").display(), std::env::var("PATH").unwrap_or_default());
     let mut cmd = Command::new(venv.join("bin/cargo-lambda"));
     cmd.current_dir(root).env("PATH", path).args(["lambda", "build", "--release", "--arm64", "--output-format", "zip"]);
-    for bin in ["api", "image-processor", "backup", "retention"] {
+    for bin in FUNCTIONS {
         cmd.args(["--bin", bin]);
     }
     cmd.args(extra);
     run(&mut cmd)?;
-    say("zips are in target/lambda/<function>/bootstrap.zip");
+    for function in FUNCTIONS {
+        let zip = root.join("target/lambda").join(function).join("bootstrap.zip");
+        let script = "import sys, zipfile\nwith zipfile.ZipFile(sys.argv[1], 'a', zipfile.ZIP_DEFLATED) as z:\n    z.write(sys.argv[2], 'rds-ca-bundle.pem')\n";
+        run(Command::new(venv.join("bin/python")).args(["-c", script]).arg(&zip).arg(&ca_bundle))?;
+        say(&format!("{} (with rds-ca-bundle.pem)", zip.display()));
+    }
     Ok(())
 }
+
+/// The deployable functions; each is a binary of the same name.
+const FUNCTIONS: [&str; 4] = ["api", "image-processor", "backup", "retention"];
