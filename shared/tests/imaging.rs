@@ -7,8 +7,7 @@ use std::process::Command;
 use image::{imageops, ImageBuffer, Rgb, RgbImage};
 use lcms2::{CIExyY, CIExyYTRIPLE, Profile, ToneCurve};
 use shared::imaging::{
-    self, exif, probe, render, render_with_threads, sniff, ImagingError, Limits, OutputFormat, Rendition, Rights,
-    SourceFormat,
+    self, exif, probe, render, render_with_threads, sniff, ImagingError, Limits, OutputFormat, Rendition, Rights, SourceFormat,
 };
 use turbojpeg::{Colorspace, Compressor, Image, PixelFormat, Subsamp};
 
@@ -114,7 +113,15 @@ fn icc_app2(profile: &[u8]) -> Vec<u8> {
     p
 }
 
-fn png_bytes(w: u32, h: u32, color: png::ColorType, depth: png::BitDepth, data: &[u8], extra: &[(png::chunk::ChunkType, Vec<u8>)], icc: Option<Vec<u8>>) -> Vec<u8> {
+fn png_bytes(
+    w: u32,
+    h: u32,
+    color: png::ColorType,
+    depth: png::BitDepth,
+    data: &[u8],
+    extra: &[(png::chunk::ChunkType, Vec<u8>)],
+    icc: Option<Vec<u8>>,
+) -> Vec<u8> {
     let mut out = Vec::new();
     {
         let mut info = png::Info::with_size(w, h);
@@ -297,7 +304,15 @@ fn png_and_webp_orientations_are_applied() {
     for o in [3u8, 6, 8] {
         let stored = stored_for(&canonical(), o);
         let tiff = camera_exif(u16::from(o));
-        let png = png_bytes(stored.width(), stored.height(), png::ColorType::Rgb, png::BitDepth::Eight, stored.as_raw(), &[(png::chunk::eXIf, tiff.clone())], None);
+        let png = png_bytes(
+            stored.width(),
+            stored.height(),
+            png::ColorType::Rgb,
+            png::BitDepth::Eight,
+            stored.as_raw(),
+            &[(png::chunk::eXIf, tiff.clone())],
+            None,
+        );
         let out = render(&png, &Limits::default(), &rights()).expect("png");
         assert_corners(&out, &format!("png orientation {o}"));
 
@@ -452,8 +467,7 @@ fn spaces() -> Vec<Space> {
             white: D65,
             decode: srgb_decode,
             profile: || {
-                let curve = ToneCurve::new_parametric(4, &[2.4, 1.0 / 1.055, 0.055 / 1.055, 1.0 / 12.92, 0.04045])
-                    .expect("curve");
+                let curve = ToneCurve::new_parametric(4, &[2.4, 1.0 / 1.055, 0.055 / 1.055, 1.0 / 12.92, 0.04045]).expect("curve");
                 lcms_profile(D65, P3_PRIMARIES, &curve)
             },
         },
@@ -516,9 +530,8 @@ fn cmyk_jpeg(cmyk: [u8; 4], adobe_inverted: bool) -> Vec<u8> {
     c.set_quality(100).expect("q");
     c.set_subsamp(Subsamp::None).expect("s");
     c.set_colorspace(Colorspace::CMYK).expect("cs");
-    let out = c
-        .compress_to_vec(Image { pixels: data.as_slice(), width: 32, pitch: 128, height: 32, format: PixelFormat::CMYK })
-        .expect("cmyk");
+    let out =
+        c.compress_to_vec(Image { pixels: data.as_slice(), width: 32, pitch: 128, height: 32, format: PixelFormat::CMYK }).expect("cmyk");
     if adobe_inverted {
         out
     } else {
@@ -608,10 +621,13 @@ fn renditions_cascade_with_the_documented_sizes() {
     for r in &out {
         use sha2::Digest;
         assert_eq!(r.sha256, hex::encode(sha2::Sha256::digest(&r.bytes)));
-        assert_eq!(sniff(&r.bytes).expect("sniff output"), match r.format {
-            OutputFormat::Jpeg => SourceFormat::Jpeg,
-            OutputFormat::Webp => SourceFormat::Webp,
-        });
+        assert_eq!(
+            sniff(&r.bytes).expect("sniff output"),
+            match r.format {
+                OutputFormat::Jpeg => SourceFormat::Jpeg,
+                OutputFormat::Webp => SourceFormat::Webp,
+            }
+        );
         let p = probe(&r.bytes).expect("probe output");
         assert_eq!((p.width, p.height), (r.width, r.height));
         assert_only_rights(r, &rights());
@@ -636,7 +652,11 @@ fn accepts_every_listed_input_kind() {
     c.set_progressive(true).expect("p");
     c.set_quality(90).expect("q");
     c.set_subsamp(Subsamp::Sub2x2).expect("s");
-    inputs.push(("progressive jpeg", c.compress_to_vec(Image { pixels: photo.as_raw().as_slice(), width: 120, pitch: 360, height: 80, format: PixelFormat::RGB }).expect("prog")));
+    inputs.push((
+        "progressive jpeg",
+        c.compress_to_vec(Image { pixels: photo.as_raw().as_slice(), width: 120, pitch: 360, height: 80, format: PixelFormat::RGB })
+            .expect("prog"),
+    ));
     let grey: Vec<u8> = photo.pixels().map(|p| p.0[0]).collect();
     inputs.push(("grey jpeg", jpeg_from(&grey, 120, 80, PixelFormat::GRAY, Subsamp::Gray, 90)));
     inputs.push(("png 8-bit", png_bytes(w, h, png::ColorType::Rgb, png::BitDepth::Eight, photo.as_raw(), &[], None)));
@@ -783,10 +803,7 @@ fn jpeg_declaring(w: u16, h: u16) -> Vec<u8> {
 fn bomb_checks() {
     let limits = Limits { max_pixels: 100_000_000, max_edge: 65_535, max_bytes: None };
     let jpeg = jpeg_declaring(65_000, 65_000);
-    assert_eq!(
-        refused(&jpeg, &limits).to_string(),
-        "image is 65000×65000 pixels; the limit is 100 megapixels"
-    );
+    assert_eq!(refused(&jpeg, &limits).to_string(), "image is 65000×65000 pixels; the limit is 100 megapixels");
     assert!(matches!(refused(&jpeg, &Limits::default()), ImagingError::EdgeTooLong { .. }));
     // 20000×20000 = 400 MP of zeros in a file of a few kilobytes.
     let bomb = png_bomb(20_000, 20_000);

@@ -2,6 +2,9 @@
 //! PostgreSQL accepting only TLS, and the S3/KMS emulator. Each test gets its
 //! own database and buckets, so they run in parallel.
 
+// Helpers outside `#[test]` functions may panic too: a broken stack fails the test.
+#![allow(clippy::unwrap_used)]
+
 mod api;
 mod backups;
 mod database;

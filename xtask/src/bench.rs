@@ -40,7 +40,16 @@ pub fn image(root: &Path) -> Result<()> {
             let _ = std::fs::remove_dir_all(d);
             std::fs::create_dir_all(d)?;
         }
-        let cmd_ours = vec![ours.display().to_string(), input.display().to_string(), out_ours.display().to_string()];
+        // Ours also writes its production metadata (artist and title EXIF); sharp strips all.
+        let cmd_ours = vec![
+            ours.display().to_string(),
+            input.display().to_string(),
+            out_ours.display().to_string(),
+            "--artist".to_string(),
+            "Test-Artist".to_string(),
+            "--title".to_string(),
+            "Benchmark".to_string(),
+        ];
         let cmd_sharp = vec![
             "node".to_string(),
             assets.join("sharp_job.js").display().to_string(),

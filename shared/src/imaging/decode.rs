@@ -61,23 +61,13 @@ fn scaled(dim: u32, f: ScalingFactor) -> u32 {
 pub(crate) fn jpeg_scale(width: u32, height: u32, need: (u32, u32)) -> ScalingFactor {
     // Only 1/8, 1/4, 1/2 and 1/1: libjpeg-turbo has SIMD IDCTs for these; the other k/8
     // factors run plain C and are slower than 1/2 although they produce fewer pixels.
-    let mut factors: Vec<ScalingFactor> = Decompressor::supported_scaling_factors()
-        .into_iter()
-        .filter(|f| f.num() == 1 && matches!(f.denom(), 1 | 2 | 4 | 8))
-        .collect();
+    let mut factors: Vec<ScalingFactor> =
+        Decompressor::supported_scaling_factors().into_iter().filter(|f| f.num() == 1 && matches!(f.denom(), 1 | 2 | 4 | 8)).collect();
     factors.sort_by_key(|f| scaled(width, *f));
-    factors
-        .into_iter()
-        .find(|f| scaled(width, *f) >= need.0 && scaled(height, *f) >= need.1)
-        .unwrap_or(ScalingFactor::ONE)
+    factors.into_iter().find(|f| scaled(width, *f) >= need.0 && scaled(height, *f) >= need.1).unwrap_or(ScalingFactor::ONE)
 }
 
-fn decode_jpeg(
-    input: &[u8],
-    header: &JpegHeader<'_>,
-    need: (u32, u32),
-    threads: usize,
-) -> Result<Raster, ImagingError> {
+fn decode_jpeg(input: &[u8], header: &JpegHeader<'_>, need: (u32, u32), threads: usize) -> Result<Raster, ImagingError> {
     // libjpeg pads a truncated scan with grey and only warns, and not always: a JPEG must end
     // with an EOI marker after its scans (camera trailers after the EOI are fine).
     let scans = input.get(header.scan_start..).unwrap_or_default();
@@ -119,10 +109,7 @@ fn decode_jpeg(
             Some(t) => {
                 let rows_per = (h as usize).div_ceil(threads.max(1)).max(1);
                 std::thread::scope(|s| {
-                    for (src, dst) in buf
-                        .chunks(rows_per * w as usize * 4)
-                        .zip(rgb.chunks_mut(rows_per * w as usize * 3))
-                    {
+                    for (src, dst) in buf.chunks(rows_per * w as usize * 4).zip(rgb.chunks_mut(rows_per * w as usize * 3)) {
                         let t = &t;
                         s.spawn(move || t.transform_pixels(src, dst));
                     }
@@ -143,9 +130,7 @@ fn decode_jpeg(
 
 fn png_error(e: png::DecodingError) -> ImagingError {
     match e {
-        png::DecodingError::LimitsExceeded => {
-            ImagingError::UnsupportedFeature("png needs more memory than allowed".into())
-        }
+        png::DecodingError::LimitsExceeded => ImagingError::UnsupportedFeature("png needs more memory than allowed".into()),
         png::DecodingError::Parameter(p) => ImagingError::Internal(format!("png: {p}")),
         _ => ImagingError::Corrupt,
     }
@@ -250,21 +235,14 @@ fn decode_png(input: &[u8], max_alloc: u64) -> Result<Raster, ImagingError> {
 
 fn image_error(e: image::ImageError) -> ImagingError {
     match e {
-        image::ImageError::Limits(_) => {
-            ImagingError::UnsupportedFeature("the image needs more memory than allowed".into())
-        }
+        image::ImageError::Limits(_) => ImagingError::UnsupportedFeature("the image needs more memory than allowed".into()),
         image::ImageError::Unsupported(u) => ImagingError::UnsupportedFeature(u.to_string().to_lowercase()),
         image::ImageError::IoError(_) | image::ImageError::Decoding(_) => ImagingError::Corrupt,
         other => ImagingError::Internal(other.to_string()),
     }
 }
 
-fn decode_with_image(
-    input: &[u8],
-    format: SourceFormat,
-    max_alloc: u64,
-    threads: usize,
-) -> Result<Raster, ImagingError> {
+fn decode_with_image(input: &[u8], format: SourceFormat, max_alloc: u64, threads: usize) -> Result<Raster, ImagingError> {
     use image::ImageDecoder;
     let mut limits = image::Limits::default();
     limits.max_alloc = Some(max_alloc);

@@ -63,14 +63,11 @@ pub(crate) fn webp(raster: &Raster, exif: Option<&[u8]>) -> Result<Vec<u8>, Imag
     } else {
         webp::Encoder::from_rgb(&raster.data, raster.width, raster.height)
     };
-    let mut config =
-        webp::WebPConfig::new().map_err(|_| ImagingError::Internal("webp config".into()))?;
+    let mut config = webp::WebPConfig::new().map_err(|_| ImagingError::Internal("webp config".into()))?;
     config.quality = WEBP_QUALITY;
     config.method = 4;
     config.alpha_quality = 100;
-    let out = encoder
-        .encode_advanced(&config)
-        .map_err(|e| ImagingError::Internal(format!("webp encoder: {e:?}")))?;
+    let out = encoder.encode_advanced(&config).map_err(|e| ImagingError::Internal(format!("webp encoder: {e:?}")))?;
     match exif {
         Some(tiff) => webp_with_exif(&out, raster.width, raster.height, tiff),
         None => Ok(out.to_vec()),

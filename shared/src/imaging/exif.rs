@@ -51,22 +51,13 @@ pub(crate) fn tiff_header(tiff: &[u8]) -> Option<(ByteOrder, usize)> {
 }
 
 /// One IFD entry: (tag, type, count, offset of the 4-byte value field).
-pub(crate) fn ifd_entries(
-    tiff: &[u8],
-    order: ByteOrder,
-    ifd: usize,
-) -> impl Iterator<Item = (u16, u16, u32, usize)> + '_ {
+pub(crate) fn ifd_entries(tiff: &[u8], order: ByteOrder, ifd: usize) -> impl Iterator<Item = (u16, u16, u32, usize)> + '_ {
     // A hostile count cannot make this loop longer than the data allows.
     let count = order.u16(tiff, ifd).unwrap_or(0) as usize;
     let max_fit = tiff.len().saturating_sub(ifd.saturating_add(2)) / 12;
     (0..count.min(max_fit)).filter_map(move |i| {
         let at = ifd + 2 + i * 12;
-        Some((
-            order.u16(tiff, at)?,
-            order.u16(tiff, at + 2)?,
-            order.u32(tiff, at + 4)?,
-            at + 8,
-        ))
+        Some((order.u16(tiff, at)?, order.u16(tiff, at + 2)?, order.u32(tiff, at + 4)?, at + 8))
     })
 }
 

@@ -62,11 +62,7 @@ impl Limits {
             return Err(ImagingError::EdgeTooLong { width, height, limit: self.max_edge });
         }
         if u64::from(width) * u64::from(height) > self.max_pixels {
-            return Err(ImagingError::TooManyPixels {
-                width,
-                height,
-                limit_megapixels: self.max_pixels / 1_000_000,
-            });
+            return Err(ImagingError::TooManyPixels { width, height, limit_megapixels: self.max_pixels / 1_000_000 });
         }
         Ok(())
     }
@@ -155,9 +151,7 @@ pub fn rendition_sizes(w: u32, h: u32) -> Vec<(u32, u32, u32)> {
         return Vec::new();
     }
     let long = w.max(h);
-    let scale = |n: u32, side: u32| -> u32 {
-        ((u64::from(side) * u64::from(n) + u64::from(long) / 2) / u64::from(long)).max(1) as u32
-    };
+    let scale = |n: u32, side: u32| -> u32 { ((u64::from(side) * u64::from(n) + u64::from(long) / 2) / u64::from(long)).max(1) as u32 };
     let mut out = Vec::with_capacity(NOMINAL_SIZES.len());
     let covering = NOMINAL_SIZES.iter().copied().filter(|n| *n >= long).min();
     if let Some(n) = covering {
@@ -170,10 +164,7 @@ pub fn rendition_sizes(w: u32, h: u32) -> Vec<(u32, u32, u32)> {
 }
 
 /// Probes, checks the limits, and returns the probe plus the parsed JPEG header if any.
-fn checked_probe<'a>(
-    input: &'a [u8],
-    limits: &Limits,
-) -> Result<(Probe, Option<sniff::JpegHeader<'a>>), ImagingError> {
+fn checked_probe<'a>(input: &'a [u8], limits: &Limits) -> Result<(Probe, Option<sniff::JpegHeader<'a>>), ImagingError> {
     if let Some(max) = limits.max_bytes {
         if input.len() as u64 > max {
             return Err(ImagingError::TooManyBytes { bytes: input.len() as u64, limit: max });
@@ -201,20 +192,12 @@ pub fn render(input: &[u8], limits: &Limits, rights: &Rights) -> Result<Vec<Rend
 }
 
 /// [`render`] with an explicit number of threads (1 = everything on the calling thread).
-pub fn render_with_threads(
-    input: &[u8],
-    limits: &Limits,
-    rights: &Rights,
-    threads: usize,
-) -> Result<Vec<Rendition>, ImagingError> {
+pub fn render_with_threads(input: &[u8], limits: &Limits, rights: &Rights, threads: usize) -> Result<Vec<Rendition>, ImagingError> {
     match catch_unwind(AssertUnwindSafe(|| render_inner(input, limits, rights, threads.max(1)))) {
         Ok(result) => result,
         Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
+            let what =
+                panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_default();
             tracing::error!(panic = %what, "imaging panicked; the input is refused as corrupt");
             Err(ImagingError::Corrupt)
         }
@@ -233,26 +216,14 @@ fn encode_job(job: &Job, exif: Option<&[u8]>) -> Result<Rendition, ImagingError>
         OutputFormat::Webp => encode::webp(&job.raster, exif)?,
     };
     let sha256 = hex::encode(Sha256::digest(&bytes));
-    Ok(Rendition {
-        format: job.format,
-        long_edge: job.nominal,
-        width: job.raster.width,
-        height: job.raster.height,
-        bytes,
-        sha256,
-    })
+    Ok(Rendition { format: job.format, long_edge: job.nominal, width: job.raster.width, height: job.raster.height, bytes, sha256 })
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn render_inner(
-    input: &[u8],
-    limits: &Limits,
-    rights: &Rights,
-    threads: usize,
-) -> Result<Vec<Rendition>, ImagingError> {
+fn render_inner(input: &[u8], limits: &Limits, rights: &Rights, threads: usize) -> Result<Vec<Rendition>, ImagingError> {
     let (probe, jpeg) = checked_probe(input, limits)?;
     let orientation = probe.orientation;
     let swap = probe.swaps_axes();
@@ -292,13 +263,8 @@ fn render_inner(
         let mut prev = Arc::new(decoded);
         for &(nominal, w, h) in &sizes {
             let (sw, sh) = stored(w, h);
-            let cur = if (prev.width, prev.height) == (sw, sh) {
-                Arc::clone(&prev)
-            } else {
-                Arc::new(pixels::resize(&prev, sw, sh)?)
-            };
-            let display =
-                if orientation == 1 { Arc::clone(&cur) } else { Arc::new(pixels::orient(&cur, orientation)) };
+            let cur = if (prev.width, prev.height) == (sw, sh) { Arc::clone(&prev) } else { Arc::new(pixels::resize(&prev, sw, sh)?) };
+            let display = if orientation == 1 { Arc::clone(&cur) } else { Arc::new(pixels::orient(&cur, orientation)) };
             // The WebP encode is the slowest job: queue it first.
             for format in [OutputFormat::Webp, OutputFormat::Jpeg] {
                 let job = Job { raster: Arc::clone(&display), nominal, format };

@@ -58,12 +58,7 @@ pub(crate) enum Family {
 /// A transform from an embedded ICC profile to sRGB, or `None` when the profile is (named) sRGB,
 /// unreadable or of another colour family than the pixels (then the pixels are taken as sRGB,
 /// which is what browsers do with such files).
-pub(crate) fn to_srgb(
-    icc: &[u8],
-    family: Family,
-    in_format: PixelFormat,
-    out_format: PixelFormat,
-) -> Option<SrgbTransform> {
+pub(crate) fn to_srgb(icc: &[u8], family: Family, in_format: PixelFormat, out_format: PixelFormat) -> Option<SrgbTransform> {
     let profile = match Profile::new_icc(icc) {
         Ok(p) => p,
         Err(e) => {
@@ -127,11 +122,7 @@ pub(crate) fn transform_in_place(raster: &mut Raster, t: &SrgbTransform, threads
 /// Adobe-inverted data (Photoshop's convention when an Adobe APP14 marker is present) handled.
 pub(crate) fn cmyk_to_rgb_naive(src: &[u8], inverted: bool, dst: &mut [u8]) {
     for (s, d) in src.chunks_exact(4).zip(dst.chunks_exact_mut(3)) {
-        let (c, m, y, k) = if inverted {
-            (255 - s[0], 255 - s[1], 255 - s[2], 255 - s[3])
-        } else {
-            (s[0], s[1], s[2], s[3])
-        };
+        let (c, m, y, k) = if inverted { (255 - s[0], 255 - s[1], 255 - s[2], 255 - s[3]) } else { (s[0], s[1], s[2], s[3]) };
         let kk = 255 - u32::from(k);
         d[0] = (((255 - u32::from(c)) * kk + 127) / 255) as u8;
         d[1] = (((255 - u32::from(m)) * kk + 127) / 255) as u8;

@@ -116,8 +116,7 @@ fn detect_other(input: &[u8]) -> &'static str {
     if let Some(b"ftyp") = input.get(4..8) {
         return match input.get(8..12) {
             Some(b"avif") | Some(b"avis") => "avif",
-            Some(b"heic") | Some(b"heix") | Some(b"heim") | Some(b"heis") | Some(b"mif1")
-            | Some(b"msf1") | Some(b"hevc") => "heic",
+            Some(b"heic") | Some(b"heix") | Some(b"heim") | Some(b"heis") | Some(b"mif1") | Some(b"msf1") | Some(b"hevc") => "heic",
             Some(b"crx ") => "raw",
             _ => "video",
         };
@@ -279,11 +278,9 @@ pub(crate) fn parse_jpeg(input: &[u8]) -> Result<JpegHeader<'_>, ImagingError> {
                 seen_exif = true;
                 h.orientation = exif::orientation_from_exif(payload);
             }
-            0xE2 if payload.starts_with(b"ICC_PROFILE\0") && payload.len() > 14 => {
-                // Bounded: at most 255 chunks of < 64 KiB each.
-                if h.icc_chunks.len() < 255 {
-                    h.icc_chunks.push((payload[12], &payload[14..]));
-                }
+            // Bounded: at most 255 chunks of < 64 KiB each.
+            0xE2 if payload.starts_with(b"ICC_PROFILE\0") && payload.len() > 14 && h.icc_chunks.len() < 255 => {
+                h.icc_chunks.push((payload[12], &payload[14..]));
             }
             0xEE if payload.starts_with(b"Adobe") => h.adobe = true,
             0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => {
@@ -292,12 +289,8 @@ pub(crate) fn parse_jpeg(input: &[u8]) -> Result<JpegHeader<'_>, ImagingError> {
                 }
                 seen_sof = true;
                 match marker {
-                    0xC3 | 0xC7 | 0xCB | 0xCF => {
-                        return Err(ImagingError::UnsupportedFeature("lossless jpeg".into()))
-                    }
-                    0xC5 | 0xC6 | 0xCD | 0xCE => {
-                        return Err(ImagingError::UnsupportedFeature("hierarchical jpeg".into()))
-                    }
+                    0xC3 | 0xC7 | 0xCB | 0xCF => return Err(ImagingError::UnsupportedFeature("lossless jpeg".into())),
+                    0xC5 | 0xC6 | 0xCD | 0xCE => return Err(ImagingError::UnsupportedFeature("hierarchical jpeg".into())),
                     _ => {}
                 }
                 let precision = *payload.first().ok_or(ImagingError::Corrupt)?;
@@ -308,10 +301,7 @@ pub(crate) fn parse_jpeg(input: &[u8]) -> Result<JpegHeader<'_>, ImagingError> {
                     return Err(ImagingError::UnsupportedFeature(format!("{precision}-bit jpeg")));
                 }
                 if !matches!(h.components, 1 | 3 | 4) {
-                    return Err(ImagingError::UnsupportedFeature(format!(
-                        "jpeg with {} colour components",
-                        h.components
-                    )));
+                    return Err(ImagingError::UnsupportedFeature(format!("jpeg with {} colour components", h.components)));
                 }
                 if h.height == 0 {
                     // Height defined later by a DNL marker: legal, practically unused, refused.

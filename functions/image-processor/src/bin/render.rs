@@ -28,9 +28,7 @@ fn parse_args() -> Result<Args, String> {
         match a.as_str() {
             "--artist" => rights.artist = value("--artist")?,
             "--title" => rights.title = value("--title")?,
-            "--threads" => {
-                threads = Some(value("--threads")?.parse().map_err(|_| "--threads needs a number".to_string())?)
-            }
+            "--threads" => threads = Some(value("--threads")?.parse().map_err(|_| "--threads needs a number".to_string())?),
             "-h" | "--help" => return Err(String::new()),
             _ if a.starts_with("--") => return Err(format!("unknown option {a}")),
             _ => positional.push(PathBuf::from(a)),
