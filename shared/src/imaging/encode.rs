@@ -67,6 +67,9 @@ pub(crate) fn webp(raster: &Raster, exif: Option<&[u8]>) -> Result<Vec<u8>, Imag
     config.quality = WEBP_QUALITY;
     config.method = 4;
     config.alpha_quality = 100;
+    // The 2048 WebP is the pipeline's longest single task; libwebp's own worker
+    // thread overlaps its analysis with encoding. The bitstream is unchanged.
+    config.thread_level = 1;
     let out = encoder.encode_advanced(&config).map_err(|e| ImagingError::Internal(format!("webp encoder: {e:?}")))?;
     match exif {
         Some(tiff) => webp_with_exif(&out, raster.width, raster.height, tiff),
