@@ -104,13 +104,8 @@ async fn an_artist_creates_publishes_and_the_public_sees_it() {
 
     // Every write left an audit entry carrying the request id.
     let client = ctx.pool.get().await.unwrap();
-    let actions: Vec<String> = client
-        .query("SELECT action FROM audit_log WHERE request_id = 'test-request-1' ORDER BY id", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let actions: Vec<String> =
+        crate::support::strings(&client, "SELECT action FROM audit_log WHERE request_id = 'test-request-1' ORDER BY id").await;
     assert_eq!(actions, ["artwork.create", "edition.create", "artwork.status"]);
 }
 

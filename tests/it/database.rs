@@ -72,13 +72,9 @@ async fn migrations_apply_once_and_rerun_as_no_op() {
     let applied_again = local::migrate(&ctx.db, &ctx.stack.owner_user, &ctx.stack.owner_password).await.unwrap();
     assert!(applied_again.is_empty(), "re-running migrations must change nothing: {applied_again:?}");
     let client = ctx.pool.get().await.unwrap();
-    let tables: Vec<String> = client
-        .query("SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let tables: Vec<String> =
+        crate::support::strings(&client, "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1")
+            .await;
     for t in ["api_tokens", "artists", "artworks", "audit_log", "backups", "images", "print_editions", "restore_drills"] {
         assert!(tables.iter().any(|x| x == t), "{t} missing from {tables:?}");
     }
@@ -109,7 +105,7 @@ async fn an_unreachable_database_is_a_bounded_retryable_error() {
     let stack = stack_env();
     // A port nothing listens on, and a host that drops packets are both covered by the
     // connect timeout; the refused port answers at once.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = crate::support::closed_port();
     let cfg = DbConfig { port, connect_timeout: Duration::from_secs(2), name: "postgres".into(), ..stack.db.clone() };
     let pool = db::pool(&cfg, &SecretString::from("x")).unwrap();
     let started = Instant::now();

@@ -122,7 +122,7 @@ async fn unknown_keys_and_other_buckets_are_ignored() {
 #[tokio::test]
 async fn an_unavailable_database_fails_the_invocation_for_retry() {
     let ctx = TestContext::new().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = crate::support::closed_port();
     let down = shared::config::DbConfig { port, connect_timeout: std::time::Duration::from_secs(1), ..ctx.db.clone() };
     let mut processor = ctx.processor();
     processor.pool = shared::db::pool(&down, &ctx.stack.app_password).unwrap();

@@ -76,13 +76,8 @@ async fn expired_data_is_deleted_with_every_object_version_and_fresh_data_stays(
     assert_eq!(still_there, 1);
     let tokens: i64 = client.query_one("SELECT count(*) FROM api_tokens", &[]).await.unwrap().get(0);
     assert_eq!(tokens, 1);
-    let audit: Vec<String> = client
-        .query("SELECT action FROM audit_log WHERE actor = 'system:retention' ORDER BY id", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let audit: Vec<String> =
+        crate::support::strings(&client, "SELECT action FROM audit_log WHERE actor = 'system:retention' ORDER BY id").await;
     assert_eq!(audit, ["retention.purge_artwork", "retention.purge_image"]);
 
     // A second run finds nothing more to do.

@@ -63,7 +63,7 @@ async fn a_presigned_post_uploads_an_encrypted_original() {
 
 #[tokio::test]
 async fn an_unreachable_object_store_is_a_bounded_retryable_error() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = crate::support::closed_port();
     let aws = shared::config::AwsConfig { endpoint_url: Some(format!("http://127.0.0.1:{port}")), region: Some("eu-west-1".into()) };
     let clients = shared::aws::Clients::new(&aws).await;
     let store = ObjectStore::new(&clients, "alias/none");

@@ -142,3 +142,13 @@ pub async fn post_form(post: &shared::storage::PresignedPost, file: &[u8]) -> u1
     let text = String::from_utf8_lossy(&response);
     text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
 }
+
+/// A loopback port nothing listens on: the way tests make a service unreachable.
+pub fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The first column of every row of `sql`, as text.
+pub async fn strings(client: &deadpool_postgres::Object, sql: &str) -> Vec<String> {
+    client.query(sql, &[]).await.unwrap().iter().map(|r| r.get(0)).collect()
+}

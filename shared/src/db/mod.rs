@@ -112,6 +112,13 @@ pub fn tls_config(pem: &[u8], source: &str) -> Result<rustls::ClientConfig, DbEr
         .with_no_client_auth())
 }
 
+/// The verifying TLS connector for `cfg`'s CA bundle.
+fn connector(cfg: &DbConfig) -> Result<MakeRustlsConnect, DbError> {
+    let path = cfg.ca_bundle.display().to_string();
+    let pem = std::fs::read(&cfg.ca_bundle).map_err(|e| DbError::CaBundle { path: path.clone(), reason: e.to_string() })?;
+    Ok(MakeRustlsConnect::new(tls_config(&pem, &path)?))
+}
+
 /// The connection parameters: always `sslmode=require` with a verifying connector.
 pub fn pg_config(cfg: &DbConfig, password: &SecretString) -> tokio_postgres::Config {
     let mut pg = tokio_postgres::Config::new();
@@ -136,9 +143,7 @@ pub fn pg_config(cfg: &DbConfig, password: &SecretString) -> tokio_postgres::Con
 /// Builds the pool. Connections are made lazily, so this succeeds without a
 /// reachable server; the first `get` reports an unreachable one as retryable.
 pub fn pool(cfg: &DbConfig, password: &SecretString) -> Result<Pool, DbError> {
-    let pem = std::fs::read(&cfg.ca_bundle)
-        .map_err(|e| DbError::CaBundle { path: cfg.ca_bundle.display().to_string(), reason: e.to_string() })?;
-    let tls = MakeRustlsConnect::new(tls_config(&pem, &cfg.ca_bundle.display().to_string())?);
+    let tls = connector(cfg)?;
     let manager = Manager::from_config(pg_config(cfg, password), tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     let wait = cfg.connect_timeout + Duration::from_secs(1);
     Ok(Pool::builder(manager)
@@ -165,9 +170,7 @@ pub async fn ping(pool: &Pool) -> Result<(), DbError> {
 
 /// One connection outside the pool, with the same TLS rules (migrations, admin tasks).
 pub async fn connect(cfg: &DbConfig, password: &SecretString) -> Result<tokio_postgres::Client, DbError> {
-    let pem = std::fs::read(&cfg.ca_bundle)
-        .map_err(|e| DbError::CaBundle { path: cfg.ca_bundle.display().to_string(), reason: e.to_string() })?;
-    let tls = MakeRustlsConnect::new(tls_config(&pem, &cfg.ca_bundle.display().to_string())?);
+    let tls = connector(cfg)?;
     let (client, connection) = pg_config(cfg, password).connect(tls).await?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
