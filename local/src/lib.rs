@@ -2,6 +2,8 @@
 //! keys in the emulator, the schema and a demo artist, and S3 notifications
 //! (by watching the originals bucket).
 
+pub mod runtime_api;
+
 use std::collections::HashSet;
 use std::time::Duration;
 

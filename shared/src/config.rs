@@ -4,7 +4,7 @@
 //! through [`Env`], which collects *all* problems so a misconfigured function
 //! fails at start-up with one message that lists each of them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -32,9 +32,39 @@ impl fmt::Display for ConfigError {
 }
 
 /// A source of variables; the process environment in production, a map in tests.
+///
+/// It also remembers every name it was asked for, so a test can compare what a
+/// function reads with what Terraform sets ([`Env::reads`]).
 pub struct Env {
     vars: HashMap<String, String>,
     problems: Vec<String>,
+    reads: EnvReads,
+}
+
+/// The variables a configuration asked for, by how it asked.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EnvReads {
+    /// Must be set.
+    pub required: BTreeSet<String>,
+    /// Read when set (a default or another source applies otherwise).
+    pub optional: BTreeSet<String>,
+    /// Exactly one of each group must be set (e.g. a password or its secret's ARN).
+    pub one_of: Vec<Vec<String>>,
+}
+
+impl EnvReads {
+    /// Every name read, whichever way.
+    pub fn all(&self) -> BTreeSet<String> {
+        let mut all: BTreeSet<String> = self.required.union(&self.optional).cloned().collect();
+        all.extend(self.one_of.iter().flatten().cloned());
+        all
+    }
+
+    /// Adds what another reader (e.g. the telemetry's `RUST_LOG`) reads.
+    pub fn with_optional(mut self, names: &[&str]) -> Self {
+        self.optional.extend(names.iter().map(|n| n.to_string()));
+        self
+    }
 }
 
 impl Env {
@@ -44,7 +74,14 @@ impl Env {
     }
 
     pub fn from_map(vars: HashMap<String, String>) -> Self {
-        Self { vars, problems: Vec::new() }
+        Self { vars, problems: Vec::new(), reads: EnvReads::default() }
+    }
+
+    /// What `read` asks for, found by running it over an empty environment.
+    pub fn reads_of<T>(read: impl FnOnce(&mut Env) -> T) -> EnvReads {
+        let mut env = Self::from_map(HashMap::new());
+        let _ = read(&mut env);
+        env.reads
     }
 
     fn get(&self, name: &str) -> Option<&str> {
@@ -53,6 +90,7 @@ impl Env {
 
     /// A required value; records a problem and returns an empty string if absent.
     pub fn required(&mut self, name: &str) -> String {
+        self.reads.required.insert(name.to_owned());
         match self.get(name) {
             Some(v) => v.to_owned(),
             None => {
@@ -62,8 +100,28 @@ impl Env {
         }
     }
 
-    pub fn optional(&self, name: &str) -> Option<String> {
+    pub fn optional(&mut self, name: &str) -> Option<String> {
+        self.reads.optional.insert(name.to_owned());
         self.get(name).map(str::to_owned)
+    }
+
+    /// Exactly one of `names` must be set: returns its index and value, or
+    /// records a problem.
+    pub fn one_of(&mut self, names: &[&str]) -> Option<(usize, String)> {
+        self.reads.one_of.push(names.iter().map(|n| n.to_string()).collect());
+        let set: Vec<(usize, String)> =
+            names.iter().enumerate().filter_map(|(i, n)| self.get(n).map(|v| (i, v.to_owned()))).collect();
+        match <[_; 1]>::try_from(set) {
+            Ok([one]) => Some(one),
+            Err(set) if set.is_empty() => {
+                self.problems.push(format!("{} is required", names.join(" or ")));
+                None
+            }
+            Err(_) => {
+                self.problems.push(format!("set only one of {}", names.join(" and ")));
+                None
+            }
+        }
     }
 
     /// A parsed value with a default; an unparsable value is a problem, not the default.
@@ -71,6 +129,7 @@ impl Env {
     where
         T::Err: fmt::Display,
     {
+        self.reads.optional.insert(name.to_owned());
         match self.get(name) {
             None => default,
             Some(raw) => match raw.parse() {
@@ -152,18 +211,7 @@ impl DbConfig {
         let port = env.parse_or("DATABASE_PORT", 5432u16);
         let name = env.required("DATABASE_NAME");
         let user = env.required("DATABASE_USER");
-        let password = match (env.optional("DATABASE_PASSWORD"), env.optional("DATABASE_PASSWORD_SECRET_ARN")) {
-            (Some(p), None) => PasswordSource::Plain(SecretString::from(p)),
-            (None, Some(arn)) => PasswordSource::SecretArn(arn),
-            (Some(_), Some(_)) => {
-                env.problem("set only one of DATABASE_PASSWORD and DATABASE_PASSWORD_SECRET_ARN");
-                PasswordSource::SecretArn(String::new())
-            }
-            (None, None) => {
-                env.problem("DATABASE_PASSWORD or DATABASE_PASSWORD_SECRET_ARN is required");
-                PasswordSource::SecretArn(String::new())
-            }
-        };
+        let password = password_source(env, "DATABASE_PASSWORD", "DATABASE_PASSWORD_SECRET_ARN");
         let ca_bundle = PathBuf::from(env.required("DATABASE_CA_BUNDLE"));
         let connect_timeout = Duration::from_millis(env.parse_or("DATABASE_CONNECT_TIMEOUT_MS", 5_000u64));
         let statement_timeout = Duration::from_millis(env.parse_or("DATABASE_STATEMENT_TIMEOUT_MS", 10_000u64));
@@ -189,15 +237,17 @@ pub struct OwnerConfig {
 impl OwnerConfig {
     pub fn read(env: &mut Env) -> Self {
         let user = env.required("DATABASE_OWNER_USER");
-        let password = match (env.optional("DATABASE_OWNER_PASSWORD"), env.optional("DATABASE_OWNER_SECRET_ARN")) {
-            (Some(p), None) => PasswordSource::Plain(SecretString::from(p)),
-            (None, Some(arn)) => PasswordSource::SecretArn(arn),
-            _ => {
-                env.problem("set exactly one of DATABASE_OWNER_PASSWORD and DATABASE_OWNER_SECRET_ARN");
-                PasswordSource::SecretArn(String::new())
-            }
-        };
+        let password = password_source(env, "DATABASE_OWNER_PASSWORD", "DATABASE_OWNER_SECRET_ARN");
         Self { user, password }
+    }
+}
+
+/// A password given directly (local stack, tests) or the ARN of the secret holding it.
+fn password_source(env: &mut Env, plain: &str, secret_arn: &str) -> PasswordSource {
+    match env.one_of(&[plain, secret_arn]) {
+        Some((0, p)) => PasswordSource::Plain(SecretString::from(p)),
+        Some((_, arn)) => PasswordSource::SecretArn(arn),
+        None => PasswordSource::SecretArn(String::new()),
     }
 }
 
@@ -217,6 +267,29 @@ impl AwsConfig {
             }
         }
         Self { endpoint_url, region: env.optional("AWS_REGION") }
+    }
+}
+
+/// Who may run operator tasks, beyond what IAM already checks.
+#[derive(Clone, Debug, Default)]
+pub struct OperatorConfig {
+    /// Only sessions of this IAM role are accepted (Terraform sets it; the
+    /// local stack leaves it unset, its emulator's caller being a plain user).
+    pub role_name: Option<String>,
+}
+
+impl OperatorConfig {
+    pub fn read(env: &mut Env) -> Self {
+        Self { role_name: env.optional("GALLERY_OPERATOR_ROLE_NAME") }
+    }
+
+    /// The identity check for this function's operator tasks.
+    pub fn verifier(&self, aws: &AwsConfig) -> crate::ops::Verifier {
+        let region = aws.region.as_deref().unwrap_or("us-east-1");
+        crate::ops::Verifier {
+            sts_endpoint: crate::ops::identity::sts_endpoint(aws.endpoint_url.as_deref(), region),
+            operator_role: self.role_name.clone(),
+        }
     }
 }
 
@@ -278,7 +351,7 @@ mod tests {
         for needle in [
             "DATABASE_HOST is required",
             "DATABASE_PORT=\"not-a-port\"",
-            "DATABASE_PASSWORD or",
+            "DATABASE_PASSWORD or DATABASE_PASSWORD_SECRET_ARN is required",
             "\"Bad_Name\" is not a valid",
             "GALLERY_KMS_KEY_ID is required",
         ] {

@@ -9,8 +9,11 @@ pub mod backup;
 pub mod config;
 pub mod db;
 pub mod domain;
+#[cfg(feature = "imaging")]
 pub mod imaging;
 pub mod keys;
+pub mod ops;
+#[cfg(feature = "imaging")]
 pub mod renditions;
 pub mod retention;
 pub mod storage;

@@ -79,6 +79,19 @@ pub struct Report {
     pub backups_expired: u64,
 }
 
+/// What a run would remove now, without removing anything (a dry run).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Preview {
+    pub artworks: u64,
+    pub images: u64,
+    /// Object keys whose every version would be deleted.
+    pub object_keys: u64,
+    pub tokens: u64,
+    pub backups: u64,
+    /// Up to ten of those keys, so an operator can check the rule picks what they expect.
+    pub sample_keys: Vec<String>,
+}
+
 pub struct Retention {
     pub pool: Pool,
     pub store: ObjectStore,
@@ -129,6 +142,37 @@ impl Retention {
         }
         info!(?report, "retention run finished");
         Ok(report)
+    }
+
+    /// The same selections as [`Retention::run`] (bounded by the same batch),
+    /// counted instead of deleted.
+    pub async fn preview(&self, now: DateTime<Utc>) -> Result<Preview, RetentionError> {
+        let client = self.pool.get().await.map_err(DbError::from)?;
+        let mut preview = Preview::default();
+        let mut keys: Vec<String> = Vec::new();
+        fn image_keys(image: &ImageObjects) -> impl Iterator<Item = String> + '_ {
+            std::iter::once(image.original_key.clone()).chain(image.rendition_keys.iter().cloned())
+        }
+        for (_, images) in db::artworks_deleted_before(&client, now - self.policy.deleted_artwork_grace, self.batch).await? {
+            preview.artworks += 1;
+            preview.images += images.len() as u64;
+            keys.extend(images.iter().flat_map(image_keys));
+        }
+        for image in
+            db::stale_images(&client, now - self.policy.failed_image_age, now - self.policy.abandoned_upload_age, self.batch).await?
+        {
+            preview.images += 1;
+            keys.extend(image_keys(&image));
+        }
+        preview.tokens = db::count_dead_tokens(&client, now - self.policy.dead_token_age).await?.max(0) as u64;
+        for backup in backups_to_expire(&db::live_backups(&client).await?, now, &self.policy) {
+            preview.backups += 1;
+            keys.push(backup.object_key);
+        }
+        preview.object_keys = keys.len() as u64;
+        keys.truncate(10);
+        preview.sample_keys = keys;
+        Ok(preview)
     }
 
     async fn delete_image_objects(&self, image: &ImageObjects) -> Result<u64, RetentionError> {

@@ -12,6 +12,7 @@ async fn service(ctx: &TestContext) -> BackupService {
             user: ctx.stack.owner_user.clone(),
             password: shared::config::PasswordSource::Plain(ctx.stack.owner_password.clone()),
         },
+        operator: Default::default(),
         backup_key_id: backup_key,
         max_archive_bytes: 64 * 1024 * 1024,
     };
@@ -143,8 +144,9 @@ async fn a_tampered_backup_is_refused_and_the_drill_reports_it() {
     assert!(row.get::<_, String>(1).contains("integrity"));
 
     // Through the handler the drill's verdict is recorded, not retried.
-    let event = serde_json::from_str(include_str!("../../events/scheduled-restore-drill.json")).unwrap();
-    let out = backup::handle(event, &service).await.expect("a failed drill is a result, not a retry");
+    let event: aws_lambda_events::event::eventbridge::EventBridgeEvent<backup::Detail> =
+        serde_json::from_str(include_str!("../../events/scheduled-restore-drill.json")).unwrap();
+    let out = backup::scheduled(event.detail.task, &service).await.expect("a failed drill is a result, not a retry");
     assert!(out["drill_failed"].as_str().unwrap().contains("integrity"), "{out}");
 }
 

@@ -75,6 +75,7 @@ impl TestContext {
             upload_max_bytes: 20 * 1024 * 1024,
             upload_url_ttl: std::time::Duration::from_secs(900),
             region: self.region.clone(),
+            operator: Default::default(),
         };
         Arc::new(api::AppState::new(&config, self.pool.clone(), &self.clients))
     }

@@ -5,6 +5,7 @@
 //! presigned POST, never through this function.
 
 mod error;
+pub mod lambda;
 mod routes;
 
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use deadpool_postgres::Pool;
 use lambda_http::RequestExt;
-use shared::config::{Common, ConfigError, Env};
+use shared::config::{Common, ConfigError, Env, EnvReads, OperatorConfig};
 use shared::domain::Principal;
 use shared::storage::{ObjectStore, PostEndpoint};
 
@@ -33,6 +34,7 @@ pub struct Config {
     pub upload_max_bytes: u64,
     pub upload_url_ttl: Duration,
     pub region: String,
+    pub operator: OperatorConfig,
 }
 
 impl Config {
@@ -41,11 +43,22 @@ impl Config {
     }
 
     pub fn read(mut env: Env) -> Result<Self, ConfigError> {
-        let common = Common::read(&mut env);
+        let config = Self::parse(&mut env);
+        env.finish(config)
+    }
+
+    /// Every variable this function reads, for the Terraform drift check.
+    pub fn variables() -> EnvReads {
+        Env::reads_of(Self::parse).with_optional(shared::telemetry::ENV_VARS)
+    }
+
+    fn parse(env: &mut Env) -> Self {
+        let common = Common::read(env);
         let upload_max_bytes = env.parse_or("GALLERY_UPLOAD_MAX_BYTES", 100 * 1024 * 1024u64);
         let upload_url_ttl = Duration::from_secs(env.parse_or("GALLERY_UPLOAD_URL_TTL_SECS", 900u64));
         let region = common.aws.region.clone().unwrap_or_else(|| env.required("AWS_REGION"));
-        env.finish(Self { common, upload_max_bytes, upload_url_ttl, region })
+        let operator = OperatorConfig::read(env);
+        Self { common, upload_max_bytes, upload_url_ttl, region, operator }
     }
 }
 
@@ -57,6 +70,8 @@ pub struct AppState {
     pub post_endpoint: PostEndpoint,
     pub upload_max_bytes: u64,
     pub upload_url_ttl: Duration,
+    /// Proves who runs an operator task (invocations outside the router).
+    pub verifier: shared::ops::Verifier,
 }
 
 impl AppState {
@@ -73,6 +88,7 @@ impl AppState {
             post_endpoint: PostEndpoint { region: config.region.clone(), override_url: config.common.aws.endpoint_url.clone() },
             upload_max_bytes: config.upload_max_bytes,
             upload_url_ttl: config.upload_url_ttl,
+            verifier: config.operator.verifier(&config.common.aws),
         }
     }
 }

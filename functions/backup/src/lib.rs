@@ -1,17 +1,21 @@
 //! Scheduled events → `shared::backup`: the daily backup, the restore drill,
-//! and (invoked by a deployment) migrations.
+//! and (invoked by a deployment) migrations; operator invocations → the
+//! backup tasks of `shared::ops` (run now, drill now, history).
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use serde::{Deserialize, Serialize};
 use shared::backup::{Admin, BackupError, BackupService};
-use shared::config::{Common, ConfigError, DbConfig, Env, OwnerConfig};
+use shared::config::{Common, ConfigError, DbConfig, Env, EnvReads, OperatorConfig, OwnerConfig};
+use shared::db::{self, AuditEntry};
 use shared::keys::Keys;
+use shared::ops::{OperatorRequest, OperatorResponse, OpsError, Owner, Task as OpsTask, Verifier};
 use shared::storage::ObjectStore;
 
 #[derive(Clone, Debug)]
 pub struct Config {
     pub common: Common,
     pub owner: OwnerConfig,
+    pub operator: OperatorConfig,
     pub backup_key_id: String,
     pub max_archive_bytes: u64,
 }
@@ -22,18 +26,35 @@ impl Config {
     }
 
     pub fn read(mut env: Env) -> Result<Self, ConfigError> {
-        let common = Common::read(&mut env);
-        let owner = OwnerConfig::read(&mut env);
+        let config = Self::parse(&mut env);
+        env.finish(config)
+    }
+
+    /// Every variable this function reads, for the Terraform drift check.
+    pub fn variables() -> EnvReads {
+        Env::reads_of(Self::parse).with_optional(shared::telemetry::ENV_VARS)
+    }
+
+    fn parse(env: &mut Env) -> Self {
+        let common = Common::read(env);
+        let owner = OwnerConfig::read(env);
+        let operator = OperatorConfig::read(env);
         let backup_key_id = env.required("GALLERY_BACKUP_KMS_KEY_ID");
         let max_archive_bytes = env.parse_or("GALLERY_BACKUP_MAX_BYTES", 4 * 1024 * 1024 * 1024u64);
-        env.finish(Self { common, owner, backup_key_id, max_archive_bytes })
+        Self { common, owner, operator, backup_key_id, max_archive_bytes }
     }
 }
 
-pub async fn service(config: &Config) -> anyhow::Result<BackupService> {
+/// What the function's invocations use, built once at cold start.
+pub struct Deps {
+    pub service: BackupService,
+    pub verifier: Verifier,
+}
+
+pub async fn deps(config: &Config) -> anyhow::Result<Deps> {
     let (clients, pool) = shared::aws::connect(&config.common).await?;
     let owner_password = clients.database_password(&config.owner.password).await?;
-    Ok(service_with(config, pool, owner_password, &clients))
+    Ok(Deps { service: service_with(config, pool, owner_password, &clients), verifier: config.operator.verifier(&config.common.aws) })
 }
 
 pub fn service_with(
@@ -66,11 +87,32 @@ pub struct Detail {
     pub task: Task,
 }
 
+/// Why an invocation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Backup(#[from] BackupError),
+    #[error(transparent)]
+    Ops(#[from] OpsError),
+    #[error("not a scheduled task or an operator task: {0}")]
+    Event(#[from] serde_json::Error),
+}
+
+/// An invocation: the schedule's, or an operator's.
+pub async fn handle(event: serde_json::Value, request_id: &str, deps: &Deps) -> Result<serde_json::Value, Error> {
+    if OperatorRequest::is_operator_event(&event) {
+        let request: OperatorRequest = serde_json::from_value(event).map_err(|e| OpsError::Invalid(e.to_string()))?;
+        return Ok(serde_json::to_value(operate(&request, request_id, deps).await?)?);
+    }
+    let event: EventBridgeEvent<Detail> = serde_json::from_value(event)?;
+    Ok(scheduled(event.detail.task, &deps.service).await?)
+}
+
 /// Runs the task the schedule names. A drill that finds a bad backup has done
 /// its job (recorded, alarmed) and succeeds; anything transient fails the
 /// invocation so Lambda retries it.
-pub async fn handle(event: EventBridgeEvent<Detail>, service: &BackupService) -> Result<serde_json::Value, BackupError> {
-    match event.detail.task {
+pub async fn scheduled(task: Task, service: &BackupService) -> Result<serde_json::Value, BackupError> {
+    match task {
         Task::Backup => {
             let summary = service.backup().await?;
             Ok(
@@ -86,11 +128,47 @@ pub async fn handle(event: EventBridgeEvent<Detail>, service: &BackupService) ->
     }
 }
 
+/// An operator's task, once the caller is proven. The audit entry names the
+/// caller's IAM identity; a task that fails is audited with its error.
+pub async fn operate(request: &OperatorRequest, request_id: &str, deps: &Deps) -> Result<OperatorResponse, OpsError> {
+    let caller = deps.verifier.authorize(request, Owner::Backup).await?;
+    let task = &request.operator_task;
+    let service = &deps.service;
+    let outcome = match task {
+        OpsTask::RunBackup => scheduled(Task::Backup, service).await.map_err(|e| OpsError::Task(e.to_string())),
+        OpsTask::RunRestoreDrill => scheduled(Task::RestoreDrill, service).await.map_err(|e| OpsError::Task(e.to_string())),
+        OpsTask::BackupHistory { limit } => history(service, i64::from(*limit)).await,
+        other => Err(OpsError::WrongFunction(other.action())),
+    };
+    let detail = match &outcome {
+        Ok(result) if matches!(task, OpsTask::BackupHistory { .. }) => serde_json::json!({ "listed": result["backups"].as_array().map(Vec::len) }),
+        Ok(result) => result.clone(),
+        Err(e) => serde_json::json!({ "error": e.to_string() }),
+    };
+    let client = service.pool.get().await.map_err(db::DbError::from)?;
+    let actor = caller.actor();
+    let entry = AuditEntry { actor: &actor, action: task.action(), target: "backups", request_id: Some(request_id), detail };
+    db::append_audit(&client, &entry).await?;
+    Ok(OperatorResponse { action: task.action().to_owned(), caller: caller.arn, result: outcome? })
+}
+
+async fn history(service: &BackupService, limit: i64) -> Result<serde_json::Value, OpsError> {
+    let client = service.pool.get().await.map_err(db::DbError::from)?;
+    let backups = db::recent_backups(&client, limit).await?;
+    let drills = db::recent_drills(&client, limit).await?;
+    Ok(serde_json::json!({ "backups": backups, "drills": drills }))
+}
+
 /// How Lambda reports a failed invocation: the error type says whether a
 /// retry can help, which is what an operator reading the dead-letter queue needs.
-pub fn diagnostic(e: BackupError) -> lambda_runtime::Diagnostic {
-    let class = if e.is_retryable() { "Retryable" } else { "Permanent" };
-    lambda_runtime::Diagnostic { error_type: format!("{class}BackupError"), error_message: e.to_string() }
+pub fn diagnostic(e: Error) -> lambda_runtime::Diagnostic {
+    let error_type = match &e {
+        Error::Backup(b) if b.is_retryable() => "RetryableBackupError".to_owned(),
+        Error::Backup(_) => "PermanentBackupError".to_owned(),
+        Error::Ops(o) => o.error_type().to_owned(),
+        Error::Event(_) => "InvalidEvent".to_owned(),
+    };
+    lambda_runtime::Diagnostic { error_type, error_message: e.to_string() }
 }
 
 #[cfg(test)]

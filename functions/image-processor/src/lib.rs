@@ -1,7 +1,7 @@
 //! S3 ObjectCreated events on the originals bucket → `shared::renditions`.
 
 use aws_lambda_events::event::s3::S3Event;
-use shared::config::{Common, ConfigError, Env};
+use shared::config::{EnvReads, Common, ConfigError, Env};
 use shared::imaging::Limits;
 use shared::renditions::{decode_event_key, Outcome, ProcessError, Processor};
 use shared::storage::ObjectStore;
@@ -19,7 +19,17 @@ impl Config {
     }
 
     pub fn read(mut env: Env) -> Result<Self, ConfigError> {
-        let common = Common::read(&mut env);
+        let config = Self::parse(&mut env);
+        env.finish(config)
+    }
+
+    /// Every variable this function reads, for the Terraform drift check.
+    pub fn variables() -> EnvReads {
+        Env::reads_of(Self::parse).with_optional(shared::telemetry::ENV_VARS)
+    }
+
+    fn parse(env: &mut Env) -> Self {
+        let common = Common::read(env);
         let defaults = Limits::default();
         let max_bytes = env.parse_or("GALLERY_UPLOAD_MAX_BYTES", 100 * 1024 * 1024u64);
         let limits = Limits {
@@ -27,7 +37,7 @@ impl Config {
             max_edge: env.parse_or("GALLERY_MAX_EDGE", defaults.max_edge),
             max_bytes: Some(max_bytes),
         };
-        env.finish(Self { common, limits, max_bytes })
+        Self { common, limits, max_bytes }
     }
 }
 

@@ -112,3 +112,55 @@ pub async fn finish_drill(db: &impl GenericClient, id: Uuid, result: Result<&ser
     };
     Ok(())
 }
+
+/// One line of the backup and drill history operators read.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HistoryEntry {
+    pub id: Uuid,
+    pub status: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Backups: stored bytes. Drills: the backup they restored.
+    pub bytes: Option<i64>,
+    pub backup_id: Option<Uuid>,
+    pub error: Option<String>,
+}
+
+fn history(rows: Vec<tokio_postgres::Row>) -> Result<Vec<HistoryEntry>, DbError> {
+    rows.iter()
+        .map(|r| {
+            Ok(HistoryEntry {
+                id: r.try_get("id")?,
+                status: r.try_get("status")?,
+                started_at: r.try_get("started_at")?,
+                finished_at: r.try_get("finished_at")?,
+                bytes: r.try_get("bytes")?,
+                backup_id: r.try_get("backup_id")?,
+                error: r.try_get("error")?,
+            })
+        })
+        .collect()
+}
+
+/// The newest backups, expired ones included (marked by their status).
+pub async fn recent_backups(db: &impl GenericClient, limit: i64) -> Result<Vec<HistoryEntry>, DbError> {
+    history(
+        db.query(
+            "SELECT id, CASE WHEN expired_at IS NULL THEN status ELSE status || ' (expired)' END AS status, started_at, finished_at, \
+             bytes, NULL::uuid AS backup_id, error FROM backups ORDER BY started_at DESC, id LIMIT $1",
+            &[&limit],
+        )
+        .await?,
+    )
+}
+
+pub async fn recent_drills(db: &impl GenericClient, limit: i64) -> Result<Vec<HistoryEntry>, DbError> {
+    history(
+        db.query(
+            "SELECT id, status, started_at, finished_at, NULL::bigint AS bytes, backup_id, error \
+             FROM restore_drills ORDER BY started_at DESC, id LIMIT $1",
+            &[&limit],
+        )
+        .await?,
+    )
+}

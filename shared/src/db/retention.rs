@@ -83,6 +83,11 @@ pub async fn delete_dead_tokens(db: &impl GenericClient, cutoff: DateTime<Utc>) 
     Ok(db.execute("DELETE FROM api_tokens WHERE expires_at < $1 OR revoked_at < $1", &[&cutoff]).await?)
 }
 
+/// How many tokens [`delete_dead_tokens`] would delete (same predicate).
+pub async fn count_dead_tokens(db: &impl GenericClient, cutoff: DateTime<Utc>) -> Result<i64, DbError> {
+    Ok(db.query_one("SELECT count(*) FROM api_tokens WHERE expires_at < $1 OR revoked_at < $1", &[&cutoff]).await?.try_get(0)?)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackupListing {
     pub id: Uuid,

@@ -47,3 +47,55 @@ pub async fn principal_for_token(db: &impl GenericClient, digest_hex: &str) -> R
 pub async fn revoke_token(db: &impl GenericClient, id: Uuid) -> Result<bool, DbError> {
     Ok(db.execute("UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL", &[&id]).await? == 1)
 }
+
+/// Whether any admin token is live: the operator bootstrap is refused then.
+pub async fn live_admin_token_exists(db: &impl GenericClient) -> Result<bool, DbError> {
+    let row = db
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM api_tokens WHERE scope = 'admin' AND revoked_at IS NULL AND expires_at > now())",
+            &[],
+        )
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// A token as operators see it: never its secret, never even its digest.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TokenListing {
+    pub id: Uuid,
+    pub scope: String,
+    pub artist_id: Option<Uuid>,
+    pub label: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+pub async fn list_tokens(db: &impl GenericClient, include_dead: bool) -> Result<Vec<TokenListing>, DbError> {
+    let rows = db
+        .query(
+            "SELECT id, scope, artist_id, label, created_at, expires_at, revoked_at, last_used_at FROM api_tokens \
+             WHERE $1 OR (revoked_at IS NULL AND expires_at > now()) ORDER BY created_at DESC, id LIMIT 1000",
+            &[&include_dead],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(TokenListing {
+                id: r.try_get("id")?,
+                scope: r.try_get("scope")?,
+                artist_id: r.try_get("artist_id")?,
+                label: r.try_get("label")?,
+                created_at: r.try_get("created_at")?,
+                expires_at: r.try_get("expires_at")?,
+                revoked_at: r.try_get("revoked_at")?,
+                last_used_at: r.try_get("last_used_at")?,
+            })
+        })
+        .collect()
+}
+
+pub async fn artist_exists(db: &impl GenericClient, id: Uuid) -> Result<bool, DbError> {
+    Ok(db.query_one("SELECT EXISTS (SELECT 1 FROM artists WHERE id = $1)", &[&id]).await?.try_get(0)?)
+}
