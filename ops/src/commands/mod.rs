@@ -1,0 +1,37 @@
+//! The commands, one file per resource; each turns its arguments into an
+//! operator task, which [`crate::run`] delivers.
+
+pub mod admin;
+pub mod backups;
+pub mod retention;
+pub mod tokens;
+
+use clap::Subcommand;
+use shared::ops::Task;
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The first admin token (refused once an admin exists, unless forced).
+    #[command(subcommand)]
+    Admin(admin::Admin),
+    /// Create, list and revoke API tokens.
+    #[command(subcommand)]
+    Tokens(tokens::Tokens),
+    /// Run a backup or a restore drill now; show their history.
+    #[command(subcommand)]
+    Backup(backups::Backup),
+    /// Preview what the retention sweep would delete (a dry run).
+    #[command(subcommand)]
+    Retention(retention::Retention),
+}
+
+impl Command {
+    pub fn task(self) -> Task {
+        match self {
+            Self::Admin(c) => c.task(),
+            Self::Tokens(c) => c.task(),
+            Self::Backup(c) => c.task(),
+            Self::Retention(c) => c.task(),
+        }
+    }
+}
