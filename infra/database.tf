@@ -17,6 +17,14 @@ resource "aws_db_parameter_group" "main" {
     value = "1"
   }
 
+  # Explicit, so the functions' connection budget is checked against a number
+  # rather than RDS's memory-based default. A static parameter: applied on reboot.
+  parameter {
+    name         = "max_connections"
+    value        = tostring(var.db_max_connections)
+    apply_method = "pending-reboot"
+  }
+
   parameter {
     name  = "log_connections"
     value = "1"

@@ -3,12 +3,15 @@
 # `cargo lambda build --release --arm64 --output-format zip`.
 
 locals {
+  # What every function reads (shared::config::Common). Each function adds only
+  # what it reads itself: tests/it/terraform.rs compares every function's map
+  # with the variables its Config reads, so a renamed, missing or unused
+  # variable fails the test suite instead of a cold start in AWS.
   common_environment = {
     GALLERY_ORIGINALS_BUCKET     = aws_s3_bucket.gallery["originals"].id
     GALLERY_PROCESSED_BUCKET     = aws_s3_bucket.gallery["processed"].id
     GALLERY_BACKUPS_BUCKET       = aws_s3_bucket.gallery["backups"].id
     GALLERY_KMS_KEY_ID           = aws_kms_key.data.arn
-    GALLERY_BACKUP_KMS_KEY_ID    = aws_kms_key.backups.arn
     DATABASE_HOST                = aws_db_instance.main.address
     DATABASE_PORT                = tostring(local.db_port)
     DATABASE_NAME                = var.db_name
@@ -18,39 +21,79 @@ locals {
     RUST_LOG                     = "info"
   }
 
+  # db_pool: connections one instance's pool may open. Lambda gives an instance
+  # one request at a time, and every handler holds one connection at a time, so
+  # one is enough; the API keeps a second so a slow recycle never queues a
+  # request. db_direct: connections opened outside the pool (the backup
+  # function's owner connection and the drill's scratch database).
+  # reserved × (db_pool + db_direct), summed, must fit db_max_connections minus
+  # db_connection_headroom (checked below and by tests/it/terraform.rs).
   function_settings = {
     api = {
-      description = "Gallery HTTP API (behind CloudFront, IAM-authenticated function URL)"
+      description = "Gallery HTTP API (behind CloudFront, IAM-authenticated function URL) and token operator tasks"
       memory      = 512
       timeout     = 30
       reserved    = var.api_reserved_concurrency
-      extra_env   = { GALLERY_UPLOAD_MAX_BYTES = tostring(var.upload_max_bytes) }
+      db_pool     = 2
+      db_direct   = 0
+      extra_env = {
+        GALLERY_UPLOAD_MAX_BYTES   = tostring(var.upload_max_bytes)
+        GALLERY_OPERATOR_ROLE_NAME = local.operator_role_name
+      }
     }
     image_processor = {
       description = "Validates uploaded originals and writes renditions"
       memory      = 2048
       timeout     = 120
       reserved    = var.image_processor_reserved_concurrency
-      extra_env   = { GALLERY_MAX_PIXELS = tostring(var.max_pixels) }
+      db_pool     = 1
+      db_direct   = 0
+      extra_env = {
+        GALLERY_MAX_PIXELS       = tostring(var.max_pixels)
+        GALLERY_UPLOAD_MAX_BYTES = tostring(var.upload_max_bytes)
+      }
     }
     backup = {
-      description = "Daily encrypted database backup and restore drill"
+      description = "Daily encrypted database backup, restore drill and backup operator tasks"
       memory      = 1024
       timeout     = 900
       reserved    = 1
+      db_pool     = 1
+      db_direct   = 2
       # Restore drills and migrations run as the schema owner (RDS-managed
       # master credentials); everything else uses the application role.
       extra_env = {
-        DATABASE_OWNER_USER       = var.db_username
-        DATABASE_OWNER_SECRET_ARN = aws_db_instance.main.master_user_secret[0].secret_arn
+        GALLERY_BACKUP_KMS_KEY_ID  = aws_kms_key.backups.arn
+        DATABASE_OWNER_USER        = var.db_username
+        DATABASE_OWNER_SECRET_ARN  = aws_db_instance.main.master_user_secret[0].secret_arn
+        GALLERY_OPERATOR_ROLE_NAME = local.operator_role_name
       }
     }
     retention = {
-      description = "Daily retention sweep of objects and records"
+      description = "Daily retention sweep of objects and records, and its dry run for operators"
       memory      = 512
       timeout     = 900
       reserved    = 1
-      extra_env   = {}
+      db_pool     = 1
+      db_direct   = 0
+      extra_env = {
+        GALLERY_OPERATOR_ROLE_NAME = local.operator_role_name
+      }
+    }
+  }
+
+  db_connection_demand = sum([for f in local.function_settings : f.reserved * (f.db_pool + f.db_direct)])
+}
+
+# Every function's reserved concurrency times its connections must fit the
+# database, or a traffic peak turns into "too many connections" errors.
+resource "terraform_data" "connection_budget" {
+  input = local.db_connection_demand
+
+  lifecycle {
+    precondition {
+      condition     = local.db_connection_demand + var.db_connection_headroom <= var.db_max_connections
+      error_message = "The functions may open more database connections than db_max_connections minus db_connection_headroom allows: lower reserved concurrency or pool sizes, or raise db_max_connections."
     }
   }
 }
@@ -143,7 +186,11 @@ resource "aws_lambda_function" "function" {
   kms_key_arn                    = aws_kms_key.data.arn
 
   environment {
-    variables = merge(local.common_environment, local.function_settings[each.key].extra_env)
+    variables = merge(
+      local.common_environment,
+      { DATABASE_POOL_SIZE = tostring(local.function_settings[each.key].db_pool) },
+      local.function_settings[each.key].extra_env,
+    )
   }
 
   logging_config {

@@ -68,7 +68,7 @@ resource "aws_security_group" "database" {
 
 resource "aws_vpc_security_group_egress_rule" "functions_to_endpoints" {
   security_group_id            = aws_security_group.functions.id
-  description                  = "HTTPS to interface endpoints (KMS, Secrets Manager, Logs)"
+  description                  = "HTTPS to interface endpoints (KMS, Secrets Manager, Logs, STS)"
   ip_protocol                  = "tcp"
   from_port                    = 443
   to_port                      = 443
@@ -139,8 +139,8 @@ data "aws_iam_policy_document" "s3_endpoint" {
 }
 
 locals {
-  # Every AWS API the functions call besides S3.
-  interface_endpoints = toset(["kms", "secretsmanager", "logs"])
+  # Every AWS API the functions call besides S3 (STS: checking operator identity proofs).
+  interface_endpoints = toset(["kms", "secretsmanager", "logs", "sts"])
 }
 
 resource "aws_vpc_endpoint" "interface" {

@@ -72,3 +72,8 @@ output "cloudtrail_arn" {
   description = "ARN of the multi-region audit trail."
   value       = aws_cloudtrail.main.arn
 }
+
+output "operator_role_arn" {
+  description = "Role to assume (with MFA) before running gallery-ops against this deployment."
+  value       = aws_iam_role.operator.arn
+}

@@ -136,6 +136,39 @@ variable "db_app_username" {
   }
 }
 
+variable "db_max_connections" {
+  description = "PostgreSQL max_connections. Keep it at or below RDS's default for the instance class (about 190 for db.t4g.small)."
+  type        = number
+  default     = 150
+
+  validation {
+    condition     = var.db_max_connections >= 25 && var.db_max_connections <= 5000
+    error_message = "db_max_connections must be between 25 and 5000."
+  }
+}
+
+variable "db_connection_headroom" {
+  description = "Connections kept free of the functions' budget: PostgreSQL's reserved superuser slots, RDS's own, and an operator's session."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.db_connection_headroom >= 5
+    error_message = "db_connection_headroom must be at least 5."
+  }
+}
+
+variable "operator_principal_arns" {
+  description = "IAM principals (users, roles, or the account root to delegate to IAM policies) allowed to assume the operator role that runs gallery-ops. MFA is required."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.operator_principal_arns : can(regex("^arn:aws:iam::[0-9]{12}:", arn))])
+    error_message = "operator_principal_arns must be IAM ARNs."
+  }
+}
+
 variable "db_backup_retention_days" {
   description = "Days of RDS automated backups (point-in-time recovery window). At least 7."
   type        = number

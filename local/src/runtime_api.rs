@@ -81,7 +81,7 @@ impl RuntimeApi {
             init_failed: tokio::sync::Notify::new(),
         });
         let app = Router::new()
-            .route("/2018-06-01/runtime/invocation/next", get(next))
+            .route("/2018-06-01/runtime/invocation/next", get(next_invocation))
             .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
             .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
             .route("/2018-06-01/runtime/init/error", post(init_error))
@@ -172,7 +172,7 @@ fn uuid_like() -> String {
     format!("{:08x}-{:04x}-4000-8000-{:012x}", (nanos >> 32) as u32, (n & 0xffff) as u16, nanos as u64 & 0xffff_ffff_ffff)
 }
 
-async fn next(State(shared): State<Arc<Shared>>) -> Response {
+async fn next_invocation(State(shared): State<Arc<Shared>>) -> Response {
     let invocation = { shared.next.lock().await.recv().await };
     let Some(invocation) = invocation else { return StatusCode::GONE.into_response() };
     let deadline = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default() + shared.timeout;

@@ -8,7 +8,9 @@
 mod api;
 mod backups;
 mod database;
+mod lambda_runtime;
 mod processor;
 mod retention_policy;
 mod storage;
+mod terraform;
 mod support;

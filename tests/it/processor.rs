@@ -13,7 +13,7 @@ use tower::ServiceExt;
 use crate::support::{post_form, TestContext};
 
 /// A small, asymmetric PNG: red left half, blue right half.
-fn png(width: u32, height: u32) -> Vec<u8> {
+pub(crate) fn png(width: u32, height: u32) -> Vec<u8> {
     let img =
         image::RgbImage::from_fn(width, height, |x, _| if x < width / 2 { image::Rgb([200, 30, 30]) } else { image::Rgb([30, 30, 200]) });
     let mut out = Cursor::new(Vec::new());
@@ -22,7 +22,7 @@ fn png(width: u32, height: u32) -> Vec<u8> {
 }
 
 /// Creates an artwork and an upload slot through the API; returns (image id, presigned post).
-async fn upload_slot(ctx: &TestContext, file_name: &str) -> (String, shared::storage::PresignedPost) {
+pub(crate) async fn upload_slot(ctx: &TestContext, file_name: &str) -> (String, shared::storage::PresignedPost) {
     let state = ctx.api_state();
     let (_, token) = ctx.artist_with_token("Ada Copper").await;
     let send = |method: &str, uri: String, body: Value| {
@@ -48,7 +48,7 @@ async fn upload_slot(ctx: &TestContext, file_name: &str) -> (String, shared::sto
     (body["image"]["id"].as_str().unwrap().to_owned(), post)
 }
 
-async fn image_row(ctx: &TestContext, id: &str) -> shared::domain::Image {
+pub(crate) async fn image_row(ctx: &TestContext, id: &str) -> shared::domain::Image {
     let client = ctx.pool.get().await.unwrap();
     shared::db::image_by_id(&client, id.parse().unwrap()).await.unwrap().unwrap()
 }

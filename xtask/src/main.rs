@@ -135,6 +135,10 @@ fn dev(root: &Path) -> Result<()> {
 
 fn test(root: &Path, extra: &[String]) -> Result<()> {
     let _interrupted = interrupted_flag()?;
+    // The runtime tests start the functions' real binaries; build them with
+    // the same features as the tests, so nothing compiles twice.
+    say("building the function binaries");
+    run(cargo(root).args(["build", "--workspace", "--bins"]))?;
     let stack = Stack::start(root, StackOptions::ephemeral()?)?;
     say("running every test against the local stack");
     let mut cmd = cargo(root);
