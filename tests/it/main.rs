@@ -9,6 +9,7 @@ mod api;
 mod backups;
 mod database;
 mod lambda_runtime;
+mod operator;
 mod processor;
 mod retention_policy;
 mod storage;

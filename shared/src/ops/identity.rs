@@ -2,14 +2,16 @@
 //!
 //! Lambda does not tell a function who invoked it. So the operator tool signs,
 //! with the operator's own credentials, an STS `GetCallerIdentity` request
-//! (SigV4 in the query string, valid for minutes) and sends it inside the task;
-//! the function sends that request to STS itself and learns the caller's ARN
+//! (SigV4 in its headers) and sends the signature headers inside the task; the
+//! function sends that very request to STS itself and learns the caller's ARN
 //! from STS's answer. The signature also covers an `x-gallery-task` header
-//! holding the SHA-256 of the task, so a proof cannot be reused for another task.
-//! (The same scheme secures HashiCorp Vault's AWS IAM login.)
+//! holding the SHA-256 of the task, so a proof cannot be reused for another
+//! task, and STS refuses it 15 minutes after its `x-amz-date`. (HashiCorp
+//! Vault's AWS IAM login works the same way.)
 //!
-//! The function never fetches a URL from the payload: it takes only the query
-//! string and sends it to the STS endpoint it is configured with.
+//! The function never fetches a URL from the payload and sends no header but
+//! the three signature headers: method, endpoint, body and the task header are
+//! its own.
 
 use std::time::{Duration, SystemTime};
 
@@ -20,8 +22,6 @@ use sha2::{Digest, Sha256};
 
 /// The header that binds a proof to one task.
 pub const TASK_HEADER: &str = "x-gallery-task";
-/// Longest validity a proof may ask for.
-pub const MAX_PROOF_LIFETIME: Duration = Duration::from_secs(300);
 
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
@@ -43,11 +43,14 @@ impl IdentityError {
     }
 }
 
-/// A presigned `GetCallerIdentity` query string.
+/// The signature headers of a `GetCallerIdentity` request.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityProof {
-    pub sts_query: String,
+    pub authorization: String,
+    pub amz_date: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_token: Option<String>,
 }
 
 /// The verified caller.
@@ -88,63 +91,69 @@ fn host_of(endpoint: &str) -> Result<String, IdentityError> {
     })
 }
 
-const BASE_QUERY: &str = "Action=GetCallerIdentity&Version=2011-06-15";
+const BODY: &str = "Action=GetCallerIdentity&Version=2011-06-15";
+const CONTENT_TYPE: &str = "application/x-www-form-urlencoded; charset=utf-8";
+/// How far a proof's signing time may be from the function's clock.
+const CLOCK_WINDOW: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 
 /// Signs a proof for `task_json` with the operator's credentials (the operator tool's side).
 pub fn sign(credentials: Credentials, region: &str, endpoint: &str, task_json: &[u8]) -> Result<IdentityProof, IdentityError> {
-    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SignatureLocation, SigningSettings};
+    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
     let fail = |e: &dyn std::fmt::Display| IdentityError::Signing(e.to_string());
     let host = host_of(endpoint)?;
     let digest = task_digest(task_json);
-    let mut settings = SigningSettings::default();
-    settings.signature_location = SignatureLocation::QueryParams;
-    settings.expires_in = Some(MAX_PROOF_LIFETIME);
     let identity = credentials.into();
     let params = aws_sigv4::sign::v4::SigningParams::builder()
         .identity(&identity)
         .region(region)
         .name("sts")
         .time(SystemTime::now())
-        .settings(settings)
+        .settings(SigningSettings::default())
         .build()
         .map_err(|e| fail(&e))?
         .into();
-    let url = format!("{endpoint}/?{BASE_QUERY}");
-    let headers = [("host", host.as_str()), (TASK_HEADER, digest.as_str())];
-    let request = SignableRequest::new("GET", url, headers.into_iter(), SignableBody::Bytes(&[])).map_err(|e| fail(&e))?;
+    let url = format!("{endpoint}/");
+    let headers = [("host", host.as_str()), ("content-type", CONTENT_TYPE), (TASK_HEADER, digest.as_str())];
+    let request =
+        SignableRequest::new("POST", url, headers.into_iter(), SignableBody::Bytes(BODY.as_bytes())).map_err(|e| fail(&e))?;
     let (instructions, _) = sign(request, &params).map_err(|e| fail(&e))?.into_parts();
-    let mut query = url::form_urlencoded::Serializer::new(String::from(BASE_QUERY));
-    for (name, value) in instructions.params() {
-        query.append_pair(name, value);
-    }
-    Ok(IdentityProof { sts_query: query.finish() })
+    let header = |name: &str| instructions.headers().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.to_owned());
+    Ok(IdentityProof {
+        authorization: header("authorization").ok_or_else(|| IdentityError::Signing("no authorization header".into()))?,
+        amz_date: header("x-amz-date").ok_or_else(|| IdentityError::Signing("no x-amz-date header".into()))?,
+        security_token: header("x-amz-security-token"),
+    })
 }
 
-/// Checks the shape of a proof before anything is sent: only a
-/// `GetCallerIdentity` presigned for at most [`MAX_PROOF_LIFETIME`] and signed
-/// over the task header is accepted.
-pub fn check_shape(proof: &IdentityProof) -> Result<(), IdentityError> {
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(proof.sts_query.as_bytes()).into_owned().collect();
-    let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+/// Checks a proof before anything is sent: SigV4 for STS, signed over the
+/// task header, signed within minutes of now.
+pub fn check_shape(proof: &IdentityProof, now: chrono::DateTime<chrono::Utc>) -> Result<(), IdentityError> {
     let bad = |why: &str| Err(IdentityError::Malformed(why.to_owned()));
-    if proof.sts_query.len() > 4096 {
-        return bad("longer than 4096 bytes");
+    if proof.authorization.len() > 2048 || proof.security_token.as_ref().is_some_and(|t| t.len() > 4096) {
+        return bad("oversized");
     }
-    if get("Action") != Some("GetCallerIdentity") || get("Version") != Some("2011-06-15") {
-        return bad("not a GetCallerIdentity request");
+    let printable = |v: &str| v.bytes().all(|b| (0x20..0x7f).contains(&b));
+    if !printable(&proof.authorization) || !printable(&proof.amz_date) || !proof.security_token.as_deref().is_none_or(printable) {
+        return bad("headers must be printable ASCII");
     }
-    if pairs.iter().filter(|(k, _)| k == "Action").count() != 1 {
-        return bad("more than one Action");
-    }
-    if get("X-Amz-Algorithm") != Some("AWS4-HMAC-SHA256") || get("X-Amz-Signature").is_none() {
+    let Some(rest) = proof.authorization.strip_prefix("AWS4-HMAC-SHA256 Credential=") else {
         return bad("not signed with SigV4");
+    };
+    let scope = rest.split(',').next().unwrap_or("");
+    if !scope.ends_with("/sts/aws4_request") {
+        return bad("not signed for STS");
     }
-    let expires: u64 = get("X-Amz-Expires").and_then(|v| v.parse().ok()).unwrap_or(u64::MAX);
-    if expires > MAX_PROOF_LIFETIME.as_secs() {
-        return bad("valid for longer than 300 seconds");
+    let signed = rest.split(", ").find_map(|p| p.strip_prefix("SignedHeaders=")).unwrap_or("");
+    for needed in ["host", "x-amz-date", TASK_HEADER] {
+        if !signed.split(';').any(|h| h == needed) {
+            return bad("not signed over the task");
+        }
     }
-    if !get("X-Amz-SignedHeaders").unwrap_or("").split(';').any(|h| h == TASK_HEADER) {
-        return bad("not signed over the task");
+    let signed_at = chrono::NaiveDateTime::parse_from_str(&proof.amz_date, "%Y%m%dT%H%M%SZ")
+        .map_err(|_| IdentityError::Malformed("x-amz-date is not a SigV4 time".into()))?
+        .and_utc();
+    if (now - signed_at).abs() > CLOCK_WINDOW {
+        return bad("signed more than five minutes from now");
     }
     Ok(())
 }
@@ -152,17 +161,23 @@ pub fn check_shape(proof: &IdentityProof) -> Result<(), IdentityError> {
 /// Sends the proof to STS with the digest of the task actually received and
 /// returns the caller STS names (the function's side).
 pub async fn verify(proof: &IdentityProof, endpoint: &str, task_json: &[u8]) -> Result<Caller, IdentityError> {
-    check_shape(proof)?;
+    check_shape(proof, chrono::Utc::now())?;
     let host = host_of(endpoint)?;
-    let uri = format!("{endpoint}/?{}", proof.sts_query);
-    let request = http::Request::get(&uri)
+    let malformed = |e: &dyn std::fmt::Display| IdentityError::Malformed(e.to_string());
+    let mut request = http::Request::post(format!("{endpoint}/"))
         .header("host", host)
+        .header("content-type", CONTENT_TYPE)
         .header(TASK_HEADER, task_digest(task_json))
-        .body(http_body_util::Empty::<bytes::Bytes>::new())
-        .map_err(|e| IdentityError::Malformed(e.to_string()))?;
+        .header("authorization", &proof.authorization)
+        .header("x-amz-date", &proof.amz_date);
+    if let Some(token) = &proof.security_token {
+        request = request.header("x-amz-security-token", token);
+    }
+    let request = request.body(http_body_util::Full::new(bytes::Bytes::from_static(BODY.as_bytes()))).map_err(|e| malformed(&e))?;
     let unreachable = |e: &dyn std::fmt::Display| IdentityError::Unreachable(e.to_string());
+    // The provider named explicitly: the dependency tree enables more than one.
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_native_roots()
+        .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
         .map_err(|e| unreachable(&e))?
         .https_or_http()
         .enable_http1()
@@ -224,25 +239,38 @@ mod tests {
     #[test]
     fn a_signed_proof_has_the_accepted_shape() {
         let p = proof();
-        check_shape(&p).unwrap();
-        assert!(p.sts_query.contains("X-Amz-Security-Token=session"), "{}", p.sts_query);
-        assert!(p.sts_query.contains("X-Amz-SignedHeaders=host%3Bx-gallery-task"), "{}", p.sts_query);
+        check_shape(&p, chrono::Utc::now()).unwrap();
+        assert_eq!(p.security_token.as_deref(), Some("session"));
+        assert!(p.authorization.contains("/eu-west-1/sts/aws4_request"), "{}", p.authorization);
+        assert!(p.authorization.contains("x-gallery-task"), "{}", p.authorization);
+    }
+
+    #[test]
+    fn the_signature_depends_on_the_task() {
+        let creds = || Credentials::new("AKIDEXAMPLE", "secret", None, None, "test");
+        let endpoint = "https://sts.eu-west-1.amazonaws.com";
+        let a = sign(creds(), "eu-west-1", endpoint, b"{\"kind\":\"list-tokens\"}").unwrap();
+        let b = sign(creds(), "eu-west-1", endpoint, b"{\"kind\":\"run-backup\"}").unwrap();
+        if a.amz_date == b.amz_date {
+            assert_ne!(a.authorization, b.authorization, "STS would accept a proof for one task as proof for another");
+        }
     }
 
     #[test]
     fn other_shapes_are_refused() {
         let p = proof();
-        for (from, to) in [
-            ("Action=GetCallerIdentity", "Action=AssumeRole"),
-            ("X-Amz-Expires=300", "X-Amz-Expires=3600"),
-            ("host%3Bx-gallery-task", "host"),
-            ("AWS4-HMAC-SHA256", "AWS4-ECDSA"),
-        ] {
-            let tampered = IdentityProof { sts_query: p.sts_query.replace(from, to) };
-            assert!(matches!(check_shape(&tampered), Err(IdentityError::Malformed(_))), "{from} → {to}");
+        let now = chrono::Utc::now();
+        let mut tampered = vec![
+            IdentityProof { authorization: p.authorization.replace("/sts/", "/s3/"), ..p.clone() },
+            IdentityProof { authorization: p.authorization.replace(";x-gallery-task", ""), ..p.clone() },
+            IdentityProof { authorization: p.authorization.replace("AWS4-HMAC-SHA256", "AWS4-ECDSA-P256-SHA256"), ..p.clone() },
+            IdentityProof { amz_date: "20200101T000000Z".into(), ..p.clone() },
+            IdentityProof { amz_date: "yesterday".into(), ..p.clone() },
+        ];
+        tampered.push(IdentityProof { security_token: Some("a\r\nx-evil: 1".into()), ..p.clone() });
+        for t in tampered {
+            assert!(matches!(check_shape(&t, now), Err(IdentityError::Malformed(_))), "{t:?}");
         }
-        let doubled = IdentityProof { sts_query: format!("{}&Action=AssumeRole", p.sts_query) };
-        assert!(check_shape(&doubled).is_err());
     }
 
     #[test]

@@ -223,9 +223,11 @@ mod tests {
         let json = serde_json::to_string(&task).unwrap();
         assert_eq!(serde_json::from_str::<Task>(&json).unwrap(), task);
         assert!(serde_json::from_str::<Task>(r#"{"kind":"drop-database"}"#).is_err());
-        let event = serde_json::json!({ "operator_task": { "kind": "run-backup" }, "identity": { "sts_query": "" } });
+        let identity = serde_json::json!({ "authorization": "", "amz_date": "" });
+        let event = serde_json::json!({ "operator_task": { "kind": "run-backup" }, "identity": identity });
         assert!(OperatorRequest::is_operator_event(&event));
-        let extra = serde_json::json!({ "operator_task": { "kind": "run-backup" }, "identity": { "sts_query": "" }, "as": "root" });
+        assert!(serde_json::from_value::<OperatorRequest>(event).is_ok());
+        let extra = serde_json::json!({ "operator_task": { "kind": "run-backup" }, "identity": identity, "as": "root" });
         assert!(serde_json::from_value::<OperatorRequest>(extra).is_err());
     }
 

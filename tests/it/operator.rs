@@ -1,0 +1,187 @@
+//! The operator tool end to end: `gallery-ops` (the real binary) signs an
+//! identity proof with an assumed role's credentials and invokes the real
+//! function binary through the Lambda `Invoke` API; the function proves the
+//! caller with STS (the emulator) and runs the task. The emulator checks no
+//! signatures, so what STS alone enforces (a proof signed for another task is
+//! refused) is covered by the proof's unit tests; the role check, the refusals
+//! and the audit trail are checked here.
+
+use std::process::Output;
+
+use serde_json::Value;
+
+use crate::lambda_runtime::{Running, OPERATOR_ROLE};
+use crate::support::{strings, TestContext};
+
+/// Temporary credentials of `role`'s session `session`, from the emulator's STS.
+async fn assume(ctx: &TestContext, role: &str, session: &str) -> aws_sdk_sts::types::Credentials {
+    let sts = aws_sdk_sts::Client::new(&ctx.clients.sdk);
+    let out = sts
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::123456789012:role/{role}"))
+        .role_session_name(session)
+        .send()
+        .await
+        .unwrap();
+    out.credentials().unwrap().clone()
+}
+
+/// Runs `gallery-ops ARGS` as `credentials` against `running`'s Invoke API.
+async fn ops(ctx: &TestContext, running: &Running, credentials: &aws_sdk_sts::types::Credentials, args: &[&str]) -> Output {
+    let home = std::env::temp_dir().join(format!("ops-home-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&home).unwrap();
+    let out = tokio::process::Command::new(local::runtime_api::binary("gallery-ops"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &home)
+        .env("AWS_REGION", &ctx.region)
+        .env("AWS_ACCESS_KEY_ID", credentials.access_key_id())
+        .env("AWS_SECRET_ACCESS_KEY", credentials.secret_access_key())
+        .env("AWS_SESSION_TOKEN", credentials.session_token())
+        .env("AWS_ENDPOINT_URL", ctx.stack.aws.endpoint_url.clone().unwrap())
+        .env("AWS_ENDPOINT_URL_LAMBDA", running.runtime.invoke_endpoint())
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&home);
+    out
+}
+
+fn json(out: &Output) -> Value {
+    assert!(out.status.success(), "gallery-ops failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+async fn count(ctx: &TestContext, sql: &str) -> String {
+    strings(&ctx.pool.get().await.unwrap(), sql).await.remove(0)
+}
+
+#[tokio::test]
+async fn an_operator_bootstraps_the_first_admin_and_manages_tokens() {
+    let ctx = TestContext::new().await;
+    let api = Running::start(&ctx, "api").await;
+    let alice = assume(&ctx, OPERATOR_ROLE, "alice").await;
+
+    let out = json(&ops(&ctx, &api, &alice, &["admin", "bootstrap", "--label", "gallery owner"]).await);
+    let token = out["result"]["token"].as_str().unwrap();
+    assert!(token.starts_with("cpg_"), "{out}");
+    assert_eq!(out["caller"], format!("arn:aws:sts::123456789012:assumed-role/{OPERATOR_ROLE}/alice"));
+    // The token works: only its digest is stored.
+    let digest = shared::domain::token_digest(token);
+    assert_eq!(count(&ctx, &format!("SELECT count(*)::text FROM api_tokens WHERE token_sha256 = '{digest}' AND scope = 'admin'")).await, "1");
+
+    // A second bootstrap is refused while an admin exists…
+    let again = ops(&ctx, &api, &alice, &["admin", "bootstrap", "--label", "second"]).await;
+    assert!(!again.status.success());
+    assert!(stderr(&again).contains("a live admin token exists"), "{}", stderr(&again));
+    assert_eq!(count(&ctx, "SELECT count(*)::text FROM api_tokens").await, "1");
+    // …unless forced with a reason.
+    let forced = json(&ops(&ctx, &api, &alice, &["admin", "bootstrap", "--label", "second", "--force", "--reason", "owner lost the first"]).await);
+    let second_id = forced["result"]["token_id"].as_str().unwrap().to_owned();
+
+    let listed = json(&ops(&ctx, &api, &alice, &["tokens", "list"]).await);
+    let tokens = listed["result"]["tokens"].as_array().unwrap();
+    assert_eq!(tokens.len(), 2);
+    assert!(!listed.to_string().contains("cpg_") && !listed.to_string().contains(&digest), "no secrets in a listing");
+
+    let revoked = json(&ops(&ctx, &api, &alice, &["tokens", "revoke", &second_id, "--reason", "rotated"]).await);
+    assert_eq!(revoked["result"]["revoked"], second_id.as_str());
+    let twice = ops(&ctx, &api, &alice, &["tokens", "revoke", &second_id, "--reason", "rotated"]).await;
+    assert!(stderr(&twice).contains("NotFound"), "{}", stderr(&twice));
+
+    // Every task is in the audit log under the operator's IAM identity.
+    let actors = strings(&ctx.pool.get().await.unwrap(), "SELECT actor || ' ' || action FROM audit_log ORDER BY id").await;
+    let me = format!("operator:arn:aws:sts::123456789012:assumed-role/{OPERATOR_ROLE}/alice");
+    for action in ["ops.bootstrap_admin", "ops.list_tokens", "ops.revoke_token"] {
+        assert!(actors.contains(&format!("{me} {action}")), "{action} missing from {actors:?}");
+    }
+}
+
+#[tokio::test]
+async fn callers_outside_the_operator_role_and_bad_arguments_change_nothing() {
+    let ctx = TestContext::new().await;
+    let api = Running::start(&ctx, "api").await;
+    let mallory = assume(&ctx, "copper-gallery-api", "mallory").await;
+    let out = ops(&ctx, &api, &mallory, &["admin", "bootstrap", "--label", "mine now"]).await;
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("AccessDenied") && stderr(&out).contains("not the gallery's operator role"), "{}", stderr(&out));
+
+    let alice = assume(&ctx, OPERATOR_ROLE, "alice").await;
+    for (args, message) in [
+        (&["tokens", "create", "--scope", "artist", "--label", "x"][..], "an artist token needs --artist"),
+        (&["tokens", "create", "--scope", "admin", "--label", "x", "--expires-in-days", "9999"][..], "--expires-in-days"),
+        (&["admin", "bootstrap", "--label", "x", "--force"][..], "--reason"),
+        (&["tokens", "revoke", "not-a-uuid", "--reason", "x"][..], "invalid value"),
+    ] {
+        let out = ops(&ctx, &api, &alice, args).await;
+        assert!(!out.status.success(), "{args:?}");
+        assert!(stderr(&out).contains(message), "{args:?}: {}", stderr(&out));
+    }
+    let artist = uuid::Uuid::new_v4().to_string();
+    let out = ops(&ctx, &api, &alice, &["tokens", "create", "--scope", "artist", "--artist", &artist, "--label", "x"]).await;
+    assert!(stderr(&out).contains("not found: artist"), "{}", stderr(&out));
+    assert_eq!(count(&ctx, "SELECT count(*)::text FROM api_tokens").await, "0");
+    let unproven = count(&ctx, "SELECT count(*)::text FROM audit_log WHERE actor LIKE '%mallory%'").await;
+    assert_eq!(unproven, "0", "an unproven caller leaves no audit entry (CloudTrail has the call)");
+}
+
+#[tokio::test]
+async fn an_operator_runs_a_backup_and_a_drill_now_and_reads_their_history() {
+    let ctx = TestContext::new().await;
+    ctx.artist_with_token("Ada Copper").await;
+    let backup = Running::start(&ctx, "backup").await;
+    let alice = assume(&ctx, OPERATOR_ROLE, "alice").await;
+
+    let run = json(&ops(&ctx, &backup, &alice, &["backup", "run"]).await);
+    let backup_id = run["result"]["backup_id"].as_str().unwrap().to_owned();
+    let drill = json(&ops(&ctx, &backup, &alice, &["backup", "drill"]).await);
+    assert_eq!(drill["result"]["restored"]["artists"], 1, "{drill}");
+    let history = json(&ops(&ctx, &backup, &alice, &["backup", "history", "--limit", "5"]).await);
+    assert_eq!(history["result"]["backups"][0]["id"], backup_id.as_str());
+    assert_eq!(history["result"]["backups"][0]["status"], "succeeded");
+    assert_eq!(history["result"]["drills"][0]["status"], "succeeded");
+    assert_eq!(history["result"]["drills"][0]["backup_id"], backup_id.as_str());
+
+    let audited = strings(&ctx.pool.get().await.unwrap(), "SELECT action FROM audit_log WHERE actor LIKE 'operator:%alice' ORDER BY id").await;
+    assert_eq!(audited, ["ops.run_backup", "ops.run_restore_drill", "ops.backup_history"]);
+
+    // A task sent to the wrong function is refused by name.
+    let wrong = ops(&ctx, &backup, &alice, &["--function-prefix", "copper-gallery", "retention", "preview"]).await;
+    assert!(!wrong.status.success());
+}
+
+#[tokio::test]
+async fn an_operator_previews_a_retention_sweep_without_deleting() {
+    let ctx = TestContext::new().await;
+    let (artist, _) = ctx.artist_with_token("Ada Copper").await;
+    let client = ctx.pool.get().await.unwrap();
+    // An artwork deleted long ago, with an image: the sweep would purge it.
+    let artwork = uuid::Uuid::new_v4();
+    client
+        .execute(
+            "INSERT INTO artworks (id, artist_id, title, slug, deleted_at) VALUES ($1, $2, 'Gone', 'gone', now() - interval '90 days')",
+            &[&artwork, &artist],
+        )
+        .await
+        .unwrap();
+    client
+        .execute(
+            "INSERT INTO images (id, artwork_id, original_key) VALUES ($1, $2, 'originals/x/y/gone.jpg')",
+            &[&uuid::Uuid::new_v4(), &artwork],
+        )
+        .await
+        .unwrap();
+    let retention = Running::start(&ctx, "retention").await;
+    let alice = assume(&ctx, OPERATOR_ROLE, "alice").await;
+    let preview = json(&ops(&ctx, &retention, &alice, &["retention", "preview"]).await);
+    let would = &preview["result"]["would_delete"];
+    assert_eq!(would["artworks"], 1, "{preview}");
+    assert_eq!(would["images"], 1);
+    assert_eq!(would["sample_keys"][0], "originals/x/y/gone.jpg");
+    assert_eq!(count(&ctx, "SELECT count(*)::text FROM artworks").await, "1", "a preview deletes nothing");
+}
