@@ -213,11 +213,8 @@ fn parse_error(body: &[u8], headers: &HeaderMap) -> FunctionError {
     let mut error: FunctionError = serde_json::from_slice(body)
         .unwrap_or(FunctionError { error_type: String::new(), error_message: String::from_utf8_lossy(body).into_owned() });
     if error.error_type.is_empty() {
-        error.error_type = headers
-            .get("lambda-runtime-function-error-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("Unhandled")
-            .to_owned();
+        error.error_type =
+            headers.get("lambda-runtime-function-error-type").and_then(|v| v.to_str().ok()).unwrap_or("Unhandled").to_owned();
     }
     error
 }
@@ -264,10 +261,22 @@ impl FunctionProcess {
     /// Starts `binary` with exactly `env` plus what Lambda sets (and `PATH`):
     /// nothing leaks in from the caller's environment.
     pub fn spawn(binary: &std::path::Path, env: &[(String, String)], runtime: &RuntimeApi, memory_mb: u32) -> std::io::Result<Self> {
+        Self::spawn_command(binary, &[], env, runtime, memory_mb)
+    }
+
+    /// A program with arguments (e.g. `node index.js`, the benchmark's peer).
+    pub fn spawn_command(
+        program: &std::path::Path,
+        args: &[String],
+        env: &[(String, String)],
+        runtime: &RuntimeApi,
+        memory_mb: u32,
+    ) -> std::io::Result<Self> {
         let log = std::env::temp_dir().join(format!("lambda-{}-{}.log", runtime.shared.function_name, uuid_like()));
         let out = std::fs::File::create(&log)?;
         let started = std::time::Instant::now();
-        let child = tokio::process::Command::new(binary)
+        let child = tokio::process::Command::new(program)
+            .args(args)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .envs(runtime.lambda_environment(memory_mb))

@@ -56,7 +56,8 @@ pub async fn run(cli: Cli) -> Result<serde_json::Value> {
 
 /// The task with a proof of who the caller is, bound to that task.
 pub async fn sign(sdk: &SdkConfig, task: shared::ops::Task) -> Result<OperatorRequest> {
-    let region = sdk.region().map(ToString::to_string).ok_or_else(|| anyhow!("no AWS region: set AWS_REGION or use a profile with a region"))?;
+    let region =
+        sdk.region().map(ToString::to_string).ok_or_else(|| anyhow!("no AWS region: set AWS_REGION or use a profile with a region"))?;
     let credentials = sdk
         .credentials_provider()
         .ok_or_else(|| anyhow!("no AWS credentials configured"))?

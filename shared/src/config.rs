@@ -109,8 +109,7 @@ impl Env {
     /// records a problem.
     pub fn one_of(&mut self, names: &[&str]) -> Option<(usize, String)> {
         self.reads.one_of.push(names.iter().map(|n| n.to_string()).collect());
-        let set: Vec<(usize, String)> =
-            names.iter().enumerate().filter_map(|(i, n)| self.get(n).map(|v| (i, v.to_owned()))).collect();
+        let set: Vec<(usize, String)> = names.iter().enumerate().filter_map(|(i, n)| self.get(n).map(|v| (i, v.to_owned()))).collect();
         match <[_; 1]>::try_from(set) {
             Ok([one]) => Some(one),
             Err(set) if set.is_empty() => {

@@ -8,10 +8,11 @@
 mod api;
 mod backups;
 mod database;
+mod docs;
 mod lambda_runtime;
 mod operator;
 mod processor;
 mod retention_policy;
 mod storage;
-mod terraform;
 mod support;
+mod terraform;

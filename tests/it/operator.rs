@@ -16,13 +16,7 @@ use crate::support::{strings, TestContext};
 /// Temporary credentials of `role`'s session `session`, from the emulator's STS.
 async fn assume(ctx: &TestContext, role: &str, session: &str) -> aws_sdk_sts::types::Credentials {
     let sts = aws_sdk_sts::Client::new(&ctx.clients.sdk);
-    let out = sts
-        .assume_role()
-        .role_arn(format!("arn:aws:iam::123456789012:role/{role}"))
-        .role_session_name(session)
-        .send()
-        .await
-        .unwrap();
+    let out = sts.assume_role().role_arn(format!("arn:aws:iam::123456789012:role/{role}")).role_session_name(session).send().await.unwrap();
     out.credentials().unwrap().clone()
 }
 
@@ -73,7 +67,10 @@ async fn an_operator_bootstraps_the_first_admin_and_manages_tokens() {
     assert_eq!(out["caller"], format!("arn:aws:sts::123456789012:assumed-role/{OPERATOR_ROLE}/alice"));
     // The token works: only its digest is stored.
     let digest = shared::domain::token_digest(token);
-    assert_eq!(count(&ctx, &format!("SELECT count(*)::text FROM api_tokens WHERE token_sha256 = '{digest}' AND scope = 'admin'")).await, "1");
+    assert_eq!(
+        count(&ctx, &format!("SELECT count(*)::text FROM api_tokens WHERE token_sha256 = '{digest}' AND scope = 'admin'")).await,
+        "1"
+    );
 
     // A second bootstrap is refused while an admin exists…
     let again = ops(&ctx, &api, &alice, &["admin", "bootstrap", "--label", "second"]).await;
@@ -81,7 +78,8 @@ async fn an_operator_bootstraps_the_first_admin_and_manages_tokens() {
     assert!(stderr(&again).contains("a live admin token exists"), "{}", stderr(&again));
     assert_eq!(count(&ctx, "SELECT count(*)::text FROM api_tokens").await, "1");
     // …unless forced with a reason.
-    let forced = json(&ops(&ctx, &api, &alice, &["admin", "bootstrap", "--label", "second", "--force", "--reason", "owner lost the first"]).await);
+    let forced =
+        json(&ops(&ctx, &api, &alice, &["admin", "bootstrap", "--label", "second", "--force", "--reason", "owner lost the first"]).await);
     let second_id = forced["result"]["token_id"].as_str().unwrap().to_owned();
 
     let listed = json(&ops(&ctx, &api, &alice, &["tokens", "list"]).await);
@@ -147,7 +145,8 @@ async fn an_operator_runs_a_backup_and_a_drill_now_and_reads_their_history() {
     assert_eq!(history["result"]["drills"][0]["status"], "succeeded");
     assert_eq!(history["result"]["drills"][0]["backup_id"], backup_id.as_str());
 
-    let audited = strings(&ctx.pool.get().await.unwrap(), "SELECT action FROM audit_log WHERE actor LIKE 'operator:%alice' ORDER BY id").await;
+    let audited =
+        strings(&ctx.pool.get().await.unwrap(), "SELECT action FROM audit_log WHERE actor LIKE 'operator:%alice' ORDER BY id").await;
     assert_eq!(audited, ["ops.run_backup", "ops.run_restore_drill", "ops.backup_history"]);
 
     // A task sent to the wrong function is refused by name.

@@ -7,7 +7,8 @@ use shared::storage::ObjectStore;
 use crate::support::TestContext;
 
 fn retention(ctx: &TestContext) -> Retention {
-    let config = retention::Config { common: ctx.common(), policy: Policy { keep_backups: 1, ..Policy::default() }, operator: Default::default() };
+    let config =
+        retention::Config { common: ctx.common(), policy: Policy { keep_backups: 1, ..Policy::default() }, operator: Default::default() };
     retention::retention_with(&config, ctx.pool.clone(), &ctx.clients)
 }
 

@@ -29,7 +29,11 @@ fn object(expr: &Expression) -> BTreeMap<String, Expression> {
 }
 
 fn locals(body: &Body) -> BTreeMap<String, Expression> {
-    body.blocks().filter(|b| b.identifier() == "locals").flat_map(|b| b.body().attributes()).map(|a| (a.key().to_owned(), a.expr().clone())).collect()
+    body.blocks()
+        .filter(|b| b.identifier() == "locals")
+        .flat_map(|b| b.body().attributes())
+        .map(|a| (a.key().to_owned(), a.expr().clone()))
+        .collect()
 }
 
 fn render(expr: &Expression) -> String {
@@ -158,14 +162,19 @@ pub fn reads(binary: &str) -> EnvReads {
 
 /// Set by Lambda itself in every function's environment; Terraform may not set them.
 fn lambda_provided(name: &str) -> bool {
-    matches!(name, "AWS_REGION" | "AWS_DEFAULT_REGION" | "AWS_ACCESS_KEY_ID" | "AWS_SECRET_ACCESS_KEY" | "AWS_SESSION_TOKEN" | "_HANDLER" | "TZ")
-        || name.starts_with("AWS_LAMBDA_")
+    matches!(
+        name,
+        "AWS_REGION" | "AWS_DEFAULT_REGION" | "AWS_ACCESS_KEY_ID" | "AWS_SECRET_ACCESS_KEY" | "AWS_SESSION_TOKEN" | "_HANDLER" | "TZ"
+    ) || name.starts_with("AWS_LAMBDA_")
 }
 
 #[test]
 fn terraform_sets_exactly_what_each_function_reads() {
     let functions = functions();
-    assert_eq!(functions.iter().map(|f| f.binary.as_str()).collect::<BTreeSet<_>>(), BTreeSet::from(["api", "backup", "image-processor", "retention"]));
+    assert_eq!(
+        functions.iter().map(|f| f.binary.as_str()).collect::<BTreeSet<_>>(),
+        BTreeSet::from(["api", "backup", "image-processor", "retention"])
+    );
     let mut problems = Vec::new();
     for f in &functions {
         let reads = reads(&f.binary);
@@ -227,5 +236,8 @@ fn the_functions_fit_the_database_connection_budget() {
     let text = std::fs::read_to_string(format!("{}/../infra/functions.tf", env!("CARGO_MANIFEST_DIR"))).unwrap();
     assert!(text.contains("local.db_connection_demand + var.db_connection_headroom <= var.db_max_connections"));
     let database = std::fs::read_to_string(format!("{}/../infra/database.tf", env!("CARGO_MANIFEST_DIR"))).unwrap();
-    assert!(database.contains("\"max_connections\"") && database.contains("var.db_max_connections"), "the budget's limit is the database's setting");
+    assert!(
+        database.contains("\"max_connections\"") && database.contains("var.db_max_connections"),
+        "the budget's limit is the database's setting"
+    );
 }

@@ -2,7 +2,9 @@
 
 mod access_review;
 mod bench;
+mod coldstart;
 mod infra;
+mod package;
 mod stack;
 mod tools;
 
@@ -21,13 +23,20 @@ cargo xtask <task>
   dev            run the whole gallery locally: PostgreSQL (TLS only), the S3/KMS emulator,
                  the API on http://127.0.0.1:3000 and the image processor on new uploads
   test           start the same services on free ports, run every test, stop them
-  package        build the deployable Lambda zips with cargo-lambda (arm64)
+  package --rds-ca-bundle PATH
+                 build the deployable Lambda zips with cargo-lambda (arm64), check and size them
+  package --check
+                 the same build with a thin profile and a throwaway CA bundle (what CI runs)
   deps           install the system packages the build needs (cmake, nasm, psql)
   infra          Terraform fmt/validate, checkov, apply-plan-readback-destroy on the emulator,
                  and the access review
   access-review PLAN.json
                  every role's effective permissions from a `terraform show -json` plan
   bench image    our image pipeline side by side with sharp: wall time, peak RSS, bytes
+  bench coldstart [RUNS]
+                 each release binary's cold start and peak RSS through a Lambda Runtime API,
+                 beside a Node.js Express + pg + AWS SDK v3 peer, same run
+  ops ARGS       gallery-ops against the running `cargo xtask dev` stack, in-process
 ";
 
 fn main() -> ExitCode {
@@ -49,8 +58,9 @@ fn real_main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("dev") => dev(&root),
         Some("test") => test(&root, &args[1..]),
-        Some("package") => package(&root, &args[1..]),
+        Some("package") => package::package(&root, &args[1..]),
         Some("deps") => Ok(()),
+        Some("ops") => ops(&root, &args[1..]),
         Some("infra") => infra_checks(&root),
         Some("access-review") => match args.get(1) {
             Some(plan) => access_review::access_review(&root, Path::new(plan)),
@@ -58,7 +68,8 @@ fn real_main() -> Result<()> {
         },
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("image") => bench::image(&root),
-            _ => bail!("usage: cargo xtask bench image"),
+            Some("coldstart") => coldstart::coldstart(&root, &args[2..]),
+            _ => bail!("usage: cargo xtask bench image | cargo xtask bench coldstart [RUNS]"),
         },
         Some("help") | None => {
             print!("{HELP}");
@@ -120,9 +131,12 @@ fn dev(root: &Path) -> Result<()> {
     let stack = Stack::start(root, StackOptions { pg_port: 5433, moto_port: 4566 })?;
     stack.psql("postgres", "CREATE DATABASE gallery OWNER gallery_owner")?;
     let env = stack.env("gallery");
+    // For `cargo xtask ops` in another terminal; removed when the stack stops.
+    let env_file = DevEnvFile::write(root, &env)?;
     say("building and starting the gallery (API on http://127.0.0.1:3000)");
     let mut child = cargo(root).args(["run", "--quiet", "--package", "local", "--"]).envs(env).spawn()?;
     let status = child.wait()?;
+    drop(env_file);
     if interrupted.load(Ordering::SeqCst) {
         say("stopping");
         return Ok(());
@@ -131,6 +145,42 @@ fn dev(root: &Path) -> Result<()> {
         bail!("the local gallery stopped with {status}");
     }
     Ok(())
+}
+
+/// The running dev stack's coordinates (passwords included), readable by the owner only.
+struct DevEnvFile(PathBuf);
+
+impl DevEnvFile {
+    fn path(root: &Path) -> PathBuf {
+        root.join(".local/dev-stack.env")
+    }
+
+    fn write(root: &Path, env: &[(String, String)]) -> Result<Self> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = Self::path(root);
+        std::fs::create_dir_all(root.join(".local"))?;
+        let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&path)?;
+        for (k, v) in env {
+            writeln!(file, "{k}={v}")?;
+        }
+        Ok(Self(path))
+    }
+}
+
+impl Drop for DevEnvFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// `gallery-ops --local ARGS` against the stack `cargo xtask dev` is running.
+fn ops(root: &Path, args: &[String]) -> Result<()> {
+    let path = DevEnvFile::path(root);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("no running dev stack ({} missing): start `cargo xtask dev` first", path.display()))?;
+    let env: Vec<(&str, &str)> = text.lines().filter_map(|l| l.split_once('=')).collect();
+    run(cargo(root).args(["run", "--quiet", "--package", "gallery-ops", "--", "--local"]).args(args).envs(env))
 }
 
 fn test(root: &Path, extra: &[String]) -> Result<()> {
@@ -174,33 +224,6 @@ fn infra_checks(root: &Path) -> Result<()> {
     drop(emulator);
     let _ = std::fs::remove_dir_all(&logs);
     result
-}
-
-fn package(root: &Path, args: &[String]) -> Result<()> {
-    // The functions verify RDS's certificate against this bundle, shipped in each zip.
-    let (ca_bundle, extra) = match args {
-        [flag, path, rest @ ..] if flag == "--rds-ca-bundle" => (PathBuf::from(path), rest),
-        _ => bail!("usage: cargo xtask package --rds-ca-bundle PATH [cargo lambda build options]\n(the RDS CA bundle from AWS's documentation, e.g. global-bundle.pem)"),
-    };
-    if !std::fs::read_to_string(&ca_bundle).with_context(|| format!("reading {}", ca_bundle.display()))?.contains("BEGIN CERTIFICATE") {
-        bail!("{} holds no PEM certificate", ca_bundle.display());
-    }
-    let venv = tools::venv_with(root, &root.join("xtask/requirements-package.txt"), "package")?;
-    let path = format!("{}:{}", venv.join("bin").display(), std::env::var("PATH").unwrap_or_default());
-    let mut cmd = Command::new(venv.join("bin/cargo-lambda"));
-    cmd.current_dir(root).env("PATH", path).args(["lambda", "build", "--release", "--arm64", "--output-format", "zip"]);
-    for bin in FUNCTIONS {
-        cmd.args(["--bin", bin]);
-    }
-    cmd.args(extra);
-    run(&mut cmd)?;
-    for function in FUNCTIONS {
-        let zip = root.join("target/lambda").join(function).join("bootstrap.zip");
-        let script = "import sys, zipfile\nwith zipfile.ZipFile(sys.argv[1], 'a', zipfile.ZIP_DEFLATED) as z:\n    z.write(sys.argv[2], 'rds-ca-bundle.pem')\n";
-        run(Command::new(venv.join("bin/python")).args(["-c", script]).arg(&zip).arg(&ca_bundle))?;
-        say(&format!("{} (with rds-ca-bundle.pem)", zip.display()));
-    }
-    Ok(())
 }
 
 /// The deployable functions; each is a binary of the same name.

@@ -16,8 +16,7 @@ use crate::AppState;
 pub async fn handle(event: LambdaEvent<serde_json::Value>, state: &AppState, router: Router) -> Result<serde_json::Value, Diagnostic> {
     let LambdaEvent { payload, context } = event;
     if OperatorRequest::is_operator_event(&payload) {
-        let request: OperatorRequest =
-            serde_json::from_value(payload).map_err(|e| diagnostic(&OpsError::Invalid(e.to_string())))?;
+        let request: OperatorRequest = serde_json::from_value(payload).map_err(|e| diagnostic(&OpsError::Invalid(e.to_string())))?;
         let response = operate(&request, &context.request_id, state).await.map_err(|e| diagnostic(&e))?;
         return serde_json::to_value(response).map_err(|e| diagnostic(&OpsError::Task(e.to_string())));
     }

@@ -141,7 +141,9 @@ pub async fn operate(request: &OperatorRequest, request_id: &str, deps: &Deps) -
         other => Err(OpsError::WrongFunction(other.action())),
     };
     let detail = match &outcome {
-        Ok(result) if matches!(task, OpsTask::BackupHistory { .. }) => serde_json::json!({ "listed": result["backups"].as_array().map(Vec::len) }),
+        Ok(result) if matches!(task, OpsTask::BackupHistory { .. }) => {
+            serde_json::json!({ "listed": result["backups"].as_array().map(Vec::len) })
+        }
         Ok(result) => result.clone(),
         Err(e) => serde_json::json!({ "error": e.to_string() }),
     };

@@ -1,7 +1,7 @@
 //! S3 ObjectCreated events on the originals bucket → `shared::renditions`.
 
 use aws_lambda_events::event::s3::S3Event;
-use shared::config::{EnvReads, Common, ConfigError, Env};
+use shared::config::{Common, ConfigError, Env, EnvReads};
 use shared::imaging::Limits;
 use shared::renditions::{decode_event_key, Outcome, ProcessError, Processor};
 use shared::storage::ObjectStore;

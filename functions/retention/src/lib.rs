@@ -110,8 +110,11 @@ pub async fn operate(request: &OperatorRequest, request_id: &str, deps: &Deps) -
     let client = deps.retention.pool.get().await.map_err(db::DbError::from)?;
     let actor = caller.actor();
     let detail = serde_json::json!({ "object_keys": preview.object_keys });
-    db::append_audit(&client, &AuditEntry { actor: &actor, action: task.action(), target: "retention", request_id: Some(request_id), detail })
-        .await?;
+    db::append_audit(
+        &client,
+        &AuditEntry { actor: &actor, action: task.action(), target: "retention", request_id: Some(request_id), detail },
+    )
+    .await?;
     Ok(OperatorResponse { action: task.action().to_owned(), caller: caller.arn, result })
 }
 

@@ -51,10 +51,7 @@ pub async fn revoke_token(db: &impl GenericClient, id: Uuid) -> Result<bool, DbE
 /// Whether any admin token is live: the operator bootstrap is refused then.
 pub async fn live_admin_token_exists(db: &impl GenericClient) -> Result<bool, DbError> {
     let row = db
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM api_tokens WHERE scope = 'admin' AND revoked_at IS NULL AND expires_at > now())",
-            &[],
-        )
+        .query_one("SELECT EXISTS (SELECT 1 FROM api_tokens WHERE scope = 'admin' AND revoked_at IS NULL AND expires_at > now())", &[])
         .await?;
     Ok(row.try_get(0)?)
 }

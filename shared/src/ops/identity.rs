@@ -114,8 +114,7 @@ pub fn sign(credentials: Credentials, region: &str, endpoint: &str, task_json: &
         .into();
     let url = format!("{endpoint}/");
     let headers = [("host", host.as_str()), ("content-type", CONTENT_TYPE), (TASK_HEADER, digest.as_str())];
-    let request =
-        SignableRequest::new("POST", url, headers.into_iter(), SignableBody::Bytes(BODY.as_bytes())).map_err(|e| fail(&e))?;
+    let request = SignableRequest::new("POST", url, headers.into_iter(), SignableBody::Bytes(BODY.as_bytes())).map_err(|e| fail(&e))?;
     let (instructions, _) = sign(request, &params).map_err(|e| fail(&e))?.into_parts();
     let header = |name: &str| instructions.headers().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.to_owned());
     Ok(IdentityProof {

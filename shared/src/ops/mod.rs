@@ -39,14 +39,31 @@ impl OperatorRequest {
 pub enum Task {
     /// The first admin token. Refused while a live admin token exists, unless
     /// forced with a reason (a lost token, a compromised one).
-    BootstrapAdmin { label: String, expires_in_days: u32, force: bool, reason: Option<String> },
-    CreateToken { scope: Scope, artist_id: Option<Uuid>, label: String, expires_in_days: u32 },
+    BootstrapAdmin {
+        label: String,
+        expires_in_days: u32,
+        force: bool,
+        reason: Option<String>,
+    },
+    CreateToken {
+        scope: Scope,
+        artist_id: Option<Uuid>,
+        label: String,
+        expires_in_days: u32,
+    },
     /// Tokens without their secrets; dead ones (expired, revoked) only when asked.
-    ListTokens { include_dead: bool },
-    RevokeToken { token_id: Uuid, reason: String },
+    ListTokens {
+        include_dead: bool,
+    },
+    RevokeToken {
+        token_id: Uuid,
+        reason: String,
+    },
     RunBackup,
     RunRestoreDrill,
-    BackupHistory { limit: u32 },
+    BackupHistory {
+        limit: u32,
+    },
     PreviewRetention,
 }
 
