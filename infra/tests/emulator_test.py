@@ -352,8 +352,8 @@ def readback(endpoint: str, state: dict, deferred: list[str]) -> Checks:
     # --- Functions ----------------------------------------------------------------
     required_env = {
         "GALLERY_ORIGINALS_BUCKET", "GALLERY_PROCESSED_BUCKET", "GALLERY_BACKUPS_BUCKET", "GALLERY_KMS_KEY_ID",
-        "GALLERY_BACKUP_KMS_KEY_ID", "DATABASE_HOST", "DATABASE_PORT", "DATABASE_NAME", "DATABASE_USER",
-        "DATABASE_PASSWORD_SECRET_ARN", "DATABASE_CA_BUNDLE", "RUST_LOG",
+        "DATABASE_HOST", "DATABASE_PORT", "DATABASE_NAME", "DATABASE_USER",
+        "DATABASE_PASSWORD_SECRET_ARN", "DATABASE_CA_BUNDLE", "DATABASE_POOL_SIZE", "RUST_LOG",
     }
     for key, name in functions.items():
         cfg = lam.get_function(FunctionName=name)["Configuration"]
@@ -361,7 +361,9 @@ def readback(endpoint: str, state: dict, deferred: list[str]) -> Checks:
         ck.expect(len(cfg.get("VpcConfig", {}).get("SubnetIds", [])) == 2, f"{name}: in the private subnets")
         env = cfg.get("Environment", {}).get("Variables", {})
         ck.expect(required_env <= set(env), f"{name}: environment variables")
-        ck.expect(env.get("GALLERY_KMS_KEY_ID") == keys["data"] and env.get("GALLERY_BACKUP_KMS_KEY_ID") == keys["backups"], f"{name}: key ids")
+        # Only the backup function reads the backup key (tests/it/terraform.rs checks every variable).
+        backup_key = keys["backups"] if key == "backup" else None
+        ck.expect(env.get("GALLERY_KMS_KEY_ID") == keys["data"] and env.get("GALLERY_BACKUP_KMS_KEY_ID") == backup_key, f"{name}: key ids")
         conc = lam.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions")
         ck.expect(isinstance(conc, int) and conc >= 1, f"{name}: reserved concurrency")
         lg = logs.describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{name}")["logGroups"]
@@ -383,6 +385,17 @@ def readback(endpoint: str, state: dict, deferred: list[str]) -> Checks:
             continue
         eic = lam.get_function_event_invoke_config(FunctionName=name)
         ck.expect("OnFailure" in eic.get("DestinationConfig", {}), f"{name}: on-failure destination")
+
+    # The operator role: MFA to assume it, and it may only invoke the three task functions.
+    op = iam.get_role(RoleName=f"{PREFIX}-operator")["Role"]
+    trust = op["AssumeRolePolicyDocument"]
+    trust = json.loads(trust) if isinstance(trust, str) else trust
+    ck.expect(all(st.get("Condition", {}).get("Bool", {}).get("aws:MultiFactorAuthPresent") == "true" for st in trust["Statement"]), "operator role: MFA required")
+    op_policy = iam.get_role_policy(RoleName=f"{PREFIX}-operator", PolicyName="operator-tasks")["PolicyDocument"]
+    op_policy = json.loads(op_policy) if isinstance(op_policy, str) else op_policy
+    invoked = {res for st in op_policy["Statement"] for res in ([st["Resource"]] if isinstance(st["Resource"], str) else st["Resource"])}
+    wanted = {lam.get_function(FunctionName=functions[f])["Configuration"]["FunctionArn"] for f in ("api", "backup", "retention")}
+    ck.expect(invoked == wanted and all(st["Action"] == "lambda:InvokeFunction" for st in op_policy["Statement"]), "operator role: invoke the task functions only")
 
     # Roles: every inline policy equals the one Terraform computed.
     for r in state_resources(state):
