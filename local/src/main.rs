@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use shared::config::FromEnv;
+
 use anyhow::Result;
 
 const ADDRESS: &str = "127.0.0.1:3000";

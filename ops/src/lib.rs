@@ -14,6 +14,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_credential_types::provider::ProvideCredentials;
 use clap::Parser;
+use shared::config::FromEnv;
 use shared::ops::{identity, OperatorRequest, Owner};
 
 const ABOUT: &str = "Operator tasks of the Copper Print Gallery, run inside its VPC by its functions.

@@ -156,6 +156,27 @@ impl Env {
     }
 }
 
+/// A function's configuration: how it is parsed, and the three ways it is read.
+pub trait FromEnv: Sized {
+    /// Reads every variable, recording problems in `env` rather than stopping at the first.
+    fn parse(env: &mut Env) -> Self;
+
+    /// From the process environment, at cold start: every problem in one error.
+    fn from_env() -> Result<Self, ConfigError> {
+        Self::read(Env::from_process())
+    }
+
+    fn read(mut env: Env) -> Result<Self, ConfigError> {
+        let config = Self::parse(&mut env);
+        env.finish(config)
+    }
+
+    /// Every variable this configuration reads, for the Terraform drift check.
+    fn variables() -> EnvReads {
+        Env::reads_of(Self::parse).with_optional(crate::telemetry::ENV_VARS)
+    }
+}
+
 /// What every function reads: its database, its AWS endpoints, the buckets and keys.
 #[derive(Clone, Debug)]
 pub struct Common {

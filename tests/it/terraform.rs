@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use hcl::{Body, Expression, ObjectKey};
-use shared::config::EnvReads;
+use shared::config::{EnvReads, FromEnv};
 
 fn infra(file: &str) -> Body {
     let path = format!("{}/../infra/{file}", env!("CARGO_MANIFEST_DIR"));

@@ -20,7 +20,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use deadpool_postgres::Pool;
 use lambda_http::RequestExt;
-use shared::config::{Common, ConfigError, Env, EnvReads, OperatorConfig};
+use shared::config::{Common, Env, FromEnv, OperatorConfig};
 use shared::domain::Principal;
 use shared::storage::{ObjectStore, PostEndpoint};
 
@@ -37,21 +37,7 @@ pub struct Config {
     pub operator: OperatorConfig,
 }
 
-impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::read(Env::from_process())
-    }
-
-    pub fn read(mut env: Env) -> Result<Self, ConfigError> {
-        let config = Self::parse(&mut env);
-        env.finish(config)
-    }
-
-    /// Every variable this function reads, for the Terraform drift check.
-    pub fn variables() -> EnvReads {
-        Env::reads_of(Self::parse).with_optional(shared::telemetry::ENV_VARS)
-    }
-
+impl FromEnv for Config {
     fn parse(env: &mut Env) -> Self {
         let common = Common::read(env);
         let upload_max_bytes = env.parse_or("GALLERY_UPLOAD_MAX_BYTES", 100 * 1024 * 1024u64);
@@ -181,6 +167,7 @@ where
 #[cfg(test)]
 mod tests {
     use lambda_http::request::LambdaRequest;
+    use shared::config::FromEnv;
 
     #[test]
     fn function_url_samples_parse_as_http_requests() {

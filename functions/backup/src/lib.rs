@@ -5,7 +5,7 @@
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use serde::{Deserialize, Serialize};
 use shared::backup::{Admin, BackupError, BackupService};
-use shared::config::{Common, ConfigError, DbConfig, Env, EnvReads, OperatorConfig, OwnerConfig};
+use shared::config::{Common, DbConfig, Env, FromEnv, OperatorConfig, OwnerConfig};
 use shared::db::{self, AuditEntry};
 use shared::keys::Keys;
 use shared::ops::{OperatorRequest, OperatorResponse, OpsError, Owner, Task as OpsTask, Verifier};
@@ -20,21 +20,7 @@ pub struct Config {
     pub max_archive_bytes: u64,
 }
 
-impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::read(Env::from_process())
-    }
-
-    pub fn read(mut env: Env) -> Result<Self, ConfigError> {
-        let config = Self::parse(&mut env);
-        env.finish(config)
-    }
-
-    /// Every variable this function reads, for the Terraform drift check.
-    pub fn variables() -> EnvReads {
-        Env::reads_of(Self::parse).with_optional(shared::telemetry::ENV_VARS)
-    }
-
+impl FromEnv for Config {
     fn parse(env: &mut Env) -> Self {
         let common = Common::read(env);
         let owner = OwnerConfig::read(env);

@@ -9,6 +9,7 @@
 //! Operator proofs go to STS (no permission needed: STS checks the caller's).
 
 use lambda_runtime::{service_fn, LambdaEvent};
+use shared::config::FromEnv;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {

@@ -1,7 +1,7 @@
 //! S3 ObjectCreated events on the originals bucket → `shared::renditions`.
 
 use aws_lambda_events::event::s3::S3Event;
-use shared::config::{Common, ConfigError, Env, EnvReads};
+use shared::config::{Common, Env, FromEnv};
 use shared::imaging::Limits;
 use shared::renditions::{decode_event_key, Outcome, ProcessError, Processor};
 use shared::storage::ObjectStore;
@@ -13,21 +13,7 @@ pub struct Config {
     pub max_bytes: u64,
 }
 
-impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::read(Env::from_process())
-    }
-
-    pub fn read(mut env: Env) -> Result<Self, ConfigError> {
-        let config = Self::parse(&mut env);
-        env.finish(config)
-    }
-
-    /// Every variable this function reads, for the Terraform drift check.
-    pub fn variables() -> EnvReads {
-        Env::reads_of(Self::parse).with_optional(shared::telemetry::ENV_VARS)
-    }
-
+impl FromEnv for Config {
     fn parse(env: &mut Env) -> Self {
         let common = Common::read(env);
         let defaults = Limits::default();

@@ -6,6 +6,7 @@
 //! s3:PutObject on processed; kms:Decrypt and kms:GenerateDataKey on the data key.
 
 use lambda_runtime::{service_fn, LambdaEvent};
+use shared::config::FromEnv;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {

@@ -3,7 +3,7 @@
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use chrono::Duration;
-use shared::config::{Common, ConfigError, Env, EnvReads, OperatorConfig};
+use shared::config::{Common, Env, FromEnv, OperatorConfig};
 use shared::db::{self, AuditEntry};
 use shared::ops::{OperatorRequest, OperatorResponse, OpsError, Owner, Task, Verifier};
 use shared::retention::{Policy, Retention, RetentionError};
@@ -16,21 +16,7 @@ pub struct Config {
     pub operator: OperatorConfig,
 }
 
-impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::read(Env::from_process())
-    }
-
-    pub fn read(mut env: Env) -> Result<Self, ConfigError> {
-        let config = Self::parse(&mut env);
-        env.finish(config)
-    }
-
-    /// Every variable this function reads, for the Terraform drift check.
-    pub fn variables() -> EnvReads {
-        Env::reads_of(Self::parse).with_optional(shared::telemetry::ENV_VARS)
-    }
-
+impl FromEnv for Config {
     fn parse(env: &mut Env) -> Self {
         let common = Common::read(env);
         let operator = OperatorConfig::read(env);

@@ -6,6 +6,7 @@
 //! IAM: s3:ListBucketVersions and s3:DeleteObjectVersion on the three buckets.
 
 use lambda_runtime::{service_fn, LambdaEvent};
+use shared::config::FromEnv;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
