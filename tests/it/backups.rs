@@ -16,7 +16,7 @@ async fn service(ctx: &TestContext) -> BackupService {
         backup_key_id: backup_key,
         max_archive_bytes: 64 * 1024 * 1024,
     };
-    backup::service_with(&config, ctx.pool.clone(), ctx.stack.owner_password.clone(), &ctx.clients)
+    backup::service_with(&config, ctx.pool.clone(), ctx.stack.owner_password.clone(), ctx.stack.app_password.clone(), &ctx.clients)
 }
 
 /// Some of everything, including personal data that must never appear in plaintext.
@@ -155,4 +155,28 @@ async fn a_drill_without_any_backup_fails_loudly() {
     let ctx = TestContext::new().await;
     let service = service(&ctx).await;
     assert!(matches!(service.restore_drill().await, Err(BackupError::NoBackup)));
+}
+
+/// On RDS the migrations create the application role without a login; the
+/// migrate task gives it the password from its secret, so a deployment needs
+/// no SQL typed by hand. A fresh NOLOGIN role stands in for it here.
+#[tokio::test]
+async fn migrating_gives_the_application_role_its_login() {
+    let ctx = TestContext::new().await;
+    let mut service = service(&ctx).await;
+    let role = format!("gallery_app_{}", uuid::Uuid::new_v4().simple());
+    let owner = shared::db::connect(&service.admin.db, &service.admin.password).await.unwrap();
+    owner.batch_execute(&format!("CREATE ROLE \"{role}\" NOLOGIN")).await.unwrap();
+    let password = secrecy::SecretString::from(uuid::Uuid::new_v4().to_string());
+    let as_role = shared::config::DbConfig { user: role.clone(), ..ctx.db.clone() };
+    assert!(shared::db::connect(&as_role, &password).await.is_err(), "a NOLOGIN role cannot connect");
+
+    service.admin.app_role = role.clone();
+    service.admin.app_password = password.clone();
+    service.migrate().await.unwrap();
+    let client = shared::db::connect(&as_role, &password).await.expect("the role logs in with its secret's password");
+    client.simple_query("SELECT 1").await.unwrap();
+    drop(client);
+    // A throwaway cluster: a role left behind by a still-closing session is harmless.
+    let _ = owner.batch_execute(&format!("DROP ROLE \"{role}\"")).await;
 }

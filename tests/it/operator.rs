@@ -184,3 +184,40 @@ async fn an_operator_previews_a_retention_sweep_without_deleting() {
     assert_eq!(would["sample_keys"][0], "originals/x/y/gone.jpg");
     assert_eq!(count(&ctx, "SELECT count(*)::text FROM artworks").await, "1", "a preview deletes nothing");
 }
+
+#[tokio::test]
+async fn an_operator_adds_the_first_artist_and_issues_their_token() {
+    let ctx = TestContext::new().await;
+    let api = Running::start(&ctx, "api").await;
+    let alice = assume(&ctx, OPERATOR_ROLE, "alice").await;
+    let create = ["artists", "create", "--name", "Ada Copper", "--email", "ada@example.org", "--website", "https://ada.example.org"];
+    let created = json(&ops(&ctx, &api, &alice, &create).await);
+    let artist = created["result"]["artist_id"].as_str().unwrap().to_owned();
+    let token =
+        json(&ops(&ctx, &api, &alice, &["tokens", "create", "--scope", "artist", "--artist", &artist, "--label", "Ada's phone"]).await);
+    assert!(token["result"]["token"].as_str().unwrap().starts_with("cpg_"));
+    let listed = json(&ops(&ctx, &api, &alice, &["artists", "list"]).await);
+    assert_eq!(listed["result"]["artists"][0]["email"], "ada@example.org");
+    assert_eq!(listed["result"]["artists"][0]["live_tokens"], 1);
+
+    // The same email twice, or a bad one, changes nothing.
+    let again = ops(&ctx, &api, &alice, &["artists", "create", "--name", "Ada again", "--email", "ADA@example.org"]).await;
+    assert!(stderr(&again).contains("already exists"), "{}", stderr(&again));
+    let bad = ops(&ctx, &api, &alice, &["artists", "create", "--name", "X", "--email", "not an email"]).await;
+    assert!(stderr(&bad).contains("--email"), "{}", stderr(&bad));
+    assert_eq!(count(&ctx, "SELECT count(*)::text FROM artists").await, "1");
+    // The email is personal data: the audit log names the artist by id only.
+    let leaked = count(&ctx, "SELECT count(*)::text FROM audit_log WHERE detail::text ILIKE '%ada@example%'").await;
+    assert_eq!(leaked, "0");
+}
+
+#[tokio::test]
+async fn an_operator_migrates_the_database_through_the_backup_function() {
+    let ctx = TestContext::new().await;
+    let backup = Running::start(&ctx, "backup").await;
+    let alice = assume(&ctx, OPERATOR_ROLE, "alice").await;
+    let out = json(&ops(&ctx, &backup, &alice, &["database", "migrate"]).await);
+    assert_eq!(out["result"]["applied"], serde_json::json!([]), "the test database is already current: {out}");
+    assert_eq!(out["result"]["login"], "gallery_app");
+    assert_eq!(count(&ctx, "SELECT count(*)::text FROM audit_log WHERE action = 'ops.migrate_database'").await, "1");
+}

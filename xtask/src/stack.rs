@@ -199,7 +199,7 @@ impl Stack {
         self.psql(
             "postgres",
             &format!(
-                "CREATE ROLE gallery_owner LOGIN CREATEDB PASSWORD '{}'; CREATE ROLE gallery_app LOGIN PASSWORD '{}'; GRANT gallery_app TO gallery_owner;",
+                "CREATE ROLE gallery_owner LOGIN CREATEDB CREATEROLE PASSWORD '{}'; CREATE ROLE gallery_app LOGIN PASSWORD '{}'; GRANT gallery_app TO gallery_owner WITH ADMIN OPTION;",
                 self.owner_password, self.app_password
             ),
         )?;

@@ -1,6 +1,6 @@
 //! The function's invocations: function URL requests go through `lambda_http`
-//! into the router; operator invocations (`gallery-ops tokens …`) run the
-//! token tasks of `shared::ops`. One binary, so tokens are managed by the role
+//! into the router; operator invocations (`gallery-ops tokens …`, `artists …`)
+//! run the token and artist tasks of `shared::ops`. One binary, so tokens are managed by the role
 //! that owns them.
 
 use axum::Router;
@@ -28,20 +28,21 @@ pub async fn handle(event: LambdaEvent<serde_json::Value>, state: &AppState, rou
     serde_json::to_value(response).map_err(|e| Diagnostic { error_type: "InvalidResponse".into(), error_message: e.to_string() })
 }
 
-/// A token task for a proven operator. A task refused after the caller was
+/// A token or artist task for a proven operator. A task refused after the caller was
 /// proven is audited as refused; an unproven caller leaves no trace here
 /// (CloudTrail has the invocation).
 pub async fn operate(request: &OperatorRequest, request_id: &str, state: &AppState) -> Result<OperatorResponse, OpsError> {
     let caller = state.verifier.authorize(request, Owner::Api).await?;
     let task = &request.operator_task;
-    match shared::ops::tokens::run(&state.pool, task, &caller, request_id).await {
+    match shared::ops::run_api_task(&state.pool, task, &caller, request_id).await {
         Ok(result) => Ok(OperatorResponse { action: task.action().to_owned(), caller: caller.arn, result }),
         Err(e) => {
             if matches!(e, OpsError::Refused(_) | OpsError::NotFound(_)) {
                 let client = state.pool.get().await.map_err(db::DbError::from)?;
                 let actor = caller.actor();
                 let detail = serde_json::json!({ "refused": e.to_string() });
-                let entry = AuditEntry { actor: &actor, action: task.action(), target: "tokens", request_id: Some(request_id), detail };
+                let entry =
+                    AuditEntry { actor: &actor, action: task.action(), target: "operator-task", request_id: Some(request_id), detail };
                 db::append_audit(&client, &entry).await?;
             }
             Err(e)

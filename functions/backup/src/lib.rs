@@ -40,13 +40,18 @@ pub struct Deps {
 pub async fn deps(config: &Config) -> anyhow::Result<Deps> {
     let (clients, pool) = shared::aws::connect(&config.common).await?;
     let owner_password = clients.database_password(&config.owner.password).await?;
-    Ok(Deps { service: service_with(config, pool, owner_password, &clients), verifier: config.operator.verifier(&config.common.aws) })
+    let app_password = clients.database_password(&config.common.db.password).await?;
+    Ok(Deps {
+        service: service_with(config, pool, owner_password, app_password, &clients),
+        verifier: config.operator.verifier(&config.common.aws),
+    })
 }
 
 pub fn service_with(
     config: &Config,
     pool: deadpool_postgres::Pool,
     owner_password: secrecy::SecretString,
+    app_password: secrecy::SecretString,
     clients: &shared::aws::Clients,
 ) -> BackupService {
     BackupService {
@@ -55,7 +60,12 @@ pub fn service_with(
         keys: Keys::new(clients.kms.clone()),
         bucket: config.common.storage.backups_bucket.clone(),
         backup_key_id: config.backup_key_id.clone(),
-        admin: Admin { db: DbConfig { user: config.owner.user.clone(), ..config.common.db.clone() }, password: owner_password },
+        admin: Admin {
+            db: DbConfig { user: config.owner.user.clone(), ..config.common.db.clone() },
+            password: owner_password,
+            app_role: config.common.db.user.clone(),
+            app_password,
+        },
         max_archive_bytes: config.max_archive_bytes,
     }
 }
@@ -110,7 +120,7 @@ pub async fn scheduled(task: Task, service: &BackupService) -> Result<serde_json
             Err(e) if e.is_retryable() => Err(e),
             Err(e) => Ok(serde_json::json!({ "drill_failed": e.to_string() })),
         },
-        Task::Migrate => Ok(serde_json::json!({ "applied": service.migrate().await? })),
+        Task::Migrate => Ok(serde_json::json!({ "applied": service.migrate().await?, "login": service.admin.app_role })),
     }
 }
 
@@ -121,6 +131,7 @@ pub async fn operate(request: &OperatorRequest, request_id: &str, deps: &Deps) -
     let task = &request.operator_task;
     let service = &deps.service;
     let outcome = match task {
+        OpsTask::MigrateDatabase => scheduled(Task::Migrate, service).await.map_err(|e| OpsError::Task(e.to_string())),
         OpsTask::RunBackup => scheduled(Task::Backup, service).await.map_err(|e| OpsError::Task(e.to_string())),
         OpsTask::RunRestoreDrill => scheduled(Task::RestoreDrill, service).await.map_err(|e| OpsError::Task(e.to_string())),
         OpsTask::BackupHistory { limit } => history(service, i64::from(*limit)).await,

@@ -2,7 +2,9 @@
 //! operator task, which [`crate::run`] delivers.
 
 pub mod admin;
+pub mod artists;
 pub mod backups;
+pub mod database;
 pub mod retention;
 pub mod tokens;
 
@@ -17,6 +19,12 @@ pub enum Command {
     /// Create, list and revoke API tokens.
     #[command(subcommand)]
     Tokens(tokens::Tokens),
+    /// Add and list artists (before the API's admin routes take over).
+    #[command(subcommand)]
+    Artists(artists::Artists),
+    /// Migrate the schema and give the application role its login.
+    #[command(subcommand)]
+    Database(database::Database),
     /// Run a backup or a restore drill now; show their history.
     #[command(subcommand)]
     Backup(backups::Backup),
@@ -30,6 +38,8 @@ impl Command {
         match self {
             Self::Admin(c) => c.task(),
             Self::Tokens(c) => c.task(),
+            Self::Artists(c) => c.task(),
+            Self::Database(c) => c.task(),
             Self::Backup(c) => c.task(),
             Self::Retention(c) => c.task(),
         }

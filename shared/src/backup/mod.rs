@@ -70,6 +70,10 @@ pub struct Admin {
     /// The application database, with the owner's user name.
     pub db: DbConfig,
     pub password: SecretString,
+    /// The application role and the password its secret holds: migrating
+    /// gives the role that login, so no one runs SQL by hand after a deploy.
+    pub app_role: String,
+    pub app_password: SecretString,
 }
 
 pub struct BackupService {
@@ -283,9 +287,13 @@ impl BackupService {
         outcome
     }
 
-    /// Applies pending migrations as the owner; deployments invoke this once.
+    /// Applies pending migrations as the owner, then (re)sets the application
+    /// role's login from its secret; deployments invoke this after each apply,
+    /// and again after rotating the application password.
     pub async fn migrate(&self) -> Result<Vec<i32>, BackupError> {
         let mut client = db::connect(&self.admin.db, &self.admin.password).await?;
-        Ok(db::migrate(&mut client).await?)
+        let applied = db::migrate(&mut client).await?;
+        db::set_login_password(&client, &self.admin.app_role, &self.admin.app_password).await?;
+        Ok(applied)
     }
 }

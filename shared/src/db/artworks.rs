@@ -42,6 +42,40 @@ pub async fn insert_artist(
     Ok(Artist { id, name: name.to_owned(), bio: bio.map(str::to_owned), website: website.map(str::to_owned) })
 }
 
+/// An artist as the operator sees them: with the email, and how many live tokens they hold.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ArtistListing {
+    pub id: Uuid,
+    pub name: String,
+    pub email: String,
+    pub live_tokens: i64,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The newest artists first.
+pub async fn list_artists(db: &impl GenericClient, limit: i64) -> Result<Vec<ArtistListing>, DbError> {
+    let rows = db
+        .query(
+            "SELECT a.id, a.name, a.email, a.created_at,
+                    (SELECT count(*) FROM api_tokens t
+                      WHERE t.artist_id = a.id AND t.revoked_at IS NULL AND t.expires_at > now()) AS live_tokens
+               FROM artists a ORDER BY a.created_at DESC, a.id LIMIT $1",
+            &[&limit],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ArtistListing {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                email: r.try_get("email")?,
+                live_tokens: r.try_get("live_tokens")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .collect()
+}
+
 /// Creates a draft artwork. A taken slug surfaces as SQLSTATE 23505.
 pub async fn insert_artwork(db: &impl GenericClient, artist_id: Uuid, new: &NewArtwork, slug: &str) -> Result<Artwork, DbError> {
     let id = Uuid::new_v4();

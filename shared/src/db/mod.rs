@@ -162,6 +162,18 @@ pub async fn migrate(client: &mut tokio_postgres::Client) -> Result<Vec<i32>, Db
     Ok(report.applied_migrations().iter().map(|m| m.version()).collect())
 }
 
+/// Gives a role its login with the password the functions read from their
+/// secret. Sent as a SCRAM verifier, so the password itself never reaches the
+/// server (or its statement log); the owner needs CREATEROLE, as RDS's master
+/// user has.
+pub async fn set_login_password(client: &tokio_postgres::Client, role: &str, password: &SecretString) -> Result<(), DbError> {
+    let verifier = postgres_protocol::password::scram_sha_256(password.expose_secret().as_bytes());
+    let role = role.replace('"', "\"\"");
+    // The verifier is base64 plus `$` and `:`: nothing to escape in a literal.
+    client.batch_execute(&format!("ALTER ROLE \"{role}\" WITH LOGIN PASSWORD '{verifier}'")).await?;
+    Ok(())
+}
+
 /// Cheapest round trip that proves the pool and server work.
 pub async fn ping(pool: &Pool) -> Result<(), DbError> {
     pool.get().await?.simple_query("SELECT 1").await?;

@@ -7,6 +7,7 @@
 //! Each task belongs to the function that owns its data: tokens to the API,
 //! backups and drills to the backup function, sweeps to retention.
 
+pub mod artists;
 pub mod identity;
 pub mod tokens;
 
@@ -59,6 +60,19 @@ pub enum Task {
         token_id: Uuid,
         reason: String,
     },
+    /// An artist, so an admin can issue their token (the API's admin routes
+    /// manage artists from then on).
+    CreateArtist {
+        name: String,
+        email: String,
+        bio: Option<String>,
+        website: Option<String>,
+    },
+    ListArtists {
+        limit: u32,
+    },
+    /// Pending migrations, then the application role's login from its secret.
+    MigrateDatabase,
     RunBackup,
     RunRestoreDrill,
     BackupHistory {
@@ -89,8 +103,13 @@ impl Owner {
 impl Task {
     pub fn owner(&self) -> Owner {
         match self {
-            Self::BootstrapAdmin { .. } | Self::CreateToken { .. } | Self::ListTokens { .. } | Self::RevokeToken { .. } => Owner::Api,
-            Self::RunBackup | Self::RunRestoreDrill | Self::BackupHistory { .. } => Owner::Backup,
+            Self::BootstrapAdmin { .. }
+            | Self::CreateToken { .. }
+            | Self::ListTokens { .. }
+            | Self::RevokeToken { .. }
+            | Self::CreateArtist { .. }
+            | Self::ListArtists { .. } => Owner::Api,
+            Self::MigrateDatabase | Self::RunBackup | Self::RunRestoreDrill | Self::BackupHistory { .. } => Owner::Backup,
             Self::PreviewRetention => Owner::Retention,
         }
     }
@@ -102,6 +121,9 @@ impl Task {
             Self::CreateToken { .. } => "ops.create_token",
             Self::ListTokens { .. } => "ops.list_tokens",
             Self::RevokeToken { .. } => "ops.revoke_token",
+            Self::CreateArtist { .. } => "ops.create_artist",
+            Self::ListArtists { .. } => "ops.list_artists",
+            Self::MigrateDatabase => "ops.migrate_database",
             Self::RunBackup => "ops.run_backup",
             Self::RunRestoreDrill => "ops.run_restore_drill",
             Self::BackupHistory { .. } => "ops.backup_history",
@@ -138,7 +160,10 @@ impl Task {
             Self::RevokeToken { reason, .. } if reason.trim().is_empty() || reason.len() > 500 => {
                 invalid("--reason is required (at most 500 characters)")
             }
-            Self::BackupHistory { limit } if !(1..=200).contains(limit) => invalid("--limit must be between 1 and 200"),
+            Self::CreateArtist { name, email, bio, website } => artists::validate(name, email, bio.as_deref(), website.as_deref()),
+            Self::BackupHistory { limit } | Self::ListArtists { limit } if !(1..=200).contains(limit) => {
+                invalid("--limit must be between 1 and 200")
+            }
             _ => Ok(()),
         }
     }
@@ -219,6 +244,46 @@ impl Verifier {
         let caller = identity::verify(&request.identity, &self.sts_endpoint, &request.operator_task.canonical_json()).await?;
         identity::require_role(&caller, self.operator_role.as_deref())?;
         Ok(caller)
+    }
+}
+
+/// Runs one of the API function's tasks (tokens, artists) for a verified
+/// caller: its changes and its audit entry commit together, and a refused
+/// task writes nothing.
+pub async fn run_api_task(
+    pool: &deadpool_postgres::Pool,
+    task: &Task,
+    caller: &Caller,
+    request_id: &str,
+) -> Result<serde_json::Value, OpsError> {
+    let mut client = pool.get().await.map_err(DbError::from)?;
+    let tx = client.transaction().await.map_err(DbError::from)?;
+    let audit = Audit { actor: caller.actor(), action: task.action(), request_id };
+    let result = match task {
+        Task::CreateArtist { .. } | Task::ListArtists { .. } => artists::apply(&tx, task, &audit).await?,
+        _ => tokens::apply(&tx, task, &audit).await?,
+    };
+    tx.commit().await.map_err(DbError::from)?;
+    Ok(result)
+}
+
+/// Who ran which task in which request: every entry a task writes says so.
+pub struct Audit<'a> {
+    actor: String,
+    action: &'static str,
+    request_id: &'a str,
+}
+
+impl Audit<'_> {
+    pub async fn record(
+        &self,
+        db: &impl deadpool_postgres::GenericClient,
+        target: String,
+        detail: serde_json::Value,
+    ) -> Result<(), DbError> {
+        let entry =
+            crate::db::AuditEntry { actor: &self.actor, action: self.action, target: &target, request_id: Some(self.request_id), detail };
+        crate::db::append_audit(db, &entry).await
     }
 }
 

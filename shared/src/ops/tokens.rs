@@ -2,69 +2,57 @@
 //! change and its audit entry commit together; a refused task writes nothing.
 
 use chrono::{Duration, Utc};
-use deadpool_postgres::Pool;
+use deadpool_postgres::Transaction;
 use uuid::Uuid;
 
-use super::{Caller, OpsError, Task};
-use crate::db::{self, AuditEntry, DbError};
+use super::{Audit, OpsError, Task};
+use crate::db::{self, DbError};
 use crate::domain::{self, Scope};
 
 /// Serialises concurrent bootstraps, so two of them cannot both find no admin.
 const BOOTSTRAP_LOCK: i64 = 0x6761_6c6c_6572_7901;
 
-/// Runs a token task for a verified caller.
-pub async fn run(pool: &Pool, task: &Task, caller: &Caller, request_id: &str) -> Result<serde_json::Value, OpsError> {
-    let mut client = pool.get().await.map_err(DbError::from)?;
-    let tx = client.transaction().await.map_err(DbError::from)?;
-    let actor = caller.actor();
-    let record = |target: String, detail: serde_json::Value| {
-        let tx = &tx;
-        let actor = &actor;
-        async move {
-            let entry = AuditEntry { actor, action: task.action(), target: &target, request_id: Some(request_id), detail };
-            db::append_audit(tx, &entry).await
-        }
-    };
-    let result = match task {
+/// Runs a token task inside the task's transaction.
+pub(super) async fn apply(tx: &Transaction<'_>, task: &Task, audit: &Audit<'_>) -> Result<serde_json::Value, OpsError> {
+    let record = |target: String, detail: serde_json::Value| audit.record(tx, target, detail);
+    Ok(match task {
         Task::BootstrapAdmin { label, expires_in_days, force, reason } => {
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&BOOTSTRAP_LOCK]).await.map_err(DbError::from)?;
-            if db::live_admin_token_exists(&tx).await? && !force {
+            if db::live_admin_token_exists(tx).await? && !force {
                 return Err(OpsError::Refused(
                     "a live admin token exists; create tokens through the API, or pass --force with --reason".into(),
                 ));
             }
-            let (id, secret, expires_at) = issue(&tx, Scope::Admin, None, label, *expires_in_days).await?;
+            let (id, secret, expires_at) = issue(tx, Scope::Admin, None, label, *expires_in_days).await?;
             let detail = serde_json::json!({ "label": label, "forced": force, "reason": reason, "expires_at": expires_at });
             record(format!("token:{id}"), detail).await?;
             serde_json::json!({ "token_id": id, "token": secret, "scope": "admin", "expires_at": expires_at })
         }
         Task::CreateToken { scope, artist_id, label, expires_in_days } => {
             if let Some(artist) = artist_id {
-                if !db::artist_exists(&tx, *artist).await? {
+                if !db::artist_exists(tx, *artist).await? {
                     return Err(OpsError::NotFound(format!("artist {artist}")));
                 }
             }
-            let (id, secret, expires_at) = issue(&tx, *scope, *artist_id, label, *expires_in_days).await?;
+            let (id, secret, expires_at) = issue(tx, *scope, *artist_id, label, *expires_in_days).await?;
             let detail = serde_json::json!({ "scope": scope, "artist_id": artist_id, "label": label, "expires_at": expires_at });
             record(format!("token:{id}"), detail).await?;
             serde_json::json!({ "token_id": id, "token": secret, "scope": scope, "artist_id": artist_id, "expires_at": expires_at })
         }
         Task::ListTokens { include_dead } => {
-            let tokens = db::list_tokens(&tx, *include_dead).await?;
+            let tokens = db::list_tokens(tx, *include_dead).await?;
             record("tokens".into(), serde_json::json!({ "count": tokens.len() })).await?;
             serde_json::json!({ "tokens": tokens })
         }
         Task::RevokeToken { token_id, reason } => {
-            if !db::revoke_token(&tx, *token_id).await? {
+            if !db::revoke_token(tx, *token_id).await? {
                 return Err(OpsError::NotFound(format!("live token {token_id}")));
             }
             record(format!("token:{token_id}"), serde_json::json!({ "reason": reason })).await?;
             serde_json::json!({ "revoked": token_id })
         }
         other => return Err(OpsError::WrongFunction(other.action())),
-    };
-    tx.commit().await.map_err(DbError::from)?;
-    Ok(result)
+    })
 }
 
 /// A new token: the secret is returned once, only its digest is stored.

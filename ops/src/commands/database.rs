@@ -1,0 +1,18 @@
+use clap::Subcommand;
+use shared::ops::Task;
+
+#[derive(Debug, Subcommand)]
+pub enum Database {
+    /// Applies pending migrations as the schema owner, then gives the
+    /// application role the login its secret holds (after every deploy, and
+    /// after rotating the application password).
+    Migrate,
+}
+
+impl Database {
+    pub fn task(self) -> Task {
+        match self {
+            Self::Migrate => Task::MigrateDatabase,
+        }
+    }
+}
