@@ -62,6 +62,17 @@ resource "aws_secretsmanager_secret" "db_app" {
   recovery_window_in_days = 30
 }
 
+# Password of the read-only backup role (the daily snapshot). Set like the
+# application role's: the operator stores a generated value, and
+# `gallery-ops database migrate` gives the role that login.
+resource "aws_secretsmanager_secret" "db_backup" {
+  #checkov:skip=CKV2_AWS_57:The value is a PostgreSQL role password set through the migrate task; rotated by the runbook in docs/security.md
+  name                    = "${var.name_prefix}/database/${var.db_backup_username}"
+  description             = "Password of the ${var.db_backup_username} database role (read-only, backups)"
+  kms_key_id              = aws_kms_key.data.arn
+  recovery_window_in_days = 30
+}
+
 # Created before the instance so the exported logs get our retention and key.
 resource "aws_cloudwatch_log_group" "database" {
   for_each = toset(["postgresql", "upgrade"])

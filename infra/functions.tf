@@ -60,10 +60,14 @@ locals {
       reserved    = 1
       db_pool     = 1
       db_direct   = 2
-      # Restore drills and migrations run as the schema owner (RDS-managed
-      # master credentials); everything else uses the application role.
+      # The snapshot is read by the read-only backup role; migrations,
+      # restores and drills run as the schema owner (RDS-managed master
+      # credentials, fetched only by those tasks); the catalog rows are
+      # written by the application role.
       extra_env = {
         GALLERY_BACKUP_KMS_KEY_ID  = aws_kms_key.backups.arn
+        DATABASE_BACKUP_USER       = var.db_backup_username
+        DATABASE_BACKUP_SECRET_ARN = aws_secretsmanager_secret.db_backup.arn
         DATABASE_OWNER_USER        = var.db_username
         DATABASE_OWNER_SECRET_ARN  = aws_db_instance.main.master_user_secret[0].secret_arn
         GALLERY_OPERATOR_ROLE_NAME = local.operator_role_name

@@ -25,9 +25,10 @@ data "aws_iam_policy_document" "function" {
     actions = ["secretsmanager:GetSecretValue"]
     resources = concat(
       [aws_secretsmanager_secret.db_app.arn],
-      # Only the backup function (restore drills, migrations) reads the
-      # owner's credentials.
-      each.key == "backup" ? [aws_db_instance.main.master_user_secret[0].secret_arn] : [],
+      # Only the backup function reads the read-only backup role's password
+      # (the daily snapshot) and the owner's credentials (migrations,
+      # restores and drills, fetched only when one of them runs).
+      each.key == "backup" ? [aws_secretsmanager_secret.db_backup.arn, aws_db_instance.main.master_user_secret[0].secret_arn] : [],
     )
   }
 
@@ -137,7 +138,7 @@ data "aws_iam_policy_document" "function" {
 
     content {
       sid       = "ListBackups"
-      actions   = ["s3:ListBucket"]
+      actions   = ["s3:ListBucket", "s3:ListBucketMultipartUploads"]
       resources = [local.bucket_arn.backups]
     }
   }
@@ -146,8 +147,10 @@ data "aws_iam_policy_document" "function" {
     for_each = each.key == "backup" ? ["backup"] : []
 
     content {
-      sid       = "ReadWriteBackups"
-      actions   = ["s3:PutObject", "s3:GetObject"]
+      sid = "ReadWriteBackups"
+      # Multipart uploads: a failed or killed run aborts its own upload (the
+      # next run aborts those of a killed one).
+      actions   = ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"]
       resources = ["${local.bucket_arn.backups}/*"]
     }
   }
@@ -157,8 +160,8 @@ data "aws_iam_policy_document" "function" {
 
     content {
       sid       = "BackupEnvelopeEncryption"
-      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
-      resources = [aws_kms_key.backups.arn]
+      actions   = ["kms:GenerateDataKey", "kms:Decrypt", "kms:DescribeKey"]
+      resources = [aws_kms_key.backups.arn, aws_kms_replica_key.backups_dr.arn]
     }
   }
 

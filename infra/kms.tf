@@ -143,8 +143,13 @@ data "aws_iam_policy_document" "data_key" {
 
 # --- backups key -----------------------------------------------------------------
 
+# Multi-Region: its replica in the recovery region shares the key material and
+# id, so every backup's data key unwraps there after the primary region is
+# lost, while the backup function only ever calls KMS in its own region
+# (through the VPC endpoint: no cross-region traffic, one KMS call a backup).
 resource "aws_kms_key" "backups" {
   description             = "${var.name_prefix}: envelope encryption of database backups"
+  multi_region            = true
   enable_key_rotation     = true
   deletion_window_in_days = 30
   policy                  = data.aws_iam_policy_document.backups_key.json
@@ -171,7 +176,7 @@ data "aws_iam_policy_document" "backups_key" {
 
   statement {
     sid       = "BackupFunctionEnvelopeEncryption"
-    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt", "kms:DescribeKey"]
     resources = ["*"]
 
     principals {
@@ -339,6 +344,57 @@ data "aws_iam_policy_document" "ops_key" {
     principals {
       type        = "AWS"
       identifiers = [aws_iam_role.scheduler.arn]
+    }
+  }
+}
+
+# The backups key in the recovery region. Only restores use it: the backup
+# function's role (IAM is global, so a recovery deployment of the function
+# runs under it) may decrypt, for backups only.
+resource "aws_kms_replica_key" "backups_dr" {
+  provider = aws.dr
+
+  description             = "${var.name_prefix}: envelope encryption of database backups (recovery-region replica)"
+  primary_key_arn         = aws_kms_key.backups.arn
+  deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.backups_replica_key.json
+}
+
+resource "aws_kms_alias" "backups_dr" {
+  provider = aws.dr
+
+  name          = "alias/${var.name_prefix}-backups"
+  target_key_id = aws_kms_replica_key.backups_dr.key_id
+}
+
+data "aws_iam_policy_document" "backups_replica_key" {
+  #checkov:skip=CKV_AWS_356:In a key policy "*" means this key only
+  #checkov:skip=CKV_AWS_111:In a key policy "*" means this key only; users are named principals
+  statement {
+    sid       = "KeyAdministrationByAccount"
+    actions   = concat(local.key_admin_actions, ["kms:CreateGrant"])
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [local.account_root_arn]
+    }
+  }
+
+  statement {
+    sid       = "BackupFunctionRestoresInRecoveryRegion"
+    actions   = ["kms:Decrypt", "kms:DescribeKey"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [local.function_role_arns["backup"]]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:purpose"
+      values   = ["copper-gallery-backup"]
     }
   }
 }

@@ -53,6 +53,16 @@ output "database_app_secret_arn" {
   value       = aws_secretsmanager_secret.db_app.arn
 }
 
+output "database_backup_secret_arn" {
+  description = "Secrets Manager ARN holding the read-only backup role's password (value set by the operator, login given by the migrate task)."
+  value       = aws_secretsmanager_secret.db_backup.arn
+}
+
+output "backups_replica_key_arn" {
+  description = "The backups key's replica in the recovery region: what a recovery deployment's backup function uses."
+  value       = aws_kms_replica_key.backups_dr.arn
+}
+
 output "alarm_topic_arn" {
   description = "SNS topic that receives every alarm."
   value       = aws_sns_topic.alarms.arn

@@ -125,6 +125,17 @@ variable "db_username" {
   }
 }
 
+variable "db_backup_username" {
+  description = "Read-only role the daily backup takes its snapshot with (created by the migrations)."
+  type        = string
+  default     = "gallery_backup"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9_]{0,62}$", var.db_backup_username))
+    error_message = "db_backup_username must be a lowercase PostgreSQL identifier."
+  }
+}
+
 variable "db_app_username" {
   description = "Login of the application role (created by the schema migrations); the functions connect as this role."
   type        = string

@@ -255,6 +255,15 @@ def readback(endpoint: str, state: dict, deferred: list[str]) -> Checks:
     ck.expect("kms:Decrypt" not in root_stmt["Action"], "account root cannot decrypt with the data key directly")
     backup_policy = json.dumps(kms.get_key_policy(KeyId=keys["backups"], PolicyName="default")["Policy"])
     ck.expect(f"role/{functions['backup']}" in backup_policy, "backups key names the backup role")
+    # Backups must decrypt in the recovery region with the primary region gone.
+    backups_meta = kms.describe_key(KeyId=keys["backups"])["KeyMetadata"]
+    ck.expect(backups_meta.get("MultiRegion") is True, "backups key is multi-Region")
+    replica_arn = out["backups_replica_key_arn"]["value"]
+    replica_meta = kms_dr.describe_key(KeyId=replica_arn)["KeyMetadata"]
+    ck.expect(replica_meta["KeyId"] == backups_meta["KeyId"], "backups key has a replica in the recovery region")
+    replica_policy = json.dumps(kms_dr.get_key_policy(KeyId=replica_arn, PolicyName="default")["Policy"])
+    ck.expect(f"role/{functions['backup']}" in replica_policy and "copper-gallery-backup" in replica_policy,
+              "the replica lets the backup role decrypt backups only")
 
     # --- Buckets ----------------------------------------------------------------------
     expected_key = {"originals": keys["data"], "processed": keys["data"], "backups": keys["backups"], "trail": keys["ops"]}
@@ -373,6 +382,11 @@ def readback(endpoint: str, state: dict, deferred: list[str]) -> Checks:
         backup_env.get("DATABASE_OWNER_SECRET_ARN") == out["database_secret_arn"]["value"]
         and backup_env.get("DATABASE_PASSWORD_SECRET_ARN") == out["database_app_secret_arn"]["value"],
         "backup: owner credentials for drills, application role otherwise",
+    )
+    ck.expect(
+        backup_env.get("DATABASE_BACKUP_SECRET_ARN") == out["database_backup_secret_arn"]["value"]
+        and backup_env.get("DATABASE_BACKUP_USER") == "gallery_backup",
+        "backup: the snapshot is read by the read-only backup role",
     )
     api_env = lam.get_function(FunctionName=functions["api"])["Configuration"]["Environment"]["Variables"]
     ck.expect("GALLERY_UPLOAD_MAX_BYTES" in api_env, "api: GALLERY_UPLOAD_MAX_BYTES")

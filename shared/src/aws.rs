@@ -37,6 +37,24 @@ pub async fn connect(common: &Common) -> Result<(Clients, deadpool_postgres::Poo
     Ok((clients, pool))
 }
 
+/// A password fetched on first use: the owner's, which most invocations
+/// never need, so it is not read at every cold start.
+pub struct LazyPassword {
+    clients: Clients,
+    source: PasswordSource,
+    cell: tokio::sync::OnceCell<SecretString>,
+}
+
+impl LazyPassword {
+    pub fn new(clients: Clients, source: PasswordSource) -> Self {
+        Self { clients, source, cell: tokio::sync::OnceCell::new() }
+    }
+
+    pub async fn get(&self) -> Result<SecretString, SecretError> {
+        self.cell.get_or_try_init(|| self.clients.database_password(&self.source)).await.cloned()
+    }
+}
+
 /// The clients the functions use. Cloning is cheap (they share connections).
 #[derive(Clone, Debug)]
 pub struct Clients {

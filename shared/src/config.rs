@@ -246,19 +246,28 @@ impl DbConfig {
     }
 }
 
-/// The schema owner's credentials: migrations and restore drills need them,
-/// the application role deliberately cannot do either.
+/// A database role other than the application's: its user and where its
+/// password is.
 #[derive(Clone, Debug)]
-pub struct OwnerConfig {
+pub struct RoleConfig {
     pub user: String,
     pub password: PasswordSource,
 }
 
-impl OwnerConfig {
-    pub fn read(env: &mut Env) -> Self {
-        let user = env.required("DATABASE_OWNER_USER");
-        let password = password_source(env, "DATABASE_OWNER_PASSWORD", "DATABASE_OWNER_SECRET_ARN");
-        Self { user, password }
+impl RoleConfig {
+    /// The schema owner: migrations, restores and drills need it; the
+    /// application role deliberately cannot do any of them.
+    pub fn owner(env: &mut Env) -> Self {
+        Self::read(env, "DATABASE_OWNER_USER", "DATABASE_OWNER_PASSWORD", "DATABASE_OWNER_SECRET_ARN")
+    }
+
+    /// The read-only role the daily backup reads its snapshot with.
+    pub fn backup(env: &mut Env) -> Self {
+        Self::read(env, "DATABASE_BACKUP_USER", "DATABASE_BACKUP_PASSWORD", "DATABASE_BACKUP_SECRET_ARN")
+    }
+
+    fn read(env: &mut Env, user: &str, plain: &str, secret_arn: &str) -> Self {
+        Self { user: env.required(user), password: password_source(env, plain, secret_arn) }
     }
 }
 

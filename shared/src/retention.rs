@@ -135,6 +135,9 @@ impl Retention {
         report.tokens_deleted = db::delete_dead_tokens(&client, now - self.policy.dead_token_age).await?;
 
         for backup in backups_to_expire(&db::live_backups(&client).await?, now, &self.policy) {
+            // The manifest first: an object without one is never taken for a backup.
+            let manifest = crate::backup::Manifest::key_for(&backup.object_key);
+            report.objects_deleted += self.store.delete_all_versions(&self.backups_bucket, &manifest).await? as u64;
             report.objects_deleted += self.store.delete_all_versions(&self.backups_bucket, &backup.object_key).await? as u64;
             db::mark_backup_expired(&client, backup.id).await?;
             report.backups_expired += 1;
@@ -167,6 +170,7 @@ impl Retention {
         preview.tokens = db::count_dead_tokens(&client, now - self.policy.dead_token_age).await?.max(0) as u64;
         for backup in backups_to_expire(&db::live_backups(&client).await?, now, &self.policy) {
             preview.backups += 1;
+            keys.push(crate::backup::Manifest::key_for(&backup.object_key));
             keys.push(backup.object_key);
         }
         preview.object_keys = keys.len() as u64;

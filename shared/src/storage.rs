@@ -164,6 +164,165 @@ impl ObjectStore {
         }
     }
 
+    /// Starts a multipart upload encrypted with our KMS key; returns its id.
+    pub async fn create_multipart(&self, bucket: &str, key: &str, content_type: &str) -> Result<String, StorageError> {
+        let out = self
+            .s3
+            .create_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .content_type(content_type)
+            .server_side_encryption(ServerSideEncryption::AwsKms)
+            .ssekms_key_id(&self.kms_key_id)
+            .bucket_key_enabled(true)
+            .send()
+            .await
+            .map_err(|e| s3_error("create multipart upload", bucket, key, e))?;
+        out.upload_id().map(str::to_owned).ok_or_else(|| StorageError::S3 {
+            operation: "create multipart upload",
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            message: "no upload id in the answer".into(),
+            retryable: true,
+        })
+    }
+
+    /// Stores one part; returns its ETag for the completion.
+    pub async fn upload_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        number: i32,
+        bytes: bytes::Bytes,
+    ) -> Result<String, StorageError> {
+        let out = self
+            .s3
+            .upload_part()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(number)
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(|e| s3_error("upload part", bucket, key, e))?;
+        Ok(out.e_tag().unwrap_or_default().to_owned())
+    }
+
+    /// Makes the uploaded parts the object; returns its version id.
+    pub async fn complete_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: &[(i32, String)],
+    ) -> Result<Option<String>, StorageError> {
+        use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+        let parts = parts.iter().map(|(n, etag)| CompletedPart::builder().part_number(*n).e_tag(etag).build()).collect();
+        let out = self
+            .s3
+            .complete_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .send()
+            .await
+            .map_err(|e| s3_error("complete multipart upload", bucket, key, e))?;
+        Ok(out.version_id().map(str::to_owned))
+    }
+
+    pub async fn abort_multipart(&self, bucket: &str, key: &str, upload_id: &str) -> Result<(), StorageError> {
+        self.s3
+            .abort_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .send()
+            .await
+            .map_err(|e| s3_error("abort multipart upload", bucket, key, e))?;
+        Ok(())
+    }
+
+    /// Aborts multipart uploads under `prefix` started before `cutoff`: the
+    /// leftovers of runs that were killed. Returns how many.
+    pub async fn abort_uploads_before(&self, bucket: &str, prefix: &str, cutoff: DateTime<Utc>) -> Result<usize, StorageError> {
+        let mut aborted = 0;
+        let (mut key_marker, mut id_marker) = (None::<String>, None::<String>);
+        loop {
+            let page = self
+                .s3
+                .list_multipart_uploads()
+                .bucket(bucket)
+                .prefix(prefix)
+                .set_key_marker(key_marker.take())
+                .set_upload_id_marker(id_marker.take())
+                .send()
+                .await
+                .map_err(|e| s3_error("list multipart uploads", bucket, prefix, e))?;
+            for upload in page.uploads() {
+                let started = upload.initiated().and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), 0));
+                if let (Some(key), Some(id), Some(started)) = (upload.key(), upload.upload_id(), started) {
+                    if started < cutoff {
+                        self.abort_multipart(bucket, key, id).await?;
+                        aborted += 1;
+                    }
+                }
+            }
+            if page.is_truncated() != Some(true) {
+                return Ok(aborted);
+            }
+            key_marker = page.next_key_marker().map(str::to_owned);
+            id_marker = page.next_upload_id_marker().map(str::to_owned);
+        }
+    }
+
+    /// Every key under `prefix`, listing page by page.
+    pub async fn list_keys(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, StorageError> {
+        let mut keys = Vec::new();
+        let mut token = None::<String>;
+        loop {
+            let page = self
+                .s3
+                .list_objects_v2()
+                .bucket(bucket)
+                .prefix(prefix)
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| s3_error("list", bucket, prefix, e))?;
+            keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+            match page.next_continuation_token() {
+                Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_owned()),
+                _ => return Ok(keys),
+            }
+        }
+    }
+
+    /// An object's bytes as they arrive, never buffered whole.
+    pub async fn get_stream(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<impl futures_util::Stream<Item = Result<bytes::Bytes, StorageError>> + Send + 'static, StorageError> {
+        let out = self.s3.get_object().bucket(bucket).key(key).send().await.map_err(|e| s3_error("get", bucket, key, e))?;
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        Ok(futures_util::stream::unfold(Some(out.body), move |body| {
+            let (bucket, key) = (bucket.clone(), key.clone());
+            async move {
+                let mut body = body?;
+                match body.try_next().await {
+                    Ok(Some(bytes)) => Some((Ok(bytes), Some(body))),
+                    Ok(None) => None,
+                    Err(e) => {
+                        Some((Err(StorageError::S3 { operation: "get", bucket, key, message: e.to_string(), retryable: true }), None))
+                    }
+                }
+            }
+        }))
+    }
+
     /// A presigned POST that lets a browser upload exactly one object to
     /// `bucket/key`, at most `max_bytes`, encrypted with our key.
     pub async fn presigned_post(

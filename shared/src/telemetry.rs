@@ -30,13 +30,17 @@ pub fn init() {
 
 /// One embedded-metric-format line for a count metric with a `Function` dimension.
 pub fn metric_line(function: &str, name: &str, value: f64, timestamp_ms: i64) -> String {
+    metric_line_with_unit(function, name, value, "Count", timestamp_ms)
+}
+
+pub fn metric_line_with_unit(function: &str, name: &str, value: f64, unit: &str, timestamp_ms: i64) -> String {
     serde_json::json!({
         "_aws": {
             "Timestamp": timestamp_ms,
             "CloudWatchMetrics": [{
                 "Namespace": METRIC_NAMESPACE,
                 "Dimensions": [["Function"]],
-                "Metrics": [{ "Name": name, "Unit": "Count" }],
+                "Metrics": [{ "Name": name, "Unit": unit }],
             }],
         },
         "Function": function,
@@ -46,6 +50,11 @@ pub fn metric_line(function: &str, name: &str, value: f64, timestamp_ms: i64) ->
 }
 
 /// Emits a count metric on stdout, where the Lambda log agent turns it into a metric.
+/// A measurement (bytes, seconds) as an embedded-format metric.
+pub fn measure(function: &str, name: &str, value: f64, unit: &str) {
+    println!("{}", metric_line_with_unit(function, name, value, unit, chrono::Utc::now().timestamp_millis()));
+}
+
 pub fn count(function: &str, name: &str, value: f64) {
     println!("{}", metric_line(function, name, value, chrono::Utc::now().timestamp_millis()));
 }

@@ -17,7 +17,7 @@ fn every_gallery_ops_line_in_the_runbook_is_valid() {
 }
 
 /// Splits on spaces, keeping double-quoted words together (all the runbook uses).
-fn shell_words(line: &str) -> Vec<String> {
+pub fn shell_words(line: &str) -> Vec<String> {
     let mut words = Vec::new();
     let mut current = String::new();
     let mut quoted = false;

@@ -58,6 +58,8 @@ pub async fn lambda_env(ctx: &TestContext, f: &FunctionSettings) -> Vec<(String,
             "DATABASE_PASSWORD_SECRET_ARN" => secret(ctx, &ctx.stack.app_password).await,
             "DATABASE_OWNER_USER" => ctx.stack.owner_user.clone(),
             "DATABASE_OWNER_SECRET_ARN" => secret(ctx, &ctx.stack.owner_password).await,
+            "DATABASE_BACKUP_USER" => ctx.stack.backup_user.clone(),
+            "DATABASE_BACKUP_SECRET_ARN" => secret(ctx, &ctx.stack.backup_password).await,
             // The zip ships the RDS bundle at this path; locally, the stack's CA.
             "DATABASE_CA_BUNDLE" => ctx.db.ca_bundle.display().to_string(),
             "GALLERY_OPERATOR_ROLE_NAME" => OPERATOR_ROLE.to_owned(),

@@ -218,6 +218,39 @@ async fn an_operator_migrates_the_database_through_the_backup_function() {
     let alice = assume(&ctx, OPERATOR_ROLE, "alice").await;
     let out = json(&ops(&ctx, &backup, &alice, &["database", "migrate"]).await);
     assert_eq!(out["result"]["applied"], serde_json::json!([]), "the test database is already current: {out}");
-    assert_eq!(out["result"]["login"], "gallery_app");
+    assert_eq!(out["result"]["logins"], serde_json::json!(["gallery_app", "gallery_backup"]));
     assert_eq!(count(&ctx, "SELECT count(*)::text FROM audit_log WHERE action = 'ops.migrate_database'").await, "1");
+}
+
+/// docs/backup-restore.md's restore commands, executed as written: the
+/// runbook an operator follows at 3 a.m. cannot drift from the tool.
+#[tokio::test]
+async fn the_restore_runbook_runs_as_written() {
+    let ctx = TestContext::new().await;
+    ctx.artist_with_token("Ada Copper").await;
+    let backup = Running::start(&ctx, "backup").await;
+    let alice = assume(&ctx, OPERATOR_ROLE, "alice").await;
+    json(&ops(&ctx, &backup, &alice, &["backup", "run"]).await);
+
+    let text = std::fs::read_to_string(format!("{}/../docs/backup-restore.md", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let section = text.split("\n## Restore\n").nth(1).unwrap().split("\n## ").next().unwrap();
+    let lines: Vec<&str> = section.lines().map(str::trim).filter(|l| l.starts_with("gallery-ops ")).collect();
+    assert!(lines.iter().any(|l| l.contains("backup restore")), "the runbook shows the restore");
+    let owner = shared::config::DbConfig { user: ctx.stack.owner_user.clone(), name: "postgres".into(), ..ctx.db.clone() };
+    let admin = shared::db::connect(&owner, &ctx.stack.owner_password).await.unwrap();
+    admin.batch_execute("DROP DATABASE IF EXISTS gallery_restored WITH (FORCE)").await.unwrap();
+    let mut last = Value::Null;
+    for line in &lines {
+        let words = crate::docs::shell_words(line);
+        let args: Vec<&str> = words[1..].iter().map(String::as_str).collect();
+        last = json(&ops(&ctx, &backup, &alice, &args).await);
+    }
+    assert_eq!(last["result"]["database"], "gallery_restored", "{last}");
+    assert_eq!(last["result"]["rows"]["artists"], 1, "{last}");
+    let restored = shared::config::DbConfig { name: "gallery_restored".into(), ..owner };
+    let client = shared::db::connect(&restored, &ctx.stack.owner_password).await.unwrap();
+    let name: String = client.query_one("SELECT name FROM artists", &[]).await.unwrap().get(0);
+    assert_eq!(name, "Ada Copper");
+    drop(client);
+    admin.batch_execute("DROP DATABASE IF EXISTS gallery_restored WITH (FORCE)").await.unwrap();
 }

@@ -16,6 +16,8 @@ pub struct StackEnv {
     pub owner_user: String,
     pub owner_password: SecretString,
     pub app_password: SecretString,
+    pub backup_user: String,
+    pub backup_password: SecretString,
 }
 
 pub fn stack_env() -> StackEnv {
@@ -25,8 +27,10 @@ pub fn stack_env() -> StackEnv {
     let owner_user = env.required("DATABASE_OWNER_USER");
     let owner_password = SecretString::from(env.required("DATABASE_OWNER_PASSWORD"));
     let app_password = SecretString::from(env.required("DATABASE_PASSWORD"));
+    let backup_user = env.required("DATABASE_BACKUP_USER");
+    let backup_password = SecretString::from(env.required("DATABASE_BACKUP_PASSWORD"));
     match env.finish(()) {
-        Ok(()) => StackEnv { db, aws, owner_user, owner_password, app_password },
+        Ok(()) => StackEnv { db, aws, owner_user, owner_password, app_password, backup_user, backup_password },
         Err(e) => panic!("integration tests need the local stack; run them with `cargo xtask test` ({e})"),
     }
 }

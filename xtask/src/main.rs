@@ -1,6 +1,7 @@
 //! Developer tasks. `cargo xtask help` lists them.
 
 mod access_review;
+mod backupbench;
 mod bench;
 mod coldstart;
 mod infra;
@@ -36,6 +37,9 @@ cargo xtask <task>
   bench coldstart [RUNS]
                  each release binary's cold start and peak RSS through a Lambda Runtime API,
                  beside a Node.js Express + pg + AWS SDK v3 peer, same run
+  bench backup [SIZE_MB...]
+                 our backup and restore beside pg_dump -Fc and pg_restore on seeded databases
+                 (default 250 and 1000 MB): throughput, output size, peak RSS, KMS calls
   ops ARGS       gallery-ops against the running `cargo xtask dev` stack, in-process
 ";
 
@@ -69,7 +73,8 @@ fn real_main() -> Result<()> {
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("image") => bench::image(&root),
             Some("coldstart") => coldstart::coldstart(&root, &args[2..]),
-            _ => bail!("usage: cargo xtask bench image | cargo xtask bench coldstart [RUNS]"),
+            Some("backup") => backupbench::backup(&root, &args[2..]),
+            _ => bail!("usage: cargo xtask bench image | cargo xtask bench coldstart [RUNS] | cargo xtask bench backup [SIZE_MB...]"),
         },
         Some("help") | None => {
             print!("{HELP}");

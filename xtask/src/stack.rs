@@ -26,6 +26,7 @@ pub struct Stack {
     pub superuser_password: String,
     pub owner_password: String,
     pub app_password: String,
+    pub backup_password: String,
     postgres: Option<Child>,
     moto: Option<Emulator>,
 }
@@ -123,6 +124,7 @@ impl Stack {
             superuser_password: random_secret()?,
             owner_password: random_secret()?,
             app_password: random_secret()?,
+            backup_password: random_secret()?,
             postgres: None,
             moto: None,
         };
@@ -199,8 +201,10 @@ impl Stack {
         self.psql(
             "postgres",
             &format!(
-                "CREATE ROLE gallery_owner LOGIN CREATEDB CREATEROLE PASSWORD '{}'; CREATE ROLE gallery_app LOGIN PASSWORD '{}'; GRANT gallery_app TO gallery_owner WITH ADMIN OPTION;",
-                self.owner_password, self.app_password
+                "CREATE ROLE gallery_owner LOGIN CREATEDB CREATEROLE PASSWORD '{}'; \
+                 CREATE ROLE gallery_app LOGIN PASSWORD '{}'; GRANT gallery_app TO gallery_owner WITH ADMIN OPTION; \
+                 CREATE ROLE gallery_backup LOGIN PASSWORD '{}'; GRANT gallery_backup TO gallery_owner WITH ADMIN OPTION;",
+                self.owner_password, self.app_password, self.backup_password
             ),
         )?;
         Ok(())
@@ -236,6 +240,8 @@ impl Stack {
             v("DATABASE_CA_BUNDLE", self.ca_file.display().to_string()),
             v("DATABASE_OWNER_USER", "gallery_owner".into()),
             v("DATABASE_OWNER_PASSWORD", self.owner_password.clone()),
+            v("DATABASE_BACKUP_USER", "gallery_backup".into()),
+            v("DATABASE_BACKUP_PASSWORD", self.backup_password.clone()),
             v("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", self.moto_port)),
             v("AWS_REGION", REGION.into()),
             v("AWS_ACCESS_KEY_ID", "testing".into()),

@@ -1,11 +1,14 @@
 //! Scheduled events → `shared::backup`: the daily backup, the restore drill,
 //! and (invoked by a deployment) migrations; operator invocations → the
-//! backup tasks of `shared::ops` (run now, drill now, history).
+//! backup tasks of `shared::ops` (migrate, run now, drill now, history,
+//! verify, restore).
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use serde::{Deserialize, Serialize};
-use shared::backup::{Admin, BackupError, BackupService};
-use shared::config::{Common, DbConfig, Env, FromEnv, OperatorConfig, OwnerConfig};
+use shared::aws::LazyPassword;
+use shared::backup::restore::RestoreRequest;
+use shared::backup::{BackupError, BackupService, Owner as OwnerRole, Role};
+use shared::config::{Common, DbConfig, Env, FromEnv, OperatorConfig, RoleConfig};
 use shared::db::{self, AuditEntry};
 use shared::keys::Keys;
 use shared::ops::{OperatorRequest, OperatorResponse, OpsError, Owner, Task as OpsTask, Verifier};
@@ -14,20 +17,23 @@ use shared::storage::ObjectStore;
 #[derive(Clone, Debug)]
 pub struct Config {
     pub common: Common,
-    pub owner: OwnerConfig,
+    /// The schema owner: migrations, restores, drills.
+    pub owner: RoleConfig,
+    /// The read-only role the daily snapshot is taken with.
+    pub snapshot: RoleConfig,
     pub operator: OperatorConfig,
+    /// The multi-Region backups key (its replica in the recovery region).
     pub backup_key_id: String,
-    pub max_archive_bytes: u64,
 }
 
 impl FromEnv for Config {
     fn parse(env: &mut Env) -> Self {
         let common = Common::read(env);
-        let owner = OwnerConfig::read(env);
+        let owner = RoleConfig::owner(env);
+        let snapshot = RoleConfig::backup(env);
         let operator = OperatorConfig::read(env);
         let backup_key_id = env.required("GALLERY_BACKUP_KMS_KEY_ID");
-        let max_archive_bytes = env.parse_or("GALLERY_BACKUP_MAX_BYTES", 4 * 1024 * 1024 * 1024u64);
-        Self { common, owner, operator, backup_key_id, max_archive_bytes }
+        Self { common, owner, snapshot, operator, backup_key_id }
     }
 }
 
@@ -37,36 +43,34 @@ pub struct Deps {
     pub verifier: Verifier,
 }
 
+/// The owner's password is not fetched here: only migrate, restore and the
+/// drill need it, and they fetch it on first use.
 pub async fn deps(config: &Config) -> anyhow::Result<Deps> {
     let (clients, pool) = shared::aws::connect(&config.common).await?;
-    let owner_password = clients.database_password(&config.owner.password).await?;
+    let snapshot_password = clients.database_password(&config.snapshot.password).await?;
     let app_password = clients.database_password(&config.common.db.password).await?;
-    Ok(Deps {
-        service: service_with(config, pool, owner_password, app_password, &clients),
-        verifier: config.operator.verifier(&config.common.aws),
-    })
+    let service = service_with(config, pool, snapshot_password, app_password, &clients);
+    Ok(Deps { service, verifier: config.operator.verifier(&config.common.aws) })
 }
 
 pub fn service_with(
     config: &Config,
     pool: deadpool_postgres::Pool,
-    owner_password: secrecy::SecretString,
+    snapshot_password: secrecy::SecretString,
     app_password: secrecy::SecretString,
     clients: &shared::aws::Clients,
 ) -> BackupService {
+    let as_user = |user: &str| DbConfig { user: user.to_owned(), ..config.common.db.clone() };
     BackupService {
         pool,
+        snapshot: Role { db: as_user(&config.snapshot.user), password: snapshot_password.clone() },
+        owner: OwnerRole { db: as_user(&config.owner.user), password: LazyPassword::new(clients.clone(), config.owner.password.clone()) },
+        logins: vec![(config.common.db.user.clone(), app_password), (config.snapshot.user.clone(), snapshot_password)],
         store: ObjectStore::new(clients, &config.backup_key_id),
         keys: Keys::new(clients.kms.clone()),
         bucket: config.common.storage.backups_bucket.clone(),
         backup_key_id: config.backup_key_id.clone(),
-        admin: Admin {
-            db: DbConfig { user: config.owner.user.clone(), ..config.common.db.clone() },
-            password: owner_password,
-            app_role: config.common.db.user.clone(),
-            app_password,
-        },
-        max_archive_bytes: config.max_archive_bytes,
+        run_deadline: BackupService::default_run_deadline(),
     }
 }
 
@@ -110,18 +114,44 @@ pub async fn handle(event: serde_json::Value, request_id: &str, deps: &Deps) -> 
 pub async fn scheduled(task: Task, service: &BackupService) -> Result<serde_json::Value, BackupError> {
     match task {
         Task::Backup => {
-            let summary = service.backup().await?;
-            Ok(
-                serde_json::json!({ "backup_id": summary.id, "key": summary.object_key, "bytes": summary.bytes, "rows": summary.row_counts }),
-            )
+            let m = service.backup().await?;
+            Ok(serde_json::json!({
+                "backup_id": m.backup_id,
+                "key": m.object_key,
+                "bytes": m.object_bytes,
+                "chunks": m.chunks,
+                "snapshot_at": m.snapshot_at,
+                "rows": m.rows(),
+            }))
         }
         Task::RestoreDrill => match service.restore_drill().await {
-            Ok(counts) => Ok(serde_json::json!({ "restored": counts })),
+            Ok(report) => Ok(serde_json::json!({
+                "backup_id": report.backup_id,
+                "restored": report.rows,
+                "restore_ms": report.restore_ms,
+                "checksums": report.checksums,
+            })),
             Err(e) if e.is_retryable() => Err(e),
             Err(e) => Ok(serde_json::json!({ "drill_failed": e.to_string() })),
         },
-        Task::Migrate => Ok(serde_json::json!({ "applied": service.migrate().await?, "login": service.admin.app_role })),
+        Task::Migrate => Ok(
+            serde_json::json!({ "applied": service.migrate().await?, "logins": service.logins.iter().map(|(r, _)| r).collect::<Vec<_>>() }),
+        ),
     }
+}
+
+/// A backup failure as an operator sees it: transient ones may be retried,
+/// the rest are refusals with their reason.
+fn task_error(e: BackupError) -> OpsError {
+    if e.is_retryable() {
+        OpsError::Task(e.to_string())
+    } else {
+        OpsError::Refused(e.to_string())
+    }
+}
+
+fn json(value: impl Serialize) -> Result<serde_json::Value, OpsError> {
+    serde_json::to_value(value).map_err(|e| OpsError::Task(e.to_string()))
 }
 
 /// An operator's task, once the caller is proven. The audit entry names the
@@ -131,10 +161,16 @@ pub async fn operate(request: &OperatorRequest, request_id: &str, deps: &Deps) -
     let task = &request.operator_task;
     let service = &deps.service;
     let outcome = match task {
-        OpsTask::MigrateDatabase => scheduled(Task::Migrate, service).await.map_err(|e| OpsError::Task(e.to_string())),
-        OpsTask::RunBackup => scheduled(Task::Backup, service).await.map_err(|e| OpsError::Task(e.to_string())),
-        OpsTask::RunRestoreDrill => scheduled(Task::RestoreDrill, service).await.map_err(|e| OpsError::Task(e.to_string())),
+        OpsTask::MigrateDatabase => scheduled(Task::Migrate, service).await.map_err(task_error),
+        OpsTask::RunBackup => scheduled(Task::Backup, service).await.map_err(task_error),
+        OpsTask::RunRestoreDrill => scheduled(Task::RestoreDrill, service).await.map_err(task_error),
         OpsTask::BackupHistory { limit } => history(service, i64::from(*limit)).await,
+        OpsTask::VerifyBackup { backup } => service.verify(backup).await.map_err(task_error).and_then(json),
+        OpsTask::RestoreBackup { backup, database, verify_first, replace } => {
+            let request =
+                RestoreRequest { backup: backup.clone(), database: database.clone(), verify_first: *verify_first, replace: *replace };
+            service.restore(&request).await.map_err(task_error).and_then(json)
+        }
         other => Err(OpsError::WrongFunction(other.action())),
     };
     let detail = match &outcome {
@@ -153,8 +189,8 @@ pub async fn operate(request: &OperatorRequest, request_id: &str, deps: &Deps) -
 
 async fn history(service: &BackupService, limit: i64) -> Result<serde_json::Value, OpsError> {
     let client = service.pool.get().await.map_err(db::DbError::from)?;
-    let backups = db::recent_backups(&client, limit).await?;
-    let drills = db::recent_drills(&client, limit).await?;
+    let backups = db::recent_backups(&**client, limit).await?;
+    let drills = db::recent_drills(&**client, limit).await?;
     Ok(serde_json::json!({ "backups": backups, "drills": drills }))
 }
 

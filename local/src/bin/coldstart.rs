@@ -61,9 +61,9 @@ async fn once(command: &std::path::Path, args: &[String], env: &[(String, String
 /// Migrates and seeds the bench database, and moves the application password
 /// into Secrets Manager, so both peers fetch it at cold start as they do in AWS.
 async fn prepare(env: &mut Vec<(String, String)>) -> Result<()> {
-    use shared::config::{AwsConfig, DbConfig, Env, OwnerConfig};
+    use shared::config::{AwsConfig, DbConfig, Env, RoleConfig};
     let mut e = Env::from_process();
-    let (db, owner, aws) = (DbConfig::read(&mut e), OwnerConfig::read(&mut e), AwsConfig::read(&mut e));
+    let (db, owner, aws) = (DbConfig::read(&mut e), RoleConfig::owner(&mut e), AwsConfig::read(&mut e));
     e.finish(())?;
     let clients = shared::aws::Clients::new(&aws).await;
     let owner_password = clients.database_password(&owner.password).await?;

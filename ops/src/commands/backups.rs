@@ -1,4 +1,5 @@
 use clap::Subcommand;
+use shared::backup::restore::Which;
 use shared::ops::Task;
 
 #[derive(Debug, Subcommand)]
@@ -7,6 +8,29 @@ pub enum Backup {
     Run,
     /// Restores the newest backup into a scratch database and checks it, now.
     Drill,
+    /// Reads a backup end to end (manifest, data key, every chunk and table
+    /// checksum) without writing anything.
+    Verify {
+        /// `latest` or a backup id.
+        #[arg(default_value = "latest")]
+        backup: Which,
+    },
+    /// Restores a backup into a database: the schema at the backup's version,
+    /// its rows, then the newer migrations. Refuses a database that is not
+    /// empty unless --replace.
+    Restore {
+        /// `latest` or a backup id.
+        backup: Which,
+        /// The target database on the gallery's instance (created if missing).
+        #[arg(long)]
+        database: String,
+        /// Verify the whole backup before writing anything.
+        #[arg(long)]
+        verify_first: bool,
+        /// Drop what the target database holds first.
+        #[arg(long)]
+        replace: bool,
+    },
     /// The newest backups and restore drills with their outcomes.
     History {
         #[arg(long, default_value_t = 20)]
@@ -20,6 +44,8 @@ impl Backup {
             Self::Run => Task::RunBackup,
             Self::Drill => Task::RunRestoreDrill,
             Self::History { limit } => Task::BackupHistory { limit },
+            Self::Verify { backup } => Task::VerifyBackup { backup },
+            Self::Restore { backup, database, verify_first, replace } => Task::RestoreBackup { backup, database, verify_first, replace },
         }
     }
 }

@@ -1,28 +1,43 @@
-//! Daily encrypted backups of the database, and the drill that proves each restores.
+//! Daily encrypted backups of the database, their verification and restore,
+//! and the drill that proves each restores.
 //!
-//! A backup is a consistent snapshot (one REPEATABLE READ transaction) of every
-//! gallery table in COPY format, compressed with zstd and sealed with AES-256-GCM
-//! under a fresh KMS data key bound to the backup's id. The drill restores the
-//! newest backup into a scratch database, checks every table's row count against
-//! the manifest, and drops the scratch database again.
+//! A backup is one REPEATABLE READ snapshot of every gallery table, read by a
+//! role that can only read ([`Service::snapshot`]), streamed as COPY text
+//! through zstd and sealed in 1 MiB chunks ([`format`]) under a fresh KMS
+//! data key, into an S3 multipart upload ([`sink`]): memory stays flat at any
+//! size. The manifest ([`manifest`]) is written last, so an object without
+//! one never looks complete. The data key is wrapped by a multi-Region KMS
+//! key, whose replica in the recovery region unwraps it after a region loss.
+//!
+//! Restores and drills ([`restore`]) read the manifest, unwrap the key, and
+//! stream the object back: schema at the backup's version, data with the
+//! backup's column lists, then the newer migrations.
 
-pub mod archive;
-pub mod envelope;
+pub mod format;
+pub mod frames;
+pub mod manifest;
+pub mod pipeline;
+pub mod restore;
+pub mod sink;
 
 use std::collections::HashMap;
-use std::io::Read;
 
-use chrono::Utc;
+use chrono::{DateTime, Duration, Utc};
 use deadpool_postgres::Pool;
+use futures_util::{pin_mut, TryStreamExt};
 use secrecy::SecretString;
-use sha2::{Digest, Sha256};
 use tracing::{info, instrument, warn};
 use uuid::Uuid;
 
 use crate::config::DbConfig;
-use crate::db::{self, BackupRecord, DbError, BACKUP_TABLES};
-use crate::keys::{KeyError, Keys};
+use crate::db::{self, DbError, BACKUP_TABLES};
+use crate::keys::{KeyError, Keys, KmsFailure};
 use crate::storage::{ObjectStore, StorageError};
+pub use format::FormatError;
+pub use frames::ArchiveError;
+pub use manifest::Manifest;
+use pipeline::{Input, Writing, Written};
+use sink::{S3Sink, Sink};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {
@@ -32,12 +47,24 @@ pub enum BackupError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Keys(#[from] KeyError),
-    #[error("the backup failed its integrity check (tampered, truncated or the wrong key)")]
-    Tampered,
-    #[error("the backup is malformed: {0}")]
-    Malformed(String),
-    #[error("no successful backup exists to restore")]
-    NoBackup,
+    #[error("the backup object was refused: {0}")]
+    Format(#[from] FormatError),
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    #[error("the backup object does not match its manifest: {0}")]
+    ObjectMismatch(String),
+    #[error("the manifest of backup {0} is not authentic: it was modified, or written with another data key")]
+    ManifestForged(Uuid),
+    #[error("the manifest is malformed: {0}")]
+    ManifestMalformed(String),
+    #[error("backup {backup} was sealed with KMS key {sealed_with}; this function uses {configured}")]
+    WrongKey { backup: Uuid, sealed_with: String, configured: String },
+    #[error("backup schema v{backup} is newer than this code knows (v{known}): restore with the release that took it")]
+    NewerSchema { backup: i32, known: i32 },
+    #[error("the target database {0:?} is not empty (pass replace to overwrite it)")]
+    TargetNotEmpty(String),
+    #[error("not found: {0}")]
+    NotFound(String),
     #[error("restored data does not match the backup: {0}")]
     Mismatch(String),
     #[error("background work stopped: {0}")]
@@ -51,249 +78,232 @@ impl BackupError {
             Self::Storage(e) => e.is_retryable(),
             Self::Keys(e) => e.is_retryable(),
             Self::Worker(_) => true,
-            Self::Tampered | Self::Malformed(_) | Self::NoBackup | Self::Mismatch(_) => false,
+            _ => false,
+        }
+    }
+
+    /// Whether the failure says the backup itself is bad (the drill's finding),
+    /// rather than that it could not be read right now.
+    pub fn is_integrity_failure(&self) -> bool {
+        match self {
+            Self::Format(_)
+            | Self::Archive(_)
+            | Self::ObjectMismatch(_)
+            | Self::ManifestForged(_)
+            | Self::ManifestMalformed(_)
+            | Self::Mismatch(_) => true,
+            Self::Keys(e) => e.failure() == Some(KmsFailure::WrongKeyOrContext),
+            _ => false,
         }
     }
 }
 
-/// What a backup run produced.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BackupSummary {
-    pub id: Uuid,
-    pub object_key: String,
-    pub bytes: u64,
-    pub row_counts: HashMap<String, u64>,
-}
-
-/// How the drill and migrations reach the database as its owner.
-pub struct Admin {
-    /// The application database, with the owner's user name.
+/// Credentials for one database role.
+#[derive(Clone)]
+pub struct Role {
     pub db: DbConfig,
     pub password: SecretString,
-    /// The application role and the password its secret holds: migrating
-    /// gives the role that login, so no one runs SQL by hand after a deploy.
-    pub app_role: String,
-    pub app_password: SecretString,
+}
+
+/// The schema owner, only for the tasks that need it (migrate, restore,
+/// drill): its password is fetched on first use, not at cold start.
+pub struct Owner {
+    pub db: DbConfig,
+    pub password: crate::aws::LazyPassword,
+}
+
+impl Owner {
+    pub async fn role(&self) -> Result<Role, BackupError> {
+        let password = self.password.get().await.map_err(|e| BackupError::Worker(format!("owner credentials: {e}")))?;
+        Ok(Role { db: self.db.clone(), password })
+    }
 }
 
 pub struct BackupService {
+    /// The application role: the catalog rows (backups, drills, audit).
     pub pool: Pool,
+    /// The read-only backup role: the snapshot.
+    pub snapshot: Role,
+    pub owner: Owner,
+    /// Login roles and the passwords their secrets hold; migrating gives
+    /// each its login, so no one types SQL after a deploy.
+    pub logins: Vec<(String, SecretString)>,
     /// The backups bucket's store, writing with the backup key.
     pub store: ObjectStore,
     pub keys: Keys,
     pub bucket: String,
     pub backup_key_id: String,
-    pub admin: Admin,
-    /// Largest archive a restore will inflate, so a hostile file cannot exhaust memory.
-    pub max_archive_bytes: u64,
+    /// A run still `running` this long after it started was killed.
+    pub run_deadline: Duration,
 }
 
-fn key_context(backup_id: Uuid) -> HashMap<String, String> {
+impl BackupService {
+    /// Longer than any run can last: the function's timeout is 15 minutes.
+    pub fn default_run_deadline() -> Duration {
+        Duration::minutes(20)
+    }
+}
+
+/// The data key's encryption context: KMS unwraps it only for this backup.
+pub fn key_context(backup_id: Uuid) -> HashMap<String, String> {
     HashMap::from([("purpose".to_owned(), "copper-gallery-backup".to_owned()), ("backup_id".to_owned(), backup_id.to_string())])
+}
+
+/// Where backup `id`, started at `at`, is stored.
+pub fn object_key(id: Uuid, at: DateTime<Utc>) -> String {
+    format!("backups/{}/{id}.cpgbak", at.format("%Y/%m/%d"))
+}
+
+/// Streams every table of one snapshot into `sink`. The transaction must be
+/// REPEATABLE READ so every table is read at the same instant.
+pub async fn write_snapshot<S: Sink>(
+    tx: &tokio_postgres::Transaction<'_>,
+    header: &format::Header,
+    key: &[u8; 32],
+    sink: S,
+) -> Result<Written, BackupError> {
+    let writing = Writing::start(header, key, sink)?;
+    let fed = async {
+        for (table, order) in BACKUP_TABLES {
+            let columns = db::table_columns(tx, table).await?;
+            writing.send(Input::Start(frames::TableStart { name: (*table).to_owned(), columns: columns.clone() })).await?;
+            let stream = db::copy_out_stream(tx, table, &columns, order).await?;
+            pin_mut!(stream);
+            while let Some(chunk) = stream.try_next().await.map_err(DbError::from)? {
+                writing.send(Input::Data(chunk)).await?;
+            }
+            writing.send(Input::End).await?;
+        }
+        Ok(())
+    }
+    .await;
+    writing.finish(fed).await
+}
+
+/// Opens the snapshot transaction on `client` (stable COPY output, one instant).
+pub async fn snapshot_transaction(client: &mut tokio_postgres::Client) -> Result<tokio_postgres::Transaction<'_>, BackupError> {
+    db::stable_output(&*client).await?;
+    Ok(client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(DbError::from)?)
 }
 
 impl BackupService {
     /// Takes a backup and records it; a failure is recorded too, then returned.
-    #[instrument(skip_all)]
-    pub async fn backup(&self) -> Result<BackupSummary, BackupError> {
+    #[instrument(skip_all, fields(backup_id))]
+    pub async fn backup(&self) -> Result<Manifest, BackupError> {
+        self.clean_up_interrupted().await;
         let id = Uuid::new_v4();
-        let now = Utc::now();
-        let key = format!("backups/{}/{id}.cpgbak", now.format("%Y/%m/%d"));
-        db::start_backup(&self.pool.get().await.map_err(DbError::from)?, id, &key).await?;
-        match self.take(id, &key, now).await {
-            Ok(summary) => {
-                info!(backup_id = %id, key = %key, bytes = summary.bytes, "backup stored");
+        tracing::Span::current().record("backup_id", tracing::field::display(id));
+        let started = Utc::now();
+        let key = object_key(id, started);
+        db::start_backup(&**self.pool.get().await.map_err(DbError::from)?, id, &key).await?;
+        match self.take(id, &key, started).await {
+            Ok(manifest) => {
+                info!(key = %key, bytes = manifest.object_bytes, chunks = manifest.chunks, "backup stored");
                 crate::telemetry::count("backup", "BackupSucceeded", 1.0);
-                Ok(summary)
+                crate::telemetry::measure("backup", "BackupBytes", manifest.object_bytes as f64, "Bytes");
+                Ok(manifest)
             }
             Err(e) => {
-                warn!(backup_id = %id, error = %e, "backup failed");
+                warn!(error = %e, "backup failed");
                 crate::telemetry::count("backup", "BackupFailed", 1.0);
                 if let Ok(client) = self.pool.get().await {
-                    let _ = db::fail_backup(&client, id, &e.to_string()).await;
+                    let _ = db::fail_backup(&**client, id, &e.to_string()).await;
                 }
                 Err(e)
             }
         }
     }
 
-    async fn take(&self, id: Uuid, key: &str, now: chrono::DateTime<Utc>) -> Result<BackupSummary, BackupError> {
-        let mut client = self.pool.get().await.map_err(DbError::from)?;
-        // One snapshot for every table, so the backup is consistent.
-        let tx = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await
-            .map_err(DbError::from)?;
-        let schema_version = db::schema_version(&*tx).await?;
-        let mut tables = Vec::with_capacity(BACKUP_TABLES.len());
-        for (table, order) in BACKUP_TABLES {
-            tables.push((*table, db::copy_out(&tx, table, order).await?));
-        }
+    async fn take(&self, id: Uuid, key: &str, started: DateTime<Utc>) -> Result<Manifest, BackupError> {
+        // The one KMS call of a backup.
+        let data_key = self.keys.generate(&self.backup_key_id, &key_context(id)).await?;
+        let mut client = db::connect(&self.snapshot.db, &self.snapshot.password).await?;
+        let tx = snapshot_transaction(&mut client).await?;
+        let snapshot_at = Utc::now();
+        let schema_version = db::schema_version(&tx).await?;
+        let header = format::Header::new(id, started.to_rfc3339(), rand::random());
+        let sink = S3Sink::start(&self.store, &self.bucket, key).await?;
+        let written = write_snapshot(&tx, &header, &data_key.plaintext, sink).await?;
         tx.commit().await.map_err(DbError::from)?;
         drop(client);
 
-        let (manifest, archive) = archive::pack(schema_version, &now.to_rfc3339(), &tables)?;
-        drop(tables);
-        let plaintext_sha256 = hex::encode(Sha256::digest(&archive));
-        let compressed = tokio::task::spawn_blocking(move || zstd::bulk::compress(&archive, 9))
-            .await
-            .map_err(|e| BackupError::Worker(e.to_string()))?
-            .map_err(|e| BackupError::Malformed(format!("compression: {e}")))?;
-
-        let data_key = self.keys.generate(&self.backup_key_id, &key_context(id)).await?;
-        let header = envelope::Header {
-            backup_id: id.to_string(),
-            created_at: now.to_rfc3339(),
-            cipher: String::new(),
-            compression: String::new(),
+        let mut manifest = Manifest {
+            format_version: manifest::FORMAT_VERSION,
+            backup_id: id,
+            started_at: started.to_rfc3339(),
+            snapshot_at: snapshot_at.to_rfc3339(),
+            finished_at: Utc::now().to_rfc3339(),
+            schema_version,
+            tables: written.tables,
+            object_key: key.to_owned(),
+            object_version: written.version_id,
+            object_bytes: written.object_bytes,
+            object_sha256: written.object_sha256,
+            chunks: written.chunks,
+            archive_bytes: written.archive_bytes,
             kms_key_arn: data_key.key_arn.clone(),
-            wrapped_key: String::new(),
-            nonce: String::new(),
+            wrapped_key: base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &data_key.wrapped),
+            mac: String::new(),
         };
-        let file = envelope::seal(&compressed, &data_key.plaintext, rand::random(), header, &data_key.wrapped)?;
-        let bytes = file.len() as u64;
-        let version = self.store.put(&self.bucket, key, file, "application/octet-stream").await?;
+        manifest.sign(&data_key.plaintext);
+        let manifest_key = Manifest::key_for(key);
+        let json = serde_json::to_vec_pretty(&manifest).map_err(|e| BackupError::ManifestMalformed(e.to_string()))?;
+        self.store.put(&self.bucket, &manifest_key, json, "application/json").await?;
 
-        let row_counts: HashMap<String, u64> = manifest.tables.iter().map(|t| (t.name.clone(), t.rows)).collect();
-        let counts_json = serde_json::to_value(&row_counts).map_err(|e| BackupError::Malformed(e.to_string()))?;
-        db::finish_backup(
-            &self.pool.get().await.map_err(DbError::from)?,
-            id,
-            version.as_deref(),
-            bytes as i64,
-            &plaintext_sha256,
-            &counts_json,
-        )
-        .await?;
-        Ok(BackupSummary { id, object_key: key.to_owned(), bytes, row_counts })
+        let catalog = catalog_entry(&manifest, &manifest_key);
+        db::finish_backup(&**self.pool.get().await.map_err(DbError::from)?, &catalog).await?;
+        Ok(manifest)
     }
 
-    /// Downloads, authenticates, decrypts and unpacks a recorded backup.
-    pub async fn open(&self, record: &BackupRecord) -> Result<(archive::Manifest, Vec<u8>), BackupError> {
-        let file = self.store.get(&self.bucket, &record.object_key, self.max_archive_bytes).await?;
-        let (header, body_start) = envelope::parse(&file)?;
-        // A valid file of another backup put in this one's place is refused too.
-        if header.backup_id != record.id.to_string() {
-            return Err(BackupError::Tampered);
+    /// Runs killed by a timeout: their rows are failed, their multipart
+    /// uploads aborted. Best effort: a failure here never stops a backup.
+    async fn clean_up_interrupted(&self) {
+        let cutoff = Utc::now() - self.run_deadline;
+        match self.pool.get().await {
+            Ok(client) => match db::fail_interrupted(&**client, cutoff).await {
+                Ok(0) => {}
+                Ok(n) => warn!(runs = n, "marked interrupted runs failed"),
+                Err(e) => warn!(error = %e, "could not mark interrupted runs"),
+            },
+            Err(e) => warn!(error = %e, "could not mark interrupted runs"),
         }
-        let key = self.keys.unwrap(&header.wrapped_key_bytes()?, &key_context(record.id)).await.map_err(|e| {
-            if e.is_retryable() {
-                BackupError::Keys(e)
-            } else {
-                BackupError::Tampered
-            }
-        })?;
-        let compressed = envelope::open(&file, body_start, &header, &key)?;
-        drop(file);
-        let limit = self.max_archive_bytes;
-        let archive = tokio::task::spawn_blocking(move || {
-            let mut out = Vec::new();
-            zstd::stream::Decoder::new(&compressed[..])?.take(limit + 1).read_to_end(&mut out)?;
-            Ok::<_, std::io::Error>(out)
-        })
-        .await
-        .map_err(|e| BackupError::Worker(e.to_string()))?
-        .map_err(|e| BackupError::Malformed(format!("decompression: {e}")))?;
-        if archive.len() as u64 > limit {
-            return Err(BackupError::Malformed(format!("archive exceeds {limit} bytes")));
+        match self.store.abort_uploads_before(&self.bucket, "backups/", cutoff).await {
+            Ok(0) => {}
+            Ok(n) => warn!(uploads = n, "aborted multipart uploads of interrupted backups"),
+            Err(e) => warn!(error = %e, "could not list interrupted uploads"),
         }
-        let (manifest, _) = archive::unpack(&archive)?;
-        Ok((manifest, archive))
     }
 
-    /// Restores an opened archive into an empty, migrated database.
-    pub async fn restore_into(&self, target: &mut tokio_postgres::Client, archive: &[u8]) -> Result<HashMap<String, u64>, BackupError> {
-        let (manifest, tables) = archive::unpack(archive)?;
-        let current = db::schema_version(&*target).await?;
-        if manifest.schema_version > current {
-            return Err(BackupError::Mismatch(format!("backup schema v{} is newer than the target's v{current}", manifest.schema_version)));
-        }
-        let tx = target.transaction().await.map_err(DbError::from)?;
-        let mut counts = HashMap::new();
-        for (entry, data) in tables {
-            // Table names come from the file; only our own are ever interpolated.
-            if !BACKUP_TABLES.iter().any(|(t, _)| *t == entry.name) {
-                return Err(BackupError::Malformed(format!("unknown table {:?}", entry.name)));
-            }
-            let loaded = db::copy_in(&tx, &entry.name, data).await?;
-            counts.insert(entry.name.clone(), loaded);
-        }
-        tx.batch_execute(
-            "SELECT setval(pg_get_serial_sequence('audit_log', 'id'), COALESCE((SELECT max(id) FROM audit_log), 0) + 1, false)",
-        )
-        .await
-        .map_err(DbError::from)?;
-        tx.commit().await.map_err(DbError::from)?;
-        Ok(counts)
-    }
-
-    /// Restores the newest backup into a scratch database and compares it with
-    /// the manifest. The outcome is recorded and reported as a metric.
-    #[instrument(skip_all, fields(drill_id))]
-    pub async fn restore_drill(&self) -> Result<HashMap<String, u64>, BackupError> {
-        let drill_id = Uuid::new_v4();
-        tracing::Span::current().record("drill_id", tracing::field::display(drill_id));
-        let latest = db::latest_succeeded_backup(&self.pool.get().await.map_err(DbError::from)?).await?;
-        db::start_drill(&self.pool.get().await.map_err(DbError::from)?, drill_id, latest.as_ref().map(|b| b.id)).await?;
-        let result = match &latest {
-            Some(record) => self.drill(drill_id, record).await,
-            None => Err(BackupError::NoBackup),
-        };
-        let client = self.pool.get().await.map_err(DbError::from)?;
-        match &result {
-            Ok(counts) => {
-                let json = serde_json::to_value(counts).unwrap_or_default();
-                db::finish_drill(&client, drill_id, Ok(&json)).await?;
-                info!(?counts, "restore drill succeeded");
-                crate::telemetry::count("backup", "RestoreDrillSucceeded", 1.0);
-            }
-            Err(e) => {
-                db::finish_drill(&client, drill_id, Err(&e.to_string())).await?;
-                warn!(error = %e, "restore drill failed");
-                crate::telemetry::count("backup", "RestoreDrillFailed", 1.0);
-            }
-        }
-        result
-    }
-
-    async fn drill(&self, drill_id: Uuid, record: &BackupRecord) -> Result<HashMap<String, u64>, BackupError> {
-        let (manifest, archive) = self.open(record).await?;
-        let scratch = format!("restore_drill_{}", drill_id.simple());
-        let maintenance = DbConfig { name: "postgres".into(), ..self.admin.db.clone() };
-        let admin = db::connect(&maintenance, &self.admin.password).await?;
-        admin.batch_execute(&format!("CREATE DATABASE \"{scratch}\"")).await.map_err(DbError::from)?;
-        let outcome = async {
-            let mut target = db::connect(&DbConfig { name: scratch.clone(), ..self.admin.db.clone() }, &self.admin.password).await?;
-            db::migrate(&mut target).await?;
-            let loaded = self.restore_into(&mut target, &archive).await?;
-            let mut counts = HashMap::new();
-            for entry in &manifest.tables {
-                let found = db::row_count(&target, &entry.name).await? as u64;
-                if found != entry.rows || loaded.get(&entry.name) != Some(&entry.rows) {
-                    return Err(BackupError::Mismatch(format!("{}: backup has {} rows, restored {found}", entry.name, entry.rows)));
-                }
-                counts.insert(entry.name.clone(), found);
-            }
-            Ok(counts)
-        }
-        .await;
-        // The scratch copy holds real data: it goes whatever happened.
-        if let Err(e) = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{scratch}\" WITH (FORCE)")).await {
-            warn!(error = %e, database = %scratch, "could not drop the scratch database");
-        }
-        outcome
-    }
-
-    /// Applies pending migrations as the owner, then (re)sets the application
-    /// role's login from its secret; deployments invoke this after each apply,
-    /// and again after rotating the application password.
+    /// Applies pending migrations as the owner, then (re)sets each login
+    /// role's password from its secret; deployments invoke this after each
+    /// apply, and again after rotating a password.
     pub async fn migrate(&self) -> Result<Vec<i32>, BackupError> {
-        let mut client = db::connect(&self.admin.db, &self.admin.password).await?;
+        let owner = self.owner.role().await?;
+        let mut client = db::connect(&owner.db, &owner.password).await?;
         let applied = db::migrate(&mut client).await?;
-        db::set_login_password(&client, &self.admin.app_role, &self.admin.app_password).await?;
+        for (role, password) in &self.logins {
+            db::set_login_password(&client, role, password).await?;
+        }
         Ok(applied)
+    }
+}
+
+/// What the catalog records of a finished backup.
+pub fn catalog_entry<'a>(manifest: &'a Manifest, manifest_key: &'a str) -> db::FinishedBackup<'a> {
+    db::FinishedBackup {
+        id: manifest.backup_id,
+        object_version: manifest.object_version.as_deref(),
+        bytes: manifest.object_bytes as i64,
+        object_sha256: &manifest.object_sha256,
+        manifest_key,
+        schema_version: manifest.schema_version,
+        row_counts: serde_json::to_value(manifest.rows()).unwrap_or_default(),
+        manifest: serde_json::to_value(manifest).unwrap_or_default(),
     }
 }

@@ -1,43 +1,154 @@
-//! Backup and restore-drill records, and the COPY statements that move table data.
+//! The backup catalog (backups, restore drills) and the COPY streams backups
+//! are made of.
 
 use chrono::{DateTime, Utc};
-use deadpool_postgres::GenericClient;
-use futures_util::{pin_mut, SinkExt, TryStreamExt};
+use futures_util::{pin_mut, TryStreamExt};
+use tokio_postgres::GenericClient;
 use uuid::Uuid;
 
 use super::DbError;
 
-/// Tables in a backup, parents before children so a restore satisfies every
-/// foreign key, each with the order that makes dumps deterministic.
-pub const BACKUP_TABLES: &[(&str, &str)] =
-    &[("artists", "id"), ("artworks", "id"), ("print_editions", "id"), ("images", "id"), ("api_tokens", "id"), ("audit_log", "id")];
+/// Every table a backup holds, in an order that satisfies foreign keys on
+/// restore, with the key that orders its rows (so the stream, and its
+/// checksum, is the same whenever the same rows are read). A test checks that
+/// every table the migrations create is listed.
+pub const BACKUP_TABLES: &[(&str, &str)] = &[
+    ("artists", "id"),
+    ("artworks", "id"),
+    ("print_editions", "id"),
+    ("images", "id"),
+    ("api_tokens", "id"),
+    ("audit_log", "id"),
+    ("backups", "id"),
+    ("restore_drills", "id"),
+];
 
-/// One table's rows in COPY text format.
-pub async fn copy_out(db: &tokio_postgres::Transaction<'_>, table: &str, order_by: &str) -> Result<Vec<u8>, DbError> {
-    let stream = db.copy_out(&format!("COPY (SELECT * FROM {table} ORDER BY {order_by}) TO STDOUT")).await?;
-    pin_mut!(stream);
-    let mut out = Vec::new();
-    while let Some(chunk) = stream.try_next().await? {
-        out.extend_from_slice(&chunk);
+/// Tables the migrations own that are not data: refinery's history.
+pub const NOT_BACKED_UP: &[&str] = &["refinery_schema_history"];
+
+/// The order-by key of a table a backup may hold; `None` for anything else,
+/// so a name read from a file is never interpolated unless it is ours.
+pub fn backup_table(name: &str) -> Option<(&'static str, &'static str)> {
+    BACKUP_TABLES.iter().copied().find(|(t, _)| *t == name)
+}
+
+/// Output settings that make COPY text identical on every connection (the
+/// backup's and the drill's), whatever the role's or server's defaults.
+pub async fn stable_output(db: &impl GenericClient) -> Result<(), DbError> {
+    db.batch_execute(
+        "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'; SET IntervalStyle = 'postgres'; \
+         SET extra_float_digits = 3; SET bytea_output = 'hex'",
+    )
+    .await?;
+    Ok(())
+}
+
+/// The table's live columns in their order.
+pub async fn table_columns(db: &impl GenericClient, table: &str) -> Result<Vec<String>, DbError> {
+    let rows = db
+        .query(
+            "SELECT attname::text FROM pg_attribute WHERE attrelid = $1::text::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+            &[&table],
+        )
+        .await?;
+    rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+}
+
+/// The gallery's tables in the public schema (to check none is left out).
+pub async fn public_tables(db: &impl GenericClient) -> Result<Vec<String>, DbError> {
+    let rows = db.query("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1", &[]).await?;
+    rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+}
+
+/// COPY, on a connection or inside a transaction (tokio-postgres has no
+/// common trait for it).
+pub trait Copying: GenericClient + Sync {
+    fn copy_out_sql(
+        &self,
+        sql: &str,
+    ) -> impl std::future::Future<Output = Result<tokio_postgres::CopyOutStream, tokio_postgres::Error>> + Send;
+    fn copy_in_sql(
+        &self,
+        sql: &str,
+    ) -> impl std::future::Future<Output = Result<tokio_postgres::CopyInSink<bytes::Bytes>, tokio_postgres::Error>> + Send;
+}
+
+impl Copying for tokio_postgres::Client {
+    async fn copy_out_sql(&self, sql: &str) -> Result<tokio_postgres::CopyOutStream, tokio_postgres::Error> {
+        self.copy_out(sql).await
     }
-    Ok(out)
+    async fn copy_in_sql(&self, sql: &str) -> Result<tokio_postgres::CopyInSink<bytes::Bytes>, tokio_postgres::Error> {
+        self.copy_in(sql).await
+    }
 }
 
-/// Loads COPY text rows into a table (restores only, into an empty schema).
-pub async fn copy_in(db: &tokio_postgres::Transaction<'_>, table: &str, data: &[u8]) -> Result<u64, DbError> {
-    let sink = db.copy_in(&format!("COPY {table} FROM STDIN")).await?;
-    pin_mut!(sink);
-    sink.send(bytes::Bytes::copy_from_slice(data)).await?;
-    Ok(sink.finish().await?)
+impl Copying for tokio_postgres::Transaction<'_> {
+    async fn copy_out_sql(&self, sql: &str) -> Result<tokio_postgres::CopyOutStream, tokio_postgres::Error> {
+        self.copy_out(sql).await
+    }
+    async fn copy_in_sql(&self, sql: &str) -> Result<tokio_postgres::CopyInSink<bytes::Bytes>, tokio_postgres::Error> {
+        self.copy_in(sql).await
+    }
 }
 
-/// The newest applied migration version.
-pub async fn schema_version(db: &impl tokio_postgres::GenericClient) -> Result<i32, DbError> {
+fn column_list(columns: &[String]) -> String {
+    columns.iter().map(|c| format!("\"{}\"", c.replace('"', "\"\""))).collect::<Vec<_>>().join(", ")
+}
+
+/// One table's rows as a COPY text stream, with an explicit column list.
+pub async fn copy_out_stream(
+    db: &impl Copying,
+    table: &'static str,
+    columns: &[String],
+    order_by: &'static str,
+) -> Result<tokio_postgres::CopyOutStream, DbError> {
+    let sql = format!("COPY (SELECT {} FROM {table} ORDER BY {order_by}) TO STDOUT", column_list(columns));
+    Ok(db.copy_out_sql(&sql).await?)
+}
+
+/// Row count and digest of a table as it is now, read exactly as a backup reads it.
+pub async fn table_digest(
+    db: &impl Copying,
+    table: &'static str,
+    columns: &[String],
+    order_by: &'static str,
+) -> Result<(u64, String), DbError> {
+    let stream = copy_out_stream(db, table, columns, order_by).await?;
+    pin_mut!(stream);
+    let mut digest = crate::backup::frames::CopyDigest::default();
+    while let Some(chunk) = stream.try_next().await? {
+        digest.update(&chunk);
+    }
+    let summary = digest.summary(&crate::backup::frames::TableStart { name: table.into(), columns: columns.to_vec() });
+    Ok((summary.rows, summary.sha256))
+}
+
+/// A COPY into `table` with the backup's column list.
+pub async fn copy_in_sink(
+    db: &impl Copying,
+    table: &'static str,
+    columns: &[String],
+) -> Result<tokio_postgres::CopyInSink<bytes::Bytes>, DbError> {
+    Ok(db.copy_in_sql(&format!("COPY {table} ({}) FROM STDIN", column_list(columns))).await?)
+}
+
+/// After a COPY, serial columns continue after the restored rows.
+pub async fn reset_sequences(db: &impl GenericClient, table: &'static str, columns: &[String]) -> Result<(), DbError> {
+    for column in columns {
+        let sequence: Option<String> = db.query_one("SELECT pg_get_serial_sequence($1, $2)", &[&table, column]).await?.get(0);
+        if let Some(sequence) = sequence {
+            let sql = format!(
+                "SELECT setval($1::text::regclass, COALESCE((SELECT max(\"{c}\") FROM {table}), 0) + 1, false)",
+                c = column.replace('"', "\"\"")
+            );
+            db.execute(&sql, &[&sequence]).await?;
+        }
+    }
+    Ok(())
+}
+
+pub async fn schema_version(db: &impl GenericClient) -> Result<i32, DbError> {
     Ok(db.query_one("SELECT COALESCE(max(version), 0) FROM refinery_schema_history", &[]).await?.get(0))
-}
-
-pub async fn row_count(db: &impl tokio_postgres::GenericClient, table: &str) -> Result<i64, DbError> {
-    Ok(db.query_one(&format!("SELECT count(*) FROM {table}"), &[]).await?.get(0))
 }
 
 pub async fn start_backup(db: &impl GenericClient, id: Uuid, object_key: &str) -> Result<(), DbError> {
@@ -45,17 +156,33 @@ pub async fn start_backup(db: &impl GenericClient, id: Uuid, object_key: &str) -
     Ok(())
 }
 
-pub async fn finish_backup(
-    db: &impl GenericClient,
-    id: Uuid,
-    version: Option<&str>,
-    bytes: i64,
-    sha256: &str,
-    row_counts: &serde_json::Value,
-) -> Result<(), DbError> {
+/// What the catalog records of a finished backup: the manifest's facts, so a
+/// drill can compare what it restores with what was recorded at the time.
+pub struct FinishedBackup<'a> {
+    pub id: Uuid,
+    pub object_version: Option<&'a str>,
+    pub bytes: i64,
+    pub object_sha256: &'a str,
+    pub manifest_key: &'a str,
+    pub schema_version: i32,
+    pub row_counts: serde_json::Value,
+    pub manifest: serde_json::Value,
+}
+
+pub async fn finish_backup(db: &impl GenericClient, done: &FinishedBackup<'_>) -> Result<(), DbError> {
     db.execute(
-        "UPDATE backups SET status = 'succeeded', finished_at = now(), object_version = $2, bytes = $3, plaintext_sha256 = $4, row_counts = $5 WHERE id = $1",
-        &[&id, &version, &bytes, &sha256, row_counts],
+        "UPDATE backups SET status = 'succeeded', finished_at = now(), error = NULL, object_version = $2, bytes = $3, \
+         object_sha256 = $4, manifest_key = $5, schema_version = $6, row_counts = $7, manifest = $8 WHERE id = $1",
+        &[
+            &done.id,
+            &done.object_version,
+            &done.bytes,
+            &done.object_sha256,
+            &done.manifest_key,
+            &done.schema_version,
+            &done.row_counts,
+            &done.manifest,
+        ],
     )
     .await?;
     Ok(())
@@ -70,26 +197,53 @@ pub async fn fail_backup(db: &impl GenericClient, id: Uuid, error: &str) -> Resu
     Ok(())
 }
 
+/// Runs that started before `cutoff` and never finished (the function was
+/// killed): failed now, so nothing stays `running` forever.
+pub async fn fail_interrupted(db: &impl GenericClient, cutoff: DateTime<Utc>) -> Result<u64, DbError> {
+    let message = "interrupted: the run ended without recording an outcome (timeout or crash)";
+    let backups = db
+        .execute(
+            "UPDATE backups SET status = 'failed', finished_at = now(), error = $2 WHERE status = 'running' AND started_at < $1",
+            &[&cutoff, &message],
+        )
+        .await?;
+    let drills = db
+        .execute(
+            "UPDATE restore_drills SET status = 'failed', finished_at = now(), error = $2 WHERE status = 'running' AND started_at < $1",
+            &[&cutoff, &message],
+        )
+        .await?;
+    Ok(backups + drills)
+}
+
 #[derive(Debug, Clone)]
 pub struct BackupRecord {
     pub id: Uuid,
     pub object_key: String,
     pub object_version: Option<String>,
+    pub object_sha256: Option<String>,
+    pub manifest_key: Option<String>,
     pub started_at: DateTime<Utc>,
     pub row_counts: Option<serde_json::Value>,
 }
 
 pub async fn latest_succeeded_backup(db: &impl GenericClient) -> Result<Option<BackupRecord>, DbError> {
     let row = db
-        .query_opt("SELECT id, object_key, object_version, started_at, row_counts FROM backups WHERE status = 'succeeded' AND expired_at IS NULL ORDER BY started_at DESC LIMIT 1", &[])
+        .query_opt(
+            "SELECT id, object_key, object_version, object_sha256, manifest_key, started_at, row_counts FROM backups \
+             WHERE status = 'succeeded' AND expired_at IS NULL AND manifest_key IS NOT NULL ORDER BY started_at DESC LIMIT 1",
+            &[],
+        )
         .await?;
     row.map(|r| {
         Ok(BackupRecord {
             id: r.try_get(0)?,
             object_key: r.try_get(1)?,
             object_version: r.try_get(2)?,
-            started_at: r.try_get(3)?,
-            row_counts: r.try_get(4)?,
+            object_sha256: r.try_get(3)?,
+            manifest_key: r.try_get(4)?,
+            started_at: r.try_get(5)?,
+            row_counts: r.try_get(6)?,
         })
     })
     .transpose()
@@ -100,17 +254,42 @@ pub async fn start_drill(db: &impl GenericClient, id: Uuid, backup_id: Option<Uu
     Ok(())
 }
 
-pub async fn finish_drill(db: &impl GenericClient, id: Uuid, result: Result<&serde_json::Value, &str>) -> Result<(), DbError> {
-    match result {
-        Ok(counts) => {
-            db.execute("UPDATE restore_drills SET status = 'succeeded', finished_at = now(), row_counts = $2 WHERE id = $1", &[&id, counts])
-                .await?
-        }
-        Err(error) => {
-            db.execute("UPDATE restore_drills SET status = 'failed', finished_at = now(), error = $2 WHERE id = $1", &[&id, &error]).await?
-        }
-    };
+/// A drill's outcome: what it restored and how long the restore took.
+pub struct DrillOutcome<'a> {
+    pub row_counts: Option<serde_json::Value>,
+    pub checksums: Option<serde_json::Value>,
+    pub restore_ms: Option<i64>,
+    pub error: Option<&'a str>,
+}
+
+pub async fn finish_drill(db: &impl GenericClient, id: Uuid, outcome: &DrillOutcome<'_>) -> Result<(), DbError> {
+    let status = if outcome.error.is_none() { "succeeded" } else { "failed" };
+    db.execute(
+        "UPDATE restore_drills SET status = $2, finished_at = now(), row_counts = $3, checksums = $4, restore_ms = $5, error = $6 \
+         WHERE id = $1",
+        &[&id, &status, &outcome.row_counts, &outcome.checksums, &outcome.restore_ms, &outcome.error],
+    )
+    .await?;
     Ok(())
+}
+
+/// After a restore, the restored catalog says what is now known: the backup
+/// restored succeeded (its row was `running` when the snapshot was taken), and
+/// any other run caught mid-way by the snapshot did not finish here.
+pub async fn settle_restored_catalog(db: &impl GenericClient, done: &FinishedBackup<'_>) -> Result<(), DbError> {
+    db.execute(
+        "UPDATE backups SET status = 'failed', finished_at = now(), error = 'in progress when the restored snapshot was taken' \
+         WHERE status = 'running' AND id <> $1",
+        &[&done.id],
+    )
+    .await?;
+    db.execute(
+        "UPDATE restore_drills SET status = 'failed', finished_at = now(), error = 'in progress when the restored snapshot was taken' \
+         WHERE status = 'running'",
+        &[],
+    )
+    .await?;
+    finish_backup(db, done).await
 }
 
 /// One line of the backup and drill history operators read.
@@ -123,6 +302,8 @@ pub struct HistoryEntry {
     /// Backups: stored bytes. Drills: the backup they restored.
     pub bytes: Option<i64>,
     pub backup_id: Option<Uuid>,
+    /// Drills: how long the restore took (the measured RTO).
+    pub restore_ms: Option<i64>,
     pub error: Option<String>,
 }
 
@@ -136,6 +317,7 @@ fn history(rows: Vec<tokio_postgres::Row>) -> Result<Vec<HistoryEntry>, DbError>
                 finished_at: r.try_get("finished_at")?,
                 bytes: r.try_get("bytes")?,
                 backup_id: r.try_get("backup_id")?,
+                restore_ms: r.try_get("restore_ms")?,
                 error: r.try_get("error")?,
             })
         })
@@ -147,7 +329,7 @@ pub async fn recent_backups(db: &impl GenericClient, limit: i64) -> Result<Vec<H
     history(
         db.query(
             "SELECT id, CASE WHEN expired_at IS NULL THEN status ELSE status || ' (expired)' END AS status, started_at, finished_at, \
-             bytes, NULL::uuid AS backup_id, error FROM backups ORDER BY started_at DESC, id LIMIT $1",
+             bytes, NULL::uuid AS backup_id, NULL::bigint AS restore_ms, error FROM backups ORDER BY started_at DESC, id LIMIT $1",
             &[&limit],
         )
         .await?,
@@ -157,7 +339,7 @@ pub async fn recent_backups(db: &impl GenericClient, limit: i64) -> Result<Vec<H
 pub async fn recent_drills(db: &impl GenericClient, limit: i64) -> Result<Vec<HistoryEntry>, DbError> {
     history(
         db.query(
-            "SELECT id, status, started_at, finished_at, NULL::bigint AS bytes, backup_id, error \
+            "SELECT id, status, started_at, finished_at, NULL::bigint AS bytes, backup_id, restore_ms, error \
              FROM restore_drills ORDER BY started_at DESC, id LIMIT $1",
             &[&limit],
         )

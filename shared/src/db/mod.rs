@@ -174,6 +174,19 @@ pub async fn set_login_password(client: &tokio_postgres::Client, role: &str, pas
     Ok(())
 }
 
+/// Applies migrations up to and including `version` only: a restore recreates
+/// the schema a backup was taken with before loading its rows.
+pub async fn migrate_to(client: &mut tokio_postgres::Client, version: i32) -> Result<Vec<i32>, DbError> {
+    let target = refinery::Target::Version(version);
+    let report = embedded::migrations::runner().set_target(target).run_async(client).await?;
+    Ok(report.applied_migrations().iter().map(|m| m.version()).collect())
+}
+
+/// The newest migration this build knows.
+pub fn latest_known_version() -> i32 {
+    embedded::migrations::runner().get_migrations().iter().map(|m| m.version()).max().unwrap_or(0)
+}
+
 /// Cheapest round trip that proves the pool and server work.
 pub async fn ping(pool: &Pool) -> Result<(), DbError> {
     pool.get().await?.simple_query("SELECT 1").await?;

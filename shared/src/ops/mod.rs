@@ -75,6 +75,19 @@ pub enum Task {
     MigrateDatabase,
     RunBackup,
     RunRestoreDrill,
+    /// Reads a backup end to end (manifest, key, every chunk, every table's
+    /// checksum) and writes nothing.
+    VerifyBackup {
+        backup: crate::backup::restore::Which,
+    },
+    /// Restores a backup into a chosen database (created if missing; refused
+    /// if not empty unless `replace`).
+    RestoreBackup {
+        backup: crate::backup::restore::Which,
+        database: String,
+        verify_first: bool,
+        replace: bool,
+    },
     BackupHistory {
         limit: u32,
     },
@@ -109,7 +122,12 @@ impl Task {
             | Self::RevokeToken { .. }
             | Self::CreateArtist { .. }
             | Self::ListArtists { .. } => Owner::Api,
-            Self::MigrateDatabase | Self::RunBackup | Self::RunRestoreDrill | Self::BackupHistory { .. } => Owner::Backup,
+            Self::MigrateDatabase
+            | Self::RunBackup
+            | Self::RunRestoreDrill
+            | Self::BackupHistory { .. }
+            | Self::VerifyBackup { .. }
+            | Self::RestoreBackup { .. } => Owner::Backup,
             Self::PreviewRetention => Owner::Retention,
         }
     }
@@ -126,6 +144,8 @@ impl Task {
             Self::MigrateDatabase => "ops.migrate_database",
             Self::RunBackup => "ops.run_backup",
             Self::RunRestoreDrill => "ops.run_restore_drill",
+            Self::VerifyBackup { .. } => "ops.verify_backup",
+            Self::RestoreBackup { .. } => "ops.restore_backup",
             Self::BackupHistory { .. } => "ops.backup_history",
             Self::PreviewRetention => "ops.preview_retention",
         }
@@ -159,6 +179,9 @@ impl Task {
             }
             Self::RevokeToken { reason, .. } if reason.trim().is_empty() || reason.len() > 500 => {
                 invalid("--reason is required (at most 500 characters)")
+            }
+            Self::RestoreBackup { database, .. } => {
+                crate::backup::restore::check_database_name(database).map_err(|e| OpsError::Invalid(format!("--database: {e}")))
             }
             Self::CreateArtist { name, email, bio, website } => artists::validate(name, email, bio.as_deref(), website.as_deref()),
             Self::BackupHistory { limit } | Self::ListArtists { limit } if !(1..=200).contains(limit) => {

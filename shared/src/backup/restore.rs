@@ -1,0 +1,443 @@
+//! Reading backups back: verify one end to end without writing anything,
+//! restore one into a chosen database, and the drill that restores the newest
+//! into a scratch database and proves the restored database holds exactly what
+//! the snapshot held.
+//!
+//! Nothing here needs the catalog in the database: after losing it, the
+//! bucket's manifests say which backups exist.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures_util::SinkExt;
+use serde::Serialize;
+use tracing::{info, instrument, warn};
+use uuid::Uuid;
+
+use super::frames::{Record, TableSummary};
+use super::manifest::Manifest;
+use super::pipeline::{Expected, ReadTotals, Reading};
+use super::{catalog_entry, key_context, BackupError, BackupService, Role};
+use crate::config::DbConfig;
+use crate::db::{self, DbError};
+use crate::keys::key_identity;
+
+/// Which backup to read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Which {
+    Latest,
+    Id(Uuid),
+}
+
+impl std::str::FromStr for Which {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "latest" {
+            return Ok(Self::Latest);
+        }
+        s.parse().map(Self::Id).map_err(|_| format!("{s:?} is neither `latest` nor a backup id"))
+    }
+}
+
+/// A manifest whose authenticity is proven, with its data key.
+pub struct Opened {
+    pub manifest: Manifest,
+    pub manifest_key: String,
+    key: [u8; 32],
+}
+
+/// What a verification or restore found, table by table.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableReport {
+    pub rows: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    pub backup_id: Uuid,
+    pub snapshot_at: String,
+    pub schema_version: i32,
+    pub object_bytes: u64,
+    pub chunks: u32,
+    pub tables: BTreeMap<String, TableReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoreReport {
+    pub backup_id: Uuid,
+    pub snapshot_at: String,
+    pub database: String,
+    /// The backup's schema version, and the one the database has now.
+    pub schema_version: i32,
+    pub migrated_to: i32,
+    pub rows: BTreeMap<String, u64>,
+    pub restore_ms: u64,
+}
+
+/// How a restore should go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct RestoreRequest {
+    pub backup: Which,
+    pub database: String,
+    /// Verify the whole object before writing anything.
+    pub verify_first: bool,
+    /// Drop what the target holds (its public schema) instead of refusing.
+    pub replace: bool,
+}
+
+/// What a drill proved.
+#[derive(Debug, Clone, Serialize)]
+pub struct DrillReport {
+    pub backup_id: Uuid,
+    pub rows: BTreeMap<String, u64>,
+    pub restore_ms: u64,
+    pub checksums: BTreeMap<String, String>,
+}
+
+/// Database names operators may restore into: created if missing, never the
+/// maintenance databases.
+pub fn check_database_name(name: &str) -> Result<(), BackupError> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && !matches!(name, "postgres" | "template0" | "template1" | "rdsadmin");
+    if ok {
+        Ok(())
+    } else {
+        Err(BackupError::NotFound(format!("{name:?} is not a database name a restore may use (a-z, 0-9, _; not a system database)")))
+    }
+}
+
+const DRILL_PREFIX: &str = "gallery_drill_";
+
+/// The table being loaded: its name, the backup's columns, its COPY.
+type OpenTable = (&'static str, Vec<String>, std::pin::Pin<Box<tokio_postgres::CopyInSink<Bytes>>>);
+
+impl BackupService {
+    /// The newest backup in the bucket, or the one with `id`: found by its
+    /// manifest, so this works with the catalog lost too.
+    pub async fn locate(&self, which: &Which) -> Result<String, BackupError> {
+        let mut keys = self.store.list_keys(&self.bucket, "backups/").await?;
+        keys.retain(|k| k.ends_with(".manifest.json"));
+        // Keys start with the date; within a day the newest is found by reading.
+        keys.sort();
+        match which {
+            Which::Id(id) => {
+                let suffix = format!("/{id}.manifest.json");
+                keys.into_iter().find(|k| k.ends_with(&suffix)).ok_or_else(|| BackupError::NotFound(format!("a manifest for backup {id}")))
+            }
+            Which::Latest => {
+                let day = |k: &str| k.rsplit_once('/').map(|(d, _)| d.to_owned()).unwrap_or_default();
+                let newest_day = keys.last().map(|k| day(k)).ok_or_else(|| BackupError::NotFound("any backup manifest".into()))?;
+                let mut best: Option<(String, String)> = None;
+                for key in keys.iter().filter(|k| day(k) == newest_day) {
+                    let manifest = self.read_manifest(key).await?;
+                    if best.as_ref().is_none_or(|(at, _)| manifest.snapshot_at > *at) {
+                        best = Some((manifest.snapshot_at, key.clone()));
+                    }
+                }
+                Ok(best.map(|(_, k)| k).unwrap_or_default())
+            }
+        }
+    }
+
+    async fn read_manifest(&self, key: &str) -> Result<Manifest, BackupError> {
+        let bytes = self.store.get(&self.bucket, key, 1 << 20).await?;
+        serde_json::from_slice(&bytes).map_err(|e| BackupError::ManifestMalformed(format!("{key}: {e}")))
+    }
+
+    /// Reads a manifest and proves it: the key is ours (or its replica), KMS
+    /// unwraps the data key for this backup's context, the MAC holds.
+    pub async fn open_manifest(&self, manifest_key: &str) -> Result<Opened, BackupError> {
+        let manifest = self.read_manifest(manifest_key).await?;
+        let configured = self.keys.arn_of(&self.backup_key_id).await?;
+        if key_identity(&manifest.kms_key_arn) != key_identity(&configured) {
+            return Err(BackupError::WrongKey { backup: manifest.backup_id, sealed_with: manifest.kms_key_arn.clone(), configured });
+        }
+        let wrapped = manifest.wrapped_key_bytes().ok_or_else(|| BackupError::ManifestMalformed("the wrapped key is not base64".into()))?;
+        let key = self.keys.unwrap(&wrapped, &key_context(manifest.backup_id), Some(&configured)).await?;
+        if !manifest.verify(&key) {
+            return Err(BackupError::ManifestForged(manifest.backup_id));
+        }
+        Ok(Opened { manifest, manifest_key: manifest_key.to_owned(), key })
+    }
+
+    /// Streams the object of an opened manifest; the caller takes the records.
+    async fn read(&self, opened: &Opened) -> Result<Reading, BackupError> {
+        let m = &opened.manifest;
+        let head = self.store.head(&self.bucket, &m.object_key).await?.ok_or_else(|| BackupError::NotFound(m.object_key.clone()))?;
+        let body = futures_util::TryStreamExt::map_err(self.store.get_stream(&self.bucket, &m.object_key).await?, BackupError::from);
+        let expected = Expected { backup_id: m.backup_id, object_bytes: m.object_bytes, actual_bytes: head.size };
+        Ok(Reading::start(Box::pin(body), &opened.key, Some(expected)))
+    }
+
+    /// The stream ended: it must be exactly the object the manifest describes.
+    fn check_totals(opened: &Opened, totals: &ReadTotals, tables: &[TableSummary]) -> Result<(), BackupError> {
+        let m = &opened.manifest;
+        if totals.object_sha256 != m.object_sha256 || totals.chunks != m.chunks || totals.object_bytes != m.object_bytes {
+            return Err(BackupError::ObjectMismatch(format!(
+                "read {} bytes in {} chunks with sha256 {}, the manifest records {} bytes, {} chunks, {}",
+                totals.object_bytes, totals.chunks, totals.object_sha256, m.object_bytes, m.chunks, m.object_sha256
+            )));
+        }
+        if tables != m.tables.as_slice() {
+            return Err(BackupError::ObjectMismatch("its tables differ from the manifest's".into()));
+        }
+        Ok(())
+    }
+
+    /// Checks a backup end to end without writing anything.
+    #[instrument(skip(self))]
+    pub async fn verify(&self, which: &Which) -> Result<VerifyReport, BackupError> {
+        let manifest_key = self.locate(which).await?;
+        let opened = self.open_manifest(&manifest_key).await?;
+        self.verify_opened(&opened).await
+    }
+
+    async fn verify_opened(&self, opened: &Opened) -> Result<VerifyReport, BackupError> {
+        let mut reading = self.read(opened).await?;
+        let mut tables = Vec::new();
+        while let Some(record) = reading.records.recv().await {
+            if let Record::End(summary) = record {
+                tables.push(summary);
+            }
+        }
+        let totals = reading.finish().await?;
+        Self::check_totals(opened, &totals, &tables)?;
+        let m = &opened.manifest;
+        info!(backup_id = %m.backup_id, bytes = m.object_bytes, "backup verified");
+        Ok(VerifyReport {
+            backup_id: m.backup_id,
+            snapshot_at: m.snapshot_at.clone(),
+            schema_version: m.schema_version,
+            object_bytes: m.object_bytes,
+            chunks: m.chunks,
+            tables: tables.into_iter().map(|t| (t.name, TableReport { rows: t.rows, sha256: t.sha256 })).collect(),
+        })
+    }
+
+    /// Loads the object's rows into `target`, whose schema is at the backup's
+    /// version, in one transaction: a refused object leaves the tables empty.
+    async fn load(&self, target: &mut tokio_postgres::Client, opened: &Opened) -> Result<BTreeMap<String, u64>, BackupError> {
+        let m = &opened.manifest;
+        let tx = target.transaction().await.map_err(DbError::from)?;
+        let mut reading = self.read(opened).await?;
+        let mut loaded = BTreeMap::new();
+        let mut summaries = Vec::new();
+        let outcome: Result<(), BackupError> = async {
+            let mut current: Option<OpenTable> = None;
+            while let Some(record) = reading.records.recv().await {
+                match record {
+                    Record::Start(start) => {
+                        let (table, _) = db::backup_table(&start.name)
+                            .ok_or_else(|| BackupError::ObjectMismatch(format!("unknown table {:?}", start.name)))?;
+                        if m.table(table).map(|t| &t.columns) != Some(&start.columns) {
+                            return Err(BackupError::ObjectMismatch(format!("{table}'s columns differ from the manifest's")));
+                        }
+                        info!(table, rows = m.table(table).map(|t| t.rows), "restoring table");
+                        let sink = db::copy_in_sink(&tx, table, &start.columns).await?;
+                        current = Some((table, start.columns, Box::pin(sink)));
+                    }
+                    Record::Data(data) => {
+                        let (_, _, sink) = current.as_mut().ok_or_else(|| BackupError::ObjectMismatch("data outside a table".into()))?;
+                        sink.send(data).await.map_err(DbError::from)?;
+                    }
+                    Record::End(summary) => {
+                        let (table, columns, mut sink) =
+                            current.take().ok_or_else(|| BackupError::ObjectMismatch("a table end outside a table".into()))?;
+                        let rows = sink.as_mut().finish().await.map_err(DbError::from)?;
+                        if rows != summary.rows {
+                            return Err(BackupError::Mismatch(format!(
+                                "{table}: the backup has {} rows, COPY loaded {rows}",
+                                summary.rows
+                            )));
+                        }
+                        db::reset_sequences(&tx, table, &columns).await?;
+                        loaded.insert(table.to_owned(), rows);
+                        summaries.push(summary);
+                    }
+                    Record::Finished { .. } => {}
+                }
+            }
+            Ok(())
+        }
+        .await;
+        // Stop the reader before asking why it stopped.
+        let totals = reading.finish().await;
+        outcome?;
+        Self::check_totals(opened, &totals?, &summaries)?;
+        tx.commit().await.map_err(DbError::from)?;
+        Ok(loaded)
+    }
+
+    /// Restores a chosen backup into a chosen database: created if missing,
+    /// refused if not empty (unless `replace`); schema at the backup's version,
+    /// the data, then the newer migrations.
+    #[instrument(skip(self), fields(database = %request.database))]
+    pub async fn restore(&self, request: &RestoreRequest) -> Result<RestoreReport, BackupError> {
+        check_database_name(&request.database)?;
+        let manifest_key = self.locate(&request.backup).await?;
+        let opened = self.open_manifest(&manifest_key).await?;
+        let known = db::latest_known_version();
+        if opened.manifest.schema_version > known {
+            return Err(BackupError::NewerSchema { backup: opened.manifest.schema_version, known });
+        }
+        if request.verify_first {
+            self.verify_opened(&opened).await?;
+        }
+        let owner = self.owner.role().await?;
+        ensure_database(&owner, &request.database).await?;
+        let target_db = DbConfig { name: request.database.clone(), ..owner.db.clone() };
+        let mut target = db::connect(&target_db, &owner.password).await?;
+        if !db::public_tables(&target).await?.is_empty() {
+            if !request.replace {
+                return Err(BackupError::TargetNotEmpty(request.database.clone()));
+            }
+            warn!(database = %request.database, "replacing the target's public schema");
+            target.batch_execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public").await.map_err(DbError::from)?;
+        }
+        let started = Instant::now();
+        db::migrate_to(&mut target, opened.manifest.schema_version).await?;
+        let rows = self.load(&mut target, &opened).await?;
+        db::migrate(&mut target).await?;
+        // The restored catalog says what is known now (at the newest schema).
+        db::settle_restored_catalog(&target, &catalog_entry(&opened.manifest, &opened.manifest_key)).await?;
+        let restore_ms = started.elapsed().as_millis() as u64;
+        let migrated_to = db::schema_version(&target).await?;
+        info!(backup_id = %opened.manifest.backup_id, restore_ms, "restore finished");
+        Ok(RestoreReport {
+            backup_id: opened.manifest.backup_id,
+            snapshot_at: opened.manifest.snapshot_at.clone(),
+            database: request.database.clone(),
+            schema_version: opened.manifest.schema_version,
+            migrated_to,
+            rows,
+            restore_ms,
+        })
+    }
+
+    /// Restores the newest recorded backup into a scratch database and proves
+    /// it: row counts and checksums computed from the restored database equal
+    /// what the backup recorded at snapshot time, and the catalog's record of
+    /// the object matches the manifest. The outcome, with the restore time,
+    /// is recorded and emitted as metrics; the scratch database always goes.
+    #[instrument(skip_all, fields(drill_id))]
+    pub async fn restore_drill(&self) -> Result<DrillReport, BackupError> {
+        let drill_id = Uuid::new_v4();
+        tracing::Span::current().record("drill_id", tracing::field::display(drill_id));
+        let client = self.pool.get().await.map_err(DbError::from)?;
+        db::fail_interrupted(&**client, chrono::Utc::now() - self.run_deadline).await?;
+        let latest = db::latest_succeeded_backup(&**client).await?;
+        db::start_drill(&**client, drill_id, latest.as_ref().map(|b| b.id)).await?;
+        drop(client);
+        let result = match &latest {
+            Some(record) => self.drill(drill_id, record).await,
+            None => Err(BackupError::NotFound("a successful backup to drill".into())),
+        };
+        let client = self.pool.get().await.map_err(DbError::from)?;
+        let message = result.as_ref().err().map(ToString::to_string);
+        let report = result.as_ref().ok();
+        let outcome = db::DrillOutcome {
+            row_counts: report.and_then(|r| serde_json::to_value(&r.rows).ok()),
+            checksums: report.and_then(|r| serde_json::to_value(&r.checksums).ok()),
+            restore_ms: report.map(|r| r.restore_ms as i64),
+            error: message.as_deref(),
+        };
+        db::finish_drill(&**client, drill_id, &outcome).await?;
+        match &result {
+            Ok(report) => {
+                info!(restore_ms = report.restore_ms, "restore drill succeeded");
+                crate::telemetry::count("backup", "RestoreDrillSucceeded", 1.0);
+                crate::telemetry::measure("backup", "RestoreSeconds", report.restore_ms as f64 / 1000.0, "Seconds");
+            }
+            Err(e) => {
+                warn!(error = %e, "restore drill failed");
+                crate::telemetry::count("backup", "RestoreDrillFailed", 1.0);
+            }
+        }
+        result
+    }
+
+    async fn drill(&self, drill_id: Uuid, record: &db::BackupRecord) -> Result<DrillReport, BackupError> {
+        let owner = self.owner.role().await?;
+        let maintenance = DbConfig { name: "postgres".into(), ..owner.db.clone() };
+        let admin = db::connect(&maintenance, &owner.password).await?;
+        drop_leftover_scratch(&admin).await;
+        let scratch = format!("{DRILL_PREFIX}{}", drill_id.simple());
+        // The scratch copy holds the same personal data as production, on the
+        // same encrypted instance; only the owner may connect to it.
+        admin.batch_execute(&format!("CREATE DATABASE \"{scratch}\"")).await.map_err(DbError::from)?;
+        admin.batch_execute(&format!("REVOKE ALL ON DATABASE \"{scratch}\" FROM PUBLIC")).await.map_err(DbError::from)?;
+        let outcome = self.drill_into(&owner, &scratch, record).await;
+        if let Err(e) = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{scratch}\" WITH (FORCE)")).await {
+            warn!(error = %e, database = %scratch, "could not drop the scratch database; the next drill removes it");
+        }
+        outcome
+    }
+
+    async fn drill_into(&self, owner: &Role, scratch: &str, record: &db::BackupRecord) -> Result<DrillReport, BackupError> {
+        let manifest_key =
+            record.manifest_key.clone().ok_or_else(|| BackupError::NotFound(format!("the manifest of backup {}", record.id)))?;
+        let opened = self.open_manifest(&manifest_key).await?;
+        let m = &opened.manifest;
+        // What the catalog recorded when the backup finished must be what the bucket holds now.
+        if m.backup_id != record.id
+            || record.object_sha256.as_deref() != Some(m.object_sha256.as_str())
+            || record.object_version != m.object_version
+            || record.row_counts != serde_json::to_value(m.rows()).ok()
+        {
+            return Err(BackupError::ObjectMismatch(format!("backup {} differs from what the catalog recorded", record.id)));
+        }
+        let mut target = db::connect(&DbConfig { name: scratch.to_owned(), ..owner.db.clone() }, &owner.password).await?;
+        let started = Instant::now();
+        db::migrate_to(&mut target, m.schema_version).await?;
+        let rows = self.load(&mut target, &opened).await?;
+        let restore_ms = started.elapsed().as_millis() as u64;
+        // Read back from the database, at the backup's schema version, exactly
+        // as the backup read production.
+        db::stable_output(&target).await?;
+        let mut checksums = BTreeMap::new();
+        for table in &m.tables {
+            let (name, order) =
+                db::backup_table(&table.name).ok_or_else(|| BackupError::ObjectMismatch(format!("unknown table {:?}", table.name)))?;
+            let (found_rows, sha256) = db::table_digest(&target, name, &table.columns, order).await?;
+            if found_rows != table.rows || sha256 != table.sha256 {
+                return Err(BackupError::Mismatch(format!(
+                    "{name}: the snapshot had {} rows ({}), the restored database has {found_rows} ({sha256})",
+                    table.rows, table.sha256
+                )));
+            }
+            checksums.insert(name.to_owned(), sha256);
+        }
+        // The newer migrations apply to the restored data too.
+        db::migrate(&mut target).await?;
+        Ok(DrillReport { backup_id: m.backup_id, rows, restore_ms, checksums })
+    }
+}
+
+/// Creates the target database if it does not exist.
+async fn ensure_database(owner: &Role, name: &str) -> Result<(), BackupError> {
+    let maintenance = DbConfig { name: "postgres".into(), ..owner.db.clone() };
+    let admin = db::connect(&maintenance, &owner.password).await?;
+    let exists = admin.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name]).await.map_err(DbError::from)?.is_some();
+    if !exists {
+        admin.batch_execute(&format!("CREATE DATABASE \"{name}\"")).await.map_err(DbError::from)?;
+    }
+    Ok(())
+}
+
+/// Scratch databases of drills that were killed: they hold personal data.
+async fn drop_leftover_scratch(admin: &tokio_postgres::Client) {
+    let Ok(rows) = admin.query("SELECT datname::text FROM pg_database WHERE datname LIKE 'gallery\\_drill\\_%'", &[]).await else { return };
+    for row in rows {
+        let name: String = row.get(0);
+        match admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await {
+            Ok(()) => warn!(database = %name, "dropped the scratch database of an interrupted drill"),
+            Err(e) => warn!(error = %e, database = %name, "could not drop a leftover scratch database"),
+        }
+    }
+}
