@@ -161,7 +161,7 @@ data "aws_iam_policy_document" "function" {
     content {
       sid       = "BackupEnvelopeEncryption"
       actions   = ["kms:GenerateDataKey", "kms:Decrypt", "kms:DescribeKey"]
-      resources = [aws_kms_key.backups.arn, aws_kms_replica_key.backups_dr.arn]
+      resources = concat([aws_kms_key.backups.arn], aws_kms_replica_key.backups_dr[*].arn)
     }
   }
 

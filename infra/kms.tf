@@ -348,55 +348,26 @@ data "aws_iam_policy_document" "ops_key" {
   }
 }
 
-# The backups key in the recovery region. Only restores use it: the backup
-# function's role (IAM is global, so a recovery deployment of the function
-# runs under it) may decrypt, for backups only.
+# The backups key in the recovery region: same key material and id, and the
+# primary's own policy, so a recovery deployment of the backup function (its
+# role is global, as IAM is) restores, and takes new backups, there exactly as
+# here.
 resource "aws_kms_replica_key" "backups_dr" {
+  count    = var.enable_kms_replica ? 1 : 0
   provider = aws.dr
 
-  description             = "${var.name_prefix}: envelope encryption of database backups (recovery-region replica)"
+  description             = aws_kms_key.backups.description
   primary_key_arn         = aws_kms_key.backups.arn
   deletion_window_in_days = 30
-  policy                  = data.aws_iam_policy_document.backups_replica_key.json
+  policy                  = data.aws_iam_policy_document.backups_key.json
 }
 
 resource "aws_kms_alias" "backups_dr" {
+  count    = var.enable_kms_replica ? 1 : 0
   provider = aws.dr
 
   name          = "alias/${var.name_prefix}-backups"
-  target_key_id = aws_kms_replica_key.backups_dr.key_id
-}
-
-data "aws_iam_policy_document" "backups_replica_key" {
-  #checkov:skip=CKV_AWS_356:In a key policy "*" means this key only
-  #checkov:skip=CKV_AWS_111:In a key policy "*" means this key only; users are named principals
-  statement {
-    sid       = "KeyAdministrationByAccount"
-    actions   = concat(local.key_admin_actions, ["kms:CreateGrant"])
-    resources = ["*"]
-
-    principals {
-      type        = "AWS"
-      identifiers = [local.account_root_arn]
-    }
-  }
-
-  statement {
-    sid       = "BackupFunctionRestoresInRecoveryRegion"
-    actions   = ["kms:Decrypt", "kms:DescribeKey"]
-    resources = ["*"]
-
-    principals {
-      type        = "AWS"
-      identifiers = [local.function_role_arns["backup"]]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "kms:EncryptionContext:purpose"
-      values   = ["copper-gallery-backup"]
-    }
-  }
+  target_key_id = aws_kms_replica_key.backups_dr[0].key_id
 }
 
 # --- DR region key (replica bucket) ----------------------------------------------

@@ -60,7 +60,7 @@ output "database_backup_secret_arn" {
 
 output "backups_replica_key_arn" {
   description = "The backups key's replica in the recovery region: what a recovery deployment's backup function uses."
-  value       = aws_kms_replica_key.backups_dr.arn
+  value       = one(aws_kms_replica_key.backups_dr[*].arn)
 }
 
 output "alarm_topic_arn" {

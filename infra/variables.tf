@@ -357,6 +357,12 @@ variable "api_domain_names" {
   default     = []
 }
 
+variable "enable_kms_replica" {
+  description = "Create the backups key's replica in the DR region. Always on in AWS; the emulator apply turns it off because the emulator's ReplicateKey copies neither the requested policy nor tags (the provider then waits forever)."
+  type        = bool
+  default     = true
+}
+
 variable "enable_access_analyzer" {
   description = "Create the IAM Access Analyzer for the account. Keep true; the emulator test disables it because the emulator has no Access Analyzer."
   type        = bool

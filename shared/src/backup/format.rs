@@ -121,8 +121,9 @@ fn nonce(prefix: &[u8; 7], index: u32, last: bool) -> [u8; 12] {
     n
 }
 
-/// Seals plaintext as it arrives into whole chunks.
-pub struct Sealer {
+/// What sealing and opening share: the cipher, the nonce prefix, the
+/// header's digest, and the chunk about to be sealed or opened.
+struct Stream {
     cipher: Aes256Gcm,
     prefix: [u8; 7],
     aad: [u8; 32],
@@ -130,25 +131,34 @@ pub struct Sealer {
     buf: Vec<u8>,
 }
 
-impl Sealer {
-    /// A sealer for the object that starts with `header_bytes`.
-    pub fn new(key: &[u8; 32], header: &Header, header_bytes: &[u8]) -> Result<Self, FormatError> {
+impl Stream {
+    fn new(key: &[u8; 32], header: &Header, header_bytes: &[u8], capacity: usize) -> Result<Self, FormatError> {
         Ok(Self {
             cipher: Aes256Gcm::new(key.into()),
             prefix: header.prefix()?,
             aad: Sha256::digest(header_bytes).into(),
             index: 0,
-            buf: Vec::with_capacity(CHUNK + TAG),
+            buf: Vec::with_capacity(capacity),
         })
+    }
+}
+
+/// Seals plaintext as it arrives into whole chunks.
+pub struct Sealer(Stream);
+
+impl Sealer {
+    /// A sealer for the object that starts with `header_bytes`.
+    pub fn new(key: &[u8; 32], header: &Header, header_bytes: &[u8]) -> Result<Self, FormatError> {
+        Stream::new(key, header, header_bytes, CHUNK + TAG).map(Self)
     }
 
     /// Appends plaintext; every completed chunk is sealed onto `out`.
     pub fn push(&mut self, mut data: &[u8], out: &mut Vec<u8>) {
         while !data.is_empty() {
-            let take = (CHUNK - self.buf.len()).min(data.len());
-            self.buf.extend_from_slice(&data[..take]);
+            let take = (CHUNK - self.0.buf.len()).min(data.len());
+            self.0.buf.extend_from_slice(&data[..take]);
             data = &data[take..];
-            if self.buf.len() == CHUNK {
+            if self.0.buf.len() == CHUNK {
                 self.seal(false, out);
             }
         }
@@ -157,39 +167,27 @@ impl Sealer {
     /// Seals the final chunk (what is buffered, possibly nothing); returns the chunk count.
     pub fn finish(mut self, out: &mut Vec<u8>) -> u32 {
         self.seal(true, out);
-        self.index
+        self.0.index
     }
 
     fn seal(&mut self, last: bool, out: &mut Vec<u8>) {
-        let n = nonce(&self.prefix, self.index, last);
+        let n = nonce(&self.0.prefix, self.0.index, last);
         // In place: no second copy of the chunk. Encryption cannot fail for a
         // 1 MiB buffer (GCM's limit is 64 GiB per nonce).
-        let tag = self.cipher.encrypt_in_place_detached(Nonce::from_slice(&n), &self.aad, &mut self.buf).unwrap_or_default();
-        out.extend_from_slice(&self.buf);
+        let tag = self.0.cipher.encrypt_in_place_detached(Nonce::from_slice(&n), &self.0.aad, &mut self.0.buf).unwrap_or_default();
+        out.extend_from_slice(&self.0.buf);
         out.extend_from_slice(&tag);
-        self.buf.clear();
-        self.index += 1;
+        self.0.buf.clear();
+        self.0.index += 1;
     }
 }
 
 /// Opens a sealed stream as it arrives, chunk by chunk.
-pub struct Opener {
-    cipher: Aes256Gcm,
-    prefix: [u8; 7],
-    aad: [u8; 32],
-    index: u32,
-    buf: Vec<u8>,
-}
+pub struct Opener(Stream);
 
 impl Opener {
     pub fn new(key: &[u8; 32], header: &Header, header_bytes: &[u8]) -> Result<Self, FormatError> {
-        Ok(Self {
-            cipher: Aes256Gcm::new(key.into()),
-            prefix: header.prefix()?,
-            aad: Sha256::digest(header_bytes).into(),
-            index: 0,
-            buf: Vec::with_capacity(2 * (CHUNK + TAG)),
-        })
+        Stream::new(key, header, header_bytes, 2 * (CHUNK + TAG)).map(Self)
     }
 
     /// Appends sealed bytes; plaintext of every chunk known not to be the
@@ -199,10 +197,10 @@ impl Opener {
         while !data.is_empty() {
             // Keep one whole chunk plus at least a byte before deciding that
             // the first chunk is not the final one.
-            let take = (SEALED + 1 - self.buf.len().min(SEALED)).min(data.len());
-            self.buf.extend_from_slice(&data[..take]);
+            let take = (SEALED + 1 - self.0.buf.len().min(SEALED)).min(data.len());
+            self.0.buf.extend_from_slice(&data[..take]);
             data = &data[take..];
-            if self.buf.len() > SEALED {
+            if self.0.buf.len() > SEALED {
                 self.open_front(SEALED, false, out)?;
             }
         }
@@ -211,49 +209,49 @@ impl Opener {
 
     /// The stream ended: what is buffered must be the final chunk.
     pub fn finish(mut self, out: &mut Vec<u8>) -> Result<u32, FormatError> {
-        if self.buf.len() < TAG {
+        if self.0.buf.len() < TAG {
             return Err(FormatError::Truncated);
         }
-        let len = self.buf.len();
+        let len = self.0.buf.len();
         self.open_front(len, true, out)?;
-        Ok(self.index)
+        Ok(self.0.index)
     }
 
     fn open_front(&mut self, len: usize, last: bool, out: &mut Vec<u8>) -> Result<(), FormatError> {
-        let (body, tag) = self.buf[..len].split_at(len - TAG);
+        let (body, tag) = self.0.buf[..len].split_at(len - TAG);
         let start = out.len();
         out.extend_from_slice(body);
         let tag = Tag::clone_from_slice(tag);
-        let n = nonce(&self.prefix, self.index, last);
-        if self.cipher.decrypt_in_place_detached(Nonce::from_slice(&n), &self.aad, &mut out[start..], &tag).is_err() {
+        let n = nonce(&self.0.prefix, self.0.index, last);
+        if self.0.cipher.decrypt_in_place_detached(Nonce::from_slice(&n), &self.0.aad, &mut out[start..], &tag).is_err() {
             out.truncate(start);
             return Err(self.diagnose(len, last, &tag));
         }
-        self.buf.drain(..len);
-        self.index += 1;
+        self.0.buf.drain(..len);
+        self.0.index += 1;
         Ok(())
     }
 
     /// A chunk failed: say what most likely happened. Only runs on failure.
     fn diagnose(&self, len: usize, last: bool, tag: &Tag) -> FormatError {
-        let body = &self.buf[..len - TAG];
+        let body = &self.0.buf[..len - TAG];
         let opens = |index: u32, final_flag: bool| {
             let mut scratch = body.to_vec();
-            let n = nonce(&self.prefix, index, final_flag);
-            self.cipher.decrypt_in_place_detached(Nonce::from_slice(&n), &self.aad, &mut scratch, tag).is_ok()
+            let n = nonce(&self.0.prefix, index, final_flag);
+            self.0.cipher.decrypt_in_place_detached(Nonce::from_slice(&n), &self.0.aad, &mut scratch, tag).is_ok()
         };
         // A middle chunk where the stream ends: the rest was cut off.
-        if last && opens(self.index, false) {
+        if last && opens(self.0.index, false) {
             return FormatError::Truncated;
         }
         // Reordering moves chunks a few places; a wider search only costs time on failure.
-        let window = self.index.saturating_sub(4)..self.index.saturating_add(5);
-        for candidate in window.filter(|&i| i != self.index) {
+        let window = self.0.index.saturating_sub(4)..self.0.index.saturating_add(5);
+        for candidate in window.filter(|&i| i != self.0.index) {
             if opens(candidate, false) || opens(candidate, true) {
-                return FormatError::Reordered { position: self.index, found: candidate };
+                return FormatError::Reordered { position: self.0.index, found: candidate };
             }
         }
-        FormatError::Modified(self.index)
+        FormatError::Modified(self.0.index)
     }
 }
 
