@@ -62,7 +62,9 @@ impl Stack {
 
     async fn create_database(&self, name: &str) -> Result<()> {
         let admin = shared::db::connect(&self.as_owner("postgres"), &self.owner_password).await?;
-        admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE); CREATE DATABASE \"{name}\"")).await?;
+        // Each on its own: several statements in one call run as one transaction.
+        admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await?;
+        admin.batch_execute(&format!("CREATE DATABASE \"{name}\"")).await?;
         Ok(())
     }
 }
@@ -280,6 +282,12 @@ async fn main() -> Result<()> {
     let sizes: Vec<u64> = args.iter().map(|a| a.parse().context("sizes are in MB")).collect::<Result<_>>()?;
     let pg_bin = std::path::PathBuf::from(std::env::var("PG_BIN").context("PG_BIN: PostgreSQL's client programs")?);
     let stack = stack().await?;
+    // The emulator starts empty: the keys and the backups bucket, as `cargo xtask dev` makes them.
+    let clients = shared::aws::Clients::new(&stack.aws).await;
+    let region = stack.aws.region.clone().unwrap_or_else(|| "eu-west-1".into());
+    local::ensure_key(&clients.kms, &stack.backup_key).await?;
+    let data_key = local::ensure_key(&clients.kms, &std::env::var("GALLERY_KMS_KEY_ID")?).await?;
+    local::ensure_bucket(&clients.s3, &stack.bucket, &region, &data_key).await?;
     let scratch = std::env::temp_dir().join(format!("backupbench-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
     let mut rows = Vec::new();

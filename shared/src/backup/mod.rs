@@ -183,6 +183,7 @@ pub async fn write_snapshot<S: Sink>(
 /// Opens the snapshot transaction on `client` (stable COPY output, one instant).
 pub async fn snapshot_transaction(client: &mut tokio_postgres::Client) -> Result<tokio_postgres::Transaction<'_>, BackupError> {
     db::stable_output(&*client).await?;
+    db::unbounded_statements(&*client).await?;
     Ok(client
         .build_transaction()
         .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)

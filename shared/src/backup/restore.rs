@@ -293,6 +293,7 @@ impl BackupService {
         ensure_database(&owner, &request.database).await?;
         let target_db = DbConfig { name: request.database.clone(), ..owner.db.clone() };
         let mut target = db::connect(&target_db, &owner.password).await?;
+        db::unbounded_statements(&target).await?;
         if !db::public_tables(&target).await?.is_empty() {
             if !request.replace {
                 return Err(BackupError::TargetNotEmpty(request.database.clone()));
@@ -393,6 +394,7 @@ impl BackupService {
             return Err(BackupError::ObjectMismatch(format!("backup {} differs from what the catalog recorded", record.id)));
         }
         let mut target = db::connect(&DbConfig { name: scratch.to_owned(), ..owner.db.clone() }, &owner.password).await?;
+        db::unbounded_statements(&target).await?;
         let started = Instant::now();
         db::migrate_to(&mut target, m.schema_version).await?;
         let rows = self.load(&mut target, &opened).await?;
@@ -431,11 +433,13 @@ async fn ensure_database(owner: &Role, name: &str) -> Result<(), BackupError> {
 }
 
 /// Scratch databases of drills that were killed: they hold personal data.
+/// Without FORCE: a killed drill's sessions are gone, and a drill still
+/// running (an operator's beside the schedule's) keeps its database.
 async fn drop_leftover_scratch(admin: &tokio_postgres::Client) {
     let Ok(rows) = admin.query("SELECT datname::text FROM pg_database WHERE datname LIKE 'gallery\\_drill\\_%'", &[]).await else { return };
     for row in rows {
         let name: String = row.get(0);
-        match admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await {
+        match admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\"")).await {
             Ok(()) => warn!(database = %name, "dropped the scratch database of an interrupted drill"),
             Err(e) => warn!(error = %e, database = %name, "could not drop a leftover scratch database"),
         }

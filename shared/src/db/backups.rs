@@ -43,6 +43,14 @@ pub async fn stable_output(db: &impl GenericClient) -> Result<(), DbError> {
     Ok(())
 }
 
+/// A session that streams whole tables (a snapshot, a restore, a drill's
+/// read-back): the pool's per-statement timeout would cut one COPY of a large
+/// table; the function's own timeout bounds the run instead.
+pub async fn unbounded_statements(db: &impl GenericClient) -> Result<(), DbError> {
+    db.batch_execute("SET statement_timeout = 0").await?;
+    Ok(())
+}
+
 /// The table's live columns in their order.
 pub async fn table_columns(db: &impl GenericClient, table: &str) -> Result<Vec<String>, DbError> {
     let rows = db
