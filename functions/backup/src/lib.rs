@@ -46,9 +46,12 @@ pub struct Deps {
 /// The owner's password is not fetched here: only migrate, restore and the
 /// drill need it, and they fetch it on first use.
 pub async fn deps(config: &Config) -> anyhow::Result<Deps> {
-    let (clients, pool) = shared::aws::connect(&config.common).await?;
-    let snapshot_password = clients.database_password(&config.snapshot.password).await?;
+    // `shared::aws::connect` without fetching the application password twice:
+    // migrate needs it too, to give the role its login.
+    let clients = shared::aws::Clients::new(&config.common.aws).await;
     let app_password = clients.database_password(&config.common.db.password).await?;
+    let pool = shared::db::pool(&config.common.db, &app_password)?;
+    let snapshot_password = clients.database_password(&config.snapshot.password).await?;
     let service = service_with(config, pool, snapshot_password, app_password, &clients);
     Ok(Deps { service, verifier: config.operator.verifier(&config.common.aws) })
 }
