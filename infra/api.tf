@@ -1,7 +1,10 @@
 # The API is reachable only through CloudFront: the function URL requires
 # SigV4 (AWS_IAM) and only this distribution, through its origin access
-# control, may invoke it. Write requests are additionally authenticated by
-# the application (see docs/security.md).
+# control, may invoke it. OAC always signs, so it replaces the viewer's
+# `Authorization`: clients send the gallery token in `x-gallery-token`
+# (forwarded by the origin request policy) and, on POST/PUT/PATCH, the body's
+# hash in `x-amz-content-sha256` (Lambda refuses unsigned payloads). Writes
+# are authenticated by the application (see docs/security.md).
 
 resource "aws_lambda_function_url" "api" {
   function_name      = aws_lambda_function.function["api"].function_name
@@ -77,6 +80,24 @@ resource "aws_cloudfront_distribution" "api" {
     response_headers_policy_id = local.cf_response_headers_security_headers
   }
 
+  # The public reads may be cached at the edge for as long as the API says
+  # (Cache-Control: public, max-age=60, stale-while-revalidate=300). Only
+  # these paths: everything else answers `private` and is never cached.
+  dynamic "ordered_cache_behavior" {
+    for_each = ["/v1/artworks*", "/v1/artists/*", "/v1/openapi.json"]
+    content {
+      path_pattern               = ordered_cache_behavior.value
+      target_origin_id           = "api-function-url"
+      viewer_protocol_policy     = "https-only"
+      allowed_methods            = ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]
+      cached_methods             = ["GET", "HEAD"]
+      compress                   = true
+      cache_policy_id            = aws_cloudfront_cache_policy.public_reads.id
+      origin_request_policy_id   = local.cf_origin_request_all_viewer_except_host_header
+      response_headers_policy_id = local.cf_response_headers_security_headers
+    }
+  }
+
   restrictions {
     geo_restriction {
       restriction_type = "none"
@@ -88,5 +109,34 @@ resource "aws_cloudfront_distribution" "api" {
     acm_certificate_arn            = local.custom_domain ? var.api_certificate_arn : null
     ssl_support_method             = local.custom_domain ? "sni-only" : null
     minimum_protocol_version       = local.custom_domain ? "TLSv1.2_2021" : "TLSv1"
+  }
+}
+
+# Honours the API's own Cache-Control (min 0, so `private` and `no-store`
+# are never cached); the cache key is the path, the query string and the
+# Origin (CORS answers vary by it). The gallery token is not in the key:
+# these routes ignore it.
+resource "aws_cloudfront_cache_policy" "public_reads" {
+  name        = "${var.name_prefix}-public-reads"
+  comment     = "Public gallery reads: origin Cache-Control, keyed by query string and Origin"
+  min_ttl     = 0
+  default_ttl = 0
+  max_ttl     = 300
+
+  parameters_in_cache_key_and_forwarded_to_origin {
+    enable_accept_encoding_gzip   = true
+    enable_accept_encoding_brotli = true
+    cookies_config {
+      cookie_behavior = "none"
+    }
+    headers_config {
+      header_behavior = "whitelist"
+      headers {
+        items = ["Origin"]
+      }
+    }
+    query_strings_config {
+      query_string_behavior = "all"
+    }
   }
 }

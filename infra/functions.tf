@@ -37,8 +37,10 @@ locals {
       db_pool     = 2
       db_direct   = 0
       extra_env = {
-        GALLERY_UPLOAD_MAX_BYTES   = tostring(var.upload_max_bytes)
-        GALLERY_OPERATOR_ROLE_NAME = local.operator_role_name
+        GALLERY_UPLOAD_MAX_BYTES       = tostring(var.upload_max_bytes)
+        GALLERY_OPERATOR_ROLE_NAME     = local.operator_role_name
+        GALLERY_CORS_ORIGINS           = join(",", var.cors_origins)
+        RETENTION_DELETED_ARTWORK_DAYS = tostring(var.deleted_artwork_grace_days)
       }
     }
     image_processor = {
@@ -80,8 +82,10 @@ locals {
       reserved    = 1
       db_pool     = 1
       db_direct   = 0
+      # The API tells artists until when a deleted work can be restored: both read one variable.
       extra_env = {
-        GALLERY_OPERATOR_ROLE_NAME = local.operator_role_name
+        GALLERY_OPERATOR_ROLE_NAME     = local.operator_role_name
+        RETENTION_DELETED_ARTWORK_DAYS = tostring(var.deleted_artwork_grace_days)
       }
     }
   }

@@ -368,3 +368,25 @@ variable "enable_access_analyzer" {
   type        = bool
   default     = true
 }
+
+variable "cors_origins" {
+  description = "Browser origins allowed to call the API (GALLERY_CORS_ORIGINS), e.g. [\"https://gallery.example\"]."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for o in var.cors_origins : can(regex("^https://[a-z0-9.-]+(:[0-9]+)?$", o))])
+    error_message = "cors_origins must be https:// origins without a path."
+  }
+}
+
+variable "deleted_artwork_grace_days" {
+  description = "How long a deleted artwork stays restorable before retention purges it (RETENTION_DELETED_ARTWORK_DAYS, read by the API and retention)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.deleted_artwork_grace_days >= 1 && var.deleted_artwork_grace_days <= 365
+    error_message = "deleted_artwork_grace_days must be 1 to 365."
+  }
+}

@@ -101,13 +101,15 @@ pub async fn seed(pool: &deadpool_postgres::Pool) -> Result<String> {
         width_mm: Some(420),
         height_mm: Some(297),
     };
-    let slug = artwork.validate().map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let created = shared::db::insert_artwork(&client, artist.id, &artwork, &slug).await?;
+    let fields = artwork.validate().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let created = shared::db::insert_artwork(&client, artist.id, &fields).await?;
     shared::db::set_artwork_status(&client, created.id, ArtworkStatus::Published).await?;
     shared::db::insert_edition(
         &client,
         created.id,
-        &NewEdition { edition_size: 30, paper: "Hahnemühle Copperplate".into(), price_minor: 24_000, currency: "EUR".into() },
+        &NewEdition { edition_size: 30, paper: "Hahnemühle Copperplate".into(), price_minor: 24_000, currency: "EUR".into() }
+            .validate()
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?,
     )
     .await?;
     let (secret, digest) = shared::domain::new_token();

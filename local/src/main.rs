@@ -41,8 +41,9 @@ async fn main() -> Result<()> {
     println!(
         "\nCopper Print Gallery is running on http://{ADDRESS}\n\
          demo artist token (shown once): {token}\n\
-         try: curl -s http://{ADDRESS}/artworks\n\
-         \x20    curl -s -X POST http://{ADDRESS}/artworks -H 'authorization: Bearer {token}' -H 'content-type: application/json' -d '{{\"title\":\"Copper Sunrise\"}}'\n\
+         try: curl -s http://{ADDRESS}/v1/artworks\n\
+         \x20    curl -s http://{ADDRESS}/v1/me -H 'x-gallery-token: {token}'\n\
+         \x20    (writes also send x-amz-content-sha256: the body's SHA-256; see the README)\n\
          Ctrl-C stops everything.\n"
     );
     let serve = axum::serve(listener, api::router(state)).with_graceful_shutdown(async {

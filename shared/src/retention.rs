@@ -76,6 +76,7 @@ pub struct Report {
     pub images_purged: u64,
     pub objects_deleted: u64,
     pub tokens_deleted: u64,
+    pub idempotency_keys_deleted: u64,
     pub backups_expired: u64,
 }
 
@@ -111,11 +112,12 @@ impl Retention {
         let mut report = Report::default();
         let client = self.pool.get().await.map_err(DbError::from)?;
 
-        for (artwork_id, images) in db::artworks_deleted_before(&client, now - self.policy.deleted_artwork_grace, self.batch).await? {
+        let grace_cutoff = now - self.policy.deleted_artwork_grace;
+        for (artwork_id, images) in db::artworks_deleted_before(&client, grace_cutoff, self.batch).await? {
             for image in &images {
                 report.objects_deleted += self.delete_image_objects(image).await?;
             }
-            if db::purge_artwork(&client, artwork_id).await? {
+            if db::purge_artwork(&client, artwork_id, grace_cutoff).await? {
                 report.artworks_purged += 1;
                 report.images_purged += images.len() as u64;
                 audit(&client, "retention.purge_artwork", format!("artwork:{artwork_id}"), request_id).await?;
@@ -133,6 +135,8 @@ impl Retention {
         }
 
         report.tokens_deleted = db::delete_dead_tokens(&client, now - self.policy.dead_token_age).await?;
+        // Replays are for a client retrying a timed-out POST, not for history.
+        report.idempotency_keys_deleted = db::purge_idempotency_keys(&client, now - Duration::days(1)).await?;
 
         for backup in backups_to_expire(&db::live_backups(&client).await?, now, &self.policy) {
             // The manifest first: an object without one is never taken for a backup.

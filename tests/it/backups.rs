@@ -53,11 +53,13 @@ async fn gallery_data(ctx: &TestContext) {
             width_mm: None,
             height_mm: None,
         };
-        let a = shared::db::insert_artwork(&client, artist, &new, &format!("plate-{i}")).await.unwrap();
+        let a = shared::db::insert_artwork(&client, artist, &new.validate().unwrap()).await.unwrap();
         shared::db::insert_edition(
             &client,
             a.id,
-            &shared::domain::NewEdition { edition_size: 10, paper: "Rag".into(), price_minor: 1000, currency: "EUR".into() },
+            &shared::domain::NewEdition { edition_size: 10, paper: "Rag".into(), price_minor: 1000, currency: "EUR".into() }
+                .validate()
+                .unwrap(),
         )
         .await
         .unwrap();

@@ -120,15 +120,44 @@ async fn editions_can_never_be_oversold() {
     let (artist, _) = ctx.artist_with_token("Oversold Artist").await;
     let client = ctx.pool.get().await.unwrap();
     let new = shared::domain::NewArtwork::titled("Limited");
-    let artwork = db::insert_artwork(&client, artist, &new, &format!("limited-{}", uuid::Uuid::new_v4().simple())).await.unwrap();
+    let artwork = db::insert_artwork(&client, artist, &new.validate().unwrap()).await.unwrap();
     let edition = db::insert_edition(
         &client,
         artwork.id,
-        &shared::domain::NewEdition { edition_size: 2, paper: "Rag".into(), price_minor: 100, currency: "EUR".into() },
+        &shared::domain::NewEdition { edition_size: 2, paper: "Rag".into(), price_minor: 100, currency: "EUR".into() }.validate().unwrap(),
     )
     .await
     .unwrap();
-    db::record_sale(&client, edition.id, 2).await.unwrap();
-    let err = db::record_sale(&client, edition.id, 1).await.expect_err("a third sale must be refused");
-    assert_eq!(err.sqlstate(), Some("23514"));
+    assert_eq!(db::record_sale(&client, edition.id, 2).await.unwrap().unwrap().sold_count, 2);
+    assert!(db::record_sale(&client, edition.id, 1).await.unwrap().is_none(), "a third sale must be refused");
+    // The schema's CHECK holds even for SQL that skips the guard.
+    let err = client.execute("UPDATE print_editions SET sold_count = sold_count + 1", &[]).await.expect_err("oversold");
+    assert_eq!(err.code().map(|c| c.code()), Some("23514"));
+}
+
+#[tokio::test]
+async fn the_app_role_soft_deletes_and_only_retention_functions_purge() {
+    let ctx = TestContext::new().await;
+    let (artist, _) = ctx.artist_with_token("Careful").await;
+    let client = ctx.pool.get().await.unwrap();
+    let live = db::insert_artwork(&client, artist, &shared::domain::NewArtwork::titled("Live").validate().unwrap()).await.unwrap();
+    let gone = db::insert_artwork(&client, artist, &shared::domain::NewArtwork::titled("Gone").validate().unwrap()).await.unwrap();
+    client.execute("UPDATE artworks SET deleted_at = now() - interval '40 days' WHERE id = $1", &[&gone.id]).await.unwrap();
+    for sql in [
+        "DELETE FROM artworks",
+        "DELETE FROM artists",
+        "DELETE FROM print_editions",
+        "DELETE FROM images",
+        "DELETE FROM api_tokens",
+        "UPDATE api_tokens SET scope = 'admin', artist_id = NULL",
+        "UPDATE api_tokens SET token_sha256 = repeat('0', 64)",
+    ] {
+        let err = client.execute(sql, &[]).await.expect_err(sql);
+        assert_eq!(err.code().map(|c| c.code()), Some("42501"), "{sql}: {err}");
+    }
+    let cutoff = chrono::Utc::now() - chrono::Duration::days(30);
+    assert!(!db::purge_artwork(&client, live.id, cutoff).await.unwrap(), "a live artwork is never purged");
+    assert!(db::purge_artwork(&client, gone.id, cutoff).await.unwrap());
+    assert!(db::artwork_with_deleted(&client, gone.id, false).await.unwrap().is_none());
+    assert!(db::artwork_with_deleted(&client, live.id, false).await.unwrap().is_some());
 }

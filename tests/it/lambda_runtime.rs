@@ -63,6 +63,8 @@ pub async fn lambda_env(ctx: &TestContext, f: &FunctionSettings) -> Vec<(String,
             // The zip ships the RDS bundle at this path; locally, the stack's CA.
             "DATABASE_CA_BUNDLE" => ctx.db.ca_bundle.display().to_string(),
             "GALLERY_OPERATOR_ROLE_NAME" => OPERATOR_ROLE.to_owned(),
+            // The variable's default is no browser origin at all.
+            "GALLERY_CORS_ORIGINS" => String::new(),
             "RUST_LOG" => expr.trim_matches('"').to_owned(),
             _ if expr.starts_with("tostring(") => terraform_number(expr),
             other => panic!("{}: no local value for {other} = {expr}; add one here", f.binary),

@@ -3,13 +3,10 @@
 
 use std::io::Cursor;
 
-use axum::body::Body;
-use axum::http::Request;
-use http_body_util::BodyExt;
-use serde_json::{json, Value};
+use serde_json::json;
 use shared::renditions::{Outcome, ProcessError};
-use tower::ServiceExt;
 
+use crate::api::{Gallery, Req};
 use crate::support::{post_form, TestContext};
 
 /// A small, asymmetric PNG: red left half, blue right half.
@@ -23,25 +20,12 @@ pub(crate) fn png(width: u32, height: u32) -> Vec<u8> {
 
 /// Creates an artwork and an upload slot through the API; returns (image id, presigned post).
 pub(crate) async fn upload_slot(ctx: &TestContext, file_name: &str) -> (String, shared::storage::PresignedPost) {
-    let state = ctx.api_state();
+    let gallery = Gallery::new(ctx);
     let (_, token) = ctx.artist_with_token("Ada Copper").await;
-    let send = |method: &str, uri: String, body: Value| {
-        Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("authorization", format!("Bearer {token}"))
-            .header("content-type", "application/json")
-            .body(Body::from(body.to_string()))
-            .unwrap()
-    };
-    let response =
-        api::router(state.clone()).oneshot(send("POST", "/artworks".into(), json!({ "title": "Foundry at Dusk" }))).await.unwrap();
-    let artwork: Value = serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
-    let id = artwork["id"].as_str().unwrap();
-    let response =
-        api::router(state).oneshot(send("POST", format!("/manage/artworks/{id}/images"), json!({ "file_name": file_name }))).await.unwrap();
-    assert_eq!(response.status(), 201);
-    let body: Value = serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    let artwork =
+        gallery.expect(201, Req::new("POST", "/v1/me/artworks").token(&token).json(&json!({ "title": "Foundry at Dusk" }))).await.id();
+    let uri = format!("/v1/manage/artworks/{artwork}/images");
+    let body = gallery.expect(201, Req::new("POST", &uri).token(&token).json(&json!({ "file_name": file_name }))).await.body;
     let fields = body["upload"]["fields"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned())).collect();
     let post =
         shared::storage::PresignedPost { url: body["upload"]["url"].as_str().unwrap().to_owned(), fields, expires_at: chrono::Utc::now() };

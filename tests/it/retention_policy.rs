@@ -26,7 +26,7 @@ async fn expired_data_is_deleted_with_every_object_version_and_fresh_data_stays(
     let mut artworks = Vec::new();
     for (slug, deleted_days_ago) in [("old-deleted", 40), ("recently-deleted", 5)] {
         let new = shared::domain::NewArtwork::titled(slug);
-        let a = shared::db::insert_artwork(&client, artist, &new, slug).await.unwrap();
+        let a = shared::db::insert_artwork(&client, artist, &new.validate().unwrap()).await.unwrap();
         let image_id = uuid::Uuid::new_v4();
         let original = shared::domain::original_key(a.id, image_id, "plate.tif");
         shared::db::insert_image(&client, image_id, a.id, &original).await.unwrap();

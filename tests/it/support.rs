@@ -80,6 +80,10 @@ impl TestContext {
             upload_url_ttl: std::time::Duration::from_secs(900),
             region: self.region.clone(),
             operator: Default::default(),
+            media_base_url: "https://media.copper-gallery.example".into(),
+            cors_origins: vec!["https://copper-gallery.example".into()],
+            deleted_artwork_grace: chrono::Duration::days(30),
+            writes_per_minute: 10_000,
         };
         Arc::new(api::AppState::new(&config, self.pool.clone(), &self.clients))
     }
@@ -116,6 +120,33 @@ impl TestContext {
         .await
         .unwrap();
         (artist.id, secret)
+    }
+}
+
+impl TestContext {
+    /// A live admin token.
+    pub async fn admin_token(&self) -> String {
+        let client = self.pool.get().await.unwrap();
+        let (secret, digest) = shared::domain::new_token();
+        shared::db::insert_token(
+            &client,
+            None,
+            shared::domain::Scope::Admin,
+            &digest,
+            "test admin",
+            chrono::Utc::now() + chrono::Duration::hours(1),
+        )
+        .await
+        .unwrap();
+        secret
+    }
+
+    /// Another token for an existing artist, expiring at `expires_at`.
+    pub async fn token_for(&self, artist: Uuid, expires_at: chrono::DateTime<chrono::Utc>) -> (Uuid, String) {
+        let client = self.pool.get().await.unwrap();
+        let (secret, digest) = shared::domain::new_token();
+        let id = shared::db::insert_token(&client, Some(artist), shared::domain::Scope::Artist, &digest, "test", expires_at).await.unwrap();
+        (id, secret)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Developer tasks. `cargo xtask help` lists them.
 
 mod access_review;
+mod apibench;
 mod backupbench;
 mod bench;
 mod coldstart;
@@ -40,6 +41,9 @@ cargo xtask <task>
   bench backup [SIZE_MB...]
                  our backup and restore beside pg_dump -Fc and pg_restore on seeded databases
                  (default 250 and 1000 MB): throughput, output size, peak RSS, KMS calls
+  bench api [RATE] [SECONDS]
+                 10,000 seeded artworks; oha at a fixed rate (default 200/s, 15 s) on the public list,
+                 get-by-slug and a sale, beside the same SQL run directly; the api binary's cold start
   ops ARGS       gallery-ops against the running `cargo xtask dev` stack, in-process
 ";
 
@@ -74,7 +78,8 @@ fn real_main() -> Result<()> {
             Some("image") => bench::image(&root),
             Some("coldstart") => coldstart::coldstart(&root, &args[2..]),
             Some("backup") => backupbench::backup(&root, &args[2..]),
-            _ => bail!("usage: cargo xtask bench image | cargo xtask bench coldstart [RUNS] | cargo xtask bench backup [SIZE_MB...]"),
+            Some("api") => apibench::api(&root, &args[2..]),
+            _ => bail!("usage: cargo xtask bench image | cargo xtask bench coldstart [RUNS] | cargo xtask bench backup [SIZE_MB...] | cargo xtask bench api [RATE] [SECONDS]"),
         },
         Some("help") | None => {
             print!("{HELP}");

@@ -96,14 +96,16 @@ fn median(mut v: Vec<f64>) -> (f64, f64, f64) {
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let runs: usize = args.get(1).and_then(|r| r.parse().ok()).unwrap_or(10);
-    let node_dir = std::path::PathBuf::from(args.get(2).context("usage: coldstart RUNS NODE_PEER_DIR")?);
+    let node_dir = std::path::PathBuf::from(args.get(2).context("usage: coldstart RUNS NODE_PEER_DIR [FUNCTION]")?);
+    // `cargo xtask bench api` measures only the API's cases.
+    let only = args.get(3).cloned();
     let mut env: Vec<(String, String)> = std::env::vars()
         .filter(|(k, _)| k.starts_with("DATABASE_") || k.starts_with("GALLERY_") || k.starts_with("AWS_") || k == "RUST_LOG")
         .collect();
     prepare(&mut env).await?;
     let cases = [
         Case { label: "api, route without database", function: "api", event: url_event("/no-such-page"), node: true },
-        Case { label: "api, first database-backed response", function: "api", event: url_event("/artworks"), node: true },
+        Case { label: "api, first database-backed response", function: "api", event: url_event("/v1/artworks"), node: true },
         Case { label: "retention, first sweep", function: "retention", event: scheduled("retention"), node: false },
         Case { label: "backup, first restore drill", function: "backup", event: scheduled("restore-drill"), node: false },
     ];
@@ -112,7 +114,7 @@ async fn main() -> Result<()> {
         "{:<38} {:>22} {:>22} {:>7} {:>9} {:>9}",
         "case", "ours ms (min/med/max)", "node ms (min/med/max)", "ratio", "ours RSS", "node RSS"
     );
-    for case in &cases {
+    for case in cases.iter().filter(|c| only.as_deref().is_none_or(|f| f == c.function)) {
         let ours_bin = binary(case.function);
         let (mut ours, mut node, mut ours_rss, mut node_rss) = (Vec::new(), Vec::new(), 0u64, 0u64);
         for _ in 0..runs {

@@ -1,14 +1,19 @@
-//! Artists, artworks and print editions.
+//! Artworks: the public gallery's reads and the catalogue's writes.
 
+use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::DbError;
-use crate::domain::{Artist, Artwork, ArtworkStatus, NewArtwork, NewEdition, PrintEdition};
+use crate::domain::{Artwork, ArtworkFields, ArtworkStatus, Cursor, Readiness, RenditionRecord};
 
 const ARTWORK_COLUMNS: &str = "a.id, a.artist_id, ar.name AS artist_name, a.title, a.slug, a.description, a.medium, \
-     a.year, a.width_mm, a.height_mm, a.status, a.created_at, a.updated_at";
+     a.year, a.width_mm, a.height_mm, a.status, a.published_at, a.deleted_at, a.created_at, a.updated_at";
+
+/// Works the public may see: published, not deleted, by an artist not suspended.
+const PUBLIC: &str = "a.status = 'published' AND a.deleted_at IS NULL AND ar.suspended_at IS NULL";
 
 fn artwork_from_row(row: &Row) -> Result<Artwork, DbError> {
     let status: String = row.try_get("status")?;
@@ -24,65 +29,20 @@ fn artwork_from_row(row: &Row) -> Result<Artwork, DbError> {
         width_mm: row.try_get("width_mm")?,
         height_mm: row.try_get("height_mm")?,
         status: status.parse().map_err(|e| DbError::Corrupt(format!("artwork status: {e}")))?,
+        published_at: row.try_get("published_at")?,
+        deleted_at: row.try_get("deleted_at")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
 }
 
-pub async fn insert_artist(
-    db: &impl GenericClient,
-    name: &str,
-    email: &str,
-    bio: Option<&str>,
-    website: Option<&str>,
-) -> Result<Artist, DbError> {
-    let id = Uuid::new_v4();
-    db.execute("INSERT INTO artists (id, name, email, bio, website) VALUES ($1, $2, $3, $4, $5)", &[&id, &name, &email, &bio, &website])
-        .await?;
-    Ok(Artist { id, name: name.to_owned(), bio: bio.map(str::to_owned), website: website.map(str::to_owned) })
-}
-
-/// An artist as the operator sees them: with the email, and how many live tokens they hold.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ArtistListing {
-    pub id: Uuid,
-    pub name: String,
-    pub email: String,
-    pub live_tokens: i64,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-}
-
-/// The newest artists first.
-pub async fn list_artists(db: &impl GenericClient, limit: i64) -> Result<Vec<ArtistListing>, DbError> {
-    let rows = db
-        .query(
-            "SELECT a.id, a.name, a.email, a.created_at,
-                    (SELECT count(*) FROM api_tokens t
-                      WHERE t.artist_id = a.id AND t.revoked_at IS NULL AND t.expires_at > now()) AS live_tokens
-               FROM artists a ORDER BY a.created_at DESC, a.id LIMIT $1",
-            &[&limit],
-        )
-        .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(ArtistListing {
-                id: r.try_get("id")?,
-                name: r.try_get("name")?,
-                email: r.try_get("email")?,
-                live_tokens: r.try_get("live_tokens")?,
-                created_at: r.try_get("created_at")?,
-            })
-        })
-        .collect()
-}
-
-/// Creates a draft artwork. A taken slug surfaces as SQLSTATE 23505.
-pub async fn insert_artwork(db: &impl GenericClient, artist_id: Uuid, new: &NewArtwork, slug: &str) -> Result<Artwork, DbError> {
+/// Creates a draft artwork. A slug another live artwork holds surfaces as SQLSTATE 23505.
+pub async fn insert_artwork(db: &impl GenericClient, artist_id: Uuid, f: &ArtworkFields) -> Result<Artwork, DbError> {
     let id = Uuid::new_v4();
     db.execute(
         "INSERT INTO artworks (id, artist_id, title, slug, description, medium, year, width_mm, height_mm) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        &[&id, &artist_id, &new.title.trim(), &slug, &new.description, &new.medium, &new.year, &new.width_mm, &new.height_mm],
+        &[&id, &artist_id, &f.title, &f.slug, &f.description, &f.medium, &f.year, &f.width_mm, &f.height_mm],
     )
     .await?;
     artwork_by_id(db, id).await?.ok_or_else(|| DbError::Corrupt("inserted artwork vanished".into()))
@@ -95,83 +55,198 @@ pub async fn artwork_by_id(db: &impl GenericClient, id: Uuid) -> Result<Option<A
     db.query_opt(&sql, &[&id]).await?.as_ref().map(artwork_from_row).transpose()
 }
 
-/// A published artwork as the public sees it.
-pub async fn published_artwork_by_slug(db: &impl GenericClient, slug: &str) -> Result<Option<Artwork>, DbError> {
+/// An artwork, deleted or not (until it is purged), optionally locked until
+/// the transaction ends: every update reads, checks `If-Match`, and writes under this lock.
+pub async fn artwork_with_deleted(db: &impl GenericClient, id: Uuid, lock: bool) -> Result<Option<Artwork>, DbError> {
     let sql = format!(
-        "SELECT {ARTWORK_COLUMNS} FROM artworks a JOIN artists ar ON ar.id = a.artist_id \
-         WHERE a.slug = $1 AND a.status = 'published' AND a.deleted_at IS NULL"
+        "SELECT {ARTWORK_COLUMNS} FROM artworks a JOIN artists ar ON ar.id = a.artist_id WHERE a.id = $1{}",
+        if lock { " FOR UPDATE OF a" } else { "" }
     );
-    db.query_opt(&sql, &[&slug]).await?.as_ref().map(artwork_from_row).transpose()
+    db.query_opt(&sql, &[&id]).await?.as_ref().map(artwork_from_row).transpose()
 }
 
-/// Published artworks, newest first, keyset-paginated by creation time.
-pub async fn published_artworks(
-    db: &impl GenericClient,
-    before: Option<chrono::DateTime<chrono::Utc>>,
-    limit: i64,
-) -> Result<Vec<Artwork>, DbError> {
-    let sql = format!(
-        "SELECT {ARTWORK_COLUMNS} FROM artworks a JOIN artists ar ON ar.id = a.artist_id \
-         WHERE a.status = 'published' AND a.deleted_at IS NULL AND ($1::timestamptz IS NULL OR a.created_at < $1) \
-         ORDER BY a.created_at DESC LIMIT $2"
-    );
-    db.query(&sql, &[&before, &limit]).await?.iter().map(artwork_from_row).collect()
+pub async fn update_artwork(db: &impl GenericClient, id: Uuid, f: &ArtworkFields) -> Result<(), DbError> {
+    db.execute(
+        "UPDATE artworks SET title = $2, slug = $3, description = $4, medium = $5, year = $6, width_mm = $7, height_mm = $8, \
+         updated_at = now() WHERE id = $1",
+        &[&id, &f.title, &f.slug, &f.description, &f.medium, &f.year, &f.width_mm, &f.height_mm],
+    )
+    .await?;
+    Ok(())
 }
 
+/// Moves an artwork to `status`; publishing stamps the time the public list is ordered by.
 pub async fn set_artwork_status(db: &impl GenericClient, id: Uuid, status: ArtworkStatus) -> Result<bool, DbError> {
     let n = db
-        .execute("UPDATE artworks SET status = $2, updated_at = now() WHERE id = $1 AND deleted_at IS NULL", &[&id, &status.as_str()])
+        .execute(
+            "UPDATE artworks SET status = $2, published_at = CASE WHEN $2 = 'published' THEN clock_timestamp() END, updated_at = now() \
+             WHERE id = $1 AND deleted_at IS NULL",
+            &[&id, &status.as_str()],
+        )
         .await?;
     Ok(n == 1)
 }
 
-/// Soft delete: the row stays for the retention period, hidden from every read.
+/// What publishing an artwork needs, counted.
+pub async fn readiness(db: &impl GenericClient, id: Uuid) -> Result<Readiness, DbError> {
+    let row = db
+        .query_one(
+            "SELECT (SELECT count(*) FROM images WHERE artwork_id = $1 AND status = 'ready' AND deleted_at IS NULL), \
+                    (SELECT count(*) FROM print_editions WHERE artwork_id = $1 AND retired_at IS NULL AND sold_count < edition_size)",
+            &[&id],
+        )
+        .await?;
+    Ok(Readiness { ready_images: row.try_get(0)?, live_editions: row.try_get(1)? })
+}
+
+/// Soft delete: the row stays for the grace period, hidden from every read.
 pub async fn soft_delete_artwork(db: &impl GenericClient, id: Uuid) -> Result<bool, DbError> {
     let n = db.execute("UPDATE artworks SET deleted_at = now(), updated_at = now() WHERE id = $1 AND deleted_at IS NULL", &[&id]).await?;
     Ok(n == 1)
 }
 
-fn edition_from_row(row: &Row) -> Result<PrintEdition, DbError> {
-    Ok(PrintEdition {
+/// Undoes a soft delete. The slug may have been taken meanwhile (SQLSTATE 23505).
+pub async fn restore_artwork(db: &impl GenericClient, id: Uuid) -> Result<bool, DbError> {
+    let n =
+        db.execute("UPDATE artworks SET deleted_at = NULL, updated_at = now() WHERE id = $1 AND deleted_at IS NOT NULL", &[&id]).await?;
+    Ok(n == 1)
+}
+
+/// Filters of the public list. All optional; `available` keeps only works
+/// with an edition that still has prints for sale.
+#[derive(Debug, Clone, Default)]
+pub struct GalleryFilter {
+    pub artist: Option<Uuid>,
+    pub medium: Option<String>,
+    pub year_min: Option<i32>,
+    pub year_max: Option<i32>,
+    pub price_min: Option<i64>,
+    pub price_max: Option<i64>,
+    pub currency: Option<String>,
+    pub available: bool,
+}
+
+/// One work in the public list: what a gallery card shows.
+#[derive(Debug, Clone)]
+pub struct GalleryCard {
+    pub id: Uuid,
+    pub slug: String,
+    pub title: String,
+    pub artist_id: Uuid,
+    pub artist_name: String,
+    pub medium: Option<String>,
+    pub year: Option<i32>,
+    pub published_at: DateTime<Utc>,
+    /// The primary image's renditions, when it is ready.
+    pub primary_image: Option<(Uuid, Vec<RenditionRecord>)>,
+    /// The cheapest edition still on sale.
+    pub price_from: Option<(i64, String)>,
+}
+
+/// The public list, newest publication first, keyset-paginated on `(published_at, id)`.
+pub async fn gallery_page(
+    db: &impl GenericClient,
+    filter: &GalleryFilter,
+    after: Option<Cursor>,
+    limit: i64,
+) -> Result<Vec<GalleryCard>, DbError> {
+    let price_filtered = filter.price_min.is_some() || filter.price_max.is_some() || filter.currency.is_some();
+    let sql = format!(
+        "SELECT a.id, a.slug, a.title, a.artist_id, ar.name AS artist_name, a.medium, a.year, a.published_at, \
+                img.id AS image_id, img.renditions, price.price_minor, price.currency \
+           FROM artworks a JOIN artists ar ON ar.id = a.artist_id \
+           LEFT JOIN LATERAL (SELECT i.id, i.renditions FROM images i \
+                               WHERE i.artwork_id = a.id AND i.status = 'ready' AND i.deleted_at IS NULL \
+                               ORDER BY i.position, i.id LIMIT 1) img ON true \
+           LEFT JOIN LATERAL (SELECT e.price_minor, e.currency FROM print_editions e \
+                               WHERE e.artwork_id = a.id AND e.retired_at IS NULL AND e.sold_count < e.edition_size \
+                               ORDER BY e.price_minor, e.id LIMIT 1) price ON true \
+          WHERE {PUBLIC} \
+            AND ($1::timestamptz IS NULL OR (a.published_at, a.id) < ($1, $2)) \
+            AND ($3::uuid IS NULL OR a.artist_id = $3) \
+            AND ($4::text IS NULL OR lower(a.medium) = lower($4)) \
+            AND ($5::int IS NULL OR a.year >= $5) AND ($6::int IS NULL OR a.year <= $6) \
+            AND (NOT $7 OR EXISTS (SELECT 1 FROM print_editions e WHERE e.artwork_id = a.id AND e.retired_at IS NULL \
+                   AND ($8::bigint IS NULL OR e.price_minor >= $8) AND ($9::bigint IS NULL OR e.price_minor <= $9) \
+                   AND ($10::text IS NULL OR e.currency = $10))) \
+            AND (NOT $11 OR price.price_minor IS NOT NULL) \
+          ORDER BY a.published_at DESC, a.id DESC LIMIT $12"
+    );
+    let (at, id) = (after.map(|c| c.at), after.map(|c| c.id));
+    let params: [&(dyn ToSql + Sync); 12] = [
+        &at,
+        &id,
+        &filter.artist,
+        &filter.medium,
+        &filter.year_min,
+        &filter.year_max,
+        &price_filtered,
+        &filter.price_min,
+        &filter.price_max,
+        &filter.currency,
+        &filter.available,
+        &limit,
+    ];
+    db.query(&sql, &params).await?.iter().map(card_from_row).collect()
+}
+
+fn card_from_row(row: &Row) -> Result<GalleryCard, DbError> {
+    let image: Option<Uuid> = row.try_get("image_id")?;
+    let primary_image = match image {
+        Some(id) => Some((id, renditions(row.try_get("renditions")?)?)),
+        None => None,
+    };
+    let price: Option<i64> = row.try_get("price_minor")?;
+    let currency: Option<String> = row.try_get("currency")?;
+    Ok(GalleryCard {
         id: row.try_get("id")?,
-        artwork_id: row.try_get("artwork_id")?,
-        edition_size: row.try_get("edition_size")?,
-        paper: row.try_get("paper")?,
-        price_minor: row.try_get("price_minor")?,
-        currency: row.try_get("currency")?,
-        sold_count: row.try_get("sold_count")?,
+        slug: row.try_get("slug")?,
+        title: row.try_get("title")?,
+        artist_id: row.try_get("artist_id")?,
+        artist_name: row.try_get("artist_name")?,
+        medium: row.try_get("medium")?,
+        year: row.try_get("year")?,
+        published_at: row.try_get("published_at")?,
+        primary_image,
+        price_from: price.zip(currency),
     })
 }
 
-pub async fn insert_edition(db: &impl GenericClient, artwork_id: Uuid, new: &NewEdition) -> Result<PrintEdition, DbError> {
-    let id = Uuid::new_v4();
-    let row = db
-        .query_one(
-            "INSERT INTO print_editions (id, artwork_id, edition_size, paper, price_minor, currency) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
-            &[&id, &artwork_id, &new.edition_size, &new.paper.trim(), &new.price_minor, &new.currency],
-        )
-        .await?;
-    edition_from_row(&row)
+pub(super) fn renditions(value: serde_json::Value) -> Result<Vec<RenditionRecord>, DbError> {
+    serde_json::from_value(value).map_err(|e| DbError::Corrupt(format!("image renditions: {e}")))
 }
 
-pub async fn editions_of(db: &impl GenericClient, artwork_id: Uuid) -> Result<Vec<PrintEdition>, DbError> {
-    db.query("SELECT * FROM print_editions WHERE artwork_id = $1 ORDER BY created_at, id", &[&artwork_id])
-        .await?
-        .iter()
-        .map(edition_from_row)
-        .collect()
+/// A published artwork as the public sees it.
+pub async fn published_artwork_by_slug(db: &impl GenericClient, slug: &str) -> Result<Option<Artwork>, DbError> {
+    let sql = format!("SELECT {ARTWORK_COLUMNS} FROM artworks a JOIN artists ar ON ar.id = a.artist_id WHERE a.slug = $1 AND {PUBLIC}");
+    db.query_opt(&sql, &[&slug]).await?.as_ref().map(artwork_from_row).transpose()
 }
 
-/// Records `count` sales; the schema refuses to sell beyond the edition size
-/// (SQLSTATE 23514), which is how overselling is prevented under concurrency.
-pub async fn record_sale(db: &impl GenericClient, edition_id: Uuid, count: i32) -> Result<Option<PrintEdition>, DbError> {
-    db.query_opt(
-        "UPDATE print_editions SET sold_count = sold_count + $2, updated_at = now() WHERE id = $1 RETURNING *",
-        &[&edition_id, &count],
-    )
-    .await?
-    .as_ref()
-    .map(edition_from_row)
-    .transpose()
+/// Which artworks a catalogue list shows.
+#[derive(Debug, Clone, Default)]
+pub struct CatalogFilter {
+    /// One artist's works (an artist's own list), or everyone's (admins).
+    pub artist: Option<Uuid>,
+    pub status: Option<ArtworkStatus>,
+    /// Soft-deleted works (still within their grace period) instead of live ones.
+    pub deleted: bool,
+}
+
+/// Artworks in any status, newest first, keyset-paginated on `(created_at, id)`.
+pub async fn catalog_page(
+    db: &impl GenericClient,
+    filter: &CatalogFilter,
+    after: Option<Cursor>,
+    limit: i64,
+) -> Result<Vec<Artwork>, DbError> {
+    let sql = format!(
+        "SELECT {ARTWORK_COLUMNS} FROM artworks a JOIN artists ar ON ar.id = a.artist_id \
+          WHERE ($1::uuid IS NULL OR a.artist_id = $1) AND ($2::text IS NULL OR a.status = $2) \
+            AND (a.deleted_at IS NOT NULL) = $3 \
+            AND ($4::timestamptz IS NULL OR (a.created_at, a.id) < ($4, $5)) \
+          ORDER BY a.created_at DESC, a.id DESC LIMIT $6"
+    );
+    let status = filter.status.map(ArtworkStatus::as_str);
+    let (at, id) = (after.map(|c| c.at), after.map(|c| c.id));
+    db.query(&sql, &[&filter.artist, &status, &filter.deleted, &at, &id, &limit]).await?.iter().map(artwork_from_row).collect()
 }

@@ -23,8 +23,9 @@ pub const BACKUP_TABLES: &[(&str, &str)] = &[
     ("restore_drills", "id"),
 ];
 
-/// Tables the migrations own that are not data: refinery's history.
-pub const NOT_BACKED_UP: &[&str] = &["refinery_schema_history"];
+/// Tables the migrations own that are not data: refinery's history, and
+/// idempotency keys (a day's replay answers; meaningless after a restore).
+pub const NOT_BACKED_UP: &[&str] = &["refinery_schema_history", "idempotency_keys"];
 
 /// The order-by key of a table a backup may hold; `None` for anything else,
 /// so a name read from a file is never interpolated unless it is ours.

@@ -15,6 +15,7 @@ fn image_from_row(row: &Row) -> Result<Image, DbError> {
         artwork_id: row.try_get("artwork_id")?,
         original_key: row.try_get("original_key")?,
         status: status.parse().map_err(|e| DbError::Corrupt(format!("image status: {e}")))?,
+        position: row.try_get("position")?,
         renditions: serde_json::from_value(renditions).map_err(|e| DbError::Corrupt(format!("image renditions: {e}")))?,
         failure_reason: row.try_get("failure_reason")?,
         content_sha256: row.try_get("content_sha256")?,
@@ -22,24 +23,71 @@ fn image_from_row(row: &Row) -> Result<Image, DbError> {
     })
 }
 
+/// A new upload slot, placed after the artwork's other images.
 pub async fn insert_image(db: &impl GenericClient, id: Uuid, artwork_id: Uuid, original_key: &str) -> Result<Image, DbError> {
     let row = db
-        .query_one("INSERT INTO images (id, artwork_id, original_key) VALUES ($1, $2, $3) RETURNING *", &[&id, &artwork_id, &original_key])
+        .query_one(
+            "INSERT INTO images (id, artwork_id, original_key, position) \
+             VALUES ($1, $2, $3, (SELECT COALESCE(max(position) + 1, 0) FROM images WHERE artwork_id = $2 AND deleted_at IS NULL)) \
+             RETURNING *",
+            &[&id, &artwork_id, &original_key],
+        )
         .await?;
     image_from_row(&row)
 }
 
+/// An image not removed by its artist.
 pub async fn image_by_id(db: &impl GenericClient, id: Uuid) -> Result<Option<Image>, DbError> {
-    db.query_opt("SELECT * FROM images WHERE id = $1", &[&id]).await?.as_ref().map(image_from_row).transpose()
+    db.query_opt("SELECT * FROM images WHERE id = $1 AND deleted_at IS NULL", &[&id]).await?.as_ref().map(image_from_row).transpose()
+}
+
+/// An artwork's images in display order, whatever their processing state.
+pub async fn images_of(db: &impl GenericClient, artwork_id: Uuid) -> Result<Vec<Image>, DbError> {
+    db.query("SELECT * FROM images WHERE artwork_id = $1 AND deleted_at IS NULL ORDER BY position, id", &[&artwork_id])
+        .await?
+        .iter()
+        .map(image_from_row)
+        .collect()
+}
+
+/// Puts an image at `position` (clamped to the end) and renumbers the
+/// others 0, 1, 2… in their order. Callers hold the artwork's lock.
+pub async fn move_image(db: &impl GenericClient, artwork_id: Uuid, image_id: Uuid, position: i32) -> Result<(), DbError> {
+    db.execute(
+        "WITH others AS ( \
+             SELECT id, row_number() OVER (ORDER BY position, id) - 1 AS n FROM images \
+              WHERE artwork_id = $1 AND deleted_at IS NULL AND id <> $2), \
+         placed AS ( \
+             SELECT id, CASE WHEN n >= $3 THEN n + 1 ELSE n END AS n FROM others \
+             UNION ALL SELECT $2, LEAST($3, (SELECT count(*) FROM others))) \
+         UPDATE images i SET position = placed.n, updated_at = CASE WHEN i.position <> placed.n THEN now() ELSE i.updated_at END \
+           FROM placed WHERE i.id = placed.id",
+        &[&artwork_id, &image_id, &i64::from(position)],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Removes an image from its artwork: hidden at once, its objects and row
+/// deleted by the retention run. The others close the gap.
+pub async fn remove_image(db: &impl GenericClient, artwork_id: Uuid, image_id: Uuid) -> Result<(), DbError> {
+    db.execute("UPDATE images SET deleted_at = now(), updated_at = now() WHERE id = $1", &[&image_id]).await?;
+    db.execute(
+        "WITH n AS (SELECT id, row_number() OVER (ORDER BY position, id) - 1 AS n FROM images WHERE artwork_id = $1 AND deleted_at IS NULL) \
+         UPDATE images i SET position = n.n FROM n WHERE i.id = n.id AND i.position <> n.n",
+        &[&artwork_id],
+    )
+    .await?;
+    Ok(())
 }
 
 pub async fn image_by_original_key(db: &impl GenericClient, key: &str) -> Result<Option<Image>, DbError> {
     db.query_opt("SELECT * FROM images WHERE original_key = $1", &[&key]).await?.as_ref().map(image_from_row).transpose()
 }
 
-/// Ready images of an artwork, oldest first: what the public page shows.
+/// Ready images of an artwork in display order: what the public page shows.
 pub async fn ready_images_of(db: &impl GenericClient, artwork_id: Uuid) -> Result<Vec<Image>, DbError> {
-    db.query("SELECT * FROM images WHERE artwork_id = $1 AND status = 'ready' ORDER BY created_at, id", &[&artwork_id])
+    db.query("SELECT * FROM images WHERE artwork_id = $1 AND status = 'ready' AND deleted_at IS NULL ORDER BY position, id", &[&artwork_id])
         .await?
         .iter()
         .map(image_from_row)
@@ -72,7 +120,7 @@ pub async fn claim_image(db: &impl GenericClient, original_key: &str) -> Result<
         .query_opt(
             "UPDATE images i SET status = 'processing', updated_at = now() \
              FROM artworks a JOIN artists ar ON ar.id = a.artist_id \
-             WHERE i.original_key = $1 AND a.id = i.artwork_id AND i.status IN ('pending', 'processing') \
+             WHERE i.original_key = $1 AND a.id = i.artwork_id AND i.status IN ('pending', 'processing') AND i.deleted_at IS NULL \
              RETURNING i.id, i.artwork_id, ar.name AS artist_name, a.title",
             &[&original_key],
         )

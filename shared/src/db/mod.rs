@@ -4,9 +4,12 @@
 //! chain against the configured CA bundle *and* its host name: there is no
 //! setting that yields a plaintext or unverified connection.
 
+mod artists;
 mod artworks;
 mod audit;
 mod backups;
+mod editions;
+mod idempotency;
 mod images;
 mod retention;
 mod tokens;
@@ -19,9 +22,12 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio_postgres::config::SslMode;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
+pub use artists::*;
 pub use artworks::*;
 pub use audit::*;
 pub use backups::*;
+pub use editions::*;
+pub use idempotency::*;
 pub use images::*;
 pub use retention::*;
 pub use tokens::*;

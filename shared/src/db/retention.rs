@@ -50,12 +50,15 @@ pub async fn artworks_deleted_before(
     Ok(out)
 }
 
-/// Removes an artwork row; its editions and images go with it (ON DELETE CASCADE).
-pub async fn purge_artwork(db: &impl GenericClient, id: Uuid) -> Result<bool, DbError> {
-    Ok(db.execute("DELETE FROM artworks WHERE id = $1 AND deleted_at IS NOT NULL", &[&id]).await? == 1)
+/// Removes an artwork soft-deleted before `cutoff`; its editions and images go
+/// with it (ON DELETE CASCADE). The application role cannot DELETE: the
+/// owner's function checks the row is one the policy allows to go.
+pub async fn purge_artwork(db: &impl GenericClient, id: Uuid, cutoff: DateTime<Utc>) -> Result<bool, DbError> {
+    Ok(db.query_one("SELECT purge_deleted_artwork($1, $2)", &[&id, &cutoff]).await?.try_get(0)?)
 }
 
-/// Failed images older than `failed_before`, and uploads never completed since `pending_before`.
+/// Images removed by their artist, failed images older than `failed_before`,
+/// and uploads never completed since `pending_before`.
 pub async fn stale_images(
     db: &impl GenericClient,
     failed_before: DateTime<Utc>,
@@ -64,7 +67,7 @@ pub async fn stale_images(
 ) -> Result<Vec<ImageObjects>, DbError> {
     db.query(
         "SELECT id, original_key, renditions FROM images \
-         WHERE (status = 'failed' AND updated_at < $1) OR (status = 'pending' AND created_at < $2) \
+         WHERE deleted_at IS NOT NULL OR (status = 'failed' AND updated_at < $1) OR (status = 'pending' AND created_at < $2) \
          ORDER BY updated_at LIMIT $3",
         &[&failed_before, &pending_before, &limit],
     )
@@ -74,13 +77,15 @@ pub async fn stale_images(
     .collect()
 }
 
+/// Removes an image row nobody can see any more (see `purge_image` in V4).
 pub async fn delete_image(db: &impl GenericClient, id: Uuid) -> Result<bool, DbError> {
-    Ok(db.execute("DELETE FROM images WHERE id = $1 AND status IN ('failed', 'pending')", &[&id]).await? == 1)
+    Ok(db.query_one("SELECT purge_image($1)", &[&id]).await?.try_get(0)?)
 }
 
 /// Deletes tokens that expired or were revoked before `cutoff`.
 pub async fn delete_dead_tokens(db: &impl GenericClient, cutoff: DateTime<Utc>) -> Result<u64, DbError> {
-    Ok(db.execute("DELETE FROM api_tokens WHERE expires_at < $1 OR revoked_at < $1", &[&cutoff]).await?)
+    let n: i64 = db.query_one("SELECT purge_dead_tokens($1)", &[&cutoff]).await?.try_get(0)?;
+    Ok(n as u64)
 }
 
 /// How many tokens [`delete_dead_tokens`] would delete (same predicate).

@@ -56,7 +56,7 @@ function problem(res, status, slug, title, detail, errors) {
   res.status(status).type('application/problem+json').send(JSON.stringify(body));
 }
 
-// The same columns, filter and order as shared::db::published_artworks.
+// A published-artworks page as the API first served it (`shared::db::gallery_page` now adds the image and price).
 const PUBLISHED_ARTWORKS = `SELECT a.id, a.artist_id, ar.name AS artist_name, a.title, a.slug, a.description, a.medium,
   a.year, a.width_mm, a.height_mm, a.status, a.created_at, a.updated_at
   FROM artworks a JOIN artists ar ON ar.id = a.artist_id
@@ -116,8 +116,8 @@ async function init() {
   // A liveness answer only: the benchmark measures the runtime, not the database.
   app.get('/health', (req, res) => res.json({ status: 'ok' }));
 
-  // GET /artworks?limit=&before= as routes::list_artworks answers it.
-  app.get('/artworks', async (req, res) => {
+  // GET /v1/artworks?limit= as the gallery's public list answers it.
+  app.get('/v1/artworks', async (req, res) => {
     const limit = req.query.limit === undefined ? 24 : Number(req.query.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
       return problem(res, 422, 'invalid', 'Unprocessable Entity', 'the request is invalid', [

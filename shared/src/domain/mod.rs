@@ -7,6 +7,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub mod catalog;
+pub mod text;
+
+pub use catalog::*;
+
 /// A rule the input broke, phrased for the person who sent it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]
@@ -15,7 +20,7 @@ pub struct Invalid {
     pub message: String,
 }
 
-fn invalid(field: &'static str, message: impl Into<String>) -> Invalid {
+pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> Invalid {
     Invalid { field, message: message.into() }
 }
 
@@ -23,6 +28,7 @@ macro_rules! string_enum {
     ($(#[$m:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$m])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         #[serde(rename_all = "kebab-case")]
         pub enum $name { $($variant),+ }
 
@@ -57,7 +63,9 @@ string_enum!(
     Scope { Artist => "artist", Admin => "admin" }
 );
 
+/// An artist as the public sees them.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Artist {
     pub id: Uuid,
     pub name: String,
@@ -65,7 +73,9 @@ pub struct Artist {
     pub website: Option<String>,
 }
 
+/// An artwork as its artist and admins see it (any status).
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Artwork {
     pub id: Uuid,
     pub artist_id: Uuid,
@@ -78,64 +88,31 @@ pub struct Artwork {
     pub width_mm: Option<i32>,
     pub height_mm: Option<i32>,
     pub status: ArtworkStatus,
+    /// When it was last published; set exactly while `status` is `published`.
+    pub published_at: Option<DateTime<Utc>>,
+    /// Set while the artwork is deleted but still restorable.
+    pub deleted_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-/// Fields an artist sends to create an artwork.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewArtwork {
-    pub title: String,
-    pub slug: Option<String>,
-    pub description: Option<String>,
-    pub medium: Option<String>,
-    pub year: Option<i32>,
-    pub width_mm: Option<i32>,
-    pub height_mm: Option<i32>,
-}
-
-impl NewArtwork {
-    /// An artwork with a title and nothing else yet.
-    pub fn titled(title: impl Into<String>) -> Self {
-        Self { title: title.into(), slug: None, description: None, medium: None, year: None, width_mm: None, height_mm: None }
-    }
-
-    /// Checks the fields and returns the slug to use (given, or derived from the title).
-    pub fn validate(&self) -> Result<String, Vec<Invalid>> {
-        let mut problems = Vec::new();
-        let title = self.title.trim();
-        if title.is_empty() || title.chars().count() > 300 {
-            problems.push(invalid("title", "must be 1 to 300 characters"));
-        }
-        let slug = self.slug.clone().unwrap_or_else(|| slugify(title));
-        if !valid_slug(&slug) {
-            problems.push(invalid("slug", "must be lowercase letters and digits separated by single hyphens, at most 120 characters"));
-        }
-        if let Some(y) = self.year {
-            if !(1000..=3000).contains(&y) {
-                problems.push(invalid("year", "must be between 1000 and 3000"));
-            }
-        }
-        for (field, v) in [("width_mm", self.width_mm), ("height_mm", self.height_mm)] {
-            if v.is_some_and(|v| v <= 0) {
-                problems.push(invalid(field, "must be a positive number of millimetres"));
-            }
-        }
-        for (field, v, max) in [("description", &self.description, 20_000), ("medium", &self.medium, 200)] {
-            if v.as_ref().is_some_and(|s| s.chars().count() > max) {
-                problems.push(invalid(field, format!("must be at most {max} characters")));
-            }
-        }
-        if problems.is_empty() {
-            Ok(slug)
-        } else {
-            Err(problems)
+impl Artwork {
+    pub fn fields(&self) -> ArtworkFields {
+        ArtworkFields {
+            title: self.title.clone(),
+            slug: self.slug.clone(),
+            description: self.description.clone(),
+            medium: self.medium.clone(),
+            year: self.year,
+            width_mm: self.width_mm,
+            height_mm: self.height_mm,
         }
     }
 }
 
+/// A limited edition of prints of one artwork.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PrintEdition {
     pub id: Uuid,
     pub artwork_id: Uuid,
@@ -144,43 +121,35 @@ pub struct PrintEdition {
     pub price_minor: i64,
     pub currency: String,
     pub sold_count: i32,
+    /// Set once the edition is no longer sold.
+    pub retired_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewEdition {
-    pub edition_size: i32,
-    pub paper: String,
-    pub price_minor: i64,
-    pub currency: String,
-}
+impl PrintEdition {
+    pub fn fields(&self) -> EditionFields {
+        EditionFields {
+            edition_size: self.edition_size,
+            paper: self.paper.clone(),
+            price_minor: self.price_minor,
+            currency: self.currency.clone(),
+        }
+    }
 
-impl NewEdition {
-    pub fn validate(&self) -> Result<(), Vec<Invalid>> {
-        let mut problems = Vec::new();
-        if !(1..=100_000).contains(&self.edition_size) {
-            problems.push(invalid("edition_size", "must be between 1 and 100000"));
-        }
-        let paper = self.paper.trim();
-        if paper.is_empty() || paper.chars().count() > 200 {
-            problems.push(invalid("paper", "must be 1 to 200 characters"));
-        }
-        if self.price_minor < 0 {
-            problems.push(invalid("price_minor", "must not be negative"));
-        }
-        if !(self.currency.len() == 3 && self.currency.bytes().all(|b| b.is_ascii_uppercase())) {
-            problems.push(invalid("currency", "must be an ISO 4217 code such as EUR"));
-        }
-        if problems.is_empty() {
-            Ok(())
+    /// Prints still for sale.
+    pub fn available(&self) -> i32 {
+        if self.retired_at.is_some() {
+            0
         } else {
-            Err(problems)
+            self.edition_size - self.sold_count
         }
     }
 }
 
 /// One stored rendition of an image, as recorded on the image row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RenditionRecord {
     pub format: String,
     pub long_edge: u32,
@@ -191,12 +160,16 @@ pub struct RenditionRecord {
     pub key: String,
 }
 
+/// An uploaded image as its artist sees it: processing state and renditions.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Image {
     pub id: Uuid,
     pub artwork_id: Uuid,
     pub original_key: String,
     pub status: ImageStatus,
+    /// Display order; the image at position 0 is the primary image.
+    pub position: i32,
     pub renditions: Vec<RenditionRecord>,
     pub failure_reason: Option<String>,
     pub content_sha256: Option<String>,
@@ -223,10 +196,13 @@ impl Principal {
     }
 }
 
-/// A URL slug from a title: lowercase ASCII letters and digits joined by single hyphens.
+/// A URL slug from a title: lowercase ASCII letters and digits joined by
+/// single hyphens. Accents are dropped from their letters ("Été" → "ete")
+/// rather than the letters themselves.
 pub fn slugify(title: &str) -> String {
+    use unicode_normalization::{char::is_combining_mark, UnicodeNormalization};
     let mut slug = String::with_capacity(title.len());
-    for c in title.chars().flat_map(char::to_lowercase) {
+    for c in title.nfd().filter(|c| !is_combining_mark(*c)).flat_map(char::to_lowercase) {
         if c.is_ascii_alphanumeric() {
             slug.push(c);
         } else if !slug.is_empty() && !slug.ends_with('-') {
@@ -284,7 +260,7 @@ mod tests {
     #[test]
     fn slugify_makes_valid_slugs() {
         assert_eq!(slugify("  Copper Sunrise, No. 3! "), "copper-sunrise-no-3");
-        assert_eq!(slugify("Été à Paris"), "t-paris");
+        assert_eq!(slugify("Été à Paris"), "ete-a-paris");
         assert!(valid_slug(&slugify("A -- B")));
         assert_eq!(slugify("!!!"), "");
         assert!(slugify(&"x".repeat(500)).len() <= 120);
@@ -296,29 +272,6 @@ mod tests {
         for bad in ["", "-a", "a-", "a--b", "A", "a_b", "é"] {
             assert!(!valid_slug(bad), "{bad}");
         }
-    }
-
-    #[test]
-    fn new_artwork_reports_every_problem() {
-        let a = NewArtwork {
-            title: " ".into(),
-            slug: Some("Bad Slug".into()),
-            description: None,
-            medium: Some("m".repeat(201)),
-            year: Some(99),
-            width_mm: Some(0),
-            height_mm: None,
-        };
-        let fields: Vec<_> = a.validate().unwrap_err().into_iter().map(|p| p.field).collect();
-        assert_eq!(fields, ["title", "slug", "year", "width_mm", "medium"]);
-    }
-
-    #[test]
-    fn edition_rules() {
-        let ok = NewEdition { edition_size: 50, paper: "Hahnemühle Photo Rag".into(), price_minor: 12_000, currency: "EUR".into() };
-        assert!(ok.validate().is_ok());
-        let bad = NewEdition { edition_size: 0, paper: "".into(), price_minor: -1, currency: "eur".into() };
-        assert_eq!(bad.validate().unwrap_err().len(), 4);
     }
 
     #[test]

@@ -1,0 +1,222 @@
+//! Artists as admins manage them: create, list, update, suspend and reinstate.
+
+use axum::extract::State as Shared;
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use shared::db::{self, ArtistListing};
+use shared::domain::{text, ProfilePatch};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::extract::{Authenticated, Idempotency, IfMatch, Json, Path, Query};
+use crate::routes::{admin, cursor, page_size, split_page, Result, IF_MATCH};
+use crate::write::{Reply, Write};
+use crate::{ApiError, RequestId, State};
+
+pub fn routes() -> OpenApiRouter<State> {
+    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(show, update)).routes(routes!(suspend, reinstate))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ArtistQuery {
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ArtistList {
+    pub artists: Vec<ArtistListing>,
+    pub next_cursor: Option<String>,
+}
+
+/// Artists, newest first, with email, suspension and live token count.
+#[utoipa::path(get, path = "/v1/admin/artists", tag = "admin", security(("gallery_token" = [])), params(ArtistQuery),
+    responses((status = 200, description = "A page of artists", body = ArtistList)))]
+async fn list(Shared(state): Shared<State>, who: Authenticated, Query(q): Query<ArtistQuery>) -> Result<axum::Json<ArtistList>> {
+    admin(&who)?;
+    let limit = page_size(q.limit)?;
+    let rows = db::artists_page(&state.client().await?, cursor(q.cursor.as_deref())?, limit + 1).await?;
+    let (artists, next_cursor) = split_page(rows, limit, |a| shared::domain::Cursor { at: a.created_at, id: a.id }.encode());
+    Ok(axum::Json(ArtistList { artists, next_cursor }))
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewArtist {
+    /// 1 to 200 characters.
+    name: String,
+    /// Kept out of logs and audit entries.
+    email: String,
+    bio: Option<String>,
+    /// An https:// address.
+    website: Option<String>,
+}
+
+/// Adds an artist (then give them a token with `POST /v1/admin/tokens`).
+#[utoipa::path(post, path = "/v1/admin/artists", tag = "admin", security(("gallery_token" = [])), request_body = NewArtist,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key get the first answer")),
+    responses((status = 201, description = "Created", body = ArtistListing)))]
+async fn create(
+    Shared(state): Shared<State>,
+    Extension(request): Extension<RequestId>,
+    who: Authenticated,
+    idempotency: Idempotency,
+    Json(new): Json<NewArtist>,
+) -> Result<Response> {
+    admin(&who)?;
+    let mut problems = shared::domain::Problems::default();
+    let name = problems.check(text::text("name", &new.name, 1, 200, text::Lines::One));
+    let email = problems.check(text::email("email", &new.email));
+    let bio = problems.check(text::optional_text("bio", new.bio.as_deref(), 10_000, text::Lines::Many));
+    let website = problems.check(text::website("website", new.website.as_deref()));
+    let (name, email, bio, website) =
+        problems.finish(|| (name.unwrap_or_default(), email.unwrap_or_default(), bio.flatten(), website.flatten()))?;
+    let mut client = state.client().await?;
+    let mut w = Write::begin(&mut client, &who.0, &request).await?;
+    if let Some(replay) = w.idempotent(&idempotency).await? {
+        return Ok(replay);
+    }
+    email_free(&w.tx, &email, None).await?;
+    let artist = db::insert_artist(&w.tx, &name, &email, bio.as_deref(), website.as_deref()).await?;
+    w.audit("artist.create", format!("artist:{}", artist.id), json!({})).await?;
+    let listing = db::artist_listing(&w.tx, artist.id, false).await?.ok_or(ApiError::NotFound)?;
+    w.commit(Reply::created(format!("/v1/admin/artists/{}", artist.id), &listing)?).await
+}
+
+async fn email_free(db: &impl deadpool_postgres::GenericClient, email: &str, except: Option<Uuid>) -> Result<()> {
+    let taken: bool = db
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM artists WHERE lower(email) = lower($1) AND ($2::uuid IS NULL OR id <> $2))",
+            &[&email, &except],
+        )
+        .await?
+        .try_get(0)
+        .map_err(db::DbError::from)?;
+    if taken {
+        Err(ApiError::Conflict("another artist has this email".into()))
+    } else {
+        Ok(())
+    }
+}
+
+/// One artist.
+#[utoipa::path(get, path = "/v1/admin/artists/{id}", tag = "admin", security(("gallery_token" = [])), params(("id" = Uuid, Path)),
+    responses((status = 200, description = "The artist", body = ArtistListing)))]
+async fn show(Shared(state): Shared<State>, who: Authenticated, Path(id): Path<Uuid>) -> Result<axum::Json<ArtistListing>> {
+    admin(&who)?;
+    Ok(axum::Json(db::artist_listing(&state.client().await?, id, false).await?.ok_or(ApiError::NotFound)?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ArtistPatch {
+    #[serde(flatten)]
+    profile: ProfilePatch,
+    email: Option<String>,
+}
+
+/// Changes an artist's name, email, bio or website.
+#[utoipa::path(patch, path = "/v1/admin/artists/{id}", tag = "admin", security(("gallery_token" = [])), request_body = ArtistPatch,
+    params(("id" = Uuid, Path), ("If-Match" = String, Header, description = IF_MATCH)),
+    responses((status = 200, description = "The artist after the change", body = ArtistListing)))]
+async fn update(
+    Shared(state): Shared<State>,
+    Extension(request): Extension<RequestId>,
+    who: Authenticated,
+    Path(id): Path<Uuid>,
+    if_match: IfMatch,
+    Json(patch): Json<ArtistPatch>,
+) -> Result<Response> {
+    admin(&who)?;
+    let mut client = state.client().await?;
+    let w = Write::begin(&mut client, &who.0, &request).await?;
+    let current = db::artist_listing(&w.tx, id, true).await?.ok_or(ApiError::NotFound)?;
+    if_match.check(&current)?;
+    let profile = patch.profile.apply(&current.profile());
+    let email = patch.email.as_deref().map(|e| text::email("email", e)).transpose();
+    let (profile, email) = match (profile, email) {
+        (Ok(p), Ok(e)) => (p, e),
+        (p, e) => return Err(ApiError::Invalid(p.err().unwrap_or_default().into_iter().chain(e.err()).collect())),
+    };
+    let email_changed = email.as_deref().is_some_and(|e| e != current.email);
+    if profile == current.profile() && !email_changed {
+        return Ok(axum::Json(current).into_response());
+    }
+    if let Some(email) = email.as_deref().filter(|_| email_changed) {
+        email_free(&w.tx, email, Some(id)).await?;
+        db::update_email(&w.tx, id, email).await?;
+    }
+    db::update_profile(&w.tx, id, &profile).await?;
+    w.audit("artist.update", format!("artist:{id}"), json!({ "email_changed": email_changed })).await?;
+    let after = db::artist_listing(&w.tx, id, false).await?.ok_or(ApiError::NotFound)?;
+    w.commit(Reply::ok(&after)?).await
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Suspension {
+    /// Why, for the record: 1 to 500 characters.
+    reason: String,
+}
+
+/// Suspends an artist: their works leave the public gallery and their tokens stop working at once.
+#[utoipa::path(post, path = "/v1/admin/artists/{id}/suspension", tag = "admin", security(("gallery_token" = [])), request_body = Suspension,
+    params(("id" = Uuid, Path), ("If-Match" = String, Header, description = IF_MATCH)),
+    responses((status = 200, description = "The suspended artist", body = ArtistListing)))]
+async fn suspend(
+    Shared(state): Shared<State>,
+    Extension(request): Extension<RequestId>,
+    who: Authenticated,
+    Path(id): Path<Uuid>,
+    if_match: IfMatch,
+    Json(s): Json<Suspension>,
+) -> Result<Response> {
+    admin(&who)?;
+    let reason = text::text("reason", &s.reason, 1, 500, text::Lines::One).map_err(|e| vec![e])?;
+    set_suspension(&state, &who, &request, id, &if_match, Some(&reason)).await
+}
+
+/// Reinstates a suspended artist.
+#[utoipa::path(delete, path = "/v1/admin/artists/{id}/suspension", tag = "admin", security(("gallery_token" = [])),
+    params(("id" = Uuid, Path), ("If-Match" = String, Header, description = IF_MATCH)),
+    responses((status = 200, description = "The reinstated artist", body = ArtistListing)))]
+async fn reinstate(
+    Shared(state): Shared<State>,
+    Extension(request): Extension<RequestId>,
+    who: Authenticated,
+    Path(id): Path<Uuid>,
+    if_match: IfMatch,
+) -> Result<Response> {
+    admin(&who)?;
+    set_suspension(&state, &who, &request, id, &if_match, None).await
+}
+
+async fn set_suspension(
+    state: &State,
+    who: &Authenticated,
+    request: &RequestId,
+    id: Uuid,
+    if_match: &IfMatch,
+    reason: Option<&str>,
+) -> Result<Response> {
+    let mut client = state.client().await?;
+    let w = Write::begin(&mut client, &who.0, request).await?;
+    let current = db::artist_listing(&w.tx, id, true).await?.ok_or(ApiError::NotFound)?;
+    if_match.check(&current)?;
+    match (current.suspended_at.is_some(), reason.is_some()) {
+        (true, true) => return Err(ApiError::Conflict("the artist is already suspended".into())),
+        (false, false) => return Err(ApiError::Conflict("the artist is not suspended".into())),
+        _ => {}
+    }
+    db::set_suspension(&w.tx, id, reason).await?;
+    let action = if reason.is_some() { "artist.suspend" } else { "artist.reinstate" };
+    w.audit(action, format!("artist:{id}"), json!({ "reason": reason })).await?;
+    let after = db::artist_listing(&w.tx, id, false).await?.ok_or(ApiError::NotFound)?;
+    w.commit(Reply::ok(&after)?).await
+}

@@ -1,0 +1,149 @@
+//! Tokens as admins manage them: issue (shown once), list without secrets, revoke.
+
+use axum::extract::State as Shared;
+use axum::response::Response;
+use axum::Extension;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use shared::db::{self, TokenFilter, TokenListing};
+use shared::domain::{text, Scope};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::extract::{Authenticated, Idempotency, IfMatch, Json, Path, Query};
+use crate::routes::{admin, cursor, page_size, split_page, Result, IF_MATCH};
+use crate::write::{Reply, Write};
+use crate::{ApiError, RequestId, State};
+
+pub fn routes() -> OpenApiRouter<State> {
+    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(show, revoke))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TokenQuery {
+    cursor: Option<String>,
+    limit: Option<i64>,
+    /// Revoked and expired tokens too.
+    include_dead: Option<bool>,
+    /// Only this artist's tokens.
+    artist: Option<Uuid>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenList {
+    pub tokens: Vec<TokenListing>,
+    pub next_cursor: Option<String>,
+}
+
+/// Tokens, newest first; never a secret.
+#[utoipa::path(get, path = "/v1/admin/tokens", tag = "admin", security(("gallery_token" = [])), params(TokenQuery),
+    responses((status = 200, description = "A page of tokens", body = TokenList)))]
+async fn list(Shared(state): Shared<State>, who: Authenticated, Query(q): Query<TokenQuery>) -> Result<axum::Json<TokenList>> {
+    admin(&who)?;
+    let limit = page_size(q.limit)?;
+    let filter = TokenFilter { include_dead: q.include_dead.unwrap_or(false), artist: q.artist };
+    let rows = db::tokens_page(&state.client().await?, &filter, cursor(q.cursor.as_deref())?, limit + 1).await?;
+    let (tokens, next_cursor) = split_page(rows, limit, |t| shared::domain::Cursor { at: t.created_at, id: t.id }.encode());
+    Ok(axum::Json(TokenList { tokens, next_cursor }))
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    #[schema(value_type = String)]
+    scope: Scope,
+    /// Required for an artist token, absent for an admin token.
+    artist_id: Option<Uuid>,
+    /// What it is for, e.g. "Ada's phone": 1 to 200 characters.
+    label: String,
+    /// 1 to 365 days.
+    expires_in_days: i64,
+}
+
+/// A new token: the only time its secret is shown.
+#[derive(Serialize, ToSchema)]
+pub struct IssuedToken {
+    pub token: TokenListing,
+    /// Send as `x-gallery-token`. Shown once; not stored.
+    pub secret: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Issues a token with a scope, an expiry and a label; the secret is in this answer only.
+#[utoipa::path(post, path = "/v1/admin/tokens", tag = "admin", security(("gallery_token" = [])), request_body = NewToken,
+    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key issues nothing and answers 409 (the secret is never repeated)")),
+    responses((status = 201, description = "Issued", body = IssuedToken)))]
+async fn create(
+    Shared(state): Shared<State>,
+    Extension(request): Extension<RequestId>,
+    who: Authenticated,
+    idempotency: Idempotency,
+    Json(new): Json<NewToken>,
+) -> Result<Response> {
+    admin(&who)?;
+    let mut problems = shared::domain::Problems::default();
+    let label = problems.check(text::text("label", &new.label, 1, 200, text::Lines::One));
+    if !(1..=365).contains(&new.expires_in_days) {
+        problems.push("expires_in_days", "must be 1 to 365");
+    }
+    match (new.scope, new.artist_id) {
+        (Scope::Artist, None) => problems.push("artist_id", "is required for an artist token"),
+        (Scope::Admin, Some(_)) => problems.push("artist_id", "must be absent for an admin token"),
+        _ => {}
+    }
+    let label = problems.finish(|| label.unwrap_or_default())?;
+    let mut client = state.client().await?;
+    let mut w = Write::begin(&mut client, &who.0, &request).await?;
+    if let Some(replay) = w.idempotent(&idempotency).await? {
+        return Ok(replay);
+    }
+    if let Some(artist) = new.artist_id {
+        if !db::artist_exists(&w.tx, artist).await? {
+            return Err(ApiError::invalid("artist_id", "no such artist"));
+        }
+    }
+    let (secret, digest) = shared::domain::new_token();
+    let expires_at = Utc::now() + chrono::Duration::days(new.expires_in_days);
+    let id = db::insert_token(&w.tx, new.artist_id, new.scope, &digest, &label, expires_at).await?;
+    w.audit("token.create", format!("token:{id}"), json!({ "scope": new.scope, "artist": new.artist_id, "expires_at": expires_at }))
+        .await?;
+    let token = db::token_by_id(&w.tx, id, false).await?.ok_or(ApiError::NotFound)?;
+    w.commit(Reply::created(format!("/v1/admin/tokens/{id}"), &IssuedToken { token, secret, expires_at })?.secret()).await
+}
+
+/// One token, without its secret.
+#[utoipa::path(get, path = "/v1/admin/tokens/{id}", tag = "admin", security(("gallery_token" = [])), params(("id" = Uuid, Path)),
+    responses((status = 200, description = "The token", body = TokenListing)))]
+async fn show(Shared(state): Shared<State>, who: Authenticated, Path(id): Path<Uuid>) -> Result<axum::Json<TokenListing>> {
+    admin(&who)?;
+    Ok(axum::Json(db::token_by_id(&state.client().await?, id, false).await?.ok_or(ApiError::NotFound)?))
+}
+
+/// Revokes a token; the next request with it is refused. A revoked token stays revoked.
+#[utoipa::path(delete, path = "/v1/admin/tokens/{id}", tag = "admin", security(("gallery_token" = [])),
+    params(("id" = Uuid, Path), ("If-Match" = String, Header, description = IF_MATCH)),
+    responses((status = 204, description = "Revoked")))]
+async fn revoke(
+    Shared(state): Shared<State>,
+    Extension(request): Extension<RequestId>,
+    who: Authenticated,
+    Path(id): Path<Uuid>,
+    if_match: IfMatch,
+) -> Result<Response> {
+    admin(&who)?;
+    let mut client = state.client().await?;
+    let w = Write::begin(&mut client, &who.0, &request).await?;
+    let token = db::token_by_id(&w.tx, id, true).await?.ok_or(ApiError::NotFound)?;
+    if_match.check(&token)?;
+    if token.revoked_at.is_some() {
+        return Err(ApiError::Conflict("the token is already revoked".into()));
+    }
+    db::revoke_token(&w.tx, id).await?;
+    w.audit("token.revoke", format!("token:{id}"), json!({ "scope": token.scope })).await?;
+    w.commit(Reply::no_content()).await
+}

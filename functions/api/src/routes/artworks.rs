@@ -1,0 +1,159 @@
+//! One artwork, managed by its artist (or an admin): fields, publication,
+//! soft delete and restore. `/v1/manage/artworks/{id}…`
+
+use axum::extract::State as Shared;
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use deadpool_postgres::GenericClient;
+use serde::Deserialize;
+use serde_json::json;
+use shared::db;
+use shared::domain::{transition, Artwork, ArtworkPatch, Transition};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::{managed, Deleted, Result, IF_MATCH};
+use crate::extract::{Authenticated, IfMatch, Json, Path};
+use crate::write::{Reply, Write};
+use crate::{ApiError, RequestId, State};
+
+pub fn routes() -> OpenApiRouter<State> {
+    OpenApiRouter::new().routes(routes!(show, update, delete)).routes(routes!(change_status)).routes(routes!(restore))
+}
+
+/// Refuses a slug another live artwork holds. The message does not say whose
+/// or in which status, so no artist learns of another's drafts.
+pub(super) async fn slug_free(db: &impl GenericClient, slug: &str, except: Option<Uuid>) -> Result<()> {
+    let taken: bool = db
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM artworks WHERE slug = $1 AND deleted_at IS NULL AND ($2::uuid IS NULL OR id <> $2))",
+            &[&slug, &except],
+        )
+        .await?
+        .try_get(0)
+        .map_err(db::DbError::from)?;
+    if taken {
+        Err(ApiError::Conflict(format!("the slug {slug:?} is not available; choose another")))
+    } else {
+        Ok(())
+    }
+}
+
+/// One artwork in any status; a deleted one (with `deleted_at`) until it is purged, for restore.
+#[utoipa::path(get, path = "/v1/manage/artworks/{id}", tag = "artist", security(("gallery_token" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, description = "The artwork; its ETag is what updates send in If-Match", body = Artwork)))]
+async fn show(Shared(state): Shared<State>, Authenticated(who): Authenticated, Path(id): Path<Uuid>) -> Result<axum::Json<Artwork>> {
+    Ok(axum::Json(managed(&state.client().await?, &who, id, Deleted::Included, false).await?))
+}
+
+/// Changes any of the artwork's fields; `null` clears an optional one.
+#[utoipa::path(patch, path = "/v1/manage/artworks/{id}", tag = "artist", security(("gallery_token" = [])),
+    request_body = ArtworkPatch, params(("id" = Uuid, Path), ("If-Match" = String, Header, description = IF_MATCH)),
+    responses((status = 200, description = "The artwork after the change", body = Artwork)))]
+async fn update(
+    Shared(state): Shared<State>,
+    Extension(request): Extension<RequestId>,
+    Authenticated(who): Authenticated,
+    Path(id): Path<Uuid>,
+    if_match: IfMatch,
+    Json(patch): Json<ArtworkPatch>,
+) -> Result<Response> {
+    let mut client = state.client().await?;
+    let w = Write::begin(&mut client, &who, &request).await?;
+    let artwork = managed(&w.tx, &who, id, Deleted::No, true).await?;
+    if_match.check(&artwork)?;
+    let fields = patch.apply(&artwork.fields())?;
+    if fields == artwork.fields() {
+        return Ok(axum::Json(artwork).into_response());
+    }
+    if fields.slug != artwork.slug {
+        slug_free(&w.tx, &fields.slug, Some(id)).await?;
+    }
+    db::update_artwork(&w.tx, id, &fields).await?;
+    w.audit("artwork.update", format!("artwork:{id}"), json!({ "fields": super::me::changed_artwork_fields(&patch) })).await?;
+    let after = db::artwork_by_id(&w.tx, id).await?.ok_or(ApiError::NotFound)?;
+    w.commit(Reply::ok(&after)?).await
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusChange {
+    /// `publish` (needs a ready image and an edition on sale), `unpublish`, or `archive`.
+    #[schema(value_type = String)]
+    action: Transition,
+}
+
+/// Publishes, unpublishes or archives the artwork.
+#[utoipa::path(post, path = "/v1/manage/artworks/{id}/status", tag = "artist", security(("gallery_token" = [])),
+    request_body = StatusChange, params(("id" = Uuid, Path), ("If-Match" = String, Header, description = IF_MATCH)),
+    responses((status = 200, description = "The artwork in its new status", body = Artwork)))]
+async fn change_status(
+    Shared(state): Shared<State>,
+    Extension(request): Extension<RequestId>,
+    Authenticated(who): Authenticated,
+    Path(id): Path<Uuid>,
+    if_match: IfMatch,
+    Json(change): Json<StatusChange>,
+) -> Result<Response> {
+    let mut client = state.client().await?;
+    let w = Write::begin(&mut client, &who, &request).await?;
+    let artwork = managed(&w.tx, &who, id, Deleted::No, true).await?;
+    if_match.check(&artwork)?;
+    let readiness = db::readiness(&w.tx, id).await?;
+    let to = transition(artwork.status, change.action, readiness).map_err(ApiError::Conflict)?;
+    db::set_artwork_status(&w.tx, id, to).await?;
+    w.audit("artwork.status", format!("artwork:{id}"), json!({ "from": artwork.status, "to": to })).await?;
+    let after = db::artwork_by_id(&w.tx, id).await?.ok_or(ApiError::NotFound)?;
+    w.commit(Reply::ok(&after)?).await
+}
+
+/// Deletes the artwork: hidden at once, restorable until the grace period ends, then purged.
+#[utoipa::path(delete, path = "/v1/manage/artworks/{id}", tag = "artist", security(("gallery_token" = [])),
+    params(("id" = Uuid, Path), ("If-Match" = String, Header, description = IF_MATCH)),
+    responses((status = 204, description = "Deleted")))]
+async fn delete(
+    Shared(state): Shared<State>,
+    Extension(request): Extension<RequestId>,
+    Authenticated(who): Authenticated,
+    Path(id): Path<Uuid>,
+    if_match: IfMatch,
+) -> Result<Response> {
+    let mut client = state.client().await?;
+    let w = Write::begin(&mut client, &who, &request).await?;
+    let artwork = managed(&w.tx, &who, id, Deleted::No, true).await?;
+    if_match.check(&artwork)?;
+    db::soft_delete_artwork(&w.tx, id).await?;
+    let purge_after = chrono::Utc::now() + state.deleted_artwork_grace;
+    w.audit("artwork.delete", format!("artwork:{id}"), json!({ "restorable_until": purge_after })).await?;
+    w.commit(Reply::no_content()).await
+}
+
+/// Undoes a delete within the grace period. `If-Match` is the deleted
+/// artwork's ETag, from its GET.
+#[utoipa::path(post, path = "/v1/manage/artworks/{id}/restore", tag = "artist", security(("gallery_token" = [])),
+    params(("id" = Uuid, Path), ("If-Match" = String, Header, description = IF_MATCH)),
+    responses((status = 200, description = "Restored", body = Artwork)))]
+async fn restore(
+    Shared(state): Shared<State>,
+    Extension(request): Extension<RequestId>,
+    Authenticated(who): Authenticated,
+    Path(id): Path<Uuid>,
+    if_match: IfMatch,
+) -> Result<Response> {
+    let mut client = state.client().await?;
+    let w = Write::begin(&mut client, &who, &request).await?;
+    let artwork = managed(&w.tx, &who, id, Deleted::Included, true).await?;
+    let Some(deleted_at) = artwork.deleted_at else { return Err(ApiError::Conflict("the artwork is not deleted".into())) };
+    if deleted_at + state.deleted_artwork_grace < chrono::Utc::now() {
+        return Err(ApiError::NotFound);
+    }
+    if_match.check(&artwork)?;
+    slug_free(&w.tx, &artwork.slug, Some(id)).await?;
+    db::restore_artwork(&w.tx, id).await?;
+    w.audit("artwork.restore", format!("artwork:{id}"), json!({})).await?;
+    let after = db::artwork_by_id(&w.tx, id).await?.ok_or(ApiError::NotFound)?;
+    w.commit(Reply::ok(&after)?).await
+}

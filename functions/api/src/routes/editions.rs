@@ -1,0 +1,159 @@
+//! Print editions and their sales, managed by the artwork's artist (or an admin).
+
+use axum::extract::State as Shared;
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use deadpool_postgres::GenericClient;
+use serde::Serialize;
+use serde_json::json;
+use shared::db;
+use shared::domain::{EditionPatch, NewEdition, Principal, PrintEdition, Sale};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::{managed, Deleted, Result, IF_MATCH};
+use crate::extract::{Authenticated, Idempotency, IfMatch, Json, Path};
+use crate::write::{Reply, Write};
+use crate::{ApiError, RequestId, State};
+
+pub fn routes() -> OpenApiRouter<State> {
+    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(show, update)).routes(routes!(retire)).routes(routes!(sell))
+}
+
+/// The edition `who` may manage, or 404; `lock` holds it (and so serialises sales).
+async fn managed_edition(db: &impl GenericClient, who: &Principal, id: Uuid, lock: bool) -> Result<PrintEdition> {
+    let edition = if lock { db::lock_edition(db, id).await? } else { db::edition_by_id(db, id).await? };
+    let edition = edition.ok_or(ApiError::NotFound)?;
+    managed(db, who, edition.artwork_id, Deleted::No, false).await?;
+    Ok(edition)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EditionList {
+    pub editions: Vec<PrintEdition>,
+}
+
+/// The artwork's editions, retired ones included, oldest first.
+#[utoipa::path(get, path = "/v1/manage/artworks/{id}/editions", tag = "artist", security(("gallery_token" = [])),
+    params(("id" = Uuid, Path)), responses((status = 200, description = "The editions", body = EditionList)))]
+async fn list(Shared(state): Shared<State>, Authenticated(who): Authenticated, Path(id): Path<Uuid>) -> Result<axum::Json<EditionList>> {
+    let client = state.client().await?;
+    let artwork = managed(&client, &who, id, Deleted::No, false).await?;
+    Ok(axum::Json(EditionList { editions: db::editions_of(&client, artwork.id).await? }))
+}
+
+/// Adds an edition to the artwork.
+#[utoipa::path(post, path = "/v1/manage/artworks/{id}/editions", tag = "artist", security(("gallery_token" = [])),
+    request_body = NewEdition,
+    params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key get the first answer")),
+    responses((status = 201, description = "Created", body = PrintEdition)))]
+async fn create(
+    Shared(state): Shared<State>,
+    Extension(request): Extension<RequestId>,
+    Authenticated(who): Authenticated,
+    Path(id): Path<Uuid>,
+    idempotency: Idempotency,
+    Json(new): Json<NewEdition>,
+) -> Result<Response> {
+    let fields = new.validate()?;
+    let mut client = state.client().await?;
+    let mut w = Write::begin(&mut client, &who, &request).await?;
+    if let Some(replay) = w.idempotent(&idempotency).await? {
+        return Ok(replay);
+    }
+    let artwork = managed(&w.tx, &who, id, Deleted::No, true).await?;
+    let edition = db::insert_edition(&w.tx, artwork.id, &fields).await?;
+    w.audit("edition.create", format!("edition:{}", edition.id), json!({ "artwork": artwork.id, "size": edition.edition_size })).await?;
+    w.commit(Reply::created(format!("/v1/manage/editions/{}", edition.id), &edition)?).await
+}
+
+/// One edition.
+#[utoipa::path(get, path = "/v1/manage/editions/{id}", tag = "artist", security(("gallery_token" = [])),
+    params(("id" = Uuid, Path)), responses((status = 200, description = "The edition", body = PrintEdition)))]
+async fn show(Shared(state): Shared<State>, Authenticated(who): Authenticated, Path(id): Path<Uuid>) -> Result<axum::Json<PrintEdition>> {
+    Ok(axum::Json(managed_edition(&state.client().await?, &who, id, false).await?))
+}
+
+/// Changes the edition's size (never below the prints sold), paper or price.
+#[utoipa::path(patch, path = "/v1/manage/editions/{id}", tag = "artist", security(("gallery_token" = [])),
+    request_body = EditionPatch, params(("id" = Uuid, Path), ("If-Match" = String, Header, description = IF_MATCH)),
+    responses((status = 200, description = "The edition after the change", body = PrintEdition)))]
+async fn update(
+    Shared(state): Shared<State>,
+    Extension(request): Extension<RequestId>,
+    Authenticated(who): Authenticated,
+    Path(id): Path<Uuid>,
+    if_match: IfMatch,
+    Json(patch): Json<EditionPatch>,
+) -> Result<Response> {
+    let mut client = state.client().await?;
+    let w = Write::begin(&mut client, &who, &request).await?;
+    let edition = managed_edition(&w.tx, &who, id, true).await?;
+    if_match.check(&edition)?;
+    let fields = patch.apply(&edition.fields(), edition.sold_count)?;
+    if fields == edition.fields() {
+        return Ok(axum::Json(edition).into_response());
+    }
+    let after = db::update_edition(&w.tx, id, &fields).await?;
+    let detail = json!({ "size": [edition.edition_size, after.edition_size], "price_minor": [edition.price_minor, after.price_minor] });
+    w.audit("edition.update", format!("edition:{id}"), detail).await?;
+    w.commit(Reply::ok(&after)?).await
+}
+
+/// Stops selling the edition; its sales stay on record.
+#[utoipa::path(post, path = "/v1/manage/editions/{id}/retire", tag = "artist", security(("gallery_token" = [])),
+    params(("id" = Uuid, Path), ("If-Match" = String, Header, description = IF_MATCH)),
+    responses((status = 200, description = "The retired edition", body = PrintEdition)))]
+async fn retire(
+    Shared(state): Shared<State>,
+    Extension(request): Extension<RequestId>,
+    Authenticated(who): Authenticated,
+    Path(id): Path<Uuid>,
+    if_match: IfMatch,
+) -> Result<Response> {
+    let mut client = state.client().await?;
+    let w = Write::begin(&mut client, &who, &request).await?;
+    let edition = managed_edition(&w.tx, &who, id, true).await?;
+    if_match.check(&edition)?;
+    if edition.retired_at.is_some() {
+        return Err(ApiError::Conflict("the edition is already retired".into()));
+    }
+    let after = db::retire_edition(&w.tx, id).await?;
+    w.audit("edition.retire", format!("edition:{id}"), json!({ "sold": after.sold_count })).await?;
+    w.commit(Reply::ok(&after)?).await
+}
+
+/// Records a sale. Concurrent sales of the last print: exactly one succeeds,
+/// the others get 409. Not conditional on `If-Match` (a sale is an event, not
+/// an edit); retry safely with `Idempotency-Key`.
+#[utoipa::path(post, path = "/v1/manage/editions/{id}/sales", tag = "artist", security(("gallery_token" = [])),
+    request_body = Sale,
+    params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key record the sale once")),
+    responses((status = 200, description = "The edition after the sale", body = PrintEdition)))]
+async fn sell(
+    Shared(state): Shared<State>,
+    Extension(request): Extension<RequestId>,
+    Authenticated(who): Authenticated,
+    Path(id): Path<Uuid>,
+    idempotency: Idempotency,
+    Json(sale): Json<Sale>,
+) -> Result<Response> {
+    let count = sale.validate()?;
+    let mut client = state.client().await?;
+    let mut w = Write::begin(&mut client, &who, &request).await?;
+    if let Some(replay) = w.idempotent(&idempotency).await? {
+        return Ok(replay);
+    }
+    let edition = managed_edition(&w.tx, &who, id, false).await?;
+    let Some(after) = db::record_sale(&w.tx, edition.id, count).await? else {
+        let now = db::edition_by_id(&w.tx, id).await?.ok_or(ApiError::NotFound)?;
+        return Err(ApiError::Conflict(match now.retired_at {
+            Some(_) => "the edition is retired".into(),
+            None => format!("only {} of this edition are left", now.available()),
+        }));
+    };
+    w.audit("edition.sale", format!("edition:{id}"), json!({ "count": count, "sold": after.sold_count })).await?;
+    w.commit(Reply::ok(&after)?).await
+}

@@ -1,0 +1,176 @@
+//! An artwork's images: upload slots (presigned POST straight to S3), their
+//! processing status, order, and removal.
+
+use axum::extract::State as Shared;
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use deadpool_postgres::GenericClient;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use shared::db;
+use shared::domain::{self, Image, Principal};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::{managed, Deleted, Result, IF_MATCH};
+use crate::extract::{Authenticated, Idempotency, IfMatch, Json, Path};
+use crate::write::{Reply, Write};
+use crate::{ApiError, RequestId, State};
+
+pub fn routes() -> OpenApiRouter<State> {
+    OpenApiRouter::new().routes(routes!(list, request_upload)).routes(routes!(show, reorder, remove))
+}
+
+/// The image `who` may manage, or 404.
+async fn managed_image(db: &impl GenericClient, who: &Principal, id: Uuid, lock: bool) -> Result<Image> {
+    let image = db::image_by_id(db, id).await?.ok_or(ApiError::NotFound)?;
+    // The artwork's lock covers its images: reorders and removals serialise on it.
+    managed(db, who, image.artwork_id, Deleted::No, lock).await?;
+    Ok(image)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ImageList {
+    /// In display order; the first is the primary image.
+    pub images: Vec<Image>,
+}
+
+/// The artwork's images with their processing status.
+#[utoipa::path(get, path = "/v1/manage/artworks/{id}/images", tag = "artist", security(("gallery_token" = [])),
+    params(("id" = Uuid, Path)), responses((status = 200, description = "The images", body = ImageList)))]
+async fn list(Shared(state): Shared<State>, Authenticated(who): Authenticated, Path(id): Path<Uuid>) -> Result<axum::Json<ImageList>> {
+    let client = state.client().await?;
+    let artwork = managed(&client, &who, id, Deleted::No, false).await?;
+    Ok(axum::Json(ImageList { images: db::images_of(&client, artwork.id).await? }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UploadRequest {
+    /// The file's name on the artist's device (kept only so operators recognise it).
+    file_name: String,
+}
+
+/// Where and how to POST the file: a form to send as multipart/form-data, fields first, the file last.
+#[derive(Serialize, ToSchema)]
+pub struct UploadForm {
+    pub method: String,
+    pub url: String,
+    #[schema(value_type = Object)]
+    pub fields: serde_json::Map<String, serde_json::Value>,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+    pub max_bytes: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Upload {
+    pub image: Image,
+    pub upload: UploadForm,
+}
+
+/// Opens an upload slot: the image (pending until processed) and a presigned POST for the original.
+#[utoipa::path(post, path = "/v1/manage/artworks/{id}/images", tag = "artist", security(("gallery_token" = [])),
+    request_body = UploadRequest,
+    params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key get the same slot")),
+    responses((status = 201, description = "The slot and its form", body = Upload)))]
+async fn request_upload(
+    Shared(state): Shared<State>,
+    Extension(request): Extension<RequestId>,
+    Authenticated(who): Authenticated,
+    Path(id): Path<Uuid>,
+    idempotency: Idempotency,
+    Json(upload): Json<UploadRequest>,
+) -> Result<Response> {
+    let name = domain::text::text("file_name", &upload.file_name, 1, 1000, domain::text::Lines::One).map_err(|e| vec![e])?;
+    let mut client = state.client().await?;
+    let mut w = Write::begin(&mut client, &who, &request).await?;
+    if let Some(replay) = w.idempotent(&idempotency).await? {
+        return Ok(replay);
+    }
+    let artwork = managed(&w.tx, &who, id, Deleted::No, true).await?;
+    let image_id = Uuid::new_v4();
+    let key = domain::original_key(artwork.id, image_id, &domain::clean_file_name(&name));
+    let post = state
+        .store
+        .presigned_post(&state.originals_bucket, &key, state.upload_max_bytes, state.upload_url_ttl, &state.post_endpoint)
+        .await?;
+    let image = db::insert_image(&w.tx, image_id, artwork.id, &key).await?;
+    w.audit("image.upload", format!("image:{image_id}"), json!({ "artwork": artwork.id })).await?;
+    let fields = post.fields.into_iter().map(|(k, v)| (k, v.into())).collect();
+    let body = Upload {
+        image,
+        upload: UploadForm { method: "POST".into(), url: post.url, fields, expires_at: post.expires_at, max_bytes: state.upload_max_bytes },
+    };
+    w.commit(Reply::created(format!("/v1/manage/images/{image_id}"), &body)?).await
+}
+
+/// One image: processing status, failure reason, renditions.
+#[utoipa::path(get, path = "/v1/manage/images/{id}", tag = "artist", security(("gallery_token" = [])),
+    params(("id" = Uuid, Path)), responses((status = 200, description = "The image", body = Image)))]
+async fn show(Shared(state): Shared<State>, Authenticated(who): Authenticated, Path(id): Path<Uuid>) -> Result<axum::Json<Image>> {
+    Ok(axum::Json(managed_image(&state.client().await?, &who, id, false).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImageOrder {
+    /// 0 makes it the primary image; past the end puts it last.
+    position: i32,
+}
+
+/// Moves the image to a position; 0 makes it the primary image.
+#[utoipa::path(patch, path = "/v1/manage/images/{id}", tag = "artist", security(("gallery_token" = [])),
+    request_body = ImageOrder, params(("id" = Uuid, Path), ("If-Match" = String, Header, description = IF_MATCH)),
+    responses((status = 200, description = "The image in its new place", body = Image)))]
+async fn reorder(
+    Shared(state): Shared<State>,
+    Extension(request): Extension<RequestId>,
+    Authenticated(who): Authenticated,
+    Path(id): Path<Uuid>,
+    if_match: IfMatch,
+    Json(order): Json<ImageOrder>,
+) -> Result<Response> {
+    if !(0..=1000).contains(&order.position) {
+        return Err(ApiError::invalid("position", "must be 0 to 1000"));
+    }
+    let mut client = state.client().await?;
+    let w = Write::begin(&mut client, &who, &request).await?;
+    let image = managed_image(&w.tx, &who, id, true).await?;
+    if_match.check(&image)?;
+    db::move_image(&w.tx, image.artwork_id, id, order.position).await?;
+    let after = db::image_by_id(&w.tx, id).await?.ok_or(ApiError::NotFound)?;
+    if after.position == image.position {
+        return Ok(axum::Json(image).into_response());
+    }
+    w.audit("image.reorder", format!("image:{id}"), json!({ "from": image.position, "to": after.position })).await?;
+    w.commit(Reply::ok(&after)?).await
+}
+
+/// Removes the image: gone from the artwork at once; its files are deleted by the next retention run.
+#[utoipa::path(delete, path = "/v1/manage/images/{id}", tag = "artist", security(("gallery_token" = [])),
+    params(("id" = Uuid, Path), ("If-Match" = String, Header, description = IF_MATCH)),
+    responses((status = 204, description = "Removed")))]
+async fn remove(
+    Shared(state): Shared<State>,
+    Extension(request): Extension<RequestId>,
+    Authenticated(who): Authenticated,
+    Path(id): Path<Uuid>,
+    if_match: IfMatch,
+) -> Result<Response> {
+    let mut client = state.client().await?;
+    let w = Write::begin(&mut client, &who, &request).await?;
+    let image = managed_image(&w.tx, &who, id, true).await?;
+    if_match.check(&image)?;
+    let artwork = db::artwork_with_deleted(&w.tx, image.artwork_id, false).await?.ok_or(ApiError::NotFound)?;
+    if artwork.status == shared::domain::ArtworkStatus::Published
+        && image.status == shared::domain::ImageStatus::Ready
+        && db::readiness(&w.tx, artwork.id).await?.ready_images <= 1
+    {
+        return Err(ApiError::Conflict("this is the published artwork's only image; add another or unpublish first".into()));
+    }
+    db::remove_image(&w.tx, image.artwork_id, id).await?;
+    w.audit("image.remove", format!("image:{id}"), json!({ "artwork": image.artwork_id })).await?;
+    w.commit(Reply::no_content()).await
+}

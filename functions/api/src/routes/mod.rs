@@ -1,0 +1,248 @@
+//! The routes of API v1, one file per resource, and the OpenAPI document
+//! generated from them (`GET /v1/openapi.json`).
+//!
+//! | file | routes |
+//! |---|---|
+//! | `public.rs` | the gallery: `/v1/artworks`, `/v1/artists/{id}`, health, the document |
+//! | `me.rs` | an artist's own profile and artworks: `/v1/me…` |
+//! | `artworks.rs` | one artwork's fields, publication, delete and restore: `/v1/manage/artworks/{id}…` |
+//! | `editions.rs` | editions and sales: `…/editions`, `/v1/manage/editions/{id}…` |
+//! | `images.rs` | uploads, order, removal: `…/images`, `/v1/manage/images/{id}` |
+//! | `admin/` | artists, tokens, the audit log, every artwork: `/v1/admin/…` |
+
+mod admin;
+mod artworks;
+mod editions;
+mod images;
+mod me;
+mod public;
+
+use std::sync::OnceLock;
+
+use axum::middleware;
+use axum::Router;
+use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::openapi::{Required, Response, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use uuid::Uuid;
+
+use crate::extract::{Authenticated, Require};
+use crate::http::{self, CONTENT_SHA256};
+use crate::{ApiError, State, TOKEN_HEADER};
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Copper Print Gallery API",
+        version = "1.0.0",
+        description = "Public gallery reads, and artist and admin writes.\n\n\
+            Authenticate with `x-gallery-token: <token>` (not `Authorization`, which CloudFront's origin access \
+            control replaces). Every POST, PUT and PATCH must carry `x-amz-content-sha256`: the hex SHA-256 of the \
+            body, of an empty body when there is none. Every update and delete must carry `If-Match` with the \
+            ETag of the resource. Errors are `application/problem+json` (RFC 9457)."
+    ),
+    components(schemas(crate::error::Problem)),
+    tags(
+        (name = "gallery", description = "Public: no token"),
+        (name = "artist", description = "An artist's own profile and work (admins may manage any artwork)"),
+        (name = "admin", description = "Admin tokens only"),
+    )
+)]
+struct ApiDoc;
+
+/// Every route of v1, with its documentation.
+fn api() -> OpenApiRouter<State> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(public::routes())
+        .merge(me::routes())
+        .merge(artworks::routes())
+        .merge(editions::routes())
+        .merge(images::routes())
+        .merge(admin::routes())
+}
+
+/// The OpenAPI 3.1 document of the API, built from the route annotations.
+pub fn openapi() -> &'static utoipa::openapi::OpenApi {
+    static DOC: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let mut doc = api().into_openapi();
+        Contract.modify(&mut doc);
+        doc
+    })
+}
+
+/// The methods the document allows on `path` (for `Allow` on a 405), from the
+/// same annotations the router is built from.
+pub(crate) fn allowed_methods(path: &str) -> Option<String> {
+    let segments: Vec<&str> = path.split('/').collect();
+    let fits = |template: &str| {
+        let parts: Vec<&str> = template.split('/').collect();
+        parts.len() == segments.len() && parts.iter().zip(&segments).all(|(t, s)| t.starts_with('{') || t == s)
+    };
+    let (_, item) = openapi().paths.paths.iter().filter(|(t, _)| fits(t)).max_by_key(|(t, _)| t.matches('{').count() == 0)?;
+    let mut methods = Vec::new();
+    for (op, names) in
+        [(&item.get, "GET, HEAD"), (&item.post, "POST"), (&item.put, "PUT"), (&item.patch, "PATCH"), (&item.delete, "DELETE")]
+    {
+        if op.is_some() {
+            methods.push(names);
+        }
+    }
+    Some(methods.join(", "))
+}
+
+/// The whole API. The Lambda and the local server both serve exactly this.
+pub fn router(state: State) -> Router {
+    let (routes, _) = api().split_for_parts();
+    routes
+        .fallback(|| async { ApiError::NoRoute })
+        .layer(middleware::from_fn(http::representations))
+        .layer(middleware::from_fn_with_state(state.clone(), http::write_limit))
+        .layer(middleware::from_fn(http::body_contract))
+        .layer(http::cors(&state.cors_origins))
+        .layer(middleware::from_fn(http::request_context))
+        .with_state(state)
+}
+
+/// What the handlers leave to the document's one place: the token scheme,
+/// the headers the deployed path requires, and the problems each kind of
+/// operation can answer.
+struct Contract;
+
+impl Modify for Contract {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("gallery_token", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new(TOKEN_HEADER))));
+        for item in doc.paths.paths.values_mut() {
+            let ops = [
+                (&mut item.get, "GET"),
+                (&mut item.post, "POST"),
+                (&mut item.put, "PUT"),
+                (&mut item.patch, "PATCH"),
+                (&mut item.delete, "DELETE"),
+            ];
+            for (op, method) in ops {
+                if let Some(op) = op.as_mut() {
+                    document_operation(op, method);
+                }
+            }
+        }
+    }
+}
+
+fn header(name: &str, required: bool, description: &str) -> Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Header)
+        .required(if required { Required::True } else { Required::False })
+        .description(Some(description))
+        .schema(Some(utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::String)))
+        .build()
+}
+
+fn problem(description: &str) -> Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/problem+json",
+            utoipa::openapi::ContentBuilder::new().schema(Some(utoipa::openapi::Ref::from_schema_name("Problem"))).build(),
+        )
+        .build()
+}
+
+fn document_operation(op: &mut Operation, method: &str) {
+    let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+    let has_body = op.request_body.is_some();
+    let params = op.parameters.get_or_insert_with(Vec::new);
+    if matches!(method, "POST" | "PUT" | "PATCH") {
+        params.push(header(
+            CONTENT_SHA256,
+            true,
+            "Hex SHA-256 of the body (of an empty body when there is none); CloudFront and Lambda refuse the request without it.",
+        ));
+    }
+    let conditional = params.iter().any(|p| p.name == "If-Match");
+    let queried = params.iter().any(|p| matches!(p.parameter_in, ParameterIn::Query));
+    let mut add = |code: &str, text: &str| {
+        op.responses.responses.entry(code.to_owned()).or_insert_with(|| problem(text).into());
+    };
+    add("400", "Malformed: bad syntax, a missing or wrong x-amz-content-sha256, an unknown query parameter");
+    add("404", "No such resource, or not one this caller may see");
+    add("405", "Method not allowed; `Allow` lists the methods");
+    add("503", "Temporarily unavailable; retry after `Retry-After` seconds");
+    if secured {
+        add("401", "No live gallery token in x-gallery-token");
+        add("403", "The token's scope may not do this");
+        add("429", "Too many writes with this token; retry after `Retry-After` seconds");
+    }
+    if has_body {
+        add("413", "The body is larger than 64 KiB");
+        add("415", "The body is not application/json");
+    }
+    if has_body || queried {
+        add("422", "Well-formed but invalid: `errors` names each field");
+    }
+    if conditional {
+        add("412", "If-Match does not name the current representation");
+        add("428", "If-Match is required");
+    }
+    if matches!(method, "POST" | "PATCH" | "DELETE") && secured {
+        add("409", "Conflicts with the resource's state (a taken slug, a sold-out edition, a transition not allowed)");
+    }
+}
+
+/// `If-Match` as every update documents it.
+pub(crate) const IF_MATCH: &str = "The ETag of the resource, from its GET";
+
+/// Which artworks a management route may touch.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Deleted {
+    /// Live artworks only: a deleted one answers 404.
+    No,
+    /// Deleted ones too (to show or restore them within the grace period).
+    Included,
+}
+
+/// The artwork `who` may manage (its artist, or any admin), or 404 — not 403,
+/// so ids of other artists' works do not leak. `lock` holds it for the write.
+async fn managed(
+    db: &impl deadpool_postgres::GenericClient,
+    who: &shared::domain::Principal,
+    id: Uuid,
+    deleted: Deleted,
+    lock: bool,
+) -> Result<shared::domain::Artwork> {
+    match shared::db::artwork_with_deleted(db, id, lock).await? {
+        Some(a) if who.may_manage(a.artist_id) && (deleted == Deleted::Included || a.deleted_at.is_none()) => Ok(a),
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+/// Page size: `limit`, 1 to 100, default 24.
+fn page_size(limit: Option<i64>) -> Result<i64> {
+    match limit.unwrap_or(24) {
+        n @ 1..=100 => Ok(n),
+        _ => Err(ApiError::invalid("limit", "must be between 1 and 100")),
+    }
+}
+
+/// One more row than the page is read, to know whether there is a next page.
+fn split_page<T>(mut rows: Vec<T>, limit: i64, cursor: impl Fn(&T) -> String) -> (Vec<T>, Option<String>) {
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next = if more { rows.last().map(cursor) } else { None };
+    (rows, next)
+}
+
+fn cursor(raw: Option<&str>) -> Result<Option<shared::domain::Cursor>> {
+    raw.map(|c| shared::domain::Cursor::decode("cursor", c)).transpose().map_err(|e| ApiError::Invalid(vec![e]))
+}
+
+/// Admins only, for the routes under `/v1/admin`.
+fn admin(who: &Authenticated) -> Result<()> {
+    who.0.admin()
+}

@@ -1,0 +1,177 @@
+//! The public gallery: no token, published works of artists in good standing,
+//! cacheable at the edge.
+
+use axum::extract::State as Shared;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use shared::db::{self, GalleryFilter};
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::{cursor, page_size, split_page, Result};
+use crate::extract::{Path, Query};
+use crate::http::PUBLIC_CACHE;
+use crate::views::{ArtistProfile, GalleryPage, Media, PublicArtwork};
+use crate::{ApiError, State};
+
+pub fn routes() -> OpenApiRouter<State> {
+    OpenApiRouter::new()
+        .routes(routes!(gallery))
+        .routes(routes!(artwork))
+        .routes(routes!(artist))
+        .routes(routes!(health))
+        .routes(routes!(document))
+}
+
+/// A JSON answer the edge may cache.
+fn public(body: impl serde::Serialize) -> Response {
+    let mut response = axum::Json(body).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(PUBLIC_CACHE));
+    response
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct GalleryQuery {
+    /// From the previous page's `next_cursor`.
+    cursor: Option<String>,
+    /// 1 to 100, default 24.
+    limit: Option<i64>,
+    /// Only this artist's works.
+    artist: Option<Uuid>,
+    /// Exact medium, case-insensitive.
+    medium: Option<String>,
+    year_min: Option<i32>,
+    year_max: Option<i32>,
+    /// Works with an edition priced at least this (minor units).
+    price_min: Option<i64>,
+    price_max: Option<i64>,
+    /// Prices in this ISO 4217 currency.
+    currency: Option<String>,
+    /// Only works with prints still for sale.
+    available: Option<bool>,
+}
+
+impl GalleryQuery {
+    fn filter(&self, artist: Option<Uuid>) -> Result<GalleryFilter> {
+        let mut problems = Vec::new();
+        if let (Some(a), Some(b)) = (self.year_min, self.year_max) {
+            if a > b {
+                problems.push(shared::domain::Invalid { field: "year_min", message: "must not be after year_max".into() });
+            }
+        }
+        if let (Some(a), Some(b)) = (self.price_min, self.price_max) {
+            if a > b {
+                problems.push(shared::domain::Invalid { field: "price_min", message: "must not exceed price_max".into() });
+            }
+        }
+        if self.price_min.is_some_and(|p| p < 0) {
+            problems.push(shared::domain::Invalid { field: "price_min", message: "must not be negative".into() });
+        }
+        let medium = match &self.medium {
+            Some(m) => Some(shared::domain::text::text("medium", m, 1, 200, shared::domain::text::Lines::One).map_err(|e| vec![e])?),
+            None => None,
+        };
+        if let Some(c) = &self.currency {
+            if shared::domain::CURRENCIES.binary_search(&c.as_str()).is_err() {
+                problems.push(shared::domain::Invalid { field: "currency", message: "must be an ISO 4217 currency code".into() });
+            }
+        }
+        if !problems.is_empty() {
+            return Err(ApiError::Invalid(problems));
+        }
+        Ok(GalleryFilter {
+            artist: artist.or(self.artist),
+            medium,
+            year_min: self.year_min,
+            year_max: self.year_max,
+            price_min: self.price_min,
+            price_max: self.price_max,
+            currency: self.currency.clone(),
+            available: self.available.unwrap_or(false),
+        })
+    }
+}
+
+async fn gallery_page(state: &State, query: &GalleryQuery, artist: Option<Uuid>) -> Result<GalleryPage> {
+    let filter = query.filter(artist)?;
+    let limit = page_size(query.limit)?;
+    let after = cursor(query.cursor.as_deref())?;
+    let rows = db::gallery_page(&state.client().await?, &filter, after, limit + 1).await?;
+    let (rows, next_cursor) = split_page(rows, limit, |c| shared::domain::Cursor { at: c.published_at, id: c.id }.encode());
+    let media = Media(&state.media_base_url);
+    Ok(GalleryPage { artworks: rows.into_iter().map(|c| media.card(c)).collect(), next_cursor })
+}
+
+/// Published artworks, newest publication first.
+#[utoipa::path(get, path = "/v1/artworks", tag = "gallery", params(GalleryQuery),
+    responses((status = 200, description = "A page of published works", body = GalleryPage)))]
+async fn gallery(Shared(state): Shared<State>, Query(query): Query<GalleryQuery>) -> Result<Response> {
+    Ok(public(gallery_page(&state, &query, None).await?))
+}
+
+/// One published artwork with its editions and images.
+#[utoipa::path(get, path = "/v1/artworks/{slug}", tag = "gallery",
+    params(("slug" = String, Path, description = "The artwork's slug")),
+    responses((status = 200, description = "The artwork", body = PublicArtwork)))]
+async fn artwork(Shared(state): Shared<State>, Path(slug): Path<String>) -> Result<Response> {
+    let client = state.client().await?;
+    let artwork = db::published_artwork_by_slug(&client, &slug).await?.ok_or(ApiError::NotFound)?;
+    let editions = db::editions_of(&client, artwork.id).await?;
+    let images = db::ready_images_of(&client, artwork.id).await?;
+    Ok(public(Media(&state.media_base_url).artwork(artwork, &editions, &images)))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ProfileQuery {
+    /// From the previous page's `next_cursor`.
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+/// An artist's public profile and published works.
+#[utoipa::path(get, path = "/v1/artists/{id}", tag = "gallery",
+    params(("id" = Uuid, Path, description = "The artist's id"), ProfileQuery),
+    responses((status = 200, description = "The artist and a page of their works", body = ArtistProfile)))]
+async fn artist(Shared(state): Shared<State>, Path(id): Path<Uuid>, Query(q): Query<ProfileQuery>) -> Result<Response> {
+    let artist = db::public_artist(&state.client().await?, id).await?.ok_or(ApiError::NotFound)?;
+    let query = GalleryQuery {
+        cursor: q.cursor,
+        limit: q.limit,
+        artist: None,
+        medium: None,
+        year_min: None,
+        year_max: None,
+        price_min: None,
+        price_max: None,
+        currency: None,
+        available: None,
+    };
+    let artworks = gallery_page(&state, &query, Some(id)).await?;
+    Ok(public(ArtistProfile { artist, artworks }))
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    status: String,
+}
+
+/// Whether the API can reach its database.
+#[utoipa::path(get, path = "/v1/health", tag = "gallery", responses((status = 200, description = "Healthy", body = Health)))]
+async fn health(Shared(state): Shared<State>) -> Result<axum::Json<Health>> {
+    db::ping(&state.pool).await.map_err(|e| ApiError::Unavailable(e.into()))?;
+    Ok(axum::Json(Health { status: "ok".into() }))
+}
+
+/// This document.
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "gallery",
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json")))]
+async fn document() -> Response {
+    public(super::openapi())
+}

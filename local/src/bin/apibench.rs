@@ -1,0 +1,229 @@
+//! The API under load beside the same SQL run directly, in one run. Started
+//! by `cargo xtask bench api`, which provides the stack (environment) and
+//! `OHA` (the load tool).
+//!
+//! Seeds 10,000 artworks across 200 artists (9,000 published), each with an
+//! edition and a ready image; serves the API router on loopback, exactly as
+//! `cargo xtask dev` does; drives three requests at a fixed rate with oha
+//! (public list, get by slug over random slugs, an authenticated sale), then
+//! runs the queries those handlers run, through the same `shared::db`
+//! functions on one direct TLS connection, at the same rate. Prints p50/p99
+//! of both and their ratio.
+//!
+//! Usage: apibench [RATE] [SECONDS]
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use shared::config::FromEnv;
+use shared::db::{self, GalleryFilter};
+use tokio::time::MissedTickBehavior;
+
+const ARTWORKS: i64 = 10_000;
+const ARTISTS: i64 = 200;
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let rate: u32 = args.get(1).map(|r| r.parse()).transpose()?.unwrap_or(200);
+    let seconds: u64 = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(15);
+    let oha = std::env::var("OHA").context("OHA names the load tool")?;
+    let config = api::Config::from_env()?;
+    let backup = backup::Config::from_env()?;
+    let clients = shared::aws::Clients::new(&config.common.aws).await;
+    let key = local::ensure_key(&clients.kms, &config.common.storage.data_key_id).await?;
+    local::ensure_bucket(&clients.s3, &config.common.storage.originals_bucket, &config.region, &key).await?;
+    let owner_password = clients.database_password(&backup.owner.password).await?;
+    local::migrate(&config.common.db, &backup.owner.user, &owner_password).await?;
+    let password = clients.database_password(&config.common.db.password).await?;
+    let pool = db::pool(&config.common.db, &password)?;
+
+    let started = Instant::now();
+    let (token, edition) = seed(&pool).await?;
+    println!("seeded {ARTWORKS} artworks across {ARTISTS} artists in {:.1} s", started.elapsed().as_secs_f64());
+
+    let state = std::sync::Arc::new(api::AppState::new(&config, pool.clone(), &clients));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, api::router(state)).await });
+
+    let sale_body = r#"{"count":1}"#;
+    let sale_sha = hex_sha256(sale_body.as_bytes());
+    // One connection of its own (a pool of one: the same client type the handlers use).
+    let direct_pool = db::pool(&shared::config::DbConfig { pool_size: 1, ..config.common.db.clone() }, &password)?;
+    let direct = direct_pool.get().await?;
+    let digest = shared::domain::token_digest(&token);
+    let filter = GalleryFilter::default();
+    println!("fixed rate {rate} req/s for {seconds} s each; latency from each request's scheduled start (coordinated omission corrected)");
+    println!("{:<34} {:>10} {:>10} {:>10} {:>10} {:>9} {:>9}", "request", "API p50", "API p99", "SQL p50", "SQL p99", "p50 ×", "p99 ×");
+    let cases: [(&str, Vec<String>); 3] = [
+        ("GET /v1/artworks (public list)", vec![format!("{base}/v1/artworks")]),
+        ("GET /v1/artworks/{slug} (random)", vec!["--rand-regex-url".into(), format!("{base}/v1/artworks/work-[1-9][0-9]{{0,2}}0")]),
+        (
+            "POST …/sales (authenticated write)",
+            vec![
+                "-m".into(),
+                "POST".into(),
+                "-H".into(),
+                format!("x-gallery-token: {token}"),
+                "-H".into(),
+                "content-type: application/json".into(),
+                "-H".into(),
+                format!("x-amz-content-sha256: {sale_sha}"),
+                "-d".into(),
+                sale_body.into(),
+                format!("{base}/v1/manage/editions/{edition}/sales"),
+            ],
+        ),
+    ];
+    let mut worst_p99 = 0.0f64;
+    let mut worst_ratio = 0.0f64;
+    for (i, (label, target)) in cases.iter().enumerate() {
+        let api = load(&oha, rate, seconds, target)?;
+        let sql = fixed_rate(rate, seconds, || async {
+            match i {
+                0 => {
+                    db::gallery_page(&direct, &filter, None, 25).await?;
+                }
+                1 => {
+                    let slug = format!("work-{}", rand_slug());
+                    if let Some(a) = db::published_artwork_by_slug(&direct, &slug).await? {
+                        db::editions_of(&direct, a.id).await?;
+                        db::ready_images_of(&direct, a.id).await?;
+                    }
+                }
+                _ => {
+                    // The write's statements: the token, then one transaction
+                    // holding the edition's lock check, the sale and its audit entry.
+                    db::principal_for_token(&direct, &digest).await?;
+                    direct.batch_execute("BEGIN").await?;
+                    let e = db::edition_by_id(&direct, edition).await?.context("edition")?;
+                    db::artwork_with_deleted(&direct, e.artwork_id, false).await?;
+                    db::record_sale(&direct, edition, 1).await?;
+                    let entry = db::AuditEntry {
+                        actor: "bench",
+                        action: "edition.sale",
+                        target: "edition:bench",
+                        request_id: None,
+                        detail: serde_json::json!({}),
+                    };
+                    db::append_audit(&direct, &entry).await?;
+                    direct.batch_execute("COMMIT").await?;
+                }
+            }
+            Ok(())
+        })
+        .await?;
+        let (p50x, p99x) = (api.p50 / sql.p50, api.p99 / sql.p99);
+        worst_p99 = worst_p99.max(api.p99);
+        worst_ratio = worst_ratio.max(p99x);
+        println!(
+            "{label:<34} {:>8.2}ms {:>8.2}ms {:>8.2}ms {:>8.2}ms {p50x:>8.2}× {p99x:>8.2}×   ({} ok of {})",
+            api.p50, api.p99, sql.p50, sql.p99, api.ok, api.total
+        );
+    }
+    println!("targets: p99 ≤ 5 ms at {rate} req/s (worst {worst_p99:.2} ms); API over raw SQL ≤ 1.5× (worst p99 {worst_ratio:.2}×)");
+    Ok(())
+}
+
+/// The same slugs oha's pattern draws: 10, 20, … 9990 (all published).
+fn rand_slug() -> u64 {
+    (rand::random::<u64>() % 999 + 1) * 10
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+struct Latency {
+    p50: f64,
+    p99: f64,
+    ok: u64,
+    total: u64,
+}
+
+/// oha at a fixed rate, its JSON summary read back (seconds → milliseconds).
+fn load(oha: &str, rate: u32, seconds: u64, target: &[String]) -> Result<Latency> {
+    let output = std::process::Command::new(oha)
+        .args(["--no-tui", "--json", "--latency-correction"])
+        .args(["-q", &rate.to_string(), "-z", &format!("{seconds}s"), "-c", "16"])
+        .args(target)
+        .output()?;
+    if !output.status.success() {
+        bail!("oha failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).context("oha's JSON")?;
+    let pct = |k: &str| report["latencyPercentiles"][k].as_f64().map(|s| s * 1000.0).unwrap_or(f64::NAN);
+    let codes = report["statusCodeDistribution"].as_object().cloned().unwrap_or_default();
+    let total: u64 = codes.values().filter_map(|v| v.as_u64()).sum();
+    let ok: u64 = codes.iter().filter(|(k, _)| k.starts_with('2')).filter_map(|(_, v)| v.as_u64()).sum();
+    Ok(Latency { p50: pct("p50"), p99: pct("p99"), ok, total })
+}
+
+/// Runs `op` on a fixed schedule; each latency counts from its scheduled start.
+async fn fixed_rate<F, Fut>(rate: u32, seconds: u64, op: F) -> Result<Latency>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate)));
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Burst);
+    let end = Instant::now() + Duration::from_secs(seconds);
+    let mut samples = Vec::new();
+    while Instant::now() < end {
+        let scheduled = ticks.tick().await;
+        op().await?;
+        samples.push(scheduled.elapsed().as_secs_f64() * 1000.0);
+    }
+    samples.sort_by(f64::total_cmp);
+    let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
+    Ok(Latency { p50: at(0.50), p99: at(0.99), ok: samples.len() as u64, total: samples.len() as u64 })
+}
+
+/// The benchmark's gallery, in a few statements; returns a token and the edition it sells from.
+async fn seed(pool: &deadpool_postgres::Pool) -> Result<(String, uuid::Uuid)> {
+    let client = pool.get().await?;
+    let sql = [
+        format!("INSERT INTO artists (id, name, email) SELECT gen_random_uuid(), 'Artist ' || g, 'artist' || g || '@bench.example' FROM generate_series(0, {}) g", ARTISTS - 1),
+        format!(
+            "INSERT INTO artworks (id, artist_id, title, slug, medium, year, width_mm, height_mm, status, published_at, created_at) \
+             SELECT gen_random_uuid(), a.id, 'Work ' || g, 'work-' || g, (ARRAY['Etching','Lithograph','Screenprint','Woodcut'])[1 + g % 4], \
+                    1950 + g % 75, 300 + g % 200, 400 + g % 300, \
+                    CASE WHEN g % 10 = 9 THEN 'draft' ELSE 'published' END, \
+                    CASE WHEN g % 10 = 9 THEN NULL ELSE now() - g * interval '1 minute' END, now() - g * interval '1 minute' \
+               FROM generate_series(0, {}) g JOIN (SELECT id, row_number() OVER (ORDER BY name) - 1 AS n FROM artists) a ON a.n = g % {ARTISTS}",
+            ARTWORKS - 1
+        ),
+        "INSERT INTO print_editions (id, artwork_id, edition_size, paper, price_minor, currency, sold_count) \
+         SELECT gen_random_uuid(), id, CASE WHEN slug = 'work-0' THEN 100000 ELSE 50 END, 'Hahnemühle Photo Rag', \
+                5000 + (hashtext(slug) & 127) * 1000, 'EUR', (hashtext(slug) & 31) FROM artworks"
+            .to_owned(),
+        "INSERT INTO images (id, artwork_id, original_key, status, renditions, content_sha256, position) \
+         SELECT i.id, i.artwork_id, 'originals/' || i.artwork_id || '/' || i.id || '/plate.jpg', 'ready', \
+                (SELECT jsonb_agg(jsonb_build_object('format', 'jpeg', 'long_edge', e, 'width', e, 'height', e * 3 / 4, 'bytes', e * 90, \
+                        'sha256', repeat('a', 64), 'key', 'renditions/' || i.artwork_id || '/' || i.id || '/' || e || '.jpg')) \
+                   FROM unnest(ARRAY[400, 800, 1600]) e), repeat('b', 64), 0 \
+           FROM (SELECT gen_random_uuid() AS id, id AS artwork_id FROM artworks) i"
+            .to_owned(),
+        "ANALYZE".to_owned(),
+    ];
+    for statement in &sql {
+        client.batch_execute(statement).await?;
+    }
+    let row = client
+        .query_one("SELECT a.artist_id, e.id FROM artworks a JOIN print_editions e ON e.artwork_id = a.id WHERE a.slug = 'work-0'", &[])
+        .await?;
+    let (artist, edition): (uuid::Uuid, uuid::Uuid) = (row.get(0), row.get(1));
+    let (secret, digest) = shared::domain::new_token();
+    db::insert_token(
+        &client,
+        Some(artist),
+        shared::domain::Scope::Artist,
+        &digest,
+        "bench",
+        chrono::Utc::now() + chrono::Duration::hours(2),
+    )
+    .await?;
+    Ok((secret, edition))
+}

@@ -1,0 +1,158 @@
+//! Bad input, every class: a 4xx problem+json naming what is wrong, nothing
+//! written, never a 500.
+
+use axum::body::Body;
+use http_body_util::BodyExt;
+use serde_json::json;
+use tower::ServiceExt;
+
+use super::{published, snapshot, Gallery, Req};
+use crate::support::TestContext;
+
+#[tokio::test]
+async fn malformed_bodies_wrong_types_and_sizes_get_their_own_status() {
+    let ctx = TestContext::new().await;
+    let gallery = Gallery::new(&ctx);
+    let (_, token) = ctx.artist_with_token("Careful Artist").await;
+    // The token's last use is recorded at most once a minute: record it now.
+    gallery.expect(200, Req::get("/v1/me").token(&token)).await;
+    let client = ctx.pool.get().await.unwrap();
+    let before = snapshot(&client).await;
+    let create = || Req::new("POST", "/v1/me/artworks").token(&token);
+
+    assert_eq!(gallery.expect(400, create().raw(b"{not json".to_vec(), "application/json")).await.problem(), "malformed");
+    assert_eq!(gallery.expect(400, create().raw(Vec::new(), "application/json")).await.problem(), "malformed");
+    assert_eq!(gallery.expect(400, create().raw(b"{\"title\":\"\xff\xfe\"}".to_vec(), "application/json")).await.problem(), "malformed");
+    assert_eq!(
+        gallery.expect(415, create().raw(b"title=x".to_vec(), "application/x-www-form-urlencoded")).await.problem(),
+        "unsupported-media-type"
+    );
+    assert_eq!(gallery.expect(415, create().raw(b"{}".to_vec(), "text/plain")).await.problem(), "unsupported-media-type");
+    let huge = json!({ "title": "x", "description": "d".repeat(api::BODY_LIMIT) });
+    assert_eq!(gallery.expect(413, create().json(&huge)).await.problem(), "too-large");
+
+    for (body, field) in [
+        (json!({ "title": "nul\u{0}here" }), "title"),
+        (json!({ "title": "x".repeat(301) }), "title"),
+        (json!({ "title": "ok", "medium": "bell\u{7}" }), "medium"),
+        (json!({ "title": "ok", "description": "bidi \u{202e} trick" }), "description"),
+        (json!({ "title": "ok", "slug": "Not A Slug" }), "slug"),
+        (json!({ "title": "ok", "year": 99 }), "year"),
+        (json!({ "title": "ok", "width_mm": -5 }), "width_mm"),
+    ] {
+        let reply = gallery.expect(422, create().json(&body)).await;
+        assert_eq!(reply.problem(), "invalid");
+        assert_eq!(reply.fields(), [field], "{body}");
+    }
+    for body in [json!({ "title": "ok", "year": 1e30 }), json!({ "title": "ok", "unknown": 1 }), json!({ "title": 5 }), json!([])] {
+        let reply = gallery.expect(422, create().json(&body)).await;
+        assert_eq!(reply.fields(), ["body"], "{body}");
+    }
+    assert_eq!(snapshot(&client).await, before, "nothing was written");
+}
+
+#[tokio::test]
+async fn editions_refuse_negative_prices_unknown_currencies_and_huge_numbers() {
+    let ctx = TestContext::new().await;
+    let gallery = Gallery::new(&ctx);
+    let work = published(&ctx, &gallery, "Ada Copper", "Priced").await;
+    let uri = format!("/v1/manage/artworks/{}/editions", work.artwork);
+    let client = ctx.pool.get().await.unwrap();
+    let before = snapshot(&client).await;
+    let base = json!({ "edition_size": 10, "paper": "Rag", "price_minor": 100, "currency": "EUR" });
+    for (patch, field) in [
+        (json!({ "price_minor": -1 }), "price_minor"),
+        (json!({ "price_minor": 10_000_000_001i64 }), "price_minor"),
+        (json!({ "currency": "XYZ" }), "currency"),
+        (json!({ "currency": "eur" }), "currency"),
+        (json!({ "edition_size": 0 }), "edition_size"),
+        (json!({ "paper": "" }), "paper"),
+    ] {
+        let mut body = base.clone();
+        body.as_object_mut().unwrap().extend(patch.as_object().unwrap().clone());
+        assert_eq!(gallery.expect(422, Req::new("POST", &uri).token(&work.token).json(&body)).await.fields(), [field], "{body}");
+    }
+    let mut overflow = base.clone();
+    overflow["price_minor"] = json!(1e300);
+    assert_eq!(gallery.expect(422, Req::new("POST", &uri).token(&work.token).json(&overflow)).await.fields(), ["body"]);
+    let sale = format!("/v1/manage/editions/{}/sales", work.edition);
+    assert_eq!(gallery.expect(422, Req::new("POST", &sale).token(&work.token).json(&json!({ "count": 0 }))).await.fields(), ["count"]);
+    assert_eq!(snapshot(&client).await, before);
+}
+
+#[tokio::test]
+async fn paths_queries_and_methods_that_name_nothing() {
+    let ctx = TestContext::new().await;
+    let gallery = Gallery::new(&ctx);
+    assert_eq!(gallery.expect(404, Req::get("/v1/artworks/%FF")).await.problem(), "not-found");
+    assert_eq!(gallery.expect(404, Req::get("/v1/artists/not-a-uuid")).await.problem(), "not-found");
+    assert_eq!(gallery.expect(404, Req::get("/no/such/route")).await.problem(), "no-route");
+    let wrong = gallery.expect(405, Req::new("DELETE", "/v1/artworks")).await;
+    assert_eq!(wrong.problem(), "method-not-allowed");
+    assert!(wrong.header("allow").unwrap().contains("GET"), "{wrong:?}");
+    assert_eq!(gallery.expect(400, Req::get("/v1/artworks?colour=red")).await.problem(), "malformed");
+    assert_eq!(gallery.expect(400, Req::get("/v1/artworks?year_min=99999999999")).await.problem(), "malformed");
+    assert_eq!(gallery.expect(422, Req::get("/v1/artworks?limit=5000")).await.fields(), ["limit"]);
+    assert_eq!(gallery.expect(422, Req::get("/v1/artworks?cursor=bm9wZQ")).await.fields(), ["cursor"]);
+    assert_eq!(gallery.expect(422, Req::get("/v1/artworks?year_min=2020&year_max=2000")).await.fields(), ["year_min"]);
+    assert_eq!(gallery.expect(422, Req::get("/v1/artworks?currency=ZZZ")).await.fields(), ["currency"]);
+    assert_eq!(gallery.expect(422, Req::get("/v1/artworks?medium=%00")).await.fields(), ["medium"]);
+}
+
+#[tokio::test]
+async fn the_payload_hash_is_required_on_the_deployed_path_and_locally() {
+    let ctx = TestContext::new().await;
+    let gallery = Gallery::new(&ctx);
+    let (_, token) = ctx.artist_with_token("Ada").await;
+    let unsigned = Req::new("POST", "/v1/me/artworks").token(&token).json(&json!({ "title": "x" })).without("x-amz-content-sha256");
+    // Through CloudFront, Lambda refuses it before the function runs.
+    assert_eq!(gallery.send(unsigned.clone()).await.status, 403);
+    let lying = unsigned.clone().header("x-amz-content-sha256", &super::hex(b"something else"));
+    assert_eq!(gallery.send(lying.clone()).await.status, 403);
+    // The local server (the same router, reached directly) holds clients to the same contract.
+    for req in [unsigned, lying] {
+        let mut builder = axum::http::Request::builder().method("POST").uri(&req.path);
+        for (k, v) in &req.headers {
+            builder = builder.header(k, v);
+        }
+        let response = api::router(gallery.state.clone()).oneshot(builder.body(Body::from(req.body.clone())).unwrap()).await.unwrap();
+        assert_eq!(response.status(), 400);
+        let body: serde_json::Value = serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
+        assert!(body["detail"].as_str().unwrap().contains("x-amz-content-sha256"), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn writes_beyond_the_rate_are_told_when_to_retry() {
+    let ctx = TestContext::new().await;
+    let mut config_state = ctx.api_state();
+    std::sync::Arc::get_mut(&mut config_state).unwrap().write_limiter = api_limiter(2);
+    let gallery = Gallery::with_state(config_state);
+    let (_, token) = ctx.artist_with_token("Busy").await;
+    let create = |t: &str| Req::new("POST", "/v1/me/artworks").token(&token).json(&json!({ "title": t }));
+    gallery.expect(201, create("one")).await;
+    gallery.expect(201, create("two")).await;
+    let limited = gallery.expect(429, create("three")).await;
+    assert_eq!(limited.problem(), "too-many-requests");
+    assert!(limited.header("retry-after").unwrap().parse::<u64>().unwrap() >= 1);
+    gallery.expect(200, Req::get("/v1/me").token(&token)).await;
+}
+
+fn api_limiter(per_minute: u32) -> api::RateLimiter {
+    api::RateLimiter::per_minute(per_minute)
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_a_503_with_retry_after_not_a_500() {
+    let ctx = TestContext::new().await;
+    let port = crate::support::closed_port();
+    let down = shared::config::DbConfig { port, connect_timeout: std::time::Duration::from_secs(1), ..ctx.db.clone() };
+    let mut state = ctx.api_state();
+    std::sync::Arc::get_mut(&mut state).unwrap().pool = shared::db::pool(&down, &ctx.stack.app_password).unwrap();
+    let gallery = Gallery::with_state(state);
+    for req in [Req::get("/v1/artworks"), Req::get("/v1/health"), Req::get("/v1/me").token("cpg_anything")] {
+        let reply = gallery.expect(503, req).await;
+        assert_eq!(reply.problem(), "unavailable");
+        assert!(reply.header("retry-after").is_some());
+    }
+}

@@ -1,0 +1,402 @@
+//! Whole journeys through CloudFront: an artist from first draft to a public
+//! page with loadable images; admins managing artists and tokens; the HTTP
+//! contract (conditional requests, idempotency, audit) along the way.
+
+use serde_json::{json, Value};
+
+use super::{published, snapshot, Gallery, Req};
+use crate::processor::png;
+use crate::support::{post_form, strings, TestContext};
+
+#[tokio::test]
+async fn an_artist_goes_from_draft_to_a_public_page_whose_images_load() {
+    let ctx = TestContext::new().await;
+    let gallery = Gallery::new(&ctx);
+    let (_, token) = ctx.artist_with_token("Ada Copper").await;
+
+    // Authorization is CloudFront's: a bearer token there never reaches the API.
+    let refused = gallery
+        .expect(401, Req::new("POST", "/v1/me/artworks").header("authorization", &format!("Bearer {token}")).json(&json!({ "title": "X" })))
+        .await;
+    assert_eq!(refused.problem(), "unauthenticated");
+
+    let created = gallery
+        .expect(
+            201,
+            Req::new("POST", "/v1/me/artworks").token(&token).json(&json!({ "title": "Été à Paris", "medium": "Etching", "year": 2026 })),
+        )
+        .await;
+    assert_eq!(created.body["slug"], "ete-a-paris");
+    assert_eq!(created.body["status"], "draft");
+    let id = created.id();
+    assert_eq!(created.header("location"), Some(format!("/v1/manage/artworks/{id}").as_str()));
+    gallery.expect(404, Req::get("/v1/artworks/ete-a-paris")).await;
+
+    gallery
+        .expect(
+            201,
+            Req::new("POST", &format!("/v1/manage/artworks/{id}/editions"))
+                .token(&token)
+                .json(&json!({ "edition_size": 25, "paper": "Cotton Rag", "price_minor": 18000, "currency": "EUR" })),
+        )
+        .await;
+    let upload = gallery
+        .expect(201, Req::new("POST", &format!("/v1/manage/artworks/{id}/images")).token(&token).json(&json!({ "file_name": "plate.png" })))
+        .await;
+    let image_id = upload.body["image"]["id"].as_str().unwrap().to_owned();
+
+    // Publishing needs a ready image.
+    let etag = gallery.expect(200, Req::get(&format!("/v1/manage/artworks/{id}")).token(&token)).await.etag();
+    let early =
+        Req::new("POST", &format!("/v1/manage/artworks/{id}/status")).token(&token).if_match(&etag).json(&json!({ "action": "publish" }));
+    assert!(gallery.expect(409, early).await.body["detail"].as_str().unwrap().contains("ready image"));
+
+    // The presigned POST is accepted by the object store and the original lands under our key.
+    let fields =
+        upload.body["upload"]["fields"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned())).collect();
+    let post = shared::storage::PresignedPost {
+        url: upload.body["upload"]["url"].as_str().unwrap().into(),
+        fields,
+        expires_at: chrono::Utc::now(),
+    };
+    assert_eq!(post_form(&post, &png(1200, 800)).await, 204);
+    let key = post.field("key").unwrap().to_owned();
+    let head = ctx.clients.s3.head_object().bucket(&ctx.storage.originals_bucket).key(&key).send().await.unwrap();
+    assert_eq!(head.ssekms_key_id(), Some(ctx.storage.data_key_id.as_str()));
+    let event = local::object_created_event(&ctx.storage.originals_bucket, &key, 0).unwrap();
+    image_processor::handle(event, &ctx.processor()).await.unwrap();
+    let image = gallery.expect(200, Req::get(&format!("/v1/manage/images/{image_id}")).token(&token)).await;
+    assert_eq!(image.body["status"], "ready");
+
+    // Updates are conditional: none without If-Match, none with a stale one.
+    let publish = |etag: Option<&str>| {
+        let req = Req::new("POST", &format!("/v1/manage/artworks/{id}/status")).token(&token).json(&json!({ "action": "publish" }));
+        match etag {
+            Some(e) => req.if_match(e),
+            None => req,
+        }
+    };
+    assert_eq!(gallery.expect(428, publish(None)).await.problem(), "precondition-required");
+    assert_eq!(gallery.expect(412, publish(Some("\"stale\""))).await.problem(), "precondition-failed");
+    let published = gallery.expect(200, publish(Some(&etag))).await;
+    assert_eq!(published.body["status"], "published");
+    assert!(published.body["published_at"].is_string());
+
+    let page = gallery.expect(200, Req::get("/v1/artworks")).await;
+    let card = &page.body["artworks"][0];
+    assert_eq!(card["slug"], "ete-a-paris");
+    assert_eq!(card["artist"]["name"], "Ada Copper");
+    assert_eq!(card["price_from"], json!({ "minor": 18000, "currency": "EUR" }));
+    let url = card["image"]["renditions"][0]["url"].as_str().unwrap();
+    assert!(url.starts_with("https://media.copper-gallery.example/renditions/"), "{url}");
+
+    let detail = gallery.expect(200, Req::get("/v1/artworks/ete-a-paris")).await;
+    assert!(detail.header("cache-control").unwrap().contains("stale-while-revalidate"));
+    let text = detail.body.to_string();
+    for internal in ["original_key", "\"key\"", "sha256", "email", "\"status\""] {
+        assert!(!text.contains(internal), "public detail exposes {internal}: {text}");
+    }
+    // Every rendition URL names an object that exists in the processed bucket.
+    for r in detail.body["images"][0]["renditions"].as_array().unwrap() {
+        let key = r["url"].as_str().unwrap().strip_prefix("https://media.copper-gallery.example/").unwrap();
+        ctx.clients.s3.head_object().bucket(&ctx.storage.processed_bucket).key(key).send().await.expect("rendition is there");
+    }
+    let again = gallery.send(Req::get("/v1/artworks/ete-a-paris").header("if-none-match", &detail.etag())).await;
+    assert_eq!(again.status, 304);
+    assert_eq!(again.header("etag"), Some(detail.etag().as_str()));
+
+    let client = ctx.pool.get().await.unwrap();
+    // Each entry carries the Lambda request id of the invocation that wrote it.
+    let actions = strings(&client, "SELECT action FROM audit_log WHERE request_id ~ '^[0-9a-f-]{36}$' ORDER BY id").await;
+    assert_eq!(actions, ["artwork.create", "edition.create", "image.upload", "artwork.status"]);
+}
+
+#[tokio::test]
+async fn a_no_op_update_changes_and_audits_nothing_and_a_real_one_does_both() {
+    let ctx = TestContext::new().await;
+    let gallery = Gallery::new(&ctx);
+    let work = published(&ctx, &gallery, "Ada Copper", "Quiet River").await;
+    let uri = format!("/v1/manage/artworks/{}", work.artwork);
+    let current = gallery.expect(200, Req::get(&uri).token(&work.token)).await;
+    let client = ctx.pool.get().await.unwrap();
+    let before = snapshot(&client).await;
+    let same = gallery
+        .expect(200, Req::new("PATCH", &uri).token(&work.token).if_match(&current.etag()).json(&json!({ "title": " Quiet River " })))
+        .await;
+    assert_eq!(same.etag(), current.etag(), "nothing changed");
+    assert_eq!(snapshot(&client).await, before);
+
+    let changed = gallery
+        .expect(
+            200,
+            Req::new("PATCH", &uri)
+                .token(&work.token)
+                .if_match(&current.etag())
+                .json(&json!({ "medium": "Drypoint", "description": "Line\nby line" })),
+        )
+        .await;
+    assert_eq!(changed.body["medium"], "Drypoint");
+    assert_ne!(changed.etag(), current.etag());
+    let audit = strings(&client, "SELECT detail::text FROM audit_log WHERE action = 'artwork.update'").await;
+    assert_eq!(audit, [r#"{"fields": ["description", "medium"]}"#]);
+    // The old ETag is now stale.
+    gallery.expect(412, Req::new("PATCH", &uri).token(&work.token).if_match(&current.etag()).json(&json!({ "year": 2020 }))).await;
+    // Clearing a field with null.
+    let cleared =
+        gallery.expect(200, Req::new("PATCH", &uri).token(&work.token).if_match(&changed.etag()).json(&json!({ "medium": null }))).await;
+    assert_eq!(cleared.body["medium"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_retried_post_with_its_idempotency_key_creates_nothing_twice() {
+    let ctx = TestContext::new().await;
+    let gallery = Gallery::new(&ctx);
+    let work = published(&ctx, &gallery, "Ada Copper", "Twice Told").await;
+    let uri = format!("/v1/manage/artworks/{}/editions", work.artwork);
+    let body = json!({ "edition_size": 10, "paper": "Washi", "price_minor": 5000, "currency": "JPY" });
+    let first = gallery.expect(201, Req::new("POST", &uri).token(&work.token).header("idempotency-key", "k-1").json(&body)).await;
+    let retry = gallery.expect(201, Req::new("POST", &uri).token(&work.token).header("idempotency-key", "k-1").json(&body)).await;
+    assert_eq!(retry.body, first.body);
+    assert_eq!(retry.etag(), first.etag());
+    assert_eq!(retry.header("location"), first.header("location"));
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    let client = ctx.pool.get().await.unwrap();
+    let n: i64 = client.query_one("SELECT count(*) FROM print_editions WHERE paper = 'Washi'", &[]).await.unwrap().get(0);
+    assert_eq!(n, 1);
+    // The same key for another request is a client bug, said so.
+    let other = json!({ "edition_size": 11, "paper": "Washi", "price_minor": 5000, "currency": "JPY" });
+    let misuse = gallery.expect(422, Req::new("POST", &uri).token(&work.token).header("idempotency-key", "k-1").json(&other)).await;
+    assert_eq!(misuse.fields(), ["Idempotency-Key"]);
+    // Concurrent retries of one sale record it once.
+    let sale = Req::new("POST", &format!("/v1/manage/editions/{}/sales", work.edition))
+        .token(&work.token)
+        .header("idempotency-key", "sale-7")
+        .json(&json!({ "count": 1 }));
+    let replies = futures_join(&gallery, vec![sale.clone(), sale.clone(), sale]).await;
+    assert!(replies.iter().all(|r| r.status == 200), "{replies:?}");
+    let sold: i32 = client
+        .query_one("SELECT sold_count FROM print_editions WHERE id = $1", &[&work.edition.parse::<uuid::Uuid>().unwrap()])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(sold, 1);
+    // A token's secret is shown once, even to a retry.
+    let admin = ctx.admin_token().await;
+    let issue = Req::new("POST", "/v1/admin/tokens").token(&admin).header("idempotency-key", "t-1").json(&json!({
+        "scope": "artist", "artist_id": work.artist, "label": "phone", "expires_in_days": 30
+    }));
+    let issued = gallery.expect(201, issue.clone()).await;
+    assert!(issued.body["secret"].as_str().unwrap().starts_with("cpg_"));
+    assert_eq!(issued.header("cache-control"), Some("no-store"));
+    let retried = gallery.expect(409, issue).await;
+    assert!(!retried.body.to_string().contains("cpg_"));
+}
+
+/// Sends all at once: the requests interleave on their own database connections.
+async fn futures_join(gallery: &Gallery, reqs: Vec<Req>) -> Vec<super::Reply> {
+    futures_util::future::join_all(reqs.into_iter().map(|req| gallery.send(req))).await
+}
+
+#[tokio::test]
+async fn concurrent_sales_of_the_last_print_have_exactly_one_winner() {
+    let ctx = TestContext::new().await;
+    let gallery = Gallery::new(&ctx);
+    let work = published(&ctx, &gallery, "Ada Copper", "Last Print").await;
+    let sell = || Req::new("POST", &format!("/v1/manage/editions/{}/sales", work.edition)).token(&work.token).json(&json!({ "count": 1 }));
+    gallery.expect(200, sell()).await;
+    gallery.expect(200, sell()).await;
+    let replies = futures_join(&gallery, (0..8).map(|_| sell()).collect()).await;
+    let won = replies.iter().filter(|r| r.status == 200).count();
+    assert_eq!(won, 1, "{replies:?}");
+    assert!(replies.iter().all(|r| r.status == 200 || (r.status == 409 && r.problem() == "conflict")), "{replies:?}");
+    let edition = gallery.expect(200, Req::get(&format!("/v1/manage/editions/{}", work.edition)).token(&work.token)).await;
+    assert_eq!((edition.body["sold_count"].as_i64(), edition.body["edition_size"].as_i64()), (Some(3), Some(3)));
+    let client = ctx.pool.get().await.unwrap();
+    let sales = strings(&client, "SELECT action FROM audit_log WHERE action = 'edition.sale'").await;
+    assert_eq!(sales.len(), 3, "one audit entry per sale that happened");
+    // Sold out: the public card has no price left, and the available filter drops it.
+    let page = gallery.expect(200, Req::get("/v1/artworks?available=true")).await;
+    assert_eq!(page.body["artworks"].as_array().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn admins_manage_artists_and_tokens_and_suspension_and_revocation_act_at_once() {
+    let ctx = TestContext::new().await;
+    let gallery = Gallery::new(&ctx);
+    let admin = ctx.admin_token().await;
+    let artist = gallery
+        .expect(
+            201,
+            Req::new("POST", "/v1/admin/artists")
+                .token(&admin)
+                .json(&json!({ "name": "Cafe\u{301} Press", "email": "press@copper.example" })),
+        )
+        .await;
+    assert_eq!(artist.body["name"], "Café Press", "names are stored in NFC");
+    let artist_id = artist.id();
+    let dup = gallery
+        .expect(409, Req::new("POST", "/v1/admin/artists").token(&admin).json(&json!({ "name": "Other", "email": "PRESS@copper.example" })))
+        .await;
+    assert!(dup.body["detail"].as_str().unwrap().contains("email"));
+
+    let issued = gallery
+        .expect(
+            201,
+            Req::new("POST", "/v1/admin/tokens")
+                .token(&admin)
+                .json(&json!({ "scope": "artist", "artist_id": artist_id, "label": "studio", "expires_in_days": 7 })),
+        )
+        .await;
+    let secret = issued.body["secret"].as_str().unwrap().to_owned();
+    let token_id = issued.body["token"]["id"].as_str().unwrap().to_owned();
+    let list = gallery.expect(200, Req::get("/v1/admin/tokens").token(&admin)).await;
+    assert!(!list.body.to_string().contains(&secret), "listings never carry secrets");
+
+    // The new artist works, and publishes.
+    let work = super::published_with_token(&ctx, &gallery, &secret, "Press Proof").await;
+    gallery.expect(200, Req::get(&format!("/v1/artworks/{}", work.1))).await;
+
+    // Suspension: tokens stop at once, works leave the public gallery.
+    let etag = gallery.expect(200, Req::get(&format!("/v1/admin/artists/{artist_id}")).token(&admin)).await.etag();
+    let suspended = gallery
+        .expect(
+            200,
+            Req::new("POST", &format!("/v1/admin/artists/{artist_id}/suspension"))
+                .token(&admin)
+                .if_match(&etag)
+                .json(&json!({ "reason": "chargebacks" })),
+        )
+        .await;
+    assert!(suspended.body["suspended_at"].is_string());
+    gallery.expect(401, Req::get("/v1/me").token(&secret)).await;
+    gallery.expect(404, Req::get(&format!("/v1/artworks/{}", work.1))).await;
+    gallery.expect(404, Req::get(&format!("/v1/artists/{artist_id}"))).await;
+    assert!(gallery.expect(200, Req::get("/v1/artworks")).await.body["artworks"].as_array().unwrap().is_empty());
+    gallery
+        .expect(200, Req::new("DELETE", &format!("/v1/admin/artists/{artist_id}/suspension")).token(&admin).if_match(&suspended.etag()))
+        .await;
+    gallery.expect(200, Req::get("/v1/me").token(&secret)).await;
+    gallery.expect(200, Req::get(&format!("/v1/artists/{artist_id}"))).await;
+
+    // Revocation is effective on the next request, and final.
+    let token = gallery.expect(200, Req::get(&format!("/v1/admin/tokens/{token_id}")).token(&admin)).await;
+    gallery.expect(204, Req::new("DELETE", &format!("/v1/admin/tokens/{token_id}")).token(&admin).if_match(&token.etag())).await;
+    gallery.expect(401, Req::get("/v1/me").token(&secret)).await;
+    let client = ctx.pool.get().await.unwrap();
+    let err = client
+        .execute("UPDATE api_tokens SET revoked_at = NULL WHERE id = $1", &[&token_id.parse::<uuid::Uuid>().unwrap()])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code().map(|c| c.code()), Some("23514"), "a revoked token stays revoked");
+
+    // The audit log answers who did what.
+    let log = gallery.expect(200, Req::get(&format!("/v1/admin/audit?target=artist:{artist_id}")).token(&admin)).await;
+    let actions: Vec<&str> = log.body["entries"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["artist.reinstate", "artist.suspend", "artist.create"]);
+    let page = gallery.expect(200, Req::get("/v1/admin/audit?limit=2&action=artwork.create").token(&admin)).await;
+    assert_eq!(page.body["entries"].as_array().unwrap().len(), 1);
+    assert!(page.body["next_cursor"].is_null());
+}
+
+#[tokio::test]
+async fn a_deleted_artwork_frees_its_slug_and_can_be_restored_within_the_grace_period() {
+    let ctx = TestContext::new().await;
+    let gallery = Gallery::new(&ctx);
+    let work = published(&ctx, &gallery, "Ada Copper", "Gone Tomorrow").await;
+    let uri = format!("/v1/manage/artworks/{}", work.artwork);
+    let etag = gallery.expect(200, Req::get(&uri).token(&work.token)).await.etag();
+    gallery.expect(204, Req::new("DELETE", &uri).token(&work.token).if_match(&etag)).await;
+    gallery.expect(404, Req::get(&format!("/v1/artworks/{}", work.slug))).await;
+    let deleted = gallery.expect(200, Req::get(&uri).token(&work.token)).await;
+    assert!(deleted.body["deleted_at"].is_string());
+    let listed = gallery.expect(200, Req::get("/v1/me/artworks?deleted=true").token(&work.token)).await;
+    assert_eq!(listed.body["artworks"][0]["id"], work.artwork.as_str());
+
+    // The slug is free again, for anyone.
+    let (_, other) = ctx.artist_with_token("Other").await;
+    gallery.expect(201, Req::new("POST", "/v1/me/artworks").token(&other).json(&json!({ "title": "Gone Tomorrow" }))).await;
+    let restore = Req::new("POST", &format!("{uri}/restore")).token(&work.token).if_match(&deleted.etag()).empty_body();
+    let blocked = gallery.expect(409, restore.clone()).await;
+    assert!(!blocked.body["detail"].as_str().unwrap().contains("Other"), "says nothing of the other artist");
+    let client = ctx.pool.get().await.unwrap();
+    client.execute("UPDATE artworks SET deleted_at = now() WHERE slug = 'gone-tomorrow' AND deleted_at IS NULL", &[]).await.unwrap();
+    let restored = gallery.expect(200, restore).await;
+    assert_eq!(restored.body["deleted_at"], Value::Null);
+    assert_eq!(restored.body["status"], "published");
+}
+
+#[tokio::test]
+async fn images_are_ordered_and_removed_and_editions_retired() {
+    let ctx = TestContext::new().await;
+    let gallery = Gallery::new(&ctx);
+    let work = published(&ctx, &gallery, "Ada Copper", "Triptych").await;
+    let images = format!("/v1/manage/artworks/{}/images", work.artwork);
+    let second = gallery.expect(201, Req::new("POST", &images).token(&work.token).json(&json!({ "file_name": "b.jpg" }))).await.body
+        ["image"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    super::mark_ready(&ctx, &second).await;
+    let image = gallery.expect(200, Req::get(&format!("/v1/manage/images/{second}")).token(&work.token)).await;
+    assert_eq!(image.body["position"], 1);
+    gallery
+        .expect(
+            200,
+            Req::new("PATCH", &format!("/v1/manage/images/{second}"))
+                .token(&work.token)
+                .if_match(&image.etag())
+                .json(&json!({ "position": 0 })),
+        )
+        .await;
+    let listed = gallery.expect(200, Req::get(&images).token(&work.token)).await;
+    let order: Vec<&str> = listed.body["images"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap()).collect();
+    assert_eq!(order, [second.as_str(), work.image.as_str()]);
+    let public = gallery.expect(200, Req::get(&format!("/v1/artworks/{}", work.slug))).await;
+    assert_eq!(public.body["images"][0]["id"], second.as_str(), "the primary image comes first");
+
+    let first = gallery.expect(200, Req::get(&format!("/v1/manage/images/{second}")).token(&work.token)).await;
+    gallery.expect(204, Req::new("DELETE", &format!("/v1/manage/images/{second}")).token(&work.token).if_match(&first.etag())).await;
+    let listed = gallery.expect(200, Req::get(&images).token(&work.token)).await;
+    assert_eq!(listed.body["images"].as_array().unwrap().len(), 1);
+    assert_eq!(listed.body["images"][0]["position"], 0, "the gap closes");
+    // A published work keeps at least one image.
+    let last = gallery.expect(200, Req::get(&format!("/v1/manage/images/{}", work.image)).token(&work.token)).await;
+    gallery.expect(409, Req::new("DELETE", &format!("/v1/manage/images/{}", work.image)).token(&work.token).if_match(&last.etag())).await;
+
+    let edition = format!("/v1/manage/editions/{}", work.edition);
+    let e = gallery.expect(200, Req::get(&edition).token(&work.token)).await;
+    let shrink = gallery
+        .expect(
+            200,
+            Req::new("PATCH", &edition).token(&work.token).if_match(&e.etag()).json(&json!({ "edition_size": 2, "price_minor": 20000 })),
+        )
+        .await;
+    assert_eq!(shrink.body["edition_size"], 2);
+    let retired =
+        gallery.expect(200, Req::new("POST", &format!("{edition}/retire")).token(&work.token).if_match(&shrink.etag()).empty_body()).await;
+    assert!(retired.body["retired_at"].is_string());
+    gallery.expect(409, Req::new("POST", &format!("{edition}/sales")).token(&work.token).json(&json!({ "count": 1 }))).await;
+    let public = gallery.expect(200, Req::get(&format!("/v1/artworks/{}", work.slug))).await;
+    assert!(public.body["editions"].as_array().unwrap().is_empty(), "retired editions are not offered");
+}
+
+#[tokio::test]
+async fn browsers_from_allowed_origins_pass_preflight_and_others_do_not() {
+    let ctx = TestContext::new().await;
+    let gallery = Gallery::new(&ctx);
+    let preflight = |origin: &str| {
+        Req::new("OPTIONS", "/v1/me/artworks")
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "x-gallery-token, content-type, x-amz-content-sha256")
+    };
+    let ok = gallery.send(preflight("https://copper-gallery.example")).await;
+    assert_eq!(ok.status, 200, "{ok:?}");
+    assert_eq!(ok.header("access-control-allow-origin"), Some("https://copper-gallery.example"));
+    assert!(ok.header("access-control-allow-headers").unwrap().contains("x-gallery-token"));
+    let other = gallery.send(preflight("https://evil.example")).await;
+    assert_eq!(other.header("access-control-allow-origin"), None);
+    let simple = gallery.expect(200, Req::get("/v1/artworks").header("origin", "https://copper-gallery.example")).await;
+    assert_eq!(simple.header("access-control-allow-origin"), Some("https://copper-gallery.example"));
+    assert!(simple.header("access-control-expose-headers").unwrap().contains("etag"));
+}
