@@ -37,6 +37,23 @@ impl FromRequestParts<State> for Authenticated {
     }
 }
 
+/// An authenticated request's context: the state, the caller, its request id.
+pub struct Caller {
+    pub state: State,
+    pub who: Principal,
+    pub request: crate::RequestId,
+}
+
+impl FromRequestParts<State> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &State) -> Result<Self, ApiError> {
+        let Authenticated(who) = Authenticated::from_request_parts(parts, state).await?;
+        let request = parts.extensions.get::<crate::RequestId>().cloned().unwrap_or_else(|| crate::RequestId(String::new()));
+        Ok(Self { state: state.clone(), who, request })
+    }
+}
+
 /// What a route needs of its caller.
 pub trait Require {
     /// The artist this token acts for; admins have none (403).

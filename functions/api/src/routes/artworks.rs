@@ -1,9 +1,7 @@
 //! One artwork, managed by its artist (or an admin): fields, publication,
 //! soft delete and restore. `/v1/manage/artworks/{id}…`
 
-use axum::extract::State as Shared;
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
 use deadpool_postgres::GenericClient;
 use serde::Deserialize;
 use serde_json::json;
@@ -15,9 +13,9 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{managed, Deleted, Result, IF_MATCH};
-use crate::extract::{Authenticated, IfMatch, Json, Path};
+use crate::extract::{Caller, IfMatch, Json, Path};
 use crate::write::{Reply, Write};
-use crate::{ApiError, RequestId, State};
+use crate::{ApiError, State};
 
 pub fn routes() -> OpenApiRouter<State> {
     OpenApiRouter::new().routes(routes!(show, update, delete)).routes(routes!(change_status)).routes(routes!(restore))
@@ -45,7 +43,7 @@ pub(super) async fn slug_free(db: &impl GenericClient, slug: &str, except: Optio
 #[utoipa::path(get, path = "/v1/manage/artworks/{id}", tag = "artist", security(("gallery_token" = [])),
     params(("id" = Uuid, Path)),
     responses((status = 200, description = "The artwork; its ETag is what updates send in If-Match", body = Artwork)))]
-async fn show(Shared(state): Shared<State>, Authenticated(who): Authenticated, Path(id): Path<Uuid>) -> Result<axum::Json<Artwork>> {
+async fn show(Caller { state, who, .. }: Caller, Path(id): Path<Uuid>) -> Result<axum::Json<Artwork>> {
     Ok(axum::Json(managed(&state.client().await?, &who, id, Deleted::Included, false).await?))
 }
 
@@ -54,9 +52,7 @@ async fn show(Shared(state): Shared<State>, Authenticated(who): Authenticated, P
     request_body = ArtworkPatch, params(("id" = Uuid, Path), ("If-Match" = String, Header, description = IF_MATCH)),
     responses((status = 200, description = "The artwork after the change", body = Artwork)))]
 async fn update(
-    Shared(state): Shared<State>,
-    Extension(request): Extension<RequestId>,
-    Authenticated(who): Authenticated,
+    Caller { state, who, request }: Caller,
     Path(id): Path<Uuid>,
     if_match: IfMatch,
     Json(patch): Json<ArtworkPatch>,
@@ -91,9 +87,7 @@ pub struct StatusChange {
     request_body = StatusChange, params(("id" = Uuid, Path), ("If-Match" = String, Header, description = IF_MATCH)),
     responses((status = 200, description = "The artwork in its new status", body = Artwork)))]
 async fn change_status(
-    Shared(state): Shared<State>,
-    Extension(request): Extension<RequestId>,
-    Authenticated(who): Authenticated,
+    Caller { state, who, request }: Caller,
     Path(id): Path<Uuid>,
     if_match: IfMatch,
     Json(change): Json<StatusChange>,
@@ -114,13 +108,7 @@ async fn change_status(
 #[utoipa::path(delete, path = "/v1/manage/artworks/{id}", tag = "artist", security(("gallery_token" = [])),
     params(("id" = Uuid, Path), ("If-Match" = String, Header, description = IF_MATCH)),
     responses((status = 204, description = "Deleted")))]
-async fn delete(
-    Shared(state): Shared<State>,
-    Extension(request): Extension<RequestId>,
-    Authenticated(who): Authenticated,
-    Path(id): Path<Uuid>,
-    if_match: IfMatch,
-) -> Result<Response> {
+async fn delete(Caller { state, who, request }: Caller, Path(id): Path<Uuid>, if_match: IfMatch) -> Result<Response> {
     let mut client = state.client().await?;
     let w = Write::begin(&mut client, &who, &request).await?;
     let artwork = managed(&w.tx, &who, id, Deleted::No, true).await?;
@@ -136,13 +124,7 @@ async fn delete(
 #[utoipa::path(post, path = "/v1/manage/artworks/{id}/restore", tag = "artist", security(("gallery_token" = [])),
     params(("id" = Uuid, Path), ("If-Match" = String, Header, description = IF_MATCH)),
     responses((status = 200, description = "Restored", body = Artwork)))]
-async fn restore(
-    Shared(state): Shared<State>,
-    Extension(request): Extension<RequestId>,
-    Authenticated(who): Authenticated,
-    Path(id): Path<Uuid>,
-    if_match: IfMatch,
-) -> Result<Response> {
+async fn restore(Caller { state, who, request }: Caller, Path(id): Path<Uuid>, if_match: IfMatch) -> Result<Response> {
     let mut client = state.client().await?;
     let w = Write::begin(&mut client, &who, &request).await?;
     let artwork = managed(&w.tx, &who, id, Deleted::Included, true).await?;

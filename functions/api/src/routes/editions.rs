@@ -1,8 +1,6 @@
 //! Print editions and their sales, managed by the artwork's artist (or an admin).
 
-use axum::extract::State as Shared;
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
 use deadpool_postgres::GenericClient;
 use serde::Serialize;
 use serde_json::json;
@@ -14,9 +12,9 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{managed, Deleted, Result, IF_MATCH};
-use crate::extract::{Authenticated, Idempotency, IfMatch, Json, Path};
+use crate::extract::{Caller, Idempotency, IfMatch, Json, Path};
 use crate::write::{Reply, Write};
-use crate::{ApiError, RequestId, State};
+use crate::{ApiError, State};
 
 pub fn routes() -> OpenApiRouter<State> {
     OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(show, update)).routes(routes!(retire)).routes(routes!(sell))
@@ -38,7 +36,7 @@ pub struct EditionList {
 /// The artwork's editions, retired ones included, oldest first.
 #[utoipa::path(get, path = "/v1/manage/artworks/{id}/editions", tag = "artist", security(("gallery_token" = [])),
     params(("id" = Uuid, Path)), responses((status = 200, description = "The editions", body = EditionList)))]
-async fn list(Shared(state): Shared<State>, Authenticated(who): Authenticated, Path(id): Path<Uuid>) -> Result<axum::Json<EditionList>> {
+async fn list(Caller { state, who, .. }: Caller, Path(id): Path<Uuid>) -> Result<axum::Json<EditionList>> {
     let client = state.client().await?;
     let artwork = managed(&client, &who, id, Deleted::No, false).await?;
     Ok(axum::Json(EditionList { editions: db::editions_of(&client, artwork.id).await? }))
@@ -50,9 +48,7 @@ async fn list(Shared(state): Shared<State>, Authenticated(who): Authenticated, P
     params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key get the first answer")),
     responses((status = 201, description = "Created", body = PrintEdition)))]
 async fn create(
-    Shared(state): Shared<State>,
-    Extension(request): Extension<RequestId>,
-    Authenticated(who): Authenticated,
+    Caller { state, who, request }: Caller,
     Path(id): Path<Uuid>,
     idempotency: Idempotency,
     Json(new): Json<NewEdition>,
@@ -72,7 +68,7 @@ async fn create(
 /// One edition.
 #[utoipa::path(get, path = "/v1/manage/editions/{id}", tag = "artist", security(("gallery_token" = [])),
     params(("id" = Uuid, Path)), responses((status = 200, description = "The edition", body = PrintEdition)))]
-async fn show(Shared(state): Shared<State>, Authenticated(who): Authenticated, Path(id): Path<Uuid>) -> Result<axum::Json<PrintEdition>> {
+async fn show(Caller { state, who, .. }: Caller, Path(id): Path<Uuid>) -> Result<axum::Json<PrintEdition>> {
     Ok(axum::Json(managed_edition(&state.client().await?, &who, id, false).await?))
 }
 
@@ -81,9 +77,7 @@ async fn show(Shared(state): Shared<State>, Authenticated(who): Authenticated, P
     request_body = EditionPatch, params(("id" = Uuid, Path), ("If-Match" = String, Header, description = IF_MATCH)),
     responses((status = 200, description = "The edition after the change", body = PrintEdition)))]
 async fn update(
-    Shared(state): Shared<State>,
-    Extension(request): Extension<RequestId>,
-    Authenticated(who): Authenticated,
+    Caller { state, who, request }: Caller,
     Path(id): Path<Uuid>,
     if_match: IfMatch,
     Json(patch): Json<EditionPatch>,
@@ -106,13 +100,7 @@ async fn update(
 #[utoipa::path(post, path = "/v1/manage/editions/{id}/retire", tag = "artist", security(("gallery_token" = [])),
     params(("id" = Uuid, Path), ("If-Match" = String, Header, description = IF_MATCH)),
     responses((status = 200, description = "The retired edition", body = PrintEdition)))]
-async fn retire(
-    Shared(state): Shared<State>,
-    Extension(request): Extension<RequestId>,
-    Authenticated(who): Authenticated,
-    Path(id): Path<Uuid>,
-    if_match: IfMatch,
-) -> Result<Response> {
+async fn retire(Caller { state, who, request }: Caller, Path(id): Path<Uuid>, if_match: IfMatch) -> Result<Response> {
     let mut client = state.client().await?;
     let w = Write::begin(&mut client, &who, &request).await?;
     let edition = managed_edition(&w.tx, &who, id, true).await?;
@@ -133,9 +121,7 @@ async fn retire(
     params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key record the sale once")),
     responses((status = 200, description = "The edition after the sale", body = PrintEdition)))]
 async fn sell(
-    Shared(state): Shared<State>,
-    Extension(request): Extension<RequestId>,
-    Authenticated(who): Authenticated,
+    Caller { state, who, request }: Caller,
     Path(id): Path<Uuid>,
     idempotency: Idempotency,
     Json(sale): Json<Sale>,

@@ -1,9 +1,7 @@
 //! An artwork's images: upload slots (presigned POST straight to S3), their
 //! processing status, order, and removal.
 
-use axum::extract::State as Shared;
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
 use deadpool_postgres::GenericClient;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -15,9 +13,9 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{managed, Deleted, Result, IF_MATCH};
-use crate::extract::{Authenticated, Idempotency, IfMatch, Json, Path};
+use crate::extract::{Caller, Idempotency, IfMatch, Json, Path};
 use crate::write::{Reply, Write};
-use crate::{ApiError, RequestId, State};
+use crate::{ApiError, State};
 
 pub fn routes() -> OpenApiRouter<State> {
     OpenApiRouter::new().routes(routes!(list, request_upload)).routes(routes!(show, reorder, remove))
@@ -40,7 +38,7 @@ pub struct ImageList {
 /// The artwork's images with their processing status.
 #[utoipa::path(get, path = "/v1/manage/artworks/{id}/images", tag = "artist", security(("gallery_token" = [])),
     params(("id" = Uuid, Path)), responses((status = 200, description = "The images", body = ImageList)))]
-async fn list(Shared(state): Shared<State>, Authenticated(who): Authenticated, Path(id): Path<Uuid>) -> Result<axum::Json<ImageList>> {
+async fn list(Caller { state, who, .. }: Caller, Path(id): Path<Uuid>) -> Result<axum::Json<ImageList>> {
     let client = state.client().await?;
     let artwork = managed(&client, &who, id, Deleted::No, false).await?;
     Ok(axum::Json(ImageList { images: db::images_of(&client, artwork.id).await? }))
@@ -76,9 +74,7 @@ pub struct Upload {
     params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key get the same slot")),
     responses((status = 201, description = "The slot and its form", body = Upload)))]
 async fn request_upload(
-    Shared(state): Shared<State>,
-    Extension(request): Extension<RequestId>,
-    Authenticated(who): Authenticated,
+    Caller { state, who, request }: Caller,
     Path(id): Path<Uuid>,
     idempotency: Idempotency,
     Json(upload): Json<UploadRequest>,
@@ -109,7 +105,7 @@ async fn request_upload(
 /// One image: processing status, failure reason, renditions.
 #[utoipa::path(get, path = "/v1/manage/images/{id}", tag = "artist", security(("gallery_token" = [])),
     params(("id" = Uuid, Path)), responses((status = 200, description = "The image", body = Image)))]
-async fn show(Shared(state): Shared<State>, Authenticated(who): Authenticated, Path(id): Path<Uuid>) -> Result<axum::Json<Image>> {
+async fn show(Caller { state, who, .. }: Caller, Path(id): Path<Uuid>) -> Result<axum::Json<Image>> {
     Ok(axum::Json(managed_image(&state.client().await?, &who, id, false).await?))
 }
 
@@ -125,9 +121,7 @@ pub struct ImageOrder {
     request_body = ImageOrder, params(("id" = Uuid, Path), ("If-Match" = String, Header, description = IF_MATCH)),
     responses((status = 200, description = "The image in its new place", body = Image)))]
 async fn reorder(
-    Shared(state): Shared<State>,
-    Extension(request): Extension<RequestId>,
-    Authenticated(who): Authenticated,
+    Caller { state, who, request }: Caller,
     Path(id): Path<Uuid>,
     if_match: IfMatch,
     Json(order): Json<ImageOrder>,
@@ -152,13 +146,7 @@ async fn reorder(
 #[utoipa::path(delete, path = "/v1/manage/images/{id}", tag = "artist", security(("gallery_token" = [])),
     params(("id" = Uuid, Path), ("If-Match" = String, Header, description = IF_MATCH)),
     responses((status = 204, description = "Removed")))]
-async fn remove(
-    Shared(state): Shared<State>,
-    Extension(request): Extension<RequestId>,
-    Authenticated(who): Authenticated,
-    Path(id): Path<Uuid>,
-    if_match: IfMatch,
-) -> Result<Response> {
+async fn remove(Caller { state, who, request }: Caller, Path(id): Path<Uuid>, if_match: IfMatch) -> Result<Response> {
     let mut client = state.client().await?;
     let w = Write::begin(&mut client, &who, &request).await?;
     let image = managed_image(&w.tx, &who, id, true).await?;

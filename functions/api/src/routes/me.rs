@@ -1,8 +1,6 @@
 //! An artist's own profile and artworks: `/v1/me…`. Artist tokens only.
 
-use axum::extract::State as Shared;
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use shared::db::{self, CatalogFilter};
@@ -13,9 +11,9 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{cursor, page_size, split_page, Result, IF_MATCH};
-use crate::extract::{Authenticated, Idempotency, IfMatch, Json, Query, Require};
+use crate::extract::{Caller, Idempotency, IfMatch, Json, Query, Require};
 use crate::write::{Reply, Write};
-use crate::{ApiError, RequestId, State};
+use crate::{ApiError, State};
 
 pub fn routes() -> OpenApiRouter<State> {
     OpenApiRouter::new().routes(routes!(profile, update_profile)).routes(routes!(my_artworks, create_artwork))
@@ -40,8 +38,8 @@ impl From<db::ArtistListing> for MyProfile {
 /// The calling artist's profile.
 #[utoipa::path(get, path = "/v1/me", tag = "artist", security(("gallery_token" = [])),
     responses((status = 200, description = "The profile", body = MyProfile)))]
-async fn profile(Shared(state): Shared<State>, who: Authenticated) -> Result<axum::Json<MyProfile>> {
-    let id = who.0.artist()?;
+async fn profile(Caller { state, who, .. }: Caller) -> Result<axum::Json<MyProfile>> {
+    let id = who.artist()?;
     let artist = db::artist_listing(&state.client().await?, id, false).await?.ok_or(ApiError::NotFound)?;
     Ok(axum::Json(artist.into()))
 }
@@ -50,13 +48,7 @@ async fn profile(Shared(state): Shared<State>, who: Authenticated) -> Result<axu
 #[utoipa::path(patch, path = "/v1/me", tag = "artist", security(("gallery_token" = [])), request_body = ProfilePatch,
     params(("If-Match" = String, Header, description = IF_MATCH)),
     responses((status = 200, description = "The profile after the change", body = MyProfile)))]
-async fn update_profile(
-    Shared(state): Shared<State>,
-    Extension(request): Extension<RequestId>,
-    Authenticated(who): Authenticated,
-    if_match: IfMatch,
-    Json(patch): Json<ProfilePatch>,
-) -> Result<Response> {
+async fn update_profile(Caller { state, who, request }: Caller, if_match: IfMatch, Json(patch): Json<ProfilePatch>) -> Result<Response> {
     let id = who.artist()?;
     let mut client = state.client().await?;
     let w = Write::begin(&mut client, &who, &request).await?;
@@ -126,8 +118,8 @@ pub(super) async fn catalog(state: &State, q: &CatalogQuery, artist: Option<Uuid
 /// The calling artist's artworks in every status, newest first.
 #[utoipa::path(get, path = "/v1/me/artworks", tag = "artist", security(("gallery_token" = [])), params(CatalogQuery),
     responses((status = 200, description = "A page of artworks", body = ArtworkList)))]
-async fn my_artworks(Shared(state): Shared<State>, who: Authenticated, Query(q): Query<CatalogQuery>) -> Result<axum::Json<ArtworkList>> {
-    let artist = who.0.artist()?;
+async fn my_artworks(Caller { state, who, .. }: Caller, Query(q): Query<CatalogQuery>) -> Result<axum::Json<ArtworkList>> {
+    let artist = who.artist()?;
     Ok(axum::Json(catalog(&state, &q, Some(artist)).await?))
 }
 
@@ -135,13 +127,7 @@ async fn my_artworks(Shared(state): Shared<State>, who: Authenticated, Query(q):
 #[utoipa::path(post, path = "/v1/me/artworks", tag = "artist", security(("gallery_token" = [])), request_body = NewArtwork,
     params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key get the first answer")),
     responses((status = 201, description = "Created; `Location` is its management URL", body = Artwork)))]
-async fn create_artwork(
-    Shared(state): Shared<State>,
-    Extension(request): Extension<RequestId>,
-    Authenticated(who): Authenticated,
-    idempotency: Idempotency,
-    Json(new): Json<NewArtwork>,
-) -> Result<Response> {
+async fn create_artwork(Caller { state, who, request }: Caller, idempotency: Idempotency, Json(new): Json<NewArtwork>) -> Result<Response> {
     let artist = who.artist()?;
     let fields = new.validate()?;
     let mut client = state.client().await?;

@@ -28,7 +28,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use uuid::Uuid;
 
-use crate::extract::{Authenticated, Require};
+use crate::extract::Require;
 use crate::http::{self, CONTENT_SHA256};
 use crate::{ApiError, State, TOKEN_HEADER};
 
@@ -243,6 +243,6 @@ fn cursor(raw: Option<&str>) -> Result<Option<shared::domain::Cursor>> {
 }
 
 /// Admins only, for the routes under `/v1/admin`.
-fn admin(who: &Authenticated) -> Result<()> {
-    who.0.admin()
+fn admin(who: &shared::domain::Principal) -> Result<()> {
+    who.admin()
 }

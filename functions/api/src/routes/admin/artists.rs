@@ -1,8 +1,6 @@
 //! Artists as admins manage them: create, list, update, suspend and reinstate.
 
-use axum::extract::State as Shared;
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use shared::db::{self, ArtistListing};
@@ -12,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::extract::{Authenticated, Idempotency, IfMatch, Json, Path, Query};
+use crate::extract::{Caller, Idempotency, IfMatch, Json, Path, Query};
 use crate::routes::{admin, cursor, page_size, split_page, Result, IF_MATCH};
 use crate::write::{Reply, Write};
 use crate::{ApiError, RequestId, State};
@@ -38,7 +36,7 @@ pub struct ArtistList {
 /// Artists, newest first, with email, suspension and live token count.
 #[utoipa::path(get, path = "/v1/admin/artists", tag = "admin", security(("gallery_token" = [])), params(ArtistQuery),
     responses((status = 200, description = "A page of artists", body = ArtistList)))]
-async fn list(Shared(state): Shared<State>, who: Authenticated, Query(q): Query<ArtistQuery>) -> Result<axum::Json<ArtistList>> {
+async fn list(Caller { state, who, .. }: Caller, Query(q): Query<ArtistQuery>) -> Result<axum::Json<ArtistList>> {
     admin(&who)?;
     let limit = page_size(q.limit)?;
     let rows = db::artists_page(&state.client().await?, cursor(q.cursor.as_deref())?, limit + 1).await?;
@@ -62,13 +60,7 @@ pub struct NewArtist {
 #[utoipa::path(post, path = "/v1/admin/artists", tag = "admin", security(("gallery_token" = [])), request_body = NewArtist,
     params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key get the first answer")),
     responses((status = 201, description = "Created", body = ArtistListing)))]
-async fn create(
-    Shared(state): Shared<State>,
-    Extension(request): Extension<RequestId>,
-    who: Authenticated,
-    idempotency: Idempotency,
-    Json(new): Json<NewArtist>,
-) -> Result<Response> {
+async fn create(Caller { state, who, request }: Caller, idempotency: Idempotency, Json(new): Json<NewArtist>) -> Result<Response> {
     admin(&who)?;
     let mut problems = shared::domain::Problems::default();
     let name = problems.check(text::text("name", &new.name, 1, 200, text::Lines::One));
@@ -78,7 +70,7 @@ async fn create(
     let (name, email, bio, website) =
         problems.finish(|| (name.unwrap_or_default(), email.unwrap_or_default(), bio.flatten(), website.flatten()))?;
     let mut client = state.client().await?;
-    let mut w = Write::begin(&mut client, &who.0, &request).await?;
+    let mut w = Write::begin(&mut client, &who, &request).await?;
     if let Some(replay) = w.idempotent(&idempotency).await? {
         return Ok(replay);
     }
@@ -108,7 +100,7 @@ async fn email_free(db: &impl deadpool_postgres::GenericClient, email: &str, exc
 /// One artist.
 #[utoipa::path(get, path = "/v1/admin/artists/{id}", tag = "admin", security(("gallery_token" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, description = "The artist", body = ArtistListing)))]
-async fn show(Shared(state): Shared<State>, who: Authenticated, Path(id): Path<Uuid>) -> Result<axum::Json<ArtistListing>> {
+async fn show(Caller { state, who, .. }: Caller, Path(id): Path<Uuid>) -> Result<axum::Json<ArtistListing>> {
     admin(&who)?;
     Ok(axum::Json(db::artist_listing(&state.client().await?, id, false).await?.ok_or(ApiError::NotFound)?))
 }
@@ -126,16 +118,14 @@ pub struct ArtistPatch {
     params(("id" = Uuid, Path), ("If-Match" = String, Header, description = IF_MATCH)),
     responses((status = 200, description = "The artist after the change", body = ArtistListing)))]
 async fn update(
-    Shared(state): Shared<State>,
-    Extension(request): Extension<RequestId>,
-    who: Authenticated,
+    Caller { state, who, request }: Caller,
     Path(id): Path<Uuid>,
     if_match: IfMatch,
     Json(patch): Json<ArtistPatch>,
 ) -> Result<Response> {
     admin(&who)?;
     let mut client = state.client().await?;
-    let w = Write::begin(&mut client, &who.0, &request).await?;
+    let w = Write::begin(&mut client, &who, &request).await?;
     let current = db::artist_listing(&w.tx, id, true).await?.ok_or(ApiError::NotFound)?;
     if_match.check(&current)?;
     let profile = patch.profile.apply(&current.profile());
@@ -170,9 +160,7 @@ pub struct Suspension {
     params(("id" = Uuid, Path), ("If-Match" = String, Header, description = IF_MATCH)),
     responses((status = 200, description = "The suspended artist", body = ArtistListing)))]
 async fn suspend(
-    Shared(state): Shared<State>,
-    Extension(request): Extension<RequestId>,
-    who: Authenticated,
+    Caller { state, who, request }: Caller,
     Path(id): Path<Uuid>,
     if_match: IfMatch,
     Json(s): Json<Suspension>,
@@ -186,27 +174,21 @@ async fn suspend(
 #[utoipa::path(delete, path = "/v1/admin/artists/{id}/suspension", tag = "admin", security(("gallery_token" = [])),
     params(("id" = Uuid, Path), ("If-Match" = String, Header, description = IF_MATCH)),
     responses((status = 200, description = "The reinstated artist", body = ArtistListing)))]
-async fn reinstate(
-    Shared(state): Shared<State>,
-    Extension(request): Extension<RequestId>,
-    who: Authenticated,
-    Path(id): Path<Uuid>,
-    if_match: IfMatch,
-) -> Result<Response> {
+async fn reinstate(Caller { state, who, request }: Caller, Path(id): Path<Uuid>, if_match: IfMatch) -> Result<Response> {
     admin(&who)?;
     set_suspension(&state, &who, &request, id, &if_match, None).await
 }
 
 async fn set_suspension(
     state: &State,
-    who: &Authenticated,
+    who: &shared::domain::Principal,
     request: &RequestId,
     id: Uuid,
     if_match: &IfMatch,
     reason: Option<&str>,
 ) -> Result<Response> {
     let mut client = state.client().await?;
-    let w = Write::begin(&mut client, &who.0, request).await?;
+    let w = Write::begin(&mut client, who, request).await?;
     let current = db::artist_listing(&w.tx, id, true).await?.ok_or(ApiError::NotFound)?;
     if_match.check(&current)?;
     match (current.suspended_at.is_some(), reason.is_some()) {

@@ -1,6 +1,5 @@
 //! The audit log, read by admins.
 
-use axum::extract::State as Shared;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::db::{self, AuditFilter, AuditRecord};
@@ -8,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::extract::{Authenticated, Query};
+use crate::extract::{Caller, Query};
 use crate::routes::{admin, page_size, Result};
 use crate::ApiError;
 use crate::State;
@@ -46,7 +45,7 @@ pub struct AuditPage {
 /// The audit log, newest first.
 #[utoipa::path(get, path = "/v1/admin/audit", tag = "admin", security(("gallery_token" = [])), params(AuditQuery),
     responses((status = 200, description = "A page of entries", body = AuditPage)))]
-async fn list(Shared(state): Shared<State>, who: Authenticated, Query(q): Query<AuditQuery>) -> Result<axum::Json<AuditPage>> {
+async fn list(Caller { state, who, .. }: Caller, Query(q): Query<AuditQuery>) -> Result<axum::Json<AuditPage>> {
     admin(&who)?;
     let limit = page_size(q.limit)?;
     let before = match q.cursor.as_deref() {

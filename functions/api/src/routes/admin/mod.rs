@@ -4,7 +4,6 @@ mod artists;
 mod audit;
 mod tokens;
 
-use axum::extract::State as Shared;
 use serde::Deserialize;
 use shared::domain::ArtworkStatus;
 use utoipa::IntoParams;
@@ -14,7 +13,7 @@ use uuid::Uuid;
 
 use super::me::{catalog, ArtworkList, CatalogQuery};
 use super::Result;
-use crate::extract::{Authenticated, Query};
+use crate::extract::{Caller, Query};
 use crate::State;
 
 pub fn routes() -> OpenApiRouter<State> {
@@ -37,7 +36,7 @@ pub struct AdminArtworkQuery {
 /// Every artist's artworks in any status, newest first.
 #[utoipa::path(get, path = "/v1/admin/artworks", tag = "admin", security(("gallery_token" = [])), params(AdminArtworkQuery),
     responses((status = 200, description = "A page of artworks", body = ArtworkList)))]
-async fn artworks(Shared(state): Shared<State>, who: Authenticated, Query(q): Query<AdminArtworkQuery>) -> Result<axum::Json<ArtworkList>> {
+async fn artworks(Caller { state, who, .. }: Caller, Query(q): Query<AdminArtworkQuery>) -> Result<axum::Json<ArtworkList>> {
     super::admin(&who)?;
     let query = CatalogQuery { cursor: q.cursor, limit: q.limit, status: q.status, deleted: q.deleted };
     Ok(axum::Json(catalog(&state, &query, q.artist).await?))

@@ -1,8 +1,6 @@
 //! Tokens as admins manage them: issue (shown once), list without secrets, revoke.
 
-use axum::extract::State as Shared;
 use axum::response::Response;
-use axum::Extension;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -13,10 +11,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::extract::{Authenticated, Idempotency, IfMatch, Json, Path, Query};
+use crate::extract::{Caller, Idempotency, IfMatch, Json, Path, Query};
 use crate::routes::{admin, cursor, page_size, split_page, Result, IF_MATCH};
 use crate::write::{Reply, Write};
-use crate::{ApiError, RequestId, State};
+use crate::{ApiError, State};
 
 pub fn routes() -> OpenApiRouter<State> {
     OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(show, revoke))
@@ -43,7 +41,7 @@ pub struct TokenList {
 /// Tokens, newest first; never a secret.
 #[utoipa::path(get, path = "/v1/admin/tokens", tag = "admin", security(("gallery_token" = [])), params(TokenQuery),
     responses((status = 200, description = "A page of tokens", body = TokenList)))]
-async fn list(Shared(state): Shared<State>, who: Authenticated, Query(q): Query<TokenQuery>) -> Result<axum::Json<TokenList>> {
+async fn list(Caller { state, who, .. }: Caller, Query(q): Query<TokenQuery>) -> Result<axum::Json<TokenList>> {
     admin(&who)?;
     let limit = page_size(q.limit)?;
     let filter = TokenFilter { include_dead: q.include_dead.unwrap_or(false), artist: q.artist };
@@ -78,13 +76,7 @@ pub struct IssuedToken {
 #[utoipa::path(post, path = "/v1/admin/tokens", tag = "admin", security(("gallery_token" = [])), request_body = NewToken,
     params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key issues nothing and answers 409 (the secret is never repeated)")),
     responses((status = 201, description = "Issued", body = IssuedToken)))]
-async fn create(
-    Shared(state): Shared<State>,
-    Extension(request): Extension<RequestId>,
-    who: Authenticated,
-    idempotency: Idempotency,
-    Json(new): Json<NewToken>,
-) -> Result<Response> {
+async fn create(Caller { state, who, request }: Caller, idempotency: Idempotency, Json(new): Json<NewToken>) -> Result<Response> {
     admin(&who)?;
     let mut problems = shared::domain::Problems::default();
     let label = problems.check(text::text("label", &new.label, 1, 200, text::Lines::One));
@@ -98,7 +90,7 @@ async fn create(
     }
     let label = problems.finish(|| label.unwrap_or_default())?;
     let mut client = state.client().await?;
-    let mut w = Write::begin(&mut client, &who.0, &request).await?;
+    let mut w = Write::begin(&mut client, &who, &request).await?;
     if let Some(replay) = w.idempotent(&idempotency).await? {
         return Ok(replay);
     }
@@ -119,7 +111,7 @@ async fn create(
 /// One token, without its secret.
 #[utoipa::path(get, path = "/v1/admin/tokens/{id}", tag = "admin", security(("gallery_token" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, description = "The token", body = TokenListing)))]
-async fn show(Shared(state): Shared<State>, who: Authenticated, Path(id): Path<Uuid>) -> Result<axum::Json<TokenListing>> {
+async fn show(Caller { state, who, .. }: Caller, Path(id): Path<Uuid>) -> Result<axum::Json<TokenListing>> {
     admin(&who)?;
     Ok(axum::Json(db::token_by_id(&state.client().await?, id, false).await?.ok_or(ApiError::NotFound)?))
 }
@@ -128,16 +120,10 @@ async fn show(Shared(state): Shared<State>, who: Authenticated, Path(id): Path<U
 #[utoipa::path(delete, path = "/v1/admin/tokens/{id}", tag = "admin", security(("gallery_token" = [])),
     params(("id" = Uuid, Path), ("If-Match" = String, Header, description = IF_MATCH)),
     responses((status = 204, description = "Revoked")))]
-async fn revoke(
-    Shared(state): Shared<State>,
-    Extension(request): Extension<RequestId>,
-    who: Authenticated,
-    Path(id): Path<Uuid>,
-    if_match: IfMatch,
-) -> Result<Response> {
+async fn revoke(Caller { state, who, request }: Caller, Path(id): Path<Uuid>, if_match: IfMatch) -> Result<Response> {
     admin(&who)?;
     let mut client = state.client().await?;
-    let w = Write::begin(&mut client, &who.0, &request).await?;
+    let w = Write::begin(&mut client, &who, &request).await?;
     let token = db::token_by_id(&w.tx, id, true).await?.ok_or(ApiError::NotFound)?;
     if_match.check(&token)?;
     if token.revoked_at.is_some() {
