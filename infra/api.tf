@@ -92,7 +92,7 @@ resource "aws_cloudfront_distribution" "api" {
       allowed_methods            = ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]
       cached_methods             = ["GET", "HEAD"]
       compress                   = true
-      cache_policy_id            = aws_cloudfront_cache_policy.public_reads.id
+      cache_policy_id            = var.enable_public_read_cache ? aws_cloudfront_cache_policy.public_reads[0].id : local.cf_cache_policy_caching_disabled
       origin_request_policy_id   = local.cf_origin_request_all_viewer_except_host_header
       response_headers_policy_id = local.cf_response_headers_security_headers
     }
@@ -115,8 +115,11 @@ resource "aws_cloudfront_distribution" "api" {
 # Honours the API's own Cache-Control (min 0, so `private` and `no-store`
 # are never cached); the cache key is the path, the query string and the
 # Origin (CORS answers vary by it). The gallery token is not in the key:
-# these routes ignore it.
+# these routes ignore it. Not the managed UseOriginCacheControlHeaders
+# policies: they key on Host, CloudFront forwards cache-key headers to the
+# origin, and a function URL refuses the distribution's Host (403).
 resource "aws_cloudfront_cache_policy" "public_reads" {
+  count       = var.enable_public_read_cache ? 1 : 0
   name        = "${var.name_prefix}-public-reads"
   comment     = "Public gallery reads: origin Cache-Control, keyed by query string and Origin"
   min_ttl     = 0

@@ -369,6 +369,12 @@ variable "enable_access_analyzer" {
   default     = true
 }
 
+variable "enable_public_read_cache" {
+  description = "Cache the public gallery reads at the edge by the API's Cache-Control. Keep true; the emulator test disables it because the emulator has no CloudFront cache policies (the behaviours then use CachingDisabled)."
+  type        = bool
+  default     = true
+}
+
 variable "cors_origins" {
   description = "Browser origins allowed to call the API (GALLERY_CORS_ORIGINS), e.g. [\"https://gallery.example\"]."
   type        = list(string)

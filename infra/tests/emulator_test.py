@@ -67,6 +67,9 @@ EMULATOR_UNSTORED: dict[str, set[str]] = {
     "aws_cloudfront_distribution": {
         ".origin[0].origin_access_control_id",
         ".default_cache_behavior[0].forwarded_values",
+        ".ordered_cache_behavior[0].forwarded_values",
+        ".ordered_cache_behavior[1].forwarded_values",
+        ".ordered_cache_behavior[2].forwarded_values",
         ".viewer_certificate[0].ssl_support_method",
     },
 }
@@ -473,7 +476,7 @@ def main() -> int:
     started = time.monotonic()
     work: Path = args.work.resolve()
     zips = prepare(args.infra.resolve(), work, args.endpoint)
-    tf_vars = ["-var", f"lambda_zip_dir={zips}", "-var", "enable_access_analyzer=false", "-var", "enable_kms_replica=false"]
+    tf_vars = ["-var", f"lambda_zip_dir={zips}", "-var", "enable_access_analyzer=false", "-var", "enable_kms_replica=false", "-var", "enable_public_read_cache=false"]
     env_ok = os.environ.get("TF_CLI_CONFIG_FILE")
     if not env_ok:
         log("warning: TF_CLI_CONFIG_FILE is not set")

@@ -156,3 +156,62 @@ async fn an_unreachable_database_is_a_503_with_retry_after_not_a_500() {
         assert!(reply.header("retry-after").is_some());
     }
 }
+
+/// Every write of the document, from its rightful caller, × every class of
+/// bad request it can get: each answers its documented problem and nothing
+/// is written.
+#[tokio::test]
+async fn every_write_refuses_every_class_of_bad_request_and_writes_nothing() {
+    let ctx = TestContext::new().await;
+    let gallery = Gallery::new(&ctx);
+    let owner = published(&ctx, &gallery, "Owner", "Owned Work").await;
+    let admin = ctx.admin_token().await;
+    let (token_id, _) = ctx.token_for(owner.artist, chrono::Utc::now() + chrono::Duration::hours(1)).await;
+    gallery.expect(200, Req::get("/v1/me").token(&owner.token)).await;
+    gallery.expect(200, Req::get("/v1/admin/artists").token(&admin)).await;
+    let client = ctx.pool.get().await.unwrap();
+    let before = snapshot(&client).await;
+    let mut checked = 0;
+    for (method, template, op) in super::spec::operations() {
+        if method == "GET" || op.get("security").is_none() {
+            continue;
+        }
+        let token = if template.starts_with("/v1/admin") { &admin } else { &owner.token };
+        let path = super::matrix::fill_with(&template, &owner, owner.artist, token_id);
+        let base = || Req::new(&method, &path).token(token);
+        let conditional = op["parameters"].as_array().is_some_and(|p| p.iter().any(|p| p["name"] == "If-Match"));
+        let valid = super::matrix::valid_body(&method, &template);
+        if op.get("requestBody").is_some() {
+            let expect = |status: u16, problem: &'static str, req: Req| {
+                let gallery = &gallery;
+                let shown = format!("{method} {template}");
+                async move {
+                    let reply = gallery.send(req.if_match("\"x\"")).await;
+                    assert_eq!((reply.status, reply.problem()), (status, problem), "{shown}: {reply:?}");
+                }
+            };
+            expect(400, "malformed", base().raw(b"{,}".to_vec(), "application/json")).await;
+            expect(415, "unsupported-media-type", base().raw(b"{}".to_vec(), "text/plain")).await;
+            expect(413, "too-large", base().json(&json!({ "padding": "p".repeat(api::BODY_LIMIT) }))).await;
+            expect(422, "invalid", base().json(&json!({ "no_such_field": 1 }))).await;
+            expect(422, "invalid", base().json(&json!(42))).await;
+            checked += 5;
+        }
+        if conditional {
+            let with_body = |req: Req| match &valid {
+                Some(body) => req.json(body),
+                None if method == "POST" => req.empty_body(),
+                None => req,
+            };
+            assert_eq!(gallery.expect(428, with_body(base())).await.problem(), "precondition-required", "{method} {template}");
+            assert_eq!(
+                gallery.expect(412, with_body(base()).if_match("\"stale\"")).await.problem(),
+                "precondition-failed",
+                "{method} {template}"
+            );
+            checked += 2;
+        }
+    }
+    assert!(checked > 60, "{checked}");
+    assert_eq!(snapshot(&client).await, before, "no bad request wrote anything");
+}

@@ -21,7 +21,7 @@ enum Caller {
 }
 
 /// A body each write would accept from its rightful caller, so only the caller decides the outcome.
-fn valid_body(method: &str, template: &str) -> Option<Value> {
+pub(super) fn valid_body(method: &str, template: &str) -> Option<Value> {
     Some(match (method, template) {
         ("PATCH", "/v1/me") => json!({ "bio": "changed" }),
         ("POST", "/v1/me/artworks") => json!({ "title": "Matrix" }),
@@ -126,7 +126,7 @@ async fn every_protected_operation_refuses_every_wrong_caller_and_changes_nothin
     assert_eq!(snapshot(&client).await, before, "no refused request changed the database or the audit log");
 }
 
-fn fill_with(template: &str, owner: &super::Published, artist: uuid::Uuid, token: uuid::Uuid) -> String {
+pub(super) fn fill_with(template: &str, owner: &super::Published, artist: uuid::Uuid, token: uuid::Uuid) -> String {
     let id = if template.starts_with("/v1/manage/artworks/") {
         owner.artwork.clone()
     } else if template.starts_with("/v1/manage/editions/") {

@@ -128,11 +128,11 @@ async fn restore(Caller { state, who, request }: Caller, Path(id): Path<Uuid>, i
     let mut client = state.client().await?;
     let w = Write::begin(&mut client, &who, &request).await?;
     let artwork = managed(&w.tx, &who, id, Deleted::Included, true).await?;
+    if_match.check(&artwork)?;
     let Some(deleted_at) = artwork.deleted_at else { return Err(ApiError::Conflict("the artwork is not deleted".into())) };
     if deleted_at + state.deleted_artwork_grace < chrono::Utc::now() {
         return Err(ApiError::NotFound);
     }
-    if_match.check(&artwork)?;
     slug_free(&w.tx, &artwork.slug, Some(id)).await?;
     db::restore_artwork(&w.tx, id).await?;
     w.audit("artwork.restore", format!("artwork:{id}"), json!({})).await?;
