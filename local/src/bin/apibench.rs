@@ -40,7 +40,14 @@ async fn main() -> Result<()> {
 
     let started = Instant::now();
     let (token, edition) = seed(&pool).await?;
+    // Statistics as autovacuum would have them on a live database; only the
+    // tables' owner may ANALYZE (as the application role it is skipped).
+    let owner = shared::config::DbConfig { user: backup.owner.user.clone(), ..config.common.db.clone() };
+    db::connect(&owner, &owner_password).await?.batch_execute("ANALYZE").await?;
     println!("seeded {ARTWORKS} artworks across {ARTISTS} artists in {:.1} s", started.elapsed().as_secs_f64());
+    if std::env::var_os("APIBENCH_EXPLAIN").is_some() {
+        explain(&pool).await?;
+    }
 
     let state = std::sync::Arc::new(api::AppState::new(&config, pool.clone(), &clients));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -206,7 +213,6 @@ async fn seed(pool: &deadpool_postgres::Pool) -> Result<(String, uuid::Uuid)> {
                    FROM unnest(ARRAY[400, 800, 1600]) e), repeat('b', 64), 0 \
            FROM (SELECT gen_random_uuid() AS id, id AS artwork_id FROM artworks) i"
             .to_owned(),
-        "ANALYZE".to_owned(),
     ];
     for statement in &sql {
         client.batch_execute(statement).await?;
@@ -226,4 +232,19 @@ async fn seed(pool: &deadpool_postgres::Pool) -> Result<(String, uuid::Uuid)> {
     )
     .await?;
     Ok((secret, edition))
+}
+
+/// The plans of the benchmark's reads (APIBENCH_EXPLAIN=1), to see where time goes.
+async fn explain(pool: &deadpool_postgres::Pool) -> Result<()> {
+    let client = pool.get().await?;
+    for sql in [
+        "SELECT a.id FROM artworks a JOIN artists ar ON ar.id = a.artist_id WHERE a.slug = 'work-120' AND a.status = 'published' AND a.deleted_at IS NULL AND ar.suspended_at IS NULL",
+        "SELECT * FROM images WHERE artwork_id = (SELECT id FROM artworks WHERE slug = 'work-120') AND status = 'ready' AND deleted_at IS NULL ORDER BY position, id",
+        "SELECT * FROM print_editions WHERE artwork_id = (SELECT id FROM artworks WHERE slug = 'work-120') ORDER BY created_at, id",
+    ] {
+        for row in client.query(&format!("EXPLAIN (ANALYZE, BUFFERS) {sql}"), &[]).await? {
+            println!("  {}", row.get::<_, String>(0));
+        }
+    }
+    Ok(())
 }
