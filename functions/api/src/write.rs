@@ -54,9 +54,10 @@ fn to_json(body: &impl Serialize) -> Result<Vec<u8>, ApiError> {
 
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {
-        let mut response = Response::new(Body::from(self.body.clone()));
+        let has_body = !self.body.is_empty();
+        let mut response = Response::new(Body::from(self.body));
         *response.status_mut() = self.status;
-        if !self.body.is_empty() {
+        if has_body {
             response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         }
         if let Some(location) = self.location.as_deref().and_then(|l| HeaderValue::from_str(l).ok()) {

@@ -98,6 +98,12 @@ pub async fn update_profile(db: &impl GenericClient, id: Uuid, p: &ProfileFields
     Ok(())
 }
 
+/// Whether an artist other than `except` has `email` (compared case-insensitively, as the unique index does).
+pub async fn email_taken(db: &impl GenericClient, email: &str, except: Option<Uuid>) -> Result<bool, DbError> {
+    let sql = "SELECT EXISTS (SELECT 1 FROM artists WHERE lower(email) = lower($1) AND ($2::uuid IS NULL OR id <> $2))";
+    Ok(db.query_one(sql, &[&email, &except]).await?.try_get(0)?)
+}
+
 /// A changed email collides with another artist's as SQLSTATE 23505.
 pub async fn update_email(db: &impl GenericClient, id: Uuid, email: &str) -> Result<(), DbError> {
     db.execute("UPDATE artists SET email = $2, updated_at = now() WHERE id = $1", &[&id, &email]).await?;

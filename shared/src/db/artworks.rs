@@ -105,6 +105,12 @@ pub async fn soft_delete_artwork(db: &impl GenericClient, id: Uuid) -> Result<bo
     Ok(n == 1)
 }
 
+/// Whether a live artwork other than `except` holds `slug`.
+pub async fn slug_taken(db: &impl GenericClient, slug: &str, except: Option<Uuid>) -> Result<bool, DbError> {
+    let sql = "SELECT EXISTS (SELECT 1 FROM artworks WHERE slug = $1 AND deleted_at IS NULL AND ($2::uuid IS NULL OR id <> $2))";
+    Ok(db.query_one(sql, &[&slug, &except]).await?.try_get(0)?)
+}
+
 /// Undoes a soft delete. The slug may have been taken meanwhile (SQLSTATE 23505).
 pub async fn restore_artwork(db: &impl GenericClient, id: Uuid) -> Result<bool, DbError> {
     let n =

@@ -24,19 +24,27 @@ pub fn routes() -> OpenApiRouter<State> {
 /// Refuses a slug another live artwork holds. The message does not say whose
 /// or in which status, so no artist learns of another's drafts.
 pub(super) async fn slug_free(db: &impl GenericClient, slug: &str, except: Option<Uuid>) -> Result<()> {
-    let taken: bool = db
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM artworks WHERE slug = $1 AND deleted_at IS NULL AND ($2::uuid IS NULL OR id <> $2))",
-            &[&slug, &except],
-        )
-        .await?
-        .try_get(0)
-        .map_err(db::DbError::from)?;
-    if taken {
+    if db::slug_taken(db, slug, except).await? {
         Err(ApiError::Conflict(format!("the slug {slug:?} is not available; choose another")))
     } else {
         Ok(())
     }
+}
+
+/// The names of the fields a patch sent, for the audit entry (values stay out of it).
+fn changed_fields(p: &ArtworkPatch) -> Vec<&'static str> {
+    [
+        ("title", p.title.is_some()),
+        ("slug", p.slug.is_some()),
+        ("description", p.description.is_some()),
+        ("medium", p.medium.is_some()),
+        ("year", p.year.is_some()),
+        ("width_mm", p.width_mm.is_some()),
+        ("height_mm", p.height_mm.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(f, set)| set.then_some(f))
+    .collect()
 }
 
 /// One artwork in any status; a deleted one (with `deleted_at`) until it is purged, for restore.
@@ -69,7 +77,7 @@ async fn update(
         slug_free(&w.tx, &fields.slug, Some(id)).await?;
     }
     db::update_artwork(&w.tx, id, &fields).await?;
-    w.audit("artwork.update", format!("artwork:{id}"), json!({ "fields": super::me::changed_artwork_fields(&patch) })).await?;
+    w.audit("artwork.update", format!("artwork:{id}"), json!({ "fields": changed_fields(&patch) })).await?;
     let after = db::artwork_by_id(&w.tx, id).await?.ok_or(ApiError::NotFound)?;
     w.commit(Reply::ok(&after)?).await
 }

@@ -4,7 +4,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use shared::db::{self, CatalogFilter};
-use shared::domain::{Artwork, ArtworkPatch, ArtworkStatus, NewArtwork, ProfilePatch};
+use shared::domain::{Artwork, ArtworkStatus, NewArtwork, ProfilePatch};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -70,22 +70,6 @@ fn changed_profile_fields(p: &ProfilePatch) -> Vec<&'static str> {
         .into_iter()
         .filter_map(|(f, set)| set.then_some(f))
         .collect()
-}
-
-/// The names of the fields a patch sent, for the audit entry (values stay out of it).
-pub(super) fn changed_artwork_fields(p: &ArtworkPatch) -> Vec<&'static str> {
-    [
-        ("title", p.title.is_some()),
-        ("slug", p.slug.is_some()),
-        ("description", p.description.is_some()),
-        ("medium", p.medium.is_some()),
-        ("year", p.year.is_some()),
-        ("width_mm", p.width_mm.is_some()),
-        ("height_mm", p.height_mm.is_some()),
-    ]
-    .into_iter()
-    .filter_map(|(f, set)| set.then_some(f))
-    .collect()
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -65,14 +65,17 @@ fn api() -> OpenApiRouter<State> {
         .merge(admin::routes())
 }
 
-/// The OpenAPI 3.1 document of the API, built from the route annotations.
+static DOC: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
+
+fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    Contract.modify(&mut doc);
+    doc
+}
+
+/// The OpenAPI 3.1 document of the API, built from the route annotations
+/// (once: `router` keeps the one it builds).
 pub fn openapi() -> &'static utoipa::openapi::OpenApi {
-    static DOC: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
-    DOC.get_or_init(|| {
-        let mut doc = api().into_openapi();
-        Contract.modify(&mut doc);
-        doc
-    })
+    DOC.get_or_init(|| finish(api().into_openapi()))
 }
 
 /// The methods the document allows on `path` (for `Allow` on a 405), from the
@@ -97,7 +100,8 @@ pub(crate) fn allowed_methods(path: &str) -> Option<String> {
 
 /// The whole API. The Lambda and the local server both serve exactly this.
 pub fn router(state: State) -> Router {
-    let (routes, _) = api().split_for_parts();
+    let (routes, doc) = api().split_for_parts();
+    DOC.get_or_init(|| finish(doc));
     routes
         .fallback(|| async { ApiError::NoRoute })
         .layer(middleware::from_fn(http::representations))

@@ -33,7 +33,7 @@ fn public(body: impl serde::Serialize) -> Response {
     response
 }
 
-#[derive(Deserialize, IntoParams)]
+#[derive(Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct GalleryQuery {
@@ -141,18 +141,7 @@ pub struct ProfileQuery {
     responses((status = 200, description = "The artist and a page of their works", body = ArtistProfile)))]
 async fn artist(Shared(state): Shared<State>, Path(id): Path<Uuid>, Query(q): Query<ProfileQuery>) -> Result<Response> {
     let artist = db::public_artist(&state.client().await?, id).await?.ok_or(ApiError::NotFound)?;
-    let query = GalleryQuery {
-        cursor: q.cursor,
-        limit: q.limit,
-        artist: None,
-        medium: None,
-        year_min: None,
-        year_max: None,
-        price_min: None,
-        price_max: None,
-        currency: None,
-        available: None,
-    };
+    let query = GalleryQuery { cursor: q.cursor, limit: q.limit, ..GalleryQuery::default() };
     let artworks = gallery_page(&state, &query, Some(id)).await?;
     Ok(public(ArtistProfile { artist, artworks }))
 }
@@ -173,5 +162,9 @@ async fn health(Shared(state): Shared<State>) -> Result<axum::Json<Health>> {
 #[utoipa::path(get, path = "/v1/openapi.json", tag = "gallery",
     responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json")))]
 async fn document() -> Response {
-    public(super::openapi())
+    static JSON: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    let bytes = JSON.get_or_init(|| serde_json::to_vec(super::openapi()).unwrap_or_default());
+    let mut response = ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], bytes.as_slice()).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(PUBLIC_CACHE));
+    response
 }

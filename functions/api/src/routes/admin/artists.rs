@@ -82,15 +82,7 @@ async fn create(Caller { state, who, request }: Caller, idempotency: Idempotency
 }
 
 async fn email_free(db: &impl deadpool_postgres::GenericClient, email: &str, except: Option<Uuid>) -> Result<()> {
-    let taken: bool = db
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM artists WHERE lower(email) = lower($1) AND ($2::uuid IS NULL OR id <> $2))",
-            &[&email, &except],
-        )
-        .await?
-        .try_get(0)
-        .map_err(db::DbError::from)?;
-    if taken {
+    if db::email_taken(db, email, except).await? {
         Err(ApiError::Conflict("another artist has this email".into()))
     } else {
         Ok(())

@@ -8,7 +8,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::extract::{Caller, Query};
-use crate::routes::{admin, page_size, Result};
+use crate::routes::{admin, page_size, split_page, Result};
 use crate::ApiError;
 use crate::State;
 
@@ -68,9 +68,7 @@ async fn list(Caller { state, who, .. }: Caller, Query(q): Query<AuditQuery>) ->
         since: q.since,
         until: q.until,
     };
-    let mut entries = db::audit_page(&state.client().await?, &filter, before, limit + 1).await?;
-    let more = entries.len() as i64 > limit;
-    entries.truncate(limit as usize);
-    let next_cursor = if more { entries.last().map(|e| e.id.to_string()) } else { None };
+    let rows = db::audit_page(&state.client().await?, &filter, before, limit + 1).await?;
+    let (entries, next_cursor) = split_page(rows, limit, |e| e.id.to_string());
     Ok(axum::Json(AuditPage { entries, next_cursor }))
 }
