@@ -1,7 +1,8 @@
 //! What AWS and Terraform provide in production, provided locally: buckets and
 //! keys in the emulator, the schema and a demo artist, and S3 notifications
-//! (by watching the originals bucket).
+//! (by watching the originals bucket), and the CDN's media path (`edge`).
 
+pub mod edge;
 pub mod runtime_api;
 
 use std::collections::HashSet;

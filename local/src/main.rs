@@ -1,6 +1,6 @@
 //! The whole gallery on loopback: provisions the emulator, migrates, seeds a
-//! demo artist, then serves the API router and processes uploads with the same
-//! code the Lambdas run. Started by `cargo xtask dev`; Ctrl-C stops it.
+//! demo artist, then serves the API router and the published renditions (as
+//! CloudFront would) and processes uploads with the same code the Lambdas run. Started by `cargo xtask dev`; Ctrl-C stops it.
 
 use std::sync::Arc;
 
@@ -36,17 +36,20 @@ async fn main() -> Result<()> {
     let token = local::seed(&pool).await?;
     let processor = image_processor::processor_with(&processor_config, pool.clone(), &clients);
     let state = Arc::new(api::AppState::new(&api_config, pool, &clients));
+    let media = state.media.clone();
 
     let listener = tokio::net::TcpListener::bind(ADDRESS).await?;
     println!(
         "\nCopper Print Gallery is running on http://{ADDRESS}\n\
          demo artist token (shown once): {token}\n\
          try: curl -s http://{ADDRESS}/v1/artworks\n\
+         \x20    (published images load from http://{ADDRESS}/renditions/..., as from the CDN)\n\
          \x20    curl -s http://{ADDRESS}/v1/me -H 'x-gallery-token: {token}'\n\
          \x20    (writes also send x-amz-content-sha256: the body's SHA-256; see the README)\n\
          Ctrl-C stops everything.\n"
     );
-    let serve = axum::serve(listener, api::router(state)).with_graceful_shutdown(async {
+    // One origin for the API and the renditions, as the distribution serves both.
+    let serve = axum::serve(listener, api::router(state).merge(local::edge::router(media))).with_graceful_shutdown(async {
         let _ = tokio::signal::ctrl_c().await;
     });
     let watch = local::watch_uploads(&processor, &clients.s3, async {

@@ -9,9 +9,11 @@ pub mod backup;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod edge;
 #[cfg(feature = "imaging")]
 pub mod imaging;
 pub mod keys;
+pub mod media;
 pub mod ops;
 #[cfg(feature = "imaging")]
 pub mod renditions;

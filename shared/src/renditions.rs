@@ -12,7 +12,9 @@ use tracing::{info, instrument, warn};
 use crate::db::{self, Claim, DbError, ImageWork};
 use crate::domain::{rendition_key, RenditionRecord};
 use crate::imaging::{self, ImagingError, Limits, Rights};
-use crate::storage::{ObjectStore, StorageError};
+use crate::media::{self, EdgeMedia, RENDITION_CACHE_CONTROL};
+pub use crate::storage::decode_event_key;
+use crate::storage::{ObjectMeta, ObjectStore, StorageError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
@@ -118,11 +120,15 @@ impl Processor {
             .map_err(|e| ProcessError::Worker(e.to_string()))?
             .map_err(ProcessError::Imaging)?;
 
+        // Written private; the settle below publishes them if the artwork is public.
+        let tagging = media::initial_tagging();
         let mut records = Vec::with_capacity(renditions.len());
         for r in renditions {
             let out_key = rendition_key(work.artwork_id, work.image_id, r.long_edge, r.format.extension());
             let bytes = r.bytes.len() as u64;
-            self.store.put(&self.processed_bucket, &out_key, r.bytes, r.format.content_type()).await?;
+            let meta =
+                ObjectMeta { content_type: r.format.content_type(), cache_control: Some(RENDITION_CACHE_CONTROL), tags: Some(&tagging) };
+            self.store.put_with(&self.processed_bucket, &out_key, r.bytes, &meta).await?;
             info!(key = %out_key, bytes, width = r.width, height = r.height, "rendition written");
             records.push(RenditionRecord {
                 format: r.format.extension().to_owned(),
@@ -139,6 +145,13 @@ impl Processor {
             // Another invocation finished it first; its renditions are identical.
             info!("image was finished concurrently");
         }
+        let media = EdgeMedia { pool: self.pool.clone(), store: self.store.clone(), bucket: self.processed_bucket.clone() };
+        // A new image of a published artwork goes public now; if this fails the
+        // retry finds the image finished, so the reconcile sweep publishes it.
+        match media.settle_artwork(work.artwork_id).await {
+            Ok(settled) => info!(published = settled.published.len(), "edge visibility settled"),
+            Err(e) => warn!(error = %e, "edge visibility not settled; the reconcile sweep will"),
+        }
         let removed = self.store.delete_all_versions(&self.originals_bucket, key).await?;
         info!(versions = removed, "original deleted");
         Ok(records.len())
@@ -152,25 +165,5 @@ fn artist_reason(e: &ProcessError) -> String {
         ProcessError::Imaging(i) => i.to_string(),
         ProcessError::OriginalMissing => "the upload was not found; please upload it again".to_owned(),
         _ => "the upload could not be read; please upload it again".to_owned(),
-    }
-}
-
-/// Decodes an S3 event key: `+` is a space and `%XX` an escaped byte.
-/// Invalid UTF-8 escapes are kept lossily rather than dropping the event.
-pub fn decode_event_key(raw: &str) -> String {
-    let spaced = raw.replace('+', " ");
-    percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn event_keys_decode_plus_percent_and_unicode() {
-        assert_eq!(decode_event_key("originals/a/b/My+Sunrise.jpg"), "originals/a/b/My Sunrise.jpg");
-        assert_eq!(decode_event_key("originals/a/b/1%2B1.jpg"), "originals/a/b/1+1.jpg");
-        assert_eq!(decode_event_key("originals/a/b/%C3%89t%C3%A9.png"), "originals/a/b/Été.png");
-        assert_eq!(decode_event_key("plain"), "plain");
     }
 }

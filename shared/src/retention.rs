@@ -11,6 +11,7 @@ use serde::Serialize;
 use tracing::{info, instrument};
 
 use crate::db::{self, AuditEntry, BackupListing, DbError, ImageObjects};
+use crate::media::EdgeMedia;
 use crate::storage::{ObjectStore, StorageError};
 
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +79,11 @@ pub struct Report {
     pub tokens_deleted: u64,
     pub idempotency_keys_deleted: u64,
     pub backups_expired: u64,
+    /// Renditions whose edge visibility had drifted and was settled.
+    pub edge_published: u64,
+    pub edge_withdrawn: u64,
+    /// Artworks whose drift could not be settled this run (logged; next run retries).
+    pub edge_settle_failures: u64,
 }
 
 /// What a run would remove now, without removing anything (a dry run).
@@ -111,6 +117,23 @@ impl Retention {
     pub async fn run(&self, now: DateTime<Utc>, request_id: Option<&str>) -> Result<Report, RetentionError> {
         let mut report = Report::default();
         let client = self.pool.get().await.map_err(DbError::from)?;
+
+        // First, so a withdrawal whose settle failed never waits on a purge.
+        let media = EdgeMedia { pool: self.pool.clone(), store: self.store.clone(), bucket: self.processed_bucket.clone() };
+        match media.reconcile(self.batch).await {
+            Ok((settled, failed)) => {
+                report.edge_published = settled.published.len() as u64;
+                report.edge_withdrawn = settled.withdrawn.len() as u64;
+                report.edge_settle_failures = failed.len() as u64;
+                for (artwork, e) in failed {
+                    tracing::warn!(%artwork, error = %e, "edge visibility not settled");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "edge reconcile skipped");
+                report.edge_settle_failures += 1;
+            }
+        }
 
         let grace_cutoff = now - self.policy.deleted_artwork_grace;
         for (artwork_id, images) in db::artworks_deleted_before(&client, grace_cutoff, self.batch).await? {

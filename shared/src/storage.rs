@@ -52,6 +52,28 @@ where
     StorageError::S3 { operation, bucket: bucket.to_owned(), key: key.to_owned(), message, retryable }
 }
 
+fn s3_error_text(operation: &'static str, bucket: &str, key: &str, e: impl std::fmt::Display) -> StorageError {
+    StorageError::S3 { operation, bucket: bucket.to_owned(), key: key.to_owned(), message: e.to_string(), retryable: false }
+}
+
+/// An object as S3 serves it.
+#[derive(Debug, Clone)]
+pub struct StoredObject {
+    pub bytes: bytes::Bytes,
+    pub content_type: Option<String>,
+    pub cache_control: Option<String>,
+    pub etag: Option<String>,
+}
+
+/// What S3 stores beside an object's bytes.
+pub struct ObjectMeta<'a> {
+    pub content_type: &'a str,
+    /// Served back as `Cache-Control` (through CloudFront too).
+    pub cache_control: Option<&'a str>,
+    /// URL-encoded `name=value&…`, as the `x-amz-tagging` header takes them.
+    pub tags: Option<&'a str>,
+}
+
 /// What a HEAD tells about an object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectHead {
@@ -110,12 +132,19 @@ impl ObjectStore {
 
     /// Writes an object encrypted with our KMS key; returns its version id.
     pub async fn put(&self, bucket: &str, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<Option<String>, StorageError> {
+        self.put_with(bucket, key, bytes, &ObjectMeta { content_type, cache_control: None, tags: None }).await
+    }
+
+    /// [`ObjectStore::put`] with the headers S3 serves back and the object's tags.
+    pub async fn put_with(&self, bucket: &str, key: &str, bytes: Vec<u8>, meta: &ObjectMeta<'_>) -> Result<Option<String>, StorageError> {
         let out = self
             .s3
             .put_object()
             .bucket(bucket)
             .key(key)
-            .content_type(content_type)
+            .content_type(meta.content_type)
+            .set_cache_control(meta.cache_control.map(str::to_owned))
+            .set_tagging(meta.tags.map(str::to_owned))
             .server_side_encryption(ServerSideEncryption::AwsKms)
             .ssekms_key_id(&self.kms_key_id)
             .bucket_key_enabled(true)
@@ -124,6 +153,59 @@ impl ObjectStore {
             .await
             .map_err(|e| s3_error("put", bucket, key, e))?;
         Ok(out.version_id().map(str::to_owned))
+    }
+
+    /// A whole small object with the headers S3 serves it with; `None` when absent.
+    pub async fn get_object(&self, bucket: &str, key: &str) -> Result<Option<StoredObject>, StorageError> {
+        let out = match self.s3.get_object().bucket(bucket).key(key).send().await {
+            Ok(out) => out,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
+            Err(e) => return Err(s3_error("get", bucket, key, e)),
+        };
+        let content_type = out.content_type().map(str::to_owned);
+        let cache_control = out.cache_control().map(str::to_owned);
+        let etag = out.e_tag().map(str::to_owned);
+        let bytes = out.body.collect().await.map_err(|e| s3_error_text("get", bucket, key, e))?.into_bytes();
+        Ok(Some(StoredObject { bytes, content_type, cache_control, etag }))
+    }
+
+    /// Replaces the current version's tags with one `name=value`. `false` when
+    /// the object does not exist (nothing left to tag).
+    pub async fn set_tag(&self, bucket: &str, key: &str, name: &str, value: &str) -> Result<bool, StorageError> {
+        use aws_sdk_s3::types::{Tag, Tagging};
+        let tag = Tag::builder().key(name).value(value).build().map_err(|e| s3_error_text("tag", bucket, key, e))?;
+        let tagging = Tagging::builder().tag_set(tag).build().map_err(|e| s3_error_text("tag", bucket, key, e))?;
+        match self.s3.put_object_tagging().bucket(bucket).key(key).tagging(tagging).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(false),
+            Err(e) => Err(s3_error("tag", bucket, key, e)),
+        }
+    }
+
+    /// The value of one tag of the current version; `None` when the object or the tag is absent.
+    pub async fn tag(&self, bucket: &str, key: &str, name: &str) -> Result<Option<String>, StorageError> {
+        match self.s3.get_object_tagging().bucket(bucket).key(key).send().await {
+            Ok(out) => Ok(out.tag_set().iter().find(|t| t.key() == name).map(|t| t.value().to_owned())),
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
+            Err(e) => Err(s3_error("get-tags", bucket, key, e)),
+        }
+    }
+
+    /// A GET URL that works for `expires_in` (and no longer than the signing
+    /// credentials), served with `cache_control` instead of the object's own.
+    pub async fn presigned_get(&self, bucket: &str, key: &str, expires_in: Duration, cache_control: &str) -> Result<String, StorageError> {
+        let config =
+            aws_sdk_s3::presigning::PresigningConfig::expires_in(expires_in).map_err(|e| s3_error_text("presign", bucket, key, e))?;
+        let request = self
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .response_cache_control(cache_control)
+            .presigned(config)
+            .await
+            .map_err(|e| s3_error("presign", bucket, key, e))?;
+        Ok(request.uri().to_owned())
     }
 
     /// Removes every version and delete marker of a key: on a versioned bucket a
@@ -329,6 +411,7 @@ impl ObjectStore {
         &self,
         bucket: &str,
         key: &str,
+        content_type: &str,
         max_bytes: u64,
         expires_in: Duration,
         endpoint: &PostEndpoint,
@@ -341,9 +424,16 @@ impl ObjectStore {
             session_token: creds.session_token(),
             region: &endpoint.region,
         };
-        let upload = PostUpload { bucket, key, max_bytes, kms_key_id: &self.kms_key_id };
+        let upload = PostUpload { bucket, key, content_type, max_bytes, kms_key_id: &self.kms_key_id };
         Ok(signer.sign(&upload, Utc::now(), expires_in, endpoint.url(bucket)))
     }
+}
+
+/// Decodes an S3 event key: `+` is a space and `%XX` an escaped byte.
+/// Invalid UTF-8 escapes are kept lossily rather than dropping the event.
+pub fn decode_event_key(raw: &str) -> String {
+    let spaced = raw.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
 }
 
 /// Where browsers send presigned POSTs.
@@ -367,6 +457,8 @@ impl PostEndpoint {
 pub struct PostUpload<'a> {
     pub bucket: &'a str,
     pub key: &'a str,
+    /// The form must send exactly this `Content-Type` (S3 stores and serves it).
+    pub content_type: &'a str,
     pub max_bytes: u64,
     pub kms_key_id: &'a str,
 }
@@ -395,7 +487,7 @@ impl PresignedPost {
 
 impl PostSigner<'_> {
     /// Builds and signs the POST policy (AWS Signature Version 4). S3 enforces its
-    /// conditions — exact key, size range, KMS encryption — on upload.
+    /// conditions — exact key, content type, size range, KMS encryption — on upload.
     pub fn sign(&self, upload: &PostUpload<'_>, now: DateTime<Utc>, expires_in: Duration, url: String) -> PresignedPost {
         let date = now.format("%Y%m%d").to_string();
         let amz_date = now.format("%Y%m%dT%H%M%SZ").to_string();
@@ -404,6 +496,7 @@ impl PostSigner<'_> {
 
         let mut fields = vec![
             ("key".to_owned(), upload.key.to_owned()),
+            ("Content-Type".to_owned(), upload.content_type.to_owned()),
             ("x-amz-server-side-encryption".to_owned(), "aws:kms".to_owned()),
             ("x-amz-server-side-encryption-aws-kms-key-id".to_owned(), upload.kms_key_id.to_owned()),
             ("x-amz-algorithm".to_owned(), "AWS4-HMAC-SHA256".to_owned()),
@@ -447,6 +540,14 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
+    #[test]
+    fn event_keys_decode_plus_percent_and_unicode() {
+        assert_eq!(decode_event_key("originals/a/b/My+Sunrise.jpg"), "originals/a/b/My Sunrise.jpg");
+        assert_eq!(decode_event_key("originals/a/b/1%2B1.jpg"), "originals/a/b/1+1.jpg");
+        assert_eq!(decode_event_key("originals/a/b/%C3%89t%C3%A9.png"), "originals/a/b/Été.png");
+        assert_eq!(decode_event_key("plain"), "plain");
+    }
+
     // AWS's worked example "Example: Browser-Based Upload using HTTP POST (Using
     // AWS Signature Version 4)" signs this policy with these credentials.
     #[test]
@@ -465,11 +566,12 @@ mod tests {
     // The emulator does not enforce POST policies, so the conditions S3 will
     // enforce are checked here, on the document we sign.
     #[test]
-    fn policy_pins_key_size_and_encryption() {
+    fn policy_pins_key_type_size_and_encryption() {
         let signer = PostSigner { access_key_id: "AKID", secret_access_key: "secret", session_token: Some("tok"), region: "eu-west-1" };
         let upload = PostUpload {
             bucket: "gallery-originals",
             key: "originals/a/b/c.jpg",
+            content_type: "image/jpeg",
             max_bytes: 50_000_000,
             kms_key_id: "arn:aws:kms:eu-west-1:1:key/k",
         };
@@ -482,6 +584,7 @@ mod tests {
         let has = |c: serde_json::Value| conditions.contains(&c);
         assert!(has(serde_json::json!({"bucket": "gallery-originals"})));
         assert!(has(serde_json::json!({"key": "originals/a/b/c.jpg"})), "exact key, not starts-with");
+        assert!(has(serde_json::json!({"Content-Type": "image/jpeg"})), "exact content type");
         assert!(has(serde_json::json!(["content-length-range", 1, 50_000_000])));
         assert!(has(serde_json::json!({"x-amz-server-side-encryption": "aws:kms"})));
         assert!(has(serde_json::json!({"x-amz-server-side-encryption-aws-kms-key-id": "arn:aws:kms:eu-west-1:1:key/k"})));

@@ -251,8 +251,8 @@ impl Stack {
             v("GALLERY_BACKUPS_BUCKET", format!("{PREFIX}-backups")),
             v("GALLERY_KMS_KEY_ID", format!("alias/{PREFIX}-data")),
             v("GALLERY_BACKUP_KMS_KEY_ID", format!("alias/{PREFIX}-backups")),
-            // Locally the emulator serves renditions straight from the bucket (it checks no signature).
-            v("GALLERY_MEDIA_BASE_URL", format!("http://127.0.0.1:{}/{PREFIX}-processed", self.moto_port)),
+            // The local server answers /renditions/* as the distribution does (`local::edge`).
+            v("GALLERY_MEDIA_BASE_URL", "http://127.0.0.1:3000".into()),
         ]
     }
 

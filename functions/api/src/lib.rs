@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use deadpool_postgres::Pool;
 use shared::config::{Common, Env, FromEnv, OperatorConfig};
+use shared::media::EdgeMedia;
 use shared::storage::{ObjectStore, PostEndpoint};
 
 pub use error::{ApiError, Problem, ProblemContext, PROBLEM_BASE};
@@ -86,6 +87,8 @@ pub struct AppState {
     pub upload_max_bytes: u64,
     pub upload_url_ttl: Duration,
     pub media_base_url: String,
+    /// The processed bucket: edge visibility and previews.
+    pub media: EdgeMedia,
     pub cors_origins: Vec<String>,
     pub deleted_artwork_grace: chrono::Duration,
     pub write_limiter: http::RateLimiter,
@@ -100,9 +103,11 @@ impl AppState {
     }
 
     pub fn new(config: &Config, pool: Pool, clients: &shared::aws::Clients) -> Self {
+        let store = ObjectStore::new(clients, &config.common.storage.data_key_id);
         Self {
+            media: EdgeMedia { pool: pool.clone(), store: store.clone(), bucket: config.common.storage.processed_bucket.clone() },
             pool,
-            store: ObjectStore::new(clients, &config.common.storage.data_key_id),
+            store,
             originals_bucket: config.common.storage.originals_bucket.clone(),
             post_endpoint: PostEndpoint { region: config.region.clone(), override_url: config.common.aws.endpoint_url.clone() },
             upload_max_bytes: config.upload_max_bytes,
@@ -117,6 +122,27 @@ impl AppState {
 
     async fn client(&self) -> Result<shared::db::Client, ApiError> {
         Ok(self.pool.get().await?)
+    }
+
+    /// After a write commits: the edge serves what the catalogue now says. A
+    /// failure does not undo the write (it stands); the reconcile sweep settles
+    /// the drift, and the metric alarms.
+    async fn settle_artwork(&self, artwork_id: uuid::Uuid) {
+        report_settle(self.media.settle_artwork(artwork_id).await);
+    }
+
+    async fn settle_artist(&self, artist_id: uuid::Uuid) {
+        report_settle(self.media.settle_artist(artist_id).await);
+    }
+}
+
+fn report_settle(result: Result<shared::media::Settled, shared::media::MediaError>) {
+    match result {
+        Ok(s) => tracing::info!(published = s.published.len(), withdrawn = s.withdrawn.len(), "edge visibility settled"),
+        Err(e) => {
+            tracing::error!(error = %e, "edge visibility not settled; the reconcile sweep will");
+            shared::telemetry::count("api", "EdgeSettleFailed", 1.0);
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared::db::GalleryCard;
-use shared::domain::{Artist, Artwork, Image, PrintEdition, RenditionRecord};
+use shared::domain::{Artist, Artwork, Image, ImageStatus, PrintEdition, RenditionRecord, Visibility};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -22,8 +22,49 @@ pub struct PublicRendition {
     pub width: u32,
     pub height: u32,
     pub bytes: u64,
-    /// Where a browser loads it; relative URLs resolve against the API's host.
+    /// Where a browser loads it: the gallery's CDN (`/renditions/…` on the
+    /// API's own host), absolute when the gallery's public origin is configured.
     pub url: String,
+}
+
+/// One of the artist's images, as they manage it: no storage keys. Its
+/// renditions have public URLs once the edge serves them; a draft's are
+/// previewed through `preview`.
+#[derive(Serialize, ToSchema)]
+pub struct ManagedImage {
+    pub id: Uuid,
+    pub artwork_id: Uuid,
+    pub status: ImageStatus,
+    /// Display order; the image at position 0 is the primary image.
+    pub position: i32,
+    /// `public` once the artwork is published and the edge serves these renditions.
+    pub visibility: Visibility,
+    pub renditions: Vec<ManagedRendition>,
+    pub failure_reason: Option<String>,
+    /// SHA-256 of the uploaded original, once processed.
+    pub content_sha256: Option<String>,
+    pub updated_at: DateTime<Utc>,
+    /// Short-lived URLs of every rendition, for the artist's eyes only.
+    pub preview: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ManagedRendition {
+    pub format: String,
+    pub long_edge: u32,
+    pub width: u32,
+    pub height: u32,
+    pub bytes: u64,
+    /// The public URL; absent while the image is not public.
+    pub url: Option<String>,
+}
+
+/// Presigned URLs of an image's renditions: they work until `expires_at` for
+/// whoever holds them, so they are never cached or shared.
+#[derive(Serialize, ToSchema)]
+pub struct Preview {
+    pub expires_at: DateTime<Utc>,
+    pub renditions: Vec<PublicRendition>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -117,6 +158,33 @@ impl Media<'_> {
 
     pub fn image(&self, image: &Image) -> PublicImage {
         PublicImage { id: image.id, renditions: self.renditions(&image.renditions) }
+    }
+
+    pub fn managed(&self, image: Image) -> ManagedImage {
+        let public = image.edge_visibility == Visibility::Public;
+        ManagedImage {
+            preview: format!("/v1/manage/images/{}/preview", image.id),
+            id: image.id,
+            artwork_id: image.artwork_id,
+            status: image.status,
+            position: image.position,
+            visibility: image.edge_visibility,
+            renditions: image
+                .renditions
+                .into_iter()
+                .map(|r| ManagedRendition {
+                    url: public.then(|| format!("{}/{}", self.0, r.key)),
+                    format: r.format,
+                    long_edge: r.long_edge,
+                    width: r.width,
+                    height: r.height,
+                    bytes: r.bytes,
+                })
+                .collect(),
+            failure_reason: image.failure_reason,
+            content_sha256: image.content_sha256,
+            updated_at: image.updated_at,
+        }
     }
 
     pub fn card(&self, c: GalleryCard) -> GalleryItem {

@@ -13,7 +13,7 @@ const ARTWORK_COLUMNS: &str = "a.id, a.artist_id, ar.name AS artist_name, a.titl
      a.year, a.width_mm, a.height_mm, a.status, a.published_at, a.deleted_at, a.created_at, a.updated_at";
 
 /// Works the public may see: published, not deleted, by an artist not suspended.
-const PUBLIC: &str = "a.status = 'published' AND a.deleted_at IS NULL AND ar.suspended_at IS NULL";
+pub(super) const PUBLIC: &str = "a.status = 'published' AND a.deleted_at IS NULL AND ar.suspended_at IS NULL";
 
 fn artwork_from_row(row: &Row) -> Result<Artwork, DbError> {
     let status: String = row.try_get("status")?;

@@ -19,6 +19,10 @@ fn image_from_row(row: &Row) -> Result<Image, DbError> {
         renditions: serde_json::from_value(renditions).map_err(|e| DbError::Corrupt(format!("image renditions: {e}")))?,
         failure_reason: row.try_get("failure_reason")?,
         content_sha256: row.try_get("content_sha256")?,
+        edge_visibility: row
+            .try_get::<_, String>("edge_visibility")?
+            .parse()
+            .map_err(|e| DbError::Corrupt(format!("edge visibility: {e}")))?,
         updated_at: row.try_get("updated_at")?,
     })
 }

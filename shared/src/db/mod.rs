@@ -11,6 +11,7 @@ mod backups;
 mod editions;
 mod idempotency;
 mod images;
+mod media;
 mod retention;
 mod tokens;
 
@@ -29,6 +30,7 @@ pub use backups::*;
 pub use editions::*;
 pub use idempotency::*;
 pub use images::*;
+pub use media::*;
 pub use retention::*;
 pub use tokens::*;
 

@@ -59,6 +59,11 @@ string_enum!(
     ImageStatus { Pending => "pending", Processing => "processing", Ready => "ready", Failed => "failed" }
 );
 string_enum!(
+    /// Whether the edge may serve an image's renditions: the value of their
+    /// `gallery-visibility` object tag, which the processed bucket's policy reads.
+    Visibility { Public => "public", Private => "private" }
+);
+string_enum!(
     /// What a token may do: an artist manages their own work, an admin anything.
     Scope { Artist => "artist", Admin => "admin" }
 );
@@ -173,6 +178,8 @@ pub struct Image {
     pub renditions: Vec<RenditionRecord>,
     pub failure_reason: Option<String>,
     pub content_sha256: Option<String>,
+    /// Whether the edge serves its renditions now (the tag they carry).
+    pub edge_visibility: Visibility,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -248,6 +255,36 @@ pub fn clean_file_name(name: &str) -> String {
     }
 }
 
+/// The image types the processor reads, by the names browsers give them.
+pub const UPLOAD_TYPES: [(&str, &[&str]); 5] = [
+    ("image/jpeg", &["jpg", "jpeg", "jpe"]),
+    ("image/png", &["png"]),
+    ("image/webp", &["webp"]),
+    ("image/tiff", &["tif", "tiff"]),
+    ("image/gif", &["gif"]),
+];
+
+/// The `Content-Type` an upload's POST policy pins: the one the client
+/// declares, or else the one its file name implies; never a non-image type.
+pub fn upload_content_type(file_name: &str, declared: Option<&str>) -> Result<&'static str, Invalid> {
+    let known = || UPLOAD_TYPES.iter().map(|(t, _)| *t).collect::<Vec<_>>().join(", ");
+    if let Some(declared) = declared {
+        let declared = declared.trim().to_ascii_lowercase();
+        let declared = if declared == "image/jpg" { "image/jpeg".to_owned() } else { declared };
+        return UPLOAD_TYPES
+            .iter()
+            .find(|(t, _)| *t == declared)
+            .map(|(t, _)| *t)
+            .ok_or_else(|| invalid("content_type", format!("must be one of {}", known())));
+    }
+    let extension = file_name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    UPLOAD_TYPES
+        .iter()
+        .find(|(_, exts)| exts.contains(&extension.as_str()))
+        .map(|(t, _)| *t)
+        .ok_or_else(|| invalid("content_type", format!("cannot be told from the file name; send one of {}", known())))
+}
+
 /// Deterministic key of a rendition, so a retried event overwrites rather than duplicates.
 pub fn rendition_key(artwork_id: Uuid, image_id: Uuid, long_edge: u32, extension: &str) -> String {
     format!("renditions/{artwork_id}/{image_id}/{long_edge}.{extension}")
@@ -256,6 +293,17 @@ pub fn rendition_key(artwork_id: Uuid, image_id: Uuid, long_edge: u32, extension
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upload_types_are_images_only() {
+        assert_eq!(upload_content_type("IMG_0001.JPG", None).unwrap(), "image/jpeg");
+        assert_eq!(upload_content_type("scan.tiff", None).unwrap(), "image/tiff");
+        assert_eq!(upload_content_type("x", Some("image/jpg")).unwrap(), "image/jpeg");
+        assert_eq!(upload_content_type("x.png", Some(" Image/WebP ")).unwrap(), "image/webp");
+        assert!(upload_content_type("notes.txt", None).is_err());
+        assert!(upload_content_type("page.html", Some("text/html")).is_err());
+        assert!(upload_content_type("x.jpg", Some("image/svg+xml")).is_err(), "SVG can carry script");
+    }
 
     #[test]
     fn slugify_makes_valid_slugs() {

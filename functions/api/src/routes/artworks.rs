@@ -109,7 +109,9 @@ async fn change_status(
     db::set_artwork_status(&w.tx, id, to).await?;
     w.audit("artwork.status", format!("artwork:{id}"), json!({ "from": artwork.status, "to": to })).await?;
     let after = db::artwork_by_id(&w.tx, id).await?.ok_or(ApiError::NotFound)?;
-    w.commit(Reply::ok(&after)?).await
+    let response = w.commit(Reply::ok(&after)?).await?;
+    state.settle_artwork(id).await;
+    Ok(response)
 }
 
 /// Deletes the artwork: hidden at once, restorable until the grace period ends, then purged.
@@ -124,7 +126,9 @@ async fn delete(Caller { state, who, request }: Caller, Path(id): Path<Uuid>, if
     db::soft_delete_artwork(&w.tx, id).await?;
     let purge_after = chrono::Utc::now() + state.deleted_artwork_grace;
     w.audit("artwork.delete", format!("artwork:{id}"), json!({ "restorable_until": purge_after })).await?;
-    w.commit(Reply::no_content()).await
+    let response = w.commit(Reply::no_content()).await?;
+    state.settle_artwork(id).await;
+    Ok(response)
 }
 
 /// Undoes a delete within the grace period. `If-Match` is the deleted
@@ -145,5 +149,7 @@ async fn restore(Caller { state, who, request }: Caller, Path(id): Path<Uuid>, i
     db::restore_artwork(&w.tx, id).await?;
     w.audit("artwork.restore", format!("artwork:{id}"), json!({})).await?;
     let after = db::artwork_by_id(&w.tx, id).await?.ok_or(ApiError::NotFound)?;
-    w.commit(Reply::ok(&after)?).await
+    let response = w.commit(Reply::ok(&after)?).await?;
+    state.settle_artwork(id).await;
+    Ok(response)
 }

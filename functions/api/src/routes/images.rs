@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use shared::db;
 use shared::domain::{self, Image, Principal};
+use shared::media::{PREVIEW_CACHE_CONTROL, PREVIEW_TTL};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -14,11 +15,12 @@ use uuid::Uuid;
 
 use super::{managed, Deleted, Result, IF_MATCH};
 use crate::extract::{Caller, Idempotency, IfMatch, Json, Path};
+use crate::views::{ManagedImage, Media, Preview, PublicRendition};
 use crate::write::{Reply, Write};
 use crate::{ApiError, State};
 
 pub fn routes() -> OpenApiRouter<State> {
-    OpenApiRouter::new().routes(routes!(list, request_upload)).routes(routes!(show, reorder, remove))
+    OpenApiRouter::new().routes(routes!(list, request_upload)).routes(routes!(show, reorder, remove)).routes(routes!(preview))
 }
 
 /// The image `who` may manage, or 404.
@@ -32,7 +34,7 @@ async fn managed_image(db: &impl GenericClient, who: &Principal, id: Uuid, lock:
 #[derive(Serialize, ToSchema)]
 pub struct ImageList {
     /// In display order; the first is the primary image.
-    pub images: Vec<Image>,
+    pub images: Vec<ManagedImage>,
 }
 
 /// The artwork's images with their processing status.
@@ -41,7 +43,8 @@ pub struct ImageList {
 async fn list(Caller { state, who, .. }: Caller, Path(id): Path<Uuid>) -> Result<axum::Json<ImageList>> {
     let client = state.client().await?;
     let artwork = managed(&client, &who, id, Deleted::No, false).await?;
-    Ok(axum::Json(ImageList { images: db::images_of(&client, artwork.id).await? }))
+    let media = Media(&state.media_base_url);
+    Ok(axum::Json(ImageList { images: db::images_of(&client, artwork.id).await?.into_iter().map(|i| media.managed(i)).collect() }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -49,6 +52,9 @@ async fn list(Caller { state, who, .. }: Caller, Path(id): Path<Uuid>) -> Result
 pub struct UploadRequest {
     /// The file's name on the artist's device (kept only so operators recognise it).
     file_name: String,
+    /// The file's type (`image/jpeg`, `image/png`, `image/webp`, `image/tiff`
+    /// or `image/gif`); told from the file name when absent. The form pins it.
+    content_type: Option<String>,
 }
 
 /// Where and how to POST the file: a form to send as multipart/form-data, fields first, the file last.
@@ -64,7 +70,7 @@ pub struct UploadForm {
 
 #[derive(Serialize, ToSchema)]
 pub struct Upload {
-    pub image: Image,
+    pub image: ManagedImage,
     pub upload: UploadForm,
 }
 
@@ -80,6 +86,7 @@ async fn request_upload(
     Json(upload): Json<UploadRequest>,
 ) -> Result<Response> {
     let name = domain::text::text("file_name", &upload.file_name, 1, 1000, domain::text::Lines::One).map_err(|e| vec![e])?;
+    let content_type = domain::upload_content_type(&name, upload.content_type.as_deref()).map_err(|e| vec![e])?;
     let mut client = state.client().await?;
     let mut w = Write::begin(&mut client, &who, &request).await?;
     if let Some(replay) = w.idempotent(&idempotency).await? {
@@ -90,13 +97,13 @@ async fn request_upload(
     let key = domain::original_key(artwork.id, image_id, &domain::clean_file_name(&name));
     let post = state
         .store
-        .presigned_post(&state.originals_bucket, &key, state.upload_max_bytes, state.upload_url_ttl, &state.post_endpoint)
+        .presigned_post(&state.originals_bucket, &key, content_type, state.upload_max_bytes, state.upload_url_ttl, &state.post_endpoint)
         .await?;
     let image = db::insert_image(&w.tx, image_id, artwork.id, &key).await?;
     w.audit("image.upload", format!("image:{image_id}"), json!({ "artwork": artwork.id })).await?;
     let fields = post.fields.into_iter().map(|(k, v)| (k, v.into())).collect();
     let body = Upload {
-        image,
+        image: Media(&state.media_base_url).managed(image),
         upload: UploadForm { method: "POST".into(), url: post.url, fields, expires_at: post.expires_at, max_bytes: state.upload_max_bytes },
     };
     w.commit(Reply::created(format!("/v1/manage/images/{image_id}"), &body)?).await
@@ -104,9 +111,33 @@ async fn request_upload(
 
 /// One image: processing status, failure reason, renditions.
 #[utoipa::path(get, path = "/v1/manage/images/{id}", tag = "artist", security(("gallery_token" = [])),
-    params(("id" = Uuid, Path)), responses((status = 200, description = "The image", body = Image)))]
-async fn show(Caller { state, who, .. }: Caller, Path(id): Path<Uuid>) -> Result<axum::Json<Image>> {
-    Ok(axum::Json(managed_image(&state.client().await?, &who, id, false).await?))
+    params(("id" = Uuid, Path)), responses((status = 200, description = "The image", body = ManagedImage)))]
+async fn show(Caller { state, who, .. }: Caller, Path(id): Path<Uuid>) -> Result<axum::Json<ManagedImage>> {
+    Ok(axum::Json(Media(&state.media_base_url).managed(managed_image(&state.client().await?, &who, id, false).await?)))
+}
+
+/// Presigned URLs of the image's renditions, so the artist sees a draft before
+/// it is public. They work for a few minutes; never cached.
+#[utoipa::path(get, path = "/v1/manage/images/{id}/preview", tag = "artist", security(("gallery_token" = [])),
+    params(("id" = Uuid, Path)), responses((status = 200, description = "Short-lived URLs", body = Preview)))]
+async fn preview(Caller { state, who, .. }: Caller, Path(id): Path<Uuid>) -> Result<Response> {
+    let image = managed_image(&state.client().await?, &who, id, false).await?;
+    let expires_at = chrono::Utc::now() + chrono::Duration::from_std(PREVIEW_TTL).unwrap_or_default();
+    let mut renditions = Vec::with_capacity(image.renditions.len());
+    for r in image.renditions {
+        let url = state.media.store.presigned_get(&state.media.bucket, &r.key, PREVIEW_TTL, PREVIEW_CACHE_CONTROL).await?;
+        renditions.push(PublicRendition {
+            format: r.format,
+            long_edge: r.long_edge,
+            width: r.width,
+            height: r.height,
+            bytes: r.bytes,
+            url,
+        });
+    }
+    let mut response = axum::Json(Preview { expires_at, renditions }).into_response();
+    response.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    Ok(response)
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -119,7 +150,7 @@ pub struct ImageOrder {
 /// Moves the image to a position; 0 makes it the primary image.
 #[utoipa::path(patch, path = "/v1/manage/images/{id}", tag = "artist", security(("gallery_token" = [])),
     request_body = ImageOrder, params(("id" = Uuid, Path), ("If-Match" = String, Header, description = IF_MATCH)),
-    responses((status = 200, description = "The image in its new place", body = Image)))]
+    responses((status = 200, description = "The image in its new place", body = ManagedImage)))]
 async fn reorder(
     Caller { state, who, request }: Caller,
     Path(id): Path<Uuid>,
@@ -131,10 +162,11 @@ async fn reorder(
     }
     let mut client = state.client().await?;
     let w = Write::begin(&mut client, &who, &request).await?;
-    let image = managed_image(&w.tx, &who, id, true).await?;
+    let media = Media(&state.media_base_url);
+    let image = media.managed(managed_image(&w.tx, &who, id, true).await?);
     if_match.check(&image)?;
     db::move_image(&w.tx, image.artwork_id, id, order.position).await?;
-    let after = db::image_by_id(&w.tx, id).await?.ok_or(ApiError::NotFound)?;
+    let after = media.managed(db::image_by_id(&w.tx, id).await?.ok_or(ApiError::NotFound)?);
     if after.position == image.position {
         return Ok(axum::Json(image).into_response());
     }
@@ -150,7 +182,7 @@ async fn remove(Caller { state, who, request }: Caller, Path(id): Path<Uuid>, if
     let mut client = state.client().await?;
     let w = Write::begin(&mut client, &who, &request).await?;
     let image = managed_image(&w.tx, &who, id, true).await?;
-    if_match.check(&image)?;
+    if_match.check(&Media(&state.media_base_url).managed(image.clone()))?;
     let artwork = db::artwork_with_deleted(&w.tx, image.artwork_id, false).await?.ok_or(ApiError::NotFound)?;
     if artwork.status == shared::domain::ArtworkStatus::Published
         && image.status == shared::domain::ImageStatus::Ready
@@ -160,5 +192,7 @@ async fn remove(Caller { state, who, request }: Caller, Path(id): Path<Uuid>, if
     }
     db::remove_image(&w.tx, image.artwork_id, id).await?;
     w.audit("image.remove", format!("image:{id}"), json!({ "artwork": image.artwork_id })).await?;
-    w.commit(Reply::no_content()).await
+    let response = w.commit(Reply::no_content()).await?;
+    state.settle_artwork(image.artwork_id).await;
+    Ok(response)
 }

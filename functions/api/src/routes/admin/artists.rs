@@ -192,5 +192,7 @@ async fn set_suspension(
     let action = if reason.is_some() { "artist.suspend" } else { "artist.reinstate" };
     w.audit(action, format!("artist:{id}"), json!({ "reason": reason })).await?;
     let after = db::artist_listing(&w.tx, id, false).await?.ok_or(ApiError::NotFound)?;
-    w.commit(Reply::ok(&after)?).await
+    let response = w.commit(Reply::ok(&after)?).await?;
+    state.settle_artist(id).await;
+    Ok(response)
 }
