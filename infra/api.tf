@@ -20,6 +20,16 @@ resource "aws_cloudfront_origin_access_control" "api" {
   signing_protocol                  = "sigv4"
 }
 
+# Function URLs created since October 2025 also need lambda:InvokeFunction
+# for the caller; both are scoped to this distribution.
+resource "aws_lambda_permission" "cloudfront_invoke_api" {
+  statement_id  = "AllowCloudFrontInvokeThroughUrl"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.function["api"].function_name
+  principal     = "cloudfront.amazonaws.com"
+  source_arn    = aws_cloudfront_distribution.api.arn
+}
+
 resource "aws_lambda_permission" "cloudfront_invoke_api_url" {
   statement_id           = "AllowCloudFrontOriginAccessControl"
   action                 = "lambda:InvokeFunctionUrl"
@@ -40,8 +50,6 @@ locals {
 }
 
 resource "aws_cloudfront_distribution" "api" {
-  #checkov:skip=CKV_AWS_68:No WAF web ACL; the API enforces authentication on writes and reserved concurrency bounds load (see docs/security.md)
-  #checkov:skip=CKV2_AWS_47:No WAF web ACL (see CKV_AWS_68); the API is Rust, no Log4j
   #checkov:skip=CKV_AWS_86:CloudFront standard logging needs an ACL-enabled bucket, which BucketOwnerEnforced forbids; the function logs every request
   #checkov:skip=CKV_AWS_174:With a custom domain (api_certificate_arn) the policy is TLSv1.2_2021; without it the *.cloudfront.net default certificate cannot pin a minimum version
   #checkov:skip=CKV2_AWS_42:Custom certificate is optional (api_certificate_arn); see CKV_AWS_174
@@ -55,6 +63,7 @@ resource "aws_cloudfront_distribution" "api" {
   http_version    = "http2and3"
   price_class     = "PriceClass_100"
   aliases         = var.api_domain_names
+  web_acl_id      = aws_wafv2_web_acl.edge.arn
 
   origin {
     origin_id                = "api-function-url"
@@ -67,6 +76,27 @@ resource "aws_cloudfront_distribution" "api" {
       origin_protocol_policy = "https-only"
       origin_ssl_protocols   = ["TLSv1.2"]
     }
+  }
+
+  # Published renditions (edge.tf): read through the S3 origin access control,
+  # which the bucket policy lets read only objects tagged public.
+  origin {
+    origin_id                = "renditions"
+    domain_name              = aws_s3_bucket.gallery["processed"].bucket_regional_domain_name
+    origin_access_control_id = aws_cloudfront_origin_access_control.renditions.id
+  }
+
+  # First: behaviours match in order. GET and HEAD only, cached by the
+  # objects' own `Cache-Control: public, max-age=31536000, immutable`.
+  ordered_cache_behavior {
+    path_pattern               = "/renditions/*"
+    target_origin_id           = "renditions"
+    viewer_protocol_policy     = "redirect-to-https"
+    allowed_methods            = ["GET", "HEAD"]
+    cached_methods             = ["GET", "HEAD"]
+    compress                   = false
+    cache_policy_id            = local.cf_cache_policy_caching_optimized
+    response_headers_policy_id = local.cf_response_headers_security_headers
   }
 
   default_cache_behavior {

@@ -40,6 +40,7 @@ locals {
         GALLERY_UPLOAD_MAX_BYTES       = tostring(var.upload_max_bytes)
         GALLERY_OPERATOR_ROLE_NAME     = local.operator_role_name
         GALLERY_CORS_ORIGINS           = join(",", var.cors_origins)
+        GALLERY_MEDIA_BASE_URL         = local.public_base_url
         RETENTION_DELETED_ARTWORK_DAYS = tostring(var.deleted_artwork_grace_days)
       }
     }

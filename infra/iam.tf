@@ -111,8 +111,8 @@ data "aws_iam_policy_document" "function" {
 
     content {
       sid       = "WriteRenditions"
-      actions   = ["s3:PutObject"]
-      resources = ["${local.bucket_arn.processed}/*"]
+      actions   = ["s3:PutObject", "s3:PutObjectTagging"]
+      resources = ["${local.bucket_arn.processed}/renditions/*"]
     }
   }
 
@@ -122,6 +122,44 @@ data "aws_iam_policy_document" "function" {
     content {
       sid       = "ObjectEncryption"
       actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = [aws_kms_key.data.arn]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["s3.${local.region}.amazonaws.com"]
+      }
+    }
+  }
+
+  # Edge visibility (shared/src/media.rs): the API settles after each write,
+  # retention reconciles drift; the API also signs artists' previews.
+  dynamic "statement" {
+    for_each = contains(["api", "retention"], each.key) ? ["edge"] : []
+
+    content {
+      sid       = "TagRenditions"
+      actions   = ["s3:PutObjectTagging"]
+      resources = ["${local.bucket_arn.processed}/renditions/*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.key == "api" ? ["preview"] : []
+
+    content {
+      sid       = "PreviewRenditions"
+      actions   = ["s3:GetObject"]
+      resources = ["${local.bucket_arn.processed}/renditions/*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.key == "api" ? ["preview"] : []
+
+    content {
+      sid       = "DecryptPreviews"
+      actions   = ["kms:Decrypt"]
       resources = [aws_kms_key.data.arn]
 
       condition {

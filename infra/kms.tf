@@ -33,10 +33,17 @@ locals {
 # --- data key ------------------------------------------------------------------
 
 resource "aws_kms_key" "data" {
+  #checkov:skip=CKV2_AWS_64:The policy is aws_kms_key_policy.data: it names the distribution, which depends on the functions that use this key
   description             = "${var.name_prefix}: gallery objects, database and its secret"
   enable_key_rotation     = true
   deletion_window_in_days = 30
-  policy                  = data.aws_iam_policy_document.data_key.json
+}
+
+# A separate resource because CloudFront's statement names the distribution,
+# and the distribution (through the API function) depends on this key.
+resource "aws_kms_key_policy" "data" {
+  key_id = aws_kms_key.data.id
+  policy = data.aws_iam_policy_document.data_key.json
 }
 
 resource "aws_kms_alias" "data" {
@@ -120,6 +127,49 @@ data "aws_iam_policy_document" "data_key" {
       test     = "StringEquals"
       variable = "kms:ViaService"
       values   = ["s3.${local.region}.amazonaws.com"]
+    }
+  }
+
+  # Artists' previews: presigned GETs signed by the API's role.
+  statement {
+    sid       = "ApiPreviewsRenditions"
+    actions   = ["kms:Decrypt"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [local.function_role_arns["api"]]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${local.region}.amazonaws.com"]
+    }
+  }
+
+  # The distribution reads public renditions (edge.tf): only through S3, only
+  # objects of the processed bucket, only on behalf of this distribution.
+  statement {
+    sid       = "CloudFrontDecryptsRenditions"
+    actions   = ["kms:Decrypt"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudfront.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "AWS:SourceArn"
+      values   = [local.distribution_arn]
+    }
+
+    condition {
+      test     = "StringLike"
+      variable = "kms:EncryptionContext:aws:s3:arn"
+      values   = [local.bucket_arn.processed, "${local.bucket_arn.processed}/renditions/*"]
     }
   }
 

@@ -87,3 +87,18 @@ output "operator_role_arn" {
   description = "Role to assume (with MFA) before running gallery-ops against this deployment."
   value       = aws_iam_role.operator.arn
 }
+
+output "distribution_domain_name" {
+  description = "The distribution's own domain: set public_base_url to https://<this> when there is no custom domain."
+  value       = aws_cloudfront_distribution.api.domain_name
+}
+
+output "web_acl_arn" {
+  description = "The WAF web ACL in front of the distribution (us-east-1)."
+  value       = aws_wafv2_web_acl.edge.arn
+}
+
+output "rendition_events_queue_url" {
+  description = "The processed bucket's tag and delete events, consumed by the edge function."
+  value       = aws_sqs_queue.rendition_events.url
+}

@@ -22,3 +22,16 @@ provider "aws" {
     })
   }
 }
+
+# CloudFront's web ACL, its log group and that group's key must be in us-east-1.
+provider "aws" {
+  alias  = "us_east_1"
+  region = "us-east-1"
+
+  default_tags {
+    tags = merge(var.tags, {
+      Project   = "copper-print-gallery"
+      ManagedBy = "terraform"
+    })
+  }
+}

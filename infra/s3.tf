@@ -150,7 +150,10 @@ resource "aws_s3_bucket_ownership_controls" "gallery" {
 data "aws_iam_policy_document" "gallery_bucket" {
   for_each = local.kms_buckets
 
-  source_policy_documents = [data.aws_iam_policy_document.bucket_baseline[each.key].json]
+  source_policy_documents = concat(
+    [data.aws_iam_policy_document.bucket_baseline[each.key].json],
+    each.key == "processed" ? [data.aws_iam_policy_document.renditions_through_cloudfront.json] : [],
+  )
 
   # CloudTrail delivery (trail bucket only), scoped to our trail.
   dynamic "statement" {
@@ -397,4 +400,20 @@ resource "aws_s3_bucket_notification" "originals" {
   }
 
   depends_on = [aws_lambda_permission.originals_invoke_image_processor]
+}
+
+# Browsers upload originals straight to S3 with the API's presigned POST: the
+# gallery's own origins may POST a form, nothing else (no GET, no PUT, no
+# custom headers; the form's fields travel in the body, bound by its policy).
+resource "aws_s3_bucket_cors_configuration" "originals" {
+  count  = length(var.cors_origins) > 0 ? 1 : 0
+  bucket = aws_s3_bucket.gallery["originals"].id
+
+  cors_rule {
+    allowed_methods = ["POST"]
+    allowed_origins = var.cors_origins
+    allowed_headers = []
+    expose_headers  = ["ETag"]
+    max_age_seconds = 3000
+  }
 }

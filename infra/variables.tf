@@ -396,3 +396,53 @@ variable "deleted_artwork_grace_days" {
     error_message = "deleted_artwork_grace_days must be 1 to 365."
   }
 }
+
+variable "public_base_url" {
+  description = "The gallery's public origin (https://gallery.example): rendition URLs in API answers are absolute under it (GALLERY_MEDIA_BASE_URL). Empty: the first of api_domain_names, else root-relative URLs."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.public_base_url == "" || can(regex("^https://[a-z0-9.-]+(:[0-9]+)?$", var.public_base_url))
+    error_message = "public_base_url must be an https:// origin without a path."
+  }
+}
+
+variable "waf_rate_limit" {
+  description = "Requests one client IP may make in 5 minutes, all paths (WAF rate-based rule)."
+  type        = number
+  default     = 3000
+
+  validation {
+    condition     = var.waf_rate_limit >= 100
+    error_message = "waf_rate_limit must be at least 100 (WAF's minimum is 10; below 100 a gallery page's images alone would trip it)."
+  }
+}
+
+variable "waf_write_rate_limit" {
+  description = "POST/PUT/PATCH/DELETE requests one client IP may make in 5 minutes."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.waf_write_rate_limit >= 10
+    error_message = "waf_write_rate_limit must be at least 10 (WAF's minimum)."
+  }
+}
+
+variable "waf_upload_rate_limit" {
+  description = "Upload slots (POST …/images) one client IP may open in 5 minutes."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.waf_upload_rate_limit >= 10
+    error_message = "waf_upload_rate_limit must be at least 10 (WAF's minimum)."
+  }
+}
+
+variable "enable_shield_advanced" {
+  description = "Protect the distribution with Shield Advanced, where compliance requires it. Needs an active Shield Advanced subscription on the account (a yearly commitment, made outside Terraform)."
+  type        = bool
+  default     = false
+}

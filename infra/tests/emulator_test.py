@@ -32,7 +32,7 @@ import boto3
 REGION = "eu-west-1"
 DR_REGION = "eu-central-1"
 PREFIX = "copper-gallery"
-FUNCTION_FOLDERS = ["api", "image-processor", "backup", "retention"]
+FUNCTION_FOLDERS = ["api", "image-processor", "backup", "retention", "edge"]
 
 # Attributes the emulator does not store or returns in another shape; the
 # provider therefore plans to set them again. Paths are relative to the
@@ -425,6 +425,76 @@ def readback(endpoint: str, state: dict, deferred: list[str]) -> Checks:
     if deferred:
         log(f"{len(deferred)} policies were re-read in the second plan only; compared above")
 
+    # --- Edge: renditions through CloudFront, WAF, withdrawal ---------------------------
+    cf, waf, logs_use1 = c("cloudfront"), c("wafv2", "us-east-1"), c("logs", "us-east-1")
+    dist_id = next(r["values"]["id"] for r in state_resources(state) if r["address"] == "aws_cloudfront_distribution.api")
+    dist = cf.get_distribution(Id=dist_id)["Distribution"]["DistributionConfig"]
+    origins = {o["Id"]: o for o in dist["Origins"]["Items"]}
+    ren = origins.get("renditions", {})
+    ck.expect(ren.get("DomainName", "").startswith(buckets["processed"] + "."), "renditions origin is the processed bucket")
+    oac_id = next(r["values"]["id"] for r in state_resources(state) if r["address"] == "aws_cloudfront_origin_access_control.renditions")
+    oac = cf.get_origin_access_control(Id=oac_id)["OriginAccessControl"]["OriginAccessControlConfig"]
+    ck.expect(oac["OriginAccessControlOriginType"] == "s3" and oac["SigningBehavior"] == "always", "renditions OAC signs every request")
+    behaviors = {b["PathPattern"]: b for b in dist.get("CacheBehaviors", {}).get("Items", [])}
+    rb = behaviors.get("/renditions/*", {})
+    ck.expect(rb.get("TargetOriginId") == "renditions", "/renditions/* is served from the S3 origin")
+    ck.expect(sorted(rb.get("AllowedMethods", {}).get("Items", [])) == ["GET", "HEAD"], "/renditions/*: GET and HEAD only")
+    processed_policy = json.loads(s3.get_bucket_policy(Bucket=buckets["processed"])["Policy"])
+    cf_stmt = {st.get("Sid"): st for st in processed_policy["Statement"]}.get("CloudFrontReadsPublicRenditions", {})
+    cond = cf_stmt.get("Condition", {}).get("StringEquals", {})
+    ck.expect(
+        cf_stmt.get("Principal") == {"Service": "cloudfront.amazonaws.com"}
+        and cond.get("s3:ExistingObjectTag/gallery-visibility") == "public"
+        and cond.get("AWS:SourceArn", "").endswith(f":distribution/{dist_id}")
+        and cf_stmt.get("Resource", "").endswith(f"{buckets['processed']}/renditions/*"),
+        "processed bucket: CloudFront may read only public-tagged renditions, for this distribution",
+    )
+    kms_stmt = {st["Sid"]: st for st in data_policy["Statement"]}.get("CloudFrontDecryptsRenditions", {})
+    ck.expect(
+        kms_stmt.get("Action") == "kms:Decrypt"
+        and kms_stmt.get("Condition", {}).get("StringEquals", {}).get("AWS:SourceArn", "").endswith(f":distribution/{dist_id}"),
+        "data key: CloudFront decrypts renditions for this distribution only",
+    )
+    acl_arn = out["web_acl_arn"]["value"]
+    ck.expect(dist.get("WebACLId") == acl_arn, "the distribution is behind the web ACL")
+    acl_id = acl_arn.rsplit("/", 1)[-1]
+    acl = waf.get_web_acl(Name=f"{PREFIX}-edge", Scope="CLOUDFRONT", Id=acl_id)["WebACL"]
+    rules = {r["Name"]: r for r in acl["Rules"]}
+    managed = {r["Statement"]["ManagedRuleGroupStatement"]["Name"] for r in acl["Rules"] if "ManagedRuleGroupStatement" in r["Statement"]}
+    ck.expect(
+        {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet", "AWSManagedRulesAmazonIpReputationList"} <= managed,
+        "web ACL: common, known-bad-inputs and IP-reputation rule groups",
+    )
+    rates = {n: r["Statement"]["RateBasedStatement"]["Limit"] for n, r in rules.items() if "RateBasedStatement" in r["Statement"]}
+    ck.expect(
+        set(rates) == {"rate-all", "rate-writes", "rate-uploads"} and rates["rate-uploads"] < rates["rate-writes"] < rates["rate-all"],
+        "web ACL: per-IP rate limits, stricter on writes and stricter still on uploads",
+    )
+    ck.expect("SizeConstraintStatement" in rules.get("body-size", {}).get("Statement", {}), "web ACL: body size limit")
+    log_cfg = waf.get_logging_configuration(ResourceArn=acl_arn)["LoggingConfiguration"]
+    waf_group = f"aws-waf-logs-{PREFIX}"
+    ck.expect(any(waf_group in d for d in log_cfg["LogDestinationConfigs"]), "web ACL logs to its log group")
+    groups = {g["logGroupName"]: g for g in logs_use1.describe_log_groups(logGroupNamePrefix=waf_group)["logGroups"]}
+    ck.expect(bool(groups.get(waf_group, {}).get("kmsKeyId")) and groups.get(waf_group, {}).get("retentionInDays"), "WAF logs: encrypted, with retention")
+    notif = s3.get_bucket_notification_configuration(Bucket=buckets["processed"]).get("QueueConfigurations", [])
+    ck.expect(
+        len(notif) == 1 and {"s3:ObjectTagging:*", "s3:ObjectRemoved:*"} <= set(notif[0]["Events"]),
+        "processed bucket: tag and delete events go to the withdrawal queue",
+    )
+    edge_fn = lam.get_function(FunctionName=f"{PREFIX}-edge")["Configuration"]
+    ck.expect(edge_fn["Environment"]["Variables"].get("GALLERY_DISTRIBUTION_ID") == dist_id, "edge function: invalidates this distribution")
+    ck.expect(not edge_fn.get("VpcConfig", {}).get("SubnetIds"), "edge function: outside the VPC (the CloudFront API has no endpoint)")
+    mappings = lam.list_event_source_mappings(FunctionName=f"{PREFIX}-edge")["EventSourceMappings"]
+    ck.expect(
+        len(mappings) == 1 and "ReportBatchItemFailures" in mappings[0].get("FunctionResponseTypes", []),
+        "edge function: consumes the queue in batches with partial failures",
+    )
+    cors = s3.get_bucket_cors(Bucket=buckets["originals"])["CORSRules"]
+    ck.expect(
+        len(cors) == 1 and cors[0]["AllowedMethods"] == ["POST"] and cors[0]["AllowedOrigins"] == ["https://gallery.example"],
+        "originals bucket: CORS allows the gallery's origins to POST only",
+    )
+
     # --- Schedules ----------------------------------------------------------------
     tasks = {}
     for s in sched.list_schedules(GroupName=PREFIX)["Schedules"]:
@@ -476,7 +546,7 @@ def main() -> int:
     started = time.monotonic()
     work: Path = args.work.resolve()
     zips = prepare(args.infra.resolve(), work, args.endpoint)
-    tf_vars = ["-var", f"lambda_zip_dir={zips}", "-var", "enable_access_analyzer=false", "-var", "enable_kms_replica=false", "-var", "enable_public_read_cache=false"]
+    tf_vars = ["-var", f"lambda_zip_dir={zips}", "-var", "enable_access_analyzer=false", "-var", "enable_kms_replica=false", "-var", "enable_public_read_cache=false", "-var", 'cors_origins=["https://gallery.example"]']
     env_ok = os.environ.get("TF_CLI_CONFIG_FILE")
     if not env_ok:
         log("warning: TF_CLI_CONFIG_FILE is not set")

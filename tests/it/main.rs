@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod api;
+mod browser;
 mod backups;
 mod database;
 mod docs;

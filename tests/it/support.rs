@@ -74,13 +74,18 @@ impl TestContext {
     }
 
     pub fn api_state(&self) -> api::State {
+        self.api_state_at("https://media.copper-gallery.example")
+    }
+
+    /// The API with rendition URLs under `media_base_url` (a live edge server's origin).
+    pub fn api_state_at(&self, media_base_url: &str) -> api::State {
         let config = api::Config {
             common: self.common(),
             upload_max_bytes: 20 * 1024 * 1024,
             upload_url_ttl: std::time::Duration::from_secs(900),
             region: self.region.clone(),
             operator: Default::default(),
-            media_base_url: "https://media.copper-gallery.example".into(),
+            media_base_url: media_base_url.into(),
             cors_origins: vec!["https://copper-gallery.example".into()],
             deleted_artwork_grace: chrono::Duration::days(30),
             writes_per_minute: 10_000,

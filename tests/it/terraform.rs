@@ -241,3 +241,30 @@ fn the_functions_fit_the_database_connection_budget() {
         "the budget's limit is the database's setting"
     );
 }
+
+/// The edge function stands apart (outside the VPC, no database): its own
+/// resource, held to the same rule.
+#[test]
+fn terraform_sets_exactly_what_the_edge_function_reads() {
+    let body = infra("edge.tf");
+    let lambda = body
+        .blocks()
+        .find(|b| b.identifier() == "resource" && b.labels().len() == 2 && render_label(&b.labels()[1]) == "edge" && render_label(&b.labels()[0]) == "aws_lambda_function")
+        .expect("aws_lambda_function.edge");
+    let variables = lambda
+        .body()
+        .blocks()
+        .find(|b| b.identifier() == "environment")
+        .and_then(|b| b.body().attributes().find(|a| a.key() == "variables").map(|a| object(a.expr())))
+        .expect("environment { variables = { … } }");
+    let set: BTreeSet<String> = variables.keys().cloned().collect();
+    let reads = edge::Config::variables();
+    let all = reads.all();
+    for name in &reads.required {
+        assert!(set.contains(name) || lambda_provided(name), "edge reads {name}; Terraform does not set it");
+    }
+    for name in &set {
+        assert!(all.contains(name), "Terraform sets {name}; edge never reads it");
+        assert!(name != "AWS_ENDPOINT_URL", "no emulator endpoint in AWS");
+    }
+}

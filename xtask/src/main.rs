@@ -199,6 +199,7 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
     // the same features as the tests, so nothing compiles twice.
     say("building the function binaries");
     run(cargo(root).args(["build", "--workspace", "--bins"]))?;
+    tools::browser()?;
     let stack = Stack::start(root, StackOptions::ephemeral()?)?;
     say("running every test against the local stack");
     let mut cmd = cargo(root);
@@ -237,4 +238,4 @@ fn infra_checks(root: &Path) -> Result<()> {
 }
 
 /// The deployable functions; each is a binary of the same name.
-const FUNCTIONS: [&str; 4] = ["api", "image-processor", "backup", "retention"];
+const FUNCTIONS: [&str; 5] = ["api", "image-processor", "backup", "retention", "edge"];

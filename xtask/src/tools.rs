@@ -50,6 +50,15 @@ pub fn build_deps() -> Result<()> {
     apt_install(&missing)
 }
 
+/// The browser test loads the gallery's images in Debian's Chromium, headless.
+pub fn browser() -> Result<()> {
+    if Path::new("/usr/bin/chromium").exists() {
+        return Ok(());
+    }
+    say("installing Chromium for the browser test");
+    apt_install(&["chromium", "fonts-dejavu-core"])
+}
+
 /// Installs Debian packages (as root, or through sudo).
 pub fn apt_install(packages: &[&str]) -> Result<()> {
     let sudo: &[&str] = if is_root() { &[] } else { &["sudo"] };

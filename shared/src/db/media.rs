@@ -20,7 +20,7 @@ pub struct ImageEdge {
 /// Serialises settles of one artwork until the transaction ends, so two
 /// settles cannot apply an older catalogue state last.
 pub async fn lock_artwork_media(db: &impl GenericClient, artwork_id: Uuid) -> Result<(), DbError> {
-    db.execute("SELECT pg_advisory_xact_lock(hashtextextended('edge-media:' || $1::text, 0))", &[&artwork_id]).await?;
+    db.execute("SELECT pg_advisory_xact_lock(hashtextextended('edge-media:' || $1::uuid::text, 0))", &[&artwork_id]).await?;
     Ok(())
 }
 

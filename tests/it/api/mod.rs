@@ -6,6 +6,7 @@ mod cloudfront;
 mod errors;
 mod flows;
 mod matrix;
+mod media;
 mod pagination;
 mod spec;
 
@@ -171,7 +172,8 @@ pub async fn published(ctx: &TestContext, gallery: &Gallery, name: &str, title: 
     Published { artist, token, artwork, slug, edition, image }
 }
 
-/// Records renditions for an image as the processor would.
+/// Records renditions for an image as the processor would, and stores them
+/// as it does: private until a settle finds the artwork public.
 pub async fn mark_ready(ctx: &TestContext, image: &str) {
     let client = ctx.pool.get().await.unwrap();
     let id: uuid::Uuid = image.parse().unwrap();
@@ -189,6 +191,16 @@ pub async fn mark_ready(ctx: &TestContext, image: &str) {
             key: shared::domain::rendition_key(artwork, id, edge, "jpg"),
         })
         .to_vec();
+    let store = shared::storage::ObjectStore::new(&ctx.clients, &ctx.storage.data_key_id);
+    let tagging = shared::media::initial_tagging();
+    for r in &renditions {
+        let meta = shared::storage::ObjectMeta {
+            content_type: "image/jpeg",
+            cache_control: Some(shared::media::RENDITION_CACHE_CONTROL),
+            tags: Some(&tagging),
+        };
+        store.put_with(&ctx.storage.processed_bucket, &r.key, format!("jpeg {}", r.key).into_bytes(), &meta).await.unwrap();
+    }
     assert!(shared::db::mark_image_ready(&client, id, &renditions, &"b".repeat(64)).await.unwrap());
 }
 
