@@ -497,6 +497,9 @@ impl PostSigner<'_> {
         let mut fields = vec![
             ("key".to_owned(), upload.key.to_owned()),
             ("Content-Type".to_owned(), upload.content_type.to_owned()),
+            // 201 with an XML body rather than an empty 204: a browser form
+            // posted into a frame sees a page load, a script sees the ETag.
+            ("success_action_status".to_owned(), "201".to_owned()),
             ("x-amz-server-side-encryption".to_owned(), "aws:kms".to_owned()),
             ("x-amz-server-side-encryption-aws-kms-key-id".to_owned(), upload.kms_key_id.to_owned()),
             ("x-amz-algorithm".to_owned(), "AWS4-HMAC-SHA256".to_owned()),

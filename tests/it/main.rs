@@ -6,8 +6,8 @@
 #![allow(clippy::unwrap_used)]
 
 mod api;
-mod browser;
 mod backups;
+mod browser;
 mod database;
 mod docs;
 mod lambda_runtime;

@@ -53,7 +53,8 @@ async fn a_presigned_post_uploads_an_encrypted_original() {
     let store = ObjectStore::new(&ctx.clients, &ctx.storage.data_key_id);
     let endpoint = PostEndpoint { region: ctx.region.clone(), override_url: ctx.stack.aws.endpoint_url.clone() };
     let key = "originals/a/b/Été à Paris + 1.jpg";
-    let post = store.presigned_post(&ctx.storage.originals_bucket, key, "image/jpeg", 1 << 20, Duration::from_secs(600), &endpoint).await.unwrap();
+    let post =
+        store.presigned_post(&ctx.storage.originals_bucket, key, "image/jpeg", 1 << 20, Duration::from_secs(600), &endpoint).await.unwrap();
     let status = post_form(&post, b"not really a jpeg").await;
     assert!((200..300).contains(&status), "upload answered {status}");
     let head = store.head(&ctx.storage.originals_bucket, key).await.unwrap().expect("uploaded under the exact key");

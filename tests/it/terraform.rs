@@ -249,7 +249,12 @@ fn terraform_sets_exactly_what_the_edge_function_reads() {
     let body = infra("edge.tf");
     let lambda = body
         .blocks()
-        .find(|b| b.identifier() == "resource" && b.labels().len() == 2 && render_label(&b.labels()[1]) == "edge" && render_label(&b.labels()[0]) == "aws_lambda_function")
+        .find(|b| {
+            b.identifier() == "resource"
+                && b.labels().len() == 2
+                && render_label(&b.labels()[1]) == "edge"
+                && render_label(&b.labels()[0]) == "aws_lambda_function"
+        })
         .expect("aws_lambda_function.edge");
     let variables = lambda
         .body()

@@ -16,7 +16,7 @@ pub struct ArtistRef {
 
 #[derive(Serialize, ToSchema)]
 pub struct PublicRendition {
-    /// `jpeg` or `webp`.
+    /// `jpg` or `webp` (the file extension; types image/jpeg and image/webp).
     pub format: String,
     pub long_edge: u32,
     pub width: u32,

@@ -83,7 +83,9 @@ async fn renditions_are_served_only_while_their_work_is_public() {
     gallery.expect(204, Req::new("DELETE", &format!("/v1/manage/artworks/{}", p.artwork)).token(&p.token).if_match(&etag)).await;
     assert_eq!(statuses(&gallery, &urls).await, BTreeSet::from([403]), "after delete");
     let etag = artwork_etag(&gallery, &p.token, &p.artwork).await;
-    gallery.expect(200, Req::new("POST", &format!("/v1/manage/artworks/{}/restore", p.artwork)).token(&p.token).if_match(&etag).empty_body()).await;
+    gallery
+        .expect(200, Req::new("POST", &format!("/v1/manage/artworks/{}/restore", p.artwork)).token(&p.token).if_match(&etag).empty_body())
+        .await;
     assert_eq!(statuses(&gallery, &urls).await, BTreeSet::from([200]), "after restore");
 
     // The artist suspended: every work withdrawn; reinstated: back.
@@ -91,7 +93,10 @@ async fn renditions_are_served_only_while_their_work_is_public() {
     let artist_path = format!("/v1/admin/artists/{}", p.artist);
     let etag = gallery.expect(200, Req::get(&artist_path).token(&admin)).await.etag();
     gallery
-        .expect(200, Req::new("POST", &format!("{artist_path}/suspension")).token(&admin).if_match(&etag).json(&json!({ "reason": "unpaid fees" })))
+        .expect(
+            200,
+            Req::new("POST", &format!("{artist_path}/suspension")).token(&admin).if_match(&etag).json(&json!({ "reason": "unpaid fees" })),
+        )
         .await;
     assert_eq!(statuses(&gallery, &urls).await, BTreeSet::from([403]), "after suspension");
     let etag = gallery.expect(200, Req::get(&artist_path).token(&admin)).await.etag();
@@ -107,7 +112,10 @@ async fn a_guessed_draft_key_never_answers_200() {
     let created = gallery.expect(201, Req::new("POST", "/v1/me/artworks").token(&token).json(&json!({ "title": "Unseen" }))).await;
     let artwork = created.id();
     let upload = gallery
-        .expect(201, Req::new("POST", &format!("/v1/manage/artworks/{artwork}/images")).token(&token).json(&json!({ "file_name": "u.jpg" })))
+        .expect(
+            201,
+            Req::new("POST", &format!("/v1/manage/artworks/{artwork}/images")).token(&token).json(&json!({ "file_name": "u.jpg" })),
+        )
         .await;
     let image = upload.body["image"]["id"].as_str().unwrap().to_owned();
     mark_ready(&ctx, &image).await;
@@ -143,7 +151,8 @@ async fn uploads_are_pinned_to_an_image_type() {
     let (_, token) = ctx.artist_with_token("Dee Drypoint").await;
     let artwork = gallery.expect(201, Req::new("POST", "/v1/me/artworks").token(&token).json(&json!({ "title": "Plate" }))).await.id();
     let path = format!("/v1/manage/artworks/{artwork}/images");
-    let png = gallery.expect(201, Req::new("POST", &path).token(&token).json(&json!({ "file_name": "scan", "content_type": "image/png" }))).await;
+    let png =
+        gallery.expect(201, Req::new("POST", &path).token(&token).json(&json!({ "file_name": "scan", "content_type": "image/png" }))).await;
     assert_eq!(png.body["upload"]["fields"]["Content-Type"], "image/png");
     let jpeg = gallery.expect(201, Req::new("POST", &path).token(&token).json(&json!({ "file_name": "IMG_0001.JPG" }))).await;
     assert_eq!(jpeg.body["upload"]["fields"]["Content-Type"], "image/jpeg");
@@ -171,7 +180,9 @@ async fn a_withdrawal_invalidates_exactly_its_renditions() {
         .await
         .unwrap();
     let queue_arn = attributes.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
-    use aws_sdk_s3::types::{Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter, QueueConfiguration, S3KeyFilter};
+    use aws_sdk_s3::types::{
+        Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter, QueueConfiguration, S3KeyFilter,
+    };
     let filter = NotificationConfigurationFilter::builder()
         .key(S3KeyFilter::builder().filter_rules(FilterRule::builder().name(FilterRuleName::Prefix).value("renditions/").build()).build())
         .build();
@@ -221,7 +232,8 @@ async fn a_withdrawal_invalidates_exactly_its_renditions() {
     let artwork: uuid::Uuid = p.artwork.parse().unwrap();
     let expected: BTreeSet<String> = [400, 1600].map(|e| format!("/{}", shared::domain::rendition_key(artwork, image, e, "jpg"))).into();
     let made = cloudfront.get_invalidation().distribution_id(&distribution).id(&outcome.invalidations[0]).send().await.unwrap();
-    let paths: BTreeSet<String> = made.invalidation().unwrap().invalidation_batch().unwrap().paths().unwrap().items().iter().cloned().collect();
+    let paths: BTreeSet<String> =
+        made.invalidation().unwrap().invalidation_batch().unwrap().paths().unwrap().items().iter().cloned().collect();
     assert_eq!(paths, expected);
 }
 
