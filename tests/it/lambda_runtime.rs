@@ -65,6 +65,8 @@ pub async fn lambda_env(ctx: &TestContext, f: &FunctionSettings) -> Vec<(String,
             "GALLERY_OPERATOR_ROLE_NAME" => OPERATOR_ROLE.to_owned(),
             // The variable's default is no browser origin at all.
             "GALLERY_CORS_ORIGINS" => String::new(),
+            // No custom domain or public_base_url: root-relative rendition URLs.
+            "GALLERY_MEDIA_BASE_URL" => String::new(),
             "RUST_LOG" => expr.trim_matches('"').to_owned(),
             _ if expr.starts_with("tostring(") => terraform_number(expr),
             other => panic!("{}: no local value for {other} = {expr}; add one here", f.binary),
@@ -151,7 +153,7 @@ async fn the_processor_binary_renders_an_upload() {
     let ctx = TestContext::new().await;
     let (image_id, post) = crate::processor::upload_slot(&ctx, "Copper Sunrise + 1.png").await;
     let file = crate::processor::png(2100, 1400);
-    assert_eq!(crate::support::post_form(&post, &file).await, 204);
+    assert_eq!(crate::support::post_form(&post, &file).await, 201);
 
     // The sample event, addressed to this test's bucket and object.
     let key = &post.fields.iter().find(|(k, _)| k == "key").unwrap().1;

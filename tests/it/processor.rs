@@ -42,7 +42,7 @@ async fn an_upload_becomes_encrypted_renditions_and_the_original_goes() {
     let ctx = TestContext::new().await;
     // A key with a space, a literal plus and non-ASCII, as artists name files.
     let (image_id, post) = upload_slot(&ctx, "Été à Paris + 1.png").await;
-    assert_eq!(post_form(&post, &png(1600, 900)).await, 204);
+    assert_eq!(post_form(&post, &png(1600, 900)).await, 201);
     let key = post.field("key").unwrap().to_owned();
     let processor = ctx.processor();
     let event = local::object_created_event(&ctx.storage.originals_bucket, &key, 0).unwrap();
@@ -74,7 +74,7 @@ async fn an_upload_becomes_encrypted_renditions_and_the_original_goes() {
 async fn a_file_that_is_not_an_image_is_recorded_as_failed_without_retry() {
     let ctx = TestContext::new().await;
     let (image_id, post) = upload_slot(&ctx, "notes.jpg").await;
-    assert_eq!(post_form(&post, b"%PDF-1.7\n1 0 obj << >> endobj\n").await, 204);
+    assert_eq!(post_form(&post, b"%PDF-1.7\n1 0 obj << >> endobj\n").await, 201);
     let event = local::object_created_event(&ctx.storage.originals_bucket, post.field("key").unwrap(), 0).unwrap();
     let outcomes = image_processor::handle(event, &ctx.processor()).await.expect("a permanent failure is not an invocation error");
     assert!(matches!(&outcomes[..], [Outcome::Failed { reason }] if reason.contains("pdf")), "{outcomes:?}");

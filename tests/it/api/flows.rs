@@ -59,7 +59,7 @@ async fn an_artist_goes_from_draft_to_a_public_page_whose_images_load() {
         fields,
         expires_at: chrono::Utc::now(),
     };
-    assert_eq!(post_form(&post, &png(1200, 800)).await, 204);
+    assert_eq!(post_form(&post, &png(1200, 800)).await, 201);
     let key = post.field("key").unwrap().to_owned();
     let head = ctx.clients.s3.head_object().bucket(&ctx.storage.originals_bucket).key(&key).send().await.unwrap();
     assert_eq!(head.ssekms_key_id(), Some(ctx.storage.data_key_id.as_str()));
