@@ -14,6 +14,9 @@ use axum::routing::get;
 use axum::Router;
 use shared::media::{servable, EdgeMedia, VISIBILITY_TAG};
 
+/// Far above any rendition (2048 px JPEG or WebP); only a guard against buffering a stray object.
+const MAX_RENDITION_BYTES: u64 = 64 * 1024 * 1024;
+
 pub fn router(media: EdgeMedia) -> Router {
     Router::new().route("/renditions/{*rest}", get(rendition)).with_state(media)
 }
@@ -28,7 +31,7 @@ async fn rendition(State(media): State<EdgeMedia>, method: Method, Path(rest): P
             return StatusCode::BAD_GATEWAY.into_response();
         }
     }
-    let object = match media.store.get_object(&media.bucket, &key).await {
+    let object = match media.store.get_object(&media.bucket, &key, MAX_RENDITION_BYTES).await {
         Ok(Some(o)) => o,
         Ok(None) => return denied(),
         Err(e) => {
@@ -36,7 +39,8 @@ async fn rendition(State(media): State<EdgeMedia>, method: Method, Path(rest): P
             return StatusCode::BAD_GATEWAY.into_response();
         }
     };
-    let mut response = Response::new(if method == Method::HEAD { Body::empty() } else { Body::from(object.bytes.clone()) });
+    let length = object.bytes.len();
+    let mut response = Response::new(if method == Method::HEAD { Body::empty() } else { Body::from(object.bytes) });
     let headers = response.headers_mut();
     for (name, value) in [
         (header::CONTENT_TYPE, object.content_type.as_deref()),
@@ -47,7 +51,7 @@ async fn rendition(State(media): State<EdgeMedia>, method: Method, Path(rest): P
             headers.insert(name, v);
         }
     }
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(object.bytes.len()));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     // What the distribution's response headers policy adds.
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     response

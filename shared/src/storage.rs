@@ -115,11 +115,32 @@ impl ObjectStore {
 
     /// Reads a whole object, refusing (before buffering) one larger than `limit`.
     pub async fn get(&self, bucket: &str, key: &str, limit: u64) -> Result<Vec<u8>, StorageError> {
-        let out = self.s3.get_object().bucket(bucket).key(key).send().await.map_err(|e| s3_error("get", bucket, key, e))?;
+        match self.get_object(bucket, key, limit).await? {
+            Some(object) => Ok(object.bytes.to_vec()),
+            None => Err(StorageError::S3 {
+                operation: "get",
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                message: "NoSuchKey: the object does not exist".to_owned(),
+                retryable: false,
+            }),
+        }
+    }
+
+    /// [`ObjectStore::get`] with the headers S3 serves the object with; `None` when absent.
+    pub async fn get_object(&self, bucket: &str, key: &str, limit: u64) -> Result<Option<StoredObject>, StorageError> {
+        let out = match self.s3.get_object().bucket(bucket).key(key).send().await {
+            Ok(out) => out,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
+            Err(e) => return Err(s3_error("get", bucket, key, e)),
+        };
         let size = out.content_length().and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
         if size > limit {
             return Err(StorageError::TooLarge { bucket: bucket.to_owned(), key: key.to_owned(), size, limit });
         }
+        let content_type = out.content_type().map(str::to_owned);
+        let cache_control = out.cache_control().map(str::to_owned);
+        let etag = out.e_tag().map(str::to_owned);
         let body = out.body.collect().await.map_err(|e| StorageError::S3 {
             operation: "get",
             bucket: bucket.to_owned(),
@@ -127,7 +148,7 @@ impl ObjectStore {
             message: e.to_string(),
             retryable: true,
         })?;
-        Ok(body.to_vec())
+        Ok(Some(StoredObject { bytes: body.into_bytes(), content_type, cache_control, etag }))
     }
 
     /// Writes an object encrypted with our KMS key; returns its version id.
@@ -153,20 +174,6 @@ impl ObjectStore {
             .await
             .map_err(|e| s3_error("put", bucket, key, e))?;
         Ok(out.version_id().map(str::to_owned))
-    }
-
-    /// A whole small object with the headers S3 serves it with; `None` when absent.
-    pub async fn get_object(&self, bucket: &str, key: &str) -> Result<Option<StoredObject>, StorageError> {
-        let out = match self.s3.get_object().bucket(bucket).key(key).send().await {
-            Ok(out) => out,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
-            Err(e) => return Err(s3_error("get", bucket, key, e)),
-        };
-        let content_type = out.content_type().map(str::to_owned);
-        let cache_control = out.cache_control().map(str::to_owned);
-        let etag = out.e_tag().map(str::to_owned);
-        let bytes = out.body.collect().await.map_err(|e| s3_error_text("get", bucket, key, e))?.into_bytes();
-        Ok(Some(StoredObject { bytes, content_type, cache_control, etag }))
     }
 
     /// Replaces the current version's tags with one `name=value`. `false` when

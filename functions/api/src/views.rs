@@ -141,19 +141,21 @@ pub struct ArtistProfile {
 /// Builds URLs under the configured media prefix.
 pub struct Media<'a>(pub &'a str);
 
+impl PublicRendition {
+    /// A stored rendition, loaded from `url`.
+    pub fn at(r: &RenditionRecord, url: String) -> Self {
+        Self { format: r.format.clone(), long_edge: r.long_edge, width: r.width, height: r.height, bytes: r.bytes, url }
+    }
+}
+
 impl Media<'_> {
+    /// Where the distribution serves a rendition key.
+    fn url(&self, key: &str) -> String {
+        format!("{}/{key}", self.0)
+    }
+
     pub fn renditions(&self, records: &[RenditionRecord]) -> Vec<PublicRendition> {
-        records
-            .iter()
-            .map(|r| PublicRendition {
-                format: r.format.clone(),
-                long_edge: r.long_edge,
-                width: r.width,
-                height: r.height,
-                bytes: r.bytes,
-                url: format!("{}/{}", self.0, r.key),
-            })
-            .collect()
+        records.iter().map(|r| PublicRendition::at(r, self.url(&r.key))).collect()
     }
 
     pub fn image(&self, image: &Image) -> PublicImage {
@@ -173,7 +175,7 @@ impl Media<'_> {
                 .renditions
                 .into_iter()
                 .map(|r| ManagedRendition {
-                    url: public.then(|| format!("{}/{}", self.0, r.key)),
+                    url: public.then(|| self.url(&r.key)),
                     format: r.format,
                     long_edge: r.long_edge,
                     width: r.width,

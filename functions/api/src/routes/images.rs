@@ -124,16 +124,9 @@ async fn preview(Caller { state, who, .. }: Caller, Path(id): Path<Uuid>) -> Res
     let image = managed_image(&state.client().await?, &who, id, false).await?;
     let expires_at = chrono::Utc::now() + chrono::Duration::from_std(PREVIEW_TTL).unwrap_or_default();
     let mut renditions = Vec::with_capacity(image.renditions.len());
-    for r in image.renditions {
+    for r in &image.renditions {
         let url = state.media.store.presigned_get(&state.media.bucket, &r.key, PREVIEW_TTL, PREVIEW_CACHE_CONTROL).await?;
-        renditions.push(PublicRendition {
-            format: r.format,
-            long_edge: r.long_edge,
-            width: r.width,
-            height: r.height,
-            bytes: r.bytes,
-            url,
-        });
+        renditions.push(PublicRendition::at(r, url));
     }
     let mut response = axum::Json(Preview { expires_at, renditions }).into_response();
     response.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
