@@ -105,12 +105,27 @@ impl EdgeMedia {
     /// Brings the artwork's rendition tags in line with the catalogue.
     /// Idempotent: a second call changes nothing.
     pub async fn settle_artwork(&self, artwork_id: Uuid) -> Result<Settled, MediaError> {
+        self.settle(artwork_id, None).await
+    }
+
+    /// The same, after the processor (re)wrote an image's renditions: new
+    /// object versions start private, whatever the row recorded for the ones
+    /// they replaced (two invocations of one upload may overlap, the later
+    /// writing after the earlier one's settle).
+    pub async fn settle_rewritten(&self, artwork_id: Uuid, image_id: Uuid) -> Result<Settled, MediaError> {
+        self.settle(artwork_id, Some(image_id)).await
+    }
+
+    async fn settle(&self, artwork_id: Uuid, rewritten: Option<Uuid>) -> Result<Settled, MediaError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         db::lock_artwork_media(&tx, artwork_id).await?;
+        if let Some(image_id) = rewritten {
+            db::set_edge_visibility(&tx, image_id, Visibility::Private).await?;
+        }
         let mut settled = Settled::default();
         for image in db::artwork_edge(&tx, artwork_id).await? {
-            if image.applied == image.wanted {
+            if image.applied == Some(image.wanted) {
                 continue;
             }
             let value = image.wanted.as_str();
@@ -140,20 +155,30 @@ impl EdgeMedia {
         Ok(settled)
     }
 
-    /// Settles up to `limit` artworks whose tags drifted from the catalogue
-    /// (a settle that failed after its write committed). One failing artwork
-    /// does not stop the others; the errors come back beside the result.
-    pub async fn reconcile(&self, limit: i64) -> Result<(Settled, Vec<(Uuid, MediaError)>), MediaError> {
-        let drifted = db::artworks_with_edge_drift(&self.pool.get().await?, limit).await?;
+    /// Settles every artwork whose tags drifted from the catalogue or are
+    /// unknown, `page` at a time (a restored gallery has all of them). One
+    /// failing artwork does not stop the others; the errors come back beside
+    /// the result, and the next run tries them again.
+    pub async fn reconcile(&self, page: i64) -> Result<(Settled, Vec<(Uuid, MediaError)>), MediaError> {
         let mut settled = Settled::default();
         let mut failed = Vec::new();
-        let results: Vec<_> =
-            stream::iter(drifted).map(|id| async move { (id, self.settle_artwork(id).await) }).buffer_unordered(4).collect().await;
-        for (id, result) in results {
-            match result {
-                Ok(s) => settled.add(s),
-                Err(e) => failed.push((id, e)),
+        let mut after = None;
+        loop {
+            let drifted = db::artworks_with_edge_drift(&self.pool.get().await?, after, page).await?;
+            let Some(last) = drifted.last().copied() else { break };
+            let full = drifted.len() as i64 == page;
+            let results: Vec<_> =
+                stream::iter(drifted).map(|id| async move { (id, self.settle_artwork(id).await) }).buffer_unordered(4).collect().await;
+            for (id, result) in results {
+                match result {
+                    Ok(s) => settled.add(s),
+                    Err(e) => failed.push((id, e)),
+                }
             }
+            if !full {
+                break;
+            }
+            after = Some(last);
         }
         Ok((settled, failed))
     }

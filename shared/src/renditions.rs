@@ -140,15 +140,16 @@ impl Processor {
                 key: out_key,
             });
         }
-        let client = self.pool.get().await.map_err(DbError::from)?;
-        if !db::mark_image_ready(&client, work.image_id, &records, &content_sha256).await? {
+        // The connection goes back before the settle takes one: the function's
+        // pool has exactly one (DATABASE_POOL_SIZE).
+        if !db::mark_image_ready(&self.pool.get().await.map_err(DbError::from)?, work.image_id, &records, &content_sha256).await? {
             // Another invocation finished it first; its renditions are identical.
             info!("image was finished concurrently");
         }
         let media = EdgeMedia { pool: self.pool.clone(), store: self.store.clone(), bucket: self.processed_bucket.clone() };
         // A new image of a published artwork goes public now; if this fails the
         // retry finds the image finished, so the reconcile sweep publishes it.
-        match media.settle_artwork(work.artwork_id).await {
+        match media.settle_rewritten(work.artwork_id, work.image_id).await {
             Ok(settled) => info!(published = settled.published.len(), "edge visibility settled"),
             Err(e) => warn!(error = %e, "edge visibility not settled; the reconcile sweep will"),
         }

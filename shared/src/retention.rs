@@ -116,9 +116,10 @@ impl Retention {
     #[instrument(skip_all)]
     pub async fn run(&self, now: DateTime<Utc>, request_id: Option<&str>) -> Result<Report, RetentionError> {
         let mut report = Report::default();
-        let client = self.pool.get().await.map_err(DbError::from)?;
 
-        // First, so a withdrawal whose settle failed never waits on a purge.
+        // First, so a withdrawal whose settle failed never waits on a purge;
+        // and before this run takes its connection, since the settles need
+        // one and the function's pool has exactly one.
         let media = EdgeMedia { pool: self.pool.clone(), store: self.store.clone(), bucket: self.processed_bucket.clone() };
         match media.reconcile(self.batch).await {
             Ok((settled, failed)) => {
@@ -135,6 +136,7 @@ impl Retention {
             }
         }
 
+        let client = self.pool.get().await.map_err(DbError::from)?;
         let grace_cutoff = now - self.policy.deleted_artwork_grace;
         for (artwork_id, images) in db::artworks_deleted_before(&client, grace_cutoff, self.batch).await? {
             for image in &images {

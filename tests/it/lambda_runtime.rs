@@ -196,6 +196,8 @@ async fn the_retention_binary_sweeps() {
     let report = retention.respond(&sample("scheduled-retention.json")).await;
     assert_eq!(report["artworks_purged"], 0, "{report}");
     assert!(report.get("backups_expired").is_some(), "{report}");
+    // The reconcile ran with the single connection Terraform gives the function.
+    assert_eq!(report["edge_settle_failures"], 0, "{report}");
 }
 
 #[tokio::test]

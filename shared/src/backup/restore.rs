@@ -307,6 +307,10 @@ impl BackupService {
         db::migrate(&mut target).await?;
         // The restored catalog says what is known now (at the newest schema).
         db::settle_restored_catalog(&target, &catalog_entry(&opened.manifest, &opened.manifest_key)).await?;
+        // The bucket moved on since the snapshot (and a recovery copies it from
+        // the replica): which renditions carry the public tag is unknown until
+        // the next retention run settles them from this catalogue.
+        db::forget_edge_visibility(&target).await?;
         let restore_ms = started.elapsed().as_millis() as u64;
         let migrated_to = db::schema_version(&target).await?;
         info!(backup_id = %opened.manifest.backup_id, restore_ms, "restore finished");

@@ -5,7 +5,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::DbError;
-use crate::domain::{Image, ImageStatus, RenditionRecord};
+use crate::domain::{Image, ImageStatus, RenditionRecord, Visibility};
 
 fn image_from_row(row: &Row) -> Result<Image, DbError> {
     let status: String = row.try_get("status")?;
@@ -19,10 +19,9 @@ fn image_from_row(row: &Row) -> Result<Image, DbError> {
         renditions: serde_json::from_value(renditions).map_err(|e| DbError::Corrupt(format!("image renditions: {e}")))?,
         failure_reason: row.try_get("failure_reason")?,
         content_sha256: row.try_get("content_sha256")?,
-        edge_visibility: row
-            .try_get::<_, String>("edge_visibility")?
-            .parse()
-            .map_err(|e| DbError::Corrupt(format!("edge visibility: {e}")))?,
+        // Unknown (after a restore, until the next settle) is shown as private:
+        // no public URL is handed out for a tag nobody has checked.
+        edge_visibility: super::media::visibility(row.try_get("edge_visibility")?)?.unwrap_or(Visibility::Private),
         updated_at: row.try_get("updated_at")?,
     })
 }

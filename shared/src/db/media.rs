@@ -13,8 +13,14 @@ use crate::domain::{RenditionRecord, Visibility};
 pub struct ImageEdge {
     pub image_id: Uuid,
     pub keys: Vec<String>,
-    pub applied: Visibility,
+    /// `None`: unknown (the database was restored), so tag them either way.
+    pub applied: Option<Visibility>,
     pub wanted: Visibility,
+}
+
+/// The column's value: `None` when unknown.
+pub(super) fn visibility(stored: Option<String>) -> Result<Option<Visibility>, DbError> {
+    stored.map(|v| v.parse().map_err(|e| DbError::Corrupt(format!("edge visibility: {e}")))).transpose()
 }
 
 /// Serialises settles of one artwork until the transaction ends, so two
@@ -40,11 +46,10 @@ pub async fn artwork_edge(db: &impl GenericClient, artwork_id: Uuid) -> Result<V
         .map(|row| {
             let renditions: Vec<RenditionRecord> =
                 serde_json::from_value(row.try_get("renditions")?).map_err(|e| DbError::Corrupt(format!("image renditions: {e}")))?;
-            let applied: String = row.try_get("edge_visibility")?;
             Ok(ImageEdge {
                 image_id: row.try_get("id")?,
                 keys: renditions.into_iter().map(|r| r.key).collect(),
-                applied: applied.parse().map_err(|e| DbError::Corrupt(format!("edge visibility: {e}")))?,
+                applied: visibility(row.try_get("edge_visibility")?)?,
                 wanted: if row.try_get("public")? { Visibility::Public } else { Visibility::Private },
             })
         })
@@ -56,18 +61,27 @@ pub async fn set_edge_visibility(db: &impl GenericClient, image_id: Uuid, visibi
     Ok(())
 }
 
-/// Artworks whose renditions carry a tag the catalogue no longer wants (a
-/// settle that failed after its write committed, or a change made outside the API).
-pub async fn artworks_with_edge_drift(db: &impl GenericClient, limit: i64) -> Result<Vec<Uuid>, DbError> {
+/// Artworks whose renditions carry a tag the catalogue no longer wants, or
+/// an unknown one (a settle that failed after its write committed, a change
+/// made outside the API, a restored database), in id order after `after`.
+pub async fn artworks_with_edge_drift(db: &impl GenericClient, after: Option<Uuid>, limit: i64) -> Result<Vec<Uuid>, DbError> {
     let sql = format!(
         "SELECT DISTINCT i.artwork_id FROM images i \
            JOIN artworks a ON a.id = i.artwork_id JOIN artists ar ON ar.id = a.artist_id \
           WHERE jsonb_array_length(i.renditions) > 0 \
-            AND i.edge_visibility <> CASE WHEN {PUBLIC} AND i.status = 'ready' AND i.deleted_at IS NULL \
-                                          THEN 'public' ELSE 'private' END \
-          LIMIT $1"
+            AND ($1::uuid IS NULL OR i.artwork_id > $1) \
+            AND i.edge_visibility IS DISTINCT FROM \
+                CASE WHEN {PUBLIC} AND i.status = 'ready' AND i.deleted_at IS NULL THEN 'public' ELSE 'private' END \
+          ORDER BY i.artwork_id \
+          LIMIT $2"
     );
-    Ok(db.query(&sql, &[&limit]).await?.iter().map(|r| r.get(0)).collect())
+    Ok(db.query(&sql, &[&after, &limit]).await?.iter().map(|r| r.get(0)).collect())
+}
+
+/// After a restore: the catalogue is older than the bucket, so what the
+/// renditions carry is unknown until the next settle (every retention run).
+pub async fn forget_edge_visibility(db: &impl tokio_postgres::GenericClient) -> Result<u64, DbError> {
+    Ok(db.execute("UPDATE images SET edge_visibility = NULL WHERE jsonb_array_length(renditions) > 0", &[]).await?)
 }
 
 /// The artist's artworks, deleted ones included: a suspension withdraws them all.

@@ -278,3 +278,67 @@ async fn create_distribution(cloudfront: &aws_sdk_cloudfront::Client, bucket: &s
     let out = cloudfront.create_distribution().distribution_config(config).send().await.unwrap();
     out.distribution().unwrap().id().to_owned()
 }
+
+#[tokio::test]
+async fn unknown_or_rewritten_edge_state_is_settled_from_the_catalogue() {
+    let ctx = TestContext::new().await;
+    let gallery = Gallery::new(&ctx);
+    let p = published(&ctx, &gallery, "Gil Lithograph", "Quay").await;
+    let urls = urls(&gallery.expect(200, Req::get(&format!("/v1/artworks/{}", p.slug))).await.body);
+    let media = gallery.state.media.clone();
+    let keys: Vec<String> = urls.iter().map(|u| url::Url::parse(u).unwrap().path()[1..].to_owned()).collect();
+    let hide_all = || async {
+        for key in &keys {
+            media.store.set_tag(&media.bucket, key, shared::media::VISIBILITY_TAG, "private").await.unwrap();
+        }
+    };
+
+    // A restored catalogue (the bucket copied from the replica, tags lost):
+    // the restore forgets what the objects carry; the reconcile re-tags them.
+    hide_all().await;
+    let client = ctx.pool.get().await.unwrap();
+    assert_eq!(shared::db::forget_edge_visibility(&**client).await.unwrap(), 1);
+    assert_eq!(statuses(&gallery, &urls).await, BTreeSet::from([403]));
+    let (settled, failed) = media.reconcile(1).await.unwrap();
+    assert!(failed.is_empty());
+    assert_eq!(settled.published.len(), 2);
+    assert_eq!(statuses(&gallery, &urls).await, BTreeSet::from([200]), "after the reconcile");
+    assert_eq!(media.reconcile(100).await.unwrap().0, shared::media::Settled::default(), "a second run finds nothing");
+
+    // A second invocation of the processor rewrote the renditions (new
+    // versions, private) after the first one's settle: its own settle
+    // publishes them again.
+    hide_all().await;
+    let artwork: uuid::Uuid = p.artwork.parse().unwrap();
+    media.settle_rewritten(artwork, p.image.parse().unwrap()).await.unwrap();
+    assert_eq!(statuses(&gallery, &urls).await, BTreeSet::from([200]), "after the rewrite's settle");
+}
+
+#[tokio::test]
+async fn a_new_image_of_a_published_work_goes_public_with_the_processors_one_connection() {
+    let ctx = TestContext::new().await;
+    let gallery = Gallery::new(&ctx);
+    let p = published(&ctx, &gallery, "Hal Woodcut", "Pier").await;
+    let slot = gallery
+        .expect(
+            201,
+            Req::new("POST", &format!("/v1/manage/artworks/{}/images", p.artwork)).token(&p.token).json(&json!({ "file_name": "b.png" })),
+        )
+        .await;
+    let image = slot.body["image"]["id"].as_str().unwrap().to_owned();
+    let key = slot.body["upload"]["fields"]["key"].as_str().unwrap().to_owned();
+    let original = crate::processor::png(900, 600);
+    ctx.clients.s3.put_object().bucket(&ctx.storage.originals_bucket).key(&key).body(original.into()).send().await.unwrap();
+
+    // As deployed: DATABASE_POOL_SIZE=1 (infra/functions.tf).
+    let mut processor = ctx.processor();
+    let one = shared::config::DbConfig { pool_size: 1, ..ctx.db.clone() };
+    processor.pool = shared::db::pool(&one, &ctx.stack.app_password).unwrap();
+    processor.process(&ctx.storage.originals_bucket, &key).await.unwrap();
+
+    let shown = gallery.expect(200, Req::get(&format!("/v1/manage/images/{image}")).token(&p.token)).await;
+    assert_eq!(shown.body["status"], "ready");
+    assert_eq!(shown.body["visibility"], "public", "settled by the processor itself: {}", shown.body);
+    let url = shown.body["renditions"][0]["url"].as_str().unwrap().to_owned();
+    assert_eq!(edge_get(&gallery, &url).await.0, 200);
+}
