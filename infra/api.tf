@@ -27,7 +27,7 @@ resource "aws_lambda_permission" "cloudfront_invoke_api" {
   action        = "lambda:InvokeFunction"
   function_name = aws_lambda_function.function["api"].function_name
   principal     = "cloudfront.amazonaws.com"
-  source_arn    = aws_cloudfront_distribution.api.arn
+  source_arn    = local.distribution_arn
 }
 
 resource "aws_lambda_permission" "cloudfront_invoke_api_url" {
@@ -35,7 +35,7 @@ resource "aws_lambda_permission" "cloudfront_invoke_api_url" {
   action                 = "lambda:InvokeFunctionUrl"
   function_name          = aws_lambda_function.function["api"].function_name
   principal              = "cloudfront.amazonaws.com"
-  source_arn             = aws_cloudfront_distribution.api.arn
+  source_arn             = local.distribution_arn
   function_url_auth_type = "AWS_IAM"
 }
 
@@ -50,12 +50,11 @@ locals {
 }
 
 resource "aws_cloudfront_distribution" "api" {
-  #checkov:skip=CKV2_AWS_47:The web ACL (waf.tf) runs AWSManagedRulesKnownBadInputsRuleSet unmodified (the Log4j rules included; read-back checks it); the graph check does not resolve the us-east-1 ACL
   #checkov:skip=CKV_AWS_86:CloudFront standard logging needs an ACL-enabled bucket, which BucketOwnerEnforced forbids; the function logs every request
   #checkov:skip=CKV_AWS_174:With a custom domain (api_certificate_arn) the policy is TLSv1.2_2021; without it the *.cloudfront.net default certificate cannot pin a minimum version
   #checkov:skip=CKV2_AWS_42:Custom certificate is optional (api_certificate_arn); see CKV_AWS_174
   #checkov:skip=CKV_AWS_305:API origin, there is no root object
-  #checkov:skip=CKV_AWS_310:Single-region API origin; regional failover is the DR procedure (docs/disaster-recovery.md)
+  #checkov:skip=CKV_AWS_310:Renditions fail over to their DR replica (origin_group); the API origin is single-region, its regional failover is the DR procedure (docs/disaster-recovery.md)
   #checkov:skip=CKV2_AWS_32:The AWS-managed SecurityHeadersPolicy is attached by id (response_headers_policy_id); the check only recognises a policy resource
   #checkov:skip=CKV_AWS_374:The gallery is public worldwide; no geo restriction
   enabled         = true
@@ -87,11 +86,36 @@ resource "aws_cloudfront_distribution" "api" {
     origin_access_control_id = aws_cloudfront_origin_access_control.renditions.id
   }
 
+  # After the primary region is lost, the same URLs are served from the
+  # replica in the DR region (same tags, same rule): S3 errors and timeouts
+  # fail over, a 403 (not public) never does.
+  origin {
+    origin_id                = "renditions-dr"
+    domain_name              = aws_s3_bucket.dr["processed"].bucket_regional_domain_name
+    origin_access_control_id = aws_cloudfront_origin_access_control.renditions.id
+  }
+
+  origin_group {
+    origin_id = "renditions-with-failover"
+
+    failover_criteria {
+      status_codes = [500, 502, 503, 504]
+    }
+
+    member {
+      origin_id = "renditions"
+    }
+
+    member {
+      origin_id = "renditions-dr"
+    }
+  }
+
   # First: behaviours match in order. GET and HEAD only, cached by the
   # objects' own `Cache-Control: public, max-age=31536000, immutable`.
   ordered_cache_behavior {
     path_pattern               = "/renditions/*"
-    target_origin_id           = "renditions"
+    target_origin_id           = "renditions-with-failover"
     viewer_protocol_policy     = "redirect-to-https"
     allowed_methods            = ["GET", "HEAD"]
     cached_methods             = ["GET", "HEAD"]

@@ -17,6 +17,8 @@ locals {
   # cannot name the distribution in front of it).
   public_base_url = var.public_base_url != "" ? var.public_base_url : (length(var.api_domain_names) > 0 ? "https://${var.api_domain_names[0]}" : "")
 
+  # Built from parts, in the documented format, for every policy that names
+  # the distribution (the emulator's own ARN attribute lacks the empty region).
   distribution_arn = "arn:${local.partition}:cloudfront::${local.account_id}:distribution/${aws_cloudfront_distribution.api.id}"
   edge_function    = "${var.name_prefix}-edge"
 
@@ -32,12 +34,16 @@ resource "aws_cloudfront_origin_access_control" "renditions" {
   signing_protocol                  = "sigv4"
 }
 
-# Merged into the processed bucket's policy (s3.tf).
+# Merged into the processed bucket's policy (s3.tf) and its DR replica's
+# (replication.tf): the distribution fails over to the replica, whose objects
+# carry the same tags (replication copies tags and their changes).
 data "aws_iam_policy_document" "renditions_through_cloudfront" {
+  for_each = { primary = local.bucket_arn.processed, dr = "arn:${local.partition}:s3:::${local.bucket_names.processed}-dr" }
+
   statement {
     sid       = "CloudFrontReadsPublicRenditions"
     actions   = ["s3:GetObject"]
-    resources = ["${local.bucket_arn.processed}/renditions/*"]
+    resources = ["${each.value}/renditions/*"]
 
     principals {
       type        = "Service"
@@ -72,6 +78,8 @@ resource "aws_sqs_queue" "rendition_events" {
 }
 
 data "aws_iam_policy_document" "rendition_events" {
+  source_policy_documents = [data.aws_iam_policy_document.queue_tls_only["rendition_events"].json]
+
   statement {
     sid       = "ProcessedBucketSends"
     actions   = ["sqs:SendMessage"]
@@ -92,24 +100,6 @@ data "aws_iam_policy_document" "rendition_events" {
       test     = "StringEquals"
       variable = "aws:SourceAccount"
       values   = [local.account_id]
-    }
-  }
-
-  statement {
-    sid       = "DenyInsecureTransport"
-    effect    = "Deny"
-    actions   = ["sqs:*"]
-    resources = [aws_sqs_queue.rendition_events.arn]
-
-    principals {
-      type        = "AWS"
-      identifiers = ["*"]
-    }
-
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
     }
   }
 }

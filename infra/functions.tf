@@ -148,12 +148,15 @@ resource "aws_sqs_queue" "dlq" {
   kms_data_key_reuse_period_seconds = 300
 }
 
-data "aws_iam_policy_document" "dlq" {
+# Every queue refuses plain-HTTP access (the withdrawal queue adds its sender, edge.tf).
+data "aws_iam_policy_document" "queue_tls_only" {
+  for_each = { dlq = aws_sqs_queue.dlq.arn, rendition_events = aws_sqs_queue.rendition_events.arn }
+
   statement {
     sid       = "DenyInsecureTransport"
     effect    = "Deny"
     actions   = ["sqs:*"]
-    resources = [aws_sqs_queue.dlq.arn]
+    resources = [each.value]
 
     principals {
       type        = "AWS"
@@ -170,7 +173,7 @@ data "aws_iam_policy_document" "dlq" {
 
 resource "aws_sqs_queue_policy" "dlq" {
   queue_url = aws_sqs_queue.dlq.id
-  policy    = data.aws_iam_policy_document.dlq.json
+  policy    = data.aws_iam_policy_document.queue_tls_only["dlq"].json
 }
 
 resource "aws_lambda_function" "function" {

@@ -452,6 +452,31 @@ data "aws_iam_policy_document" "dr_key" {
     }
   }
 
+  # The distribution's failover origin (api.tf): public renditions of the
+  # processed replica, only through S3, only for this distribution.
+  statement {
+    sid       = "CloudFrontDecryptsReplicaRenditions"
+    actions   = ["kms:Decrypt"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudfront.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "AWS:SourceArn"
+      values   = [local.distribution_arn]
+    }
+
+    condition {
+      test     = "StringLike"
+      variable = "kms:EncryptionContext:aws:s3:arn"
+      values   = ["arn:${local.partition}:s3:::${local.bucket_names.processed}-dr", "arn:${local.partition}:s3:::${local.bucket_names.processed}-dr/renditions/*"]
+    }
+  }
+
   statement {
     sid       = "S3ReplicationWritesReplicas"
     actions   = ["kms:Encrypt", "kms:GenerateDataKey"]

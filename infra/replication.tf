@@ -63,6 +63,8 @@ resource "aws_s3_bucket_ownership_controls" "dr" {
 data "aws_iam_policy_document" "dr_bucket" {
   for_each = local.replicated_buckets
 
+  source_policy_documents = each.key == "processed" ? [data.aws_iam_policy_document.renditions_through_cloudfront["dr"].json] : []
+
   statement {
     sid     = "DenyInsecureTransport"
     effect  = "Deny"

@@ -152,7 +152,7 @@ data "aws_iam_policy_document" "gallery_bucket" {
 
   source_policy_documents = concat(
     [data.aws_iam_policy_document.bucket_baseline[each.key].json],
-    each.key == "processed" ? [data.aws_iam_policy_document.renditions_through_cloudfront.json] : [],
+    each.key == "processed" ? [data.aws_iam_policy_document.renditions_through_cloudfront["primary"].json] : [],
   )
 
   # CloudTrail delivery (trail bucket only), scoped to our trail.

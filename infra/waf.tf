@@ -3,7 +3,7 @@
 #
 # Rule order: IP reputation first (cheapest, drops known-bad sources), then
 # our own body limit and rate limits, then AWS's common and known-bad-input
-# rule sets. Rate limits count per client IP over 5 minutes; the API's own
+# rule sets, then writes from anonymising networks. Rate limits count per client IP over 5 minutes; the API's own
 # per-token limit (429 with Retry-After) stops one leaked token from many IPs.
 
 locals {
@@ -257,6 +257,54 @@ resource "aws_wafv2_web_acl" "edge" {
     visibility_config {
       cloudwatch_metrics_enabled = true
       metric_name                = "${local.waf_metric}KnownBadInputs"
+      sampled_requests_enabled   = true
+    }
+  }
+
+  # Writes from anonymising networks (Tor, open proxies) are refused; reads
+  # stay open to everyone. Hosting-provider addresses are only counted: an
+  # artist's own tooling may well run in a cloud.
+  rule {
+    name     = "anonymous-writes"
+    priority = 7
+
+    override_action {
+      none {}
+    }
+
+    statement {
+      managed_rule_group_statement {
+        vendor_name = "AWS"
+        name        = "AWSManagedRulesAnonymousIpList"
+
+        rule_action_override {
+          name = "HostingProviderIPList"
+
+          action_to_use {
+            count {}
+          }
+        }
+
+        scope_down_statement {
+          regex_match_statement {
+            regex_string = "^(${join("|", local.write_methods)})$"
+
+            field_to_match {
+              method {}
+            }
+
+            text_transformation {
+              priority = 0
+              type     = "NONE"
+            }
+          }
+        }
+      }
+    }
+
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${local.waf_metric}AnonymousWrites"
       sampled_requests_enabled   = true
     }
   }

@@ -74,6 +74,7 @@ EMULATOR_UNSTORED: dict[str, set[str]] = {
         ".ordered_cache_behavior[2].forwarded_values",
         ".ordered_cache_behavior[3].forwarded_values",
         ".origin[1].origin_access_control_id",
+        ".origin[2].origin_access_control_id",
         ".viewer_certificate[0].ssl_support_method",
     },
 }
@@ -441,7 +442,20 @@ def readback(endpoint: str, state: dict, deferred: list[str]) -> Checks:
     ck.expect(oac["OriginAccessControlOriginType"] == "s3" and oac["SigningBehavior"] == "always", "renditions OAC signs every request")
     behaviors = {b["PathPattern"]: b for b in dist.get("CacheBehaviors", {}).get("Items", [])}
     rb = behaviors.get("/renditions/*", {})
-    ck.expect(rb.get("TargetOriginId") == "renditions", "/renditions/* is served from the S3 origin")
+    ck.expect(rb.get("TargetOriginId") == "renditions-with-failover", "/renditions/* is served from the S3 origin group")
+    groups = {g["Id"]: g for g in dist.get("OriginGroups", {}).get("Items", [])}
+    members = [m["OriginId"] for m in groups.get("renditions-with-failover", {}).get("Members", {}).get("Items", [])]
+    ck.expect(members == ["renditions", "renditions-dr"], "renditions fail over from the primary bucket to its DR replica")
+    ck.expect(
+        origins.get("renditions-dr", {}).get("DomainName", "").startswith(dr_buckets["processed"] + "."),
+        "the failover origin is the processed bucket's replica",
+    )
+    dr_policy = json.loads(s3_dr.get_bucket_policy(Bucket=dr_buckets["processed"])["Policy"])
+    dr_stmt = {st.get("Sid"): st for st in dr_policy["Statement"]}.get("CloudFrontReadsPublicRenditions", {})
+    ck.expect(
+        dr_stmt.get("Condition", {}).get("StringEquals", {}).get("s3:ExistingObjectTag/gallery-visibility") == "public",
+        "processed replica: CloudFront may read only public-tagged renditions there too",
+    )
     ck.expect(sorted(rb.get("AllowedMethods", {}).get("Items", [])) == ["GET", "HEAD"], "/renditions/*: GET and HEAD only")
     processed_policy = json.loads(s3.get_bucket_policy(Bucket=buckets["processed"])["Policy"])
     cf_stmt = {st.get("Sid"): st for st in processed_policy["Statement"]}.get("CloudFrontReadsPublicRenditions", {})
@@ -466,8 +480,9 @@ def readback(endpoint: str, state: dict, deferred: list[str]) -> Checks:
     rules = {r["Name"]: r for r in acl["Rules"]}
     managed = {r["Statement"]["ManagedRuleGroupStatement"]["Name"] for r in acl["Rules"] if "ManagedRuleGroupStatement" in r["Statement"]}
     ck.expect(
-        {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet", "AWSManagedRulesAmazonIpReputationList"} <= managed,
-        "web ACL: common, known-bad-inputs and IP-reputation rule groups",
+        {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet", "AWSManagedRulesAmazonIpReputationList", "AWSManagedRulesAnonymousIpList"}
+        <= managed,
+        "web ACL: common, known-bad-inputs, IP-reputation and anonymous-IP rule groups",
     )
     rates = {n: r["Statement"]["RateBasedStatement"]["Limit"] for n, r in rules.items() if "RateBasedStatement" in r["Statement"]}
     ck.expect(
