@@ -22,6 +22,10 @@ locals {
   distribution_arn = "arn:${local.partition}:cloudfront::${local.account_id}:distribution/${aws_cloudfront_distribution.api.id}"
   edge_function    = "${var.name_prefix}-edge"
 
+  # Where renditions live: the processed bucket and its DR replica (the
+  # distribution's failover origin), by ARN.
+  rendition_buckets = { primary = local.bucket_arn.processed, dr = "arn:${local.partition}:s3:::${local.bucket_names.processed}-dr" }
+
   # AWS-managed CloudFront policies for the S3 origin.
   cf_cache_policy_caching_optimized = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 }
@@ -38,7 +42,7 @@ resource "aws_cloudfront_origin_access_control" "renditions" {
 # (replication.tf): the distribution fails over to the replica, whose objects
 # carry the same tags (replication copies tags and their changes).
 data "aws_iam_policy_document" "renditions_through_cloudfront" {
-  for_each = { primary = local.bucket_arn.processed, dr = "arn:${local.partition}:s3:::${local.bucket_names.processed}-dr" }
+  for_each = local.rendition_buckets
 
   statement {
     sid       = "CloudFrontReadsPublicRenditions"
@@ -60,6 +64,36 @@ data "aws_iam_policy_document" "renditions_through_cloudfront" {
       test     = "StringEquals"
       variable = "s3:ExistingObjectTag/gallery-visibility"
       values   = ["public"]
+    }
+  }
+}
+
+# Merged into the data key's and the DR key's policies (kms.tf): CloudFront
+# decrypts renditions only through S3, only those buckets' objects, only for
+# this distribution.
+data "aws_iam_policy_document" "cloudfront_decrypts_renditions" {
+  for_each = local.rendition_buckets
+
+  statement {
+    sid       = "CloudFrontDecryptsRenditions"
+    actions   = ["kms:Decrypt"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudfront.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "AWS:SourceArn"
+      values   = [local.distribution_arn]
+    }
+
+    condition {
+      test     = "StringLike"
+      variable = "kms:EncryptionContext:aws:s3:arn"
+      values   = [each.value, "${each.value}/renditions/*"]
     }
   }
 }

@@ -54,6 +54,8 @@ resource "aws_kms_alias" "data" {
 data "aws_iam_policy_document" "data_key" {
   #checkov:skip=CKV_AWS_356:In a key policy "*" means this key only
   #checkov:skip=CKV_AWS_111:In a key policy "*" means this key only; writers are named principals
+  source_policy_documents = [data.aws_iam_policy_document.cloudfront_decrypts_renditions["primary"].json]
+
   statement {
     sid       = "KeyAdministrationByAccount"
     actions   = concat(local.key_admin_actions, ["kms:CreateGrant"])
@@ -145,31 +147,6 @@ data "aws_iam_policy_document" "data_key" {
       test     = "StringEquals"
       variable = "kms:ViaService"
       values   = ["s3.${local.region}.amazonaws.com"]
-    }
-  }
-
-  # The distribution reads public renditions (edge.tf): only through S3, only
-  # objects of the processed bucket, only on behalf of this distribution.
-  statement {
-    sid       = "CloudFrontDecryptsRenditions"
-    actions   = ["kms:Decrypt"]
-    resources = ["*"]
-
-    principals {
-      type        = "Service"
-      identifiers = ["cloudfront.amazonaws.com"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "AWS:SourceArn"
-      values   = [local.distribution_arn]
-    }
-
-    condition {
-      test     = "StringLike"
-      variable = "kms:EncryptionContext:aws:s3:arn"
-      values   = [local.bucket_arn.processed, "${local.bucket_arn.processed}/renditions/*"]
     }
   }
 
@@ -441,6 +418,8 @@ resource "aws_kms_alias" "dr" {
 data "aws_iam_policy_document" "dr_key" {
   #checkov:skip=CKV_AWS_356:In a key policy "*" means this key only
   #checkov:skip=CKV_AWS_111:In a key policy "*" means this key only; writers are named principals
+  source_policy_documents = [data.aws_iam_policy_document.cloudfront_decrypts_renditions["dr"].json]
+
   statement {
     sid       = "KeyAdministrationByAccount"
     actions   = concat(local.key_admin_actions, ["kms:CreateGrant"])
@@ -449,31 +428,6 @@ data "aws_iam_policy_document" "dr_key" {
     principals {
       type        = "AWS"
       identifiers = [local.account_root_arn]
-    }
-  }
-
-  # The distribution's failover origin (api.tf): public renditions of the
-  # processed replica, only through S3, only for this distribution.
-  statement {
-    sid       = "CloudFrontDecryptsReplicaRenditions"
-    actions   = ["kms:Decrypt"]
-    resources = ["*"]
-
-    principals {
-      type        = "Service"
-      identifiers = ["cloudfront.amazonaws.com"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "AWS:SourceArn"
-      values   = [local.distribution_arn]
-    }
-
-    condition {
-      test     = "StringLike"
-      variable = "kms:EncryptionContext:aws:s3:arn"
-      values   = ["arn:${local.partition}:s3:::${local.bucket_names.processed}-dr", "arn:${local.partition}:s3:::${local.bucket_names.processed}-dr/renditions/*"]
     }
   }
 
