@@ -16,6 +16,7 @@ async fn main() -> Result<()> {
     let api_config = api::Config::from_env()?;
     let processor_config = image_processor::Config::from_env()?;
     let backup_config = backup::Config::from_env()?;
+    let retention_config = retention::Config::from_env()?;
 
     let common = &api_config.common;
     let clients = shared::aws::Clients::new(&common.aws).await;
@@ -26,6 +27,12 @@ async fn main() -> Result<()> {
         [(&storage.originals_bucket, &data_key), (&storage.processed_bucket, &data_key), (&storage.backups_bucket, &backup_key)]
     {
         local::ensure_bucket(&clients.s3, bucket, &api_config.region, key).await?;
+    }
+    // The DR replicas (which replication fills in AWS; retention purges them too).
+    let replica = &retention_config.replica;
+    let replica_s3 = clients.s3_in(&common.aws, &replica.region, None);
+    for (bucket, key) in [(&replica.processed_bucket, &data_key), (&replica.backups_bucket, &backup_key)] {
+        local::ensure_bucket(&replica_s3, bucket, &replica.region, key).await?;
     }
     let owner_password = clients.database_password(&backup_config.owner.password).await?;
     let applied = local::migrate(&common.db, &backup_config.owner.user, &owner_password).await?;

@@ -120,7 +120,7 @@ async fn run_locally(request: OperatorRequest) -> Result<serde_json::Value> {
         }
         Owner::Retention => {
             let deps = retention::deps(&retention::Config::from_env()?).await?;
-            retention::operate(&request, &request_id, &deps).await?
+            retention::operate(&request, &request_id, None, &deps).await?
         }
     };
     Ok(serde_json::to_value(response)?)

@@ -90,6 +90,19 @@ impl Clients {
         }
     }
 
+    /// An S3 client for another region (the DR replicas), through `endpoint`
+    /// when given (the cross-Region interface endpoint); the emulator's
+    /// endpoint, when there is one, wins.
+    pub fn s3_in(&self, cfg: &AwsConfig, region: &str, endpoint: Option<&str>) -> aws_sdk_s3::Client {
+        let mut builder = aws_sdk_s3::config::Builder::from(&self.sdk).region(Region::new(region.to_owned()));
+        match (&cfg.endpoint_url, endpoint) {
+            (Some(emulator), _) => builder = builder.endpoint_url(emulator).force_path_style(true),
+            (None, Some(endpoint)) => builder = builder.endpoint_url(endpoint),
+            (None, None) => {}
+        }
+        aws_sdk_s3::Client::from_conf(builder.build())
+    }
+
     /// The database password: given, or read once from Secrets Manager.
     pub async fn database_password(&self, source: &PasswordSource) -> Result<SecretString, SecretError> {
         let arn = match source {

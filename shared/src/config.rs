@@ -355,6 +355,39 @@ impl StorageConfig {
     }
 }
 
+/// The DR region's replicas of the processed and backups buckets. S3 does not
+/// replicate the deletion of a version, so whoever purges must purge these too.
+#[derive(Clone, Debug)]
+pub struct ReplicaConfig {
+    pub region: String,
+    pub processed_bucket: String,
+    pub backups_bucket: String,
+    /// The DR region's S3 as seen from the private subnets: the cross-Region
+    /// interface endpoint's address (no NAT, and gateway endpoints serve only
+    /// their own region). Unset: the SDK's regional endpoint (or the emulator's).
+    pub s3_endpoint: Option<String>,
+}
+
+impl ReplicaConfig {
+    pub fn read(env: &mut Env) -> Self {
+        let cfg = Self {
+            region: env.required("GALLERY_DR_REGION"),
+            processed_bucket: env.required("GALLERY_PROCESSED_REPLICA_BUCKET"),
+            backups_bucket: env.required("GALLERY_BACKUPS_REPLICA_BUCKET"),
+            s3_endpoint: env.optional("GALLERY_DR_S3_ENDPOINT"),
+        };
+        for name in [&cfg.processed_bucket, &cfg.backups_bucket].into_iter().filter(|n| !n.is_empty()) {
+            if !valid_bucket_name(name) {
+                env.problem(format!("{name:?} is not a valid S3 bucket name"));
+            }
+        }
+        if let Some(url) = cfg.s3_endpoint.as_deref().filter(|u| url::Url::parse(u).is_err()) {
+            env.problem(format!("GALLERY_DR_S3_ENDPOINT={url:?} is not a URL"));
+        }
+        cfg
+    }
+}
+
 fn valid_bucket_name(name: &str) -> bool {
     (3..=63).contains(&name.len())
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')

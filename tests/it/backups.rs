@@ -22,7 +22,7 @@ fn config(ctx: &TestContext, backup_key: String) -> backup::Config {
     }
 }
 
-async fn service(ctx: &TestContext) -> BackupService {
+pub(crate) async fn service(ctx: &TestContext) -> BackupService {
     let backup_key = local::ensure_key(&ctx.clients.kms, &format!("alias/b-{}", uuid::Uuid::new_v4().simple())).await.unwrap();
     service_with_key(ctx, backup_key)
 }
@@ -101,11 +101,11 @@ async fn put(ctx: &TestContext, key: &str, bytes: Vec<u8>) {
     ctx.clients.s3.put_object().bucket(&ctx.storage.backups_bucket).key(key).body(bytes.into()).send().await.unwrap();
 }
 
-fn database_name() -> String {
+pub(crate) fn database_name() -> String {
     format!("r_{}", uuid::Uuid::new_v4().simple())
 }
 
-async fn connect_as_owner(ctx: &TestContext, database: &str) -> tokio_postgres::Client {
+pub(crate) async fn connect_as_owner(ctx: &TestContext, database: &str) -> tokio_postgres::Client {
     let cfg = DbConfig { user: ctx.stack.owner_user.clone(), name: database.to_owned(), ..ctx.db.clone() };
     shared::db::connect(&cfg, &ctx.stack.owner_password).await.unwrap()
 }

@@ -48,6 +48,11 @@ pub async fn lambda_env(ctx: &TestContext, f: &FunctionSettings) -> Vec<(String,
             "GALLERY_PROCESSED_BUCKET" => ctx.storage.processed_bucket.clone(),
             "GALLERY_BACKUPS_BUCKET" => ctx.storage.backups_bucket.clone(),
             "GALLERY_KMS_KEY_ID" => ctx.storage.data_key_id.clone(),
+            "GALLERY_DR_REGION" => ctx.replica.region.clone(),
+            "GALLERY_PROCESSED_REPLICA_BUCKET" => ctx.replica.processed_bucket.clone(),
+            "GALLERY_BACKUPS_REPLICA_BUCKET" => ctx.replica.backups_bucket.clone(),
+            // The cross-Region interface endpoint; locally the emulator answers for every region.
+            "GALLERY_DR_S3_ENDPOINT" => String::new(),
             "GALLERY_BACKUP_KMS_KEY_ID" => {
                 local::ensure_key(&ctx.clients.kms, &format!("alias/b-{}", uuid::Uuid::new_v4().simple())).await.unwrap()
             }

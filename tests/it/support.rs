@@ -5,7 +5,7 @@ use std::sync::Arc;
 use deadpool_postgres::Pool;
 use secrecy::SecretString;
 use shared::aws::Clients;
-use shared::config::{AwsConfig, Common, DbConfig, Env, StorageConfig};
+use shared::config::{AwsConfig, Common, DbConfig, Env, ReplicaConfig, StorageConfig};
 use shared::imaging::Limits;
 use uuid::Uuid;
 
@@ -42,8 +42,13 @@ pub struct TestContext {
     pub pool: Pool,
     pub clients: Clients,
     pub storage: StorageConfig,
+    /// The DR replicas of the processed and backups buckets (in the DR region).
+    pub replica: ReplicaConfig,
     pub region: String,
 }
+
+/// The DR region the tests' replica buckets live in.
+pub const DR_REGION: &str = "eu-central-1";
 
 impl TestContext {
     pub async fn new() -> Self {
@@ -70,7 +75,17 @@ impl TestContext {
         for bucket in [&storage.originals_bucket, &storage.processed_bucket, &storage.backups_bucket] {
             local::ensure_bucket(&clients.s3, bucket, &region, &key).await.expect("bucket");
         }
-        Self { stack, db, pool, clients, storage, region }
+        let replica = ReplicaConfig {
+            region: DR_REGION.into(),
+            processed_bucket: format!("{}-dr", storage.processed_bucket),
+            backups_bucket: format!("{}-dr", storage.backups_bucket),
+            s3_endpoint: None,
+        };
+        let replica_s3 = clients.s3_in(&stack.aws, DR_REGION, None);
+        for bucket in [&replica.processed_bucket, &replica.backups_bucket] {
+            local::ensure_bucket(&replica_s3, bucket, DR_REGION, &key).await.expect("replica bucket");
+        }
+        Self { stack, db, pool, clients, storage, replica, region }
     }
 
     pub fn api_state(&self) -> api::State {
@@ -106,6 +121,26 @@ impl TestContext {
             max_bytes,
         };
         image_processor::processor_with(&config, self.pool.clone(), &self.clients)
+    }
+
+    /// The retention function as Terraform configures it, on this test's resources.
+    pub fn retention_config(&self, policy: shared::retention::Policy) -> retention::Config {
+        retention::Config {
+            common: self.common(),
+            policy,
+            operator: Default::default(),
+            replica: self.replica.clone(),
+            backup_key_id: self.storage.data_key_id.clone(),
+        }
+    }
+
+    pub fn retention(&self, policy: shared::retention::Policy) -> shared::retention::Retention {
+        retention::retention_with(&self.retention_config(policy), self.pool.clone(), &self.clients)
+    }
+
+    /// The S3 client of the DR region (the replicas).
+    pub fn replica_s3(&self) -> aws_sdk_s3::Client {
+        self.clients.s3_in(&self.stack.aws, DR_REGION, None)
     }
 
     /// An artist and a live token for them.

@@ -17,6 +17,7 @@ use crate::{run, say, tools};
 /// Names shared with `infra/` (the Terraform default `name_prefix`).
 pub const PREFIX: &str = "copper-gallery";
 pub const REGION: &str = "eu-west-1";
+pub const DR_REGION: &str = "eu-central-1";
 
 pub struct Stack {
     pub dir: PathBuf,
@@ -251,6 +252,10 @@ impl Stack {
             v("GALLERY_BACKUPS_BUCKET", format!("{PREFIX}-backups")),
             v("GALLERY_KMS_KEY_ID", format!("alias/{PREFIX}-data")),
             v("GALLERY_BACKUP_KMS_KEY_ID", format!("alias/{PREFIX}-backups")),
+            // The DR replicas, as Terraform names them (`*-dr`, in the DR region).
+            v("GALLERY_DR_REGION", DR_REGION.into()),
+            v("GALLERY_PROCESSED_REPLICA_BUCKET", format!("{PREFIX}-processed-dr")),
+            v("GALLERY_BACKUPS_REPLICA_BUCKET", format!("{PREFIX}-backups-dr")),
             // The local server answers /renditions/* as the distribution does (`local::edge`).
             v("GALLERY_MEDIA_BASE_URL", "http://127.0.0.1:3000".into()),
         ]

@@ -37,6 +37,11 @@ impl Reply {
         Ok(Self { status: StatusCode::CREATED, location: Some(location), body: to_json(body)?, replayable: true })
     }
 
+    /// Taken on, finished later (`location` says where to follow it).
+    pub fn accepted(location: String, body: &impl Serialize) -> Result<Self, ApiError> {
+        Ok(Self { status: StatusCode::ACCEPTED, location: Some(location), body: to_json(body)?, replayable: true })
+    }
+
     /// Shown once, never stored: a retry learns only that it already happened.
     pub fn secret(mut self) -> Self {
         self.replayable = false;

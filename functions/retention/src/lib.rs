@@ -1,12 +1,12 @@
-//! The daily schedule → `shared::retention`; operator invocations → a dry
-//! run of the same sweep (`gallery-ops retention preview`).
+//! The daily schedule → `shared::retention`; operator invocations → the
+//! sweep now or its dry run, the policy, artist erasure (`gallery-ops retention …`,
+//! `gallery-ops artists erase`).
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
-use chrono::Duration;
-use shared::config::{Common, Env, FromEnv, OperatorConfig};
+use shared::config::{Common, Env, FromEnv, OperatorConfig, ReplicaConfig};
 use shared::db::{self, AuditEntry};
 use shared::ops::{OperatorRequest, OperatorResponse, OpsError, Owner, Task, Verifier};
-use shared::retention::{Policy, Retention, RetentionError};
+use shared::retention::{Buckets, Policy, Retention, RetentionError, Sweep};
 use shared::storage::ObjectStore;
 
 #[derive(Clone, Debug)]
@@ -14,26 +14,20 @@ pub struct Config {
     pub common: Common,
     pub policy: Policy,
     pub operator: OperatorConfig,
+    /// The DR copies the sweep deletes from as well.
+    pub replica: ReplicaConfig,
+    /// Erasure records go to the backups bucket under the backups key.
+    pub backup_key_id: String,
 }
 
 impl FromEnv for Config {
     fn parse(env: &mut Env) -> Self {
         let common = Common::read(env);
         let operator = OperatorConfig::read(env);
-        let d = Policy::default();
-        let mut days = |name: &str, default: Duration| Duration::days(env.parse_or(name, default.num_days()));
-        let policy = Policy {
-            deleted_artwork_grace: days("RETENTION_DELETED_ARTWORK_DAYS", d.deleted_artwork_grace),
-            failed_image_age: days("RETENTION_FAILED_IMAGE_DAYS", d.failed_image_age),
-            abandoned_upload_age: days("RETENTION_ABANDONED_UPLOAD_DAYS", d.abandoned_upload_age),
-            dead_token_age: days("RETENTION_DEAD_TOKEN_DAYS", d.dead_token_age),
-            backup_age: days("RETENTION_BACKUP_DAYS", d.backup_age),
-            keep_backups: env.parse_or("RETENTION_KEEP_BACKUPS", d.keep_backups),
-        };
-        if policy.keep_backups == 0 {
-            env.problem("RETENTION_KEEP_BACKUPS must be at least 1: the newest good backup is never deleted");
-        }
-        Self { common, policy, operator }
+        let policy = Policy::read(env);
+        let replica = ReplicaConfig::read(env);
+        let backup_key_id = env.required("GALLERY_BACKUP_KMS_KEY_ID");
+        Self { common, policy, operator, replica, backup_key_id }
     }
 }
 
@@ -49,12 +43,21 @@ pub async fn deps(config: &Config) -> anyhow::Result<Deps> {
 }
 
 pub fn retention_with(config: &Config, pool: deadpool_postgres::Pool, clients: &shared::aws::Clients) -> Retention {
+    let storage = &config.common.storage;
+    let store = ObjectStore::new(clients, &storage.data_key_id);
+    let replica_s3 = clients.s3_in(&config.common.aws, &config.replica.region, config.replica.s3_endpoint.as_deref());
     Retention {
         pool,
-        store: ObjectStore::new(clients, &config.common.storage.data_key_id),
-        originals_bucket: config.common.storage.originals_bucket.clone(),
-        processed_bucket: config.common.storage.processed_bucket.clone(),
-        backups_bucket: config.common.storage.backups_bucket.clone(),
+        replica_store: store.with_s3(replica_s3),
+        ledger_store: ObjectStore::new(clients, &config.backup_key_id),
+        store,
+        buckets: Buckets {
+            originals: storage.originals_bucket.clone(),
+            processed: storage.processed_bucket.clone(),
+            backups: storage.backups_bucket.clone(),
+            processed_replica: config.replica.processed_bucket.clone(),
+            backups_replica: config.replica.backups_bucket.clone(),
+        },
         policy: config.policy.clone(),
         batch: 500,
     }
@@ -71,34 +74,79 @@ pub enum Error {
     Event(#[from] serde_json::Error),
 }
 
-/// An invocation: the schedule's sweep, or an operator's preview.
-pub async fn handle(event: serde_json::Value, request_id: &str, deps: &Deps) -> Result<serde_json::Value, Error> {
-    if OperatorRequest::is_operator_event(&event) {
-        let request: OperatorRequest = serde_json::from_value(event).map_err(|e| OpsError::Invalid(e.to_string()))?;
-        return Ok(serde_json::to_value(operate(&request, request_id, deps).await?)?);
-    }
-    let event: EventBridgeEvent<serde_json::Value> = serde_json::from_value(event)?;
-    // The scheduled time, not the clock: a retried event applies the same cut-offs.
-    let now = event.time.unwrap_or_else(chrono::Utc::now);
-    let report = deps.retention.run(now, event.id.as_deref().or(Some(request_id))).await?;
-    Ok(serde_json::to_value(report)?)
+/// What the schedule may ask beyond the sweep itself.
+#[derive(Debug, Default, serde::Deserialize)]
+struct ScheduledDetail {
+    #[serde(default)]
+    dry_run: bool,
 }
 
-/// A dry run for a proven operator: counts and sample keys, nothing deleted.
-pub async fn operate(request: &OperatorRequest, request_id: &str, deps: &Deps) -> Result<OperatorResponse, OpsError> {
+/// Leave this long before Lambda's deadline: the page in hand finishes, no new one starts.
+const DEADLINE_MARGIN: chrono::Duration = chrono::Duration::seconds(90);
+
+/// An invocation: the schedule's sweep (`"dry_run": true` in its detail
+/// deletes nothing), or an operator's task. `deadline` is the invocation's.
+pub async fn handle(
+    event: serde_json::Value,
+    request_id: &str,
+    deadline: Option<chrono::DateTime<chrono::Utc>>,
+    deps: &Deps,
+) -> Result<serde_json::Value, Error> {
+    if OperatorRequest::is_operator_event(&event) {
+        let request: OperatorRequest = serde_json::from_value(event).map_err(|e| OpsError::Invalid(e.to_string()))?;
+        return Ok(serde_json::to_value(operate(&request, request_id, deadline, deps).await?)?);
+    }
+    let event: EventBridgeEvent<serde_json::Value> = serde_json::from_value(event)?;
+    let detail: ScheduledDetail = serde_json::from_value(event.detail.clone()).unwrap_or_default();
+    let sweep = Sweep {
+        // The scheduled time, not the clock: a retried event applies the same cut-offs.
+        now: event.time.unwrap_or_else(chrono::Utc::now),
+        dry_run: detail.dry_run,
+        request_id: Some(event.id.clone().unwrap_or_else(|| request_id.to_owned())),
+        stop_at: deadline.map(|d| d - DEADLINE_MARGIN),
+    };
+    Ok(serde_json::to_value(deps.retention.run(&sweep).await?)?)
+}
+
+/// A retention task for a proven operator; every one is in the audit log
+/// under the operator's IAM identity.
+pub async fn operate(
+    request: &OperatorRequest,
+    request_id: &str,
+    deadline: Option<chrono::DateTime<chrono::Utc>>,
+    deps: &Deps,
+) -> Result<OperatorResponse, OpsError> {
     let caller = deps.verifier.authorize(request, Owner::Retention).await?;
     let task = &request.operator_task;
-    if !matches!(task, Task::PreviewRetention) {
-        return Err(OpsError::WrongFunction(task.action()));
-    }
-    let preview = deps.retention.preview(chrono::Utc::now()).await.map_err(|e| OpsError::Task(e.to_string()))?;
-    let result = serde_json::json!({ "would_delete": preview, "policy": format!("{:?}", deps.retention.policy) });
-    let client = deps.retention.pool.get().await.map_err(db::DbError::from)?;
     let actor = caller.actor();
-    let detail = serde_json::json!({ "object_keys": preview.object_keys });
+    let failed = |e: RetentionError| match e {
+        RetentionError::NoSuchArtist(id) => OpsError::NotFound(format!("artist {id}")),
+        other => OpsError::Task(other.to_string()),
+    };
+    let now = chrono::Utc::now();
+    let (result, target) = match task {
+        Task::RunRetention { dry_run } => {
+            let sweep =
+                Sweep { now, dry_run: *dry_run, request_id: Some(request_id.to_owned()), stop_at: deadline.map(|d| d - DEADLINE_MARGIN) };
+            let report = deps.retention.run(&sweep).await.map_err(failed)?;
+            (serde_json::json!({ "report": report }), "retention".to_owned())
+        }
+        Task::RetentionPolicy => (serde_json::json!({ "rules": deps.retention.policy.rules() }), "retention".to_owned()),
+        Task::EraseArtist { artist_id, .. } => {
+            let outcome = deps.retention.erase_now(*artist_id, &actor, request_id, now).await.map_err(failed)?;
+            (serde_json::to_value(outcome).map_err(|e| OpsError::Task(e.to_string()))?, format!("artist:{artist_id}"))
+        }
+        Task::ListErasures { limit } => {
+            let client = deps.retention.pool.get().await.map_err(db::DbError::from)?;
+            let erasures = db::list_erasures(&client, i64::from(*limit)).await?;
+            (serde_json::json!({ "erasures": erasures }), "erasures".to_owned())
+        }
+        other => return Err(OpsError::WrongFunction(other.action())),
+    };
+    let client = deps.retention.pool.get().await.map_err(db::DbError::from)?;
     db::append_audit(
         &client,
-        &AuditEntry { actor: &actor, action: task.action(), target: "retention", request_id: Some(request_id), detail },
+        &AuditEntry { actor: &actor, action: task.action(), target: &target, request_id: Some(request_id), detail: serde_json::json!({}) },
     )
     .await?;
     Ok(OperatorResponse { action: task.action().to_owned(), caller: caller.arn, result })

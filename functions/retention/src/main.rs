@@ -1,9 +1,11 @@
 //! EventBridge Scheduler → the retention policy and secure deletion;
-//! operator invocations (`gallery-ops retention preview`) → a dry run.
+//! operator invocations → the sweep or its dry run, the policy, erasures.
 //!
-//! Env: DATABASE_*, GALLERY_*_BUCKET, GALLERY_KMS_KEY_ID, RETENTION_* (days),
+//! Env: DATABASE_*, GALLERY_*_BUCKET, GALLERY_*_REPLICA_BUCKET, GALLERY_DR_*,
+//! GALLERY_KMS_KEY_ID, GALLERY_BACKUP_KMS_KEY_ID, RETENTION_*,
 //! GALLERY_OPERATOR_ROLE_NAME, RUST_LOG.
-//! IAM: s3:ListBucketVersions and s3:DeleteObjectVersion on the three buckets.
+//! IAM: s3:ListBucketVersions, s3:DeleteObject(Version) on the three buckets
+//! and the two DR replicas; s3:PutObject on the backups bucket's erasures/.
 
 use lambda_runtime::{service_fn, LambdaEvent};
 use shared::config::FromEnv;
@@ -15,7 +17,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let deps = retention::deps(&config).await?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let deps = &deps;
-        async move { retention::handle(event.payload, &event.context.request_id, deps).await.map_err(retention::diagnostic) }
+        let deadline = chrono::DateTime::from_timestamp_millis(event.context.deadline as i64);
+        async move { retention::handle(event.payload, &event.context.request_id, deadline, deps).await.map_err(retention::diagnostic) }
     }))
     .await
 }

@@ -1,5 +1,6 @@
 use clap::Subcommand;
 use shared::ops::Task;
+use uuid::Uuid;
 
 #[derive(Debug, Subcommand)]
 pub enum Artists {
@@ -16,6 +17,21 @@ pub enum Artists {
         #[arg(long)]
         website: Option<String>,
     },
+    /// Erases an artist now (the retention function runs it): personal data, works, every object version in
+    /// the primary and DR buckets, tokens. Prints the erasure record and the
+    /// backups that still hold the artist until the rotation removes them.
+    Erase {
+        /// The artist's id.
+        artist: Uuid,
+        /// Required: an erasure cannot be undone.
+        #[arg(long)]
+        confirm: bool,
+    },
+    /// Erasure records, newest first.
+    Erasures {
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
     /// The newest artists, with their emails and live token counts.
     List {
         #[arg(long, default_value_t = 50)]
@@ -28,6 +44,8 @@ impl Artists {
         match self {
             Self::Create { name, email, bio, website } => Task::CreateArtist { name, email, bio, website },
             Self::List { limit } => Task::ListArtists { limit },
+            Self::Erase { artist, confirm } => Task::EraseArtist { artist_id: artist, confirmed: confirm },
+            Self::Erasures { limit } => Task::ListErasures { limit },
         }
     }
 }

@@ -19,7 +19,7 @@ pub enum Command {
     /// Create, list and revoke API tokens.
     #[command(subcommand)]
     Tokens(tokens::Tokens),
-    /// Add and list artists (before the API's admin routes take over).
+    /// Add, list and erase artists.
     #[command(subcommand)]
     Artists(artists::Artists),
     /// Migrate the schema and give the application role its login.
@@ -28,7 +28,7 @@ pub enum Command {
     /// Run a backup or a restore drill now; show their history.
     #[command(subcommand)]
     Backup(backups::Backup),
-    /// Preview what the retention sweep would delete (a dry run).
+    /// The retention sweep: run or preview it, print the policy, erase an artist.
     #[command(subcommand)]
     Retention(retention::Retention),
 }

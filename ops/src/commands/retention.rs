@@ -5,12 +5,22 @@ use shared::ops::Task;
 pub enum Retention {
     /// What the next sweep would delete: counts and sample keys; deletes nothing.
     Preview,
+    /// Runs the sweep now (the daily schedule's run).
+    Run {
+        /// Report what would be deleted, delete nothing (the same as `preview`).
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// The policy in force: what is kept, how long, and why.
+    Policy,
 }
 
 impl Retention {
     pub fn task(self) -> Task {
         match self {
-            Self::Preview => Task::PreviewRetention,
+            Self::Preview => Task::RunRetention { dry_run: true },
+            Self::Run { dry_run } => Task::RunRetention { dry_run },
+            Self::Policy => Task::RetentionPolicy,
         }
     }
 }

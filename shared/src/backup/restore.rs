@@ -75,6 +75,8 @@ pub struct RestoreReport {
     pub migrated_to: i32,
     pub rows: BTreeMap<String, u64>,
     pub restore_ms: u64,
+    /// Erasures made after this backup, applied again to its data.
+    pub erasures_replayed: u64,
 }
 
 /// How a restore should go.
@@ -311,6 +313,15 @@ impl BackupService {
         // the replica): which renditions carry the public tag is unknown until
         // the next retention run settles them from this catalogue.
         db::forget_edge_visibility(&target).await?;
+        // Nobody erased comes back: every erasure in the ledger (which outlives
+        // every backup) is applied again to the data this backup brought.
+        let mut erasures_replayed = 0;
+        for record in crate::retention::erasure::read_ledger(&self.store, &self.bucket).await? {
+            if db::replay_erasure(&target, &record).await? {
+                info!(erasure = %record.id, "erasure re-applied to the restored data");
+                erasures_replayed += 1;
+            }
+        }
         let restore_ms = started.elapsed().as_millis() as u64;
         let migrated_to = db::schema_version(&target).await?;
         info!(backup_id = %opened.manifest.backup_id, restore_ms, "restore finished");
@@ -322,6 +333,7 @@ impl BackupService {
             migrated_to,
             rows,
             restore_ms,
+            erasures_replayed,
         })
     }
 

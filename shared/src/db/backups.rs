@@ -21,6 +21,7 @@ pub const BACKUP_TABLES: &[(&str, &str)] = &[
     ("audit_log", "id"),
     ("backups", "id"),
     ("restore_drills", "id"),
+    ("erasures", "id"),
 ];
 
 /// Tables the migrations own that are not data: refinery's history, and

@@ -91,7 +91,24 @@ pub enum Task {
     BackupHistory {
         limit: u32,
     },
-    PreviewRetention,
+    /// The retention sweep now; with `dry_run`, what it would delete (counts
+    /// and sample keys) and nothing deleted.
+    RunRetention {
+        dry_run: bool,
+    },
+    /// The retention policy in force, rule by rule.
+    RetentionPolicy,
+    /// Erases an artist now: personal data, works, every object version
+    /// (replicas too), tokens; keeps the record that proves it. Irreversible,
+    /// so it must be confirmed.
+    EraseArtist {
+        artist_id: Uuid,
+        confirmed: bool,
+    },
+    /// Erasure records, newest first.
+    ListErasures {
+        limit: u32,
+    },
 }
 
 /// The deployed function that runs a task.
@@ -128,7 +145,7 @@ impl Task {
             | Self::BackupHistory { .. }
             | Self::VerifyBackup { .. }
             | Self::RestoreBackup { .. } => Owner::Backup,
-            Self::PreviewRetention => Owner::Retention,
+            Self::RunRetention { .. } | Self::RetentionPolicy | Self::EraseArtist { .. } | Self::ListErasures { .. } => Owner::Retention,
         }
     }
 
@@ -147,7 +164,11 @@ impl Task {
             Self::VerifyBackup { .. } => "ops.verify_backup",
             Self::RestoreBackup { .. } => "ops.restore_backup",
             Self::BackupHistory { .. } => "ops.backup_history",
-            Self::PreviewRetention => "ops.preview_retention",
+            Self::RunRetention { dry_run: true } => "ops.preview_retention",
+            Self::RunRetention { dry_run: false } => "ops.run_retention",
+            Self::RetentionPolicy => "ops.retention_policy",
+            Self::EraseArtist { .. } => "ops.erase_artist",
+            Self::ListErasures { .. } => "ops.list_erasures",
         }
     }
 
@@ -184,7 +205,8 @@ impl Task {
                 crate::backup::restore::check_database_name(database).map_err(|e| OpsError::Invalid(format!("--database: {e}")))
             }
             Self::CreateArtist { name, email, bio, website } => artists::validate(name, email, bio.as_deref(), website.as_deref()),
-            Self::BackupHistory { limit } | Self::ListArtists { limit } if !(1..=200).contains(limit) => {
+            Self::EraseArtist { confirmed: false, .. } => invalid("erasing an artist cannot be undone: repeat the command with --confirm"),
+            Self::BackupHistory { limit } | Self::ListArtists { limit } | Self::ListErasures { limit } if !(1..=200).contains(limit) => {
                 invalid("--limit must be between 1 and 200")
             }
             _ => Ok(()),
@@ -352,6 +374,7 @@ mod tests {
     fn each_task_has_one_owner() {
         assert_eq!(Task::ListTokens { include_dead: false }.owner(), Owner::Api);
         assert_eq!(Task::RunRestoreDrill.owner(), Owner::Backup);
-        assert_eq!(Task::PreviewRetention.owner(), Owner::Retention);
+        assert_eq!(Task::RunRetention { dry_run: true }.owner(), Owner::Retention);
+        assert!(Task::EraseArtist { artist_id: Uuid::nil(), confirmed: false }.validate().is_err());
     }
 }

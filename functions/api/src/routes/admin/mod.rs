@@ -2,6 +2,7 @@
 
 mod artists;
 mod audit;
+mod erasures;
 mod tokens;
 
 use serde::Deserialize;
@@ -17,7 +18,12 @@ use crate::extract::{Caller, Query};
 use crate::State;
 
 pub fn routes() -> OpenApiRouter<State> {
-    OpenApiRouter::new().merge(artists::routes()).merge(tokens::routes()).merge(audit::routes()).routes(routes!(artworks))
+    OpenApiRouter::new()
+        .merge(artists::routes())
+        .merge(tokens::routes())
+        .merge(audit::routes())
+        .merge(erasures::routes())
+        .routes(routes!(artworks))
 }
 
 #[derive(Deserialize, IntoParams)]

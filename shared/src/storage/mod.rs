@@ -15,6 +15,9 @@ use hmac::{Hmac, Mac};
 use serde::Serialize;
 use sha2::Sha256;
 
+mod purge;
+pub use purge::{transient_code, Deleted, KeyFailure, PurgeTally, Version, MAX_BATCH};
+
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     #[error("s3 {operation} {bucket}/{key}: {message}")]
@@ -94,6 +97,12 @@ pub struct ObjectStore {
 impl ObjectStore {
     pub fn new(clients: &crate::aws::Clients, kms_key_id: impl Into<String>) -> Self {
         Self { s3: clients.s3.clone(), credentials: clients.sdk.credentials_provider(), kms_key_id: kms_key_id.into() }
+    }
+
+    /// The same store through another S3 client: the DR region's, whose
+    /// buckets hold the replicas.
+    pub fn with_s3(&self, s3: aws_sdk_s3::Client) -> Self {
+        Self { s3, credentials: self.credentials.clone(), kms_key_id: self.kms_key_id.clone() }
     }
 
     pub fn kms_key_id(&self) -> &str {
@@ -215,42 +224,23 @@ impl ObjectStore {
         Ok(request.uri().to_owned())
     }
 
-    /// Removes every version and delete marker of a key: on a versioned bucket a
-    /// plain DELETE only hides the data, and originals must really go.
+    /// Removes every version and delete marker of one key: on a versioned
+    /// bucket a plain DELETE only hides the data, and originals must really go.
     pub async fn delete_all_versions(&self, bucket: &str, key: &str) -> Result<usize, StorageError> {
-        let mut removed = 0;
-        let mut key_marker: Option<String> = None;
-        let mut version_marker: Option<String> = None;
-        loop {
-            let page = self
-                .s3
-                .list_object_versions()
-                .bucket(bucket)
-                .prefix(key)
-                .set_key_marker(key_marker.take())
-                .set_version_id_marker(version_marker.take())
-                .send()
-                .await
-                .map_err(|e| s3_error("list versions", bucket, key, e))?;
-            let versions = page.versions().iter().filter(|v| v.key() == Some(key)).map(|v| v.version_id().map(str::to_owned));
-            let markers = page.delete_markers().iter().filter(|m| m.key() == Some(key)).map(|m| m.version_id().map(str::to_owned));
-            for version in versions.chain(markers).collect::<Vec<_>>() {
-                self.s3
-                    .delete_object()
-                    .bucket(bucket)
-                    .key(key)
-                    .set_version_id(version)
-                    .send()
-                    .await
-                    .map_err(|e| s3_error("delete version", bucket, key, e))?;
-                removed += 1;
-            }
-            if page.is_truncated() != Some(true) {
-                return Ok(removed);
-            }
-            key_marker = page.next_key_marker().map(str::to_owned);
-            version_marker = page.next_version_id_marker().map(str::to_owned);
+        let (mut versions, _) = self.versions_under(bucket, key).await?;
+        versions.retain(|v| v.key == key);
+        let deleted = self.delete_versions(bucket, &versions).await;
+        if let Some(f) = deleted.failures.first() {
+            let message = format!("{}: {}", f.code, f.message);
+            return Err(StorageError::S3 {
+                operation: "delete version",
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                message,
+                retryable: purge::transient_code(&f.code),
+            });
         }
+        Ok(deleted.tally.removed() as usize)
     }
 
     /// Starts a multipart upload encrypted with our KMS key; returns its id.

@@ -1,0 +1,188 @@
+//! Artist erasure: the artist's personal data and works removed, their
+//! objects deleted everywhere (primary and DR buckets), and a record that
+//! proves it without keeping any of it.
+//!
+//! A request (the API's admin route, or the operator tool) takes the artist
+//! out of the gallery at once: works hidden, tokens revoked. Retention then
+//! completes it: the record goes to the backups bucket's erasure ledger first
+//! (`erasures/<id>.json`, replicated to the DR region with the backups, never
+//! pruned), then every object under the artist's artworks goes, then the rows
+//! and the record's completion commit together. A restore reads the ledger
+//! and re-applies every erasure to the older data it brings back
+//! (`backup::restore`), so nobody erased comes back with a backup.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use tracing::warn;
+use uuid::Uuid;
+
+use super::{audit, facts, in_transaction, media_scopes, rotation, Doomed, Report, Retention, RetentionError, Sweep};
+use crate::db::{self, DbError, Erasure};
+use crate::storage::{ObjectStore, StorageError};
+
+const RULE: &str = "artist-erasure";
+
+/// Where the ledger keeps an erasure's record.
+pub fn ledger_key(id: Uuid) -> String {
+    format!("erasures/{id}.json")
+}
+
+/// Every record in a bucket's erasure ledger.
+pub async fn read_ledger(store: &ObjectStore, bucket: &str) -> Result<Vec<Erasure>, StorageError> {
+    let mut records = Vec::new();
+    for key in store.list_keys(bucket, "erasures/").await? {
+        let bytes = store.get(bucket, &key, 1 << 20).await?;
+        match serde_json::from_slice::<Erasure>(&bytes) {
+            Ok(record) if ledger_key(record.id) == key => records.push(record),
+            // A record that is not ours is not a reason to resurrect anyone, nor to stop.
+            _ => warn!(%key, "not an erasure record; skipped"),
+        }
+    }
+    records.sort_by_key(|r| (r.requested_at, r.id));
+    Ok(records)
+}
+
+/// A backup that still held the artist when the erasure completed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Containing {
+    pub backup_id: Uuid,
+    pub started_at: DateTime<Utc>,
+    /// The day the rotation removes it (and its replica), if daily backups go on;
+    /// `None` when the rotation keeps it beyond any date it can name.
+    pub removed_by: Option<DateTime<Utc>>,
+}
+
+/// What an erasure run gives back.
+#[derive(Debug, Clone, Serialize)]
+pub struct ErasureOutcome {
+    pub erasure: Erasure,
+    pub report: Report,
+}
+
+impl Retention {
+    /// Records a request to erase `artist` (or finds the open one) and
+    /// completes it now: what the operator tool runs.
+    pub async fn erase_now(
+        &self,
+        artist: Uuid,
+        requested_by: &str,
+        request_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ErasureOutcome, RetentionError> {
+        let mut client = self.pool.get().await.map_err(DbError::from)?;
+        let erasure = in_transaction(&client, |tx| async move {
+            let (erasure, new) =
+                db::request_erasure(tx, artist, requested_by, Some(request_id)).await?.ok_or(RetentionError::NoSuchArtist(artist))?;
+            if new {
+                let detail = serde_json::json!({ "erasure": erasure.id });
+                let entry = db::AuditEntry {
+                    actor: requested_by,
+                    action: "artist.erasure_requested",
+                    target: &format!("artist:{artist}"),
+                    request_id: Some(request_id),
+                    detail,
+                };
+                db::append_audit(tx, &entry).await?;
+            }
+            Ok(erasure)
+        })
+        .await?;
+        let sweep = Sweep { request_id: Some(request_id.to_owned()), ..Sweep::at(now) };
+        let mut report = Report { complete: true, ..Report::default() };
+        self.erase(&mut client, &erasure, &sweep, &mut report).await?;
+        let erasure = db::erasure_by_id(&client, erasure.id).await?.unwrap_or(erasure);
+        Ok(ErasureOutcome { erasure, report })
+    }
+
+    /// The rule: every open erasure, oldest first.
+    pub(super) async fn erasures(&self, client: &mut db::Client, sweep: &Sweep, report: &mut Report) -> Result<(), RetentionError> {
+        for erasure in db::open_erasures(client, self.batch).await? {
+            if self.out_of_time(sweep, report) {
+                break;
+            }
+            self.erase(client, &erasure, sweep, report).await?;
+        }
+        Ok(())
+    }
+
+    async fn erase(&self, client: &mut db::Client, erasure: &Erasure, sweep: &Sweep, report: &mut Report) -> Result<(), RetentionError> {
+        let target = format!("erasure:{}", erasure.id);
+        if !sweep.dry_run {
+            // The ledger first: from here on a restore cannot bring the artist back.
+            if let Err(e) = self.write_ledger(erasure).await {
+                report.fail(RULE, target, format!("the erasure record could not be written: {e}"));
+                return Ok(());
+            }
+        }
+        let artist = erasure.artist_id;
+        let artworks = db::all_artworks_of(client, artist).await?;
+        let joined_at = db::artist_joined_at(client, artist).await?;
+        let scopes = artworks.iter().flat_map(|a| media_scopes(&a.to_string())).collect();
+        let items = vec![Doomed { target, scopes }];
+        let buckets = self.buckets.clone();
+        let client_ref = &*client;
+        let completed = std::sync::Mutex::new(None);
+        self.settle_page(RULE, items, sweep.dry_run, report, |_, versions| {
+            let completed = &completed;
+            let buckets = &buckets;
+            in_transaction(client_ref, move |tx| async move {
+                let rows = db::erase_artist_rows(tx, artist).await?;
+                let containing = self.containing(tx, joined_at, sweep.now).await?;
+                let objects = serde_json::json!({
+                    "object_versions": versions,
+                    "buckets": [&buckets.originals, &buckets.processed, &buckets.processed_replica],
+                });
+                let done = db::Completion { rows_deleted: &rows, objects_deleted: &objects, backups_containing: &containing };
+                let record = db::complete_erasure(tx, erasure.id, &done).await?;
+                let detail = serde_json::json!({ "erasure": erasure.id, "rows": rows, "object_versions": versions });
+                audit(tx, "retention.erase_artist", format!("artist:{artist}"), sweep.request_id.as_deref(), detail).await?;
+                let removed: u64 = rows.as_object().map(|m| m.values().filter_map(|v| v.as_u64()).sum()).unwrap_or(0);
+                *completed.lock().unwrap_or_else(|p| p.into_inner()) = Some(record);
+                Ok(removed)
+            })
+        })
+        .await;
+        let record = completed.into_inner().unwrap_or_else(|p| p.into_inner());
+        if let Some(record) = record {
+            // The completed record replaces the requested one; if this fails the
+            // requested one stands, which a restore replays just as well.
+            if let Err(e) = self.write_ledger(&record).await {
+                warn!(erasure = %record.id, error = %e, "the completed erasure record was not written to the ledger");
+            }
+        }
+        Ok(())
+    }
+
+    async fn write_ledger(&self, erasure: &Erasure) -> Result<(), StorageError> {
+        let body = serde_json::to_vec_pretty(erasure).unwrap_or_default();
+        self.ledger_store.put(&self.buckets.backups, &ledger_key(erasure.id), body, "application/json").await.map(|_| ())
+    }
+
+    /// The gallery's backups taken since the artist joined (they hold the
+    /// artist), each with the day the rotation removes it; and until when the
+    /// database's own snapshots hold them.
+    async fn containing(
+        &self,
+        db: &db::Client,
+        joined_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<serde_json::Value, DbError> {
+        let live = db::live_backups(db).await?;
+        let all = facts(&live);
+        let rotation = &self.policy.rotation;
+        let backups: Vec<Containing> = live
+            .iter()
+            .filter(|b| b.succeeded && joined_at.is_none_or(|j| b.started_at >= j - Duration::minutes(1)))
+            .map(|b| Containing {
+                backup_id: b.id,
+                started_at: b.started_at,
+                removed_by: rotation::removal_date(&all, b.id, now, rotation),
+            })
+            .collect();
+        Ok(serde_json::json!({
+            "backups": backups,
+            "buckets": [&self.buckets.backups, &self.buckets.backups_replica],
+            "database_snapshots_until": now + self.policy.database_snapshot_age,
+        }))
+    }
+}
