@@ -83,10 +83,30 @@ locals {
       reserved    = 1
       db_pool     = 1
       db_direct   = 0
-      # The API tells artists until when a deleted work can be restored: both read one variable.
+      # The API tells artists until when a deleted work can be restored: both
+      # read one variable. The policy (docs/retention.md) is set here in full.
       extra_env = {
-        GALLERY_OPERATOR_ROLE_NAME     = local.operator_role_name
-        RETENTION_DELETED_ARTWORK_DAYS = tostring(var.deleted_artwork_grace_days)
+        GALLERY_OPERATOR_ROLE_NAME       = local.operator_role_name
+        GALLERY_BACKUP_KMS_KEY_ID        = aws_kms_key.backups.arn
+        GALLERY_DR_REGION                = var.dr_region
+        GALLERY_PROCESSED_REPLICA_BUCKET = aws_s3_bucket.dr["processed"].id
+        GALLERY_BACKUPS_REPLICA_BUCKET   = aws_s3_bucket.dr["backups"].id
+        GALLERY_DR_S3_ENDPOINT           = local.dr_s3_endpoint
+        RETENTION_DELETED_ARTWORK_DAYS   = tostring(var.deleted_artwork_grace_days)
+        RETENTION_FAILED_IMAGE_DAYS      = tostring(var.retention_failed_image_days)
+        RETENTION_ABANDONED_UPLOAD_DAYS  = tostring(var.retention_abandoned_upload_days)
+        RETENTION_STUCK_PROCESSING_HOURS = tostring(var.retention_stuck_processing_hours)
+        RETENTION_DEAD_TOKEN_DAYS        = tostring(var.retention_dead_token_days)
+        RETENTION_IDEMPOTENCY_KEY_HOURS  = tostring(var.retention_idempotency_key_hours)
+        RETENTION_AUDIT_DAYS             = tostring(var.retention_audit_days)
+        RETENTION_BACKUP_RECORD_DAYS     = tostring(var.retention_backup_record_days)
+        RETENTION_DATABASE_SNAPSHOT_DAYS = tostring(var.db_backup_retention_days)
+        RETENTION_FAILED_BACKUP_DAYS     = tostring(var.retention_failed_backup_days)
+        RETENTION_BACKUP_KEEP_LAST       = tostring(var.backup_keep_last)
+        RETENTION_BACKUP_DAILY           = tostring(var.backup_keep_daily)
+        RETENTION_BACKUP_WEEKLY          = tostring(var.backup_keep_weekly)
+        RETENTION_BACKUP_MONTHLY         = tostring(var.backup_keep_monthly)
+        RETENTION_BACKUP_YEARLY          = tostring(var.backup_keep_yearly)
       }
     }
   }

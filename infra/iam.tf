@@ -214,6 +214,55 @@ data "aws_iam_policy_document" "function" {
     }
   }
 
+  # The replicas in the DR region: S3 replicates delete markers but never the
+  # deletion of a version, so retention purges them itself.
+  dynamic "statement" {
+    for_each = each.key == "retention" ? ["retention"] : []
+
+    content {
+      sid       = "ListExpiredReplicas"
+      actions   = ["s3:ListBucketVersions"]
+      resources = [for k in local.replicated_buckets : aws_s3_bucket.dr[k].arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.key == "retention" ? ["retention"] : []
+
+    content {
+      sid       = "DeleteExpiredReplicas"
+      actions   = ["s3:DeleteObject", "s3:DeleteObjectVersion"]
+      resources = [for k in local.replicated_buckets : "${aws_s3_bucket.dr[k].arn}/*"]
+    }
+  }
+
+  # Erasure records: the ledger a restore replays, under the backups key.
+  dynamic "statement" {
+    for_each = each.key == "retention" ? ["retention"] : []
+
+    content {
+      sid       = "WriteErasureRecords"
+      actions   = ["s3:PutObject"]
+      resources = ["${local.bucket_arn.backups}/erasures/*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.key == "retention" ? ["retention"] : []
+
+    content {
+      sid       = "EncryptErasureRecords"
+      actions   = ["kms:GenerateDataKey"]
+      resources = [aws_kms_key.backups.arn]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["s3.${local.region}.amazonaws.com"]
+      }
+    }
+  }
+
   dynamic "statement" {
     for_each = each.key == "retention" ? ["retention"] : []
 

@@ -153,6 +153,24 @@ locals {
       threshold   = 1
       missing     = "notBreaching"
     }
+    retention-missing = {
+      description = "No retention sweep has succeeded in the last 26 hours: deletions are not happening"
+      metric      = "RetentionSucceeded"
+      function    = "retention"
+      period      = 93600
+      comparison  = "LessThanThreshold"
+      threshold   = 1
+      missing     = "breaching"
+    }
+    retention-skipped-items = {
+      description = "A retention sweep skipped items it could not delete (the run's answer and log list them)"
+      metric      = "RetentionErrors"
+      function    = "retention"
+      period      = 3600
+      comparison  = "GreaterThanOrEqualToThreshold"
+      threshold   = 1
+      missing     = "notBreaching"
+    }
     api-5xx = {
       description = "The API answers with server errors"
       metric      = "ApiServerError"

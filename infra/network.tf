@@ -138,7 +138,44 @@ data "aws_iam_policy_document" "s3_endpoint" {
   }
 }
 
+# The DR region's S3, privately: retention deletes every version in the
+# replica buckets too (S3 never replicates the deletion of a version), and a
+# gateway endpoint serves only its own region. A cross-Region interface
+# endpoint reaches the DR region's S3 from these subnets without a NAT; the
+# function addresses it by its endpoint-specific name (GALLERY_DR_S3_ENDPOINT).
+resource "aws_vpc_endpoint" "s3_dr" {
+  vpc_id              = aws_vpc.main.id
+  service_name        = "com.amazonaws.${var.dr_region}.s3"
+  service_region      = var.dr_region
+  vpc_endpoint_type   = "Interface"
+  subnet_ids          = aws_subnet.private[*].id
+  security_group_ids  = [aws_security_group.endpoints.id]
+  private_dns_enabled = false
+
+  # Only the two replica buckets are reachable through it.
+  policy = data.aws_iam_policy_document.s3_dr_endpoint.json
+
+  tags = { Name = "${var.name_prefix}-s3-${var.dr_region}" }
+}
+
+data "aws_iam_policy_document" "s3_dr_endpoint" {
+  statement {
+    sid       = "ReplicaBucketsOnly"
+    actions   = ["s3:*"]
+    resources = flatten([for b in local.replicated_buckets : ["arn:${local.partition}:s3:::${local.bucket_names[b]}-dr", "arn:${local.partition}:s3:::${local.bucket_names[b]}-dr/*"]])
+
+    principals {
+      type        = "AWS"
+      identifiers = [local.account_root_arn]
+    }
+  }
+}
+
 locals {
+  # The endpoint-specific DNS name is `*.vpce-….s3.<region>.vpce.amazonaws.com`;
+  # SDKs take it with `bucket.` in place of the wildcard (AWS PrivateLink for S3).
+  dr_s3_endpoint = "https://bucket.${trimprefix(aws_vpc_endpoint.s3_dr.dns_entry[0].dns_name, "*.")}"
+
   # Every AWS API the functions call besides S3 (STS: checking operator identity proofs).
   interface_endpoints = toset(["kms", "secretsmanager", "logs", "sts"])
 }

@@ -102,3 +102,8 @@ output "rendition_events_queue_url" {
   description = "The processed bucket's tag and delete events, consumed by the edge function."
   value       = aws_sqs_queue.rendition_events.url
 }
+
+output "dr_region" {
+  description = "The recovery region: replica buckets, the backups key's replica, and where retention also deletes."
+  value       = var.dr_region
+}

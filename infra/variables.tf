@@ -446,3 +446,148 @@ variable "enable_shield_advanced" {
   type        = bool
   default     = false
 }
+
+# --- Retention policy (docs/retention.md; shared/src/retention/policy.rs) -----------------
+
+variable "retention_failed_image_days" {
+  description = "How long a failed upload (and its reason) stays before retention purges it (RETENTION_FAILED_IMAGE_DAYS)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.retention_failed_image_days >= 1 && var.retention_failed_image_days <= 365
+    error_message = "retention_failed_image_days must be 1 to 365."
+  }
+}
+
+variable "retention_abandoned_upload_days" {
+  description = "How long an upload slot never used is kept (RETENTION_ABANDONED_UPLOAD_DAYS)."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.retention_abandoned_upload_days >= 1 && var.retention_abandoned_upload_days <= 30
+    error_message = "retention_abandoned_upload_days must be 1 to 30."
+  }
+}
+
+variable "retention_stuck_processing_hours" {
+  description = "After how many hours an image still processing is recorded as failed (RETENTION_STUCK_PROCESSING_HOURS)."
+  type        = number
+  default     = 24
+
+  validation {
+    condition     = var.retention_stuck_processing_hours >= 1 && var.retention_stuck_processing_hours <= 720
+    error_message = "retention_stuck_processing_hours must be 1 to 720."
+  }
+}
+
+variable "retention_dead_token_days" {
+  description = "How long expired or revoked tokens are kept for investigations (RETENTION_DEAD_TOKEN_DAYS)."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.retention_dead_token_days >= 1 && var.retention_dead_token_days <= 730
+    error_message = "retention_dead_token_days must be 1 to 730."
+  }
+}
+
+variable "retention_idempotency_key_hours" {
+  description = "How long a POST's stored answer is replayed to retries (RETENTION_IDEMPOTENCY_KEY_HOURS)."
+  type        = number
+  default     = 24
+
+  validation {
+    condition     = var.retention_idempotency_key_hours >= 1 && var.retention_idempotency_key_hours <= 168
+    error_message = "retention_idempotency_key_hours must be 1 to 168."
+  }
+}
+
+variable "retention_audit_days" {
+  description = "How long audit entries are kept; erasure entries are kept for good (RETENTION_AUDIT_DAYS)."
+  type        = number
+  default     = 731
+
+  validation {
+    condition     = var.retention_audit_days >= 365
+    error_message = "retention_audit_days must be at least 365 (the security decision keeps logs a year at least)."
+  }
+}
+
+variable "retention_backup_record_days" {
+  description = "How long catalogue rows of expired backups and restore-drill results are kept (RETENTION_BACKUP_RECORD_DAYS)."
+  type        = number
+  default     = 400
+
+  validation {
+    condition     = var.retention_backup_record_days >= 30
+    error_message = "retention_backup_record_days must be at least 30."
+  }
+}
+
+variable "retention_failed_backup_days" {
+  description = "How long a failed backup's partial object is kept for investigation (RETENTION_FAILED_BACKUP_DAYS)."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.retention_failed_backup_days >= 1 && var.retention_failed_backup_days <= 90
+    error_message = "retention_failed_backup_days must be 1 to 90."
+  }
+}
+
+variable "backup_keep_last" {
+  description = "Backup rotation: the newest successful backups always kept (RETENTION_BACKUP_KEEP_LAST)."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.backup_keep_last >= 1
+    error_message = "backup_keep_last must be at least 1: the newest good backup is never deleted."
+  }
+}
+
+variable "backup_keep_daily" {
+  description = "Backup rotation: the newest backup of each of this many last days that have one (RETENTION_BACKUP_DAILY)."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.backup_keep_daily >= 0 && var.backup_keep_daily <= 366
+    error_message = "backup_keep_daily must be 0 to 366."
+  }
+}
+
+variable "backup_keep_weekly" {
+  description = "Backup rotation: the newest backup of each of this many last ISO weeks that have one (RETENTION_BACKUP_WEEKLY)."
+  type        = number
+  default     = 4
+
+  validation {
+    condition     = var.backup_keep_weekly >= 0 && var.backup_keep_weekly <= 104
+    error_message = "backup_keep_weekly must be 0 to 104."
+  }
+}
+
+variable "backup_keep_monthly" {
+  description = "Backup rotation: the newest backup of each of this many last months that have one (RETENTION_BACKUP_MONTHLY)."
+  type        = number
+  default     = 12
+
+  validation {
+    condition     = var.backup_keep_monthly >= 0 && var.backup_keep_monthly <= 120
+    error_message = "backup_keep_monthly must be 0 to 120."
+  }
+}
+
+variable "backup_keep_yearly" {
+  description = "Backup rotation: the newest backup of each of this many last years that have one (RETENTION_BACKUP_YEARLY). Longer keeps erased artists in backups longer."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.backup_keep_yearly >= 0 && var.backup_keep_yearly <= 10
+    error_message = "backup_keep_yearly must be 0 to 10."
+  }
+}

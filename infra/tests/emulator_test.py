@@ -351,6 +351,15 @@ def readback(endpoint: str, state: dict, deferred: list[str]) -> Checks:
     ck.expect(not ec2.describe_nat_gateways(Filters=flt).get("NatGateways"), "no NAT gateway")
     endpoints = {e["ServiceName"].rsplit(".", 1)[-1] for e in ec2.describe_vpc_endpoints(Filters=flt)["VpcEndpoints"]}
     ck.expect(endpoints >= {"s3", "kms", "secretsmanager", "logs"}, "VPC endpoints for S3, KMS, Secrets Manager, Logs")
+    dr_region = out["dr_region"]["value"]
+    dr_s3 = [e for e in ec2.describe_vpc_endpoints(Filters=flt)["VpcEndpoints"] if e["ServiceName"] == f"com.amazonaws.{dr_region}.s3"]
+    ck.expect(
+        len(dr_s3) == 1 and dr_s3[0]["VpcEndpointType"] == "Interface" and not dr_s3[0].get("PrivateDnsEnabled"),
+        "the DR region's S3 through an interface endpoint (retention purges the replicas)",
+    )
+    dr_policy = json.loads(dr_s3[0]["PolicyDocument"]) if dr_s3 else {}
+    dr_resources = {r for st in dr_policy.get("Statement", []) for r in st.get("Resource", [])}
+    ck.expect(dr_resources == {f"arn:aws:s3:::{PREFIX}-{b}-dr{s}" for b in ("processed", "backups") for s in ("", "/*")}, "DR S3 endpoint: the replica buckets only")
     ck.expect(bool(ec2.describe_flow_logs(Filters=[{"Name": "resource-id", "Values": [vpc_id]}])["FlowLogs"]), "VPC flow logs")
     sgs = {g["GroupName"]: g for g in ec2.describe_security_groups(Filters=flt)["SecurityGroups"]}
     dbsg, fnsg = sgs[f"{PREFIX}-database"], sgs[f"{PREFIX}-functions"]
@@ -375,9 +384,15 @@ def readback(endpoint: str, state: dict, deferred: list[str]) -> Checks:
         ck.expect(len(cfg.get("VpcConfig", {}).get("SubnetIds", [])) == 2, f"{name}: in the private subnets")
         env = cfg.get("Environment", {}).get("Variables", {})
         ck.expect(required_env <= set(env), f"{name}: environment variables")
-        # Only the backup function reads the backup key (tests/it/terraform.rs checks every variable).
-        backup_key = keys["backups"] if key == "backup" else None
+        # Only backup (backups) and retention (erasure records) read the backup
+        # key (tests/it/terraform.rs checks every variable).
+        backup_key = keys["backups"] if key in ("backup", "retention") else None
         ck.expect(env.get("GALLERY_KMS_KEY_ID") == keys["data"] and env.get("GALLERY_BACKUP_KMS_KEY_ID") == backup_key, f"{name}: key ids")
+        if key == "retention":
+            replicas = (env.get("GALLERY_PROCESSED_REPLICA_BUCKET"), env.get("GALLERY_BACKUPS_REPLICA_BUCKET"))
+            ck.expect(replicas == (f"{PREFIX}-processed-dr", f"{PREFIX}-backups-dr"), "retention: deletes in the DR replicas too")
+            ck.expect(str(env.get("GALLERY_DR_S3_ENDPOINT", "")).startswith("https://bucket."), "retention: reaches them through the DR S3 endpoint")
+            ck.expect(env.get("RETENTION_BACKUP_MONTHLY") == "12" and env.get("RETENTION_AUDIT_DAYS") == "731", "retention: the policy from Terraform")
         conc = lam.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions")
         ck.expect(isinstance(conc, int) and conc >= 1, f"{name}: reserved concurrency")
         lg = logs.describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{name}")["logGroups"]
@@ -540,7 +555,7 @@ def readback(endpoint: str, state: dict, deferred: list[str]) -> Checks:
     alarms = {a["AlarmName"]: a for a in cw.describe_alarms(AlarmNamePrefix=PREFIX)["MetricAlarms"]}
     for name in (
         "backup-missing", "backup-failed", "restore-drill-missing", "restore-drill-failed", "api-5xx",
-        "image-failures", "dlq-not-empty", "UnauthorizedApiCalls", "KmsKeyDisabledOrScheduledForDeletion",
+        "image-failures", "dlq-not-empty", "retention-missing", "retention-skipped-items", "UnauthorizedApiCalls", "KmsKeyDisabledOrScheduledForDeletion",
         "BucketPolicyChanges",
     ):
         a = alarms.get(f"{PREFIX}-{name}")
@@ -549,6 +564,11 @@ def readback(endpoint: str, state: dict, deferred: list[str]) -> Checks:
     ck.expect(
         missing.get("Period") == 93600 and missing.get("TreatMissingData") == "breaching",
         "backup-missing: 26 h window, missing data breaches",
+    )
+    missing = alarms.get(f"{PREFIX}-retention-missing", {})
+    ck.expect(
+        missing.get("Period") == 93600 and missing.get("TreatMissingData") == "breaching" and missing.get("MetricName") == "RetentionSucceeded",
+        "retention-missing: no successful sweep in 26 h, missing data breaches",
     )
     filters = {f["filterName"] for f in logs.describe_metric_filters(logGroupName=f"/{PREFIX}/cloudtrail")["metricFilters"]}
     ck.expect(len(filters) == 3, "security metric filters on the trail log group")

@@ -199,10 +199,14 @@ async fn the_retention_binary_sweeps() {
     let ctx = TestContext::new().await;
     let retention = Running::start(&ctx, "retention").await;
     let report = retention.respond(&sample("scheduled-retention.json")).await;
-    assert_eq!(report["artworks_purged"], 0, "{report}");
-    assert!(report.get("backups_expired").is_some(), "{report}");
+    assert_eq!(report["complete"], true, "{report}");
+    assert_eq!(report["dry_run"], false, "{report}");
+    assert_eq!(report["failures_total"], 0, "{report}");
     // The reconcile ran with the single connection Terraform gives the function.
-    assert_eq!(report["edge_settle_failures"], 0, "{report}");
+    assert_eq!(report["edge"]["settle_failures"], 0, "{report}");
+    let mut dry = sample("scheduled-retention.json");
+    dry["detail"]["dry_run"] = serde_json::json!(true);
+    assert_eq!(retention.respond(&dry).await["dry_run"], true);
 }
 
 #[tokio::test]

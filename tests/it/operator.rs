@@ -168,21 +168,46 @@ async fn an_operator_previews_a_retention_sweep_without_deleting() {
         )
         .await
         .unwrap();
-    client
-        .execute(
-            "INSERT INTO images (id, artwork_id, original_key) VALUES ($1, $2, 'originals/x/y/gone.jpg')",
-            &[&uuid::Uuid::new_v4(), &artwork],
-        )
+    let image = uuid::Uuid::new_v4();
+    let key = shared::domain::original_key(artwork, image, "gone.jpg");
+    client.execute("INSERT INTO images (id, artwork_id, original_key) VALUES ($1, $2, $3)", &[&image, &artwork, &key]).await.unwrap();
+    shared::storage::ObjectStore::new(&ctx.clients, &ctx.storage.data_key_id)
+        .put(&ctx.storage.originals_bucket, &key, vec![1; 4], "image/jpeg")
         .await
         .unwrap();
     let retention = Running::start(&ctx, "retention").await;
     let alice = assume(&ctx, OPERATOR_ROLE, "alice").await;
     let preview = json(&ops(&ctx, &retention, &alice, &["retention", "preview"]).await);
-    let would = &preview["result"]["would_delete"];
-    assert_eq!(would["artworks"], 1, "{preview}");
-    assert_eq!(would["images"], 1);
-    assert_eq!(would["sample_keys"][0], "originals/x/y/gone.jpg");
+    let report = &preview["result"]["report"];
+    assert_eq!(report["dry_run"], true, "{preview}");
+    assert_eq!(report["rules"]["deleted-artworks"]["items"], 1, "{preview}");
+    assert_eq!(report["buckets"][&ctx.storage.originals_bucket]["versions"], 1);
+    assert_eq!(report["sample_keys"][0], format!("{}/{key}", ctx.storage.originals_bucket));
     assert_eq!(count(&ctx, "SELECT count(*)::text FROM artworks").await, "1", "a preview deletes nothing");
+}
+
+#[tokio::test]
+async fn an_operator_prints_the_policy_and_erases_an_artist_through_the_retention_function() {
+    let ctx = TestContext::new().await;
+    let (artist, _) = ctx.artist_with_token("Ada Leaving").await;
+    let retention = Running::start(&ctx, "retention").await;
+    let alice = assume(&ctx, OPERATOR_ROLE, "alice").await;
+    let policy = json(&ops(&ctx, &retention, &alice, &["retention", "policy"]).await);
+    let rules: Vec<&str> = policy["result"]["rules"].as_array().unwrap().iter().map(|r| r["rule"].as_str().unwrap()).collect();
+    assert!(rules.contains(&"backups") && rules.contains(&"artist-personal-data"), "{policy}");
+
+    let id = artist.to_string();
+    let unconfirmed = ops(&ctx, &retention, &alice, &["artists", "erase", &id]).await;
+    assert!(!unconfirmed.status.success(), "an erasure must be confirmed");
+    assert!(String::from_utf8_lossy(&unconfirmed.stderr).contains("--confirm"));
+    let erased = json(&ops(&ctx, &retention, &alice, &["artists", "erase", &id, "--confirm"]).await);
+    assert!(erased["result"]["erasure"]["completed_at"].is_string(), "{erased}");
+    assert_eq!(erased["result"]["erasure"]["rows_deleted"]["artists"], 1);
+    assert_eq!(count(&ctx, &format!("SELECT count(*)::text FROM artists WHERE id = '{id}'")).await, "0");
+    let listed = json(&ops(&ctx, &retention, &alice, &["artists", "erasures"]).await);
+    assert_eq!(listed["result"]["erasures"][0]["artist_id"], id.as_str());
+    let who = count(&ctx, "SELECT actor FROM audit_log WHERE action = 'artist.erasure_requested'").await;
+    assert!(who.starts_with("operator:") && who.contains("alice"), "{who}");
 }
 
 #[tokio::test]

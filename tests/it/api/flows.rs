@@ -400,3 +400,36 @@ async fn browsers_from_allowed_origins_pass_preflight_and_others_do_not() {
     assert_eq!(simple.header("access-control-allow-origin"), Some("https://copper-gallery.example"));
     assert!(simple.header("access-control-expose-headers").unwrap().contains("etag"));
 }
+
+#[tokio::test]
+async fn an_admin_asks_for_an_erasure_the_artist_leaves_at_once_and_retention_completes_it() {
+    let ctx = TestContext::new().await;
+    let gallery = Gallery::new(&ctx);
+    let admin = ctx.admin_token().await;
+    let owner = super::published(&ctx, &gallery, "Leaving Owner", "Last Print").await;
+    let path = format!("/v1/admin/artists/{}/erasure", owner.artist);
+    gallery.expect(428, Req::new("POST", &path).token(&admin).empty_body()).await;
+    gallery.expect(403, Req::new("POST", &path).token(&owner.token).if_match("\"x\"").empty_body()).await;
+    let etag = gallery.expect(200, Req::get(&format!("/v1/admin/artists/{}", owner.artist)).token(&admin)).await.etag();
+
+    let asked = gallery.expect(202, Req::new("POST", &path).token(&admin).if_match(&etag).empty_body()).await;
+    let erasure = asked.id();
+    assert_eq!(asked.headers.get("location").map(String::as_str), Some(format!("/v1/admin/erasures/{erasure}").as_str()));
+    assert!(asked.body["completed_at"].is_null());
+    // Out of the gallery at once: token dead, works gone from the public list.
+    gallery.expect(401, Req::get("/v1/me").token(&owner.token)).await;
+    gallery.expect(404, Req::get(&format!("/v1/artworks/{}", owner.slug))).await;
+    // Asking again returns the open request.
+    let etag = gallery.expect(200, Req::get(&format!("/v1/admin/artists/{}", owner.artist)).token(&admin)).await.etag();
+    let again = gallery.expect(202, Req::new("POST", &path).token(&admin).if_match(&etag).empty_body()).await;
+    assert_eq!(again.id(), erasure);
+
+    let report = ctx.retention(shared::retention::Policy::default()).run(&shared::retention::Sweep::at(chrono::Utc::now())).await.unwrap();
+    assert_eq!(report.rules["artist-erasure"].items, 1, "{report:#?}");
+    let done = gallery.expect(200, Req::get(&format!("/v1/admin/erasures/{erasure}")).token(&admin)).await;
+    assert!(done.body["completed_at"].is_string());
+    assert_eq!(done.body["rows_deleted"]["artists"], 1);
+    assert!(!done.body.to_string().contains("Leaving Owner"), "the record holds no personal data");
+    gallery.expect(404, Req::get(&format!("/v1/admin/artists/{}", owner.artist)).token(&admin)).await;
+    gallery.expect(404, Req::get(&format!("/v1/admin/erasures/{}", uuid::Uuid::new_v4())).token(&admin)).await;
+}

@@ -57,6 +57,9 @@ async fn every_protected_operation_refuses_every_wrong_caller_and_changes_nothin
         .execute("UPDATE artists SET suspended_at = now(), suspension_reason = 'test' WHERE id = $1", &[&suspended_artist])
         .await
         .unwrap();
+    // An erasure on record, for the route that shows one.
+    let (leaving, _) = ctx.artist_with_token("Leaving Artist").await;
+    let (erasure, _) = shared::db::request_erasure(&client, leaving, "token:test", None).await.unwrap().unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     // Each live token's last use is recorded once a minute: use them now, so the matrix writes nothing.
     for token in [&owner.token, &other] {
@@ -83,7 +86,10 @@ async fn every_protected_operation_refuses_every_wrong_caller_and_changes_nothin
         if op.get("security").is_none() {
             continue;
         }
-        let path = fill_with(&template, &owner, owner.artist, expired_id);
+        let path = match template.strip_prefix("/v1/admin/erasures/") {
+            Some(_) => template.replace("{id}", &erasure.id.to_string()),
+            None => fill_with(&template, &owner, owner.artist, expired_id),
+        };
         let admin_route = template.starts_with("/v1/admin");
         let own_route = template.starts_with("/v1/me");
         let write = method != "GET";
