@@ -209,7 +209,7 @@ data "aws_iam_policy_document" "function" {
 
     content {
       sid       = "ListExpiredObjects"
-      actions   = ["s3:ListBucket", "s3:ListBucketVersions"]
+      actions   = ["s3:ListBucketVersions"]
       resources = [local.bucket_arn.originals, local.bucket_arn.processed, local.bucket_arn.backups]
     }
   }

@@ -1,6 +1,8 @@
 # Disaster-recovery copies of processed images and backups in var.dr_region,
 # encrypted with a key of that region. Replicas keep deletes as delete
-# markers, so a deletion in the primary region stays recoverable.
+# markers, so a deletion in the primary region stays recoverable. S3 never
+# replicates the deletion of a version: retention's purges delete every
+# version in these buckets itself (infra/iam.tf, the s3_dr endpoint).
 
 resource "aws_s3_bucket" "dr" {
   #checkov:skip=CKV_AWS_18:Replica buckets in the DR region; every access is recorded by the multi-region CloudTrail with S3 data events on these buckets

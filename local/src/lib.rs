@@ -3,6 +3,7 @@
 //! (by watching the originals bucket), and the CDN's media path (`edge`).
 
 pub mod edge;
+pub mod proxy;
 pub mod runtime_api;
 
 use std::collections::HashSet;

@@ -7,6 +7,7 @@ mod bench;
 mod coldstart;
 mod infra;
 mod package;
+mod retentionbench;
 mod stack;
 mod tools;
 
@@ -44,6 +45,10 @@ cargo xtask <task>
   bench api [RATE] [SECONDS]
                  10,000 seeded artworks; oha at a fixed rate (default 200/s, 15 s) on the public list,
                  get-by-slug and a sale, beside the same SQL run directly; the api binary's cold start
+  bench retention [VERSIONS]
+                 the release retention binary sweeping VERSIONS (default 10,000) object versions,
+                 primary and DR replica, beside one DeleteObject per version: DeleteObjects calls
+                 on the wire (target ⌈n/1000⌉ per bucket), wall time, peak RSS
   ops ARGS       gallery-ops against the running `cargo xtask dev` stack, in-process
 ";
 
@@ -79,7 +84,8 @@ fn real_main() -> Result<()> {
             Some("coldstart") => coldstart::coldstart(&root, &args[2..]),
             Some("backup") => backupbench::backup(&root, &args[2..]),
             Some("api") => apibench::api(&root, &args[2..]),
-            _ => bail!("usage: cargo xtask bench image | cargo xtask bench coldstart [RUNS] | cargo xtask bench backup [SIZE_MB...] | cargo xtask bench api [RATE] [SECONDS]"),
+            Some("retention") => retentionbench::retention(&root, &args[2..]),
+            _ => bail!("usage: cargo xtask bench image | cargo xtask bench coldstart [RUNS] | cargo xtask bench backup [SIZE_MB...] | cargo xtask bench api [RATE] [SECONDS] | cargo xtask bench retention [VERSIONS]"),
         },
         Some("help") | None => {
             print!("{HELP}");

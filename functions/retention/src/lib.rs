@@ -174,5 +174,15 @@ mod tests {
             serde_json::from_str(include_str!("../../../events/scheduled-retention.json")).unwrap();
         assert_eq!(event.detail["task"], "retention");
         assert_eq!(event.time.unwrap().to_rfc3339(), "2026-11-24T03:00:00+00:00");
+        let detail: ScheduledDetail = serde_json::from_value(event.detail).unwrap();
+        assert!(!detail.dry_run, "the schedule deletes");
+    }
+
+    #[test]
+    fn parses_the_dry_run_sample() {
+        let event: EventBridgeEvent<serde_json::Value> =
+            serde_json::from_str(include_str!("../../../events/scheduled-retention-dry-run.json")).unwrap();
+        let detail: ScheduledDetail = serde_json::from_value(event.detail).unwrap();
+        assert!(detail.dry_run);
     }
 }

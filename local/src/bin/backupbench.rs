@@ -15,8 +15,6 @@
 //! Usage: backupbench SIZE_MB...   |   backupbench to-file DATABASE PATH
 
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -142,40 +140,6 @@ fn rand_prefix() -> [u8; 7] {
     p
 }
 
-/// A loopback proxy in front of the emulator that counts KMS data-key calls.
-async fn counting_kms_proxy(upstream: String, counter: Arc<AtomicU64>) -> Result<String> {
-    use axum::body::Body;
-    use axum::extract::Request;
-    use http_body_util::BodyExt;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let address = format!("http://{}", listener.local_addr()?);
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http::<Body>();
-    let app = axum::Router::new().fallback(move |request: Request| {
-        let (client, upstream, counter) = (client.clone(), upstream.clone(), counter.clone());
-        async move {
-            let target = request.headers().get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default();
-            if target.ends_with(".GenerateDataKey") || target.ends_with(".GenerateDataKeyWithoutPlaintext") {
-                counter.fetch_add(1, Ordering::Relaxed);
-            }
-            let (mut parts, body) = request.into_parts();
-            let path = parts.uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "/".into());
-            parts.uri = format!("{upstream}{path}").parse().unwrap_or_default();
-            match client.request(Request::from_parts(parts, body)).await {
-                Ok(response) => {
-                    let (parts, body) = response.into_parts();
-                    let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                    axum::response::Response::from_parts(parts, Body::from(bytes))
-                }
-                Err(e) => axum::response::Response::builder().status(502).body(Body::from(e.to_string())).unwrap_or_default(),
-            }
-        }
-    });
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Ok(address)
-}
-
 struct Measured {
     secs: f64,
     rss_kib: u64,
@@ -185,9 +149,8 @@ struct Measured {
 
 /// The release backup binary, cold, through the runtime API: one backup.
 async fn ours_to_s3(stack: &Stack, database: &str) -> Result<(Measured, Value)> {
-    let counter = Arc::new(AtomicU64::new(0));
     let upstream = stack.aws.endpoint_url.clone().context("the emulator's endpoint")?;
-    let proxy = counting_kms_proxy(upstream, counter.clone()).await?;
+    let (proxy, counter) = local::proxy::counting(upstream, local::proxy::kms_data_key).await?;
     let mut env = stack.env.clone();
     env.retain(|(k, _)| k != "DATABASE_NAME");
     env.push(("DATABASE_NAME".into(), database.into()));
@@ -203,7 +166,7 @@ async fn ours_to_s3(stack: &Stack, database: &str) -> Result<(Measured, Value)> 
     match outcome {
         Outcome::Response(v) => {
             let bytes = v["bytes"].as_u64().unwrap_or(0);
-            Ok((Measured { secs, rss_kib, bytes, kms_calls: Some(counter.load(Ordering::Relaxed)) }, v))
+            Ok((Measured { secs, rss_kib, bytes, kms_calls: Some(counter.calls()) }, v))
         }
         Outcome::Error(e) => bail!("the backup failed: {e:?}\n{}", process.output()),
     }

@@ -40,6 +40,22 @@ use crate::config::DbConfig;
 
 pub type Client = deadpool_postgres::Object;
 
+/// Transaction control on a pooled connection, for work that must hold one
+/// transaction across calls that take the connection by reference (a
+/// purge's row and its audit entry). `Transaction` needs `&mut`; these do not.
+pub async fn begin(db: &Client) -> Result<(), DbError> {
+    Ok(db.batch_execute("BEGIN").await?)
+}
+
+pub async fn commit(db: &Client) -> Result<(), DbError> {
+    Ok(db.batch_execute("COMMIT").await?)
+}
+
+/// Rolls back whatever is open; a broken connection is dropped by the pool's recycling check.
+pub async fn rollback(db: &Client) {
+    let _ = db.batch_execute("ROLLBACK").await;
+}
+
 mod embedded {
     refinery::embed_migrations!("migrations");
 }

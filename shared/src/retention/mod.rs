@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
+use futures_util::StreamExt;
 use serde::Serialize;
 use tracing::{info, instrument, warn};
 use uuid::Uuid;
@@ -143,6 +144,8 @@ pub struct EdgeTally {
 }
 
 const MAX_REPORTED: usize = 50;
+/// Version listings in flight at once.
+const LISTINGS_AT_ONCE: usize = 8;
 const MAX_SAMPLE: usize = 20;
 
 /// What a run did (or, dry, would do).
@@ -235,8 +238,12 @@ impl Retention {
         }
         let mut client = self.pool.get().await.map_err(DbError::from)?;
         self.erasures(&mut client, sweep, &mut report).await?;
-        self.deleted_artworks(&mut client, sweep, &mut report).await?;
-        self.stale_images(&mut client, sweep, &mut report).await?;
+        let p = &self.policy;
+        let deleted = ItemRule::DeletedArtworks { cutoff: sweep.now - p.deleted_artwork_grace };
+        self.items(&mut client, sweep, &mut report, deleted).await?;
+        let stale =
+            ItemRule::StaleImages { failed_before: sweep.now - p.failed_image_age, pending_before: sweep.now - p.abandoned_upload_age };
+        self.items(&mut client, sweep, &mut report, stale).await?;
         self.row_rules(&mut client, sweep, &mut report).await?;
         self.backups(&mut client, sweep, &mut report).await?;
 
@@ -292,24 +299,35 @@ impl Retention {
     async fn purge(&self, items: &[Doomed], dry_run: bool, report: &mut Report) -> Vec<Result<u64, String>> {
         let mut outcome: Vec<Result<u64, String>> = items.iter().map(|_| Ok(0)).collect();
         let mut by_place: BTreeMap<Place, (Vec<Version>, Vec<usize>)> = BTreeMap::new();
+        // Listings are independent: a few at a time, so a page of items does
+        // not wait on hundreds of round trips one after the other.
+        // (Futures built in a plain loop, not a combinator's closure: their
+        // borrows keep one concrete lifetime and the sweep stays `Send`.)
+        let mut listings = Vec::new();
         for (i, item) in items.iter().enumerate() {
             for (place, scope) in &item.scopes {
                 let (store, bucket) = self.place(*place);
                 let prefix = match scope {
                     Scope::Prefix(p) | Scope::Key(p) => p,
                 };
-                match store.versions_under(bucket, prefix).await {
-                    Ok((mut versions, lists)) => {
-                        if let Scope::Key(key) = scope {
-                            versions.retain(|v| &v.key == key);
-                        }
-                        report.buckets.entry(bucket.to_owned()).or_default().list_requests += lists;
-                        let (all, owners) = by_place.entry(*place).or_default();
-                        owners.extend(std::iter::repeat_n(i, versions.len()));
-                        all.extend(versions);
+                let place = *place;
+                listings.push(async move { (i, place, scope, store.versions_under(bucket, prefix).await) });
+            }
+        }
+        let mut listed = futures_util::stream::iter(listings).buffered(LISTINGS_AT_ONCE);
+        while let Some((i, place, scope, result)) = listed.next().await {
+            let bucket = self.place(place).1;
+            match result {
+                Ok((mut versions, lists)) => {
+                    if let Scope::Key(key) = scope {
+                        versions.retain(|v| &v.key == key);
                     }
-                    Err(e) => outcome[i] = Err(e.to_string()),
+                    report.buckets.entry(bucket.to_owned()).or_default().list_requests += lists;
+                    let (all, owners) = by_place.entry(place).or_default();
+                    owners.extend(std::iter::repeat_n(i, versions.len()));
+                    all.extend(versions);
                 }
+                Err(e) => outcome[i] = Err(e.to_string()),
             }
         }
         for (place, (versions, owners)) in by_place {
@@ -387,61 +405,24 @@ impl Retention {
         }
     }
 
-    /// Artworks deleted longer ago than the grace period: every object under
-    /// their prefixes, then the row (editions and images cascade).
-    async fn deleted_artworks(&self, client: &mut db::Client, sweep: &Sweep, report: &mut Report) -> Result<(), RetentionError> {
-        const RULE: &str = "deleted-artworks";
-        let cutoff = sweep.now - self.policy.deleted_artwork_grace;
+    /// A rule over items with objects: page by page, every object of the
+    /// page's items, then each item's row with its audit entry.
+    async fn items(&self, client: &mut db::Client, sweep: &Sweep, report: &mut Report, rule: ItemRule) -> Result<(), RetentionError> {
         let mut after = None;
         while !self.out_of_time(sweep, report) {
-            let page = db::deleted_artworks_page(client, cutoff, after, self.batch).await?;
+            let page = rule.page(client, after, self.batch).await?;
             let Some(last) = page.last() else { break };
             after = Some((last.at, last.id));
-            let items =
-                page.iter().map(|a| Doomed { target: format!("artwork:{}", a.id), scopes: media_scopes(&a.id.to_string()) }).collect();
+            let items = page.iter().map(|item| Doomed { target: rule.target(item.id), scopes: rule.scopes(item) }).collect();
             let client = &*client;
-            self.settle_page(RULE, items, sweep.dry_run, report, |i, versions| {
+            self.settle_page(rule.name(), items, sweep.dry_run, report, |i, versions| {
                 let id = page[i].id;
                 in_transaction(client, move |tx| async move {
-                    if !db::purge_artwork(tx, id, cutoff).await? {
+                    if !rule.remove(tx, id).await? {
                         return Ok(0);
                     }
                     let detail = serde_json::json!({ "object_versions": versions });
-                    audit(tx, "retention.purge_artwork", format!("artwork:{id}"), sweep.request_id.as_deref(), detail).await?;
-                    Ok(1)
-                })
-            })
-            .await;
-            if (page.len() as i64) < self.batch {
-                break;
-            }
-        }
-        Ok(())
-    }
-
-    /// Removed images, failed ones past their period, upload slots never used.
-    async fn stale_images(&self, client: &mut db::Client, sweep: &Sweep, report: &mut Report) -> Result<(), RetentionError> {
-        const RULE: &str = "stale-images";
-        let failed_before = sweep.now - self.policy.failed_image_age;
-        let pending_before = sweep.now - self.policy.abandoned_upload_age;
-        let mut after = None;
-        while !self.out_of_time(sweep, report) {
-            let page: Vec<DueItem> = db::stale_images_page(client, failed_before, pending_before, after, self.batch).await?;
-            let Some(last) = page.last() else { break };
-            after = Some((last.at, last.id));
-            let items = page
-                .iter()
-                .map(|i| Doomed { target: format!("image:{}", i.id), scopes: media_scopes(&format!("{}/{}", i.artwork_id, i.id)) })
-                .collect();
-            let client = &*client;
-            self.settle_page(RULE, items, sweep.dry_run, report, |i, versions| {
-                let id = page[i].id;
-                in_transaction(client, move |tx| async move {
-                    if !db::delete_image(tx, id).await? {
-                        return Ok(0);
-                    }
-                    let detail = serde_json::json!({ "object_versions": versions });
-                    audit(tx, "retention.purge_image", format!("image:{id}"), sweep.request_id.as_deref(), detail).await?;
+                    audit(tx, rule.action(), rule.target(id), sweep.request_id.as_deref(), detail).await?;
                     Ok(1)
                 })
             })
@@ -519,6 +500,62 @@ impl Retention {
         })
         .await;
         Ok(())
+    }
+}
+
+/// The rules over items whose objects go before their rows.
+#[derive(Debug, Clone, Copy)]
+enum ItemRule {
+    /// Artworks deleted longer ago than the grace period: every object under
+    /// their prefixes, then the row (editions and images cascade).
+    DeletedArtworks { cutoff: DateTime<Utc> },
+    /// Removed images, failed ones past their period, upload slots never used.
+    StaleImages { failed_before: DateTime<Utc>, pending_before: DateTime<Utc> },
+}
+
+impl ItemRule {
+    fn name(self) -> &'static str {
+        match self {
+            Self::DeletedArtworks { .. } => "deleted-artworks",
+            Self::StaleImages { .. } => "stale-images",
+        }
+    }
+
+    fn action(self) -> &'static str {
+        match self {
+            Self::DeletedArtworks { .. } => "retention.purge_artwork",
+            Self::StaleImages { .. } => "retention.purge_image",
+        }
+    }
+
+    fn target(self, id: Uuid) -> String {
+        match self {
+            Self::DeletedArtworks { .. } => format!("artwork:{id}"),
+            Self::StaleImages { .. } => format!("image:{id}"),
+        }
+    }
+
+    fn scopes(self, item: &DueItem) -> Vec<(Place, Scope)> {
+        match self {
+            Self::DeletedArtworks { .. } => media_scopes(&item.id.to_string()),
+            Self::StaleImages { .. } => media_scopes(&format!("{}/{}", item.artwork_id, item.id)),
+        }
+    }
+
+    async fn page(self, db: &db::Client, after: db::PageAfter, limit: i64) -> Result<Vec<DueItem>, DbError> {
+        match self {
+            Self::DeletedArtworks { cutoff } => db::deleted_artworks_page(db, cutoff, after, limit).await,
+            Self::StaleImages { failed_before, pending_before } => {
+                db::stale_images_page(db, failed_before, pending_before, after, limit).await
+            }
+        }
+    }
+
+    async fn remove(self, db: &db::Client, id: Uuid) -> Result<bool, DbError> {
+        match self {
+            Self::DeletedArtworks { cutoff } => db::purge_artwork(db, id, cutoff).await,
+            Self::StaleImages { .. } => db::delete_image(db, id).await,
+        }
     }
 }
 
@@ -602,14 +639,14 @@ where
     F: FnOnce(&'c db::Client) -> Fut,
     Fut: std::future::Future<Output = Result<T, RetentionError>>,
 {
-    client.batch_execute("BEGIN").await.map_err(DbError::from)?;
+    db::begin(client).await?;
     match f(client).await {
         Ok(n) => {
-            client.batch_execute("COMMIT").await.map_err(DbError::from)?;
+            db::commit(client).await?;
             Ok(n)
         }
         Err(e) => {
-            let _ = client.batch_execute("ROLLBACK").await;
+            db::rollback(client).await;
             Err(e)
         }
     }

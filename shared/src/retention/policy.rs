@@ -127,6 +127,8 @@ impl Policy {
             ("RETENTION_DEAD_TOKEN_DAYS", self.dead_token_age),
             ("RETENTION_IDEMPOTENCY_KEY_HOURS", self.idempotency_key_age),
             ("RETENTION_FAILED_BACKUP_DAYS", self.rotation.failed_age),
+            ("RETENTION_BACKUP_RECORD_DAYS", self.backup_record_age),
+            ("RETENTION_DATABASE_SNAPSHOT_DAYS", self.database_snapshot_age),
         ];
         problems.extend(ages.iter().filter(|(_, d)| *d <= Duration::zero()).map(|(name, _)| format!("{name} must be positive")));
         // An audit trail shorter than a year breaks the security decision's log retention.

@@ -73,6 +73,9 @@ impl Decision {
     }
 }
 
+/// The calendar period a day falls in (day, ISO week, month, year), as a comparable key.
+type Period = fn(NaiveDate) -> (i32, u32);
+
 /// The rotation's verdict on every backup, newest first.
 pub fn decide(backups: &[BackupFacts], now: DateTime<Utc>, rotation: &Rotation) -> Vec<Decision> {
     let mut newest_first: Vec<&BackupFacts> = backups.iter().collect();
@@ -84,7 +87,7 @@ pub fn decide(backups: &[BackupFacts], now: DateTime<Utc>, rotation: &Rotation) 
     for b in good.iter().take(rotation.keep_last) {
         keep(b.id, Keep::Last);
     }
-    let periods: [(usize, Keep, fn(NaiveDate) -> (i32, u32)); 4] = [
+    let periods: [(usize, Keep, Period); 4] = [
         (rotation.daily, Keep::Daily, |d| (d.year(), d.ordinal())),
         (rotation.weekly, Keep::Weekly, |d| (d.iso_week().year(), d.iso_week().week())),
         (rotation.monthly, Keep::Monthly, |d| (d.year(), d.month())),
@@ -300,7 +303,7 @@ mod tests {
                 prop_assert!(!expired.contains(&b.id));
             }
             // The newest of each of the last n days, ISO weeks, months, years that have one.
-            let per: [(usize, fn(NaiveDate) -> (i32, u32)); 4] = [
+            let per: [(usize, Period); 4] = [
                 (rotation.daily, |d| (d.year(), d.ordinal())),
                 (rotation.weekly, |d| (d.iso_week().year(), d.iso_week().week())),
                 (rotation.monthly, |d| (d.year(), d.month())),
