@@ -246,22 +246,32 @@ async fn twenty_five_hundred_versions_take_exactly_three_delete_calls() {
     // 25 keys × 100 versions, written 16 at a time.
     let store = ObjectStore::new(&ctx.clients, &ctx.storage.data_key_id);
     let keys: Vec<String> = (0..25).map(|k| format!("renditions/{}/{image}/{k}.jpg", a.id)).collect();
-    let puts = keys.iter().flat_map(|k| (0..100u8).map(move |v| (k.clone(), v)));
-    futures_util::stream::iter(puts)
-        .for_each_concurrent(16, |(k, v)| {
-            let store = store.clone();
-            let bucket = ctx.storage.processed_bucket.clone();
-            async move {
-                store.put(&bucket, &k, vec![v], "image/jpeg").await.unwrap();
-            }
-        })
-        .await;
+    // One version of every key at a time: the emulator loses versions written
+    // to the same key concurrently.
+    for v in 0..100u8 {
+        futures_util::stream::iter(&keys)
+            .for_each_concurrent(16, |k| {
+                let store = &store;
+                let bucket = &ctx.storage.processed_bucket;
+                async move {
+                    store.put(bucket, k, vec![v], "image/jpeg").await.unwrap();
+                }
+            })
+            .await;
+    }
     delete_days_ago(&ctx, a.id, 40).await;
 
-    let report = run(&ctx, policy()).await;
+    // The sweep's S3 traffic through a proxy that counts DeleteObjects on the wire.
+    let emulator = ctx.stack.aws.endpoint_url.clone().unwrap();
+    let (proxy, wire) = local::proxy::counting(emulator, local::proxy::s3_delete_objects).await.unwrap();
+    let proxied = shared::config::AwsConfig { endpoint_url: Some(proxy), ..ctx.stack.aws.clone() };
+    let clients = shared::aws::Clients::new(&proxied).await;
+    let retention = retention::retention_with(&ctx.retention_config(policy()), ctx.pool.clone(), &clients);
+    let report = retention.run(&Sweep::at(Utc::now())).await.unwrap();
     let processed = &report.buckets[&ctx.storage.processed_bucket];
     assert_eq!(processed.versions, 2500);
     assert_eq!(processed.delete_requests, 3, "⌈2500 / 1000⌉ DeleteObjects calls");
+    assert_eq!(wire.calls(), 3, "and exactly three on the wire");
     assert_eq!(processed.list_requests, 3, "ListObjectVersions pages of 1,000");
     assert_eq!(versions_under(&ctx.clients.s3, &ctx.storage.processed_bucket, &format!("renditions/{}/", a.id)).await, 0);
 }

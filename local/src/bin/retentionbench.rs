@@ -160,18 +160,20 @@ async fn seed(
         client.execute("UPDATE artworks SET deleted_at = now() - interval '400 days' WHERE id = $1", &[&artwork.id]).await?;
         keys.push(shared::domain::rendition_key(artwork.id, Uuid::new_v4(), 400, "jpg"));
     }
-    let puts = keys.iter().flat_map(|k| {
-        (0..per_key)
-            .flat_map(move |v| [(store, &config.common.storage.processed_bucket, k, v), (replica, &config.replica.processed_bucket, k, v)])
-    });
     let started = Instant::now();
-    let results: Vec<Result<_, _>> = futures_util::stream::iter(puts)
-        .map(|(store, bucket, key, v)| async move { store.put(bucket, key, vec![(v % 251) as u8; 64], "image/jpeg").await })
-        .buffer_unordered(32)
-        .collect()
-        .await;
-    for r in results {
-        r?;
+    // One version of every key at a time: the emulator loses versions written
+    // to the same key concurrently.
+    for v in 0..per_key {
+        let puts =
+            keys.iter().flat_map(|k| [(store, &config.common.storage.processed_bucket, k), (replica, &config.replica.processed_bucket, k)]);
+        let results: Vec<Result<_, _>> = futures_util::stream::iter(puts)
+            .map(|(store, bucket, key)| async move { store.put(bucket, key, vec![(v % 251) as u8; 64], "image/jpeg").await })
+            .buffer_unordered(32)
+            .collect()
+            .await;
+        for r in results {
+            r?;
+        }
     }
     println!("  seeded in {:.1} s", started.elapsed().as_secs_f64());
     Ok(keys)

@@ -164,7 +164,10 @@ pub async fn write_snapshot<S: Sink>(
 ) -> Result<Written, BackupError> {
     let writing = Writing::start(header, key, sink)?;
     let fed = async {
-        for (table, order) in BACKUP_TABLES {
+        // A database at an older schema than this code lacks the newer tables:
+        // its backup holds the tables it has.
+        let present = db::public_tables(tx).await?;
+        for (table, order) in BACKUP_TABLES.iter().filter(|(t, _)| present.iter().any(|p| p == t)) {
             let columns = db::table_columns(tx, table).await?;
             writing.send(Input::Start(frames::TableStart { name: (*table).to_owned(), columns: columns.clone() })).await?;
             let stream = db::copy_out_stream(tx, table, &columns, order).await?;
