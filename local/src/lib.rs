@@ -19,6 +19,26 @@ use secrecy::SecretString;
 use shared::config::DbConfig;
 use shared::renditions::Processor;
 
+/// The keys and buckets as Terraform names them: the data and backups keys,
+/// the three buckets, and the DR replicas (which replication fills in AWS, and
+/// retention purges too). Returns the data key's ARN.
+pub async fn provision(clients: &shared::aws::Clients, retention: &retention::Config, region: &str) -> Result<String> {
+    let storage = &retention.common.storage;
+    let data_key = ensure_key(&clients.kms, &storage.data_key_id).await?;
+    let backup_key = ensure_key(&clients.kms, &retention.backup_key_id).await?;
+    for (bucket, key) in
+        [(&storage.originals_bucket, &data_key), (&storage.processed_bucket, &data_key), (&storage.backups_bucket, &backup_key)]
+    {
+        ensure_bucket(&clients.s3, bucket, region, key).await?;
+    }
+    let replica = &retention.replica;
+    let replica_s3 = clients.s3_in(&retention.common.aws, &replica.region, None);
+    for (bucket, key) in [(&replica.processed_bucket, &data_key), (&replica.backups_bucket, &backup_key)] {
+        ensure_bucket(&replica_s3, bucket, &replica.region, key).await?;
+    }
+    Ok(data_key)
+}
+
 /// The key behind `alias`, creating both if the alias does not exist yet.
 pub async fn ensure_key(kms: &aws_sdk_kms::Client, alias: &str) -> Result<String> {
     if let Ok(found) = kms.describe_key().key_id(alias).send().await {

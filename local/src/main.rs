@@ -20,20 +20,7 @@ async fn main() -> Result<()> {
 
     let common = &api_config.common;
     let clients = shared::aws::Clients::new(&common.aws).await;
-    let storage = &common.storage;
-    let data_key = local::ensure_key(&clients.kms, &storage.data_key_id).await?;
-    let backup_key = local::ensure_key(&clients.kms, &backup_config.backup_key_id).await?;
-    for (bucket, key) in
-        [(&storage.originals_bucket, &data_key), (&storage.processed_bucket, &data_key), (&storage.backups_bucket, &backup_key)]
-    {
-        local::ensure_bucket(&clients.s3, bucket, &api_config.region, key).await?;
-    }
-    // The DR replicas (which replication fills in AWS; retention purges them too).
-    let replica = &retention_config.replica;
-    let replica_s3 = clients.s3_in(&common.aws, &replica.region, None);
-    for (bucket, key) in [(&replica.processed_bucket, &data_key), (&replica.backups_bucket, &backup_key)] {
-        local::ensure_bucket(&replica_s3, bucket, &replica.region, key).await?;
-    }
+    local::provision(&clients, &retention_config, &api_config.region).await?;
     let owner_password = clients.database_password(&backup_config.owner.password).await?;
     let applied = local::migrate(&common.db, &backup_config.owner.user, &owner_password).await?;
     tracing::info!(?applied, "migrations applied");

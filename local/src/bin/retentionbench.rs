@@ -36,24 +36,13 @@ async fn main() -> Result<()> {
     let config = retention::Config::from_env()?;
     let backup = backup::Config::from_env()?;
     let clients = shared::aws::Clients::new(&config.common.aws).await;
-    let storage = &config.common.storage;
-    let data_key = local::ensure_key(&clients.kms, &storage.data_key_id).await?;
-    let backup_key = local::ensure_key(&clients.kms, &config.backup_key_id).await?;
     let region = config.common.aws.region.clone().unwrap_or_else(|| "eu-west-1".into());
-    for (bucket, key) in
-        [(&storage.originals_bucket, &data_key), (&storage.processed_bucket, &data_key), (&storage.backups_bucket, &backup_key)]
-    {
-        local::ensure_bucket(&clients.s3, bucket, &region, key).await?;
-    }
-    let replica_s3 = clients.s3_in(&config.common.aws, &config.replica.region, None);
-    for bucket in [&config.replica.processed_bucket, &config.replica.backups_bucket] {
-        local::ensure_bucket(&replica_s3, bucket, &config.replica.region, &data_key).await?;
-    }
+    let data_key = local::provision(&clients, &config, &region).await?;
     let owner_password = clients.database_password(&backup.owner.password).await?;
     local::migrate(&config.common.db, &backup.owner.user, &owner_password).await?;
     let pool = shared::db::pool(&config.common.db, &clients.database_password(&config.common.db.password).await?)?;
     let store = ObjectStore::new(&clients, &data_key);
-    let replica = store.with_s3(replica_s3);
+    let replica = store.with_s3(clients.s3_in(&config.common.aws, &config.replica.region, None));
     let per_key = versions / (2 * ARTWORKS);
 
     println!("seeding {versions} object versions ({ARTWORKS} deleted artworks × {per_key} versions, processed bucket and its replica)");

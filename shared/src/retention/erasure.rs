@@ -69,7 +69,7 @@ impl Retention {
         request_id: &str,
         now: DateTime<Utc>,
     ) -> Result<ErasureOutcome, RetentionError> {
-        let mut client = self.pool.get().await.map_err(DbError::from)?;
+        let client = self.pool.get().await.map_err(DbError::from)?;
         let erasure = in_transaction(&client, |tx| async move {
             let (erasure, new) =
                 db::request_erasure(tx, artist, requested_by, Some(request_id)).await?.ok_or(RetentionError::NoSuchArtist(artist))?;
@@ -89,13 +89,13 @@ impl Retention {
         .await?;
         let sweep = Sweep { request_id: Some(request_id.to_owned()), ..Sweep::at(now) };
         let mut report = Report { complete: true, ..Report::default() };
-        self.erase(&mut client, &erasure, &sweep, &mut report).await?;
+        self.erase(&client, &erasure, &sweep, &mut report).await?;
         let erasure = db::erasure_by_id(&client, erasure.id).await?.unwrap_or(erasure);
         Ok(ErasureOutcome { erasure, report })
     }
 
     /// The rule: every open erasure, oldest first.
-    pub(super) async fn erasures(&self, client: &mut db::Client, sweep: &Sweep, report: &mut Report) -> Result<(), RetentionError> {
+    pub(super) async fn erasures(&self, client: &db::Client, sweep: &Sweep, report: &mut Report) -> Result<(), RetentionError> {
         for erasure in db::open_erasures(client, self.batch).await? {
             if self.out_of_time(sweep, report) {
                 break;
@@ -105,7 +105,7 @@ impl Retention {
         Ok(())
     }
 
-    async fn erase(&self, client: &mut db::Client, erasure: &Erasure, sweep: &Sweep, report: &mut Report) -> Result<(), RetentionError> {
+    async fn erase(&self, client: &db::Client, erasure: &Erasure, sweep: &Sweep, report: &mut Report) -> Result<(), RetentionError> {
         let target = format!("erasure:{}", erasure.id);
         if !sweep.dry_run {
             // The ledger first: from here on a restore cannot bring the artist back.
@@ -119,33 +119,29 @@ impl Retention {
         let joined_at = db::artist_joined_at(client, artist).await?;
         let scopes = artworks.iter().flat_map(|a| media_scopes(&a.to_string())).collect();
         let items = vec![Doomed { target, scopes }];
-        let buckets = self.buckets.clone();
-        let client_ref = &*client;
-        let completed = std::sync::Mutex::new(None);
+        // Worked out before the rows' transaction, so it holds no locks while
+        // the rotation is simulated.
+        let containing = if sweep.dry_run { serde_json::Value::Null } else { self.containing(client, joined_at, sweep.now).await? };
+        let containing = &containing;
         self.settle_page(RULE, items, sweep.dry_run, report, |_, versions| {
-            let completed = &completed;
-            let buckets = &buckets;
-            in_transaction(client_ref, move |tx| async move {
+            in_transaction(client, move |tx| async move {
                 let rows = db::erase_artist_rows(tx, artist).await?;
-                let containing = self.containing(tx, joined_at, sweep.now).await?;
+                let b = &self.buckets;
                 let objects = serde_json::json!({
                     "object_versions": versions,
-                    "buckets": [&buckets.originals, &buckets.processed, &buckets.processed_replica],
+                    "buckets": [&b.originals, &b.processed, &b.processed_replica],
                 });
-                let done = db::Completion { rows_deleted: &rows, objects_deleted: &objects, backups_containing: &containing };
-                let record = db::complete_erasure(tx, erasure.id, &done).await?;
+                let done = db::Completion { rows_deleted: &rows, objects_deleted: &objects, backups_containing: containing };
+                db::complete_erasure(tx, erasure.id, &done).await?;
                 let detail = serde_json::json!({ "erasure": erasure.id, "rows": rows, "object_versions": versions });
                 audit(tx, "retention.erase_artist", format!("artist:{artist}"), sweep.request_id.as_deref(), detail).await?;
-                let removed: u64 = rows.as_object().map(|m| m.values().filter_map(|v| v.as_u64()).sum()).unwrap_or(0);
-                *completed.lock().unwrap_or_else(|p| p.into_inner()) = Some(record);
-                Ok(removed)
+                Ok(rows.as_object().map(|m| m.values().filter_map(|v| v.as_u64()).sum()).unwrap_or(0))
             })
         })
         .await;
-        let record = completed.into_inner().unwrap_or_else(|p| p.into_inner());
-        if let Some(record) = record {
-            // The completed record replaces the requested one; if this fails the
-            // requested one stands, which a restore replays just as well.
+        // The completed record replaces the requested one in the ledger; if
+        // this fails the requested one stands, which a restore replays just as well.
+        if let Some(record) = db::erasure_by_id(client, erasure.id).await?.filter(|e| e.completed_at.is_some() && !sweep.dry_run) {
             if let Err(e) = self.write_ledger(&record).await {
                 warn!(erasure = %record.id, error = %e, "the completed erasure record was not written to the ledger");
             }

@@ -236,16 +236,16 @@ impl Retention {
             // settles need one and the function's pool has exactly one.
             self.reconcile_edge(&mut report).await;
         }
-        let mut client = self.pool.get().await.map_err(DbError::from)?;
-        self.erasures(&mut client, sweep, &mut report).await?;
+        let client = self.pool.get().await.map_err(DbError::from)?;
+        self.erasures(&client, sweep, &mut report).await?;
         let p = &self.policy;
         let deleted = ItemRule::DeletedArtworks { cutoff: sweep.now - p.deleted_artwork_grace };
-        self.items(&mut client, sweep, &mut report, deleted).await?;
+        self.items(&client, sweep, &mut report, deleted).await?;
         let stale =
             ItemRule::StaleImages { failed_before: sweep.now - p.failed_image_age, pending_before: sweep.now - p.abandoned_upload_age };
-        self.items(&mut client, sweep, &mut report, stale).await?;
-        self.row_rules(&mut client, sweep, &mut report).await?;
-        self.backups(&mut client, sweep, &mut report).await?;
+        self.items(&client, sweep, &mut report, stale).await?;
+        self.row_rules(&client, sweep, &mut report).await?;
+        self.backups(&client, sweep, &mut report).await?;
 
         let action = if sweep.dry_run { "retention.dry_run" } else { "retention.run" };
         let detail = serde_json::json!({
@@ -356,16 +356,14 @@ impl Retention {
             tally.add(&deleted.tally);
             let mut refused = vec![false; versions.len()];
             for f in &deleted.failures {
+                let reason = format!("{bucket}/{} ({}): {} {}", f.key, f.version_id.as_deref().unwrap_or("-"), f.code, f.message);
                 // Some servers name only the key of a refused version: then every version of it counts as refused.
                 for (j, v) in versions.iter().enumerate() {
                     if v.key == f.key && (f.version_id.is_none() || f.version_id == v.version_id) {
                         refused[j] = true;
-                    }
-                }
-                let reason = format!("{bucket}/{} ({}): {} {}", f.key, f.version_id.as_deref().unwrap_or("-"), f.code, f.message);
-                for (j, owner) in owners.iter().enumerate() {
-                    if refused[j] && versions[j].key == f.key && outcome[*owner].is_ok() {
-                        outcome[*owner] = Err(reason.clone());
+                        if outcome[owners[j]].is_ok() {
+                            outcome[owners[j]] = Err(reason.clone());
+                        }
                     }
                 }
             }
@@ -407,14 +405,13 @@ impl Retention {
 
     /// A rule over items with objects: page by page, every object of the
     /// page's items, then each item's row with its audit entry.
-    async fn items(&self, client: &mut db::Client, sweep: &Sweep, report: &mut Report, rule: ItemRule) -> Result<(), RetentionError> {
+    async fn items(&self, client: &db::Client, sweep: &Sweep, report: &mut Report, rule: ItemRule) -> Result<(), RetentionError> {
         let mut after = None;
         while !self.out_of_time(sweep, report) {
             let page = rule.page(client, after, self.batch).await?;
             let Some(last) = page.last() else { break };
             after = Some((last.at, last.id));
             let items = page.iter().map(|item| Doomed { target: rule.target(item.id), scopes: rule.scopes(item) }).collect();
-            let client = &*client;
             self.settle_page(rule.name(), items, sweep.dry_run, report, |i, versions| {
                 let id = page[i].id;
                 in_transaction(client, move |tx| async move {
@@ -436,7 +433,7 @@ impl Retention {
 
     /// The rules that only touch rows: each one statement, with its audit
     /// entry in the same transaction.
-    async fn row_rules(&self, client: &mut db::Client, sweep: &Sweep, report: &mut Report) -> Result<(), RetentionError> {
+    async fn row_rules(&self, client: &db::Client, sweep: &Sweep, report: &mut Report) -> Result<(), RetentionError> {
         for rule in RowRule::ALL {
             let cutoff = sweep.now - rule.age(&self.policy);
             if sweep.dry_run {
@@ -466,7 +463,7 @@ impl Retention {
 
     /// The rotation's expired backups: object and manifest, every version, in
     /// the backups bucket and its replica; then the catalogue records it.
-    async fn backups(&self, client: &mut db::Client, sweep: &Sweep, report: &mut Report) -> Result<(), RetentionError> {
+    async fn backups(&self, client: &db::Client, sweep: &Sweep, report: &mut Report) -> Result<(), RetentionError> {
         const RULE: &str = "backups";
         if self.out_of_time(sweep, report) {
             return Ok(());
@@ -486,7 +483,6 @@ impl Retention {
                 Doomed { target: format!("backup:{}", b.id), scopes }
             })
             .collect();
-        let client = &*client;
         self.settle_page(RULE, items, sweep.dry_run, report, |i, versions| {
             let id = due[i].id;
             in_transaction(client, move |tx| async move {

@@ -18,7 +18,8 @@ use super::{s3_error, s3_error_text, ObjectStore, StorageError};
 /// S3's limit of keys per `DeleteObjects` request.
 pub const MAX_BATCH: usize = 1000;
 
-/// Attempts for a key (or a whole request) that failed transiently.
+/// Attempts for a key S3 refused with a transient code (inside a 200 answer,
+/// where the SDK's retry cannot see it).
 const ATTEMPTS: u32 = 4;
 
 /// One stored version of a key, or one of its delete markers.
@@ -90,26 +91,18 @@ impl ObjectStore {
         let mut requests = 0;
         let (mut key_marker, mut version_marker) = (None::<String>, None::<String>);
         loop {
-            let mut attempt = 0;
-            let page = loop {
-                let sent = self
-                    .s3
-                    .list_object_versions()
-                    .bucket(bucket)
-                    .prefix(prefix)
-                    .set_key_marker(key_marker.clone())
-                    .set_version_id_marker(version_marker.clone())
-                    .send()
-                    .await;
-                requests += 1;
-                match sent.map_err(|e| s3_error("list versions", bucket, prefix, e)) {
-                    Err(e) if e.is_retryable() && attempt + 1 < ATTEMPTS => {
-                        tokio::time::sleep(backoff(attempt)).await;
-                        attempt += 1;
-                    }
-                    other => break other?,
-                }
-            };
+            // Timeouts, 5xx and throttling are retried by the SDK's standard retry.
+            let page = self
+                .s3
+                .list_object_versions()
+                .bucket(bucket)
+                .prefix(prefix)
+                .set_key_marker(key_marker.take())
+                .set_version_id_marker(version_marker.take())
+                .send()
+                .await
+                .map_err(|e| s3_error("list versions", bucket, prefix, e))?;
+            requests += 1;
             for v in page.versions() {
                 if let Some(key) = v.key() {
                     found.push(Version { key: key.to_owned(), version_id: v.version_id().map(str::to_owned), delete_marker: false });
@@ -130,8 +123,8 @@ impl ObjectStore {
 
     /// Deletes the given versions permanently, at most [`MAX_BATCH`] per
     /// request. Keys S3 refuses are collected (transient ones retried first);
-    /// a request that fails as a whole is retried, then reported for each of
-    /// its keys, and the other batches go on.
+    /// a request that still fails after the SDK's retries is reported for
+    /// each of its keys, and the other batches go on.
     pub async fn delete_versions(&self, bucket: &str, versions: &[Version]) -> Deleted {
         let mut out = Deleted::default();
         for batch in versions.chunks(MAX_BATCH) {
@@ -207,10 +200,10 @@ impl ObjectStore {
                 (gone, refused)
             }
             Err(e) => {
+                // The SDK's standard retry has already backed off and retried a
+                // throttled or failing request: report its keys, once.
                 let e = s3_error("delete versions", bucket, "", e);
-                // A whole request that may succeed later is retried like a throttled key.
-                let code = if e.is_retryable() { "ServiceUnavailable" } else { "RequestFailed" };
-                (Vec::new(), batch.iter().map(|v| (*v, failure(v, code, e.to_string()))).collect())
+                (Vec::new(), batch.iter().map(|v| (*v, failure(v, "RequestFailed", e.to_string()))).collect())
             }
         }
     }
