@@ -57,6 +57,16 @@ resource "aws_cloudtrail" "main" {
   cloud_watch_logs_group_arn    = "${aws_cloudwatch_log_group.trail.arn}:*"
   cloud_watch_logs_role_arn     = aws_iam_role.trail.arn
 
+  # Unusual rates of API calls or errors (a leaked key being tried, a
+  # runaway function) become Insights events; see docs/security.md.
+  dynamic "insight_selector" {
+    for_each = var.enable_cloudtrail_insights ? ["ApiCallRateInsight", "ApiErrorRateInsight"] : []
+
+    content {
+      insight_type = insight_selector.value
+    }
+  }
+
   event_selector {
     read_write_type           = "All"
     include_management_events = true

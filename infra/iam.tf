@@ -80,8 +80,14 @@ data "aws_iam_policy_document" "function" {
 
     content {
       sid       = "EncryptOriginalUploads"
-      actions   = ["kms:GenerateDataKey", "kms:Encrypt"]
+      actions   = ["kms:GenerateDataKey"]
       resources = [aws_kms_key.data.arn]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["s3.${local.region}.amazonaws.com"]
+      }
     }
   }
 
@@ -237,12 +243,14 @@ data "aws_iam_policy_document" "function" {
   }
 
   # Erasure records: the ledger a restore replays, under the backups key.
+  # Retention reads a record back before it deletes anything (a retried
+  # erasure finds its own), and nothing else of the backups bucket.
   dynamic "statement" {
     for_each = each.key == "retention" ? ["retention"] : []
 
     content {
       sid       = "WriteErasureRecords"
-      actions   = ["s3:PutObject"]
+      actions   = ["s3:PutObject", "s3:GetObject"]
       resources = ["${local.bucket_arn.backups}/erasures/*"]
     }
   }
@@ -251,8 +259,24 @@ data "aws_iam_policy_document" "function" {
     for_each = each.key == "retention" ? ["retention"] : []
 
     content {
+      sid       = "ListErasureRecords"
+      actions   = ["s3:ListBucket"]
+      resources = [local.bucket_arn.backups]
+
+      condition {
+        test     = "StringLike"
+        variable = "s3:prefix"
+        values   = ["erasures/*"]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.key == "retention" ? ["retention"] : []
+
+    content {
       sid       = "EncryptErasureRecords"
-      actions   = ["kms:GenerateDataKey"]
+      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
       resources = [aws_kms_key.backups.arn]
 
       condition {

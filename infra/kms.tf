@@ -1,6 +1,7 @@
 # Customer-managed keys. Every key policy names its users; the account root
-# statement only allows key administration and grants (needed by RDS, Lambda
-# and Secrets Manager at creation time), never data-plane use.
+# statement only allows key administration, and grants only when an AWS
+# service creates them for a resource (RDS, Lambda, Secrets Manager), so no
+# administrator can grant themselves Decrypt; never data-plane use.
 #
 #   data    - originals/processed objects, database storage and its secret,
 #             Performance Insights, Lambda environment variables
@@ -10,7 +11,7 @@
 
 locals {
   key_admin_actions = [
-    "kms:Create*",
+    "kms:CreateAlias",
     "kms:Describe*",
     "kms:Enable*",
     "kms:List*",
@@ -58,12 +59,29 @@ data "aws_iam_policy_document" "data_key" {
 
   statement {
     sid       = "KeyAdministrationByAccount"
-    actions   = concat(local.key_admin_actions, ["kms:CreateGrant"])
+    actions   = local.key_admin_actions
     resources = ["*"]
 
     principals {
       type        = "AWS"
       identifiers = [local.account_root_arn]
+    }
+  }
+
+  statement {
+    sid       = "GrantsOnlyForAwsServices"
+    actions   = ["kms:CreateGrant"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [local.account_root_arn]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "kms:GrantIsForAWSResource"
+      values   = ["true"]
     }
   }
 
@@ -104,14 +122,28 @@ data "aws_iam_policy_document" "data_key" {
     }
   }
 
+  # A browser's presigned POST is the API role's request: S3 asks KMS for
+  # the data key as that role, through S3, for the originals bucket only.
   statement {
     sid       = "ApiPresignedUploadsToOriginals"
-    actions   = ["kms:GenerateDataKey", "kms:Encrypt"]
+    actions   = ["kms:GenerateDataKey"]
     resources = ["*"]
 
     principals {
       type        = "AWS"
       identifiers = [local.function_role_arns["api"]]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${local.region}.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:aws:s3:arn"
+      values   = ["arn:${local.partition}:s3:::${local.bucket_names.originals}"]
     }
   }
 
@@ -192,12 +224,29 @@ data "aws_iam_policy_document" "backups_key" {
   #checkov:skip=CKV_AWS_111:In a key policy "*" means this key only; writers are named principals
   statement {
     sid       = "KeyAdministrationByAccount"
-    actions   = concat(local.key_admin_actions, ["kms:CreateGrant"])
+    actions   = local.key_admin_actions
     resources = ["*"]
 
     principals {
       type        = "AWS"
       identifiers = [local.account_root_arn]
+    }
+  }
+
+  statement {
+    sid       = "GrantsOnlyForAwsServices"
+    actions   = ["kms:CreateGrant"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [local.account_root_arn]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "kms:GrantIsForAWSResource"
+      values   = ["true"]
     }
   }
 
@@ -209,6 +258,69 @@ data "aws_iam_policy_document" "backups_key" {
     principals {
       type        = "AWS"
       identifiers = [local.function_role_arns["backup"]]
+    }
+  }
+
+  # The erasure ledger (erasures/ in the backups bucket): retention writes
+  # and reads back each record through S3 (IAM limits its objects to
+  # erasures/*, so it cannot read a backup).
+  statement {
+    sid       = "RetentionWritesErasureLedger"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [local.function_role_arns["retention"]]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${local.region}.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:aws:s3:arn"
+      values   = ["arn:${local.partition}:s3:::${local.bucket_names.backups}"]
+    }
+  }
+
+  # After a lost region (docs/disaster-recovery.md): the break-glass recovery
+  # role unwraps backups with the replica in the DR region, and delegates
+  # exactly that to a recovery deployment's backup role by a grant.
+  statement {
+    sid       = "RecoveryOpensBackups"
+    actions   = ["kms:Decrypt", "kms:DescribeKey"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [aws_iam_role.recovery.arn]
+    }
+  }
+
+  statement {
+    sid       = "RecoveryDelegatesToRecoveryBackupRole"
+    actions   = ["kms:CreateGrant"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [aws_iam_role.recovery.arn]
+    }
+
+    condition {
+      test     = "ForAllValues:StringEquals"
+      variable = "kms:GrantOperations"
+      values   = ["Decrypt", "DescribeKey"]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "kms:GranteePrincipal"
+      values   = ["arn:${local.partition}:iam::${local.account_id}:role/*-backup"]
     }
   }
 
@@ -249,12 +361,29 @@ data "aws_iam_policy_document" "ops_key" {
   #checkov:skip=CKV_AWS_111:In a key policy "*" means this key only; writers are named principals
   statement {
     sid       = "KeyAdministrationByAccount"
-    actions   = concat(local.key_admin_actions, ["kms:CreateGrant"])
+    actions   = local.key_admin_actions
     resources = ["*"]
 
     principals {
       type        = "AWS"
       identifiers = [local.account_root_arn]
+    }
+  }
+
+  statement {
+    sid       = "GrantsOnlyForAwsServices"
+    actions   = ["kms:CreateGrant"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [local.account_root_arn]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "kms:GrantIsForAWSResource"
+      values   = ["true"]
     }
   }
 
@@ -315,6 +444,40 @@ data "aws_iam_policy_document" "ops_key" {
       test     = "StringLike"
       variable = "kms:EncryptionContext:aws:cloudtrail:arn"
       values   = ["arn:${local.partition}:cloudtrail:*:${local.account_id}:trail/*"]
+    }
+  }
+
+  # The trail bucket uses an S3 Bucket Key: CloudTrail needs Decrypt on the
+  # key to deliver into it ("Configure AWS KMS key policies for CloudTrail").
+  statement {
+    sid       = "CloudTrailDeliversToBucketKeyBucket"
+    actions   = ["kms:Decrypt"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudtrail.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceArn"
+      values   = [local.trail_arn]
+    }
+  }
+
+  # EventBridge publishes GuardDuty and Security Hub findings to the
+  # encrypted alarm topic; SNS documents that these key statements cannot
+  # carry aws:SourceArn/SourceAccount for EventBridge, so the topic policy
+  # scopes the rules instead.
+  statement {
+    sid       = "EventBridgePublishesFindings"
+    actions   = ["kms:GenerateDataKey*", "kms:Decrypt"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
     }
   }
 
@@ -422,12 +585,69 @@ data "aws_iam_policy_document" "dr_key" {
 
   statement {
     sid       = "KeyAdministrationByAccount"
-    actions   = concat(local.key_admin_actions, ["kms:CreateGrant"])
+    actions   = local.key_admin_actions
     resources = ["*"]
 
     principals {
       type        = "AWS"
       identifiers = [local.account_root_arn]
+    }
+  }
+
+  statement {
+    sid       = "GrantsOnlyForAwsServices"
+    actions   = ["kms:CreateGrant"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [local.account_root_arn]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "kms:GrantIsForAWSResource"
+      values   = ["true"]
+    }
+  }
+
+  statement {
+    sid       = "RecoveryReadsReplicas"
+    actions   = ["kms:Decrypt"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [aws_iam_role.recovery.arn]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${var.dr_region}.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid       = "RecoveryDelegatesToRecoveryBackupRole"
+    actions   = ["kms:CreateGrant"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [aws_iam_role.recovery.arn]
+    }
+
+    condition {
+      test     = "ForAllValues:StringEquals"
+      variable = "kms:GrantOperations"
+      values   = ["Decrypt"]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "kms:GranteePrincipal"
+      values   = ["arn:${local.partition}:iam::${local.account_id}:role/*-backup"]
     }
   }
 

@@ -26,6 +26,27 @@ data "aws_iam_policy_document" "alarms_topic" {
     }
   }
 
+  dynamic "statement" {
+    for_each = length(local.finding_rules) > 0 ? ["findings"] : []
+
+    content {
+      sid       = "FindingRulesPublish"
+      actions   = ["sns:Publish"]
+      resources = [aws_sns_topic.alarms.arn]
+
+      principals {
+        type        = "Service"
+        identifiers = ["events.amazonaws.com"]
+      }
+
+      condition {
+        test     = "ArnEquals"
+        variable = "aws:SourceArn"
+        values   = [for k, _ in local.finding_rules : "arn:${local.partition}:events:${local.region}:${local.account_id}:rule/${var.name_prefix}-${k}-findings"]
+      }
+    }
+  }
+
   statement {
     sid       = "DenyInsecureTransport"
     effect    = "Deny"

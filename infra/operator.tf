@@ -11,20 +11,32 @@ locals {
   operator_functions = ["api", "backup", "retention"]
 }
 
+# Operators sign in through IAM Identity Center, which enforces the second
+# factor at sign-in; its sessions never carry aws:MultiFactorAuthPresent, so
+# the trust names the permission set's roles (the account delegates, and the
+# condition picks those roles; their suffix changes when Identity Center
+# re-provisions them, hence the wildcard).
+locals {
+  operator_session_arns = [
+    "arn:${local.partition}:iam::${local.account_id}:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_${var.operator_permission_set}_*",
+    "arn:${local.partition}:iam::${local.account_id}:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_${var.operator_permission_set}_*",
+  ]
+}
+
 data "aws_iam_policy_document" "operator_assume" {
   statement {
-    actions = ["sts:AssumeRole"]
+    sid     = "IdentityCenterOperators"
+    actions = ["sts:AssumeRole", "sts:SetSourceIdentity"]
 
     principals {
       type        = "AWS"
-      identifiers = length(var.operator_principal_arns) > 0 ? var.operator_principal_arns : [local.account_root_arn]
+      identifiers = [local.account_root_arn]
     }
 
-    # A person at 3 a.m. still signs in with a second factor.
     condition {
-      test     = "Bool"
-      variable = "aws:MultiFactorAuthPresent"
-      values   = ["true"]
+      test     = "ArnLike"
+      variable = "aws:PrincipalArn"
+      values   = local.operator_session_arns
     }
   }
 }

@@ -107,3 +107,8 @@ output "dr_region" {
   description = "The recovery region: replica buckets, the backups key's replica, and where retention also deletes."
   value       = var.dr_region
 }
+
+output "recovery_role_arn" {
+  description = "Break-glass role for a lost region: reads the DR replicas and grants a recovery deployment's backup role Decrypt (docs/disaster-recovery.md)."
+  value       = aws_iam_role.recovery.arn
+}

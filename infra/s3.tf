@@ -62,9 +62,18 @@ data "aws_iam_policy_document" "bucket_baseline" {
     }
 
     # Uploads without the header get the bucket default (our key); uploads
-    # that ask for anything else are refused.
+    # that ask for anything else are refused. "Present and different", not
+    # ...IfExists: IAM evaluates a negated or IfExists condition on a missing
+    # key as true, which would refuse S3's own access-log deliveries (they
+    # carry no encryption header).
     condition {
-      test     = "StringNotEqualsIfExists"
+      test     = "Null"
+      variable = "s3:x-amz-server-side-encryption"
+      values   = ["false"]
+    }
+
+    condition {
+      test     = "StringNotEquals"
       variable = "s3:x-amz-server-side-encryption"
       values   = [each.key == "logs" ? "AES256" : "aws:kms"]
     }
@@ -85,7 +94,13 @@ data "aws_iam_policy_document" "bucket_baseline" {
       }
 
       condition {
-        test     = "StringNotEqualsIfExists"
+        test     = "Null"
+        variable = "s3:x-amz-server-side-encryption-aws-kms-key-id"
+        values   = ["false"]
+      }
+
+      condition {
+        test     = "StringNotEquals"
         variable = "s3:x-amz-server-side-encryption-aws-kms-key-id"
         values   = [statement.value]
       }

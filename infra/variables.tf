@@ -82,13 +82,13 @@ variable "db_instance_class" {
 }
 
 variable "db_engine_version" {
-  description = "PostgreSQL engine version."
+  description = "PostgreSQL major version. Major only: RDS picks its default minor and upgrades it in the maintenance window (a pinned minor is refused once RDS retires it, and would make the next plan try to downgrade)."
   type        = string
-  default     = "16.4"
+  default     = "16"
 
   validation {
-    condition     = can(regex("^1[6-9](\\.[0-9]+)?$", var.db_engine_version))
-    error_message = "db_engine_version must be PostgreSQL 16 or newer."
+    condition     = can(regex("^1[6-9]$", var.db_engine_version))
+    error_message = "db_engine_version must be a PostgreSQL major version, 16 or newer (no minor: automatic minor upgrades are on)."
   }
 }
 
@@ -169,15 +169,42 @@ variable "db_connection_headroom" {
   }
 }
 
-variable "operator_principal_arns" {
-  description = "IAM principals (users, roles, or the account root to delegate to IAM policies) allowed to assume the operator role that runs gallery-ops. MFA is required."
-  type        = list(string)
-  default     = []
+variable "operator_permission_set" {
+  description = "Name of the IAM Identity Center permission set whose sessions may assume the operator and recovery roles. Identity Center enforces the second factor at sign-in (its sessions never carry aws:MultiFactorAuthPresent, so the trust policy names the permission set's roles instead)."
+  type        = string
+  default     = "GalleryOperator"
 
   validation {
-    condition     = alltrue([for arn in var.operator_principal_arns : can(regex("^arn:aws:iam::[0-9]{12}:", arn))])
-    error_message = "operator_principal_arns must be IAM ARNs."
+    condition     = can(regex("^[A-Za-z0-9+=,.@_-]{1,32}$", var.operator_permission_set))
+    error_message = "operator_permission_set must be a permission set name."
   }
+}
+
+variable "recover_backups_from" {
+  description = "Only in a recovery deployment after a lost region: the lost deployment's replica backups bucket (<old prefix>-backups-dr) and its backups key replica ARN. The backup function then restores from, and keeps backing up into, that bucket under that key (see docs/disaster-recovery.md)."
+  type = object({
+    bucket  = string
+    key_arn = string
+  })
+  default = null
+}
+
+variable "enable_guardduty" {
+  description = "GuardDuty with S3 data-event, RDS login and Lambda network protection; findings to the alarm topic."
+  type        = bool
+  default     = true
+}
+
+variable "enable_security_hub" {
+  description = "Security Hub with AWS Foundational Security Best Practices; high and critical findings to the alarm topic."
+  type        = bool
+  default     = true
+}
+
+variable "enable_cloudtrail_insights" {
+  description = "CloudTrail Insights (API call and error rate anomalies) on the trail."
+  type        = bool
+  default     = true
 }
 
 variable "db_backup_retention_days" {

@@ -420,11 +420,13 @@ def readback(endpoint: str, state: dict, deferred: list[str]) -> Checks:
         eic = lam.get_function_event_invoke_config(FunctionName=name)
         ck.expect("OnFailure" in eic.get("DestinationConfig", {}), f"{name}: on-failure destination")
 
-    # The operator role: MFA to assume it, and it may only invoke the three task functions.
+    # The operator role: only the Identity Center permission set's sessions
+    # assume it (Identity Center enforces MFA), and it may only invoke the
+    # three task functions. The offline evaluation (infra/authz) proves both.
     op = iam.get_role(RoleName=f"{PREFIX}-operator")["Role"]
     trust = op["AssumeRolePolicyDocument"]
     trust = json.loads(trust) if isinstance(trust, str) else trust
-    ck.expect(all(st.get("Condition", {}).get("Bool", {}).get("aws:MultiFactorAuthPresent") == "true" for st in trust["Statement"]), "operator role: MFA required")
+    ck.expect(all("AWSReservedSSO_" in " ".join(st.get("Condition", {}).get("ArnLike", {}).get("aws:PrincipalArn", [])) for st in trust["Statement"]), "operator role: Identity Center sessions only")
     op_policy = iam.get_role_policy(RoleName=f"{PREFIX}-operator", PolicyName="operator-tasks")["PolicyDocument"]
     op_policy = json.loads(op_policy) if isinstance(op_policy, str) else op_policy
     invoked = {res for st in op_policy["Statement"] for res in ([st["Resource"]] if isinstance(st["Resource"], str) else st["Resource"])}
@@ -575,6 +577,40 @@ def readback(endpoint: str, state: dict, deferred: list[str]) -> Checks:
     return ck
 
 
+# The emulator has no GuardDuty, Security Hub, EventBridge rules or CloudTrail
+# Insights: the apply turns them off, and this plan with them on (their
+# defaults) checks what a real apply would create.
+DETECTION_OFF = {"enable_guardduty=false", "enable_security_hub=false", "enable_cloudtrail_insights=false"}
+
+
+def check_detection_plan(work: Path, tf_vars: list[str]) -> list[str]:
+    values = [tf_vars[i + 1] for i in range(0, len(tf_vars), 2) if tf_vars[i] == "-var"]
+    on = [arg for v in values if v not in DETECTION_OFF for arg in ("-var", v)]
+    run(["terraform", "plan", "-input=false", "-no-color", "-refresh=false", "-out=detection.tfplan", *PARALLEL, *on], work)
+    plan = json.loads(run(["terraform", "show", "-json", "detection.tfplan"], work).stdout)
+    created = {rc["address"]: rc for rc in plan.get("resource_changes", []) if "create" in rc["change"]["actions"]}
+    after = lambda address: created.get(address, {}).get("change", {}).get("after") or {}
+    problems = []
+    features = {after(a).get("name") for a in created if a.startswith("aws_guardduty_detector_feature.main")}
+    if "aws_guardduty_detector.main[0]" not in created or features != {"S3_DATA_EVENTS", "RDS_LOGIN_EVENTS", "LAMBDA_NETWORK_LOGS"}:
+        problems.append(f"detection plan: GuardDuty with S3, RDS login and Lambda network protection (features {sorted(f for f in features if f)})")
+    fsbp = after("aws_securityhub_standards_subscription.fsbp[0]").get("standards_arn", "")
+    if "aws_securityhub_account.main[0]" not in created or "aws-foundational-security-best-practices" not in fsbp:
+        problems.append("detection plan: Security Hub with the Foundational Security Best Practices standard")
+    rules = {a for a in created if a.startswith("aws_cloudwatch_event_rule.findings")}
+    targets = {a for a in created if a.startswith("aws_cloudwatch_event_target.findings")}
+    if len(rules) != 2 or len(targets) != 2:
+        problems.append(f"detection plan: finding rules {sorted(rules)} and their targets {sorted(targets)}")
+    trail = next((rc for rc in plan.get("resource_changes", []) if rc["address"] == "aws_cloudtrail.main"), None)
+    insights = {s.get("insight_type") for s in ((trail or {}).get("change", {}).get("after") or {}).get("insight_selector", [])}
+    if insights != {"ApiCallRateInsight", "ApiErrorRateInsight"}:
+        problems.append(f"detection plan: CloudTrail Insights on the trail ({sorted(i for i in insights if i)})")
+    for p in problems:
+        log(p)
+    log(f"detection plan: {len(created)} resources to create with detection on, {len(problems)} problems")
+    return problems
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--infra", required=True, type=Path)
@@ -587,7 +623,7 @@ def main() -> int:
     started = time.monotonic()
     work: Path = args.work.resolve()
     zips = prepare(args.infra.resolve(), work, args.endpoint)
-    tf_vars = ["-var", f"lambda_zip_dir={zips}", "-var", "enable_access_analyzer=false", "-var", "enable_kms_replica=false", "-var", "enable_public_read_cache=false", "-var", 'cors_origins=["https://gallery.example"]']
+    tf_vars = ["-var", f"lambda_zip_dir={zips}", "-var", "enable_access_analyzer=false", "-var", "enable_kms_replica=false", "-var", "enable_guardduty=false", "-var", "enable_security_hub=false", "-var", "enable_cloudtrail_insights=false", "-var", "enable_public_read_cache=false", "-var", 'cors_origins=["https://gallery.example"]']
     env_ok = os.environ.get("TF_CLI_CONFIG_FILE")
     if not env_ok:
         log("warning: TF_CLI_CONFIG_FILE is not set")
@@ -608,6 +644,7 @@ def main() -> int:
     checks = readback(args.endpoint, state, deferred)
     log(f"second plan: {len(problems)} unexpected differences, {len(deferred)} deferred policy re-reads")
     log(f"read-back: {checks.passed} passed, {len(checks.failed)} failed")
+    problems += check_detection_plan(work, tf_vars)
     if not args.keep:
         # The database has deletion protection (as in production); the
         # test lifts it through the API before destroying.

@@ -8,6 +8,7 @@
 //! - run **in-process** against the local stack (`--local`, what
 //!   `cargo xtask ops` does), through the very same function code.
 
+pub mod check;
 pub mod commands;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -37,21 +38,54 @@ pub struct Cli {
     pub command: commands::Command,
 }
 
-/// Runs one command; the output is what the function answered.
+/// Runs one command; the output is what the function answered (for
+/// `check`, the hops that passed).
 pub async fn run(cli: Cli) -> Result<serde_json::Value> {
-    let task = cli.command.task();
-    // Bad arguments stop here: nothing is signed or sent.
-    task.validate()?;
+    let Cli { local, function_prefix, command } = cli;
+    let check = match command {
+        commands::Command::Check(args) => Ok(args),
+        other => {
+            let task = other.task().ok_or_else(|| anyhow!("not an operator task"))?;
+            // Bad arguments stop here: nothing is signed or sent.
+            task.validate()?;
+            Err(task)
+        }
+    };
     let sdk = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(aws_config::retry::RetryConfig::disabled())
         .timeout_config(aws_config::timeout::TimeoutConfig::builder().operation_timeout(std::time::Duration::from_secs(900)).build())
         .load()
         .await;
-    let request = sign(&sdk, task).await?;
-    if cli.local {
-        run_locally(request).await
-    } else {
-        invoke(&sdk, &cli.function_prefix, request).await
+    let delivery = Delivery { sdk, local, function_prefix };
+    match check {
+        Ok(args) => check::run(&delivery, &args).await,
+        Err(task) => delivery.deliver(task).await,
+    }
+}
+
+/// Where tasks go: the deployed functions, or in-process (`--local`).
+struct Delivery {
+    sdk: SdkConfig,
+    local: bool,
+    function_prefix: String,
+}
+
+impl Delivery {
+    async fn deliver(&self, task: shared::ops::Task) -> Result<serde_json::Value> {
+        task.validate()?;
+        let request = sign(&self.sdk, task).await?;
+        if self.local {
+            run_locally(request).await
+        } else {
+            invoke(&self.sdk, &self.function_prefix, request).await
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl check::Tasks for Delivery {
+    async fn run(&self, task: shared::ops::Task) -> Result<serde_json::Value> {
+        self.deliver(task).await
     }
 }
 
@@ -109,18 +143,21 @@ async fn invoke(sdk: &SdkConfig, prefix: &str, request: OperatorRequest) -> Resu
 /// coordinates are in this process's environment.
 async fn run_locally(request: OperatorRequest) -> Result<serde_json::Value> {
     let request_id = format!("local-{}", uuid::Uuid::new_v4());
+    // In-process, nothing was invoked: the local stack sets no operator role,
+    // so there is no account to bind the proof to (it is still single-use).
+    let invocation = shared::ops::Invocation { request_id: &request_id, function_arn: None };
     let response = match request.operator_task.owner() {
         Owner::Api => {
             let state = api::AppState::connect(&api::Config::from_env()?).await?;
-            api::lambda::operate(&request, &request_id, &state).await?
+            api::lambda::operate(&request, &invocation, &state).await?
         }
         Owner::Backup => {
             let deps = backup::deps(&backup::Config::from_env()?).await?;
-            backup::operate(&request, &request_id, &deps).await?
+            backup::operate(&request, &invocation, &deps).await?
         }
         Owner::Retention => {
             let deps = retention::deps(&retention::Config::from_env()?).await?;
-            retention::operate(&request, &request_id, None, &deps).await?
+            retention::operate(&request, &invocation, None, &deps).await?
         }
     };
     Ok(serde_json::to_value(response)?)

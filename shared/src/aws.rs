@@ -33,25 +33,36 @@ pub enum StartupError {
 pub async fn connect(common: &Common) -> Result<(Clients, deadpool_postgres::Pool), StartupError> {
     let clients = Clients::new(&common.aws).await;
     let password = clients.database_password(&common.db.password).await?;
-    let pool = crate::db::pool(&common.db, &password)?;
+    let pool = crate::db::pool_rotating(&common.db, &password, Some(clients.password_refresh(&common.db.password)))?;
     Ok((clients, pool))
 }
 
 /// A password fetched on first use: the owner's, which most invocations
-/// never need, so it is not read at every cold start.
+/// never need, so it is not read at every cold start. RDS rotates it (every
+/// seven days by default): `refresh` reads it again when the server refuses it.
 pub struct LazyPassword {
     clients: Clients,
     source: PasswordSource,
-    cell: tokio::sync::OnceCell<SecretString>,
+    cell: tokio::sync::RwLock<Option<SecretString>>,
 }
 
 impl LazyPassword {
     pub fn new(clients: Clients, source: PasswordSource) -> Self {
-        Self { clients, source, cell: tokio::sync::OnceCell::new() }
+        Self { clients, source, cell: tokio::sync::RwLock::new(None) }
     }
 
     pub async fn get(&self) -> Result<SecretString, SecretError> {
-        self.cell.get_or_try_init(|| self.clients.database_password(&self.source)).await.cloned()
+        if let Some(p) = self.cell.read().await.as_ref() {
+            return Ok(p.clone());
+        }
+        self.refresh().await
+    }
+
+    /// Reads the secret again and keeps what it holds now.
+    pub async fn refresh(&self) -> Result<SecretString, SecretError> {
+        let fresh = self.clients.database_password(&self.source).await?;
+        *self.cell.write().await = Some(fresh.clone());
+        Ok(fresh)
     }
 }
 
@@ -90,6 +101,17 @@ impl Clients {
         }
     }
 
+    /// The same clients signing as another identity (the local stack runs
+    /// each function's code under the access key that names its role, so
+    /// the requests it records can be evaluated against that role's policies).
+    pub fn signing_as(&self, access_key_id: &str, secret_access_key: &str) -> Self {
+        let credentials = aws_credential_types::Credentials::new(access_key_id, secret_access_key, None, None, "gallery");
+        let provider = aws_credential_types::provider::SharedCredentialsProvider::new(credentials);
+        let sdk = self.sdk.to_builder().credentials_provider(provider.clone()).build();
+        let s3 = aws_sdk_s3::Client::from_conf(self.s3.config().to_builder().credentials_provider(provider).build());
+        Self { s3, kms: aws_sdk_kms::Client::new(&sdk), secrets: aws_sdk_secretsmanager::Client::new(&sdk), sdk }
+    }
+
     /// An S3 client for another region (the DR replicas), through `endpoint`
     /// when given (the cross-Region interface endpoint); the emulator's
     /// endpoint, when there is one, wins.
@@ -101,6 +123,15 @@ impl Clients {
             (None, None) => {}
         }
         aws_sdk_s3::Client::from_conf(builder.build())
+    }
+
+    /// How a pool reads `source` again after a rotation.
+    pub fn password_refresh(&self, source: &PasswordSource) -> crate::db::PasswordRefresh {
+        let (clients, source) = (self.clone(), source.clone());
+        std::sync::Arc::new(move || {
+            let (clients, source) = (clients.clone(), source.clone());
+            Box::pin(async move { clients.database_password(&source).await.map_err(|e| e.to_string()) })
+        })
     }
 
     /// The database password: given, or read once from Secrets Manager.

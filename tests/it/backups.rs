@@ -29,7 +29,13 @@ pub(crate) async fn service(ctx: &TestContext) -> BackupService {
 
 fn service_with_key(ctx: &TestContext, backup_key: String) -> BackupService {
     let config = config(ctx, backup_key);
-    backup::service_with(&config, ctx.pool.clone(), ctx.stack.backup_password.clone(), ctx.stack.app_password.clone(), &ctx.clients)
+    backup::service_with(
+        &config,
+        ctx.pool.clone(),
+        ctx.stack.backup_password.clone(),
+        ctx.stack.app_password.clone(),
+        &ctx.clients_as("backup"),
+    )
 }
 
 /// Some of everything, including personal data that must never appear in plaintext.

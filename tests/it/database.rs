@@ -161,3 +161,60 @@ async fn the_app_role_soft_deletes_and_only_retention_functions_purge() {
     assert!(db::artwork_with_deleted(&client, gone.id, false).await.unwrap().is_none());
     assert!(db::artwork_with_deleted(&client, live.id, false).await.unwrap().is_some());
 }
+
+/// A password rotated while a function is warm (RDS rotates the master
+/// secret on its own schedule; the runbook rotates the others): the next new
+/// connection is refused with the old password, so the pool reads the secret
+/// once more and connects with the new one, and so does the owner's.
+#[tokio::test]
+async fn a_rotated_password_is_read_again_from_its_secret() {
+    use secrecy::ExposeSecret;
+    let ctx = TestContext::new().await;
+    let role = format!("rotating_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let owner = db::connect(&ctx.owner_db(), &ctx.stack.owner_password).await.unwrap();
+    owner
+        .batch_execute(&format!(
+            "CREATE ROLE {role} LOGIN PASSWORD 'first-password'; GRANT CONNECT ON DATABASE \"{}\" TO {role}",
+            ctx.db.name
+        ))
+        .await
+        .unwrap();
+    let secrets = &ctx.clients.secrets;
+    let secret = secrets
+        .create_secret()
+        .name(format!("t-{role}"))
+        .secret_string(r#"{"password":"first-password"}"#)
+        .send()
+        .await
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_owned();
+    let db = DbConfig {
+        user: role.clone(),
+        password: shared::config::PasswordSource::SecretArn(secret.clone()),
+        pool_size: 1,
+        ..ctx.db.clone()
+    };
+    let common = shared::config::Common { db: db.clone(), ..ctx.common() };
+    let (clients, pool) = shared::aws::connect(&common).await.expect("cold start");
+    let first = pool.get().await.expect("connects with the first password");
+    first.query_one("SELECT 1", &[]).await.unwrap();
+    // The warm connection goes away (an idle timeout, a recycle) ...
+    drop(deadpool_postgres::Object::take(first));
+
+    // ... and the password is rotated meanwhile.
+    owner.batch_execute(&format!("ALTER ROLE {role} PASSWORD 'second-password'")).await.unwrap();
+    secrets.put_secret_value().secret_id(&secret).secret_string(r#"{"password":"second-password"}"#).send().await.unwrap();
+    let again = pool.get().await.expect("the pool reads the rotated password and connects");
+    again.query_one("SELECT 1", &[]).await.unwrap();
+
+    // The owner's lazily read password: cached, refused after a rotation, read again.
+    let lazy = shared::aws::LazyPassword::new(clients.clone(), shared::config::PasswordSource::SecretArn(secret.clone()));
+    assert_eq!(lazy.get().await.unwrap().expose_secret(), "second-password");
+    owner.batch_execute(&format!("ALTER ROLE {role} PASSWORD 'third-password'")).await.unwrap();
+    secrets.put_secret_value().secret_id(&secret).secret_string(r#"{"password":"third-password"}"#).send().await.unwrap();
+    let as_owner = shared::backup::Owner { db: DbConfig { name: "postgres".into(), ..db.clone() }, password: lazy };
+    let proven = as_owner.role().await.expect("the owner's rotated password is read again");
+    assert_eq!(proven.password.expose_secret(), "third-password");
+}

@@ -24,13 +24,15 @@ fn terraform_number(expr: &str) -> String {
     }
 }
 
-async fn secret(ctx: &TestContext, password: &secrecy::SecretString) -> String {
+/// A secret named after the variable that points at it, so the recording of
+/// AWS requests maps it to the secret Terraform gives that variable.
+async fn secret(ctx: &TestContext, variable: &str, password: &secrecy::SecretString) -> String {
     use secrecy::ExposeSecret;
     let out = ctx
         .clients
         .secrets
         .create_secret()
-        .name(format!("t-{}", uuid::Uuid::new_v4().simple()))
+        .name(format!("t-{}-{variable}", uuid::Uuid::new_v4().simple()))
         .secret_string(serde_json::json!({ "username": "x", "password": password.expose_secret() }).to_string())
         .send()
         .await
@@ -60,11 +62,11 @@ pub async fn lambda_env(ctx: &TestContext, f: &FunctionSettings) -> Vec<(String,
             "DATABASE_PORT" => ctx.db.port.to_string(),
             "DATABASE_NAME" => ctx.db.name.clone(),
             "DATABASE_USER" => ctx.db.user.clone(),
-            "DATABASE_PASSWORD_SECRET_ARN" => secret(ctx, &ctx.stack.app_password).await,
+            "DATABASE_PASSWORD_SECRET_ARN" => secret(ctx, name, &ctx.stack.app_password).await,
             "DATABASE_OWNER_USER" => ctx.stack.owner_user.clone(),
-            "DATABASE_OWNER_SECRET_ARN" => secret(ctx, &ctx.stack.owner_password).await,
+            "DATABASE_OWNER_SECRET_ARN" => secret(ctx, name, &ctx.stack.owner_password).await,
             "DATABASE_BACKUP_USER" => ctx.stack.backup_user.clone(),
-            "DATABASE_BACKUP_SECRET_ARN" => secret(ctx, &ctx.stack.backup_password).await,
+            "DATABASE_BACKUP_SECRET_ARN" => secret(ctx, name, &ctx.stack.backup_password).await,
             // The zip ships the RDS bundle at this path; locally, the stack's CA.
             "DATABASE_CA_BUNDLE" => ctx.db.ca_bundle.display().to_string(),
             "GALLERY_OPERATOR_ROLE_NAME" => OPERATOR_ROLE.to_owned(),
@@ -81,7 +83,8 @@ pub async fn lambda_env(ctx: &TestContext, f: &FunctionSettings) -> Vec<(String,
     let endpoint = ctx.stack.aws.endpoint_url.clone().expect("the emulator's endpoint");
     env.extend([
         ("AWS_ENDPOINT_URL".to_owned(), endpoint),
-        ("AWS_ACCESS_KEY_ID".to_owned(), "testing".to_owned()),
+        // The access key names the function's role in the recording of AWS requests.
+        ("AWS_ACCESS_KEY_ID".to_owned(), format!("gallery-{}", f.binary)),
         ("AWS_SECRET_ACCESS_KEY".to_owned(), "testing".to_owned()),
     ]);
     env

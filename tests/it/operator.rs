@@ -279,3 +279,182 @@ async fn the_restore_runbook_runs_as_written() {
     drop(client);
     admin.batch_execute("DROP DATABASE IF EXISTS gallery_restored WITH (FORCE)").await.unwrap();
 }
+
+/// The proof is bound to the invoked function's own account: a role of the
+/// same name in another account, which STS names truthfully, is refused.
+#[tokio::test]
+async fn a_same_named_role_in_another_account_is_refused() {
+    let ctx = TestContext::new().await;
+    let api = Running::start(&ctx, "api").await;
+    let sts = aws_sdk_sts::Client::new(&ctx.clients.sdk);
+    let twin = sts
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::999999999999:role/{OPERATOR_ROLE}"))
+        .role_session_name("mallory")
+        .send()
+        .await
+        .unwrap()
+        .credentials()
+        .unwrap()
+        .clone();
+    let out = ops(&ctx, &api, &twin, &["admin", "bootstrap", "--label", "mine now"]).await;
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("AccessDenied") && stderr(&out).contains("999999999999"), "{}", stderr(&out));
+    assert_eq!(count(&ctx, "SELECT count(*)::text FROM api_tokens").await, "0");
+}
+
+/// Every proof runs one task: the same invocation sent again (captured from a
+/// log or the wire, within STS's window) is refused before anything runs.
+#[tokio::test]
+async fn a_captured_invocation_cannot_be_replayed() {
+    let ctx = TestContext::new().await;
+    let api = Running::start(&ctx, "api").await;
+    let alice = assume(&ctx, OPERATOR_ROLE, "alice").await;
+    let credentials = aws_credential_types::Credentials::new(
+        alice.access_key_id(),
+        alice.secret_access_key(),
+        Some(alice.session_token().to_owned()),
+        None,
+        "test",
+    );
+    let task = shared::ops::Task::BootstrapAdmin { label: "gallery owner".into(), expires_in_days: 30, force: false, reason: None };
+    let endpoint = shared::ops::identity::sts_endpoint(ctx.stack.aws.endpoint_url.as_deref(), &ctx.region);
+    let proof = shared::ops::identity::sign(credentials, &ctx.region, &endpoint, &task.canonical_json()).unwrap();
+    let event = serde_json::to_value(shared::ops::OperatorRequest { operator_task: task, identity: proof }).unwrap();
+
+    let first = api.respond(&event).await;
+    assert!(first["result"]["token"].as_str().is_some_and(|t| t.starts_with("cpg_")), "{first}");
+    match api.invoke(&event).await {
+        local::runtime_api::Outcome::Error(e) => {
+            assert_eq!(e.error_type, "AccessDenied", "{e:?}");
+            assert!(e.error_message.contains("already used"), "{e:?}");
+        }
+        other => panic!("a replayed proof ran its task again: {other:?}"),
+    }
+    assert_eq!(count(&ctx, "SELECT count(*)::text FROM api_tokens").await, "1");
+}
+
+/// `gallery-ops check` (the real binary, tasks in-process) against the whole
+/// gallery on loopback: the API and the CDN's media path on one origin, the
+/// upload watcher standing in for S3's notification. Every hop passes, in
+/// order, and the check leaves nothing behind.
+#[tokio::test]
+async fn the_smoke_test_passes_against_the_local_stack_and_leaves_nothing_behind() {
+    let ctx = TestContext::new().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let state = ctx.api_state_at(&origin);
+    let app = api::router(state.clone()).merge(local::edge::router(state.media.clone()));
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let processor = ctx.processor();
+    let s3 = ctx.clients.s3.clone();
+    let watcher = tokio::spawn(async move {
+        local::watch_uploads(&processor, &s3, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+
+    // What the three functions read, as Terraform gives it, for this test's
+    // resources; no operator role (nothing is invoked: tasks run in-process).
+    let mut env: Vec<(String, String)> = Vec::new();
+    for binary in ["api", "backup", "retention"] {
+        let f = crate::terraform::functions().into_iter().find(|f| f.binary == binary).unwrap();
+        for (name, value) in crate::lambda_runtime::lambda_env(&ctx, &f).await {
+            if !env.iter().any(|(n, _)| *n == name) {
+                env.push((name, value));
+            }
+        }
+    }
+    env.retain(|(name, _)| !matches!(name.as_str(), "GALLERY_OPERATOR_ROLE_NAME" | "AWS_ACCESS_KEY_ID" | "GALLERY_MEDIA_BASE_URL"));
+    let home = std::env::temp_dir().join(format!("ops-home-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&home).unwrap();
+    let out = tokio::process::Command::new(local::runtime_api::binary("gallery-ops"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &home)
+        .env("AWS_REGION", &ctx.region)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("GALLERY_MEDIA_BASE_URL", &origin)
+        .envs(env)
+        .args(["--local", "check", "--api-url", &origin, "--wait-seconds", "60"])
+        .output()
+        .await
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&home);
+    let _ = stop.send(());
+    let _ = watcher.await;
+    server.abort();
+
+    let printed = stderr(&out);
+    assert!(out.status.success(), "gallery-ops check failed:\n{printed}");
+    let hops: Vec<&str> = printed.lines().filter(|l| l.starts_with("✓ ")).collect();
+    for (i, hop) in [
+        "the API answers",
+        "an operator creates",
+        "an artist uploads",
+        "the image processor made",
+        "a draft's rendition is refused",
+        "the published rendition is served",
+        "a backup is taken",
+        "a restore drill",
+        "a retention dry run",
+        "an erasure",
+    ]
+    .iter()
+    .enumerate()
+    {
+        assert!(hops.get(i).is_some_and(|h| h.contains(hop)), "hop {i} ({hop}) missing or out of order:\n{printed}");
+    }
+    // Nothing of the check remains but the erasure record, its audit entries and the backup.
+    for table in ["artists", "artworks", "images", "print_editions", "api_tokens"] {
+        assert_eq!(count(&ctx, &format!("SELECT count(*)::text FROM {table}")).await, "0", "{table} after the check");
+    }
+    assert_eq!(count(&ctx, "SELECT count(*)::text FROM erasures WHERE completed_at IS NOT NULL").await, "1");
+    for bucket in [&ctx.storage.originals_bucket, &ctx.storage.processed_bucket] {
+        let versions = ctx.clients.s3.list_object_versions().bucket(bucket.as_str()).send().await.unwrap();
+        assert!(versions.versions().is_empty() && versions.delete_markers().is_empty(), "{bucket} keeps objects of the check");
+    }
+}
+
+/// A hop that fails stops the check with what failed and why, exits non-zero,
+/// and still erases what the check created.
+#[tokio::test]
+async fn a_failing_hop_stops_the_smoke_test_and_it_cleans_up() {
+    let ctx = TestContext::new().await;
+    // An API that answers but whose media path serves nothing: the renditions
+    // never become visible, so the check must stop at that hop.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let app = api::router(ctx.api_state_at(&origin));
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut env: Vec<(String, String)> = Vec::new();
+    for binary in ["api", "backup", "retention"] {
+        let f = crate::terraform::functions().into_iter().find(|f| f.binary == binary).unwrap();
+        for (name, value) in crate::lambda_runtime::lambda_env(&ctx, &f).await {
+            if !env.iter().any(|(n, _)| *n == name) {
+                env.push((name, value));
+            }
+        }
+    }
+    env.retain(|(name, _)| !matches!(name.as_str(), "GALLERY_OPERATOR_ROLE_NAME" | "AWS_ACCESS_KEY_ID"));
+    let out = tokio::process::Command::new(local::runtime_api::binary("gallery-ops"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("AWS_REGION", &ctx.region)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .envs(env)
+        .args(["--local", "check", "--api-url", &origin, "--wait-seconds", "4"])
+        .output()
+        .await
+        .unwrap();
+    server.abort();
+    let printed = stderr(&out);
+    assert!(!out.status.success(), "{printed}");
+    assert!(printed.contains("waiting for the renditions"), "the failing hop is named:\n{printed}");
+    assert!(printed.contains("erasing the check's artist"), "{printed}");
+    for table in ["artists", "artworks", "images", "api_tokens"] {
+        assert_eq!(count(&ctx, &format!("SELECT count(*)::text FROM {table}")).await, "0", "{table} after a failed check");
+    }
+}

@@ -265,7 +265,7 @@ async fn twenty_five_hundred_versions_take_exactly_three_delete_calls() {
     let emulator = ctx.stack.aws.endpoint_url.clone().unwrap();
     let (proxy, wire) = local::proxy::counting(emulator, local::proxy::s3_delete_objects).await.unwrap();
     let proxied = shared::config::AwsConfig { endpoint_url: Some(proxy), ..ctx.stack.aws.clone() };
-    let clients = shared::aws::Clients::new(&proxied).await;
+    let clients = shared::aws::Clients::new(&proxied).await.signing_as("gallery-retention", "testing");
     let retention = retention::retention_with(&ctx.retention_config(policy()), ctx.pool.clone(), &clients);
     let report = retention.run(&Sweep::at(Utc::now())).await.unwrap();
     let processed = &report.buckets[&ctx.storage.processed_bucket];

@@ -105,7 +105,12 @@ impl TestContext {
             deleted_artwork_grace: chrono::Duration::days(30),
             writes_per_minute: 10_000,
         };
-        Arc::new(api::AppState::new(&config, self.pool.clone(), &self.clients))
+        Arc::new(api::AppState::new(&config, self.pool.clone(), &self.clients_as("api")))
+    }
+
+    /// This test's database as the schema owner.
+    pub fn owner_db(&self) -> shared::config::DbConfig {
+        shared::config::DbConfig { user: self.stack.owner_user.clone(), ..self.db.clone() }
     }
 
     /// The configuration pieces every function shares, for this test's resources.
@@ -120,7 +125,7 @@ impl TestContext {
             limits: Limits { max_bytes: Some(max_bytes), ..Limits::default() },
             max_bytes,
         };
-        image_processor::processor_with(&config, self.pool.clone(), &self.clients)
+        image_processor::processor_with(&config, self.pool.clone(), &self.clients_as("image-processor"))
     }
 
     /// The retention function as Terraform configures it, on this test's resources.
@@ -135,7 +140,15 @@ impl TestContext {
     }
 
     pub fn retention(&self, policy: shared::retention::Policy) -> shared::retention::Retention {
-        retention::retention_with(&self.retention_config(policy), self.pool.clone(), &self.clients)
+        retention::retention_with(&self.retention_config(policy), self.pool.clone(), &self.clients_as("retention"))
+    }
+
+    /// The clients a function's code runs with: signed with the access key
+    /// that names its role, so the suite's recording of every AWS request
+    /// (`cargo xtask test`) is evaluated against that role's policies
+    /// (infra/authz). The test's own set-up and checks use `clients`.
+    pub fn clients_as(&self, function: &str) -> Clients {
+        self.clients.signing_as(&format!("gallery-{function}"), "testing")
     }
 
     /// The S3 client of the DR region (the replicas).
@@ -217,6 +230,24 @@ pub async fn post_form(post: &shared::storage::PresignedPost, file: &[u8]) -> u1
     stream.read_to_end(&mut response).await.unwrap();
     let text = String::from_utf8_lossy(&response);
     text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+/// GETs a presigned URL as a browser would; returns the status code.
+pub async fn get_url(url: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let url = url::Url::parse(url).expect("url");
+    let host = url.host_str().expect("host");
+    let port = url.port_or_known_default().expect("port");
+    let target = match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_owned(),
+    };
+    let head = format!("GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n");
+    let mut stream = tokio::net::TcpStream::connect((host, port)).await.expect("connect to emulator");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    String::from_utf8_lossy(&response).split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
 }
 
 /// A loopback port nothing listens on: the way tests make a service unreachable.

@@ -8,6 +8,8 @@
 //! 4. infra/tests/emulator_test.py: apply to the emulator, second plan with
 //!    only allowlisted differences, SDK read-back, destroy.
 //! 5. The access review over the second plan.
+//! 6. The offline authorization check (infra/authz) over the second plan and
+//!    the AWS requests `cargo xtask test` recorded.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -96,7 +98,41 @@ fn run_in(ctx: &InfraCtx, infra: &Path, scratch: &Path) -> Result<()> {
     }
     println!("infra: emulator test ok ({:.0}s)", t.elapsed().as_secs_f64());
 
-    crate::access_review::access_review(&ctx.root, &plan_json)
+    crate::access_review::access_review(&ctx.root, &plan_json)?;
+    authorization(ctx, &plan_json)
+}
+
+/// 6. Would AWS allow it: infra/authz evaluates every request the test suite
+/// recorded, the requests AWS makes on the gallery's behalf, the promises as
+/// requests that must be refused and the recovery procedure, against the
+/// plan's policies.
+fn authorization(ctx: &InfraCtx, plan_json: &Path) -> Result<()> {
+    let t = Instant::now();
+    let dir = ctx.root.join("infra").join("authz");
+    let status = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--silent"])
+        .current_dir(&dir)
+        .status()
+        .context("running npm ci in infra/authz")?;
+    if !status.success() {
+        bail!("npm ci in infra/authz failed ({status})");
+    }
+    let recording = crate::authz_recording(&ctx.root);
+    let status = Command::new("node")
+        .arg("evaluate.mjs")
+        .arg("--plan")
+        .arg(plan_json)
+        .arg("--requests")
+        .arg(&recording)
+        .arg("--self-test")
+        .current_dir(&dir)
+        .status()
+        .context("running infra/authz/evaluate.mjs")?;
+    if !status.success() {
+        bail!("a request the gallery makes would be denied, or one that must be refused would be allowed (above)");
+    }
+    println!("infra: authorization evaluated ({:.0}s)", t.elapsed().as_secs_f64());
+    Ok(())
 }
 
 /// A `terraform` command that installs providers only from the mirror and

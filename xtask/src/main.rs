@@ -144,7 +144,7 @@ fn interrupted_flag() -> Result<Arc<AtomicBool>> {
 
 fn dev(root: &Path) -> Result<()> {
     let interrupted = interrupted_flag()?;
-    let stack = Stack::start(root, StackOptions { pg_port: 5433, moto_port: 4566 })?;
+    let stack = Stack::start(root, StackOptions { pg_port: 5433, moto_port: 4566, recording: None })?;
     stack.psql("postgres", "CREATE DATABASE gallery OWNER gallery_owner")?;
     let env = stack.env("gallery");
     // For `cargo xtask ops` in another terminal; removed when the stack stops.
@@ -206,14 +206,28 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
     say("building the function binaries");
     run(cargo(root).args(["build", "--workspace", "--bins"]))?;
     tools::browser()?;
-    let stack = Stack::start(root, StackOptions::ephemeral()?)?;
+    // Every AWS request the suite makes is recorded, for the offline
+    // authorization check (`cargo xtask infra` evaluates it against the plan).
+    let recording = authz_recording(root);
+    std::fs::create_dir_all(recording.parent().unwrap_or(root))?;
+    let _ = std::fs::remove_file(&recording);
+    let stack = Stack::start(root, StackOptions { recording: Some(recording.clone()), ..StackOptions::ephemeral()? })?;
     say("running every test against the local stack");
     let mut cmd = cargo(root);
     // Every test binary runs even after one fails, so a run reports all failures.
     cmd.args(["test", "--workspace", "--no-fail-fast"]).args(extra).envs(stack.env("postgres"));
     let result = run(&mut cmd);
     drop(stack);
+    if result.is_ok() {
+        let lines = std::fs::read_to_string(&recording).map(|t| t.lines().count()).unwrap_or(0);
+        say(&format!("{lines} AWS requests recorded in {} for `cargo xtask infra`", recording.display()));
+    }
     result
+}
+
+/// Where `cargo xtask test` records the suite's AWS requests.
+pub fn authz_recording(root: &Path) -> PathBuf {
+    root.join("target").join("authz").join("recording.jsonl")
 }
 
 /// What the infrastructure checks need: the repository, the Python tools, and

@@ -40,9 +40,25 @@ pub struct Emulator {
 
 impl Emulator {
     pub fn start(venv: &Path, port: u16, log_dir: &Path) -> Result<Self> {
+        Self::start_recording(venv, port, log_dir, None)
+    }
+
+    /// The emulator; with `recording`, every request it serves is appended
+    /// there as a JSON line (`xtask/moto_recording.py`).
+    pub fn start_recording(venv: &Path, port: u16, log_dir: &Path, recording: Option<&Path>) -> Result<Self> {
         say(&format!("starting the S3/KMS emulator on 127.0.0.1:{port}"));
         let log = fs::File::create(log_dir.join("moto.log"))?;
-        let child = Command::new(venv.join("bin/moto_server"))
+        let mut command = match recording {
+            Some(path) => {
+                let mut c = Command::new(venv.join("bin/python"));
+                c.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("moto_recording.py"))
+                    .env("MOTO_ENABLE_RECORDING", "1")
+                    .env("MOTO_RECORDER_FILEPATH", path);
+                c
+            }
+            None => Command::new(venv.join("bin/moto_server")),
+        };
+        let child = command
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -84,12 +100,14 @@ fn stop_child(mut child: Child) {
 pub struct StackOptions {
     pub pg_port: u16,
     pub moto_port: u16,
+    /// Where the emulator records every request it serves (`cargo xtask test`).
+    pub recording: Option<PathBuf>,
 }
 
 impl StackOptions {
     /// Free ports chosen by the kernel, so a test run never collides with `dev`.
     pub fn ephemeral() -> Result<Self> {
-        Ok(Self { pg_port: free_port()?, moto_port: free_port()? })
+        Ok(Self { pg_port: free_port()?, moto_port: free_port()?, recording: None })
     }
 }
 
@@ -129,14 +147,9 @@ impl Stack {
             postgres: None,
             moto: None,
         };
-        stack.start_moto(&venv)?;
+        stack.moto = Some(Emulator::start_recording(&venv, stack.moto_port, &stack.dir, opts.recording.as_deref())?);
         stack.start_postgres(&pg_bin, account.as_deref())?;
         Ok(stack)
-    }
-
-    fn start_moto(&mut self, venv: &Path) -> Result<()> {
-        self.moto = Some(Emulator::start(venv, self.moto_port, &self.dir)?);
-        Ok(())
     }
 
     fn start_postgres(&mut self, bin: &Path, account: Option<&str>) -> Result<()> {

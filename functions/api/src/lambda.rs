@@ -8,7 +8,7 @@ use lambda_http::request::LambdaRequest;
 use lambda_http::tower::ServiceExt;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use shared::db::{self, AuditEntry};
-use shared::ops::{OperatorRequest, OperatorResponse, OpsError, Owner};
+use shared::ops::{Invocation, OperatorRequest, OperatorResponse, OpsError, Owner};
 
 use crate::AppState;
 
@@ -17,7 +17,8 @@ pub async fn handle(event: LambdaEvent<serde_json::Value>, state: &AppState, rou
     let LambdaEvent { payload, context } = event;
     if OperatorRequest::is_operator_event(&payload) {
         let request: OperatorRequest = serde_json::from_value(payload).map_err(|e| diagnostic(&OpsError::Invalid(e.to_string())))?;
-        let response = operate(&request, &context.request_id, state).await.map_err(|e| diagnostic(&e))?;
+        let invocation = Invocation { request_id: &context.request_id, function_arn: Some(&context.invoked_function_arn) };
+        let response = operate(&request, &invocation, state).await.map_err(|e| diagnostic(&e))?;
         return serde_json::to_value(response).map_err(|e| diagnostic(&OpsError::Task(e.to_string())));
     }
     let request: LambdaRequest = serde_json::from_value(payload)
@@ -31,8 +32,9 @@ pub async fn handle(event: LambdaEvent<serde_json::Value>, state: &AppState, rou
 /// A token or artist task for a proven operator. A task refused after the caller was
 /// proven is audited as refused; an unproven caller leaves no trace here
 /// (CloudTrail has the invocation).
-pub async fn operate(request: &OperatorRequest, request_id: &str, state: &AppState) -> Result<OperatorResponse, OpsError> {
-    let caller = state.verifier.authorize(request, Owner::Api).await?;
+pub async fn operate(request: &OperatorRequest, invocation: &Invocation<'_>, state: &AppState) -> Result<OperatorResponse, OpsError> {
+    let caller = state.verifier.authorize(request, Owner::Api, invocation, &state.pool).await?;
+    let request_id = invocation.request_id;
     let task = &request.operator_task;
     match shared::ops::run_api_task(&state.pool, task, &caller, request_id).await {
         Ok(result) => Ok(OperatorResponse { action: task.action().to_owned(), caller: caller.arn, result }),

@@ -57,7 +57,11 @@ impl FromEnv for Config {
         let upload_url_ttl = Duration::from_secs(env.parse_or("GALLERY_UPLOAD_URL_TTL_SECS", 900u64));
         let region = common.aws.region.clone().unwrap_or_else(|| env.required("AWS_REGION"));
         let operator = OperatorConfig::read(env);
-        let media_base_url = env.optional("GALLERY_MEDIA_BASE_URL").unwrap_or_else(|| "/media".into()).trim_end_matches('/').to_owned();
+        // Unset (no custom domain): root-relative URLs, `/renditions/…`, which
+        // the distribution that serves the API also serves (its `/renditions/*`
+        // behaviour); the API cannot name that distribution in its own
+        // environment (it sits in front of the API).
+        let media_base_url = env.optional("GALLERY_MEDIA_BASE_URL").unwrap_or_default().trim_end_matches('/').to_owned();
         let cors_origins = env
             .optional("GALLERY_CORS_ORIGINS")
             .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
@@ -163,6 +167,30 @@ mod tests {
             let request: lambda_http::Request = event.into();
             assert!(request.uri().path().starts_with("/v1/"));
         }
+    }
+
+    /// Without a custom domain Terraform leaves the media origin empty: the
+    /// rendition URLs must be root-relative under `/renditions/`, the path the
+    /// distribution in front of the API serves (no behaviour serves `/media`).
+    #[test]
+    fn without_a_media_origin_renditions_are_root_relative() {
+        let vars = [
+            ("GALLERY_ORIGINALS_BUCKET", "g-originals"),
+            ("GALLERY_PROCESSED_BUCKET", "g-processed"),
+            ("GALLERY_BACKUPS_BUCKET", "g-backups"),
+            ("GALLERY_KMS_KEY_ID", "alias/g-data"),
+            ("DATABASE_HOST", "db.internal"),
+            ("DATABASE_NAME", "gallery"),
+            ("DATABASE_USER", "gallery_app"),
+            ("DATABASE_PASSWORD_SECRET_ARN", "arn:aws:secretsmanager:eu-west-1:111122223333:secret:db"),
+            ("DATABASE_CA_BUNDLE", "/var/task/rds-ca-bundle.pem"),
+            ("AWS_REGION", "eu-west-1"),
+            ("GALLERY_MEDIA_BASE_URL", ""),
+        ];
+        let env = shared::config::Env::from_map(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+        let config = super::Config::read(env).unwrap();
+        let url = crate::views::Media(&config.media_base_url).url("renditions/a/b/800.webp");
+        assert_eq!(url, "/renditions/a/b/800.webp");
     }
 
     #[test]

@@ -150,7 +150,7 @@ impl PublicRendition {
 
 impl Media<'_> {
     /// Where the distribution serves a rendition key.
-    fn url(&self, key: &str) -> String {
+    pub(crate) fn url(&self, key: &str) -> String {
         format!("{}/{key}", self.0)
     }
 

@@ -11,7 +11,7 @@ use shared::backup::{BackupError, BackupService, Owner as OwnerRole, Role};
 use shared::config::{Common, DbConfig, Env, FromEnv, OperatorConfig, RoleConfig};
 use shared::db::{self, AuditEntry};
 use shared::keys::Keys;
-use shared::ops::{OperatorRequest, OperatorResponse, OpsError, Owner, Task as OpsTask, Verifier};
+use shared::ops::{Invocation, OperatorRequest, OperatorResponse, OpsError, Owner, Task as OpsTask, Verifier};
 use shared::storage::ObjectStore;
 
 #[derive(Clone, Debug)]
@@ -102,10 +102,10 @@ pub enum Error {
 }
 
 /// An invocation: the schedule's, or an operator's.
-pub async fn handle(event: serde_json::Value, request_id: &str, deps: &Deps) -> Result<serde_json::Value, Error> {
+pub async fn handle(event: serde_json::Value, invocation: &Invocation<'_>, deps: &Deps) -> Result<serde_json::Value, Error> {
     if OperatorRequest::is_operator_event(&event) {
         let request: OperatorRequest = serde_json::from_value(event).map_err(|e| OpsError::Invalid(e.to_string()))?;
-        return Ok(serde_json::to_value(operate(&request, request_id, deps).await?)?);
+        return Ok(serde_json::to_value(operate(&request, invocation, deps).await?)?);
     }
     let event: EventBridgeEvent<Detail> = serde_json::from_value(event)?;
     Ok(scheduled(event.detail.task, &deps.service).await?)
@@ -159,8 +159,9 @@ fn json(value: impl Serialize) -> Result<serde_json::Value, OpsError> {
 
 /// An operator's task, once the caller is proven. The audit entry names the
 /// caller's IAM identity; a task that fails is audited with its error.
-pub async fn operate(request: &OperatorRequest, request_id: &str, deps: &Deps) -> Result<OperatorResponse, OpsError> {
-    let caller = deps.verifier.authorize(request, Owner::Backup).await?;
+pub async fn operate(request: &OperatorRequest, invocation: &Invocation<'_>, deps: &Deps) -> Result<OperatorResponse, OpsError> {
+    let caller = deps.verifier.authorize(request, Owner::Backup, invocation, &deps.service.pool).await?;
+    let request_id = invocation.request_id;
     let task = &request.operator_task;
     let service = &deps.service;
     let outcome = match task {

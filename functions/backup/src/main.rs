@@ -18,7 +18,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let deps = backup::deps(&config).await?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let deps = &deps;
-        async move { backup::handle(event.payload, &event.context.request_id, deps).await.map_err(backup::diagnostic) }
+        async move {
+            let invocation =
+                shared::ops::Invocation { request_id: &event.context.request_id, function_arn: Some(&event.context.invoked_function_arn) };
+            backup::handle(event.payload, &invocation, deps).await.map_err(backup::diagnostic)
+        }
     }))
     .await
 }

@@ -5,7 +5,7 @@
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use shared::config::{Common, Env, FromEnv, OperatorConfig, ReplicaConfig};
 use shared::db::{self, AuditEntry};
-use shared::ops::{OperatorRequest, OperatorResponse, OpsError, Owner, Task, Verifier};
+use shared::ops::{Invocation, OperatorRequest, OperatorResponse, OpsError, Owner, Task, Verifier};
 use shared::retention::{Buckets, Policy, Retention, RetentionError, Sweep};
 use shared::storage::ObjectStore;
 
@@ -88,13 +88,14 @@ const DEADLINE_MARGIN: chrono::Duration = chrono::Duration::seconds(90);
 /// deletes nothing), or an operator's task. `deadline` is the invocation's.
 pub async fn handle(
     event: serde_json::Value,
-    request_id: &str,
+    invocation: &Invocation<'_>,
     deadline: Option<chrono::DateTime<chrono::Utc>>,
     deps: &Deps,
 ) -> Result<serde_json::Value, Error> {
+    let request_id = invocation.request_id;
     if OperatorRequest::is_operator_event(&event) {
         let request: OperatorRequest = serde_json::from_value(event).map_err(|e| OpsError::Invalid(e.to_string()))?;
-        return Ok(serde_json::to_value(operate(&request, request_id, deadline, deps).await?)?);
+        return Ok(serde_json::to_value(operate(&request, invocation, deadline, deps).await?)?);
     }
     let event: EventBridgeEvent<serde_json::Value> = serde_json::from_value(event)?;
     let detail: ScheduledDetail = serde_json::from_value(event.detail.clone()).unwrap_or_default();
@@ -112,11 +113,12 @@ pub async fn handle(
 /// under the operator's IAM identity.
 pub async fn operate(
     request: &OperatorRequest,
-    request_id: &str,
+    invocation: &Invocation<'_>,
     deadline: Option<chrono::DateTime<chrono::Utc>>,
     deps: &Deps,
 ) -> Result<OperatorResponse, OpsError> {
-    let caller = deps.verifier.authorize(request, Owner::Retention).await?;
+    let caller = deps.verifier.authorize(request, Owner::Retention, invocation, &deps.retention.pool).await?;
+    let request_id = invocation.request_id;
     let task = &request.operator_task;
     let actor = caller.actor();
     let failed = |e: RetentionError| match e {

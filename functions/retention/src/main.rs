@@ -18,7 +18,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let deps = &deps;
         let deadline = chrono::DateTime::from_timestamp_millis(event.context.deadline as i64);
-        async move { retention::handle(event.payload, &event.context.request_id, deadline, deps).await.map_err(retention::diagnostic) }
+        async move {
+            let invocation =
+                shared::ops::Invocation { request_id: &event.context.request_id, function_arn: Some(&event.context.invoked_function_arn) };
+            retention::handle(event.payload, &invocation, deadline, deps).await.map_err(retention::diagnostic)
+        }
     }))
     .await
 }

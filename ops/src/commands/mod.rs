@@ -31,17 +31,22 @@ pub enum Command {
     /// The retention sweep: run or preview it, print the policy, erase an artist.
     #[command(subcommand)]
     Retention(retention::Retention),
+    /// Smoke-tests the deployed gallery hop by hop (upload, renditions, CDN,
+    /// backup, drill, retention, erasure) and erases what it created.
+    Check(crate::check::CheckArgs),
 }
 
 impl Command {
-    pub fn task(self) -> Task {
-        match self {
+    /// The one operator task a command is; `None` for `check`, which runs many.
+    pub fn task(self) -> Option<Task> {
+        Some(match self {
             Self::Admin(c) => c.task(),
             Self::Tokens(c) => c.task(),
             Self::Artists(c) => c.task(),
             Self::Database(c) => c.task(),
             Self::Backup(c) => c.task(),
             Self::Retention(c) => c.task(),
-        }
+            Self::Check(_) => return None,
+        })
     }
 }

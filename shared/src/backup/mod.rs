@@ -113,9 +113,21 @@ pub struct Owner {
 }
 
 impl Owner {
+    /// The owner's credentials, proven on the maintenance database first:
+    /// RDS rotates the master password in the background (every seven days
+    /// by default), so a refused password is read again from its secret once.
     pub async fn role(&self) -> Result<Role, BackupError> {
-        let password = self.password.get().await.map_err(|e| BackupError::Worker(format!("owner credentials: {e}")))?;
-        Ok(Role { db: self.db.clone(), password })
+        let unreadable = |e: crate::aws::SecretError| BackupError::Worker(format!("owner credentials: {e}"));
+        let password = self.password.get().await.map_err(unreadable)?;
+        let maintenance = DbConfig { name: "postgres".into(), ..self.db.clone() };
+        match db::connect(&maintenance, &password).await {
+            Ok(_) => Ok(Role { db: self.db.clone(), password }),
+            Err(e) if e.is_auth_failure() => {
+                tracing::info!("the database refused the owner's password in hand; reading its secret again");
+                Ok(Role { db: self.db.clone(), password: self.password.refresh().await.map_err(unreadable)? })
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }
 

@@ -24,9 +24,10 @@ pub const BACKUP_TABLES: &[(&str, &str)] = &[
     ("erasures", "id"),
 ];
 
-/// Tables the migrations own that are not data: refinery's history, and
-/// idempotency keys (a day's replay answers; meaningless after a restore).
-pub const NOT_BACKED_UP: &[&str] = &["refinery_schema_history", "idempotency_keys"];
+/// Tables the migrations own that are not data: refinery's history,
+/// idempotency keys (a day's replay answers; meaningless after a restore) and
+/// spent operator proofs (each dead 15 minutes after it was signed).
+pub const NOT_BACKED_UP: &[&str] = &["refinery_schema_history", "idempotency_keys", "operator_proofs"];
 
 /// The order-by key of a table a backup may hold; `None` for anything else,
 /// so a name read from a file is never interpolated unless it is ours.

@@ -13,6 +13,7 @@ mod erasures;
 mod idempotency;
 mod images;
 mod media;
+mod operator_proofs;
 mod retention;
 mod tokens;
 
@@ -33,6 +34,7 @@ pub use erasures::*;
 pub use idempotency::*;
 pub use images::*;
 pub use media::*;
+pub use operator_proofs::*;
 pub use retention::*;
 pub use tokens::*;
 
@@ -108,6 +110,12 @@ impl DbError {
         }
     }
 
+    /// The server refused the role's password (SQLSTATE 28P01, or 28000 as
+    /// some poolers answer): after a rotation, the secret holds a new one.
+    pub fn is_auth_failure(&self) -> bool {
+        matches!(self.sqlstate(), Some("28P01" | "28000"))
+    }
+
     /// The SQLSTATE of a server-side error, if this is one.
     pub fn sqlstate(&self) -> Option<&str> {
         match self {
@@ -169,8 +177,20 @@ pub fn pg_config(cfg: &DbConfig, password: &SecretString) -> tokio_postgres::Con
 /// Builds the pool. Connections are made lazily, so this succeeds without a
 /// reachable server; the first `get` reports an unreachable one as retryable.
 pub fn pool(cfg: &DbConfig, password: &SecretString) -> Result<Pool, DbError> {
-    let tls = connector(cfg)?;
-    let manager = Manager::from_config(pg_config(cfg, password), tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    pool_rotating(cfg, password, None)
+}
+
+/// Reads a role's password again from where it is kept (its secret).
+pub type PasswordRefresh = Arc<dyn Fn() -> BoxFuture<Result<SecretString, String>> + Send + Sync>;
+type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+/// [`pool`], for a password that rotates (RDS and the runbook rotate them
+/// while functions stay warm): when the server refuses the password in hand,
+/// the pool reads the secret once more and retries that connection with the
+/// new password, which every later connection then uses.
+pub fn pool_rotating(cfg: &DbConfig, password: &SecretString, source: Option<PasswordRefresh>) -> Result<Pool, DbError> {
+    let connect = RotatingConnect { tls: connector(cfg)?, password: Arc::new(std::sync::RwLock::new(password.clone())), source };
+    let manager = Manager::from_connect(pg_config(cfg, password), connect, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     let wait = cfg.connect_timeout + Duration::from_secs(1);
     Ok(Pool::builder(manager)
         .max_size(cfg.pool_size)
@@ -179,6 +199,62 @@ pub fn pool(cfg: &DbConfig, password: &SecretString) -> Result<Pool, DbError> {
         .create_timeout(Some(cfg.connect_timeout))
         .recycle_timeout(Some(cfg.connect_timeout))
         .build()?)
+}
+
+struct RotatingConnect {
+    tls: MakeRustlsConnect,
+    password: Arc<std::sync::RwLock<SecretString>>,
+    source: Option<PasswordRefresh>,
+}
+
+impl RotatingConnect {
+    fn current(&self) -> SecretString {
+        self.password.read().map(|p| p.clone()).unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+    }
+}
+
+impl deadpool_postgres::Connect for RotatingConnect {
+    fn connect(
+        &self,
+        pg_config: &tokio_postgres::Config,
+    ) -> BoxFuture<Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), tokio_postgres::Error>> {
+        let (tls, base, source, cell) = (self.tls.clone(), pg_config.clone(), self.source.clone(), self.password.clone());
+        let password = self.current();
+        Box::pin(async move {
+            let attempt = |password: SecretString| {
+                let (mut cfg, tls) = (base.clone(), tls.clone());
+                async move {
+                    cfg.password(password.expose_secret());
+                    let (client, connection) = cfg.connect(tls).await?;
+                    let task = tokio::spawn(async move {
+                        if let Err(e) = connection.await {
+                            tracing::warn!(error = %e, "database connection ended");
+                        }
+                    });
+                    Ok::<_, tokio_postgres::Error>((client, task))
+                }
+            };
+            let refused = match attempt(password.clone()).await {
+                Err(e) if matches!(e.code().map(|c| c.code()), Some("28P01" | "28000")) => e,
+                other => return other,
+            };
+            let Some(source) = source else { return Err(refused) };
+            match source().await {
+                Ok(fresh) if fresh.expose_secret() != password.expose_secret() => {
+                    tracing::info!("the database refused the password in hand; using the rotated one from its secret");
+                    if let Ok(mut held) = cell.write() {
+                        *held = fresh.clone();
+                    }
+                    attempt(fresh).await
+                }
+                Ok(_) => Err(refused),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the rotated database password");
+                    Err(refused)
+                }
+            }
+        })
+    }
 }
 
 /// Applies pending migrations; a no-op when the schema is current. Returns the

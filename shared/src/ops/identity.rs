@@ -22,6 +22,9 @@ use sha2::{Digest, Sha256};
 
 /// The header that binds a proof to one task.
 pub const TASK_HEADER: &str = "x-gallery-task";
+/// A random value in every proof, signed: two invocations of the same task
+/// in the same second are two proofs, so a proof seen twice is a replay.
+pub const NONCE_HEADER: &str = "x-gallery-nonce";
 
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
@@ -33,6 +36,10 @@ pub enum IdentityError {
     Unreachable(String),
     #[error("caller {arn} is not the gallery's operator role")]
     NotOperator { arn: String },
+    #[error("this identity proof was already used: every proof is good for one invocation")]
+    Replayed,
+    #[error("cannot bind the proof to this function: {0}")]
+    Unbound(String),
     #[error("cannot sign the identity proof: {0}")]
     Signing(String),
 }
@@ -51,6 +58,8 @@ pub struct IdentityProof {
     pub amz_date: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_token: Option<String>,
+    /// 128 random bits, hex; signed as `x-gallery-nonce`.
+    pub nonce: String,
 }
 
 /// The verified caller.
@@ -113,7 +122,8 @@ pub fn sign(credentials: Credentials, region: &str, endpoint: &str, task_json: &
         .map_err(|e| fail(&e))?
         .into();
     let url = format!("{endpoint}/");
-    let headers = [("host", host.as_str()), ("content-type", CONTENT_TYPE), (TASK_HEADER, digest.as_str())];
+    let nonce = hex::encode(rand::random::<[u8; 16]>());
+    let headers = [("host", host.as_str()), ("content-type", CONTENT_TYPE), (TASK_HEADER, digest.as_str()), (NONCE_HEADER, nonce.as_str())];
     let request = SignableRequest::new("POST", url, headers.into_iter(), SignableBody::Bytes(BODY.as_bytes())).map_err(|e| fail(&e))?;
     let (instructions, _) = sign(request, &params).map_err(|e| fail(&e))?.into_parts();
     let header = |name: &str| instructions.headers().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.to_owned());
@@ -121,6 +131,7 @@ pub fn sign(credentials: Credentials, region: &str, endpoint: &str, task_json: &
         authorization: header("authorization").ok_or_else(|| IdentityError::Signing("no authorization header".into()))?,
         amz_date: header("x-amz-date").ok_or_else(|| IdentityError::Signing("no x-amz-date header".into()))?,
         security_token: header("x-amz-security-token"),
+        nonce,
     })
 }
 
@@ -130,6 +141,9 @@ pub fn check_shape(proof: &IdentityProof, now: chrono::DateTime<chrono::Utc>) ->
     let bad = |why: &str| Err(IdentityError::Malformed(why.to_owned()));
     if proof.authorization.len() > 2048 || proof.security_token.as_ref().is_some_and(|t| t.len() > 4096) {
         return bad("oversized");
+    }
+    if proof.nonce.len() != 32 || !proof.nonce.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return bad("the nonce is not 128 bits of hex");
     }
     let printable = |v: &str| v.bytes().all(|b| (0x20..0x7f).contains(&b));
     if !printable(&proof.authorization) || !printable(&proof.amz_date) || !proof.security_token.as_deref().is_none_or(printable) {
@@ -143,7 +157,7 @@ pub fn check_shape(proof: &IdentityProof, now: chrono::DateTime<chrono::Utc>) ->
         return bad("not signed for STS");
     }
     let signed = rest.split(", ").find_map(|p| p.strip_prefix("SignedHeaders=")).unwrap_or("");
-    for needed in ["host", "x-amz-date", TASK_HEADER] {
+    for needed in ["host", "x-amz-date", TASK_HEADER, NONCE_HEADER] {
         if !signed.split(';').any(|h| h == needed) {
             return bad("not signed over the task");
         }
@@ -167,6 +181,7 @@ pub async fn verify(proof: &IdentityProof, endpoint: &str, task_json: &[u8]) -> 
         .header("host", host)
         .header("content-type", CONTENT_TYPE)
         .header(TASK_HEADER, task_digest(task_json))
+        .header(NONCE_HEADER, &proof.nonce)
         .header("authorization", &proof.authorization)
         .header("x-amz-date", &proof.amz_date);
     if let Some(token) = &proof.security_token {
@@ -215,15 +230,46 @@ pub fn parse_caller(xml: &str) -> Result<Caller, IdentityError> {
     }
 }
 
-/// Whether `caller` is a session of the operator role (`None`: any caller IAM let through).
-pub fn require_role(caller: &Caller, role_name: Option<&str>) -> Result<(), IdentityError> {
-    let Some(role) = role_name else { return Ok(()) };
-    let prefix = format!("arn:aws:sts::{}:assumed-role/{role}/", caller.account);
-    if caller.arn.starts_with(&prefix) {
-        Ok(())
-    } else {
-        Err(IdentityError::NotOperator { arn: caller.arn.clone() })
+/// The operator role a proof must come from: in the invoked function's own
+/// account and partition (taken from the ARN Lambda invoked, never from
+/// STS's answer, which names whatever account signed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorRole {
+    pub partition: String,
+    pub account: String,
+    pub role: String,
+}
+
+impl OperatorRole {
+    /// `function_arn`: `arn:<partition>:lambda:<region>:<account>:function:<name>[:<qualifier>]`.
+    pub fn of_function(function_arn: &str, role: &str) -> Result<Self, IdentityError> {
+        let parts: Vec<&str> = function_arn.split(':').collect();
+        let unbound = || IdentityError::Unbound(format!("{function_arn:?} is not a Lambda function ARN"));
+        if parts.len() < 7 || parts[0] != "arn" || parts[2] != "lambda" || parts[5] != "function" {
+            return Err(unbound());
+        }
+        let (partition, account) = (parts[1], parts[4]);
+        if partition.is_empty() || account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(unbound());
+        }
+        Ok(Self { partition: partition.to_owned(), account: account.to_owned(), role: role.to_owned() })
     }
+
+    /// Whether `caller` is a session of exactly this role: partition, account
+    /// and role name all compared, and a session name present.
+    pub fn check(&self, caller: &Caller) -> Result<(), IdentityError> {
+        let prefix = format!("arn:{}:sts::{}:assumed-role/{}/", self.partition, self.account, self.role);
+        let session = caller.arn.strip_prefix(&prefix);
+        match session {
+            Some(s) if !s.is_empty() && !s.contains('/') && caller.account == self.account => Ok(()),
+            _ => Err(IdentityError::NotOperator { arn: caller.arn.clone() }),
+        }
+    }
+}
+
+/// The digest under which a proof is remembered as used.
+pub fn proof_digest(proof: &IdentityProof) -> [u8; 32] {
+    Sha256::digest(proof.authorization.as_bytes()).into()
 }
 
 #[cfg(test)]
@@ -242,6 +288,16 @@ mod tests {
         assert_eq!(p.security_token.as_deref(), Some("session"));
         assert!(p.authorization.contains("/eu-west-1/sts/aws4_request"), "{}", p.authorization);
         assert!(p.authorization.contains("x-gallery-task"), "{}", p.authorization);
+    }
+
+    #[test]
+    fn two_proofs_of_one_task_differ() {
+        let creds = || Credentials::new("AKIDEXAMPLE", "secret", None, None, "test");
+        let endpoint = "https://sts.eu-west-1.amazonaws.com";
+        let a = sign(creds(), "eu-west-1", endpoint, b"{\"kind\":\"list-tokens\"}").unwrap();
+        let b = sign(creds(), "eu-west-1", endpoint, b"{\"kind\":\"list-tokens\"}").unwrap();
+        assert_ne!(a.nonce, b.nonce);
+        assert_ne!(proof_digest(&a), proof_digest(&b), "a re-run in the same second is not a replay");
     }
 
     #[test]
@@ -267,6 +323,8 @@ mod tests {
             IdentityProof { amz_date: "yesterday".into(), ..p.clone() },
         ];
         tampered.push(IdentityProof { security_token: Some("a\r\nx-evil: 1".into()), ..p.clone() });
+        tampered.push(IdentityProof { authorization: p.authorization.replace(";x-gallery-nonce", ""), ..p.clone() });
+        tampered.push(IdentityProof { nonce: "not-hex".into(), ..p.clone() });
         for t in tampered {
             assert!(matches!(check_shape(&t, now), Err(IdentityError::Malformed(_))), "{t:?}");
         }
@@ -279,8 +337,41 @@ mod tests {
                    <Account>111122223333</Account></GetCallerIdentityResult></GetCallerIdentityResponse>";
         let caller = parse_caller(xml).unwrap();
         assert_eq!(caller.account, "111122223333");
-        require_role(&caller, Some("copper-gallery-operator")).unwrap();
-        assert!(require_role(&caller, Some("copper-gallery-admin")).is_err());
+        let function = "arn:aws:lambda:eu-west-1:111122223333:function:copper-gallery-api";
+        OperatorRole::of_function(function, "copper-gallery-operator").unwrap().check(&caller).unwrap();
+        assert!(OperatorRole::of_function(function, "copper-gallery-admin").unwrap().check(&caller).is_err());
         assert!(parse_caller("<Error><Code>SignatureDoesNotMatch</Code></Error>").is_err());
+    }
+
+    /// The account is the function's, not the one STS names: a role of the
+    /// same name in another account is not the operator.
+    #[test]
+    fn a_same_named_role_in_another_account_is_not_the_operator() {
+        let role = OperatorRole::of_function("arn:aws:lambda:eu-west-1:111122223333:function:g-api:live", "g-operator").unwrap();
+        let other = Caller { arn: "arn:aws:sts::999999999999:assumed-role/g-operator/mallory".into(), account: "999999999999".into() };
+        assert!(matches!(role.check(&other), Err(IdentityError::NotOperator { .. })));
+        // STS's account field cannot vouch for an ARN of another account either.
+        let mixed = Caller { arn: "arn:aws:sts::999999999999:assumed-role/g-operator/mallory".into(), account: "111122223333".into() };
+        assert!(role.check(&mixed).is_err());
+        let ours = Caller { arn: "arn:aws:sts::111122223333:assumed-role/g-operator/alice".into(), account: "111122223333".into() };
+        role.check(&ours).unwrap();
+        // The whole role name: a longer name with the same prefix is another role.
+        let longer = Caller { arn: "arn:aws:sts::111122223333:assumed-role/g-operator-x/alice".into(), account: "111122223333".into() };
+        assert!(role.check(&longer).is_err());
+        let sessionless = Caller { arn: "arn:aws:sts::111122223333:assumed-role/g-operator/".into(), account: "111122223333".into() };
+        assert!(role.check(&sessionless).is_err());
+    }
+
+    #[test]
+    fn the_partition_is_the_functions() {
+        let role = OperatorRole::of_function("arn:aws-cn:lambda:cn-north-1:111122223333:function:g-api", "g-operator").unwrap();
+        let china = Caller { arn: "arn:aws-cn:sts::111122223333:assumed-role/g-operator/alice".into(), account: "111122223333".into() };
+        role.check(&china).unwrap();
+        let global = Caller { arn: "arn:aws:sts::111122223333:assumed-role/g-operator/alice".into(), account: "111122223333".into() };
+        assert!(role.check(&global).is_err());
+        for bad in ["", "arn:aws:lambda:eu-west-1:1111:function:x", "arn:aws:s3:::bucket", "arn:aws:lambda:eu-west-1:111122223333:layer:x"]
+        {
+            assert!(matches!(OperatorRole::of_function(bad, "g-operator"), Err(IdentityError::Unbound(_))), "{bad}");
+        }
     }
 }

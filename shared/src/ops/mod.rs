@@ -260,7 +260,7 @@ impl OpsError {
     pub fn error_type(&self) -> &'static str {
         match self {
             Self::Invalid(_) => "InvalidTask",
-            Self::Identity(IdentityError::NotOperator { .. } | IdentityError::Refused { .. }) => "AccessDenied",
+            Self::Identity(IdentityError::NotOperator { .. } | IdentityError::Refused { .. } | IdentityError::Replayed) => "AccessDenied",
             Self::Identity(_) => "IdentityUnverified",
             Self::Refused(_) => "Refused",
             Self::NotFound(_) => "NotFound",
@@ -279,15 +279,44 @@ pub struct Verifier {
     pub operator_role: Option<String>,
 }
 
+/// One operator invocation as Lambda delivered it.
+#[derive(Debug, Clone, Copy)]
+pub struct Invocation<'a> {
+    pub request_id: &'a str,
+    /// The ARN Lambda invoked (`None` in-process, `gallery-ops --local`):
+    /// the proof is bound to its account and partition.
+    pub function_arn: Option<&'a str>,
+}
+
 impl Verifier {
-    /// Validates the task, then proves the caller: nothing runs before both pass.
-    pub async fn authorize(&self, request: &OperatorRequest, owner: Owner) -> Result<Caller, OpsError> {
+    /// Validates the task, proves the caller with STS, checks that the caller
+    /// is the operator role of this function's own account, and spends the
+    /// proof (each proof runs one task: a captured invocation replayed within
+    /// STS's window is refused). Nothing runs before all of that passes.
+    pub async fn authorize(
+        &self,
+        request: &OperatorRequest,
+        owner: Owner,
+        invocation: &Invocation<'_>,
+        pool: &deadpool_postgres::Pool,
+    ) -> Result<Caller, OpsError> {
         if request.operator_task.owner() != owner {
             return Err(OpsError::WrongFunction(request.operator_task.action()));
         }
         request.operator_task.validate()?;
+        let role = match (&self.operator_role, invocation.function_arn) {
+            (Some(role), Some(arn)) => Some(identity::OperatorRole::of_function(arn, role)?),
+            (Some(_), None) => return Err(IdentityError::Unbound("no invoked function ARN".into()).into()),
+            (None, _) => None,
+        };
         let caller = identity::verify(&request.identity, &self.sts_endpoint, &request.operator_task.canonical_json()).await?;
-        identity::require_role(&caller, self.operator_role.as_deref())?;
+        if let Some(role) = &role {
+            role.check(&caller)?;
+        }
+        let client = pool.get().await.map_err(DbError::from)?;
+        if !crate::db::spend_operator_proof(&client, &identity::proof_digest(&request.identity), &caller.arn).await? {
+            return Err(IdentityError::Replayed.into());
+        }
         Ok(caller)
     }
 }
@@ -350,7 +379,7 @@ mod tests {
         let json = serde_json::to_string(&task).unwrap();
         assert_eq!(serde_json::from_str::<Task>(&json).unwrap(), task);
         assert!(serde_json::from_str::<Task>(r#"{"kind":"drop-database"}"#).is_err());
-        let identity = serde_json::json!({ "authorization": "", "amz_date": "" });
+        let identity = serde_json::json!({ "authorization": "", "amz_date": "", "nonce": "" });
         let event = serde_json::json!({ "operator_task": { "kind": "run-backup" }, "identity": identity });
         assert!(OperatorRequest::is_operator_event(&event));
         assert!(serde_json::from_value::<OperatorRequest>(event).is_ok());

@@ -139,6 +139,8 @@ async fn a_guessed_draft_key_never_answers_200() {
     assert_eq!(query.get("X-Amz-Expires").map(String::as_str), Some("600"));
     assert_eq!(query.get("response-cache-control").map(String::as_str), Some("private, max-age=600"));
     assert!(url.path().ends_with(&keys[0]), "{url}");
+    // The artist's browser opens it: a GET signed by the API's role.
+    assert_eq!(crate::support::get_url(url.as_str()).await, 200, "{url}");
     // Another artist cannot ask for it.
     let (_, other) = ctx.artist_with_token("Cy Mezzotint").await;
     gallery.expect(404, Req::get(&format!("/v1/manage/images/{image}/preview")).token(&other)).await;
@@ -223,7 +225,9 @@ async fn a_withdrawal_invalidates_exactly_its_renditions() {
 
     let cloudfront = aws_sdk_cloudfront::Client::new(&ctx.clients.sdk);
     let distribution = create_distribution(&cloudfront, &ctx.storage.processed_bucket).await;
-    let invalidator = shared::edge::Invalidator { cloudfront: cloudfront.clone(), distribution_id: distribution.clone() };
+    // The edge function's own identity, for the recording of AWS requests.
+    let as_edge = aws_sdk_cloudfront::Client::new(&ctx.clients_as("edge").sdk);
+    let invalidator = shared::edge::Invalidator { cloudfront: as_edge, distribution_id: distribution.clone() };
     let (outcome, response) = edge::handle(event, &invalidator).await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(outcome.invalidations.len(), 1, "one batch, one invalidation: {outcome:?}");
