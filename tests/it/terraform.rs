@@ -273,3 +273,25 @@ fn terraform_sets_exactly_what_the_edge_function_reads() {
         assert!(name != "AWS_ENDPOINT_URL", "no emulator endpoint in AWS");
     }
 }
+
+/// RDS retires minor versions and refuses to create instances on them, and
+/// with automatic minor upgrades on a pinned minor makes the next plan try to
+/// downgrade: the engine version is a major version, everywhere it is set.
+#[test]
+fn the_database_engine_is_pinned_to_a_major_version_only() {
+    let variables = infra("variables.tf");
+    let default = variables
+        .blocks()
+        .filter(|b| b.identifier() == "variable")
+        .find(|b| matches!(b.labels().first(), Some(hcl::BlockLabel::String(s)) if s == "db_engine_version"))
+        .and_then(|b| b.body().attributes().find(|a| a.key() == "default").map(|a| a.expr().clone()));
+    let Some(Expression::String(version)) = default else { panic!("db_engine_version has no string default") };
+    assert!(!version.is_empty() && version.bytes().all(|b| b.is_ascii_digit()), "db_engine_version = {version:?}: a major version only");
+    let database = infra("database.tf");
+    let instance =
+        database.blocks().find(|b| b.identifier() == "resource" && b.labels().iter().any(|l| l.as_str() == "aws_db_instance")).unwrap();
+    let engine = instance.body().attributes().find(|a| a.key() == "engine_version").unwrap();
+    assert_eq!(render(engine.expr()).trim(), "var.db_engine_version");
+    let upgrades = instance.body().attributes().find(|a| a.key() == "auto_minor_version_upgrade").unwrap();
+    assert_eq!(render(upgrades.expr()).trim(), "true");
+}

@@ -102,10 +102,10 @@ fn run_in(ctx: &InfraCtx, infra: &Path, scratch: &Path) -> Result<()> {
     authorization(ctx, &plan_json)
 }
 
-/// 6. Would AWS allow it: infra/authz evaluates every request the test suite
+/// Would AWS allow it: infra/authz evaluates every request the test suite
 /// recorded, the requests AWS makes on the gallery's behalf, the promises as
 /// requests that must be refused and the recovery procedure, against the
-/// plan's policies.
+/// plan's policies (step 6).
 fn authorization(ctx: &InfraCtx, plan_json: &Path) -> Result<()> {
     let t = Instant::now();
     let dir = ctx.root.join("infra").join("authz");
