@@ -31,32 +31,11 @@ locals {
   function_role_arns = { for k, r in aws_iam_role.function : k => r.arn }
 }
 
-# --- data key ------------------------------------------------------------------
-
-resource "aws_kms_key" "data" {
-  #checkov:skip=CKV2_AWS_64:The policy is aws_kms_key_policy.data: it names the distribution, which depends on the functions that use this key
-  description             = "${var.name_prefix}: gallery objects, database and its secret"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-}
-
-# A separate resource because CloudFront's statement names the distribution,
-# and the distribution (through the API function) depends on this key.
-resource "aws_kms_key_policy" "data" {
-  key_id = aws_kms_key.data.id
-  policy = data.aws_iam_policy_document.data_key.json
-}
-
-resource "aws_kms_alias" "data" {
-  name          = "alias/${var.name_prefix}-data"
-  target_key_id = aws_kms_key.data.key_id
-}
-
-data "aws_iam_policy_document" "data_key" {
+# What every key policy starts with: the account administers the key, and
+# may create grants only when an AWS service creates them for a resource.
+data "aws_iam_policy_document" "key_administration" {
   #checkov:skip=CKV_AWS_356:In a key policy "*" means this key only
-  #checkov:skip=CKV_AWS_111:In a key policy "*" means this key only; writers are named principals
-  source_policy_documents = [data.aws_iam_policy_document.cloudfront_decrypts_renditions["primary"].json]
-
+  #checkov:skip=CKV_AWS_111:In a key policy "*" means this key only
   statement {
     sid       = "KeyAdministrationByAccount"
     actions   = local.key_admin_actions
@@ -84,6 +63,63 @@ data "aws_iam_policy_document" "data_key" {
       values   = ["true"]
     }
   }
+}
+
+# The break-glass recovery role (infra/recovery.tf) may grant a recovery
+# deployment's backup role exactly Decrypt (and DescribeKey) on the keys that
+# protect the DR copies: the backups key's replica and the DR key.
+data "aws_iam_policy_document" "recovery_delegates" {
+  #checkov:skip=CKV_AWS_356:In a key policy "*" means this key only
+  #checkov:skip=CKV_AWS_111:In a key policy "*" means this key only
+  statement {
+    sid       = "RecoveryDelegatesToRecoveryBackupRole"
+    actions   = ["kms:CreateGrant"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [aws_iam_role.recovery.arn]
+    }
+
+    condition {
+      test     = "ForAllValues:StringEquals"
+      variable = "kms:GrantOperations"
+      values   = ["Decrypt", "DescribeKey"]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "kms:GranteePrincipal"
+      values   = ["arn:${local.partition}:iam::${local.account_id}:role/*-backup"]
+    }
+  }
+}
+
+# --- data key ------------------------------------------------------------------
+
+resource "aws_kms_key" "data" {
+  #checkov:skip=CKV2_AWS_64:The policy is aws_kms_key_policy.data: it names the distribution, which depends on the functions that use this key
+  description             = "${var.name_prefix}: gallery objects, database and its secret"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+}
+
+# A separate resource because CloudFront's statement names the distribution,
+# and the distribution (through the API function) depends on this key.
+resource "aws_kms_key_policy" "data" {
+  key_id = aws_kms_key.data.id
+  policy = data.aws_iam_policy_document.data_key.json
+}
+
+resource "aws_kms_alias" "data" {
+  name          = "alias/${var.name_prefix}-data"
+  target_key_id = aws_kms_key.data.key_id
+}
+
+data "aws_iam_policy_document" "data_key" {
+  #checkov:skip=CKV_AWS_356:In a key policy "*" means this key only
+  #checkov:skip=CKV_AWS_111:In a key policy "*" means this key only; writers are named principals
+  source_policy_documents = [data.aws_iam_policy_document.key_administration.json, data.aws_iam_policy_document.cloudfront_decrypts_renditions["primary"].json]
 
   # IAM principals of the account (the deployer, operators) may use the key
   # only through the services that provision or read resources encrypted
@@ -222,33 +258,7 @@ resource "aws_kms_alias" "backups" {
 data "aws_iam_policy_document" "backups_key" {
   #checkov:skip=CKV_AWS_356:In a key policy "*" means this key only
   #checkov:skip=CKV_AWS_111:In a key policy "*" means this key only; writers are named principals
-  statement {
-    sid       = "KeyAdministrationByAccount"
-    actions   = local.key_admin_actions
-    resources = ["*"]
-
-    principals {
-      type        = "AWS"
-      identifiers = [local.account_root_arn]
-    }
-  }
-
-  statement {
-    sid       = "GrantsOnlyForAwsServices"
-    actions   = ["kms:CreateGrant"]
-    resources = ["*"]
-
-    principals {
-      type        = "AWS"
-      identifiers = [local.account_root_arn]
-    }
-
-    condition {
-      test     = "Bool"
-      variable = "kms:GrantIsForAWSResource"
-      values   = ["true"]
-    }
-  }
+  source_policy_documents = [data.aws_iam_policy_document.key_administration.json, data.aws_iam_policy_document.recovery_delegates.json]
 
   statement {
     sid       = "BackupFunctionEnvelopeEncryption"
@@ -289,7 +299,8 @@ data "aws_iam_policy_document" "backups_key" {
 
   # After a lost region (docs/disaster-recovery.md): the break-glass recovery
   # role unwraps backups with the replica in the DR region, and delegates
-  # exactly that to a recovery deployment's backup role by a grant.
+  # exactly that to a recovery deployment's backup role by a grant
+  # (recovery_delegates).
   statement {
     sid       = "RecoveryOpensBackups"
     actions   = ["kms:Decrypt", "kms:DescribeKey"]
@@ -298,29 +309,6 @@ data "aws_iam_policy_document" "backups_key" {
     principals {
       type        = "AWS"
       identifiers = [aws_iam_role.recovery.arn]
-    }
-  }
-
-  statement {
-    sid       = "RecoveryDelegatesToRecoveryBackupRole"
-    actions   = ["kms:CreateGrant"]
-    resources = ["*"]
-
-    principals {
-      type        = "AWS"
-      identifiers = [aws_iam_role.recovery.arn]
-    }
-
-    condition {
-      test     = "ForAllValues:StringEquals"
-      variable = "kms:GrantOperations"
-      values   = ["Decrypt", "DescribeKey"]
-    }
-
-    condition {
-      test     = "ArnLike"
-      variable = "kms:GranteePrincipal"
-      values   = ["arn:${local.partition}:iam::${local.account_id}:role/*-backup"]
     }
   }
 
@@ -359,33 +347,7 @@ resource "aws_kms_alias" "ops" {
 data "aws_iam_policy_document" "ops_key" {
   #checkov:skip=CKV_AWS_356:In a key policy "*" means this key only
   #checkov:skip=CKV_AWS_111:In a key policy "*" means this key only; writers are named principals
-  statement {
-    sid       = "KeyAdministrationByAccount"
-    actions   = local.key_admin_actions
-    resources = ["*"]
-
-    principals {
-      type        = "AWS"
-      identifiers = [local.account_root_arn]
-    }
-  }
-
-  statement {
-    sid       = "GrantsOnlyForAwsServices"
-    actions   = ["kms:CreateGrant"]
-    resources = ["*"]
-
-    principals {
-      type        = "AWS"
-      identifiers = [local.account_root_arn]
-    }
-
-    condition {
-      test     = "Bool"
-      variable = "kms:GrantIsForAWSResource"
-      values   = ["true"]
-    }
-  }
+  source_policy_documents = [data.aws_iam_policy_document.key_administration.json]
 
   # IAM principals of the account (the deployer, operators) may use the key
   # only through the services that provision or read resources encrypted
@@ -581,35 +543,11 @@ resource "aws_kms_alias" "dr" {
 data "aws_iam_policy_document" "dr_key" {
   #checkov:skip=CKV_AWS_356:In a key policy "*" means this key only
   #checkov:skip=CKV_AWS_111:In a key policy "*" means this key only; writers are named principals
-  source_policy_documents = [data.aws_iam_policy_document.cloudfront_decrypts_renditions["dr"].json]
-
-  statement {
-    sid       = "KeyAdministrationByAccount"
-    actions   = local.key_admin_actions
-    resources = ["*"]
-
-    principals {
-      type        = "AWS"
-      identifiers = [local.account_root_arn]
-    }
-  }
-
-  statement {
-    sid       = "GrantsOnlyForAwsServices"
-    actions   = ["kms:CreateGrant"]
-    resources = ["*"]
-
-    principals {
-      type        = "AWS"
-      identifiers = [local.account_root_arn]
-    }
-
-    condition {
-      test     = "Bool"
-      variable = "kms:GrantIsForAWSResource"
-      values   = ["true"]
-    }
-  }
+  source_policy_documents = [
+    data.aws_iam_policy_document.key_administration.json,
+    data.aws_iam_policy_document.recovery_delegates.json,
+    data.aws_iam_policy_document.cloudfront_decrypts_renditions["dr"].json,
+  ]
 
   statement {
     sid       = "RecoveryReadsReplicas"
@@ -625,29 +563,6 @@ data "aws_iam_policy_document" "dr_key" {
       test     = "StringEquals"
       variable = "kms:ViaService"
       values   = ["s3.${var.dr_region}.amazonaws.com"]
-    }
-  }
-
-  statement {
-    sid       = "RecoveryDelegatesToRecoveryBackupRole"
-    actions   = ["kms:CreateGrant"]
-    resources = ["*"]
-
-    principals {
-      type        = "AWS"
-      identifiers = [aws_iam_role.recovery.arn]
-    }
-
-    condition {
-      test     = "ForAllValues:StringEquals"
-      variable = "kms:GrantOperations"
-      values   = ["Decrypt"]
-    }
-
-    condition {
-      test     = "ArnLike"
-      variable = "kms:GranteePrincipal"
-      values   = ["arn:${local.partition}:iam::${local.account_id}:role/*-backup"]
     }
   }
 

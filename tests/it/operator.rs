@@ -22,6 +22,18 @@ async fn assume(ctx: &TestContext, role: &str, session: &str) -> aws_sdk_sts::ty
 
 /// Runs `gallery-ops ARGS` as `credentials` against `running`'s Invoke API.
 async fn ops(ctx: &TestContext, running: &Running, credentials: &aws_sdk_sts::types::Credentials, args: &[&str]) -> Output {
+    let env = [
+        ("AWS_ACCESS_KEY_ID".to_owned(), credentials.access_key_id().to_owned()),
+        ("AWS_SECRET_ACCESS_KEY".to_owned(), credentials.secret_access_key().to_owned()),
+        ("AWS_SESSION_TOKEN".to_owned(), credentials.session_token().to_owned()),
+        ("AWS_ENDPOINT_URL".to_owned(), ctx.stack.aws.endpoint_url.clone().unwrap()),
+        ("AWS_ENDPOINT_URL_LAMBDA".to_owned(), running.runtime.invoke_endpoint()),
+    ];
+    gallery_ops(ctx, env, args).await
+}
+
+/// The real `gallery-ops` binary with only `env` (and a home of its own).
+async fn gallery_ops(ctx: &TestContext, env: impl IntoIterator<Item = (String, String)>, args: &[&str]) -> Output {
     let home = std::env::temp_dir().join(format!("ops-home-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&home).unwrap();
     let out = tokio::process::Command::new(local::runtime_api::binary("gallery-ops"))
@@ -29,11 +41,7 @@ async fn ops(ctx: &TestContext, running: &Running, credentials: &aws_sdk_sts::ty
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", &home)
         .env("AWS_REGION", &ctx.region)
-        .env("AWS_ACCESS_KEY_ID", credentials.access_key_id())
-        .env("AWS_SECRET_ACCESS_KEY", credentials.secret_access_key())
-        .env("AWS_SESSION_TOKEN", credentials.session_token())
-        .env("AWS_ENDPOINT_URL", ctx.stack.aws.endpoint_url.clone().unwrap())
-        .env("AWS_ENDPOINT_URL_LAMBDA", running.runtime.invoke_endpoint())
+        .envs(env)
         .args(args)
         .output()
         .await
@@ -334,6 +342,26 @@ async fn a_captured_invocation_cannot_be_replayed() {
     assert_eq!(count(&ctx, "SELECT count(*)::text FROM api_tokens").await, "1");
 }
 
+/// Runs `gallery-ops --local check` against the gallery served at `origin`,
+/// its tasks in-process with what the three functions read, as Terraform
+/// gives it, for this test's resources (no operator role: nothing is
+/// invoked; the tests' own access key: these requests are recorded as set-up).
+async fn check(ctx: &TestContext, origin: &str, wait_seconds: u32) -> Output {
+    let mut env: Vec<(String, String)> = Vec::new();
+    for binary in ["api", "backup", "retention"] {
+        let f = crate::terraform::functions().into_iter().find(|f| f.binary == binary).unwrap();
+        for (name, value) in crate::lambda_runtime::lambda_env(ctx, &f).await {
+            if !env.iter().any(|(n, _)| *n == name) {
+                env.push((name, value));
+            }
+        }
+    }
+    env.retain(|(name, _)| !matches!(name.as_str(), "GALLERY_OPERATOR_ROLE_NAME" | "AWS_ACCESS_KEY_ID" | "GALLERY_MEDIA_BASE_URL"));
+    env.push(("AWS_ACCESS_KEY_ID".into(), "testing".into()));
+    env.push(("GALLERY_MEDIA_BASE_URL".into(), origin.into()));
+    gallery_ops(ctx, env, &["--local", "check", "--api-url", origin, "--wait-seconds", &wait_seconds.to_string()]).await
+}
+
 /// `gallery-ops check` (the real binary, tasks in-process) against the whole
 /// gallery on loopback: the API and the CDN's media path on one origin, the
 /// upload watcher standing in for S3's notification. Every hop passes, in
@@ -356,33 +384,7 @@ async fn the_smoke_test_passes_against_the_local_stack_and_leaves_nothing_behind
         .await
     });
 
-    // What the three functions read, as Terraform gives it, for this test's
-    // resources; no operator role (nothing is invoked: tasks run in-process).
-    let mut env: Vec<(String, String)> = Vec::new();
-    for binary in ["api", "backup", "retention"] {
-        let f = crate::terraform::functions().into_iter().find(|f| f.binary == binary).unwrap();
-        for (name, value) in crate::lambda_runtime::lambda_env(&ctx, &f).await {
-            if !env.iter().any(|(n, _)| *n == name) {
-                env.push((name, value));
-            }
-        }
-    }
-    env.retain(|(name, _)| !matches!(name.as_str(), "GALLERY_OPERATOR_ROLE_NAME" | "AWS_ACCESS_KEY_ID" | "GALLERY_MEDIA_BASE_URL"));
-    let home = std::env::temp_dir().join(format!("ops-home-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&home).unwrap();
-    let out = tokio::process::Command::new(local::runtime_api::binary("gallery-ops"))
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", &home)
-        .env("AWS_REGION", &ctx.region)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("GALLERY_MEDIA_BASE_URL", &origin)
-        .envs(env)
-        .args(["--local", "check", "--api-url", &origin, "--wait-seconds", "60"])
-        .output()
-        .await
-        .unwrap();
-    let _ = std::fs::remove_dir_all(&home);
+    let out = check(&ctx, &origin, 60).await;
     let _ = stop.send(());
     let _ = watcher.await;
     server.abort();
@@ -429,26 +431,7 @@ async fn a_failing_hop_stops_the_smoke_test_and_it_cleans_up() {
     let origin = format!("http://{}", listener.local_addr().unwrap());
     let app = api::router(ctx.api_state_at(&origin));
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
-    let mut env: Vec<(String, String)> = Vec::new();
-    for binary in ["api", "backup", "retention"] {
-        let f = crate::terraform::functions().into_iter().find(|f| f.binary == binary).unwrap();
-        for (name, value) in crate::lambda_runtime::lambda_env(&ctx, &f).await {
-            if !env.iter().any(|(n, _)| *n == name) {
-                env.push((name, value));
-            }
-        }
-    }
-    env.retain(|(name, _)| !matches!(name.as_str(), "GALLERY_OPERATOR_ROLE_NAME" | "AWS_ACCESS_KEY_ID"));
-    let out = tokio::process::Command::new(local::runtime_api::binary("gallery-ops"))
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("AWS_REGION", &ctx.region)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .envs(env)
-        .args(["--local", "check", "--api-url", &origin, "--wait-seconds", "4"])
-        .output()
-        .await
-        .unwrap();
+    let out = check(&ctx, &origin, 4).await;
     server.abort();
     let printed = stderr(&out);
     assert!(!out.status.success(), "{printed}");
