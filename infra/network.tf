@@ -125,6 +125,10 @@ resource "aws_vpc_endpoint" "s3" {
   tags = { Name = "${var.name_prefix}-s3" }
 }
 
+# A gateway endpoint's policy must name its principals "*" and narrow them
+# with a condition: naming the account root there admits the root user only
+# ("Principals for gateway endpoints", AWS PrivateLink guide), which would
+# refuse every function's S3 request.
 data "aws_iam_policy_document" "s3_endpoint" {
   statement {
     sid       = "GalleryBucketsOnly"
@@ -132,8 +136,14 @@ data "aws_iam_policy_document" "s3_endpoint" {
     resources = flatten([for b in ["originals", "processed", "backups"] : ["arn:${local.partition}:s3:::${local.bucket_names[b]}", "arn:${local.partition}:s3:::${local.bucket_names[b]}/*"]])
 
     principals {
-      type        = "AWS"
-      identifiers = [local.account_root_arn]
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:PrincipalAccount"
+      values   = [local.account_id]
     }
   }
 }
@@ -164,9 +174,18 @@ data "aws_iam_policy_document" "s3_dr_endpoint" {
     actions   = ["s3:*"]
     resources = flatten([for b in local.replicated_buckets : ["arn:${local.partition}:s3:::${local.bucket_names[b]}-dr", "arn:${local.partition}:s3:::${local.bucket_names[b]}-dr/*"]])
 
+    # The same form as the gateway's (an interface endpoint would accept the
+    # account root as "every principal of the account", but one rule reads
+    # more safely than two).
     principals {
-      type        = "AWS"
-      identifiers = [local.account_root_arn]
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:PrincipalAccount"
+      values   = [local.account_id]
     }
   }
 }

@@ -151,7 +151,12 @@ function resolve(d, call) {
     for (const [k, v] of Object.entries(call.objectTags ?? {})) context[`s3:ExistingObjectTag/${k}`] = v
     // CloudFront reads: S3 serves only what the bucket policy's tag rule allows.
     const expect = call.who.service === 'cloudfront.amazonaws.com' && call.objectTags?.['gallery-visibility'] !== 'public' ? 'Denied' : 'Allowed'
-    const out = [{ req: { principal, action: call.action, resource, context, identity, resourcePolicy: bucket.policy }, expect, note: `${who} ${call.action}` }]
+    // Functions in the VPC reach S3 through its endpoints, whose policies
+    // apply too; the edge function, browsers and CloudFront do not.
+    const inVpc = call.who.role && call.who.role !== 'edge' && !call.browser
+    const endpoint = inVpc ? d.s3Endpoints[bucket.region] : undefined
+    if (inVpc && !endpoint) return [{ note: `${who} reaches S3 in ${bucket.region} through no endpoint` }]
+    const out = [{ req: { principal, action: call.action, resource, context, identity, resourcePolicy: bucket.policy, endpoint }, expect, note: `${who} ${call.action}` }]
     // The KMS requests S3 makes as the caller (SSE-KMS with a bucket key: the
     // encryption context is the bucket's ARN).
     const kmsAction = call.write || call.upload ? 'kms:GenerateDataKey' : call.read || call.complete ? 'kms:Decrypt' : null

@@ -65,6 +65,15 @@ export function impliedRequests(d) {
   add('the scheduler sends a failed invocation to the dead-letter queue', { principal: scheduler.arn, action: 'sqs:SendMessage', resource: dlq.arn, identity: scheduler.policies, resourcePolicy: dlq.policy })
   add('the scheduler encrypts for the dead-letter queue', { principal: scheduler.arn, action: 'kms:GenerateDataKey', resource: opsKey.arn, context: { 'kms:ViaService': `sqs.${d.region}.amazonaws.com`, 'kms:CallerAccount': d.account }, identity: scheduler.policies, resourcePolicy: d.keyPolicy(opsKey) })
 
+  // Every function writes its logs as its execution role.
+  for (const fn of d.functions.values()) {
+    const r = [...d.roles.values()].find((role) => role.arn === fn.role)
+    const stream = `arn:${d.partition}:logs:${d.region}:${d.account}:log-group:/aws/lambda/${fn.name}:log-stream:2026/12/03/[$LATEST]0123456789abcdef`
+    for (const action of ['logs:CreateLogStream', 'logs:PutLogEvents']) {
+      add(`${fn.name} writes its logs: ${action}`, { principal: r.arn, action, resource: stream, context: {}, identity: r.policies })
+    }
+  }
+
   // Asynchronous functions' dead letters (Lambda uses the execution role).
   for (const f of ['image_processor', 'backup', 'retention']) {
     const r = d.functionRole(f)
@@ -201,6 +210,13 @@ export function denials(d) {
   const backup = d.functionRole('backup')
   deny('the backup role deletes a backup version', { principal: backup.arn, action: 's3:DeleteObjectVersion', resource: `${backups.arn}/backups/2026/12/03/x.gcb`, identity: backup.policies, resourcePolicy: backups.policy })
 
+  // The VPC's S3 endpoints reach only the gallery's buckets: even a function
+  // whose credentials (or policy) were abused cannot copy data elsewhere.
+  for (const [region, endpoint] of Object.entries(d.s3Endpoints)) {
+    const api = d.functionRole('api')
+    deny(`a function writes to a bucket outside the gallery through the S3 endpoint in ${region}`, { principal: api.arn, action: 's3:PutObject', resource: 'arn:aws:s3:::exfiltration-target/x', identity: adminPolicy(), endpoint })
+  }
+
   // The break-glass role reads and delegates decryption; nothing else.
   const drBackups = d.bucket('backups-dr')
   const drKey = d.key('aws_kms_key.dr')
@@ -256,5 +272,8 @@ export function configuredKeys(d) {
     expectKey(fn, 'GALLERY_KMS_KEY_ID', 'originals')
   }
   for (const fn of ['backup', 'retention']) expectKey(fn, 'GALLERY_BACKUP_KMS_KEY_ID', 'backups')
+  for (const region of [d.region, d.drRegion]) {
+    if (!d.s3Endpoints[region]) problems.push(`no S3 endpoint with a policy in ${region}: the functions' S3 requests cannot be evaluated as they travel`)
+  }
   return problems
 }

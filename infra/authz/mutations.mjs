@@ -68,6 +68,16 @@ export const mutations = [
     caughtBy: /backup s3:PutObject|S3 delivers a server access log/,
   },
   {
+    name: "the gateway endpoint's policy names the account root (on a gateway endpoint: the root user only)",
+    plant: (d) => {
+      for (const s of statements(d.s3Endpoints[d.region].policy)) {
+        s.Principal = { AWS: `arn:aws:iam::${d.account}:root` }
+        delete s.Condition
+      }
+    },
+    caughtBy: /recorded \((api|image_processor|backup|retention) s3:/,
+  },
+  {
     name: 'retention may not read the erasure ledger back',
     plant: (d) => {
       for (const doc of d.roles.get(`${d.prefix}-retention`).policies) {

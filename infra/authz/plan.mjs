@@ -90,6 +90,16 @@ export class Deployment {
       f.permissions.push({ Sid: v.statement_id, Effect: 'Allow', Principal: principal, Action: v.action, Resource: f.arn, ...(Object.keys(condition).length ? { Condition: condition } : {}) })
     }
 
+    // S3 as the functions in the VPC reach it: the gateway endpoint in the
+    // primary region, the cross-Region interface endpoint in the DR region.
+    this.s3Endpoints = {}
+    for (const r of managed('aws_vpc_endpoint')) {
+      const service = r.values.service_name ?? ''
+      if (!service.endsWith('.s3') || !r.values.policy) continue
+      const region = service.split('.').at(-2)
+      this.s3Endpoints[region] = { name: `endpoint policy of ${r.address}`, policy: parse(r.values.policy) }
+    }
+
     const dist = managed('aws_cloudfront_distribution')[0]?.values
     this.distributionArn = dist ? `arn:${this.partition}:cloudfront::${this.account}:distribution/${dist.id}` : null
     this.eventRules = managed('aws_cloudwatch_event_rule').map((r) => r.values.arn)

@@ -48,7 +48,9 @@ function credentialOf(entry, url, fields) {
   const scope = auth?.match(/Credential=([^,\s]+)/)?.[1] ?? url.searchParams.get('X-Amz-Credential') ?? fields?.['x-amz-credential']
   if (!scope) return null
   const [accessKey, , region, service] = decodeURIComponent(scope).split('/')
-  return { accessKey, region, service }
+  // A presigned URL or form: a browser sends it, from the internet, not a
+  // function through the VPC's endpoints.
+  return { accessKey, region, service, browser: !auth }
 }
 
 const xmlValues = (xml, tag) => [...xml.matchAll(new RegExp(`<${tag}>([\\s\\S]*?)</${tag}>`, 'g'))].map((m) => m[1])
@@ -155,7 +157,7 @@ export function readRecording(lines) {
         // bucket policy's tag condition on the GET, which is what is evaluated.
         if (who.service && a.action === 's3:GetObjectTagging') continue
         const objectTags = a.action.startsWith('s3:GetObject') ? { ...(tags.get(`${a.bucket}/${a.key}`) ?? {}) } : undefined
-        calls.push({ who, region, service, ...a, objectTags })
+        calls.push({ who, region, service, browser: cred.browser, ...a, objectTags })
       }
       continue
     }

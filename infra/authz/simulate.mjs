@@ -21,7 +21,8 @@ const doc = (...Statement) => ({ Version: '2012-10-17', Statement })
 
 /**
  * One request: { principal, action, resource, account, context, identity: [{name, policy}],
- * resourcePolicy: {name, policy} | undefined }. Returns { decision, why, ignored }.
+ * resourcePolicy: {name, policy} | undefined, endpoint: the VPC endpoint's
+ * {name, policy} when the request goes through one }. Returns { decision, why, ignored }.
  */
 export async function simulate(req) {
   // The global keys AWS sets on every request by an IAM principal.
@@ -40,6 +41,7 @@ export async function simulate(req) {
       contextVariables: context,
     },
     identityPolicies: req.identity ?? [],
+    vpcEndpointPolicies: req.endpoint ? [req.endpoint] : [],
     serviceControlPolicies: [],
     resourceControlPolicies: [],
   }
@@ -69,7 +71,7 @@ export async function simulate(req) {
       resourceControlPolicies: [],
       resourcePolicy: req.resourcePolicy ? loadPolicy(req.resourcePolicy.policy, { name: req.resourcePolicy.name }) : undefined,
       permissionBoundaries: undefined,
-      vpcEndpointPolicies: undefined,
+      vpcEndpointPolicies: req.endpoint ? [load(req.endpoint)] : undefined,
       simulationParameters: { simulationMode: 'Strict', discoveryContextKeyConstraints: new DiscoveryContextKeyConstraints([]) },
       serviceSettings: { s3: {} },
     })
@@ -89,7 +91,7 @@ const where = (g) => `${g.policyType}${g.policyIdentifier ? ` ${g.policyIdentifi
 function explain(a) {
   if (a.result === 'Allowed') return `allowed by ${getGrantReasons(a).map(where).join(', ')}`
   const parts = getDenialReasons(a).map((d) => (d.denialType === 'Explicit' ? `explicit deny in ${where(d)}` : `no allow in the ${d.policyType} policy`))
-  for (const [kind, an] of [['identity', a.identityAnalysis], ['resource', a.resourceAnalysis]]) {
+  for (const [kind, an] of [['identity', a.identityAnalysis], ['resource', a.resourceAnalysis], ['endpoint', a.vpcEndpointAnalysis]]) {
     for (const s of an?.unmatchedStatements ?? []) {
       const e = s.explain
       const sid = s.statement.sid() ?? `#${s.statement.index()}`

@@ -69,7 +69,12 @@ fn run_in(ctx: &InfraCtx, infra: &Path, scratch: &Path) -> Result<()> {
         .spawn()
         .context("starting checkov (is it installed from infra/requirements-checks.txt?)")?;
 
-    let plan_json = scratch.join("second-plan.json");
+    // Kept beside the recording, so the authorization check can be re-run
+    // alone: node infra/authz/evaluate.mjs --plan target/authz/plan.json --requests target/authz/recording.jsonl
+    let plan_json = crate::authz_recording(&ctx.root).with_file_name("plan.json");
+    if let Some(dir) = plan_json.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
     let t = Instant::now();
     let emulator = terraform_env(Command::new(&ctx.python), &rc)
         .arg(infra.join("tests").join("emulator_test.py"))
