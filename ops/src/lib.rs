@@ -42,13 +42,13 @@ pub struct Cli {
 /// `check`, the hops that passed).
 pub async fn run(cli: Cli) -> Result<serde_json::Value> {
     let Cli { local, function_prefix, command } = cli;
-    let check = match command {
-        commands::Command::Check(args) => Ok(args),
+    let work = match command {
+        commands::Command::Check(args) => Work::Check(args),
         other => {
             let task = other.task().ok_or_else(|| anyhow!("not an operator task"))?;
             // Bad arguments stop here: nothing is signed or sent.
             task.validate()?;
-            Err(task)
+            Work::Task(task)
         }
     };
     let sdk = aws_config::defaults(BehaviorVersion::latest())
@@ -57,10 +57,16 @@ pub async fn run(cli: Cli) -> Result<serde_json::Value> {
         .load()
         .await;
     let delivery = Delivery { sdk, local, function_prefix };
-    match check {
-        Ok(args) => check::run(&delivery, &args).await,
-        Err(task) => delivery.deliver(task).await,
+    match work {
+        Work::Task(task) => delivery.deliver(task).await,
+        Work::Check(args) => check::run(&delivery, &args).await,
     }
+}
+
+/// What a command asks for: one operator task, or the smoke test's many.
+enum Work {
+    Task(shared::ops::Task),
+    Check(check::CheckArgs),
 }
 
 /// Where tasks go: the deployed functions, or in-process (`--local`).

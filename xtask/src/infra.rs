@@ -113,6 +113,7 @@ fn run_in(ctx: &InfraCtx, infra: &Path, scratch: &Path) -> Result<()> {
 /// plan's policies (step 6).
 fn authorization(ctx: &InfraCtx, plan_json: &Path) -> Result<()> {
     let t = Instant::now();
+    crate::tools::node()?;
     let dir = ctx.root.join("infra").join("authz");
     let status = Command::new("npm")
         .args(["ci", "--no-audit", "--no-fund", "--silent"])

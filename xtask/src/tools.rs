@@ -59,6 +59,16 @@ pub fn browser() -> Result<()> {
     apt_install(&["chromium", "fonts-dejavu-core"])
 }
 
+/// The offline authorization check (infra/authz) runs on Node.js with npm.
+pub fn node() -> Result<()> {
+    let found = |tool: &str| Command::new(tool).arg("--version").stdout(std::process::Stdio::null()).status().is_ok_and(|s| s.success());
+    if found("node") && found("npm") {
+        return Ok(());
+    }
+    say("installing Node.js and npm for the authorization check");
+    apt_install(&["nodejs", "npm"])
+}
+
 /// Installs Debian packages (as root, or through sudo).
 pub fn apt_install(packages: &[&str]) -> Result<()> {
     let sudo: &[&str] = if is_root() { &[] } else { &["sudo"] };

@@ -78,9 +78,9 @@ async fn seed(stack: &Stack, name: &str, mb: u64) -> Result<u64> {
             "INSERT INTO artists (id, name, email, bio)
                SELECT gen_random_uuid(), 'Artist ' || g, 'artist' || g || '@example.org', 'Works in copper and zinc, ' || md5(g::text)
                FROM generate_series(1, 200) g;
-             INSERT INTO artworks (id, artist_id, title, slug, description, medium, year, status)
+             INSERT INTO artworks (id, artist_id, title, slug, description, medium, year, status, published_at)
                SELECT gen_random_uuid(), a.id, 'Plate ' || g, 'plate-' || g, 'Etching on ' || md5(g::text) || ', edition of ' || (g % 50),
-                      'etching', 1990 + g % 35, 'published'
+                      'etching', 1990 + g % 35, 'published', now() - make_interval(hours => g)
                FROM generate_series(1, 10000) g
                JOIN LATERAL (SELECT id FROM artists ORDER BY id OFFSET (g % 200) LIMIT 1) a ON true;
              INSERT INTO print_editions (id, artwork_id, edition_size, paper, price_minor, currency)
