@@ -152,9 +152,12 @@ async fn ours_to_s3(stack: &Stack, database: &str) -> Result<(Measured, Value)> 
     let upstream = stack.aws.endpoint_url.clone().context("the emulator's endpoint")?;
     let (proxy, counter) = local::proxy::counting(upstream, local::proxy::kms_data_key).await?;
     let mut env = stack.env.clone();
-    env.retain(|(k, _)| k != "DATABASE_NAME");
+    // Every call through the proxy (it counts only KMS data keys): the
+    // function sets its endpoint explicitly, which wins over a per-service
+    // variable such as AWS_ENDPOINT_URL_KMS.
+    env.retain(|(k, _)| k != "DATABASE_NAME" && k != "AWS_ENDPOINT_URL");
     env.push(("DATABASE_NAME".into(), database.into()));
-    env.push(("AWS_ENDPOINT_URL_KMS".into(), proxy));
+    env.push(("AWS_ENDPOINT_URL".into(), proxy));
     let runtime = RuntimeApi::start("copper-gallery-backup", "eu-west-1").await?;
     let event = json!({ "version": "0", "id": "bench", "detail-type": "Scheduled Event", "source": "aws.scheduler", "account": "123456789012",
                         "time": "2026-12-01T02:00:00Z", "region": "eu-west-1", "resources": [], "detail": { "task": "backup" } });
