@@ -67,8 +67,12 @@ locals {
       # restores and drills run as the schema owner (RDS-managed master
       # credentials, fetched only by those tasks); the catalog rows are
       # written by the application role.
+      # In a recovery deployment (recover_backups_from), the lost
+      # deployment's replica bucket and key replica, read through the grants
+      # its recovery role gives this function (docs/disaster-recovery.md).
       extra_env = {
-        GALLERY_BACKUP_KMS_KEY_ID  = aws_kms_key.backups.arn
+        GALLERY_BACKUPS_BUCKET     = local.backups_source.bucket
+        GALLERY_BACKUP_KMS_KEY_ID  = local.backups_source.key_arn
         DATABASE_BACKUP_USER       = var.db_backup_username
         DATABASE_BACKUP_SECRET_ARN = aws_secretsmanager_secret.db_backup.arn
         DATABASE_OWNER_USER        = var.db_username
@@ -110,6 +114,11 @@ locals {
       }
     }
   }
+
+  # Where the backup function finds backups: its own bucket and key, or,
+  # while recovering from a lost region, the lost deployment's replicas.
+  recovering     = var.recover_backups_from != null
+  backups_source = local.recovering ? var.recover_backups_from : { bucket = local.bucket_names.backups, key_arn = aws_kms_key.backups.arn }
 
   db_connection_demand = sum([for f in local.function_settings : f.reserved * (f.db_pool + f.db_direct)])
 }

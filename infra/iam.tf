@@ -183,7 +183,7 @@ data "aws_iam_policy_document" "function" {
     content {
       sid       = "ListBackups"
       actions   = ["s3:ListBucket", "s3:ListBucketMultipartUploads"]
-      resources = [local.bucket_arn.backups]
+      resources = distinct([local.bucket_arn.backups, "arn:${local.partition}:s3:::${local.backups_source.bucket}"])
     }
   }
 
@@ -195,7 +195,7 @@ data "aws_iam_policy_document" "function" {
       # Multipart uploads: a failed or killed run aborts its own upload (the
       # next run aborts those of a killed one).
       actions   = ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"]
-      resources = ["${local.bucket_arn.backups}/*"]
+      resources = distinct(["${local.bucket_arn.backups}/*", "arn:${local.partition}:s3:::${local.backups_source.bucket}/*"])
     }
   }
 

@@ -133,7 +133,7 @@ data "aws_iam_policy_document" "s3_endpoint" {
   statement {
     sid       = "GalleryBucketsOnly"
     actions   = ["s3:*"]
-    resources = flatten([for b in ["originals", "processed", "backups"] : ["arn:${local.partition}:s3:::${local.bucket_names[b]}", "arn:${local.partition}:s3:::${local.bucket_names[b]}/*"]])
+    resources = flatten([for b in distinct([local.bucket_names.originals, local.bucket_names.processed, local.bucket_names.backups, local.backups_source.bucket]) : ["arn:${local.partition}:s3:::${b}", "arn:${local.partition}:s3:::${b}/*"]])
 
     principals {
       type        = "*"

@@ -35,7 +35,10 @@ resource "aws_scheduler_schedule" "task" {
   schedule_expression          = each.value.expression
   schedule_expression_timezone = var.schedule_timezone
   kms_key_arn                  = aws_kms_key.ops.arn
-  state                        = "ENABLED"
+  # While recovering, the backup function points at the lost deployment's
+  # replica (which takes no writes but replication's): no backup until the
+  # variable is removed again; drills and retention keep running.
+  state = local.recovering && each.key == "backup" ? "DISABLED" : "ENABLED"
 
   flexible_time_window {
     mode = "OFF"

@@ -579,13 +579,17 @@ def readback(endpoint: str, state: dict, deferred: list[str]) -> Checks:
 
 # The emulator has no GuardDuty, Security Hub, EventBridge rules or CloudTrail
 # Insights: the apply turns them off, and this plan with them on (their
-# defaults) checks what a real apply would create.
+# defaults) checks what a real apply would create. The same plan plays a
+# recovery deployment (recover_backups_from): the backup function's source
+# and its paused schedule are checked too.
+RECOVER_FROM = {"bucket": "copper-gallery-lost-backups-dr", "key_arn": "arn:aws:kms:eu-central-1:123456789012:key/mrk-00000000000000000000000000000000"}
 DETECTION_OFF = {"enable_guardduty=false", "enable_security_hub=false", "enable_cloudtrail_insights=false"}
 
 
 def check_detection_plan(work: Path, tf_vars: list[str]) -> list[str]:
     values = [tf_vars[i + 1] for i in range(0, len(tf_vars), 2) if tf_vars[i] == "-var"]
     on = [arg for v in values if v not in DETECTION_OFF for arg in ("-var", v)]
+    on += ["-var", "recover_backups_from=" + json.dumps(RECOVER_FROM).replace(": ", " = ").replace('"bucket"', "bucket").replace('"key_arn"', "key_arn")]
     run(["terraform", "plan", "-input=false", "-no-color", "-refresh=false", "-out=detection.tfplan", *PARALLEL, *on], work)
     plan = json.loads(run(["terraform", "show", "-json", "detection.tfplan"], work).stdout)
     created = {rc["address"]: rc for rc in plan.get("resource_changes", []) if "create" in rc["change"]["actions"]}
@@ -605,9 +609,18 @@ def check_detection_plan(work: Path, tf_vars: list[str]) -> list[str]:
     insights = {s.get("insight_type") for s in ((trail or {}).get("change", {}).get("after") or {}).get("insight_selector", [])}
     if insights != {"ApiCallRateInsight", "ApiErrorRateInsight"}:
         problems.append(f"detection plan: CloudTrail Insights on the trail ({sorted(i for i in insights if i)})")
+    changes = {rc["address"]: rc["change"].get("after") or {} for rc in plan.get("resource_changes", [])}
+    backup_env = ((changes.get('aws_lambda_function.function["backup"]') or {}).get("environment") or [{}])[0].get("variables", {})
+    if backup_env.get("GALLERY_BACKUPS_BUCKET") != RECOVER_FROM["bucket"] or backup_env.get("GALLERY_BACKUP_KMS_KEY_ID") != RECOVER_FROM["key_arn"]:
+        problems.append(f"recovery plan: the backup function reads the lost deployment's replica ({backup_env.get('GALLERY_BACKUPS_BUCKET')})")
+    if (changes.get('aws_scheduler_schedule.task["backup"]') or {}).get("state") != "DISABLED":
+        problems.append("recovery plan: the daily backup is paused while recovering")
+    endpoint = json.loads((changes.get("aws_vpc_endpoint.s3") or {}).get("policy") or "{}")
+    if not any(RECOVER_FROM["bucket"] in json.dumps(st.get("Resource")) for st in endpoint.get("Statement", [])):
+        problems.append("recovery plan: the S3 endpoint reaches the lost deployment's replica")
     for p in problems:
         log(p)
-    log(f"detection plan: {len(created)} resources to create with detection on, {len(problems)} problems")
+    log(f"detection and recovery plan: {len(created)} resources to create with detection on, {len(problems)} problems")
     return problems
 
 
