@@ -29,6 +29,12 @@ pub enum StartupError {
     Db(#[from] DbError),
 }
 
+/// Fixed credentials (the local stack's per-role access keys).
+pub fn static_credentials(access_key_id: &str, secret_access_key: &str) -> aws_credential_types::provider::SharedCredentialsProvider {
+    let credentials = aws_credential_types::Credentials::new(access_key_id, secret_access_key, None, None, "gallery");
+    aws_credential_types::provider::SharedCredentialsProvider::new(credentials)
+}
+
 /// A function's cold start: AWS clients, the database password, the pool.
 pub async fn connect(common: &Common) -> Result<(Clients, deadpool_postgres::Pool), StartupError> {
     let clients = Clients::new(&common.aws).await;
@@ -105,8 +111,7 @@ impl Clients {
     /// each function's code under the access key that names its role, so
     /// the requests it records can be evaluated against that role's policies).
     pub fn signing_as(&self, access_key_id: &str, secret_access_key: &str) -> Self {
-        let credentials = aws_credential_types::Credentials::new(access_key_id, secret_access_key, None, None, "gallery");
-        let provider = aws_credential_types::provider::SharedCredentialsProvider::new(credentials);
+        let provider = static_credentials(access_key_id, secret_access_key);
         let sdk = self.sdk.to_builder().credentials_provider(provider.clone()).build();
         let s3 = aws_sdk_s3::Client::from_conf(self.s3.config().to_builder().credentials_provider(provider).build());
         Self { s3, kms: aws_sdk_kms::Client::new(&sdk), secrets: aws_sdk_secretsmanager::Client::new(&sdk), sdk }

@@ -29,13 +29,7 @@ pub(crate) async fn service(ctx: &TestContext) -> BackupService {
 
 fn service_with_key(ctx: &TestContext, backup_key: String) -> BackupService {
     let config = config(ctx, backup_key);
-    backup::service_with(
-        &config,
-        ctx.pool.clone(),
-        ctx.stack.backup_password.clone(),
-        ctx.stack.app_password.clone(),
-        &ctx.clients_as("backup"),
-    )
+    backup::service_with(&config, ctx.pool.clone(), &ctx.clients_as("backup"))
 }
 
 /// Some of everything, including personal data that must never appear in plaintext.
@@ -370,9 +364,12 @@ async fn a_backup_of_an_older_schema_restores_after_migrations_add_columns() {
         .await
         .unwrap();
     let mut service = service(&ctx).await;
-    service.snapshot = shared::backup::Role {
+    service.snapshot = shared::backup::Login {
         db: DbConfig { user: ctx.stack.owner_user.clone(), name: old.clone(), ..ctx.db.clone() },
-        password: ctx.stack.owner_password.clone(),
+        password: shared::aws::LazyPassword::new(
+            ctx.clients.clone(),
+            shared::config::PasswordSource::Plain(ctx.stack.owner_password.clone()),
+        ),
     };
     let manifest = service.backup().await.unwrap();
     assert_eq!(manifest.schema_version, 2);
@@ -482,7 +479,10 @@ async fn migrating_gives_each_login_role_its_password() {
     let as_role = DbConfig { user: role.clone(), ..ctx.db.clone() };
     assert!(shared::db::connect(&as_role, &password).await.is_err(), "a NOLOGIN role cannot connect");
 
-    service.logins = vec![(role.clone(), password.clone())];
+    service.logins = vec![shared::backup::Login {
+        db: as_role.clone(),
+        password: shared::aws::LazyPassword::new(ctx.clients.clone(), shared::config::PasswordSource::Plain(password.clone())),
+    }];
     service.migrate().await.unwrap();
     let client = shared::db::connect(&as_role, &password).await.expect("the role logs in with its secret's password");
     client.simple_query("SELECT 1").await.unwrap();

@@ -7,7 +7,7 @@ use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use serde::{Deserialize, Serialize};
 use shared::aws::LazyPassword;
 use shared::backup::restore::RestoreRequest;
-use shared::backup::{BackupError, BackupService, Owner as OwnerRole, Role};
+use shared::backup::{BackupError, BackupService, Login};
 use shared::config::{Common, DbConfig, Env, FromEnv, OperatorConfig, RoleConfig};
 use shared::db::{self, AuditEntry};
 use shared::keys::Keys;
@@ -43,32 +43,26 @@ pub struct Deps {
     pub verifier: Verifier,
 }
 
-/// The owner's password is not fetched here: only migrate, restore and the
-/// drill need it, and they fetch it on first use.
+/// Only the application role's password is read at cold start (the pool);
+/// the snapshot role's and the owner's are read when a task needs them, so
+/// a new deployment starts (and migrates) before the backup role's secret
+/// holds a value.
 pub async fn deps(config: &Config) -> anyhow::Result<Deps> {
-    // `shared::aws::connect` without fetching the application password twice:
-    // migrate needs it too, to give the role its login.
-    let clients = shared::aws::Clients::new(&config.common.aws).await;
-    let app_password = clients.database_password(&config.common.db.password).await?;
-    let pool = shared::db::pool(&config.common.db, &app_password)?;
-    let snapshot_password = clients.database_password(&config.snapshot.password).await?;
-    let service = service_with(config, pool, snapshot_password, app_password, &clients);
+    let (clients, pool) = shared::aws::connect(&config.common).await?;
+    let service = service_with(config, pool, &clients);
     Ok(Deps { service, verifier: config.operator.verifier(&config.common.aws) })
 }
 
-pub fn service_with(
-    config: &Config,
-    pool: deadpool_postgres::Pool,
-    snapshot_password: secrecy::SecretString,
-    app_password: secrecy::SecretString,
-    clients: &shared::aws::Clients,
-) -> BackupService {
-    let as_user = |user: &str| DbConfig { user: user.to_owned(), ..config.common.db.clone() };
+pub fn service_with(config: &Config, pool: deadpool_postgres::Pool, clients: &shared::aws::Clients) -> BackupService {
+    let login = |user: &str, password: &shared::config::PasswordSource| Login {
+        db: DbConfig { user: user.to_owned(), ..config.common.db.clone() },
+        password: LazyPassword::new(clients.clone(), password.clone()),
+    };
     BackupService {
         pool,
-        snapshot: Role { db: as_user(&config.snapshot.user), password: snapshot_password.clone() },
-        owner: OwnerRole { db: as_user(&config.owner.user), password: LazyPassword::new(clients.clone(), config.owner.password.clone()) },
-        logins: vec![(config.common.db.user.clone(), app_password), (config.snapshot.user.clone(), snapshot_password)],
+        snapshot: login(&config.snapshot.user, &config.snapshot.password),
+        owner: login(&config.owner.user, &config.owner.password),
+        logins: vec![login(&config.common.db.user, &config.common.db.password), login(&config.snapshot.user, &config.snapshot.password)],
         store: ObjectStore::new(clients, &config.backup_key_id),
         keys: Keys::new(clients.kms.clone()),
         bucket: config.common.storage.backups_bucket.clone(),
@@ -138,7 +132,7 @@ pub async fn scheduled(task: Task, service: &BackupService) -> Result<serde_json
             Err(e) => Ok(serde_json::json!({ "drill_failed": e.to_string() })),
         },
         Task::Migrate => Ok(
-            serde_json::json!({ "applied": service.migrate().await?, "logins": service.logins.iter().map(|(r, _)| r).collect::<Vec<_>>() }),
+            serde_json::json!({ "applied": service.migrate().await?, "logins": service.logins.iter().map(|l| &l.db.user).collect::<Vec<_>>() }),
         ),
     }
 }

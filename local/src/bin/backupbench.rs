@@ -212,8 +212,11 @@ async fn ours_restore(stack: &Stack, backup_id: uuid::Uuid, target: &str) -> Res
     let pool = shared::db::pool(&stack.db, &stack.app_password)?;
     let service = shared::backup::BackupService {
         pool,
-        snapshot: shared::backup::Role { db: stack.db.clone(), password: stack.backup_password.clone() },
-        owner: shared::backup::Owner {
+        snapshot: shared::backup::Login {
+            db: stack.db.clone(),
+            password: shared::aws::LazyPassword::new(clients.clone(), shared::config::PasswordSource::Plain(stack.backup_password.clone())),
+        },
+        owner: shared::backup::Login {
             db: stack.as_owner(&stack.db.name),
             password: shared::aws::LazyPassword::new(clients.clone(), shared::config::PasswordSource::Plain(stack.owner_password.clone())),
         },

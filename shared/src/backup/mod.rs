@@ -105,41 +105,52 @@ pub struct Role {
     pub password: SecretString,
 }
 
-/// The schema owner, only for the tasks that need it (migrate, restore,
-/// drill): its password is fetched on first use, not at cold start.
-pub struct Owner {
+/// A database role the backup function logs in as outside its pool (the
+/// schema owner; the read-only snapshot role), or whose login `migrate` sets.
+/// Its password is read from its secret on first use, not at cold start, and
+/// read again once when the server refuses it: RDS rotates the owner's every
+/// seven days by default, the runbook rotates the others.
+pub struct Login {
     pub db: DbConfig,
     pub password: crate::aws::LazyPassword,
 }
 
-impl Owner {
-    /// The owner's credentials, proven on the maintenance database first:
-    /// RDS rotates the master password in the background (every seven days
-    /// by default), so a refused password is read again from its secret once.
-    pub async fn role(&self) -> Result<Role, BackupError> {
-        let unreadable = |e: crate::aws::SecretError| BackupError::Worker(format!("owner credentials: {e}"));
+impl Login {
+    /// Connects to `db` (this role's configuration, another database name allowed).
+    pub async fn connect(&self, db: &DbConfig) -> Result<tokio_postgres::Client, BackupError> {
         let password = self.password.get().await.map_err(unreadable)?;
-        let maintenance = DbConfig { name: "postgres".into(), ..self.db.clone() };
-        match db::connect(&maintenance, &password).await {
-            Ok(_) => Ok(Role { db: self.db.clone(), password }),
+        match db::connect(db, &password).await {
             Err(e) if e.is_auth_failure() => {
-                tracing::info!("the database refused the owner's password in hand; reading its secret again");
-                Ok(Role { db: self.db.clone(), password: self.password.refresh().await.map_err(unreadable)? })
+                tracing::info!(role = %db.user, "the database refused the password in hand; reading its secret again");
+                Ok(db::connect(db, &self.password.refresh().await.map_err(unreadable)?).await?)
             }
-            Err(e) => Err(e.into()),
+            other => Ok(other?),
         }
     }
+
+    /// The credentials, proven on the maintenance database, for tasks that
+    /// open several connections (restores, drills).
+    pub async fn role(&self) -> Result<Role, BackupError> {
+        self.connect(&DbConfig { name: "postgres".into(), ..self.db.clone() }).await?;
+        Ok(Role { db: self.db.clone(), password: self.password.get().await.map_err(unreadable)? })
+    }
+}
+
+fn unreadable(e: crate::aws::SecretError) -> BackupError {
+    BackupError::Worker(format!("database credentials: {e}"))
 }
 
 pub struct BackupService {
     /// The application role: the catalog rows (backups, drills, audit).
     pub pool: Pool,
     /// The read-only backup role: the snapshot.
-    pub snapshot: Role,
-    pub owner: Owner,
-    /// Login roles and the passwords their secrets hold; migrating gives
-    /// each its login, so no one types SQL after a deploy.
-    pub logins: Vec<(String, SecretString)>,
+    pub snapshot: Login,
+    /// The schema owner: migrations, restores, drills.
+    pub owner: Login,
+    /// Login roles whose passwords their secrets hold; migrating gives each
+    /// its login (read from the secret then), so no one types SQL after a
+    /// deploy or a rotation.
+    pub logins: Vec<Login>,
     /// The backups bucket's store, writing with the backup key.
     pub store: ObjectStore,
     pub keys: Keys,
@@ -239,7 +250,7 @@ impl BackupService {
     async fn take(&self, id: Uuid, key: &str, started: DateTime<Utc>) -> Result<Manifest, BackupError> {
         // The one KMS call of a backup.
         let data_key = self.keys.generate(&self.backup_key_id, &key_context(id)).await?;
-        let mut client = db::connect(&self.snapshot.db, &self.snapshot.password).await?;
+        let mut client = self.snapshot.connect(&self.snapshot.db).await?;
         let tx = snapshot_transaction(&mut client).await?;
         let snapshot_at = Utc::now();
         let schema_version = db::schema_version(&tx).await?;
@@ -300,11 +311,12 @@ impl BackupService {
     /// role's password from its secret; deployments invoke this after each
     /// apply, and again after rotating a password.
     pub async fn migrate(&self) -> Result<Vec<i32>, BackupError> {
-        let owner = self.owner.role().await?;
-        let mut client = db::connect(&owner.db, &owner.password).await?;
+        let mut client = self.owner.connect(&self.owner.db).await?;
         let applied = db::migrate(&mut client).await?;
-        for (role, password) in &self.logins {
-            db::set_login_password(&client, role, password).await?;
+        for login in &self.logins {
+            // What the secret holds now: after a rotation, the new password.
+            let password = login.password.refresh().await.map_err(unreadable)?;
+            db::set_login_password(&client, &login.db.user, &password).await?;
         }
         Ok(applied)
     }

@@ -113,7 +113,7 @@ impl DbError {
     /// The server refused the role's password (SQLSTATE 28P01, or 28000 as
     /// some poolers answer): after a rotation, the secret holds a new one.
     pub fn is_auth_failure(&self) -> bool {
-        matches!(self.sqlstate(), Some("28P01" | "28000"))
+        matches!(self, Self::Postgres(e) if refused_password(e))
     }
 
     /// The SQLSTATE of a server-side error, if this is one.
@@ -201,6 +201,23 @@ pub fn pool_rotating(cfg: &DbConfig, password: &SecretString, source: Option<Pas
         .build()?)
 }
 
+fn refused_password(e: &tokio_postgres::Error) -> bool {
+    matches!(e.code().map(|c| c.code()), Some("28P01" | "28000"))
+}
+
+/// Drives a connection in the background until it ends.
+fn spawn_connection<S, T>(connection: tokio_postgres::Connection<S, T>) -> tokio::task::JoinHandle<()>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(error = %e, "database connection ended");
+        }
+    })
+}
+
 struct RotatingConnect {
     tls: MakeRustlsConnect,
     password: Arc<std::sync::RwLock<SecretString>>,
@@ -226,16 +243,11 @@ impl deadpool_postgres::Connect for RotatingConnect {
                 async move {
                     cfg.password(password.expose_secret());
                     let (client, connection) = cfg.connect(tls).await?;
-                    let task = tokio::spawn(async move {
-                        if let Err(e) = connection.await {
-                            tracing::warn!(error = %e, "database connection ended");
-                        }
-                    });
-                    Ok::<_, tokio_postgres::Error>((client, task))
+                    Ok::<_, tokio_postgres::Error>((client, spawn_connection(connection)))
                 }
             };
             let refused = match attempt(password.clone()).await {
-                Err(e) if matches!(e.code().map(|c| c.code()), Some("28P01" | "28000")) => e,
+                Err(e) if refused_password(&e) => e,
                 other => return other,
             };
             let Some(source) = source else { return Err(refused) };
@@ -299,10 +311,6 @@ pub async fn ping(pool: &Pool) -> Result<(), DbError> {
 pub async fn connect(cfg: &DbConfig, password: &SecretString) -> Result<tokio_postgres::Client, DbError> {
     let tls = connector(cfg)?;
     let (client, connection) = pg_config(cfg, password).connect(tls).await?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::warn!(error = %e, "database connection ended");
-        }
-    });
+    spawn_connection(connection);
     Ok(client)
 }

@@ -107,8 +107,7 @@ impl ObjectStore {
 
     /// The same store signing as another identity (see `Clients::signing_as`).
     pub fn signing_as(&self, access_key_id: &str, secret_access_key: &str) -> Self {
-        let credentials = aws_credential_types::Credentials::new(access_key_id, secret_access_key, None, None, "gallery");
-        let provider = SharedCredentialsProvider::new(credentials);
+        let provider = crate::aws::static_credentials(access_key_id, secret_access_key);
         let s3 = aws_sdk_s3::Client::from_conf(self.s3.config().to_builder().credentials_provider(provider.clone()).build());
         Self { s3, credentials: Some(provider), kms_key_id: self.kms_key_id.clone() }
     }
