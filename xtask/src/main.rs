@@ -201,10 +201,12 @@ fn ops(root: &Path, args: &[String]) -> Result<()> {
 
 fn test(root: &Path, extra: &[String]) -> Result<()> {
     let _interrupted = interrupted_flag()?;
-    // The runtime tests start the functions' real binaries; build them with
-    // the same features as the tests, so nothing compiles twice.
-    say("building the function binaries");
-    run(cargo(root).args(["build", "--workspace", "--bins"]))?;
+    // The runtime tests start the functions' real binaries. Built in one
+    // invocation with the tests, they resolve the same features (resolver 2
+    // enables dev-dependencies' features only when tests are built), so
+    // `cargo test` below compiles nothing twice.
+    say("building the function binaries and the tests");
+    run(cargo(root).args(["build", "--workspace", "--bins", "--tests"]))?;
     tools::browser()?;
     // Every AWS request the suite makes is recorded, for the offline
     // authorization check (`cargo xtask infra` evaluates it against the plan).
