@@ -4,9 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 
-#[path = "../../shared/src/imaging/mod.rs"]
-#[allow(dead_code, unused_imports)]
-mod imaging;
+use image_processor::imaging;
 
 fuzz_target!(|data: &[u8]| {
     let limits = imaging::Limits { max_pixels: 1_000_000, max_edge: 4_000, max_bytes: Some(1 << 20) };

@@ -4,18 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 
-// The modules keep their places relative to each other (`super::error` etc. resolve here).
-#[path = "../../shared/src/imaging/error.rs"]
-#[allow(dead_code)]
-mod error;
-#[path = "../../shared/src/imaging/exif.rs"]
-#[allow(dead_code)]
-mod exif;
-#[path = "../../shared/src/imaging/sniff.rs"]
-#[allow(dead_code)]
-mod sniff;
-
-use error::ImagingError;
+use image_processor::imaging::{sniff, ImagingError};
 
 fuzz_target!(|data: &[u8]| {
     let sniffed = sniff::sniff(data);

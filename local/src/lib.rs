@@ -15,9 +15,9 @@ use aws_sdk_s3::types::{
     BucketVersioningStatus, CreateBucketConfiguration, PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
     ServerSideEncryptionConfiguration, ServerSideEncryptionRule, VersioningConfiguration,
 };
+use image_processor::renditions::Processor;
 use secrecy::SecretString;
 use shared::config::DbConfig;
-use shared::renditions::Processor;
 
 /// The keys and buckets as Terraform names them: the data and backups keys,
 /// the three buckets, and the DR replicas (which replication fills in AWS, and

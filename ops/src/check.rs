@@ -17,12 +17,12 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use shared::ops::Task;
+use shared::operator::OperatorTask;
 
 /// How the check reaches the gallery's operator tasks.
 #[async_trait::async_trait]
 pub trait Tasks {
-    async fn run(&self, task: Task) -> Result<Value>;
+    async fn run(&self, task: OperatorTask) -> Result<Value>;
 }
 
 #[derive(Debug, clap::Args)]
@@ -83,7 +83,7 @@ impl Check<'_> {
         let t = Instant::now();
         let created = self
             .tasks
-            .run(Task::CreateArtist {
+            .run(OperatorTask::CreateArtist {
                 name: format!("Gallery check {run_id}"),
                 email: format!("check-{run_id}@gallery-check.invalid"),
                 bio: None,
@@ -96,7 +96,7 @@ impl Check<'_> {
         let artist_id = artist.parse().context("artist id")?;
         let issued = self
             .tasks
-            .run(Task::CreateToken {
+            .run(OperatorTask::CreateToken {
                 scope: shared::domain::Scope::Artist,
                 artist_id: Some(artist_id),
                 label: "gallery check".into(),
@@ -198,23 +198,23 @@ impl Check<'_> {
         self.pass("the published rendition is served through the media URL (tag, OAC, KMS)", t);
 
         let t = Instant::now();
-        let backup = self.tasks.run(Task::RunBackup).await.context("the backup")?;
+        let backup = self.tasks.run(OperatorTask::RunBackup).await.context("the backup")?;
         let backup_id = field(&backup, "/result/backup_id")?;
         self.tasks
-            .run(Task::VerifyBackup { backup: shared::backup::restore::Which::Id(backup_id.parse()?) })
+            .run(OperatorTask::VerifyBackup { backup: shared::operator::BackupChoice::Id(backup_id.parse()?) })
             .await
             .context("verifying the backup")?;
         self.pass("a backup is taken and verified (backups key, backups bucket)", t);
 
         let t = Instant::now();
-        let drill = self.tasks.run(Task::RunRestoreDrill).await.context("the restore drill")?;
+        let drill = self.tasks.run(OperatorTask::RunRestoreDrill).await.context("the restore drill")?;
         if let Some(failed) = drill["result"]["drill_failed"].as_str() {
             bail!("the restore drill failed: {failed}");
         }
         self.pass("a restore drill proves the newest backup restores", t);
 
         let t = Instant::now();
-        self.tasks.run(Task::RunRetention { dry_run: true }).await.context("the retention dry run")?;
+        self.tasks.run(OperatorTask::RunRetention { dry_run: true }).await.context("the retention dry run")?;
         self.pass("a retention dry run sees every bucket (both regions)", t);
 
         let t = Instant::now();
@@ -230,13 +230,13 @@ impl Check<'_> {
         let artist_id: uuid::Uuid = artist.parse()?;
         let erased = self
             .tasks
-            .run(Task::EraseArtist { artist_id, confirmed: true })
+            .run(OperatorTask::EraseArtist { artist_id, confirmed: true })
             .await
             .with_context(|| format!("erasing the check's artist {artist}"))?;
         if erased["result"]["erasure"]["completed_at"].is_null() {
             bail!("the erasure of {artist} did not complete: {}", erased["result"]);
         }
-        let listed = self.tasks.run(Task::ListErasures { limit: 20 }).await.context("reading the erasure records")?;
+        let listed = self.tasks.run(OperatorTask::ListErasures { limit: 20 }).await.context("reading the erasure records")?;
         let found = listed["result"]["erasures"].as_array().is_some_and(|all| all.iter().any(|e| e["artist_id"].as_str() == Some(&artist)));
         if !found {
             bail!("the erasure record of {artist} is not listed");

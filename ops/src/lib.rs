@@ -1,5 +1,5 @@
 //! The operator tool. Every command becomes an operator task
-//! (`shared::ops::Task`), signed with an identity proof made from the
+//! (`shared::operator::OperatorTask`), signed with an identity proof made from the
 //! operator's own AWS credentials, and is either
 //!
 //! - **invoked** on the deployed function that owns the task (Lambda `Invoke`:
@@ -16,7 +16,7 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use aws_credential_types::provider::ProvideCredentials;
 use clap::Parser;
 use shared::config::FromEnv;
-use shared::ops::{identity, OperatorRequest, Owner};
+use shared::operator::{identity, OperatorRequest, TaskOwner};
 
 const ABOUT: &str = "Operator tasks of the Copper Print Gallery, run inside its VPC by its functions.
 
@@ -65,7 +65,7 @@ pub async fn run(cli: Cli) -> Result<serde_json::Value> {
 
 /// What a command asks for: one operator task, or the smoke test's many.
 enum Work {
-    Task(shared::ops::Task),
+    Task(shared::operator::OperatorTask),
     Check(check::CheckArgs),
 }
 
@@ -77,7 +77,7 @@ struct Delivery {
 }
 
 impl Delivery {
-    async fn deliver(&self, task: shared::ops::Task) -> Result<serde_json::Value> {
+    async fn deliver(&self, task: shared::operator::OperatorTask) -> Result<serde_json::Value> {
         task.validate()?;
         let request = sign(&self.sdk, task).await?;
         if self.local {
@@ -90,13 +90,13 @@ impl Delivery {
 
 #[async_trait::async_trait]
 impl check::Tasks for Delivery {
-    async fn run(&self, task: shared::ops::Task) -> Result<serde_json::Value> {
+    async fn run(&self, task: shared::operator::OperatorTask) -> Result<serde_json::Value> {
         self.deliver(task).await
     }
 }
 
 /// The task with a proof of who the caller is, bound to that task.
-pub async fn sign(sdk: &SdkConfig, task: shared::ops::Task) -> Result<OperatorRequest> {
+pub async fn sign(sdk: &SdkConfig, task: shared::operator::OperatorTask) -> Result<OperatorRequest> {
     let region =
         sdk.region().map(ToString::to_string).ok_or_else(|| anyhow!("no AWS region: set AWS_REGION or use a profile with a region"))?;
     let credentials = sdk
@@ -106,7 +106,7 @@ pub async fn sign(sdk: &SdkConfig, task: shared::ops::Task) -> Result<OperatorRe
         .await
         .context("no usable AWS credentials (log in, or assume the operator role)")?;
     let endpoint = identity::sts_endpoint(sdk.endpoint_url(), &region);
-    let proof = identity::sign(credentials, &region, &endpoint, &task.canonical_json())?;
+    let proof = shared::aws::sts::sign(credentials, &region, &endpoint, &task.canonical_json())?;
     Ok(OperatorRequest { operator_task: task, identity: proof })
 }
 
@@ -151,17 +151,17 @@ async fn run_locally(request: OperatorRequest) -> Result<serde_json::Value> {
     let request_id = format!("local-{}", uuid::Uuid::new_v4());
     // In-process, nothing was invoked: the local stack sets no operator role,
     // so there is no account to bind the proof to (it is still single-use).
-    let invocation = shared::ops::Invocation { request_id: &request_id, function_arn: None };
+    let invocation = shared::operator::Invocation { request_id: &request_id, function_arn: None };
     let response = match request.operator_task.owner() {
-        Owner::Api => {
+        TaskOwner::Api => {
             let state = api::AppState::connect(&api::Config::from_env()?).await?;
             api::lambda::operate(&request, &invocation, &state).await?
         }
-        Owner::Backup => {
+        TaskOwner::Backup => {
             let deps = backup::deps(&backup::Config::from_env()?).await?;
             backup::operate(&request, &invocation, &deps).await?
         }
-        Owner::Retention => {
+        TaskOwner::Retention => {
             let deps = retention::deps(&retention::Config::from_env()?).await?;
             retention::operate(&request, &invocation, None, &deps).await?
         }

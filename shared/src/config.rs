@@ -12,6 +12,10 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+/// What the log subscriber reads from the environment itself (`RUST_LOG`,
+/// through `EnvFilter`): the one read that does not pass through [`Env`].
+pub const TELEMETRY_VARS: &[&str] = &["RUST_LOG"];
+
 /// Every problem found while reading the configuration.
 #[derive(thiserror::Error)]
 pub struct ConfigError {
@@ -173,7 +177,7 @@ pub trait FromEnv: Sized {
 
     /// Every variable this configuration reads, for the Terraform drift check.
     fn variables() -> EnvReads {
-        Env::reads_of(Self::parse).with_optional(crate::telemetry::ENV_VARS)
+        Env::reads_of(Self::parse).with_optional(TELEMETRY_VARS)
     }
 }
 
@@ -310,15 +314,6 @@ pub struct OperatorConfig {
 impl OperatorConfig {
     pub fn read(env: &mut Env) -> Self {
         Self { role_name: env.optional("GALLERY_OPERATOR_ROLE_NAME") }
-    }
-
-    /// The identity check for this function's operator tasks.
-    pub fn verifier(&self, aws: &AwsConfig) -> crate::ops::Verifier {
-        let region = aws.region.as_deref().unwrap_or("us-east-1");
-        crate::ops::Verifier {
-            sts_endpoint: crate::ops::identity::sts_endpoint(aws.endpoint_url.as_deref(), region),
-            operator_role: self.role_name.clone(),
-        }
     }
 }
 

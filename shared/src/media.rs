@@ -24,9 +24,9 @@ use deadpool_postgres::Pool;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use uuid::Uuid;
 
+use crate::aws::storage::{ObjectStore, StorageError};
 use crate::db::{self, DbError};
 use crate::domain::Visibility;
-use crate::storage::{ObjectStore, StorageError};
 
 /// The object tag the processed bucket's policy reads.
 pub const VISIBILITY_TAG: &str = "gallery-visibility";

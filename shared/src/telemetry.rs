@@ -9,9 +9,6 @@ use tracing_subscriber::{fmt, EnvFilter};
 /// Namespace of every metric the gallery emits; alarms in `infra/` use it.
 pub const METRIC_NAMESPACE: &str = "CopperGallery";
 
-/// What the subscriber reads from the environment itself (through `EnvFilter`).
-pub const ENV_VARS: &[&str] = &["RUST_LOG"];
-
 /// Installs the JSON subscriber; the level comes from `RUST_LOG` (default `info`).
 /// Safe to call more than once (tests do): later calls are ignored.
 pub fn init() {

@@ -1,10 +1,11 @@
 //! Backups, verification, restores and drills against the real database
 //! (TLS), KMS and S3 of the local stack.
 
-use shared::backup::format::{Header, CHUNK, TAG};
-use shared::backup::restore::{RestoreRequest, Which};
-use shared::backup::{BackupError, BackupService, Manifest};
+use backup::restore::RestoreRequest;
+use backup::{BackupError, BackupService, Manifest};
+use shared::archive::format::{Header, CHUNK, TAG};
 use shared::config::DbConfig;
+use shared::operator::BackupChoice;
 
 use crate::support::{strings, TestContext};
 
@@ -141,13 +142,13 @@ async fn a_backup_is_sealed_with_a_manifest_and_the_drill_proves_the_restored_da
     let stored = ctx.clients.s3.get_object().bucket(&ctx.storage.backups_bucket).key(&manifest.object_key).send().await.unwrap();
     assert_eq!(stored.server_side_encryption().map(|s| s.as_str()), Some("aws:kms"), "SSE-KMS on top of the envelope");
     let bytes = stored.body.collect().await.unwrap().to_vec();
-    assert!(bytes.starts_with(shared::backup::format::MAGIC));
+    assert!(bytes.starts_with(shared::archive::format::MAGIC));
     let haystack = String::from_utf8_lossy(&bytes);
     assert!(!haystack.contains("ada.secret@example.org") && !haystack.contains("Plate 3"), "no plaintext in the object");
     let manifest_json = object(&ctx, &Manifest::key_for(&manifest.object_key)).await;
     assert!(!String::from_utf8_lossy(&manifest_json).contains("ada.secret"), "the manifest holds no data");
 
-    let verified = service.verify(&Which::Latest).await.expect("verify");
+    let verified = service.verify(&BackupChoice::Latest).await.expect("verify");
     assert_eq!(verified.backup_id, manifest.backup_id);
     assert_eq!(verified.tables["artworks"].rows, 5);
 
@@ -193,7 +194,8 @@ async fn a_restore_while_rows_are_written_holds_exactly_the_snapshot() {
     assert!(written > 0);
 
     let database = database_name();
-    let request = RestoreRequest { backup: Which::Id(manifest.backup_id), database: database.clone(), verify_first: true, replace: false };
+    let request =
+        RestoreRequest { backup: BackupChoice::Id(manifest.backup_id), database: database.clone(), verify_first: true, replace: false };
     let report = service.restore(&request).await.expect("restore");
     assert_eq!(report.rows["audit_log"], manifest.rows()["audit_log"]);
     let target = connect_as_owner(&ctx, &database).await;
@@ -251,12 +253,12 @@ async fn every_kind_of_tampering_is_refused_with_its_own_message() {
         (swapped, "it was swapped"),
     ] {
         put(&ctx, &key, bytes).await;
-        let err = service.verify(&Which::Id(manifest.backup_id)).await.expect_err(expected);
+        let err = service.verify(&BackupChoice::Id(manifest.backup_id)).await.expect_err(expected);
         assert!(err.to_string().contains(expected), "expected {expected:?}, got: {err}");
         assert!(err.is_integrity_failure() && !err.is_retryable(), "{err}");
     }
     put(&ctx, &key, original).await;
-    service.verify(&Which::Id(manifest.backup_id)).await.expect("intact again");
+    service.verify(&BackupChoice::Id(manifest.backup_id)).await.expect("intact again");
 
     let manifest_key = Manifest::key_for(&key);
     let genuine = object(&ctx, &manifest_key).await;
@@ -264,19 +266,19 @@ async fn every_kind_of_tampering_is_refused_with_its_own_message() {
     let mut forged: Manifest = serde_json::from_slice(&genuine).unwrap();
     forged.tables[0].rows += 1;
     put(&ctx, &manifest_key, serde_json::to_vec(&forged).unwrap()).await;
-    let err = service.verify(&Which::Id(manifest.backup_id)).await.unwrap_err();
+    let err = service.verify(&BackupChoice::Id(manifest.backup_id)).await.unwrap_err();
     assert!(matches!(err, BackupError::ManifestForged(_)), "{err}");
     // Another backup's wrapped data key: KMS refuses it for this backup's context.
     let mut borrowed: Manifest = serde_json::from_slice(&genuine).unwrap();
     borrowed.wrapped_key = other.wrapped_key.clone();
     put(&ctx, &manifest_key, serde_json::to_vec(&borrowed).unwrap()).await;
-    let err = service.verify(&Which::Id(manifest.backup_id)).await.unwrap_err();
+    let err = service.verify(&BackupChoice::Id(manifest.backup_id)).await.unwrap_err();
     assert!(err.to_string().contains("another encryption context"), "{err}");
     assert!(!err.is_retryable());
     put(&ctx, &manifest_key, genuine).await;
     // A function configured with another key refuses before asking KMS.
     let stranger = crate::backups::service(&ctx).await;
-    let err = BackupService { bucket: service.bucket.clone(), ..stranger }.verify(&Which::Id(manifest.backup_id)).await.unwrap_err();
+    let err = BackupService { bucket: service.bucket.clone(), ..stranger }.verify(&BackupChoice::Id(manifest.backup_id)).await.unwrap_err();
     assert!(matches!(err, BackupError::WrongKey { .. }), "{err}");
 
     // The drill finds a corrupted newest backup, records it, and is not retried.
@@ -284,7 +286,7 @@ async fn every_kind_of_tampering_is_refused_with_its_own_message() {
     let at = bad.len() / 2;
     bad[at] ^= 0x40;
     put(&ctx, &other.object_key, bad).await;
-    let out = backup::scheduled(backup::Task::RestoreDrill, &service).await.expect("a failed drill is a result, not a retry");
+    let out = backup::scheduled(backup::ScheduledTask::RestoreDrill, &service).await.expect("a failed drill is a result, not a retry");
     assert!(out["drill_failed"].as_str().unwrap().contains("failed authentication"), "{out}");
     let client = ctx.pool.get().await.unwrap();
     let row = client.query_one("SELECT status, error FROM restore_drills ORDER BY started_at DESC LIMIT 1", &[]).await.unwrap();
@@ -338,7 +340,7 @@ async fn kms_unavailable_is_retryable_and_recorded() {
         .endpoint_url("http://127.0.0.1:9")
         .retry_config(aws_config::retry::RetryConfig::disabled())
         .build();
-    service.keys = shared::keys::Keys::new(aws_sdk_kms::Client::from_conf(unreachable));
+    service.keys = shared::aws::keys::Keys::new(aws_sdk_kms::Client::from_conf(unreachable));
     let err = service.backup().await.expect_err("no KMS");
     assert!(err.is_retryable(), "{err}");
     assert!(err.to_string().contains("KMS is unavailable"), "{err}");
@@ -364,7 +366,7 @@ async fn a_backup_of_an_older_schema_restores_after_migrations_add_columns() {
         .await
         .unwrap();
     let mut service = service(&ctx).await;
-    service.snapshot = shared::backup::Login {
+    service.snapshot = backup::Login {
         db: DbConfig { user: ctx.stack.owner_user.clone(), name: old.clone(), ..ctx.db.clone() },
         password: shared::aws::LazyPassword::new(
             ctx.clients.clone(),
@@ -377,7 +379,7 @@ async fn a_backup_of_an_older_schema_restores_after_migrations_add_columns() {
 
     let database = database_name();
     let report = service
-        .restore(&RestoreRequest { backup: Which::Latest, database: database.clone(), verify_first: false, replace: false })
+        .restore(&RestoreRequest { backup: BackupChoice::Latest, database: database.clone(), verify_first: false, replace: false })
         .await
         .expect("an older backup restores");
     assert_eq!(report.schema_version, 2);
@@ -393,12 +395,12 @@ async fn a_backup_of_an_older_schema_restores_after_migrations_add_columns() {
     let manifest_key = Manifest::key_for(&manifest.object_key);
     let mut newer: Manifest = serde_json::from_slice(&object(&ctx, &manifest_key).await).unwrap();
     let wrapped = newer.wrapped_key_bytes().unwrap();
-    let data_key = service.keys.unwrap(&wrapped, &shared::backup::key_context(newer.backup_id), None).await.unwrap();
+    let data_key = service.keys.unwrap(&wrapped, &backup::key_context(newer.backup_id), None).await.unwrap();
     newer.schema_version = 99;
     newer.sign(&data_key);
     put(&ctx, &manifest_key, serde_json::to_vec(&newer).unwrap()).await;
     let err = service
-        .restore(&RestoreRequest { backup: Which::Latest, database: database_name(), verify_first: false, replace: false })
+        .restore(&RestoreRequest { backup: BackupChoice::Latest, database: database_name(), verify_first: false, replace: false })
         .await
         .unwrap_err();
     assert!(matches!(err, BackupError::NewerSchema { backup: 99, .. }), "{err}");
@@ -427,17 +429,18 @@ async fn the_replica_key_is_accepted_and_another_key_refused() {
     let replica = primary.replace(&format!(":{}:", ctx.region), ":eu-central-1:");
     assert_ne!(replica, primary);
     let recovery = BackupService { backup_key_id: replica.clone(), ..service_with_key(&ctx, primary.clone()) };
-    let report = recovery.verify(&Which::Latest).await.expect("the replica's ARN names the same key");
+    let report = recovery.verify(&BackupChoice::Latest).await.expect("the replica's ARN names the same key");
     assert_eq!(report.backup_id, manifest.backup_id);
     let database = database_name();
     recovery
-        .restore(&RestoreRequest { backup: Which::Latest, database: database.clone(), verify_first: false, replace: false })
+        .restore(&RestoreRequest { backup: BackupChoice::Latest, database: database.clone(), verify_first: false, replace: false })
         .await
         .expect("restores through the replica's ARN");
 
     // Another key is refused before KMS is asked.
     let other = local::ensure_key(kms, &format!("alias/o-{}", uuid::Uuid::new_v4().simple())).await.unwrap();
-    let err = BackupService { backup_key_id: other, ..service_with_key(&ctx, primary.clone()) }.verify(&Which::Latest).await.unwrap_err();
+    let err =
+        BackupService { backup_key_id: other, ..service_with_key(&ctx, primary.clone()) }.verify(&BackupChoice::Latest).await.unwrap_err();
     assert!(matches!(err, BackupError::WrongKey { .. }), "{err}");
 
     // The emulator decrypts with disabled keys too: how a disabled key is
@@ -479,7 +482,7 @@ async fn migrating_gives_each_login_role_its_password() {
     let as_role = DbConfig { user: role.clone(), ..ctx.db.clone() };
     assert!(shared::db::connect(&as_role, &password).await.is_err(), "a NOLOGIN role cannot connect");
 
-    service.logins = vec![shared::backup::Login {
+    service.logins = vec![backup::Login {
         db: as_role.clone(),
         password: shared::aws::LazyPassword::new(ctx.clients.clone(), shared::config::PasswordSource::Plain(password.clone())),
     }];

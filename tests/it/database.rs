@@ -197,7 +197,7 @@ async fn a_rotated_password_is_read_again_from_its_secret() {
         ..ctx.db.clone()
     };
     let common = shared::config::Common { db: db.clone(), ..ctx.common() };
-    let (clients, pool) = shared::aws::connect(&common).await.expect("cold start");
+    let (clients, pool) = shared::connect::connect(&common).await.expect("cold start");
     let first = pool.get().await.expect("connects with the first password");
     first.query_one("SELECT 1", &[]).await.unwrap();
     // The warm connection goes away (an idle timeout, a recycle) ...
@@ -214,7 +214,7 @@ async fn a_rotated_password_is_read_again_from_its_secret() {
     assert_eq!(lazy.get().await.unwrap().expose_secret(), "second-password");
     owner.batch_execute(&format!("ALTER ROLE {role} PASSWORD 'third-password'")).await.unwrap();
     secrets.put_secret_value().secret_id(&secret).secret_string(r#"{"password":"third-password"}"#).send().await.unwrap();
-    let as_owner = shared::backup::Login { db: DbConfig { name: "postgres".into(), ..db.clone() }, password: lazy };
+    let as_owner = backup::Login { db: DbConfig { name: "postgres".into(), ..db.clone() }, password: lazy };
     let proven = as_owner.role().await.expect("the owner's rotated password is read again");
     assert_eq!(proven.password.expose_secret(), "third-password");
 }

@@ -179,7 +179,7 @@ async fn an_operator_previews_a_retention_sweep_without_deleting() {
     let image = uuid::Uuid::new_v4();
     let key = shared::domain::original_key(artwork, image, "gone.jpg");
     client.execute("INSERT INTO images (id, artwork_id, original_key) VALUES ($1, $2, $3)", &[&image, &artwork, &key]).await.unwrap();
-    shared::storage::ObjectStore::new(&ctx.clients, &ctx.storage.data_key_id)
+    shared::aws::storage::ObjectStore::new(&ctx.clients, &ctx.storage.data_key_id)
         .put(&ctx.storage.originals_bucket, &key, vec![1; 4], "image/jpeg")
         .await
         .unwrap();
@@ -325,10 +325,11 @@ async fn a_captured_invocation_cannot_be_replayed() {
         None,
         "test",
     );
-    let task = shared::ops::Task::BootstrapAdmin { label: "gallery owner".into(), expires_in_days: 30, force: false, reason: None };
-    let endpoint = shared::ops::identity::sts_endpoint(ctx.stack.aws.endpoint_url.as_deref(), &ctx.region);
-    let proof = shared::ops::identity::sign(credentials, &ctx.region, &endpoint, &task.canonical_json()).unwrap();
-    let event = serde_json::to_value(shared::ops::OperatorRequest { operator_task: task, identity: proof }).unwrap();
+    let task =
+        shared::operator::OperatorTask::BootstrapAdmin { label: "gallery owner".into(), expires_in_days: 30, force: false, reason: None };
+    let endpoint = shared::operator::identity::sts_endpoint(ctx.stack.aws.endpoint_url.as_deref(), &ctx.region);
+    let proof = shared::aws::sts::sign(credentials, &ctx.region, &endpoint, &task.canonical_json()).unwrap();
+    let event = serde_json::to_value(shared::operator::OperatorRequest { operator_task: task, identity: proof }).unwrap();
 
     let first = api.respond(&event).await;
     assert!(first["result"]["token"].as_str().is_some_and(|t| t.starts_with("cpg_")), "{first}");

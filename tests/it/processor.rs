@@ -3,8 +3,8 @@
 
 use std::io::Cursor;
 
+use image_processor::renditions::{Outcome, ProcessError};
 use serde_json::json;
-use shared::renditions::{Outcome, ProcessError};
 
 use crate::api::{Gallery, Req};
 use crate::support::{post_form, TestContext};
@@ -19,7 +19,7 @@ pub(crate) fn png(width: u32, height: u32) -> Vec<u8> {
 }
 
 /// Creates an artwork and an upload slot through the API; returns (image id, presigned post).
-pub(crate) async fn upload_slot(ctx: &TestContext, file_name: &str) -> (String, shared::storage::PresignedPost) {
+pub(crate) async fn upload_slot(ctx: &TestContext, file_name: &str) -> (String, shared::aws::storage::PresignedPost) {
     let gallery = Gallery::new(ctx);
     let (_, token) = ctx.artist_with_token("Ada Copper").await;
     let artwork =
@@ -27,8 +27,11 @@ pub(crate) async fn upload_slot(ctx: &TestContext, file_name: &str) -> (String, 
     let uri = format!("/v1/manage/artworks/{artwork}/images");
     let body = gallery.expect(201, Req::new("POST", &uri).token(&token).json(&json!({ "file_name": file_name }))).await.body;
     let fields = body["upload"]["fields"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned())).collect();
-    let post =
-        shared::storage::PresignedPost { url: body["upload"]["url"].as_str().unwrap().to_owned(), fields, expires_at: chrono::Utc::now() };
+    let post = shared::aws::storage::PresignedPost {
+        url: body["upload"]["url"].as_str().unwrap().to_owned(),
+        fields,
+        expires_at: chrono::Utc::now(),
+    };
     (body["image"]["id"].as_str().unwrap().to_owned(), post)
 }
 

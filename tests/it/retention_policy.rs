@@ -4,9 +4,10 @@
 
 use chrono::{Duration, Utc};
 use futures_util::StreamExt;
+use retention::{Report, Sweep};
+use shared::aws::storage::ObjectStore;
 use shared::db::AuditEntry;
-use shared::retention::{Policy, Report, Rotation, Sweep};
-use shared::storage::ObjectStore;
+use shared::retention::{Policy, Rotation};
 use uuid::Uuid;
 
 use crate::support::{strings, TestContext};
@@ -332,7 +333,7 @@ async fn backup_row(ctx: &TestContext, days_ago: i32, drilled: bool) -> (Uuid, S
     let replica = store.with_s3(ctx.replica_s3());
     let id = Uuid::new_v4();
     let key = format!("backups/old/{id}.cpgbak");
-    let manifest = shared::backup::Manifest::key_for(&key);
+    let manifest = backup::Manifest::key_for(&key);
     for k in [&key, &manifest] {
         store.put(&ctx.storage.backups_bucket, k, vec![0; 16], "application/octet-stream").await.unwrap();
         replica.put(&ctx.replica.backups_bucket, k, vec![0; 16], "application/octet-stream").await.unwrap();
@@ -456,7 +457,7 @@ async fn an_erasure_leaves_no_personal_field_anywhere_and_a_record_that_proves_i
     let audit = strings(&client, "SELECT action FROM audit_log WHERE action LIKE '%eras%' ORDER BY id").await;
     assert_eq!(audit, ["artist.erasure_requested", "retention.erase_artist"]);
     // The ledger holds the completed record, in the backups bucket.
-    let ledger = shared::retention::erasure::read_ledger(&retention.ledger_store, &ctx.storage.backups_bucket).await.unwrap();
+    let ledger = shared::ledger::read_ledger(&retention.ledger_store, &ctx.storage.backups_bucket).await.unwrap();
     assert_eq!(ledger.len(), 1);
     assert!(ledger[0].completed_at.is_some());
     // Asking again for an erased artist: there is no such artist any more.
@@ -499,8 +500,8 @@ async fn a_restore_of_an_older_backup_replays_the_erasure() {
     retention.erase_now(artist, "operator:x", "req-ghost", Utc::now()).await.expect("erasure");
 
     let database = crate::backups::database_name();
-    let request = shared::backup::restore::RestoreRequest {
-        backup: shared::backup::restore::Which::Latest,
+    let request = backup::restore::RestoreRequest {
+        backup: shared::operator::BackupChoice::Latest,
         database: database.clone(),
         verify_first: false,
         replace: false,

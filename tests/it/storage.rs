@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use shared::storage::{ObjectStore, PostEndpoint};
+use shared::aws::storage::{ObjectStore, PostEndpoint};
 
 use crate::support::{post_form, TestContext};
 

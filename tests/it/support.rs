@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use deadpool_postgres::Pool;
+use image_processor::imaging::Limits;
 use secrecy::SecretString;
 use shared::aws::Clients;
 use shared::config::{AwsConfig, Common, DbConfig, Env, ReplicaConfig, StorageConfig};
-use shared::imaging::Limits;
 use uuid::Uuid;
 
 /// The stack's coordinates, as `cargo xtask test` exports them.
@@ -118,7 +118,7 @@ impl TestContext {
         Common { db: self.db.clone(), aws: self.stack.aws.clone(), storage: self.storage.clone() }
     }
 
-    pub fn processor(&self) -> shared::renditions::Processor {
+    pub fn processor(&self) -> image_processor::renditions::Processor {
         let max_bytes = 20 * 1024 * 1024;
         let config = image_processor::Config {
             common: self.common(),
@@ -139,7 +139,7 @@ impl TestContext {
         }
     }
 
-    pub fn retention(&self, policy: shared::retention::Policy) -> shared::retention::Retention {
+    pub fn retention(&self, policy: shared::retention::Policy) -> retention::Retention {
         retention::retention_with(&self.retention_config(policy), self.pool.clone(), &self.clients_as("retention"))
     }
 
@@ -205,7 +205,7 @@ impl TestContext {
 
 /// Posts a presigned form to its URL as a browser would (multipart/form-data,
 /// fields first, then the file) and returns the HTTP status.
-pub async fn post_form(post: &shared::storage::PresignedPost, file: &[u8]) -> u16 {
+pub async fn post_form(post: &shared::aws::storage::PresignedPost, file: &[u8]) -> u16 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let url = url::Url::parse(&post.url).expect("post url");
     let boundary = format!("----gallery{}", Uuid::new_v4().simple());

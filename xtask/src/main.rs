@@ -6,6 +6,7 @@ mod backupbench;
 mod bench;
 mod coldstart;
 mod infra;
+mod layers;
 mod package;
 mod retentionbench;
 mod stack;
@@ -33,6 +34,9 @@ cargo xtask <task>
   deps           install the system packages the build needs (cmake, nasm, psql)
   infra          Terraform fmt/validate, checkov, apply-plan-readback-destroy on the emulator,
                  and the access review
+  layers         the dependency rules: shared's layers (no upward or sideways import, no
+                 module cycle, no AWS SDK or database driver in L0), no function depending
+                 on another, only the image processor linking the C codecs
   access-review PLAN.json
                  every role's effective permissions from a `terraform show -json` plan
   bench image    our image pipeline side by side with sharp: wall time, peak RSS, bytes
@@ -75,6 +79,7 @@ fn real_main() -> Result<()> {
         Some("deps") => Ok(()),
         Some("ops") => ops(&root, &args[1..]),
         Some("infra") => infra_checks(&root),
+        Some("layers") => layers::check(&root),
         Some("access-review") => match args.get(1) {
             Some(plan) => access_review::access_review(&root, Path::new(plan)),
             None => bail!("usage: cargo xtask access-review PLAN.json (from `terraform show -json`)"),

@@ -1,5 +1,5 @@
 //! The deployable zips: `cargo lambda build --arm64 --output-format zip`, one
-//! function at a time so each links only the `shared` features it uses (the
+//! function at a time so each links only what it uses (the
 //! image codecs go into the image processor alone), then the RDS CA bundle
 //! added to each zip, then every zip checked: an aarch64 ELF `bootstrap`, the
 //! bundle, and its size.
@@ -88,7 +88,7 @@ fn no_codecs_outside_the_processor(root: &Path) -> Result<()> {
             .context("running cargo tree")?;
         // `--invert` of a package that is not in the graph is an error: what we want.
         if out.status.success() {
-            bail!("{function} links libjpeg-turbo: enable `shared`'s imaging feature only in the image processor");
+            bail!("{function} links libjpeg-turbo: only the image processor depends on the codecs");
         }
     }
     Ok(())

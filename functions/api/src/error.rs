@@ -5,9 +5,9 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use shared::aws::storage::StorageError;
 use shared::db::DbError;
 use shared::domain::Invalid;
-use shared::storage::StorageError;
 
 /// Where the problem types are documented; each `type` is this plus the problem's slug.
 pub const PROBLEM_BASE: &str = "https://copper-gallery.example/problems/";

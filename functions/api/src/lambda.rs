@@ -1,14 +1,14 @@
 //! The function's invocations: function URL requests go through `lambda_http`
 //! into the router; operator invocations (`gallery-ops tokens …`, `artists …`)
-//! run the token and artist tasks of `shared::ops`. One binary, so tokens are managed by the role
+//! run the token and artist tasks (`operator`) through `shared::runner`. One binary, so tokens are managed by the role
 //! that owns them.
 
 use axum::Router;
 use lambda_http::request::LambdaRequest;
 use lambda_http::tower::ServiceExt;
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use shared::db::{self, AuditEntry};
-use shared::ops::{Invocation, OperatorRequest, OperatorResponse, OpsError, Owner};
+use shared::operator::{Invocation, OperatorRequest, OperatorResponse};
+use shared::runner::OpsError;
 
 use crate::AppState;
 
@@ -29,27 +29,10 @@ pub async fn handle(event: LambdaEvent<serde_json::Value>, state: &AppState, rou
     serde_json::to_value(response).map_err(|e| Diagnostic { error_type: "InvalidResponse".into(), error_message: e.to_string() })
 }
 
-/// A token or artist task for a proven operator. A task refused after the caller was
-/// proven is audited as refused; an unproven caller leaves no trace here
-/// (CloudTrail has the invocation).
+/// A token or artist task for a proven operator (`shared::runner`): an
+/// unproven caller leaves no trace here (CloudTrail has the invocation).
 pub async fn operate(request: &OperatorRequest, invocation: &Invocation<'_>, state: &AppState) -> Result<OperatorResponse, OpsError> {
-    let caller = state.verifier.authorize(request, Owner::Api, invocation, &state.pool).await?;
-    let request_id = invocation.request_id;
-    let task = &request.operator_task;
-    match shared::ops::run_api_task(&state.pool, task, &caller, request_id).await {
-        Ok(result) => Ok(OperatorResponse { action: task.action().to_owned(), caller: caller.arn, result }),
-        Err(e) => {
-            if matches!(e, OpsError::Refused(_) | OpsError::NotFound(_)) {
-                let client = state.pool.get().await.map_err(db::DbError::from)?;
-                let actor = caller.actor();
-                let detail = serde_json::json!({ "refused": e.to_string() });
-                let entry =
-                    AuditEntry { actor: &actor, action: task.action(), target: "operator-task", request_id: Some(request_id), detail };
-                db::append_audit(&client, &entry).await?;
-            }
-            Err(e)
-        }
-    }
+    shared::runner::operate(state, request, invocation).await
 }
 
 fn diagnostic(e: &OpsError) -> Diagnostic {

@@ -12,6 +12,7 @@ mod error;
 mod extract;
 mod http;
 pub mod lambda;
+mod operator;
 mod routes;
 mod views;
 mod write;
@@ -20,9 +21,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
+use shared::aws::storage::{ObjectStore, PostEndpoint};
 use shared::config::{Common, Env, FromEnv, OperatorConfig};
 use shared::media::EdgeMedia;
-use shared::storage::{ObjectStore, PostEndpoint};
 
 pub use error::{ApiError, Problem, ProblemContext, PROBLEM_BASE};
 pub use extract::TOKEN_HEADER;
@@ -97,12 +98,12 @@ pub struct AppState {
     pub deleted_artwork_grace: chrono::Duration,
     pub write_limiter: http::RateLimiter,
     /// Proves who runs an operator task (invocations outside the router).
-    pub verifier: shared::ops::Verifier,
+    pub verifier: shared::runner::Verifier,
 }
 
 impl AppState {
     pub async fn connect(config: &Config) -> anyhow::Result<Self> {
-        let (clients, pool) = shared::aws::connect(&config.common).await?;
+        let (clients, pool) = shared::connect::connect(&config.common).await?;
         Ok(Self::new(config, pool, &clients))
     }
 
@@ -120,7 +121,7 @@ impl AppState {
             cors_origins: config.cors_origins.clone(),
             deleted_artwork_grace: config.deleted_artwork_grace,
             write_limiter: http::RateLimiter::per_minute(config.writes_per_minute),
-            verifier: config.operator.verifier(&config.common.aws),
+            verifier: shared::runner::Verifier::new(&config.operator, &config.common.aws),
         }
     }
 

@@ -1,18 +1,23 @@
-//! Scheduled events → `shared::backup`: the daily backup, the restore drill,
-//! and (invoked by a deployment) migrations; operator invocations → the
-//! backup tasks of `shared::ops` (migrate, run now, drill now, history,
-//! verify, restore).
+//! Scheduled events → the backup engine (`engine`): the daily backup, the
+//! restore drill, and (invoked by a deployment) migrations; operator
+//! invocations → the backup tasks (migrate, run now, drill now, history,
+//! verify, restore) through `shared::runner`.
 
+pub mod engine;
+
+use async_trait::async_trait;
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use deadpool_postgres::{Pool, Transaction};
+pub use engine::*;
+use restore::RestoreRequest;
 use serde::{Deserialize, Serialize};
+use shared::aws::keys::Keys;
+use shared::aws::storage::ObjectStore;
 use shared::aws::LazyPassword;
-use shared::backup::restore::RestoreRequest;
-use shared::backup::{BackupError, BackupService, Login};
 use shared::config::{Common, DbConfig, Env, FromEnv, OperatorConfig, RoleConfig};
-use shared::db::{self, AuditEntry};
-use shared::keys::Keys;
-use shared::ops::{Invocation, OperatorRequest, OperatorResponse, OpsError, Owner, Task as OpsTask, Verifier};
-use shared::storage::ObjectStore;
+use shared::db;
+use shared::operator::{Invocation, OperatorRequest, OperatorResponse, OperatorTask, TaskOwner};
+use shared::runner::{Done, OperatorTasks, OpsError, TaskContext, Verifier};
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -48,9 +53,9 @@ pub struct Deps {
 /// a new deployment starts (and migrates) before the backup role's secret
 /// holds a value.
 pub async fn deps(config: &Config) -> anyhow::Result<Deps> {
-    let (clients, pool) = shared::aws::connect(&config.common).await?;
+    let (clients, pool) = shared::connect::connect(&config.common).await?;
     let service = service_with(config, pool, &clients);
-    Ok(Deps { service, verifier: config.operator.verifier(&config.common.aws) })
+    Ok(Deps { service, verifier: Verifier::new(&config.operator, &config.common.aws) })
 }
 
 pub fn service_with(config: &Config, pool: deadpool_postgres::Pool, clients: &shared::aws::Clients) -> BackupService {
@@ -73,7 +78,7 @@ pub fn service_with(config: &Config, pool: deadpool_postgres::Pool, clients: &sh
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Task {
+pub enum ScheduledTask {
     Backup,
     RestoreDrill,
     Migrate,
@@ -81,7 +86,7 @@ pub enum Task {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Detail {
-    pub task: Task,
+    pub task: ScheduledTask,
 }
 
 /// Why an invocation failed.
@@ -108,9 +113,9 @@ pub async fn handle(event: serde_json::Value, invocation: &Invocation<'_>, deps:
 /// Runs the task the schedule names. A drill that finds a bad backup has done
 /// its job (recorded, alarmed) and succeeds; anything transient fails the
 /// invocation so Lambda retries it.
-pub async fn scheduled(task: Task, service: &BackupService) -> Result<serde_json::Value, BackupError> {
+pub async fn scheduled(task: ScheduledTask, service: &BackupService) -> Result<serde_json::Value, BackupError> {
     match task {
-        Task::Backup => {
+        ScheduledTask::Backup => {
             let m = service.backup().await?;
             Ok(serde_json::json!({
                 "backup_id": m.backup_id,
@@ -121,7 +126,7 @@ pub async fn scheduled(task: Task, service: &BackupService) -> Result<serde_json
                 "rows": m.rows(),
             }))
         }
-        Task::RestoreDrill => match service.restore_drill().await {
+        ScheduledTask::RestoreDrill => match service.restore_drill().await {
             Ok(report) => Ok(serde_json::json!({
                 "backup_id": report.backup_id,
                 "restored": report.rows,
@@ -131,7 +136,7 @@ pub async fn scheduled(task: Task, service: &BackupService) -> Result<serde_json
             Err(e) if e.is_retryable() => Err(e),
             Err(e) => Ok(serde_json::json!({ "drill_failed": e.to_string() })),
         },
-        Task::Migrate => Ok(
+        ScheduledTask::Migrate => Ok(
             serde_json::json!({ "applied": service.migrate().await?, "logins": service.logins.iter().map(|l| &l.db.user).collect::<Vec<_>>() }),
         ),
     }
@@ -147,42 +152,49 @@ fn task_error(e: BackupError) -> OpsError {
     }
 }
 
-fn json(value: impl Serialize) -> Result<serde_json::Value, OpsError> {
-    serde_json::to_value(value).map_err(|e| OpsError::Task(e.to_string()))
+/// An operator's task, once the caller is proven (`shared::runner`).
+pub async fn operate(request: &OperatorRequest, invocation: &Invocation<'_>, deps: &Deps) -> Result<OperatorResponse, OpsError> {
+    shared::runner::operate(deps, request, invocation).await
 }
 
-/// An operator's task, once the caller is proven. The audit entry names the
-/// caller's IAM identity; a task that fails is audited with its error.
-pub async fn operate(request: &OperatorRequest, invocation: &Invocation<'_>, deps: &Deps) -> Result<OperatorResponse, OpsError> {
-    let caller = deps.verifier.authorize(request, Owner::Backup, invocation, &deps.service.pool).await?;
-    let request_id = invocation.request_id;
-    let task = &request.operator_task;
-    let service = &deps.service;
-    let outcome = match task {
-        OpsTask::MigrateDatabase => scheduled(Task::Migrate, service).await.map_err(task_error),
-        OpsTask::RunBackup => scheduled(Task::Backup, service).await.map_err(task_error),
-        OpsTask::RunRestoreDrill => scheduled(Task::RestoreDrill, service).await.map_err(task_error),
-        OpsTask::BackupHistory { limit } => history(service, i64::from(*limit)).await,
-        OpsTask::VerifyBackup { backup } => service.verify(backup).await.map_err(task_error).and_then(json),
-        OpsTask::RestoreBackup { backup, database, verify_first, replace } => {
-            let request =
-                RestoreRequest { backup: backup.clone(), database: database.clone(), verify_first: *verify_first, replace: *replace };
-            service.restore(&request).await.map_err(task_error).and_then(json)
-        }
-        other => Err(OpsError::WrongFunction(other.action())),
-    };
-    let detail = match &outcome {
-        Ok(result) if matches!(task, OpsTask::BackupHistory { .. }) => {
-            serde_json::json!({ "listed": result["backups"].as_array().map(Vec::len) })
-        }
-        Ok(result) => result.clone(),
-        Err(e) => serde_json::json!({ "error": e.to_string() }),
-    };
-    let client = service.pool.get().await.map_err(db::DbError::from)?;
-    let actor = caller.actor();
-    let entry = AuditEntry { actor: &actor, action: task.action(), target: "backups", request_id: Some(request_id), detail };
-    db::append_audit(&client, &entry).await?;
-    Ok(OperatorResponse { action: task.action().to_owned(), caller: caller.arn, result: outcome? })
+#[async_trait]
+impl OperatorTasks for Deps {
+    const FUNCTION: TaskOwner = TaskOwner::Backup;
+
+    fn pool(&self) -> &Pool {
+        &self.service.pool
+    }
+
+    fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
+    /// Backups, drills and restores run for minutes: never inside a transaction.
+    fn transactional(&self, _: &OperatorTask) -> bool {
+        false
+    }
+
+    async fn run(&self, task: &OperatorTask, _: &TaskContext<'_>, _: Option<&Transaction<'_>>) -> Result<Done, OpsError> {
+        let service = &self.service;
+        let ran = |result: serde_json::Value| Done::new(result.clone(), "backups").with_detail(result);
+        Ok(match task {
+            OperatorTask::MigrateDatabase => ran(scheduled(ScheduledTask::Migrate, service).await.map_err(task_error)?),
+            OperatorTask::RunBackup => ran(scheduled(ScheduledTask::Backup, service).await.map_err(task_error)?),
+            OperatorTask::RunRestoreDrill => ran(scheduled(ScheduledTask::RestoreDrill, service).await.map_err(task_error)?),
+            OperatorTask::BackupHistory { limit } => {
+                let result = history(service, i64::from(*limit)).await?;
+                let listed = serde_json::json!({ "listed": result["backups"].as_array().map(Vec::len) });
+                Done::new(result, "backups").with_detail(listed)
+            }
+            OperatorTask::VerifyBackup { backup } => ran(OpsError::json(service.verify(backup).await.map_err(task_error)?)?),
+            OperatorTask::RestoreBackup { backup, database, verify_first, replace } => {
+                let request =
+                    RestoreRequest { backup: backup.clone(), database: database.clone(), verify_first: *verify_first, replace: *replace };
+                ran(OpsError::json(service.restore(&request).await.map_err(task_error)?)?)
+            }
+            other => return Err(OpsError::WrongFunction(other.action())),
+        })
+    }
 }
 
 async fn history(service: &BackupService, limit: i64) -> Result<serde_json::Value, OpsError> {
@@ -211,9 +223,9 @@ mod tests {
     #[test]
     fn parses_the_scheduled_samples() {
         let backup: EventBridgeEvent<Detail> = serde_json::from_str(include_str!("../../../events/scheduled-backup.json")).unwrap();
-        assert_eq!(backup.detail.task, Task::Backup);
+        assert_eq!(backup.detail.task, ScheduledTask::Backup);
         let drill: EventBridgeEvent<Detail> = serde_json::from_str(include_str!("../../../events/scheduled-restore-drill.json")).unwrap();
-        assert_eq!(drill.detail.task, Task::RestoreDrill);
+        assert_eq!(drill.detail.task, ScheduledTask::RestoreDrill);
         let other = r#"{"version":"0","id":"x","detail-type":"Scheduled Event","source":"aws.scheduler","account":"1","time":"2026-01-01T00:00:00Z","region":"eu-west-1","resources":[],"detail":{"task":"drop-everything"}}"#;
         assert!(serde_json::from_str::<EventBridgeEvent<Detail>>(other).is_err(), "unknown tasks are refused");
     }

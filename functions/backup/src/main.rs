@@ -19,8 +19,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let deps = &deps;
         async move {
-            let invocation =
-                shared::ops::Invocation { request_id: &event.context.request_id, function_arn: Some(&event.context.invoked_function_arn) };
+            let invocation = shared::operator::Invocation {
+                request_id: &event.context.request_id,
+                function_arn: Some(&event.context.invoked_function_arn),
+            };
             backup::handle(event.payload, &invocation, deps).await.map_err(backup::diagnostic)
         }
     }))

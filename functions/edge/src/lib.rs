@@ -1,11 +1,13 @@
 //! Queued S3 events of the processed bucket → batched CloudFront invalidations
-//! (`shared::edge`). Runs outside the VPC: the CloudFront API has no VPC
+//! (`crate::withdrawal`). Runs outside the VPC: the CloudFront API has no VPC
 //! endpoint, and this function needs nothing inside it.
+
+pub mod withdrawal;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use shared::config::{AwsConfig, Env, FromEnv};
-use shared::edge::{self, Invalidator};
 use tracing::{error, info, warn};
+use withdrawal::Invalidator;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -44,7 +46,7 @@ pub async fn handle(event: SqsEvent, invalidator: &Invalidator) -> (Outcome, Sqs
     let mut paths = Vec::new();
     let ids: Vec<&str> = event.records.iter().filter_map(|m| m.message_id.as_deref()).collect();
     for message in &event.records {
-        match edge::paths_of_message(message.body.as_deref().unwrap_or_default()) {
+        match withdrawal::paths_of_message(message.body.as_deref().unwrap_or_default()) {
             Ok(p) => paths.extend(p),
             Err(e) => {
                 warn!(message_id = ?message.message_id, error = %e, "not an S3 event; dropped");
@@ -53,8 +55,8 @@ pub async fn handle(event: SqsEvent, invalidator: &Invalidator) -> (Outcome, Sqs
         }
     }
     let mut response = SqsBatchResponse::default();
-    for group in edge::plan(paths) {
-        match invalidator.invalidate(edge::caller_reference(ids.iter().copied(), &group), &group).await {
+    for group in withdrawal::plan(paths) {
+        match invalidator.invalidate(withdrawal::caller_reference(ids.iter().copied(), &group), &group).await {
             Ok(id) => {
                 info!(invalidation = %id, paths = group.len(), "invalidated");
                 outcome.paths += group.len();
@@ -81,7 +83,7 @@ mod tests {
     fn queued_s3_event_sample_parses() {
         let event: SqsEvent = serde_json::from_str(include_str!("../../../events/sqs-rendition-withdrawn.json")).unwrap();
         let paths: Vec<String> =
-            event.records.iter().flat_map(|m| edge::paths_of_message(m.body.as_deref().unwrap_or_default()).unwrap()).collect();
+            event.records.iter().flat_map(|m| withdrawal::paths_of_message(m.body.as_deref().unwrap_or_default()).unwrap()).collect();
         assert_eq!(paths, vec!["/renditions/0b6f7a3e-5d1c-4c86-9a43-3a2b8f0e6d11/5c1d0e9a-7b44-4f0f-8e0e-6f1a2b3c4d5e/2048.webp"]);
     }
 

@@ -1,10 +1,14 @@
-//! S3 ObjectCreated events on the originals bucket → `shared::renditions`.
+//! S3 ObjectCreated events on the originals bucket → `renditions` (the
+//! processor's core), which runs the image pipeline (`imaging`).
 
+pub mod imaging;
+pub mod renditions;
+
+use crate::imaging::Limits;
+use crate::renditions::{decode_event_key, Outcome, ProcessError, Processor};
 use aws_lambda_events::event::s3::S3Event;
+use shared::aws::storage::ObjectStore;
 use shared::config::{Common, Env, FromEnv};
-use shared::imaging::Limits;
-use shared::renditions::{decode_event_key, Outcome, ProcessError, Processor};
-use shared::storage::ObjectStore;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -28,7 +32,7 @@ impl FromEnv for Config {
 }
 
 pub async fn processor(config: &Config) -> anyhow::Result<Processor> {
-    let (clients, pool) = shared::aws::connect(&config.common).await?;
+    let (clients, pool) = shared::connect::connect(&config.common).await?;
     Ok(processor_with(config, pool, &clients))
 }
 

@@ -1,13 +1,20 @@
-//! The daily schedule → `shared::retention`; operator invocations → the
-//! sweep now or its dry run, the policy, artist erasure (`gallery-ops retention …`,
-//! `gallery-ops artists erase`).
+//! The daily schedule → the sweep (`sweep`, with artist erasure in
+//! `sweep::erasure`) under the policy of `shared::retention`; operator
+//! invocations → the sweep now or its dry run, the policy, artist erasure
+//! (`gallery-ops retention …`, `gallery-ops artists erase`) through
+//! `shared::runner`.
 
+pub mod sweep;
+
+use async_trait::async_trait;
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use deadpool_postgres::{Pool, Transaction};
+use shared::aws::storage::ObjectStore;
 use shared::config::{Common, Env, FromEnv, OperatorConfig, ReplicaConfig};
-use shared::db::{self, AuditEntry};
-use shared::ops::{Invocation, OperatorRequest, OperatorResponse, OpsError, Owner, Task, Verifier};
-use shared::retention::{Buckets, Policy, Retention, RetentionError, Sweep};
-use shared::storage::ObjectStore;
+use shared::db;
+use shared::operator::{Invocation, OperatorRequest, OperatorResponse, OperatorTask, TaskOwner};
+use shared::runner::{Done, OperatorTasks, OpsError, TaskContext, Verifier};
+pub use sweep::*;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -38,8 +45,8 @@ pub struct Deps {
 }
 
 pub async fn deps(config: &Config) -> anyhow::Result<Deps> {
-    let (clients, pool) = shared::aws::connect(&config.common).await?;
-    Ok(Deps { retention: retention_with(config, pool, &clients), verifier: config.operator.verifier(&config.common.aws) })
+    let (clients, pool) = shared::connect::connect(&config.common).await?;
+    Ok(Deps { retention: retention_with(config, pool, &clients), verifier: Verifier::new(&config.operator, &config.common.aws) })
 }
 
 pub fn retention_with(config: &Config, pool: deadpool_postgres::Pool, clients: &shared::aws::Clients) -> Retention {
@@ -109,49 +116,67 @@ pub async fn handle(
     Ok(serde_json::to_value(deps.retention.run(&sweep).await?)?)
 }
 
-/// A retention task for a proven operator; every one is in the audit log
-/// under the operator's IAM identity.
+/// A retention task for a proven operator (`shared::runner`); every one is
+/// in the audit log under the operator's IAM identity.
 pub async fn operate(
     request: &OperatorRequest,
     invocation: &Invocation<'_>,
     deadline: Option<chrono::DateTime<chrono::Utc>>,
     deps: &Deps,
 ) -> Result<OperatorResponse, OpsError> {
-    let caller = deps.verifier.authorize(request, Owner::Retention, invocation, &deps.retention.pool).await?;
-    let request_id = invocation.request_id;
-    let task = &request.operator_task;
-    let actor = caller.actor();
-    let failed = |e: RetentionError| match e {
-        RetentionError::NoSuchArtist(id) => OpsError::NotFound(format!("artist {id}")),
-        other => OpsError::Task(other.to_string()),
-    };
-    let now = chrono::Utc::now();
-    let (result, target) = match task {
-        Task::RunRetention { dry_run } => {
-            let sweep =
-                Sweep { now, dry_run: *dry_run, request_id: Some(request_id.to_owned()), stop_at: deadline.map(|d| d - DEADLINE_MARGIN) };
-            let report = deps.retention.run(&sweep).await.map_err(failed)?;
-            (serde_json::json!({ "report": report }), "retention".to_owned())
-        }
-        Task::RetentionPolicy => (serde_json::json!({ "rules": deps.retention.policy.rules() }), "retention".to_owned()),
-        Task::EraseArtist { artist_id, .. } => {
-            let outcome = deps.retention.erase_now(*artist_id, &actor, request_id, now).await.map_err(failed)?;
-            (serde_json::to_value(outcome).map_err(|e| OpsError::Task(e.to_string()))?, format!("artist:{artist_id}"))
-        }
-        Task::ListErasures { limit } => {
-            let client = deps.retention.pool.get().await.map_err(db::DbError::from)?;
-            let erasures = db::list_erasures(&client, i64::from(*limit)).await?;
-            (serde_json::json!({ "erasures": erasures }), "erasures".to_owned())
-        }
-        other => return Err(OpsError::WrongFunction(other.action())),
-    };
-    let client = deps.retention.pool.get().await.map_err(db::DbError::from)?;
-    db::append_audit(
-        &client,
-        &AuditEntry { actor: &actor, action: task.action(), target: &target, request_id: Some(request_id), detail: serde_json::json!({}) },
-    )
-    .await?;
-    Ok(OperatorResponse { action: task.action().to_owned(), caller: caller.arn, result })
+    shared::runner::operate(&Tasks { deps, deadline }, request, invocation).await
+}
+
+/// The retention function's operator tasks, within one invocation's deadline.
+struct Tasks<'a> {
+    deps: &'a Deps,
+    deadline: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[async_trait]
+impl OperatorTasks for Tasks<'_> {
+    const FUNCTION: TaskOwner = TaskOwner::Retention;
+
+    fn pool(&self) -> &Pool {
+        &self.deps.retention.pool
+    }
+
+    fn verifier(&self) -> &Verifier {
+        &self.deps.verifier
+    }
+
+    /// Sweeps and erasures delete objects page by page and commit as they go.
+    fn transactional(&self, _: &OperatorTask) -> bool {
+        false
+    }
+
+    async fn run(&self, task: &OperatorTask, ctx: &TaskContext<'_>, _: Option<&Transaction<'_>>) -> Result<Done, OpsError> {
+        let retention = &self.deps.retention;
+        let failed = |e: RetentionError| match e {
+            RetentionError::NoSuchArtist(id) => OpsError::NotFound(format!("artist {id}")),
+            other => OpsError::Task(other.to_string()),
+        };
+        let now = chrono::Utc::now();
+        Ok(match task {
+            OperatorTask::RunRetention { dry_run } => {
+                let stop_at = self.deadline.map(|d| d - DEADLINE_MARGIN);
+                let sweep = Sweep { now, dry_run: *dry_run, request_id: Some(ctx.request_id.to_owned()), stop_at };
+                let report = retention.run(&sweep).await.map_err(failed)?;
+                Done::new(serde_json::json!({ "report": report }), "retention")
+            }
+            OperatorTask::RetentionPolicy => Done::new(serde_json::json!({ "rules": retention.policy.rules() }), "retention"),
+            OperatorTask::EraseArtist { artist_id, .. } => {
+                let outcome = retention.erase_now(*artist_id, &ctx.actor, ctx.request_id, now).await.map_err(failed)?;
+                Done::new(OpsError::json(outcome)?, format!("artist:{artist_id}"))
+            }
+            OperatorTask::ListErasures { limit } => {
+                let client = retention.pool.get().await.map_err(db::DbError::from)?;
+                let erasures = db::list_erasures(&client, i64::from(*limit)).await?;
+                Done::new(serde_json::json!({ "erasures": erasures }), "erasures")
+            }
+            other => return Err(OpsError::WrongFunction(other.action())),
+        })
+    }
 }
 
 /// How Lambda reports a failed invocation: the error type says whether a

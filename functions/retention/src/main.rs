@@ -19,8 +19,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let deps = &deps;
         let deadline = chrono::DateTime::from_timestamp_millis(event.context.deadline as i64);
         async move {
-            let invocation =
-                shared::ops::Invocation { request_id: &event.context.request_id, function_arn: Some(&event.context.invoked_function_arn) };
+            let invocation = shared::operator::Invocation {
+                request_id: &event.context.request_id,
+                function_arn: Some(&event.context.invoked_function_arn),
+            };
             retention::handle(event.payload, &invocation, deadline, deps).await.map_err(retention::diagnostic)
         }
     }))

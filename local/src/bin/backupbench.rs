@@ -117,16 +117,16 @@ fn own_peak_rss_kib() -> u64 {
 async fn to_file(database: &str, path: &str) -> Result<()> {
     let stack = stack().await?;
     let clients = shared::aws::Clients::new(&stack.aws).await;
-    let keys = shared::keys::Keys::new(clients.kms.clone());
+    let keys = shared::aws::keys::Keys::new(clients.kms.clone());
     let id = uuid::Uuid::new_v4();
     let started = Instant::now();
-    let data_key = keys.generate(&stack.backup_key, &shared::backup::key_context(id)).await?;
+    let data_key = keys.generate(&stack.backup_key, &backup::key_context(id)).await?;
     let snapshot = DbConfig { user: stack.backup_user.clone(), name: database.to_owned(), ..stack.db.clone() };
     let mut client = shared::db::connect(&snapshot, &stack.backup_password).await?;
-    let tx = shared::backup::snapshot_transaction(&mut client).await?;
-    let header = shared::backup::format::Header::new(id, chrono::Utc::now().to_rfc3339(), rand_prefix());
-    let sink = shared::backup::sink::FileSink::create(std::path::Path::new(path)).await?;
-    let written = shared::backup::write_snapshot(&tx, &header, &data_key.plaintext, sink).await?;
+    let tx = backup::snapshot_transaction(&mut client).await?;
+    let header = shared::archive::format::Header::new(id, chrono::Utc::now().to_rfc3339(), rand_prefix());
+    let sink = backup::sink::FileSink::create(std::path::Path::new(path)).await?;
+    let written = backup::write_snapshot(&tx, &header, &data_key.plaintext, sink).await?;
     tx.commit().await?;
     let secs = started.elapsed().as_secs_f64();
     println!("{}", json!({ "bytes": written.object_bytes, "secs": secs, "rss_kib": own_peak_rss_kib(), "kms_calls": 1 }));
@@ -210,26 +210,26 @@ fn libpq_env(stack: &Stack) -> Vec<(&'static str, String)> {
 async fn ours_restore(stack: &Stack, backup_id: uuid::Uuid, target: &str) -> Result<f64> {
     let clients = shared::aws::Clients::new(&stack.aws).await;
     let pool = shared::db::pool(&stack.db, &stack.app_password)?;
-    let service = shared::backup::BackupService {
+    let service = backup::BackupService {
         pool,
-        snapshot: shared::backup::Login {
+        snapshot: backup::Login {
             db: stack.db.clone(),
             password: shared::aws::LazyPassword::new(clients.clone(), shared::config::PasswordSource::Plain(stack.backup_password.clone())),
         },
-        owner: shared::backup::Login {
+        owner: backup::Login {
             db: stack.as_owner(&stack.db.name),
             password: shared::aws::LazyPassword::new(clients.clone(), shared::config::PasswordSource::Plain(stack.owner_password.clone())),
         },
         logins: Vec::new(),
-        store: shared::storage::ObjectStore::new(&clients, &stack.backup_key),
-        keys: shared::keys::Keys::new(clients.kms.clone()),
+        store: shared::aws::storage::ObjectStore::new(&clients, &stack.backup_key),
+        keys: shared::aws::keys::Keys::new(clients.kms.clone()),
         bucket: stack.bucket.clone(),
         backup_key_id: stack.backup_key.clone(),
-        run_deadline: shared::backup::BackupService::default_run_deadline(),
+        run_deadline: backup::BackupService::default_run_deadline(),
     };
     let started = Instant::now();
-    let request = shared::backup::restore::RestoreRequest {
-        backup: shared::backup::restore::Which::Id(backup_id),
+    let request = backup::restore::RestoreRequest {
+        backup: shared::operator::BackupChoice::Id(backup_id),
         database: target.to_owned(),
         verify_first: false,
         replace: true,

@@ -23,8 +23,8 @@ use anyhow::{bail, ensure, Context, Result};
 use futures_util::StreamExt;
 use local::runtime_api::{binary, FunctionProcess, Outcome, RuntimeApi};
 use serde_json::json;
+use shared::aws::storage::ObjectStore;
 use shared::config::FromEnv;
-use shared::storage::ObjectStore;
 use uuid::Uuid;
 
 const ARTWORKS: usize = 100;
@@ -67,7 +67,7 @@ async fn main() -> Result<()> {
     ensure!(left(&store, &replica, &config, &keys).await? == 0, "the peer left versions behind");
 
     let per_bucket = versions / 2;
-    let target = 2 * per_bucket.div_ceil(shared::storage::MAX_BATCH);
+    let target = 2 * per_bucket.div_ceil(shared::aws::storage::MAX_BATCH);
     println!();
     println!("| {versions} versions, 2 buckets | wall s | delete calls | s in delete calls | peak RSS |");
     println!("|---|---|---|---|---|");

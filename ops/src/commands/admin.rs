@@ -1,5 +1,5 @@
 use clap::Subcommand;
-use shared::ops::Task;
+use shared::operator::OperatorTask;
 
 #[derive(Debug, Subcommand)]
 pub enum Admin {
@@ -20,9 +20,11 @@ pub enum Admin {
 }
 
 impl Admin {
-    pub fn task(self) -> Task {
+    pub fn task(self) -> OperatorTask {
         match self {
-            Self::Bootstrap { label, expires_in_days, force, reason } => Task::BootstrapAdmin { label, expires_in_days, force, reason },
+            Self::Bootstrap { label, expires_in_days, force, reason } => {
+                OperatorTask::BootstrapAdmin { label, expires_in_days, force, reason }
+            }
         }
     }
 }

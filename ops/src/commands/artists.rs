@@ -1,5 +1,5 @@
 use clap::Subcommand;
-use shared::ops::Task;
+use shared::operator::OperatorTask;
 use uuid::Uuid;
 
 #[derive(Debug, Subcommand)]
@@ -40,12 +40,12 @@ pub enum Artists {
 }
 
 impl Artists {
-    pub fn task(self) -> Task {
+    pub fn task(self) -> OperatorTask {
         match self {
-            Self::Create { name, email, bio, website } => Task::CreateArtist { name, email, bio, website },
-            Self::List { limit } => Task::ListArtists { limit },
-            Self::Erase { artist, confirm } => Task::EraseArtist { artist_id: artist, confirmed: confirm },
-            Self::Erasures { limit } => Task::ListErasures { limit },
+            Self::Create { name, email, bio, website } => OperatorTask::CreateArtist { name, email, bio, website },
+            Self::List { limit } => OperatorTask::ListArtists { limit },
+            Self::Erase { artist, confirm } => OperatorTask::EraseArtist { artist_id: artist, confirmed: confirm },
+            Self::Erasures { limit } => OperatorTask::ListErasures { limit },
         }
     }
 }

@@ -1,6 +1,6 @@
 use clap::Subcommand;
-use shared::backup::restore::Which;
-use shared::ops::Task;
+use shared::operator::BackupChoice;
+use shared::operator::OperatorTask;
 
 #[derive(Debug, Subcommand)]
 pub enum Backup {
@@ -13,14 +13,14 @@ pub enum Backup {
     Verify {
         /// `latest` or a backup id.
         #[arg(default_value = "latest")]
-        backup: Which,
+        backup: BackupChoice,
     },
     /// Restores a backup into a database: the schema at the backup's version,
     /// its rows, then the newer migrations. Refuses a database that is not
     /// empty unless --replace.
     Restore {
         /// `latest` or a backup id.
-        backup: Which,
+        backup: BackupChoice,
         /// The target database on the gallery's instance (created if missing).
         #[arg(long)]
         database: String,
@@ -39,13 +39,15 @@ pub enum Backup {
 }
 
 impl Backup {
-    pub fn task(self) -> Task {
+    pub fn task(self) -> OperatorTask {
         match self {
-            Self::Run => Task::RunBackup,
-            Self::Drill => Task::RunRestoreDrill,
-            Self::History { limit } => Task::BackupHistory { limit },
-            Self::Verify { backup } => Task::VerifyBackup { backup },
-            Self::Restore { backup, database, verify_first, replace } => Task::RestoreBackup { backup, database, verify_first, replace },
+            Self::Run => OperatorTask::RunBackup,
+            Self::Drill => OperatorTask::RunRestoreDrill,
+            Self::History { limit } => OperatorTask::BackupHistory { limit },
+            Self::Verify { backup } => OperatorTask::VerifyBackup { backup },
+            Self::Restore { backup, database, verify_first, replace } => {
+                OperatorTask::RestoreBackup { backup, database, verify_first, replace }
+            }
         }
     }
 }

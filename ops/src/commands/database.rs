@@ -1,5 +1,5 @@
 use clap::Subcommand;
-use shared::ops::Task;
+use shared::operator::OperatorTask;
 
 #[derive(Debug, Subcommand)]
 pub enum Database {
@@ -10,9 +10,9 @@ pub enum Database {
 }
 
 impl Database {
-    pub fn task(self) -> Task {
+    pub fn task(self) -> OperatorTask {
         match self {
-            Self::Migrate => Task::MigrateDatabase,
+            Self::Migrate => OperatorTask::MigrateDatabase,
         }
     }
 }

@@ -9,7 +9,7 @@ pub mod retention;
 pub mod tokens;
 
 use clap::Subcommand;
-use shared::ops::Task;
+use shared::operator::OperatorTask;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -38,7 +38,7 @@ pub enum Command {
 
 impl Command {
     /// The one operator task a command is; `None` for `check`, which runs many.
-    pub fn task(self) -> Option<Task> {
+    pub fn task(self) -> Option<OperatorTask> {
         Some(match self {
             Self::Admin(c) => c.task(),
             Self::Tokens(c) => c.task(),

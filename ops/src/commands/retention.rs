@@ -1,5 +1,5 @@
 use clap::Subcommand;
-use shared::ops::Task;
+use shared::operator::OperatorTask;
 
 #[derive(Debug, Subcommand)]
 pub enum Retention {
@@ -16,11 +16,11 @@ pub enum Retention {
 }
 
 impl Retention {
-    pub fn task(self) -> Task {
+    pub fn task(self) -> OperatorTask {
         match self {
-            Self::Preview => Task::RunRetention { dry_run: true },
-            Self::Run { dry_run } => Task::RunRetention { dry_run },
-            Self::Policy => Task::RetentionPolicy,
+            Self::Preview => OperatorTask::RunRetention { dry_run: true },
+            Self::Run { dry_run } => OperatorTask::RunRetention { dry_run },
+            Self::Policy => OperatorTask::RetentionPolicy,
         }
     }
 }

@@ -1,6 +1,6 @@
 use clap::{Subcommand, ValueEnum};
 use shared::domain::Scope;
-use shared::ops::Task;
+use shared::operator::OperatorTask;
 use uuid::Uuid;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -39,9 +39,9 @@ pub enum Tokens {
 }
 
 impl Tokens {
-    pub fn task(self) -> Task {
+    pub fn task(self) -> OperatorTask {
         match self {
-            Self::Create { scope, artist, label, expires_in_days } => Task::CreateToken {
+            Self::Create { scope, artist, label, expires_in_days } => OperatorTask::CreateToken {
                 scope: match scope {
                     ScopeArg::Artist => Scope::Artist,
                     ScopeArg::Admin => Scope::Admin,
@@ -50,8 +50,8 @@ impl Tokens {
                 label,
                 expires_in_days,
             },
-            Self::List { all } => Task::ListTokens { include_dead: all },
-            Self::Revoke { token_id, reason } => Task::RevokeToken { token_id, reason },
+            Self::List { all } => OperatorTask::ListTokens { include_dead: all },
+            Self::Revoke { token_id, reason } => OperatorTask::RevokeToken { token_id, reason },
         }
     }
 }

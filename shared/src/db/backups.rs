@@ -126,11 +126,11 @@ pub async fn table_digest(
 ) -> Result<(u64, String), DbError> {
     let stream = copy_out_stream(db, table, columns, order_by).await?;
     pin_mut!(stream);
-    let mut digest = crate::backup::frames::CopyDigest::default();
+    let mut digest = crate::archive::frames::CopyDigest::default();
     while let Some(chunk) = stream.try_next().await? {
         digest.update(&chunk);
     }
-    let summary = digest.summary(&crate::backup::frames::TableStart { name: table.into(), columns: columns.to_vec() });
+    let summary = digest.summary(&crate::archive::frames::TableStart { name: table.into(), columns: columns.to_vec() });
     Ok((summary.rows, summary.sha256))
 }
 

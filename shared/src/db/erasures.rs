@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::DbError;
+use crate::archive::ledger::ErasureRecord;
 
 /// An erasure as recorded: what was asked, by whom, and what it removed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,6 +30,23 @@ pub struct Erasure {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub backups_containing: Option<serde_json::Value>,
     pub replayed_at: Option<DateTime<Utc>>,
+}
+
+impl From<&Erasure> for ErasureRecord {
+    fn from(e: &Erasure) -> Self {
+        Self {
+            id: e.id,
+            artist_id: e.artist_id,
+            requested_at: e.requested_at,
+            requested_by: e.requested_by.clone(),
+            request_id: e.request_id.clone(),
+            completed_at: e.completed_at,
+            rows_deleted: e.rows_deleted.clone(),
+            objects_deleted: e.objects_deleted.clone(),
+            backups_containing: e.backups_containing.clone(),
+            replayed_at: e.replayed_at,
+        }
+    }
 }
 
 const COLUMNS: &str =
@@ -142,7 +160,7 @@ pub async fn complete_erasure(db: &impl GenericClient, id: Uuid, done: &Completi
 /// artist's rows again; one only requested re-opens, with the artist out of
 /// the gallery, so retention removes the objects first, as always. Returns
 /// whether the artist was present.
-pub async fn replay_erasure(db: &impl tokio_postgres::GenericClient, record: &Erasure) -> Result<bool, DbError> {
+pub async fn replay_erasure(db: &impl tokio_postgres::GenericClient, record: &ErasureRecord) -> Result<bool, DbError> {
     let present = db.query_opt("SELECT 1 FROM artists WHERE id = $1", &[&record.artist_id]).await?.is_some();
     match (present, record.completed_at) {
         (true, Some(_)) => {

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub mod catalog;
+pub mod fields;
 pub mod text;
 
 pub use catalog::*;
@@ -290,9 +291,24 @@ pub fn rendition_key(artwork_id: Uuid, image_id: Uuid, long_edge: u32, extension
     format!("renditions/{artwork_id}/{image_id}/{long_edge}.{extension}")
 }
 
+/// Decodes an S3 event key: `+` is a space and `%XX` an escaped byte.
+/// Invalid UTF-8 escapes are kept lossily rather than dropping the event.
+pub fn decode_event_key(raw: &str) -> String {
+    let spaced = raw.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn event_keys_decode_plus_percent_and_unicode() {
+        assert_eq!(decode_event_key("originals/a/b/My+Sunrise.jpg"), "originals/a/b/My Sunrise.jpg");
+        assert_eq!(decode_event_key("originals/a/b/1%2B1.jpg"), "originals/a/b/1+1.jpg");
+        assert_eq!(decode_event_key("originals/a/b/%C3%89t%C3%A9.png"), "originals/a/b/Été.png");
+        assert_eq!(decode_event_key("plain"), "plain");
+    }
 
     #[test]
     fn upload_types_are_images_only() {

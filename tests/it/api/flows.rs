@@ -54,7 +54,7 @@ async fn an_artist_goes_from_draft_to_a_public_page_whose_images_load() {
     // The presigned POST is accepted by the object store and the original lands under our key.
     let fields =
         upload.body["upload"]["fields"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned())).collect();
-    let post = shared::storage::PresignedPost {
+    let post = shared::aws::storage::PresignedPost {
         url: upload.body["upload"]["url"].as_str().unwrap().into(),
         fields,
         expires_at: chrono::Utc::now(),
@@ -424,7 +424,7 @@ async fn an_admin_asks_for_an_erasure_the_artist_leaves_at_once_and_retention_co
     let again = gallery.expect(202, Req::new("POST", &path).token(&admin).if_match(&etag).empty_body()).await;
     assert_eq!(again.id(), erasure);
 
-    let report = ctx.retention(shared::retention::Policy::default()).run(&shared::retention::Sweep::at(chrono::Utc::now())).await.unwrap();
+    let report = ctx.retention(shared::retention::Policy::default()).run(&retention::Sweep::at(chrono::Utc::now())).await.unwrap();
     assert_eq!(report.rules["artist-erasure"].items, 1, "{report:#?}");
     let done = gallery.expect(200, Req::get(&format!("/v1/admin/erasures/{erasure}")).token(&admin)).await;
     assert!(done.body["completed_at"].is_string());

@@ -227,7 +227,7 @@ async fn a_withdrawal_invalidates_exactly_its_renditions() {
     let distribution = create_distribution(&cloudfront, &ctx.storage.processed_bucket).await;
     // The edge function's own identity, for the recording of AWS requests.
     let as_edge = aws_sdk_cloudfront::Client::new(&ctx.clients_as("edge").sdk);
-    let invalidator = shared::edge::Invalidator { cloudfront: as_edge, distribution_id: distribution.clone() };
+    let invalidator = edge::withdrawal::Invalidator { cloudfront: as_edge, distribution_id: distribution.clone() };
     let (outcome, response) = edge::handle(event, &invalidator).await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(outcome.invalidations.len(), 1, "one batch, one invalidation: {outcome:?}");

@@ -191,10 +191,10 @@ pub async fn mark_ready(ctx: &TestContext, image: &str) {
             key: shared::domain::rendition_key(artwork, id, edge, "jpg"),
         })
         .to_vec();
-    let store = shared::storage::ObjectStore::new(&ctx.clients, &ctx.storage.data_key_id);
+    let store = shared::aws::storage::ObjectStore::new(&ctx.clients, &ctx.storage.data_key_id);
     let tagging = shared::media::initial_tagging();
     for r in &renditions {
-        let meta = shared::storage::ObjectMeta {
+        let meta = shared::aws::storage::ObjectMeta {
             content_type: "image/jpeg",
             cache_control: Some(shared::media::RENDITION_CACHE_CONTROL),
             tags: Some(&tagging),

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use shared::imaging::{self, Limits, Rights};
+use image_processor::imaging::{self, Limits, Rights};
 
 struct Args {
     input: PathBuf,

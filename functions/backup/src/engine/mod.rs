@@ -13,9 +13,9 @@
 //! stream the object back: schema at the backup's version, data with the
 //! backup's column lists, then the newer migrations.
 
-pub mod format;
-pub mod frames;
-pub mod manifest;
+pub use shared::archive::format;
+pub use shared::archive::frames;
+pub use shared::archive::manifest;
 pub mod pipeline;
 pub mod restore;
 pub mod sink;
@@ -29,14 +29,14 @@ use secrecy::SecretString;
 use tracing::{info, instrument, warn};
 use uuid::Uuid;
 
-use crate::config::DbConfig;
-use crate::db::{self, DbError, BACKUP_TABLES};
-use crate::keys::{KeyError, Keys, KmsFailure};
-use crate::storage::{ObjectStore, StorageError};
 pub use format::FormatError;
 pub use frames::ArchiveError;
 pub use manifest::Manifest;
 use pipeline::{Input, Writing, Written};
+use shared::aws::keys::{KeyError, Keys, KmsFailure};
+use shared::aws::storage::{ObjectStore, StorageError};
+use shared::config::DbConfig;
+use shared::db::{self, DbError, BACKUP_TABLES};
 use sink::{S3Sink, Sink};
 
 #[derive(Debug, thiserror::Error)]
@@ -112,7 +112,7 @@ pub struct Role {
 /// seven days by default, the runbook rotates the others.
 pub struct Login {
     pub db: DbConfig,
-    pub password: crate::aws::LazyPassword,
+    pub password: shared::aws::LazyPassword,
 }
 
 impl Login {
@@ -136,7 +136,7 @@ impl Login {
     }
 }
 
-fn unreadable(e: crate::aws::SecretError) -> BackupError {
+fn unreadable(e: shared::aws::SecretError) -> BackupError {
     BackupError::Worker(format!("database credentials: {e}"))
 }
 
@@ -232,13 +232,13 @@ impl BackupService {
         match self.take(id, &key, started).await {
             Ok(manifest) => {
                 info!(key = %key, bytes = manifest.object_bytes, chunks = manifest.chunks, "backup stored");
-                crate::telemetry::count("backup", "BackupSucceeded", 1.0);
-                crate::telemetry::measure("backup", "BackupBytes", manifest.object_bytes as f64, "Bytes");
+                shared::telemetry::count("backup", "BackupSucceeded", 1.0);
+                shared::telemetry::measure("backup", "BackupBytes", manifest.object_bytes as f64, "Bytes");
                 Ok(manifest)
             }
             Err(e) => {
                 warn!(error = %e, "backup failed");
-                crate::telemetry::count("backup", "BackupFailed", 1.0);
+                shared::telemetry::count("backup", "BackupFailed", 1.0);
                 if let Ok(client) = self.pool.get().await {
                     let _ = db::fail_backup(&**client, id, &e.to_string()).await;
                 }

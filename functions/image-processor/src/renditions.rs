@@ -9,12 +9,12 @@ use deadpool_postgres::Pool;
 use sha2::{Digest, Sha256};
 use tracing::{info, instrument, warn};
 
-use crate::db::{self, Claim, DbError, ImageWork};
-use crate::domain::{rendition_key, RenditionRecord};
 use crate::imaging::{self, ImagingError, Limits, Rights};
-use crate::media::{self, EdgeMedia, RENDITION_CACHE_CONTROL};
-pub use crate::storage::decode_event_key;
-use crate::storage::{ObjectMeta, ObjectStore, StorageError};
+use shared::aws::storage::{ObjectMeta, ObjectStore, StorageError};
+use shared::db::{self, Claim, DbError, ImageWork};
+pub use shared::domain::decode_event_key;
+use shared::domain::{rendition_key, RenditionRecord};
+use shared::media::{self, EdgeMedia, RENDITION_CACHE_CONTROL};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
@@ -95,7 +95,7 @@ impl Processor {
                 let reason = artist_reason(&e);
                 warn!(reason = %reason, "image refused");
                 db::mark_image_failed(&self.pool.get().await.map_err(DbError::from)?, work.image_id, &reason).await?;
-                crate::telemetry::count("image-processor", "ImageFailed", 1.0);
+                shared::telemetry::count("image-processor", "ImageFailed", 1.0);
                 Ok(Outcome::Failed { reason })
             }
         }

@@ -5,10 +5,10 @@ use std::borrow::Cow;
 use std::process::Command;
 
 use image::{imageops, ImageBuffer, Rgb, RgbImage};
-use lcms2::{CIExyY, CIExyYTRIPLE, Profile, ToneCurve};
-use shared::imaging::{
+use image_processor::imaging::{
     self, exif, probe, render, render_with_threads, sniff, ImagingError, Limits, OutputFormat, Rendition, Rights, SourceFormat,
 };
+use lcms2::{CIExyY, CIExyYTRIPLE, Profile, ToneCurve};
 use turbojpeg::{Colorspace, Compressor, Image, PixelFormat, Subsamp};
 
 fn rights() -> Rights {

@@ -433,13 +433,6 @@ impl ObjectStore {
     }
 }
 
-/// Decodes an S3 event key: `+` is a space and `%XX` an escaped byte.
-/// Invalid UTF-8 escapes are kept lossily rather than dropping the event.
-pub fn decode_event_key(raw: &str) -> String {
-    let spaced = raw.replace('+', " ");
-    percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
-}
-
 /// Where browsers send presigned POSTs.
 #[derive(Clone, Debug)]
 pub struct PostEndpoint {
@@ -546,14 +539,6 @@ fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
 mod tests {
     use super::*;
     use chrono::TimeZone;
-
-    #[test]
-    fn event_keys_decode_plus_percent_and_unicode() {
-        assert_eq!(decode_event_key("originals/a/b/My+Sunrise.jpg"), "originals/a/b/My Sunrise.jpg");
-        assert_eq!(decode_event_key("originals/a/b/1%2B1.jpg"), "originals/a/b/1+1.jpg");
-        assert_eq!(decode_event_key("originals/a/b/%C3%89t%C3%A9.png"), "originals/a/b/Été.png");
-        assert_eq!(decode_event_key("plain"), "plain");
-    }
 
     // AWS's worked example "Example: Browser-Based Upload using HTTP POST (Using
     // AWS Signature Version 4)" signs this policy with these credentials.

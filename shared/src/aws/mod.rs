@@ -1,12 +1,17 @@
-//! AWS clients, built once at cold start and shared by every invocation.
+//! AWS clients, built once at cold start and shared by every invocation, and
+//! what the gallery does with them: secrets (here), objects (`storage`), data
+//! keys (`keys`), operator identity proofs (`sts`).
+
+pub mod keys;
+pub mod storage;
+pub mod sts;
 
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use secrecy::SecretString;
 
-use crate::config::{AwsConfig, Common, PasswordSource};
-use crate::db::DbError;
+use crate::config::{AwsConfig, PasswordSource};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
@@ -20,27 +25,10 @@ pub enum SecretError {
     Shape { arn: String },
 }
 
-/// Why a cold start could not get its clients and pool.
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    #[error(transparent)]
-    Secret(#[from] SecretError),
-    #[error(transparent)]
-    Db(#[from] DbError),
-}
-
 /// Fixed credentials (the local stack's per-role access keys).
 pub fn static_credentials(access_key_id: &str, secret_access_key: &str) -> aws_credential_types::provider::SharedCredentialsProvider {
     let credentials = aws_credential_types::Credentials::new(access_key_id, secret_access_key, None, None, "gallery");
     aws_credential_types::provider::SharedCredentialsProvider::new(credentials)
-}
-
-/// A function's cold start: AWS clients, the database password, the pool.
-pub async fn connect(common: &Common) -> Result<(Clients, deadpool_postgres::Pool), StartupError> {
-    let clients = Clients::new(&common.aws).await;
-    let password = clients.database_password(&common.db.password).await?;
-    let pool = crate::db::pool_rotating(&common.db, &password, Some(clients.password_refresh(&common.db.password)))?;
-    Ok((clients, pool))
 }
 
 /// A password fetched on first use: the owner's, which most invocations
@@ -128,15 +116,6 @@ impl Clients {
             (None, None) => {}
         }
         aws_sdk_s3::Client::from_conf(builder.build())
-    }
-
-    /// How a pool reads `source` again after a rotation.
-    pub fn password_refresh(&self, source: &PasswordSource) -> crate::db::PasswordRefresh {
-        let (clients, source) = (self.clone(), source.clone());
-        std::sync::Arc::new(move || {
-            let (clients, source) = (clients.clone(), source.clone());
-            Box::pin(async move { clients.database_password(&source).await.map_err(|e| e.to_string()) })
-        })
     }
 
     /// The database password: given, or read once from Secrets Manager.

@@ -13,7 +13,7 @@
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::storage::decode_event_key;
+use shared::domain::decode_event_key;
 
 /// Keys under this prefix are served at `/` + key.
 pub const RENDITIONS_PREFIX: &str = "renditions/";
@@ -91,10 +91,8 @@ pub fn caller_reference<'a>(message_ids: impl IntoIterator<Item = &'a str>, path
     format!("gallery-{}", &hex::encode(hash.finalize())[..32])
 }
 
-#[cfg(feature = "edge")]
 pub use invalidator::*;
 
-#[cfg(feature = "edge")]
 mod invalidator {
     use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
 

@@ -8,7 +8,7 @@ use std::future::Future;
 use bytes::Bytes;
 
 use super::BackupError;
-use crate::storage::{ObjectStore, StorageError};
+use shared::aws::storage::{ObjectStore, StorageError};
 
 pub const PART: usize = 8 << 20;
 

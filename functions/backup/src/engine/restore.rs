@@ -12,6 +12,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures_util::SinkExt;
 use serde::Serialize;
+use shared::operator::BackupChoice;
 use tracing::{info, instrument, warn};
 use uuid::Uuid;
 
@@ -19,27 +20,9 @@ use super::frames::{Record, TableSummary};
 use super::manifest::Manifest;
 use super::pipeline::{Expected, ReadTotals, Reading};
 use super::{catalog_entry, key_context, BackupError, BackupService, Role};
-use crate::config::DbConfig;
-use crate::db::{self, DbError};
-use crate::keys::key_identity;
-
-/// Which backup to read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Which {
-    Latest,
-    Id(Uuid),
-}
-
-impl std::str::FromStr for Which {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        if s == "latest" {
-            return Ok(Self::Latest);
-        }
-        s.parse().map(Self::Id).map_err(|_| format!("{s:?} is neither `latest` nor a backup id"))
-    }
-}
+use shared::aws::keys::key_identity;
+use shared::config::DbConfig;
+use shared::db::{self, DbError};
 
 /// A manifest whose authenticity is proven, with its data key.
 pub struct Opened {
@@ -82,7 +65,7 @@ pub struct RestoreReport {
 /// How a restore should go.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RestoreRequest {
-    pub backup: Which,
+    pub backup: BackupChoice,
     pub database: String,
     /// Verify the whole object before writing anything.
     pub verify_first: bool,
@@ -102,16 +85,7 @@ pub struct DrillReport {
 /// Database names operators may restore into: created if missing, never the
 /// maintenance databases.
 pub fn check_database_name(name: &str) -> Result<(), BackupError> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && !name.starts_with(|c: char| c.is_ascii_digit())
-        && !matches!(name, "postgres" | "template0" | "template1" | "rdsadmin");
-    if ok {
-        Ok(())
-    } else {
-        Err(BackupError::NotFound(format!("{name:?} is not a database name a restore may use (a-z, 0-9, _; not a system database)")))
-    }
+    shared::operator::restorable_database(name).map_err(BackupError::NotFound)
 }
 
 const DRILL_PREFIX: &str = "gallery_drill_";
@@ -122,17 +96,17 @@ type OpenTable = (&'static str, Vec<String>, std::pin::Pin<Box<tokio_postgres::C
 impl BackupService {
     /// The newest backup in the bucket, or the one with `id`: found by its
     /// manifest, so this works with the catalog lost too.
-    pub async fn locate(&self, which: &Which) -> Result<String, BackupError> {
+    pub async fn locate(&self, which: &BackupChoice) -> Result<String, BackupError> {
         let mut keys = self.store.list_keys(&self.bucket, "backups/").await?;
         keys.retain(|k| k.ends_with(".manifest.json"));
         // Keys start with the date; within a day the newest is found by reading.
         keys.sort();
         match which {
-            Which::Id(id) => {
+            BackupChoice::Id(id) => {
                 let suffix = format!("/{id}.manifest.json");
                 keys.into_iter().find(|k| k.ends_with(&suffix)).ok_or_else(|| BackupError::NotFound(format!("a manifest for backup {id}")))
             }
-            Which::Latest => {
+            BackupChoice::Latest => {
                 let day = |k: &str| k.rsplit_once('/').map(|(d, _)| d.to_owned()).unwrap_or_default();
                 let newest_day = keys.last().map(|k| day(k)).ok_or_else(|| BackupError::NotFound("any backup manifest".into()))?;
                 let mut best: Option<(String, String)> = None;
@@ -194,7 +168,7 @@ impl BackupService {
 
     /// Checks a backup end to end without writing anything.
     #[instrument(skip(self))]
-    pub async fn verify(&self, which: &Which) -> Result<VerifyReport, BackupError> {
+    pub async fn verify(&self, which: &BackupChoice) -> Result<VerifyReport, BackupError> {
         let manifest_key = self.locate(which).await?;
         let opened = self.open_manifest(&manifest_key).await?;
         self.verify_opened(&opened).await
@@ -316,7 +290,7 @@ impl BackupService {
         // Nobody erased comes back: every erasure in the ledger (which outlives
         // every backup) is applied again to the data this backup brought.
         let mut erasures_replayed = 0;
-        for record in crate::retention::erasure::read_ledger(&self.store, &self.bucket).await? {
+        for record in shared::ledger::read_ledger(&self.store, &self.bucket).await? {
             if db::replay_erasure(&target, &record).await? {
                 info!(erasure = %record.id, "erasure re-applied to the restored data");
                 erasures_replayed += 1;
@@ -368,12 +342,12 @@ impl BackupService {
         match &result {
             Ok(report) => {
                 info!(restore_ms = report.restore_ms, "restore drill succeeded");
-                crate::telemetry::count("backup", "RestoreDrillSucceeded", 1.0);
-                crate::telemetry::measure("backup", "RestoreSeconds", report.restore_ms as f64 / 1000.0, "Seconds");
+                shared::telemetry::count("backup", "RestoreDrillSucceeded", 1.0);
+                shared::telemetry::measure("backup", "RestoreSeconds", report.restore_ms as f64 / 1000.0, "Seconds");
             }
             Err(e) => {
                 warn!(error = %e, "restore drill failed");
-                crate::telemetry::count("backup", "RestoreDrillFailed", 1.0);
+                shared::telemetry::count("backup", "RestoreDrillFailed", 1.0);
             }
         }
         result

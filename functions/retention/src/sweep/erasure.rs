@@ -17,30 +17,11 @@ use tracing::warn;
 use uuid::Uuid;
 
 use super::{audit, facts, in_transaction, media_scopes, rotation, Doomed, Report, Retention, RetentionError, Sweep};
-use crate::db::{self, DbError, Erasure};
-use crate::storage::{ObjectStore, StorageError};
+use shared::archive::ledger::ErasureRecord;
+use shared::aws::storage::StorageError;
+use shared::db::{self, DbError, Erasure};
 
 const RULE: &str = "artist-erasure";
-
-/// Where the ledger keeps an erasure's record.
-pub fn ledger_key(id: Uuid) -> String {
-    format!("erasures/{id}.json")
-}
-
-/// Every record in a bucket's erasure ledger.
-pub async fn read_ledger(store: &ObjectStore, bucket: &str) -> Result<Vec<Erasure>, StorageError> {
-    let mut records = Vec::new();
-    for key in store.list_keys(bucket, "erasures/").await? {
-        let bytes = store.get(bucket, &key, 1 << 20).await?;
-        match serde_json::from_slice::<Erasure>(&bytes) {
-            Ok(record) if ledger_key(record.id) == key => records.push(record),
-            // A record that is not ours is not a reason to resurrect anyone, nor to stop.
-            _ => warn!(%key, "not an erasure record; skipped"),
-        }
-    }
-    records.sort_by_key(|r| (r.requested_at, r.id));
-    Ok(records)
-}
 
 /// A backup that still held the artist when the erasure completed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -150,8 +131,7 @@ impl Retention {
     }
 
     async fn write_ledger(&self, erasure: &Erasure) -> Result<(), StorageError> {
-        let body = serde_json::to_vec_pretty(erasure).unwrap_or_default();
-        self.ledger_store.put(&self.buckets.backups, &ledger_key(erasure.id), body, "application/json").await.map(|_| ())
+        shared::ledger::write_record(&self.ledger_store, &self.buckets.backups, &ErasureRecord::from(erasure)).await
     }
 
     /// The gallery's backups taken since the artist joined (they hold the
