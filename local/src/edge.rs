@@ -21,11 +21,16 @@ pub fn router(media: EdgeMedia) -> Router {
     // Reads sign as CloudFront's principal does in the recording of AWS
     // requests the test suite makes (infra/authz evaluates them as
     // cloudfront.amazonaws.com under the bucket and key policies).
-    let media = EdgeMedia { store: media.store.signing_as("gallery-cloudfront", "testing"), ..media };
+    let media =
+        EdgeMedia { store: media.store.signing_as("gallery-cloudfront", "testing"), ..media };
     Router::new().route("/renditions/{*rest}", get(rendition)).with_state(media)
 }
 
-async fn rendition(State(media): State<EdgeMedia>, method: Method, Path(rest): Path<String>) -> Response {
+async fn rendition(
+    State(media): State<EdgeMedia>,
+    method: Method,
+    Path(rest): Path<String>,
+) -> Response {
     let key = format!("renditions/{rest}");
     match media.store.tag(&media.bucket, &key, VISIBILITY_TAG).await {
         Ok(tag) if servable(tag.as_deref()) => {}
@@ -44,7 +49,11 @@ async fn rendition(State(media): State<EdgeMedia>, method: Method, Path(rest): P
         }
     };
     let length = object.bytes.len();
-    let mut response = Response::new(if method == Method::HEAD { Body::empty() } else { Body::from(object.bytes) });
+    let mut response = Response::new(if method == Method::HEAD {
+        Body::empty()
+    } else {
+        Body::from(object.bytes)
+    });
     let headers = response.headers_mut();
     for (name, value) in [
         (header::CONTENT_TYPE, object.content_type.as_deref()),

@@ -12,8 +12,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use aws_lambda_events::event::s3::S3Event;
 use aws_sdk_s3::types::{
-    BucketVersioningStatus, CreateBucketConfiguration, PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
-    ServerSideEncryptionConfiguration, ServerSideEncryptionRule, VersioningConfiguration,
+    BucketVersioningStatus, CreateBucketConfiguration, PublicAccessBlockConfiguration,
+    ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
+    ServerSideEncryptionRule, VersioningConfiguration,
 };
 use image_processor::renditions::Processor;
 use secrecy::SecretString;
@@ -22,18 +23,26 @@ use shared::config::DbConfig;
 /// The keys and buckets as Terraform names them: the data and backups keys,
 /// the three buckets, and the DR replicas (which replication fills in AWS, and
 /// retention purges too). Returns the data key's ARN.
-pub async fn provision(clients: &shared::aws::Clients, retention: &retention::Config, region: &str) -> Result<String> {
+pub async fn provision(
+    clients: &shared::aws::Clients,
+    retention: &retention::RetentionConfig,
+    region: &str,
+) -> Result<String> {
     let storage = &retention.common.storage;
     let data_key = ensure_key(&clients.kms, &storage.data_key_id).await?;
     let backup_key = ensure_key(&clients.kms, &retention.backup_key_id).await?;
-    for (bucket, key) in
-        [(&storage.originals_bucket, &data_key), (&storage.processed_bucket, &data_key), (&storage.backups_bucket, &backup_key)]
-    {
+    for (bucket, key) in [
+        (&storage.originals_bucket, &data_key),
+        (&storage.processed_bucket, &data_key),
+        (&storage.backups_bucket, &backup_key),
+    ] {
         ensure_bucket(&clients.s3, bucket, region, key).await?;
     }
     let replica = &retention.replica;
     let replica_s3 = clients.s3_in(&retention.common.aws, &replica.region, None);
-    for (bucket, key) in [(&replica.processed_bucket, &data_key), (&replica.backups_bucket, &backup_key)] {
+    for (bucket, key) in
+        [(&replica.processed_bucket, &data_key), (&replica.backups_bucket, &backup_key)]
+    {
         ensure_bucket(&replica_s3, bucket, &replica.region, key).await?;
     }
     Ok(data_key)
@@ -46,18 +55,38 @@ pub async fn ensure_key(kms: &aws_sdk_kms::Client, alias: &str) -> Result<String
             return Ok(arn.to_owned());
         }
     }
-    let created = kms.create_key().description(format!("copper gallery {alias}")).send().await.context("creating a KMS key")?;
+    let created = kms
+        .create_key()
+        .description(format!("copper gallery {alias}"))
+        .send()
+        .await
+        .context("creating a KMS key")?;
     let meta = created.key_metadata().context("KMS returned no key metadata")?;
-    kms.enable_key_rotation().key_id(meta.key_id()).send().await.context("enabling key rotation")?;
-    kms.create_alias().alias_name(alias).target_key_id(meta.key_id()).send().await.context("creating the key alias")?;
+    kms.enable_key_rotation()
+        .key_id(meta.key_id())
+        .send()
+        .await
+        .context("enabling key rotation")?;
+    kms.create_alias()
+        .alias_name(alias)
+        .target_key_id(meta.key_id())
+        .send()
+        .await
+        .context("creating the key alias")?;
     meta.arn().map(str::to_owned).context("KMS returned no key ARN")
 }
 
 /// A bucket configured as Terraform configures it: versioned, SSE-KMS with
 /// our key by default, and no public access.
-pub async fn ensure_bucket(s3: &aws_sdk_s3::Client, name: &str, region: &str, key_arn: &str) -> Result<()> {
+pub async fn ensure_bucket(
+    s3: &aws_sdk_s3::Client,
+    name: &str,
+    region: &str,
+    key_arn: &str,
+) -> Result<()> {
     if s3.head_bucket().bucket(name).send().await.is_err() {
-        let location = CreateBucketConfiguration::builder().location_constraint(region.into()).build();
+        let location =
+            CreateBucketConfiguration::builder().location_constraint(region.into()).build();
         s3.create_bucket()
             .bucket(name)
             .create_bucket_configuration(location)
@@ -67,16 +96,25 @@ pub async fn ensure_bucket(s3: &aws_sdk_s3::Client, name: &str, region: &str, ke
     }
     s3.put_bucket_versioning()
         .bucket(name)
-        .versioning_configuration(VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build())
+        .versioning_configuration(
+            VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build(),
+        )
         .send()
         .await
         .with_context(|| format!("enabling versioning on {name}"))?;
-    let default =
-        ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::AwsKms).kms_master_key_id(key_arn).build()?;
-    let rule = ServerSideEncryptionRule::builder().apply_server_side_encryption_by_default(default).bucket_key_enabled(true).build();
+    let default = ServerSideEncryptionByDefault::builder()
+        .sse_algorithm(ServerSideEncryption::AwsKms)
+        .kms_master_key_id(key_arn)
+        .build()?;
+    let rule = ServerSideEncryptionRule::builder()
+        .apply_server_side_encryption_by_default(default)
+        .bucket_key_enabled(true)
+        .build();
     s3.put_bucket_encryption()
         .bucket(name)
-        .server_side_encryption_configuration(ServerSideEncryptionConfiguration::builder().rules(rule).build()?)
+        .server_side_encryption_configuration(
+            ServerSideEncryptionConfiguration::builder().rules(rule).build()?,
+        )
         .send()
         .await
         .with_context(|| format!("setting default encryption on {name}"))?;
@@ -96,7 +134,11 @@ pub async fn ensure_bucket(s3: &aws_sdk_s3::Client, name: &str, region: &str, ke
 }
 
 /// Applies migrations as the owning role (the application role cannot).
-pub async fn migrate(db: &DbConfig, owner_user: &str, owner_password: &SecretString) -> Result<Vec<i32>> {
+pub async fn migrate(
+    db: &DbConfig,
+    owner_user: &str,
+    owner_password: &SecretString,
+) -> Result<Vec<i32>> {
     let owner = DbConfig { user: owner_user.to_owned(), ..db.clone() };
     let mut client = shared::db::connect(&owner, owner_password).await?;
     Ok(shared::db::migrate(&mut client).await?)
@@ -129,9 +171,14 @@ pub async fn seed(pool: &deadpool_postgres::Pool) -> Result<String> {
     shared::db::insert_edition(
         &client,
         created.id,
-        &NewEdition { edition_size: 30, paper: "Hahnemühle Copperplate".into(), price_minor: 24_000, currency: "EUR".into() }
-            .validate()
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?,
+        &NewEdition {
+            edition_size: 30,
+            paper: "Hahnemühle Copperplate".into(),
+            price_minor: 24_000,
+            currency: "EUR".into(),
+        }
+        .validate()
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?,
     )
     .await?;
     let (secret, digest) = shared::domain::new_token();
@@ -148,9 +195,16 @@ pub async fn seed(pool: &deadpool_postgres::Pool) -> Result<String> {
 }
 
 /// The S3 event AWS would send for one new object (keys encoded as S3 encodes them).
-pub fn object_created_event(bucket: &str, key: &str, size: i64) -> Result<S3Event, serde_json::Error> {
-    let encoded: String =
-        key.split(' ').map(|part| percent_encoding::utf8_percent_encode(part, S3_KEY_ESCAPES).to_string()).collect::<Vec<_>>().join("+");
+pub fn object_created_event(
+    bucket: &str,
+    key: &str,
+    size: i64,
+) -> Result<S3Event, serde_json::Error> {
+    let encoded: String = key
+        .split(' ')
+        .map(|part| percent_encoding::utf8_percent_encode(part, S3_KEY_ESCAPES).to_string())
+        .collect::<Vec<_>>()
+        .join("+");
     // Built as JSON, the way Lambda delivers it, then parsed by the same type.
     let payload = serde_json::json!({ "Records": [{
         "eventVersion": "2.1",
@@ -167,12 +221,20 @@ pub fn object_created_event(bucket: &str, key: &str, size: i64) -> Result<S3Even
 }
 
 /// Everything but unreserved characters and `/` is escaped, as in real S3 events.
-const S3_KEY_ESCAPES: &percent_encoding::AsciiSet =
-    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b'/');
+const S3_KEY_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
 
 /// Stands in for the bucket notification: every new original is handed to the
 /// image processor's handler, exactly as Lambda would, until `stop` resolves.
-pub async fn watch_uploads(processor: &Processor, s3: &aws_sdk_s3::Client, stop: impl std::future::Future<Output = ()>) {
+pub async fn watch_uploads(
+    processor: &Processor,
+    s3: &aws_sdk_s3::Client,
+    stop: impl std::future::Future<Output = ()>,
+) {
     let mut seen: HashSet<(String, Option<String>)> = HashSet::new();
     tokio::pin!(stop);
     loop {
@@ -188,11 +250,17 @@ pub async fn watch_uploads(processor: &Processor, s3: &aws_sdk_s3::Client, stop:
             }
         };
         for object in listed.contents() {
-            let (Some(key), etag) = (object.key(), object.e_tag().map(str::to_owned)) else { continue };
+            let (Some(key), etag) = (object.key(), object.e_tag().map(str::to_owned)) else {
+                continue;
+            };
             if !seen.insert((key.to_owned(), etag)) {
                 continue;
             }
-            let event = match object_created_event(&processor.originals_bucket, key, object.size().unwrap_or(0)) {
+            let event = match object_created_event(
+                &processor.originals_bucket,
+                key,
+                object.size().unwrap_or(0),
+            ) {
                 Ok(event) => event,
                 Err(e) => {
                     tracing::error!(key, error = %e, "cannot build the S3 event");

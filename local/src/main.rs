@@ -13,10 +13,10 @@ const ADDRESS: &str = "127.0.0.1:3000";
 #[tokio::main]
 async fn main() -> Result<()> {
     shared::telemetry::init();
-    let api_config = api::Config::from_env()?;
-    let processor_config = image_processor::Config::from_env()?;
-    let backup_config = backup::Config::from_env()?;
-    let retention_config = retention::Config::from_env()?;
+    let api_config = api::ApiConfig::from_env()?;
+    let processor_config = image_processor::ProcessorConfig::from_env()?;
+    let backup_config = backup::BackupConfig::from_env()?;
+    let retention_config = retention::RetentionConfig::from_env()?;
 
     let common = &api_config.common;
     let clients = shared::aws::Clients::new(&common.aws).await;
@@ -43,9 +43,10 @@ async fn main() -> Result<()> {
          Ctrl-C stops everything.\n"
     );
     // One origin for the API and the renditions, as the distribution serves both.
-    let serve = axum::serve(listener, api::router(state).merge(local::edge::router(media))).with_graceful_shutdown(async {
-        let _ = tokio::signal::ctrl_c().await;
-    });
+    let serve = axum::serve(listener, api::router(state).merge(local::edge::router(media)))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        });
     let watch = local::watch_uploads(&processor, &clients.s3, async {
         let _ = tokio::signal::ctrl_c().await;
     });

@@ -37,15 +37,21 @@ where
     let counter = Arc::new(Counter::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = format!("http://{}", listener.local_addr()?);
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http::<Body>();
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Body>();
     let seen = counter.clone();
     let app = axum::Router::new().fallback(move |request: Request| {
-        let (client, upstream, seen, counts) = (client.clone(), upstream.clone(), seen.clone(), counts.clone());
+        let (client, upstream, seen, counts) =
+            (client.clone(), upstream.clone(), seen.clone(), counts.clone());
         async move {
             let (mut parts, body) = request.into_parts();
             let counted = counts(&parts);
             let started = std::time::Instant::now();
-            let path = parts.uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "/".into());
+            let path = parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_else(|| "/".into());
             parts.uri = format!("{upstream}{path}").parse().unwrap_or_default();
             let response = match client.request(Request::from_parts(parts, body)).await {
                 Ok(response) => {
@@ -53,7 +59,10 @@ where
                     let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
                     axum::response::Response::from_parts(parts, Body::from(bytes))
                 }
-                Err(e) => axum::response::Response::builder().status(502).body(Body::from(e.to_string())).unwrap_or_default(),
+                Err(e) => axum::response::Response::builder()
+                    .status(502)
+                    .body(Body::from(e.to_string()))
+                    .unwrap_or_default(),
             };
             if counted {
                 seen.calls.fetch_add(1, Ordering::Relaxed);
@@ -70,14 +79,18 @@ where
 
 /// KMS `GenerateDataKey` (and its plaintext-free twin).
 pub fn kms_data_key(parts: &axum::http::request::Parts) -> bool {
-    let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let target =
+        parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default();
     target.ends_with(".GenerateDataKey") || target.ends_with(".GenerateDataKeyWithoutPlaintext")
 }
 
 /// S3 `DeleteObjects`: a POST with the `delete` sub-resource.
 pub fn s3_delete_objects(parts: &axum::http::request::Parts) -> bool {
     parts.method == axum::http::Method::POST
-        && parts.uri.query().is_some_and(|q| q.split('&').any(|p| p == "delete" || p.starts_with("delete=")))
+        && parts
+            .uri
+            .query()
+            .is_some_and(|q| q.split('&').any(|p| p == "delete" || p.starts_with("delete=")))
 }
 
 /// S3 `DeleteObject`: a DELETE of one key (or one version of it).

@@ -27,7 +27,7 @@ const ACCOUNT: &str = "123456789012";
 
 /// How an invocation ended.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
+pub enum InvocationOutcome {
     /// The handler's result (for an HTTP function, the function URL response).
     Response(serde_json::Value),
     /// The handler failed (`/error`), or the cold start did (`/init/error`).
@@ -45,7 +45,7 @@ pub struct FunctionError {
 struct Invocation {
     id: String,
     payload: Bytes,
-    done: oneshot::Sender<Outcome>,
+    done: oneshot::Sender<InvocationOutcome>,
 }
 
 struct Shared {
@@ -54,7 +54,7 @@ struct Shared {
     timeout: Duration,
     queue: mpsc::UnboundedSender<Invocation>,
     next: AsyncMutex<mpsc::UnboundedReceiver<Invocation>>,
-    in_flight: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
+    in_flight: Mutex<HashMap<String, oneshot::Sender<InvocationOutcome>>>,
     init_error: Mutex<Option<FunctionError>>,
     init_failed: tokio::sync::Notify,
 }
@@ -126,7 +126,7 @@ impl RuntimeApi {
 
     /// Hands `event` to the function and waits for its answer (or for its
     /// cold start to fail). Callers bound the wait: a crashed process never answers.
-    pub async fn invoke(&self, event: &serde_json::Value) -> Outcome {
+    pub async fn invoke(&self, event: &serde_json::Value) -> InvocationOutcome {
         let payload = Bytes::from(serde_json::to_vec(event).unwrap_or_default());
         enqueue(&self.shared, payload).await
     }
@@ -143,22 +143,25 @@ impl Drop for RuntimeApi {
     }
 }
 
-async fn enqueue(shared: &Shared, payload: Bytes) -> Outcome {
+async fn enqueue(shared: &Shared, payload: Bytes) -> InvocationOutcome {
     let (done, answer) = oneshot::channel();
     let id = uuid_like();
     let failed = shared.init_failed.notified();
     if let Some(e) = shared.init_error.lock().ok().and_then(|e| e.clone()) {
-        return Outcome::Error(e);
+        return InvocationOutcome::Error(e);
     }
     if shared.queue.send(Invocation { id, payload, done }).is_err() {
-        return Outcome::Error(FunctionError { error_type: "Runtime.Unavailable".into(), error_message: "runtime API stopped".into() });
+        return InvocationOutcome::Error(FunctionError {
+            error_type: "Runtime.Unavailable".into(),
+            error_message: "runtime API stopped".into(),
+        });
     }
     tokio::select! {
-        outcome = answer => outcome.unwrap_or_else(|_| Outcome::Error(FunctionError {
+        outcome = answer => outcome.unwrap_or_else(|_| InvocationOutcome::Error(FunctionError {
             error_type: "Runtime.ExitError".into(),
             error_message: "the invocation was dropped".into(),
         })),
-        () = failed => Outcome::Error(shared.init_error.lock().ok().and_then(|e| e.clone()).unwrap_or(FunctionError {
+        () = failed => InvocationOutcome::Error(shared.init_error.lock().ok().and_then(|e| e.clone()).unwrap_or(FunctionError {
             error_type: "Runtime.InitError".into(),
             error_message: String::new(),
         })),
@@ -169,14 +172,21 @@ fn uuid_like() -> String {
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("{:08x}-{:04x}-4000-8000-{:012x}", (nanos >> 32) as u32, (n & 0xffff) as u16, nanos as u64 & 0xffff_ffff_ffff)
+    format!(
+        "{:08x}-{:04x}-4000-8000-{:012x}",
+        (nanos >> 32) as u32,
+        (n & 0xffff) as u16,
+        nanos as u64 & 0xffff_ffff_ffff
+    )
 }
 
 async fn next_invocation(State(shared): State<Arc<Shared>>) -> Response {
     let invocation = { shared.next.lock().await.recv().await };
     let Some(invocation) = invocation else { return StatusCode::GONE.into_response() };
-    let deadline = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default() + shared.timeout;
-    let arn = format!("arn:aws:lambda:{}:{ACCOUNT}:function:{}", shared.region, shared.function_name);
+    let deadline =
+        SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default() + shared.timeout;
+    let arn =
+        format!("arn:aws:lambda:{}:{ACCOUNT}:function:{}", shared.region, shared.function_name);
     let mut headers = HeaderMap::new();
     let mut put = |name: &'static str, value: &str| {
         if let Ok(v) = HeaderValue::from_str(value) {
@@ -186,7 +196,10 @@ async fn next_invocation(State(shared): State<Arc<Shared>>) -> Response {
     put("lambda-runtime-aws-request-id", &invocation.id);
     put("lambda-runtime-deadline-ms", &deadline.as_millis().to_string());
     put("lambda-runtime-invoked-function-arn", &arn);
-    put("lambda-runtime-trace-id", &format!("Root=1-00000000-{:024x};Sampled=0", deadline.as_millis()));
+    put(
+        "lambda-runtime-trace-id",
+        &format!("Root=1-00000000-{:024x};Sampled=0", deadline.as_millis()),
+    );
     put("content-type", "application/json");
     if let Ok(mut in_flight) = shared.in_flight.lock() {
         in_flight.insert(invocation.id, invocation.done);
@@ -194,7 +207,7 @@ async fn next_invocation(State(shared): State<Arc<Shared>>) -> Response {
     (headers, invocation.payload).into_response()
 }
 
-fn finish(shared: &Shared, id: &str, outcome: Outcome) -> StatusCode {
+fn finish(shared: &Shared, id: &str, outcome: InvocationOutcome) -> StatusCode {
     match shared.in_flight.lock().ok().and_then(|mut m| m.remove(id)) {
         Some(done) => {
             let _ = done.send(outcome);
@@ -204,26 +217,45 @@ fn finish(shared: &Shared, id: &str, outcome: Outcome) -> StatusCode {
     }
 }
 
-async fn response(State(shared): State<Arc<Shared>>, Path(id): Path<String>, body: Bytes) -> StatusCode {
-    let value = serde_json::from_slice(&body).unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&body).into_owned()));
-    finish(&shared, &id, Outcome::Response(value))
+async fn response(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> StatusCode {
+    let value = serde_json::from_slice(&body)
+        .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&body).into_owned()));
+    finish(&shared, &id, InvocationOutcome::Response(value))
 }
 
 fn parse_error(body: &[u8], headers: &HeaderMap) -> FunctionError {
-    let mut error: FunctionError = serde_json::from_slice(body)
-        .unwrap_or(FunctionError { error_type: String::new(), error_message: String::from_utf8_lossy(body).into_owned() });
+    let mut error: FunctionError = serde_json::from_slice(body).unwrap_or(FunctionError {
+        error_type: String::new(),
+        error_message: String::from_utf8_lossy(body).into_owned(),
+    });
     if error.error_type.is_empty() {
-        error.error_type =
-            headers.get("lambda-runtime-function-error-type").and_then(|v| v.to_str().ok()).unwrap_or("Unhandled").to_owned();
+        error.error_type = headers
+            .get("lambda-runtime-function-error-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("Unhandled")
+            .to_owned();
     }
     error
 }
 
-async fn error(State(shared): State<Arc<Shared>>, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    finish(&shared, &id, Outcome::Error(parse_error(&body, &headers)))
+async fn error(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    finish(&shared, &id, InvocationOutcome::Error(parse_error(&body, &headers)))
 }
 
-async fn init_error(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+async fn init_error(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
     if let Ok(mut slot) = shared.init_error.lock() {
         *slot = Some(parse_error(&body, &headers));
     }
@@ -233,17 +265,35 @@ async fn init_error(State(shared): State<Arc<Shared>>, headers: HeaderMap, body:
 
 /// `Invoke` (RequestResponse): 200 with the result, or 200 with
 /// `X-Amz-Function-Error` and the error document, as Lambda answers.
-async fn invoke_api(State(shared): State<Arc<Shared>>, Path(name): Path<String>, body: Bytes) -> Response {
+async fn invoke_api(
+    State(shared): State<Arc<Shared>>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Response {
     let wanted = name.rsplit(':').next().unwrap_or(&name);
     if wanted != shared.function_name && name != shared.function_name {
-        let body = serde_json::json!({ "Type": "User", "message": format!("Function not found: {name}") });
-        return (StatusCode::NOT_FOUND, [("x-amzn-errortype", "ResourceNotFoundException")], axum::Json(body)).into_response();
+        let body =
+            serde_json::json!({ "Type": "User", "message": format!("Function not found: {name}") });
+        return (
+            StatusCode::NOT_FOUND,
+            [("x-amzn-errortype", "ResourceNotFoundException")],
+            axum::Json(body),
+        )
+            .into_response();
     }
     match enqueue(&shared, body).await {
-        Outcome::Response(value) => (StatusCode::OK, [("x-amz-executed-version", "$LATEST")], axum::Json(value)).into_response(),
-        Outcome::Error(e) => {
-            let body = serde_json::json!({ "errorType": e.error_type, "errorMessage": e.error_message });
-            (StatusCode::OK, [("x-amz-function-error", "Unhandled"), ("x-amz-executed-version", "$LATEST")], axum::Json(body))
+        InvocationOutcome::Response(value) => {
+            (StatusCode::OK, [("x-amz-executed-version", "$LATEST")], axum::Json(value))
+                .into_response()
+        }
+        InvocationOutcome::Error(e) => {
+            let body =
+                serde_json::json!({ "errorType": e.error_type, "errorMessage": e.error_message });
+            (
+                StatusCode::OK,
+                [("x-amz-function-error", "Unhandled"), ("x-amz-executed-version", "$LATEST")],
+                axum::Json(body),
+            )
                 .into_response()
         }
     }
@@ -260,7 +310,12 @@ pub struct FunctionProcess {
 impl FunctionProcess {
     /// Starts `binary` with exactly `env` plus what Lambda sets (and `PATH`):
     /// nothing leaks in from the caller's environment.
-    pub fn spawn(binary: &std::path::Path, env: &[(String, String)], runtime: &RuntimeApi, memory_mb: u32) -> std::io::Result<Self> {
+    pub fn spawn(
+        binary: &std::path::Path,
+        env: &[(String, String)],
+        runtime: &RuntimeApi,
+        memory_mb: u32,
+    ) -> std::io::Result<Self> {
         Self::spawn_command(binary, &[], env, runtime, memory_mb)
     }
 
@@ -272,7 +327,11 @@ impl FunctionProcess {
         runtime: &RuntimeApi,
         memory_mb: u32,
     ) -> std::io::Result<Self> {
-        let log = std::env::temp_dir().join(format!("lambda-{}-{}.log", runtime.shared.function_name, uuid_like()));
+        let log = std::env::temp_dir().join(format!(
+            "lambda-{}-{}.log",
+            runtime.shared.function_name,
+            uuid_like()
+        ));
         let out = std::fs::File::create(&log)?;
         let started = std::time::Instant::now();
         let child = tokio::process::Command::new(program)
@@ -301,7 +360,10 @@ impl FunctionProcess {
     /// Peak resident memory so far (`VmHWM`), in KiB.
     pub fn peak_rss_kib(&self) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.id()?)).ok()?;
-        status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
     }
 
     /// Waits up to `timeout` for the process to exit on its own.

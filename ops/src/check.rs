@@ -42,8 +42,20 @@ pub struct CheckArgs {
 /// that fails, erases what it created, and returns the failure.
 pub async fn run(tasks: &dyn Tasks, args: &CheckArgs) -> Result<Value> {
     let http = Http::new(&args.api_url)?;
-    let media = args.media_url.clone().unwrap_or_else(|| args.api_url.clone()).trim_end_matches('/').to_owned();
-    let mut check = Check { tasks, http, media, wait: Duration::from_secs(args.wait_seconds), artist: None, passed: Vec::new() };
+    let media = args
+        .media_url
+        .clone()
+        .unwrap_or_else(|| args.api_url.clone())
+        .trim_end_matches('/')
+        .to_owned();
+    let mut check = Check {
+        tasks,
+        http,
+        media,
+        wait: Duration::from_secs(args.wait_seconds),
+        artist: None,
+        passed: Vec::new(),
+    };
     let outcome = check.hops().await;
     let cleaned = check.clean_up().await;
     match (outcome, cleaned) {
@@ -54,7 +66,9 @@ pub async fn run(tasks: &dyn Tasks, args: &CheckArgs) -> Result<Value> {
             }
             Err(e)
         }
-        (Ok(()), Err(c)) => Err(c.context("every hop passed, but the check's artist could not be erased")),
+        (Ok(()), Err(c)) => {
+            Err(c.context("every hop passed, but the check's artist could not be erased"))
+        }
     }
 }
 
@@ -77,7 +91,10 @@ impl Check<'_> {
         let run_id = &uuid::Uuid::new_v4().simple().to_string()[..8];
 
         let t = Instant::now();
-        self.http.expect(200, "GET", "/v1/health", None, None, None).await.context("the API through the CDN")?;
+        self.http
+            .expect(200, "GET", "/v1/health", None, None, None)
+            .await
+            .context("the API through the CDN")?;
         self.pass("the API answers through the CDN", t);
 
         let t = Instant::now();
@@ -110,12 +127,29 @@ impl Check<'_> {
         let t = Instant::now();
         let artwork = self
             .http
-            .expect(201, "POST", "/v1/me/artworks", Some(&token), Some(&json!({ "title": format!("Gallery check {run_id}") })), None)
+            .expect(
+                201,
+                "POST",
+                "/v1/me/artworks",
+                Some(&token),
+                Some(&json!({ "title": format!("Gallery check {run_id}") })),
+                None,
+            )
             .await?;
         let artwork_id = field(&artwork.body, "/id")?;
         let slug = field(&artwork.body, "/slug")?;
-        let edition = json!({ "edition_size": 1, "paper": "Check", "price_minor": 100, "currency": "EUR" });
-        self.http.expect(201, "POST", &format!("/v1/manage/artworks/{artwork_id}/editions"), Some(&token), Some(&edition), None).await?;
+        let edition =
+            json!({ "edition_size": 1, "paper": "Check", "price_minor": 100, "currency": "EUR" });
+        self.http
+            .expect(
+                201,
+                "POST",
+                &format!("/v1/manage/artworks/{artwork_id}/editions"),
+                Some(&token),
+                Some(&edition),
+                None,
+            )
+            .await?;
         let upload = self
             .http
             .expect(
@@ -135,7 +169,11 @@ impl Check<'_> {
             .iter()
             .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
             .collect();
-        let status = self.http.post_form(&url, &fields, &test_png(640, 480)).await.context("the presigned POST")?;
+        let status = self
+            .http
+            .post_form(&url, &fields, &test_png(640, 480))
+            .await
+            .context("the presigned POST")?;
         if !(200..300).contains(&status) {
             bail!("the object store refused the presigned upload: HTTP {status}");
         }
@@ -144,10 +182,22 @@ impl Check<'_> {
         let t = Instant::now();
         let image = self
             .poll(|| async {
-                let image = self.http.expect(200, "GET", &format!("/v1/manage/images/{image_id}"), Some(&token), None, None).await?;
+                let image = self
+                    .http
+                    .expect(
+                        200,
+                        "GET",
+                        &format!("/v1/manage/images/{image_id}"),
+                        Some(&token),
+                        None,
+                        None,
+                    )
+                    .await?;
                 Ok(match image.body["status"].as_str() {
                     Some("ready") => Some(image.body),
-                    Some("failed") => bail!("the image processor failed the upload: {}", image.body["failure"]),
+                    Some("failed") => {
+                        bail!("the image processor failed the upload: {}", image.body["failure"])
+                    }
                     _ => None,
                 })
             })
@@ -157,7 +207,17 @@ impl Check<'_> {
         self.pass(&format!("the image processor made {renditions} renditions (S3 event, processing, the processed bucket)"), t);
 
         let t = Instant::now();
-        let preview = self.http.expect(200, "GET", &format!("/v1/manage/images/{image_id}/preview"), Some(&token), None, None).await?;
+        let preview = self
+            .http
+            .expect(
+                200,
+                "GET",
+                &format!("/v1/manage/images/{image_id}/preview"),
+                Some(&token),
+                None,
+                None,
+            )
+            .await?;
         let presigned = field(&preview.body, "/renditions/0/url")?;
         let key = url_path(&presigned)?
             .split("/renditions/")
@@ -172,7 +232,17 @@ impl Check<'_> {
         self.pass("a draft's rendition is refused by the CDN (bucket policy, untagged)", t);
 
         let t = Instant::now();
-        let managed = self.http.expect(200, "GET", &format!("/v1/manage/artworks/{artwork_id}"), Some(&token), None, None).await?;
+        let managed = self
+            .http
+            .expect(
+                200,
+                "GET",
+                &format!("/v1/manage/artworks/{artwork_id}"),
+                Some(&token),
+                None,
+                None,
+            )
+            .await?;
         let etag = managed.etag.ok_or_else(|| anyhow!("no ETag on the artwork"))?;
         self.http
             .expect(
@@ -185,10 +255,16 @@ impl Check<'_> {
             )
             .await
             .context("publishing")?;
-        let public = self.http.expect(200, "GET", &format!("/v1/artworks/{slug}"), None, None, None).await?;
-        let rendition =
-            first_rendition_url(&public.body).ok_or_else(|| anyhow!("the published artwork lists no rendition URL: {}", public.body))?;
-        let rendition = if rendition.starts_with('/') { format!("{}{rendition}", self.media) } else { rendition };
+        let public =
+            self.http.expect(200, "GET", &format!("/v1/artworks/{slug}"), None, None, None).await?;
+        let rendition = first_rendition_url(&public.body).ok_or_else(|| {
+            anyhow!("the published artwork lists no rendition URL: {}", public.body)
+        })?;
+        let rendition = if rendition.starts_with('/') {
+            format!("{}{rendition}", self.media)
+        } else {
+            rendition
+        };
         self.poll(|| async {
             let status = self.http.get_status(&rendition).await?;
             Ok((status == 200).then_some(()))
@@ -201,25 +277,34 @@ impl Check<'_> {
         let backup = self.tasks.run(OperatorTask::RunBackup).await.context("the backup")?;
         let backup_id = field(&backup, "/result/backup_id")?;
         self.tasks
-            .run(OperatorTask::VerifyBackup { backup: shared::operator::BackupChoice::Id(backup_id.parse()?) })
+            .run(OperatorTask::VerifyBackup {
+                backup: shared::operator::BackupChoice::Id(backup_id.parse()?),
+            })
             .await
             .context("verifying the backup")?;
         self.pass("a backup is taken and verified (backups key, backups bucket)", t);
 
         let t = Instant::now();
-        let drill = self.tasks.run(OperatorTask::RunRestoreDrill).await.context("the restore drill")?;
+        let drill =
+            self.tasks.run(OperatorTask::RunRestoreDrill).await.context("the restore drill")?;
         if let Some(failed) = drill["result"]["drill_failed"].as_str() {
             bail!("the restore drill failed: {failed}");
         }
         self.pass("a restore drill proves the newest backup restores", t);
 
         let t = Instant::now();
-        self.tasks.run(OperatorTask::RunRetention { dry_run: true }).await.context("the retention dry run")?;
+        self.tasks
+            .run(OperatorTask::RunRetention { dry_run: true })
+            .await
+            .context("the retention dry run")?;
         self.pass("a retention dry run sees every bucket (both regions)", t);
 
         let t = Instant::now();
         self.erase().await?;
-        self.http.expect(404, "GET", &format!("/v1/artworks/{slug}"), None, None, None).await.context("the erased artwork must be gone")?;
+        self.http
+            .expect(404, "GET", &format!("/v1/artworks/{slug}"), None, None, None)
+            .await
+            .context("the erased artwork must be gone")?;
         self.pass("an erasure writes its ledger record, purges both regions and completes", t);
         Ok(())
     }
@@ -236,8 +321,14 @@ impl Check<'_> {
         if erased["result"]["erasure"]["completed_at"].is_null() {
             bail!("the erasure of {artist} did not complete: {}", erased["result"]);
         }
-        let listed = self.tasks.run(OperatorTask::ListErasures { limit: 20 }).await.context("reading the erasure records")?;
-        let found = listed["result"]["erasures"].as_array().is_some_and(|all| all.iter().any(|e| e["artist_id"].as_str() == Some(&artist)));
+        let listed = self
+            .tasks
+            .run(OperatorTask::ListErasures { limit: 20 })
+            .await
+            .context("reading the erasure records")?;
+        let found = listed["result"]["erasures"]
+            .as_array()
+            .is_some_and(|all| all.iter().any(|e| e["artist_id"].as_str() == Some(&artist)));
         if !found {
             bail!("the erasure record of {artist} is not listed");
         }
@@ -279,7 +370,9 @@ fn field(v: &Value, pointer: &str) -> Result<String> {
 
 fn first_rendition_url(artwork: &Value) -> Option<String> {
     let images = artwork["images"].as_array()?;
-    images.iter().find_map(|i| i["renditions"].as_array()?.iter().find_map(|r| r["url"].as_str().map(str::to_owned)))
+    images.iter().find_map(|i| {
+        i["renditions"].as_array()?.iter().find_map(|r| r["url"].as_str().map(str::to_owned))
+    })
 }
 
 fn url_path(url: &str) -> Result<String> {
@@ -309,11 +402,16 @@ impl Http {
             .https_or_http()
             .enable_http1()
             .build();
-        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector);
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build(connector);
         Ok(Self { base: base.trim_end_matches('/').to_owned(), client })
     }
 
-    async fn send(&self, request: http::Request<http_body_util::Full<bytes::Bytes>>) -> Result<(u16, http::HeaderMap, bytes::Bytes)> {
+    async fn send(
+        &self,
+        request: http::Request<http_body_util::Full<bytes::Bytes>>,
+    ) -> Result<(u16, http::HeaderMap, bytes::Bytes)> {
         use http_body_util::BodyExt;
         let uri = request.uri().to_string();
         let response = tokio::time::timeout(Duration::from_secs(60), self.client.request(request))
@@ -321,7 +419,8 @@ impl Http {
             .map_err(|_| anyhow!("{uri}: no answer in 60 s"))?
             .with_context(|| format!("{uri}: unreachable"))?;
         let (parts, body) = response.into_parts();
-        let bytes = body.collect().await.with_context(|| format!("{uri}: reading the answer"))?.to_bytes();
+        let bytes =
+            body.collect().await.with_context(|| format!("{uri}: reading the answer"))?.to_bytes();
         Ok((parts.status.as_u16(), parts.headers, bytes))
     }
 
@@ -335,7 +434,8 @@ impl Http {
         if_match: Option<&str>,
     ) -> Result<Reply> {
         let bytes = body.map(|b| b.to_string()).unwrap_or_default();
-        let mut request = http::Request::builder().method(method).uri(format!("{}{path}", self.base));
+        let mut request =
+            http::Request::builder().method(method).uri(format!("{}{path}", self.base));
         if let Some(token) = token {
             request = request.header("x-gallery-token", token);
         }
@@ -393,7 +493,11 @@ pub fn test_png(width: u32, height: u32) -> Vec<u8> {
     for y in 0..height {
         raw.push(0); // filter: none
         for x in 0..width {
-            raw.extend_from_slice(&[(x * 255 / width.max(1)) as u8, (y * 255 / height.max(1)) as u8, 0x80]);
+            raw.extend_from_slice(&[
+                (x * 255 / width.max(1)) as u8,
+                (y * 255 / height.max(1)) as u8,
+                0x80,
+            ]);
         }
     }
     let mut zlib = vec![0x78, 0x01];

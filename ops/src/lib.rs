@@ -18,7 +18,8 @@ use clap::Parser;
 use shared::config::FromEnv;
 use shared::operator::{identity, OperatorRequest, TaskOwner};
 
-const ABOUT: &str = "Operator tasks of the Copper Print Gallery, run inside its VPC by its functions.
+const ABOUT: &str =
+    "Operator tasks of the Copper Print Gallery, run inside its VPC by its functions.
 
 Uses your AWS credentials (environment, profile or SSO): assume the operator role
 first (Terraform output `operator_role_arn`). Each task is recorded in CloudTrail
@@ -53,7 +54,11 @@ pub async fn run(cli: Cli) -> Result<serde_json::Value> {
     };
     let sdk = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(aws_config::retry::RetryConfig::disabled())
-        .timeout_config(aws_config::timeout::TimeoutConfig::builder().operation_timeout(std::time::Duration::from_secs(900)).build())
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_timeout(std::time::Duration::from_secs(900))
+                .build(),
+        )
         .load()
         .await;
     let delivery = Delivery { sdk, local, function_prefix };
@@ -96,9 +101,14 @@ impl check::Tasks for Delivery {
 }
 
 /// The task with a proof of who the caller is, bound to that task.
-pub async fn sign(sdk: &SdkConfig, task: shared::operator::OperatorTask) -> Result<OperatorRequest> {
-    let region =
-        sdk.region().map(ToString::to_string).ok_or_else(|| anyhow!("no AWS region: set AWS_REGION or use a profile with a region"))?;
+pub async fn sign(
+    sdk: &SdkConfig,
+    task: shared::operator::OperatorTask,
+) -> Result<OperatorRequest> {
+    let region = sdk
+        .region()
+        .map(ToString::to_string)
+        .ok_or_else(|| anyhow!("no AWS region: set AWS_REGION or use a profile with a region"))?;
     let credentials = sdk
         .credentials_provider()
         .ok_or_else(|| anyhow!("no AWS credentials configured"))?
@@ -111,7 +121,11 @@ pub async fn sign(sdk: &SdkConfig, task: shared::operator::OperatorTask) -> Resu
 }
 
 /// Lambda `Invoke` of the function that owns the task, synchronously.
-async fn invoke(sdk: &SdkConfig, prefix: &str, request: OperatorRequest) -> Result<serde_json::Value> {
+async fn invoke(
+    sdk: &SdkConfig,
+    prefix: &str,
+    request: OperatorRequest,
+) -> Result<serde_json::Value> {
     use aws_sdk_lambda::error::ProvideErrorMetadata;
     let function = format!("{prefix}-{}", request.operator_task.owner().function());
     let payload = serde_json::to_vec(&request)?;
@@ -128,7 +142,9 @@ async fn invoke(sdk: &SdkConfig, prefix: &str, request: OperatorRequest) -> Resu
                     "not allowed to invoke {function}: {} (use the operator role's credentials)",
                     e.message().unwrap_or("access denied")
                 ),
-                Some(code) => anyhow!("invoking {function} failed ({code}): {}", e.message().unwrap_or("")),
+                Some(code) => {
+                    anyhow!("invoking {function} failed ({code}): {}", e.message().unwrap_or(""))
+                }
                 None => anyhow!("invoking {function} failed: {e}"),
             }
         })?;
@@ -140,7 +156,10 @@ async fn invoke(sdk: &SdkConfig, prefix: &str, request: OperatorRequest) -> Resu
         .unwrap_or(serde_json::Value::Null);
     if out.function_error().is_some() {
         let kind = body["errorType"].as_str().unwrap_or("Unhandled");
-        bail!("{function} refused the task ({kind}): {}", body["errorMessage"].as_str().unwrap_or("no message"));
+        bail!(
+            "{function} refused the task ({kind}): {}",
+            body["errorMessage"].as_str().unwrap_or("no message")
+        );
     }
     Ok(body)
 }
@@ -154,15 +173,15 @@ async fn run_locally(request: OperatorRequest) -> Result<serde_json::Value> {
     let invocation = shared::operator::Invocation { request_id: &request_id, function_arn: None };
     let response = match request.operator_task.owner() {
         TaskOwner::Api => {
-            let state = api::AppState::connect(&api::Config::from_env()?).await?;
+            let state = api::AppState::connect(&api::ApiConfig::from_env()?).await?;
             api::lambda::operate(&request, &invocation, &state).await?
         }
         TaskOwner::Backup => {
-            let deps = backup::deps(&backup::Config::from_env()?).await?;
+            let deps = backup::deps(&backup::BackupConfig::from_env()?).await?;
             backup::operate(&request, &invocation, &deps).await?
         }
         TaskOwner::Retention => {
-            let deps = retention::deps(&retention::Config::from_env()?).await?;
+            let deps = retention::deps(&retention::RetentionConfig::from_env()?).await?;
             retention::operate(&request, &invocation, None, &deps).await?
         }
     };

@@ -113,7 +113,11 @@ impl Env {
     /// records a problem.
     pub fn one_of(&mut self, names: &[&str]) -> Option<(usize, String)> {
         self.reads.one_of.push(names.iter().map(|n| n.to_string()).collect());
-        let set: Vec<(usize, String)> = names.iter().enumerate().filter_map(|(i, n)| self.get(n).map(|v| (i, v.to_owned()))).collect();
+        let set: Vec<(usize, String)> = names
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| self.get(n).map(|v| (i, v.to_owned())))
+            .collect();
         match <[_; 1]>::try_from(set) {
             Ok([one]) => Some(one),
             Err(set) if set.is_empty() => {
@@ -191,7 +195,11 @@ pub struct Common {
 
 impl Common {
     pub fn read(env: &mut Env) -> Self {
-        Self { db: DbConfig::read(env), aws: AwsConfig::read(env), storage: StorageConfig::read(env) }
+        Self {
+            db: DbConfig::read(env),
+            aws: AwsConfig::read(env),
+            storage: StorageConfig::read(env),
+        }
     }
 }
 
@@ -237,8 +245,10 @@ impl DbConfig {
         let user = env.required("DATABASE_USER");
         let password = password_source(env, "DATABASE_PASSWORD", "DATABASE_PASSWORD_SECRET_ARN");
         let ca_bundle = PathBuf::from(env.required("DATABASE_CA_BUNDLE"));
-        let connect_timeout = Duration::from_millis(env.parse_or("DATABASE_CONNECT_TIMEOUT_MS", 5_000u64));
-        let statement_timeout = Duration::from_millis(env.parse_or("DATABASE_STATEMENT_TIMEOUT_MS", 10_000u64));
+        let connect_timeout =
+            Duration::from_millis(env.parse_or("DATABASE_CONNECT_TIMEOUT_MS", 5_000u64));
+        let statement_timeout =
+            Duration::from_millis(env.parse_or("DATABASE_STATEMENT_TIMEOUT_MS", 10_000u64));
         let pool_size = env.parse_or("DATABASE_POOL_SIZE", 4usize);
         if pool_size == 0 {
             env.problem("DATABASE_POOL_SIZE must be at least 1");
@@ -246,7 +256,17 @@ impl DbConfig {
         if connect_timeout.is_zero() || statement_timeout.is_zero() {
             env.problem("database timeouts must be greater than zero");
         }
-        Self { host, port, name, user, password, ca_bundle, connect_timeout, statement_timeout, pool_size }
+        Self {
+            host,
+            port,
+            name,
+            user,
+            password,
+            ca_bundle,
+            connect_timeout,
+            statement_timeout,
+            pool_size,
+        }
     }
 }
 
@@ -262,12 +282,22 @@ impl RoleConfig {
     /// The schema owner: migrations, restores and drills need it; the
     /// application role deliberately cannot do any of them.
     pub fn owner(env: &mut Env) -> Self {
-        Self::read(env, "DATABASE_OWNER_USER", "DATABASE_OWNER_PASSWORD", "DATABASE_OWNER_SECRET_ARN")
+        Self::read(
+            env,
+            "DATABASE_OWNER_USER",
+            "DATABASE_OWNER_PASSWORD",
+            "DATABASE_OWNER_SECRET_ARN",
+        )
     }
 
     /// The read-only role the daily backup reads its snapshot with.
     pub fn backup(env: &mut Env) -> Self {
-        Self::read(env, "DATABASE_BACKUP_USER", "DATABASE_BACKUP_PASSWORD", "DATABASE_BACKUP_SECRET_ARN")
+        Self::read(
+            env,
+            "DATABASE_BACKUP_USER",
+            "DATABASE_BACKUP_PASSWORD",
+            "DATABASE_BACKUP_SECRET_ARN",
+        )
     }
 
     fn read(env: &mut Env, user: &str, plain: &str, secret_arn: &str) -> Self {
@@ -371,7 +401,9 @@ impl ReplicaConfig {
             backups_bucket: env.required("GALLERY_BACKUPS_REPLICA_BUCKET"),
             s3_endpoint: env.optional("GALLERY_DR_S3_ENDPOINT"),
         };
-        for name in [&cfg.processed_bucket, &cfg.backups_bucket].into_iter().filter(|n| !n.is_empty()) {
+        for name in
+            [&cfg.processed_bucket, &cfg.backups_bucket].into_iter().filter(|n| !n.is_empty())
+        {
             if !valid_bucket_name(name) {
                 env.problem(format!("{name:?} is not a valid S3 bucket name"));
             }
@@ -385,7 +417,9 @@ impl ReplicaConfig {
 
 fn valid_bucket_name(name: &str) -> bool {
     (3..=63).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
         && name.starts_with(|c: char| c.is_ascii_alphanumeric())
         && name.ends_with(|c: char| c.is_ascii_alphanumeric())
 }
@@ -400,7 +434,8 @@ mod tests {
 
     #[test]
     fn lists_every_problem_at_once() {
-        let mut e = env(&[("DATABASE_PORT", "not-a-port"), ("GALLERY_ORIGINALS_BUCKET", "Bad_Name")]);
+        let mut e =
+            env(&[("DATABASE_PORT", "not-a-port"), ("GALLERY_ORIGINALS_BUCKET", "Bad_Name")]);
         let _ = DbConfig::read(&mut e);
         let _ = StorageConfig::read(&mut e);
         let err = e.finish(()).unwrap_err();

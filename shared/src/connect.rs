@@ -18,7 +18,11 @@ pub enum StartupError {
 pub async fn connect(common: &Common) -> Result<(Clients, deadpool_postgres::Pool), StartupError> {
     let clients = Clients::new(&common.aws).await;
     let password = clients.database_password(&common.db.password).await?;
-    let pool = db::pool_rotating(&common.db, &password, Some(password_refresh(&clients, &common.db.password)))?;
+    let pool = db::pool_rotating(
+        &common.db,
+        &password,
+        Some(password_refresh(&clients, &common.db.password)),
+    )?;
     Ok((clients, pool))
 }
 

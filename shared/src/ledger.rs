@@ -10,7 +10,10 @@ use crate::aws::storage::{ObjectStore, StorageError};
 const MAX_RECORD: u64 = 1 << 20;
 
 /// Every record in a bucket's erasure ledger, oldest request first.
-pub async fn read_ledger(store: &ObjectStore, bucket: &str) -> Result<Vec<ErasureRecord>, StorageError> {
+pub async fn read_ledger(
+    store: &ObjectStore,
+    bucket: &str,
+) -> Result<Vec<ErasureRecord>, StorageError> {
     let mut records = Vec::new();
     for key in store.list_keys(bucket, LEDGER_PREFIX).await? {
         let bytes = store.get(bucket, &key, MAX_RECORD).await?;
@@ -25,7 +28,11 @@ pub async fn read_ledger(store: &ObjectStore, bucket: &str) -> Result<Vec<Erasur
 }
 
 /// Writes (or replaces) a record, under the store's KMS key.
-pub async fn write_record(store: &ObjectStore, bucket: &str, record: &ErasureRecord) -> Result<(), StorageError> {
+pub async fn write_record(
+    store: &ObjectStore,
+    bucket: &str,
+    record: &ErasureRecord,
+) -> Result<(), StorageError> {
     let body = serde_json::to_vec_pretty(record).unwrap_or_default();
     store.put(bucket, &ledger_key(record.id), body, "application/json").await.map(|_| ())
 }

@@ -112,11 +112,19 @@ impl EdgeMedia {
     /// object versions start private, whatever the row recorded for the ones
     /// they replaced (two invocations of one upload may overlap, the later
     /// writing after the earlier one's settle).
-    pub async fn settle_rewritten(&self, artwork_id: Uuid, image_id: Uuid) -> Result<Settled, MediaError> {
+    pub async fn settle_rewritten(
+        &self,
+        artwork_id: Uuid,
+        image_id: Uuid,
+    ) -> Result<Settled, MediaError> {
         self.settle(artwork_id, Some(image_id)).await
     }
 
-    async fn settle(&self, artwork_id: Uuid, rewritten: Option<Uuid>) -> Result<Settled, MediaError> {
+    async fn settle(
+        &self,
+        artwork_id: Uuid,
+        rewritten: Option<Uuid>,
+    ) -> Result<Settled, MediaError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         db::lock_artwork_media(&tx, artwork_id).await?;
@@ -159,16 +167,23 @@ impl EdgeMedia {
     /// unknown, `page` at a time (a restored gallery has all of them). One
     /// failing artwork does not stop the others; the errors come back beside
     /// the result, and the next run tries them again.
-    pub async fn reconcile(&self, page: i64) -> Result<(Settled, Vec<(Uuid, MediaError)>), MediaError> {
+    pub async fn reconcile(
+        &self,
+        page: i64,
+    ) -> Result<(Settled, Vec<(Uuid, MediaError)>), MediaError> {
         let mut settled = Settled::default();
         let mut failed = Vec::new();
         let mut after = None;
         loop {
-            let drifted = db::artworks_with_edge_drift(&self.pool.get().await?, after, page).await?;
+            let drifted =
+                db::artworks_with_edge_drift(&self.pool.get().await?, after, page).await?;
             let Some(last) = drifted.last().copied() else { break };
             let full = drifted.len() as i64 == page;
-            let results: Vec<_> =
-                stream::iter(drifted).map(|id| async move { (id, self.settle_artwork(id).await) }).buffer_unordered(4).collect().await;
+            let results: Vec<_> = stream::iter(drifted)
+                .map(|id| async move { (id, self.settle_artwork(id).await) })
+                .buffer_unordered(4)
+                .collect()
+                .await;
             for (id, result) in results {
                 match result {
                     Ok(s) => settled.add(s),

@@ -18,7 +18,9 @@ use tracing::warn;
 use crate::config::{AwsConfig, OperatorConfig};
 use crate::db::{self, AuditEntry, DbError};
 use crate::operator::identity::{self, IdentityError, OperatorRole, ProvenCaller};
-use crate::operator::{InvalidTask, Invocation, OperatorRequest, OperatorResponse, OperatorTask, TaskOwner};
+use crate::operator::{
+    InvalidTask, Invocation, OperatorRequest, OperatorResponse, OperatorTask, TaskOwner,
+};
 
 /// Why an operator task did not run (or did not finish).
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +60,11 @@ impl OpsError {
     pub fn error_type(&self) -> &'static str {
         match self {
             Self::Invalid(_) => "InvalidTask",
-            Self::Identity(IdentityError::NotOperator { .. } | IdentityError::Refused { .. } | IdentityError::Replayed) => "AccessDenied",
+            Self::Identity(
+                IdentityError::NotOperator { .. }
+                | IdentityError::Refused { .. }
+                | IdentityError::Replayed,
+            ) => "AccessDenied",
             Self::Identity(_) => "IdentityUnverified",
             Self::Refused(_) => "Refused",
             Self::NotFound(_) => "NotFound",
@@ -86,7 +92,10 @@ impl Verifier {
     /// The identity check for a function's operator tasks.
     pub fn new(operator: &OperatorConfig, aws: &AwsConfig) -> Self {
         let region = aws.region.as_deref().unwrap_or("us-east-1");
-        Self { sts_endpoint: identity::sts_endpoint(aws.endpoint_url.as_deref(), region), operator_role: operator.role_name.clone() }
+        Self {
+            sts_endpoint: identity::sts_endpoint(aws.endpoint_url.as_deref(), region),
+            operator_role: operator.role_name.clone(),
+        }
     }
 
     /// Validates the task, proves the caller with STS, checks that the caller
@@ -106,15 +115,28 @@ impl Verifier {
         request.operator_task.validate()?;
         let role = match (&self.operator_role, invocation.function_arn) {
             (Some(role), Some(arn)) => Some(OperatorRole::of_function(arn, role)?),
-            (Some(_), None) => return Err(IdentityError::Unbound("no invoked function ARN".into()).into()),
+            (Some(_), None) => {
+                return Err(IdentityError::Unbound("no invoked function ARN".into()).into())
+            }
             (None, _) => None,
         };
-        let caller = crate::aws::sts::verify(&request.identity, &self.sts_endpoint, &request.operator_task.canonical_json()).await?;
+        let caller = crate::aws::sts::verify(
+            &request.identity,
+            &self.sts_endpoint,
+            &request.operator_task.canonical_json(),
+        )
+        .await?;
         if let Some(role) = &role {
             role.check(&caller)?;
         }
         let client = pool.get().await.map_err(DbError::from)?;
-        if !db::spend_operator_proof(&client, &identity::proof_digest(&request.identity), &caller.arn).await? {
+        if !db::spend_operator_proof(
+            &client,
+            &identity::proof_digest(&request.identity),
+            &caller.arn,
+        )
+        .await?
+        {
             return Err(IdentityError::Replayed.into());
         }
         Ok(caller)
@@ -162,7 +184,12 @@ pub trait OperatorTasks: Sync {
     fn transactional(&self, task: &OperatorTask) -> bool;
 
     /// Runs a proven, valid task; `tx` is its transaction when it has one.
-    async fn run(&self, task: &OperatorTask, ctx: &TaskContext<'_>, tx: Option<&Transaction<'_>>) -> Result<Done, OpsError>;
+    async fn run(
+        &self,
+        task: &OperatorTask,
+        ctx: &TaskContext<'_>,
+        tx: Option<&Transaction<'_>>,
+    ) -> Result<Done, OpsError>;
 }
 
 /// Runs an operator invocation through the one policy (see the module doc).
@@ -173,7 +200,8 @@ pub async fn operate<T: OperatorTasks>(
 ) -> Result<OperatorResponse, OpsError> {
     let caller = tasks.verifier().authorize(request, T::FUNCTION, invocation, tasks.pool()).await?;
     let task = &request.operator_task;
-    let ctx = TaskContext { caller: &caller, actor: caller.actor(), request_id: invocation.request_id };
+    let ctx =
+        TaskContext { caller: &caller, actor: caller.actor(), request_id: invocation.request_id };
     let outcome = if tasks.transactional(task) {
         async {
             let mut client = tasks.pool().get().await.map_err(DbError::from)?;
@@ -188,15 +216,25 @@ pub async fn operate<T: OperatorTasks>(
         async {
             let done = tasks.run(task, &ctx, None).await?;
             let client = tasks.pool().get().await.map_err(DbError::from)?;
-            db::append_audit(&client, &entry(&ctx, task, &done.target, done.detail.clone())).await?;
+            db::append_audit(&client, &entry(&ctx, task, &done.target, done.detail.clone()))
+                .await?;
             Ok(done)
         }
         .await
     };
     match outcome {
-        Ok(done) => Ok(OperatorResponse { action: task.action().to_owned(), caller: caller.arn.clone(), result: done.result }),
+        Ok(done) => Ok(OperatorResponse {
+            action: task.action().to_owned(),
+            caller: caller.arn.clone(),
+            result: done.result,
+        }),
         Err(e) => {
-            let failed = entry(&ctx, task, T::FUNCTION.function(), serde_json::json!({ "error": e.to_string() }));
+            let failed = entry(
+                &ctx,
+                task,
+                T::FUNCTION.function(),
+                serde_json::json!({ "error": e.to_string() }),
+            );
             let audited = match tasks.pool().get().await {
                 Ok(client) => db::append_audit(&client, &failed).await,
                 Err(pool) => Err(DbError::from(pool)),
@@ -209,6 +247,70 @@ pub async fn operate<T: OperatorTasks>(
     }
 }
 
-fn entry<'a>(ctx: &'a TaskContext<'_>, task: &OperatorTask, target: &'a str, detail: serde_json::Value) -> AuditEntry<'a> {
-    AuditEntry { actor: &ctx.actor, action: task.action(), target, request_id: Some(ctx.request_id), detail }
+fn entry<'a>(
+    ctx: &'a TaskContext<'_>,
+    task: &OperatorTask,
+    target: &'a str,
+    detail: serde_json::Value,
+) -> AuditEntry<'a> {
+    AuditEntry {
+        actor: &ctx.actor,
+        action: task.action(),
+        target,
+        request_id: Some(ctx.request_id),
+        detail,
+    }
+}
+
+/// A function's own failures, as its invocations report them.
+pub trait WorkError: std::error::Error {
+    /// What the function does, in the error type (`Backup` → `RetryableBackupError`).
+    const WORK: &'static str;
+    fn is_retryable(&self) -> bool;
+}
+
+/// Why an invocation of a scheduled function failed.
+#[derive(Debug, thiserror::Error)]
+pub enum InvocationError<E: WorkError> {
+    #[error(transparent)]
+    Work(E),
+    #[error(transparent)]
+    Ops(#[from] OpsError),
+    #[error("neither a scheduled event nor an operator task: {0}")]
+    Event(#[from] serde_json::Error),
+}
+
+impl<E: WorkError> InvocationError<E> {
+    /// The error type Lambda reports: whether a retry can help, which is what
+    /// an operator reading the dead-letter queue needs.
+    pub fn error_type(&self) -> String {
+        match self {
+            Self::Work(e) if e.is_retryable() => format!("Retryable{}Error", E::WORK),
+            Self::Work(_) => format!("Permanent{}Error", E::WORK),
+            Self::Ops(o) => o.error_type().to_owned(),
+            Self::Event(_) => "InvalidEvent".to_owned(),
+        }
+    }
+}
+
+/// Routes an invocation: an operator task through [`operate`], any other
+/// event to the function's `scheduled` work.
+pub async fn dispatch<T, E, F, Fut>(
+    event: serde_json::Value,
+    invocation: &Invocation<'_>,
+    tasks: &T,
+    scheduled: F,
+) -> Result<serde_json::Value, InvocationError<E>>
+where
+    T: OperatorTasks,
+    E: WorkError,
+    F: FnOnce(serde_json::Value) -> Fut,
+    Fut: std::future::Future<Output = Result<serde_json::Value, InvocationError<E>>>,
+{
+    if OperatorRequest::is_operator_event(&event) {
+        let request: OperatorRequest =
+            serde_json::from_value(event).map_err(|e| OpsError::Invalid(e.to_string()))?;
+        return Ok(serde_json::to_value(operate(tasks, &request, invocation).await?)?);
+    }
+    scheduled(event).await
 }

@@ -12,7 +12,8 @@ pub const METRIC_NAMESPACE: &str = "CopperGallery";
 /// Installs the JSON subscriber; the level comes from `RUST_LOG` (default `info`).
 /// Safe to call more than once (tests do): later calls are ignored.
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,refinery_core=warn"));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,refinery_core=warn"));
     let _ = fmt()
         .json()
         .with_env_filter(filter)
@@ -30,7 +31,13 @@ pub fn metric_line(function: &str, name: &str, value: f64, timestamp_ms: i64) ->
     metric_line_with_unit(function, name, value, "Count", timestamp_ms)
 }
 
-pub fn metric_line_with_unit(function: &str, name: &str, value: f64, unit: &str, timestamp_ms: i64) -> String {
+pub fn metric_line_with_unit(
+    function: &str,
+    name: &str,
+    value: f64,
+    unit: &str,
+    timestamp_ms: i64,
+) -> String {
     serde_json::json!({
         "_aws": {
             "Timestamp": timestamp_ms,
@@ -49,7 +56,10 @@ pub fn metric_line_with_unit(function: &str, name: &str, value: f64, unit: &str,
 /// Emits a count metric on stdout, where the Lambda log agent turns it into a metric.
 /// A measurement (bytes, seconds) as an embedded-format metric.
 pub fn measure(function: &str, name: &str, value: f64, unit: &str) {
-    println!("{}", metric_line_with_unit(function, name, value, unit, chrono::Utc::now().timestamp_millis()));
+    println!(
+        "{}",
+        metric_line_with_unit(function, name, value, unit, chrono::Utc::now().timestamp_millis())
+    );
 }
 
 pub fn count(function: &str, name: &str, value: f64) {

@@ -9,12 +9,12 @@ use shared::operator::BackupChoice;
 
 use crate::support::{strings, TestContext};
 
-fn config(ctx: &TestContext, backup_key: String) -> backup::Config {
+fn config(ctx: &TestContext, backup_key: String) -> backup::BackupConfig {
     let role = |user: &str, password: &secrecy::SecretString| shared::config::RoleConfig {
         user: user.to_owned(),
         password: shared::config::PasswordSource::Plain(password.clone()),
     };
-    backup::Config {
+    backup::BackupConfig {
         common: ctx.common(),
         owner: role(&ctx.stack.owner_user, &ctx.stack.owner_password),
         snapshot: role(&ctx.stack.backup_user, &ctx.stack.backup_password),
@@ -24,7 +24,10 @@ fn config(ctx: &TestContext, backup_key: String) -> backup::Config {
 }
 
 pub(crate) async fn service(ctx: &TestContext) -> BackupService {
-    let backup_key = local::ensure_key(&ctx.clients.kms, &format!("alias/b-{}", uuid::Uuid::new_v4().simple())).await.unwrap();
+    let backup_key =
+        local::ensure_key(&ctx.clients.kms, &format!("alias/b-{}", uuid::Uuid::new_v4().simple()))
+            .await
+            .unwrap();
     service_with_key(ctx, backup_key)
 }
 
@@ -54,13 +57,19 @@ async fn gallery_data(ctx: &TestContext) {
             width_mm: None,
             height_mm: None,
         };
-        let a = shared::db::insert_artwork(&client, artist, &new.validate().unwrap()).await.unwrap();
+        let a =
+            shared::db::insert_artwork(&client, artist, &new.validate().unwrap()).await.unwrap();
         shared::db::insert_edition(
             &client,
             a.id,
-            &shared::domain::NewEdition { edition_size: 10, paper: "Rag".into(), price_minor: 1000, currency: "EUR".into() }
-                .validate()
-                .unwrap(),
+            &shared::domain::NewEdition {
+                edition_size: 10,
+                paper: "Rag".into(),
+                price_minor: 1000,
+                currency: "EUR".into(),
+            }
+            .validate()
+            .unwrap(),
         )
         .await
         .unwrap();
@@ -94,12 +103,28 @@ async fn bulk(ctx: &TestContext, rows: i32) {
 }
 
 async fn object(ctx: &TestContext, key: &str) -> Vec<u8> {
-    let out = ctx.clients.s3.get_object().bucket(&ctx.storage.backups_bucket).key(key).send().await.unwrap();
+    let out = ctx
+        .clients
+        .s3
+        .get_object()
+        .bucket(&ctx.storage.backups_bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap();
     out.body.collect().await.unwrap().to_vec()
 }
 
 async fn put(ctx: &TestContext, key: &str, bytes: Vec<u8>) {
-    ctx.clients.s3.put_object().bucket(&ctx.storage.backups_bucket).key(key).body(bytes.into()).send().await.unwrap();
+    ctx.clients
+        .s3
+        .put_object()
+        .bucket(&ctx.storage.backups_bucket)
+        .key(key)
+        .body(bytes.into())
+        .send()
+        .await
+        .unwrap();
 }
 
 pub(crate) fn database_name() -> String {
@@ -107,17 +132,25 @@ pub(crate) fn database_name() -> String {
 }
 
 pub(crate) async fn connect_as_owner(ctx: &TestContext, database: &str) -> tokio_postgres::Client {
-    let cfg = DbConfig { user: ctx.stack.owner_user.clone(), name: database.to_owned(), ..ctx.db.clone() };
+    let cfg = DbConfig {
+        user: ctx.stack.owner_user.clone(),
+        name: database.to_owned(),
+        ..ctx.db.clone()
+    };
     shared::db::connect(&cfg, &ctx.stack.owner_password).await.unwrap()
 }
 
 /// Every table's row count and checksum, read as a backup reads them.
-async fn digests(client: &tokio_postgres::Client, manifest: &Manifest) -> Vec<(String, u64, String)> {
+async fn digests(
+    client: &tokio_postgres::Client,
+    manifest: &Manifest,
+) -> Vec<(String, u64, String)> {
     shared::db::stable_output(client).await.unwrap();
     let mut out = Vec::new();
     for table in &manifest.tables {
         let (name, order) = shared::db::backup_table(&table.name).unwrap();
-        let (rows, sha) = shared::db::table_digest(client, name, &table.columns, order).await.unwrap();
+        let (rows, sha) =
+            shared::db::table_digest(client, name, &table.columns, order).await.unwrap();
         out.push((name.to_owned(), rows, sha));
     }
     out
@@ -139,14 +172,32 @@ async fn a_backup_is_sealed_with_a_manifest_and_the_drill_proves_the_restored_da
     assert_eq!(manifest.rows()["backups"], 1, "the catalog is in the backup too");
     assert_eq!(manifest.schema_version, shared::db::latest_known_version());
 
-    let stored = ctx.clients.s3.get_object().bucket(&ctx.storage.backups_bucket).key(&manifest.object_key).send().await.unwrap();
-    assert_eq!(stored.server_side_encryption().map(|s| s.as_str()), Some("aws:kms"), "SSE-KMS on top of the envelope");
+    let stored = ctx
+        .clients
+        .s3
+        .get_object()
+        .bucket(&ctx.storage.backups_bucket)
+        .key(&manifest.object_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        stored.server_side_encryption().map(|s| s.as_str()),
+        Some("aws:kms"),
+        "SSE-KMS on top of the envelope"
+    );
     let bytes = stored.body.collect().await.unwrap().to_vec();
     assert!(bytes.starts_with(shared::archive::format::MAGIC));
     let haystack = String::from_utf8_lossy(&bytes);
-    assert!(!haystack.contains("ada.secret@example.org") && !haystack.contains("Plate 3"), "no plaintext in the object");
+    assert!(
+        !haystack.contains("ada.secret@example.org") && !haystack.contains("Plate 3"),
+        "no plaintext in the object"
+    );
     let manifest_json = object(&ctx, &Manifest::key_for(&manifest.object_key)).await;
-    assert!(!String::from_utf8_lossy(&manifest_json).contains("ada.secret"), "the manifest holds no data");
+    assert!(
+        !String::from_utf8_lossy(&manifest_json).contains("ada.secret"),
+        "the manifest holds no data"
+    );
 
     let verified = service.verify(&BackupChoice::Latest).await.expect("verify");
     assert_eq!(verified.backup_id, manifest.backup_id);
@@ -161,8 +212,11 @@ async fn a_backup_is_sealed_with_a_manifest_and_the_drill_proves_the_restored_da
     assert_eq!(row.get::<_, String>(0), "succeeded");
     assert!(row.get::<_, Option<i64>>(1).is_some(), "the restore time is recorded");
     assert!(row.get::<_, Option<serde_json::Value>>(2).is_some(), "so are the checksums");
-    let leftovers: i64 =
-        client.query_one("SELECT count(*) FROM pg_database WHERE datname LIKE 'gallery\\_drill\\_%'", &[]).await.unwrap().get(0);
+    let leftovers: i64 = client
+        .query_one("SELECT count(*) FROM pg_database WHERE datname LIKE 'gallery\\_drill\\_%'", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert!(leftovers < 3, "scratch databases are dropped (other tests may be mid-drill)");
 }
 
@@ -194,8 +248,12 @@ async fn a_restore_while_rows_are_written_holds_exactly_the_snapshot() {
     assert!(written > 0);
 
     let database = database_name();
-    let request =
-        RestoreRequest { backup: BackupChoice::Id(manifest.backup_id), database: database.clone(), verify_first: true, replace: false };
+    let request = RestoreRequest {
+        backup: BackupChoice::Id(manifest.backup_id),
+        database: database.clone(),
+        verify_first: true,
+        replace: false,
+    };
     let report = service.restore(&request).await.expect("restore");
     assert_eq!(report.rows["audit_log"], manifest.rows()["audit_log"]);
     let target = connect_as_owner(&ctx, &database).await;
@@ -205,14 +263,24 @@ async fn a_restore_while_rows_are_written_holds_exactly_the_snapshot() {
     restored.retain(|(t, ..)| t != "backups");
     snapshot.retain(|(t, ..)| t != "backups");
     assert_eq!(restored, snapshot, "the restored database is the snapshot, row for row");
-    let status: String = target.query_one("SELECT status FROM backups WHERE id = $1", &[&manifest.backup_id]).await.unwrap().get(0);
+    let status: String = target
+        .query_one("SELECT status FROM backups WHERE id = $1", &[&manifest.backup_id])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(status, "succeeded");
-    target.execute("INSERT INTO audit_log (actor, action, target) VALUES ('a', 'b', 'c')", &[]).await.expect("the identity continues");
+    target
+        .execute("INSERT INTO audit_log (actor, action, target) VALUES ('a', 'b', 'c')", &[])
+        .await
+        .expect("the identity continues");
 
     // A second restore into the same database is refused, unless replacing.
     let again = service.restore(&request).await.expect_err("not empty");
     assert!(matches!(again, BackupError::TargetNotEmpty(_)), "{again}");
-    service.restore(&RestoreRequest { replace: true, verify_first: false, ..request }).await.expect("replace");
+    service
+        .restore(&RestoreRequest { replace: true, verify_first: false, ..request })
+        .await
+        .expect("replace");
 }
 
 #[tokio::test]
@@ -278,7 +346,10 @@ async fn every_kind_of_tampering_is_refused_with_its_own_message() {
     put(&ctx, &manifest_key, genuine).await;
     // A function configured with another key refuses before asking KMS.
     let stranger = crate::backups::service(&ctx).await;
-    let err = BackupService { bucket: service.bucket.clone(), ..stranger }.verify(&BackupChoice::Id(manifest.backup_id)).await.unwrap_err();
+    let err = BackupService { bucket: service.bucket.clone(), ..stranger }
+        .verify(&BackupChoice::Id(manifest.backup_id))
+        .await
+        .unwrap_err();
     assert!(matches!(err, BackupError::WrongKey { .. }), "{err}");
 
     // The drill finds a corrupted newest backup, records it, and is not retried.
@@ -286,10 +357,15 @@ async fn every_kind_of_tampering_is_refused_with_its_own_message() {
     let at = bad.len() / 2;
     bad[at] ^= 0x40;
     put(&ctx, &other.object_key, bad).await;
-    let out = backup::scheduled(backup::ScheduledTask::RestoreDrill, &service).await.expect("a failed drill is a result, not a retry");
+    let out = backup::scheduled(backup::ScheduledTask::RestoreDrill, &service)
+        .await
+        .expect("a failed drill is a result, not a retry");
     assert!(out["drill_failed"].as_str().unwrap().contains("failed authentication"), "{out}");
     let client = ctx.pool.get().await.unwrap();
-    let row = client.query_one("SELECT status, error FROM restore_drills ORDER BY started_at DESC LIMIT 1", &[]).await.unwrap();
+    let row = client
+        .query_one("SELECT status, error FROM restore_drills ORDER BY started_at DESC LIMIT 1", &[])
+        .await
+        .unwrap();
     assert_eq!(row.get::<_, String>(0), "failed");
 }
 
@@ -299,12 +375,18 @@ async fn a_killed_backup_leaves_nothing_that_looks_complete() {
     gallery_data(&ctx).await;
     bulk(&ctx, 40_000).await;
     let running = crate::lambda_runtime::Running::start(&ctx, "backup").await;
-    let event: serde_json::Value = serde_json::from_str(include_str!("../../events/scheduled-backup.json")).unwrap();
+    let event: serde_json::Value =
+        serde_json::from_str(include_str!("../../events/scheduled-backup.json")).unwrap();
     // Kill the function as soon as its upload has begun: as a timeout would.
     let s3 = &ctx.clients.s3;
     let upload_started = async {
         loop {
-            let uploads = s3.list_multipart_uploads().bucket(&ctx.storage.backups_bucket).send().await.unwrap();
+            let uploads = s3
+                .list_multipart_uploads()
+                .bucket(&ctx.storage.backups_bucket)
+                .send()
+                .await
+                .unwrap();
             if !uploads.uploads().is_empty() {
                 return;
             }
@@ -317,18 +399,26 @@ async fn a_killed_backup_leaves_nothing_that_looks_complete() {
     }
     let pid = running.process.id().expect("running").to_string();
     std::process::Command::new("kill").args(["-KILL", &pid]).status().unwrap();
-    let killed: String = strings(&ctx.pool.get().await.unwrap(), "SELECT status FROM backups").await.remove(0);
+    let killed: String =
+        strings(&ctx.pool.get().await.unwrap(), "SELECT status FROM backups").await.remove(0);
     assert_eq!(killed, "running", "killed without recording anything");
 
     // The next run (here with a deadline already passed) cleans up after it.
     let next = BackupService { run_deadline: chrono::Duration::zero(), ..service(&ctx).await };
     next.backup().await.expect("the next backup");
-    let statuses = strings(&ctx.pool.get().await.unwrap(), "SELECT status FROM backups ORDER BY started_at").await;
+    let statuses =
+        strings(&ctx.pool.get().await.unwrap(), "SELECT status FROM backups ORDER BY started_at")
+            .await;
     assert_eq!(statuses, ["failed", "succeeded"]);
-    let uploads = s3.list_multipart_uploads().bucket(&ctx.storage.backups_bucket).send().await.unwrap();
+    let uploads =
+        s3.list_multipart_uploads().bucket(&ctx.storage.backups_bucket).send().await.unwrap();
     assert!(uploads.uploads().is_empty(), "no multipart upload left open");
     let keys = next.store.list_keys(&ctx.storage.backups_bucket, "backups/").await.unwrap();
-    assert_eq!(keys.iter().filter(|k| k.ends_with(".manifest.json")).count(), 1, "only the finished backup has a manifest: {keys:?}");
+    assert_eq!(
+        keys.iter().filter(|k| k.ends_with(".manifest.json")).count(),
+        1,
+        "only the finished backup has a manifest: {keys:?}"
+    );
     assert_eq!(keys.len(), 2, "and only it has an object: {keys:?}");
 }
 
@@ -344,7 +434,8 @@ async fn kms_unavailable_is_retryable_and_recorded() {
     let err = service.backup().await.expect_err("no KMS");
     assert!(err.is_retryable(), "{err}");
     assert!(err.to_string().contains("KMS is unavailable"), "{err}");
-    let error: String = strings(&ctx.pool.get().await.unwrap(), "SELECT error FROM backups").await.remove(0);
+    let error: String =
+        strings(&ctx.pool.get().await.unwrap(), "SELECT error FROM backups").await.remove(0);
     assert!(error.contains("KMS is unavailable"), "{error}");
 }
 
@@ -354,7 +445,11 @@ async fn kms_unavailable_is_retryable_and_recorded() {
 async fn a_backup_of_an_older_schema_restores_after_migrations_add_columns() {
     let ctx = TestContext::new().await;
     let old = database_name();
-    connect_as_owner(&ctx, "postgres").await.batch_execute(&format!("CREATE DATABASE \"{old}\"")).await.unwrap();
+    connect_as_owner(&ctx, "postgres")
+        .await
+        .batch_execute(&format!("CREATE DATABASE \"{old}\""))
+        .await
+        .unwrap();
     let mut client = connect_as_owner(&ctx, &old).await;
     shared::db::migrate_to(&mut client, 2).await.unwrap();
     client
@@ -375,11 +470,19 @@ async fn a_backup_of_an_older_schema_restores_after_migrations_add_columns() {
     };
     let manifest = service.backup().await.unwrap();
     assert_eq!(manifest.schema_version, 2);
-    assert!(!manifest.table("backups").unwrap().columns.contains(&"manifest_key".to_owned()), "v2 has no manifest columns");
+    assert!(
+        !manifest.table("backups").unwrap().columns.contains(&"manifest_key".to_owned()),
+        "v2 has no manifest columns"
+    );
 
     let database = database_name();
     let report = service
-        .restore(&RestoreRequest { backup: BackupChoice::Latest, database: database.clone(), verify_first: false, replace: false })
+        .restore(&RestoreRequest {
+            backup: BackupChoice::Latest,
+            database: database.clone(),
+            verify_first: false,
+            replace: false,
+        })
         .await
         .expect("an older backup restores");
     assert_eq!(report.schema_version, 2);
@@ -387,20 +490,32 @@ async fn a_backup_of_an_older_schema_restores_after_migrations_add_columns() {
     let target = connect_as_owner(&ctx, &database).await;
     let name: String = target.query_one("SELECT name FROM artists", &[]).await.unwrap().get(0);
     assert_eq!(name, "Old Ada");
-    let added: Option<String> =
-        target.query_one("SELECT manifest_key FROM backups WHERE id = '00000000-0000-4000-8000-000000000002'", &[]).await.unwrap().get(0);
+    let added: Option<String> = target
+        .query_one(
+            "SELECT manifest_key FROM backups WHERE id = '00000000-0000-4000-8000-000000000002'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(added, None, "the newer column exists, empty, on the restored rows");
 
     // A backup that claims a schema newer than this code is refused.
     let manifest_key = Manifest::key_for(&manifest.object_key);
     let mut newer: Manifest = serde_json::from_slice(&object(&ctx, &manifest_key).await).unwrap();
     let wrapped = newer.wrapped_key_bytes().unwrap();
-    let data_key = service.keys.unwrap(&wrapped, &backup::key_context(newer.backup_id), None).await.unwrap();
+    let data_key =
+        service.keys.unwrap(&wrapped, &backup::key_context(newer.backup_id), None).await.unwrap();
     newer.schema_version = 99;
     newer.sign(&data_key);
     put(&ctx, &manifest_key, serde_json::to_vec(&newer).unwrap()).await;
     let err = service
-        .restore(&RestoreRequest { backup: BackupChoice::Latest, database: database_name(), verify_first: false, replace: false })
+        .restore(&RestoreRequest {
+            backup: BackupChoice::Latest,
+            database: database_name(),
+            verify_first: false,
+            replace: false,
+        })
         .await
         .unwrap_err();
     assert!(matches!(err, BackupError::NewerSchema { backup: 99, .. }), "{err}");
@@ -428,19 +543,30 @@ async fn the_replica_key_is_accepted_and_another_key_refused() {
 
     let replica = primary.replace(&format!(":{}:", ctx.region), ":eu-central-1:");
     assert_ne!(replica, primary);
-    let recovery = BackupService { backup_key_id: replica.clone(), ..service_with_key(&ctx, primary.clone()) };
-    let report = recovery.verify(&BackupChoice::Latest).await.expect("the replica's ARN names the same key");
+    let recovery =
+        BackupService { backup_key_id: replica.clone(), ..service_with_key(&ctx, primary.clone()) };
+    let report =
+        recovery.verify(&BackupChoice::Latest).await.expect("the replica's ARN names the same key");
     assert_eq!(report.backup_id, manifest.backup_id);
     let database = database_name();
     recovery
-        .restore(&RestoreRequest { backup: BackupChoice::Latest, database: database.clone(), verify_first: false, replace: false })
+        .restore(&RestoreRequest {
+            backup: BackupChoice::Latest,
+            database: database.clone(),
+            verify_first: false,
+            replace: false,
+        })
         .await
         .expect("restores through the replica's ARN");
 
     // Another key is refused before KMS is asked.
-    let other = local::ensure_key(kms, &format!("alias/o-{}", uuid::Uuid::new_v4().simple())).await.unwrap();
-    let err =
-        BackupService { backup_key_id: other, ..service_with_key(&ctx, primary.clone()) }.verify(&BackupChoice::Latest).await.unwrap_err();
+    let other = local::ensure_key(kms, &format!("alias/o-{}", uuid::Uuid::new_v4().simple()))
+        .await
+        .unwrap();
+    let err = BackupService { backup_key_id: other, ..service_with_key(&ctx, primary.clone()) }
+        .verify(&BackupChoice::Latest)
+        .await
+        .unwrap_err();
     assert!(matches!(err, BackupError::WrongKey { .. }), "{err}");
 
     // The emulator decrypts with disabled keys too: how a disabled key is
@@ -455,14 +581,18 @@ async fn the_backup_role_reads_every_table_and_writes_nothing() {
     let tables = shared::db::public_tables(&**client).await.unwrap();
     for table in &tables {
         assert!(
-            shared::db::backup_table(table).is_some() || shared::db::NOT_BACKED_UP.contains(&table.as_str()),
+            shared::db::backup_table(table).is_some()
+                || shared::db::NOT_BACKED_UP.contains(&table.as_str()),
             "table {table} is in no backup: add it to BACKUP_TABLES"
         );
     }
     let as_backup = DbConfig { user: ctx.stack.backup_user.clone(), ..ctx.db.clone() };
     let backup_role = shared::db::connect(&as_backup, &ctx.stack.backup_password).await.unwrap();
     for (table, _) in shared::db::BACKUP_TABLES {
-        backup_role.query(&format!("SELECT * FROM {table} LIMIT 1"), &[]).await.unwrap_or_else(|e| panic!("{table}: {e}"));
+        backup_role
+            .query(&format!("SELECT * FROM {table} LIMIT 1"), &[])
+            .await
+            .unwrap_or_else(|e| panic!("{table}: {e}"));
     }
     let denied = backup_role.execute("DELETE FROM artists", &[]).await.unwrap_err();
     assert_eq!(denied.code(), Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE));
@@ -480,14 +610,22 @@ async fn migrating_gives_each_login_role_its_password() {
     owner.batch_execute(&format!("CREATE ROLE \"{role}\" NOLOGIN")).await.unwrap();
     let password = secrecy::SecretString::from(uuid::Uuid::new_v4().to_string());
     let as_role = DbConfig { user: role.clone(), ..ctx.db.clone() };
-    assert!(shared::db::connect(&as_role, &password).await.is_err(), "a NOLOGIN role cannot connect");
+    assert!(
+        shared::db::connect(&as_role, &password).await.is_err(),
+        "a NOLOGIN role cannot connect"
+    );
 
     service.logins = vec![backup::Login {
         db: as_role.clone(),
-        password: shared::aws::LazyPassword::new(ctx.clients.clone(), shared::config::PasswordSource::Plain(password.clone())),
+        password: shared::aws::LazyPassword::new(
+            ctx.clients.clone(),
+            shared::config::PasswordSource::Plain(password.clone()),
+        ),
     }];
     service.migrate().await.unwrap();
-    let client = shared::db::connect(&as_role, &password).await.expect("the role logs in with its secret's password");
+    let client = shared::db::connect(&as_role, &password)
+        .await
+        .expect("the role logs in with its secret's password");
     client.simple_query("SELECT 1").await.unwrap();
     drop(client);
     // A throwaway cluster: a role left behind by a still-closing session is harmless.

@@ -23,7 +23,14 @@ fn chromium(args: &[&str]) -> String {
     assert!(Path::new(CHROMIUM).exists(), "Chromium is missing: `cargo xtask test` installs it");
     let profile = tempdir();
     let out = Command::new(CHROMIUM)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars", "--no-first-run"])
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--hide-scrollbars",
+            "--no-first-run",
+        ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .args(args)
         .output()
@@ -47,7 +54,9 @@ fn artefacts() -> PathBuf {
 
 /// A photograph-like PNG: gradients, so every rendition has real content.
 fn fixture_png() -> Vec<u8> {
-    let img = image::RgbImage::from_fn(1600, 1000, |x, y| image::Rgb([(x / 7) as u8, (y / 4) as u8, ((x + y) / 11) as u8]));
+    let img = image::RgbImage::from_fn(1600, 1000, |x, y| {
+        image::Rgb([(x / 7) as u8, (y / 4) as u8, ((x + y) / 11) as u8])
+    });
     let mut out = std::io::Cursor::new(Vec::new());
     img.write_to(&mut out, image::ImageFormat::Png).unwrap();
     out.into_inner()
@@ -64,7 +73,13 @@ fn upload_page(form: &Value) -> String {
         .as_object()
         .unwrap()
         .iter()
-        .map(|(k, v)| format!(r#"<input type="hidden" name="{}" value="{}">"#, escape(k), escape(v.as_str().unwrap())))
+        .map(|(k, v)| {
+            format!(
+                r#"<input type="hidden" name="{}" value="{}">"#,
+                escape(k),
+                escape(v.as_str().unwrap())
+            )
+        })
         .collect();
     format!(
         r#"<!doctype html><title>uploading</title>
@@ -96,7 +111,11 @@ fn gallery_page(artwork: &Value) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let fallback = renditions.iter().filter(|r| r["format"] == "jpg").min_by_key(|r| r["long_edge"].as_u64()).unwrap();
+    let fallback = renditions
+        .iter()
+        .filter(|r| r["format"] == "jpg")
+        .min_by_key(|r| r["long_edge"].as_u64())
+        .unwrap();
     format!(
         r#"<!doctype html><title>{title}</title>
 <style>body{{font-family:sans-serif;margin:24px}} img{{max-width:100%;height:auto}}</style>
@@ -136,13 +155,25 @@ async fn a_browser_uploads_through_the_form_and_shows_the_published_images() {
         axum::Router::new()
             .route("/upload.html", get(move || async move { Html(up.lock().unwrap().0.clone()) }))
             .route("/gallery.html", get(move || async move { Html(gal.lock().unwrap().1.clone()) }))
-            .route("/fixture.png", get(move || async move { ([("content-type", "image/png")], png.clone()).into_response() }))
+            .route(
+                "/fixture.png",
+                get(move || async move {
+                    ([("content-type", "image/png")], png.clone()).into_response()
+                }),
+            )
             .merge(local::edge::router(state.media.clone()))
     };
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
     let (_, token) = ctx.artist_with_token("Flora Mezzotint").await;
-    let created = gallery.expect(201, Req::new("POST", "/v1/me/artworks").token(&token).json(&json!({ "title": "Harbour at Dusk" }))).await;
+    let created = gallery
+        .expect(
+            201,
+            Req::new("POST", "/v1/me/artworks")
+                .token(&token)
+                .json(&json!({ "title": "Harbour at Dusk" })),
+        )
+        .await;
     let artwork = created.id();
     gallery
         .expect(
@@ -166,16 +197,31 @@ async fn a_browser_uploads_through_the_form_and_shows_the_published_images() {
 
     // The browser posts the form to the bucket.
     let url = format!("{origin}/upload.html");
-    let dom = tokio::task::spawn_blocking(move || chromium(&["--virtual-time-budget=20000", "--dump-dom", &url])).await.unwrap();
+    let dom = tokio::task::spawn_blocking(move || {
+        chromium(&["--virtual-time-budget=20000", "--dump-dom", &url])
+    })
+    .await
+    .unwrap();
     assert!(dom.contains("<title>uploaded</title>"), "the form was not answered:\n{dom}");
-    let stored = ctx.clients.s3.head_object().bucket(&ctx.storage.originals_bucket).key(&key).send().await.expect("the browser's upload");
+    let stored = ctx
+        .clients
+        .s3
+        .head_object()
+        .bucket(&ctx.storage.originals_bucket)
+        .key(&key)
+        .send()
+        .await
+        .expect("the browser's upload");
     assert_eq!(stored.content_type(), Some("image/png"), "the form's pinned type");
 
     // S3's notification, then the artist waits for the renditions.
     ctx.processor().process(&ctx.storage.originals_bucket, &key).await.unwrap();
     let mut ready = Value::Null;
     for _ in 0..50 {
-        ready = gallery.expect(200, Req::get(&format!("/v1/manage/images/{image}")).token(&token)).await.body;
+        ready = gallery
+            .expect(200, Req::get(&format!("/v1/manage/images/{image}")).token(&token))
+            .await
+            .body;
         if ready["status"] != "pending" && ready["status"] != "processing" {
             break;
         }
@@ -183,7 +229,10 @@ async fn a_browser_uploads_through_the_form_and_shows_the_published_images() {
     }
     assert_eq!(ready["status"], "ready", "{ready}");
 
-    let etag = gallery.expect(200, Req::get(&format!("/v1/manage/artworks/{artwork}")).token(&token)).await.etag();
+    let etag = gallery
+        .expect(200, Req::get(&format!("/v1/manage/artworks/{artwork}")).token(&token))
+        .await
+        .etag();
     gallery
         .expect(
             200,
@@ -193,30 +242,56 @@ async fn a_browser_uploads_through_the_form_and_shows_the_published_images() {
                 .json(&json!({ "action": "publish" })),
         )
         .await;
-    let public = gallery.expect(200, Req::get(&format!("/v1/artworks/{}", created.body["slug"].as_str().unwrap()))).await.body;
+    let public = gallery
+        .expect(200, Req::get(&format!("/v1/artworks/{}", created.body["slug"].as_str().unwrap())))
+        .await
+        .body;
     pages.lock().unwrap().1 = gallery_page(&public);
 
     let url = format!("{origin}/gallery.html");
     let shot = artefacts().join("gallery.png");
     let shot_arg = format!("--screenshot={}", shot.display());
     let (dom, _) = tokio::task::spawn_blocking(move || {
-        let dom = chromium(&["--virtual-time-budget=20000", "--window-size=1280,1000", "--dump-dom", &url]);
-        (dom, chromium(&["--virtual-time-budget=20000", "--window-size=1280,1000", &shot_arg, &url]))
+        let dom = chromium(&[
+            "--virtual-time-budget=20000",
+            "--window-size=1280,1000",
+            "--dump-dom",
+            &url,
+        ]);
+        (
+            dom,
+            chromium(&["--virtual-time-budget=20000", "--window-size=1280,1000", &shot_arg, &url]),
+        )
     })
     .await
     .unwrap();
-    let result = dom.split("<pre id=\"result\">").nth(1).and_then(|r| r.split("</pre>").next()).expect("result block");
+    let result = dom
+        .split("<pre id=\"result\">")
+        .nth(1)
+        .and_then(|r| r.split("</pre>").next())
+        .expect("result block");
     let loaded: Vec<Value> =
-        serde_json::from_str(&result.replace("&quot;", "\"").replace("&amp;", "&")).unwrap_or_else(|e| panic!("{e}: {result}"));
+        serde_json::from_str(&result.replace("&quot;", "\"").replace("&amp;", "&"))
+            .unwrap_or_else(|e| panic!("{e}: {result}"));
     assert_eq!(loaded.len(), 1);
     let img = &loaded[0];
-    assert!(img["w"].as_u64().unwrap() > 0 && img["h"].as_u64().unwrap() > 0, "the image decoded: {img}");
+    assert!(
+        img["w"].as_u64().unwrap() > 0 && img["h"].as_u64().unwrap() > 0,
+        "the image decoded: {img}"
+    );
     assert!(img["src"].as_str().unwrap().starts_with(&format!("{origin}/renditions/")), "{img}");
     assert!(img["src"].as_str().unwrap().ends_with(".webp"), "the browser chose WebP: {img}");
-    assert!(std::fs::metadata(&shot).map(|m| m.len() > 1000).unwrap_or(false), "screenshot saved at {}", shot.display());
+    assert!(
+        std::fs::metadata(&shot).map(|m| m.len() > 1000).unwrap_or(false),
+        "screenshot saved at {}",
+        shot.display()
+    );
 
     // Unpublished, the same page shows nothing.
-    let etag = gallery.expect(200, Req::get(&format!("/v1/manage/artworks/{artwork}")).token(&token)).await.etag();
+    let etag = gallery
+        .expect(200, Req::get(&format!("/v1/manage/artworks/{artwork}")).token(&token))
+        .await
+        .etag();
     gallery
         .expect(
             200,
@@ -227,7 +302,14 @@ async fn a_browser_uploads_through_the_form_and_shows_the_published_images() {
         )
         .await;
     let url = format!("{origin}/gallery.html");
-    let dom = tokio::task::spawn_blocking(move || chromium(&["--virtual-time-budget=20000", "--dump-dom", &url])).await.unwrap();
-    assert!(dom.contains("\"w\":0") || dom.contains("&quot;w&quot;:0"), "a withdrawn image does not load: {dom}");
+    let dom = tokio::task::spawn_blocking(move || {
+        chromium(&["--virtual-time-budget=20000", "--dump-dom", &url])
+    })
+    .await
+    .unwrap();
+    assert!(
+        dom.contains("\"w\":0") || dom.contains("&quot;w&quot;:0"),
+        "a withdrawn image does not load: {dom}"
+    );
     server.abort();
 }

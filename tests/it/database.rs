@@ -13,7 +13,10 @@ use crate::support::{stack_env, TestContext};
 async fn tls_connection_works_and_is_encrypted() {
     let ctx = TestContext::new().await;
     let client = ctx.pool.get().await.expect("pooled TLS connection");
-    let row = client.query_one("SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[]).await.unwrap();
+    let row = client
+        .query_one("SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[])
+        .await
+        .unwrap();
     assert!(row.get::<_, bool>("ssl"), "the session must be encrypted");
     let version: String = row.get("version");
     assert!(version == "TLSv1.3" || version == "TLSv1.2", "{version}");
@@ -25,7 +28,8 @@ async fn server_name_is_verified() {
     // The server certificate names `localhost` only: the same server reached as
     // 127.0.0.1 must be refused by certificate verification.
     let by_ip = DbConfig { host: "127.0.0.1".into(), name: "postgres".into(), ..stack.db.clone() };
-    let err = db::connect(&by_ip, &stack.app_password).await.expect_err("host name mismatch must fail");
+    let err =
+        db::connect(&by_ip, &stack.app_password).await.expect_err("host name mismatch must fail");
     let text = format!("{err:?}");
     assert!(text.contains("NotValidForName") || text.contains("certificate"), "{text}");
     assert!(err.is_retryable(), "a TLS failure is an I/O-level error");
@@ -61,7 +65,9 @@ async fn plaintext_connections_are_refused() {
         .user(&stack.db.user)
         .password(secrecy::ExposeSecret::expose_secret(&stack.app_password));
     pg.ssl_mode(tokio_postgres::config::SslMode::Disable).connect_timeout(Duration::from_secs(5));
-    let Err(err) = pg.connect(tokio_postgres::NoTls).await else { panic!("plaintext must be refused") };
+    let Err(err) = pg.connect(tokio_postgres::NoTls).await else {
+        panic!("plaintext must be refused")
+    };
     let text = err.as_db_error().map(|e| e.message().to_owned()).unwrap_or_else(|| err.to_string());
     assert!(text.contains("no encryption"), "{text}");
 }
@@ -69,13 +75,26 @@ async fn plaintext_connections_are_refused() {
 #[tokio::test]
 async fn migrations_apply_once_and_rerun_as_no_op() {
     let ctx = TestContext::new().await; // applied V1 on an empty database
-    let applied_again = local::migrate(&ctx.db, &ctx.stack.owner_user, &ctx.stack.owner_password).await.unwrap();
-    assert!(applied_again.is_empty(), "re-running migrations must change nothing: {applied_again:?}");
+    let applied_again =
+        local::migrate(&ctx.db, &ctx.stack.owner_user, &ctx.stack.owner_password).await.unwrap();
+    assert!(
+        applied_again.is_empty(),
+        "re-running migrations must change nothing: {applied_again:?}"
+    );
     let client = ctx.pool.get().await.unwrap();
     let tables: Vec<String> =
         crate::support::strings(&client, "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1")
             .await;
-    for t in ["api_tokens", "artists", "artworks", "audit_log", "backups", "images", "print_editions", "restore_drills"] {
+    for t in [
+        "api_tokens",
+        "artists",
+        "artworks",
+        "audit_log",
+        "backups",
+        "images",
+        "print_editions",
+        "restore_drills",
+    ] {
         assert!(tables.iter().any(|x| x == t), "{t} missing from {tables:?}");
     }
 }
@@ -92,7 +111,11 @@ async fn the_app_role_can_append_to_but_not_rewrite_the_audit_log() {
         detail: serde_json::json!({}),
     };
     db::append_audit(&client, &entry).await.expect("INSERT is granted");
-    for sql in ["UPDATE audit_log SET actor = 'someone-else'", "DELETE FROM audit_log", "TRUNCATE audit_log"] {
+    for sql in [
+        "UPDATE audit_log SET actor = 'someone-else'",
+        "DELETE FROM audit_log",
+        "TRUNCATE audit_log",
+    ] {
         let err = client.batch_execute(sql).await.expect_err(sql);
         assert_eq!(err.code().map(|c| c.code()), Some("42501"), "{sql}: {err}");
     }
@@ -106,7 +129,12 @@ async fn an_unreachable_database_is_a_bounded_retryable_error() {
     // A port nothing listens on, and a host that drops packets are both covered by the
     // connect timeout; the refused port answers at once.
     let port = crate::support::closed_port();
-    let cfg = DbConfig { port, connect_timeout: Duration::from_secs(2), name: "postgres".into(), ..stack.db.clone() };
+    let cfg = DbConfig {
+        port,
+        connect_timeout: Duration::from_secs(2),
+        name: "postgres".into(),
+        ..stack.db.clone()
+    };
     let pool = db::pool(&cfg, &SecretString::from("x")).unwrap();
     let started = Instant::now();
     let err = db::ping(&pool).await.expect_err("nothing listens there");
@@ -124,14 +152,27 @@ async fn editions_can_never_be_oversold() {
     let edition = db::insert_edition(
         &client,
         artwork.id,
-        &shared::domain::NewEdition { edition_size: 2, paper: "Rag".into(), price_minor: 100, currency: "EUR".into() }.validate().unwrap(),
+        &shared::domain::NewEdition {
+            edition_size: 2,
+            paper: "Rag".into(),
+            price_minor: 100,
+            currency: "EUR".into(),
+        }
+        .validate()
+        .unwrap(),
     )
     .await
     .unwrap();
     assert_eq!(db::record_sale(&client, edition.id, 2).await.unwrap().unwrap().sold_count, 2);
-    assert!(db::record_sale(&client, edition.id, 1).await.unwrap().is_none(), "a third sale must be refused");
+    assert!(
+        db::record_sale(&client, edition.id, 1).await.unwrap().is_none(),
+        "a third sale must be refused"
+    );
     // The schema's CHECK holds even for SQL that skips the guard.
-    let err = client.execute("UPDATE print_editions SET sold_count = sold_count + 1", &[]).await.expect_err("oversold");
+    let err = client
+        .execute("UPDATE print_editions SET sold_count = sold_count + 1", &[])
+        .await
+        .expect_err("oversold");
     assert_eq!(err.code().map(|c| c.code()), Some("23514"));
 }
 
@@ -140,9 +181,27 @@ async fn the_app_role_soft_deletes_and_only_retention_functions_purge() {
     let ctx = TestContext::new().await;
     let (artist, _) = ctx.artist_with_token("Careful").await;
     let client = ctx.pool.get().await.unwrap();
-    let live = db::insert_artwork(&client, artist, &shared::domain::NewArtwork::titled("Live").validate().unwrap()).await.unwrap();
-    let gone = db::insert_artwork(&client, artist, &shared::domain::NewArtwork::titled("Gone").validate().unwrap()).await.unwrap();
-    client.execute("UPDATE artworks SET deleted_at = now() - interval '40 days' WHERE id = $1", &[&gone.id]).await.unwrap();
+    let live = db::insert_artwork(
+        &client,
+        artist,
+        &shared::domain::NewArtwork::titled("Live").validate().unwrap(),
+    )
+    .await
+    .unwrap();
+    let gone = db::insert_artwork(
+        &client,
+        artist,
+        &shared::domain::NewArtwork::titled("Gone").validate().unwrap(),
+    )
+    .await
+    .unwrap();
+    client
+        .execute(
+            "UPDATE artworks SET deleted_at = now() - interval '40 days' WHERE id = $1",
+            &[&gone.id],
+        )
+        .await
+        .unwrap();
     for sql in [
         "DELETE FROM artworks",
         "DELETE FROM artists",
@@ -156,7 +215,10 @@ async fn the_app_role_soft_deletes_and_only_retention_functions_purge() {
         assert_eq!(err.code().map(|c| c.code()), Some("42501"), "{sql}: {err}");
     }
     let cutoff = chrono::Utc::now() - chrono::Duration::days(30);
-    assert!(!db::purge_artwork(&client, live.id, cutoff).await.unwrap(), "a live artwork is never purged");
+    assert!(
+        !db::purge_artwork(&client, live.id, cutoff).await.unwrap(),
+        "a live artwork is never purged"
+    );
     assert!(db::purge_artwork(&client, gone.id, cutoff).await.unwrap());
     assert!(db::artwork_with_deleted(&client, gone.id, false).await.unwrap().is_none());
     assert!(db::artwork_with_deleted(&client, live.id, false).await.unwrap().is_some());
@@ -205,16 +267,32 @@ async fn a_rotated_password_is_read_again_from_its_secret() {
 
     // ... and the password is rotated meanwhile.
     owner.batch_execute(&format!("ALTER ROLE {role} PASSWORD 'second-password'")).await.unwrap();
-    secrets.put_secret_value().secret_id(&secret).secret_string(r#"{"password":"second-password"}"#).send().await.unwrap();
+    secrets
+        .put_secret_value()
+        .secret_id(&secret)
+        .secret_string(r#"{"password":"second-password"}"#)
+        .send()
+        .await
+        .unwrap();
     let again = pool.get().await.expect("the pool reads the rotated password and connects");
     again.query_one("SELECT 1", &[]).await.unwrap();
 
     // The owner's lazily read password: cached, refused after a rotation, read again.
-    let lazy = shared::aws::LazyPassword::new(clients.clone(), shared::config::PasswordSource::SecretArn(secret.clone()));
+    let lazy = shared::aws::LazyPassword::new(
+        clients.clone(),
+        shared::config::PasswordSource::SecretArn(secret.clone()),
+    );
     assert_eq!(lazy.get().await.unwrap().expose_secret(), "second-password");
     owner.batch_execute(&format!("ALTER ROLE {role} PASSWORD 'third-password'")).await.unwrap();
-    secrets.put_secret_value().secret_id(&secret).secret_string(r#"{"password":"third-password"}"#).send().await.unwrap();
-    let as_owner = backup::Login { db: DbConfig { name: "postgres".into(), ..db.clone() }, password: lazy };
+    secrets
+        .put_secret_value()
+        .secret_id(&secret)
+        .secret_string(r#"{"password":"third-password"}"#)
+        .send()
+        .await
+        .unwrap();
+    let as_owner =
+        backup::Login { db: DbConfig { name: "postgres".into(), ..db.clone() }, password: lazy };
     let proven = as_owner.role().await.expect("the owner's rotated password is read again");
     assert_eq!(proven.password.expose_secret(), "third-password");
 }

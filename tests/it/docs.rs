@@ -6,12 +6,15 @@ use clap::Parser;
 
 #[test]
 fn every_gallery_ops_line_in_the_runbook_is_valid() {
-    let text = std::fs::read_to_string(format!("{}/../docs/deploy.md", env!("CARGO_MANIFEST_DIR"))).unwrap();
-    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| l.starts_with("gallery-ops ")).collect();
+    let text = std::fs::read_to_string(format!("{}/../docs/deploy.md", env!("CARGO_MANIFEST_DIR")))
+        .unwrap();
+    let lines: Vec<&str> =
+        text.lines().map(str::trim).filter(|l| l.starts_with("gallery-ops ")).collect();
     assert!(lines.len() >= 8, "the runbook shows the operator commands");
     for line in lines {
         let words = shell_words(line);
-        let cli = gallery_ops::Cli::try_parse_from(&words).unwrap_or_else(|e| panic!("{line}: {e}"));
+        let cli =
+            gallery_ops::Cli::try_parse_from(&words).unwrap_or_else(|e| panic!("{line}: {e}"));
         if let Some(task) = cli.command.task() {
             task.validate().unwrap_or_else(|e| panic!("{line}: {e}"));
         }

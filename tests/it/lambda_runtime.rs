@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use local::runtime_api::{binary, FunctionProcess, Outcome, RuntimeApi};
+use local::runtime_api::{binary, FunctionProcess, InvocationOutcome, RuntimeApi};
 use serde_json::Value;
 
 use crate::support::TestContext;
@@ -33,7 +33,10 @@ async fn secret(ctx: &TestContext, variable: &str, password: &secrecy::SecretStr
         .secrets
         .create_secret()
         .name(format!("t-{}-{variable}", uuid::Uuid::new_v4().simple()))
-        .secret_string(serde_json::json!({ "username": "x", "password": password.expose_secret() }).to_string())
+        .secret_string(
+            serde_json::json!({ "username": "x", "password": password.expose_secret() })
+                .to_string(),
+        )
         .send()
         .await
         .unwrap();
@@ -55,9 +58,12 @@ pub async fn lambda_env(ctx: &TestContext, f: &FunctionSettings) -> Vec<(String,
             "GALLERY_BACKUPS_REPLICA_BUCKET" => ctx.replica.backups_bucket.clone(),
             // The cross-Region interface endpoint; locally the emulator answers for every region.
             "GALLERY_DR_S3_ENDPOINT" => String::new(),
-            "GALLERY_BACKUP_KMS_KEY_ID" => {
-                local::ensure_key(&ctx.clients.kms, &format!("alias/b-{}", uuid::Uuid::new_v4().simple())).await.unwrap()
-            }
+            "GALLERY_BACKUP_KMS_KEY_ID" => local::ensure_key(
+                &ctx.clients.kms,
+                &format!("alias/b-{}", uuid::Uuid::new_v4().simple()),
+            )
+            .await
+            .unwrap(),
             "DATABASE_HOST" => ctx.db.host.clone(),
             "DATABASE_PORT" => ctx.db.port.to_string(),
             "DATABASE_NAME" => ctx.db.name.clone(),
@@ -104,24 +110,34 @@ impl Running {
     }
 
     pub async fn start_with(binary_name: &str, env: &[(String, String)], memory: u32) -> Self {
-        let runtime = RuntimeApi::start(&format!("copper-gallery-{binary_name}"), &ctx_region()).await.unwrap();
+        let runtime = RuntimeApi::start(&format!("copper-gallery-{binary_name}"), &ctx_region())
+            .await
+            .unwrap();
         let path = binary(binary_name);
-        assert!(path.is_file(), "{} is not built: `cargo xtask test` builds the binaries first", path.display());
+        assert!(
+            path.is_file(),
+            "{} is not built: `cargo xtask test` builds the binaries first",
+            path.display()
+        );
         let process = FunctionProcess::spawn(&path, env, &runtime, memory).unwrap();
         Self { runtime, process }
     }
 
-    pub async fn invoke(&self, event: &Value) -> Outcome {
+    pub async fn invoke(&self, event: &Value) -> InvocationOutcome {
         match tokio::time::timeout(Duration::from_secs(120), self.runtime.invoke(event)).await {
             Ok(outcome) => outcome,
-            Err(_) => panic!("no answer in 120 s; the function printed:\n{}", self.process.output()),
+            Err(_) => {
+                panic!("no answer in 120 s; the function printed:\n{}", self.process.output())
+            }
         }
     }
 
     pub async fn respond(&self, event: &Value) -> Value {
         match self.invoke(event).await {
-            Outcome::Response(v) => v,
-            Outcome::Error(e) => panic!("{e:?}; the function printed:\n{}", self.process.output()),
+            InvocationOutcome::Response(v) => v,
+            InvocationOutcome::Error(e) => {
+                panic!("{e:?}; the function printed:\n{}", self.process.output())
+            }
         }
     }
 }
@@ -151,7 +167,7 @@ async fn the_api_binary_answers_function_url_events() {
 
     // A payload that is neither an HTTP request nor an operator task is a typed error.
     match api.invoke(&serde_json::json!({ "hello": "world" })).await {
-        Outcome::Error(e) => assert_eq!(e.error_type, "InvalidEvent"),
+        InvocationOutcome::Error(e) => assert_eq!(e.error_type, "InvalidEvent"),
         other => panic!("{other:?}"),
     }
 }
@@ -165,7 +181,10 @@ async fn the_processor_binary_renders_an_upload() {
 
     // The sample event, addressed to this test's bucket and object.
     let key = &post.fields.iter().find(|(k, _)| k == "key").unwrap().1;
-    let built = serde_json::to_value(local::object_created_event(&ctx.storage.originals_bucket, key, file.len() as i64).unwrap()).unwrap();
+    let built = serde_json::to_value(
+        local::object_created_event(&ctx.storage.originals_bucket, key, file.len() as i64).unwrap(),
+    )
+    .unwrap();
     let mut event = sample("s3-object-created.json");
     let record = &mut event["Records"][0];
     record["s3"]["bucket"]["name"] = ctx.storage.originals_bucket.clone().into();
@@ -187,7 +206,15 @@ async fn the_backup_binary_stores_a_backup_and_its_drill_restores_it() {
     let backup = Running::start(&ctx, "backup").await;
     let out = backup.respond(&sample("scheduled-backup.json")).await;
     let key = out["key"].as_str().unwrap_or_else(|| panic!("{out}"));
-    let head = ctx.clients.s3.head_object().bucket(&ctx.storage.backups_bucket).key(key).send().await.unwrap();
+    let head = ctx
+        .clients
+        .s3
+        .head_object()
+        .bucket(&ctx.storage.backups_bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap();
     assert!(head.content_length().unwrap_or(0) > 0);
     let client = ctx.pool.get().await.unwrap();
     let status: String = client.query_one("SELECT status FROM backups", &[]).await.unwrap().get(0);
@@ -216,7 +243,8 @@ async fn the_retention_binary_sweeps() {
 async fn a_broken_environment_fails_the_cold_start_with_every_problem() {
     let ctx = TestContext::new().await;
     let f = functions().into_iter().find(|f| f.binary == "api").unwrap();
-    let mut env: Vec<(String, String)> = lambda_env(&ctx, &f).await.into_iter().filter(|(k, _)| k != "DATABASE_HOST").collect();
+    let mut env: Vec<(String, String)> =
+        lambda_env(&ctx, &f).await.into_iter().filter(|(k, _)| k != "DATABASE_HOST").collect();
     for (k, v) in env.iter_mut() {
         if k == "GALLERY_PROCESSED_BUCKET" {
             *v = "Not_A_Bucket".into();
@@ -225,10 +253,14 @@ async fn a_broken_environment_fails_the_cold_start_with_every_problem() {
     let mut api = Running::start_with("api", &env, f.memory).await;
     // The process exits before polling for work; Lambda reports Runtime.ExitError
     // and CloudWatch has what it printed: one line listing every problem.
-    let exit = api.process.wait_exit(Duration::from_secs(30)).await.expect("the process stops on its own");
+    let exit =
+        api.process.wait_exit(Duration::from_secs(30)).await.expect("the process stops on its own");
     assert!(!exit.success());
     let printed = api.process.output();
-    let line = printed.lines().find(|l| l.contains("invalid configuration")).unwrap_or_else(|| panic!("printed:\n{printed}"));
+    let line = printed
+        .lines()
+        .find(|l| l.contains("invalid configuration"))
+        .unwrap_or_else(|| panic!("printed:\n{printed}"));
     for needle in ["DATABASE_HOST is required", "\"Not_A_Bucket\" is not a valid S3 bucket name"] {
         assert!(line.contains(needle), "{needle} missing from {line}");
     }

@@ -16,12 +16,23 @@ use crate::support::{strings, TestContext};
 /// Temporary credentials of `role`'s session `session`, from the emulator's STS.
 async fn assume(ctx: &TestContext, role: &str, session: &str) -> aws_sdk_sts::types::Credentials {
     let sts = aws_sdk_sts::Client::new(&ctx.clients.sdk);
-    let out = sts.assume_role().role_arn(format!("arn:aws:iam::123456789012:role/{role}")).role_session_name(session).send().await.unwrap();
+    let out = sts
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::123456789012:role/{role}"))
+        .role_session_name(session)
+        .send()
+        .await
+        .unwrap();
     out.credentials().unwrap().clone()
 }
 
 /// Runs `gallery-ops ARGS` as `credentials` against `running`'s Invoke API.
-async fn ops(ctx: &TestContext, running: &Running, credentials: &aws_sdk_sts::types::Credentials, args: &[&str]) -> Output {
+async fn ops(
+    ctx: &TestContext,
+    running: &Running,
+    credentials: &aws_sdk_sts::types::Credentials,
+    args: &[&str],
+) -> Output {
     let env = [
         ("AWS_ACCESS_KEY_ID".to_owned(), credentials.access_key_id().to_owned()),
         ("AWS_SECRET_ACCESS_KEY".to_owned(), credentials.secret_access_key().to_owned()),
@@ -33,7 +44,11 @@ async fn ops(ctx: &TestContext, running: &Running, credentials: &aws_sdk_sts::ty
 }
 
 /// The real `gallery-ops` binary with only `env` (and a home of its own).
-async fn gallery_ops(ctx: &TestContext, env: impl IntoIterator<Item = (String, String)>, args: &[&str]) -> Output {
+async fn gallery_ops(
+    ctx: &TestContext,
+    env: impl IntoIterator<Item = (String, String)>,
+    args: &[&str],
+) -> Output {
     let home = std::env::temp_dir().join(format!("ops-home-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&home).unwrap();
     let out = tokio::process::Command::new(local::runtime_api::binary("gallery-ops"))
@@ -69,10 +84,14 @@ async fn an_operator_bootstraps_the_first_admin_and_manages_tokens() {
     let api = Running::start(&ctx, "api").await;
     let alice = assume(&ctx, OPERATOR_ROLE, "alice").await;
 
-    let out = json(&ops(&ctx, &api, &alice, &["admin", "bootstrap", "--label", "gallery owner"]).await);
+    let out =
+        json(&ops(&ctx, &api, &alice, &["admin", "bootstrap", "--label", "gallery owner"]).await);
     let token = out["result"]["token"].as_str().unwrap();
     assert!(token.starts_with("cpg_"), "{out}");
-    assert_eq!(out["caller"], format!("arn:aws:sts::123456789012:assumed-role/{OPERATOR_ROLE}/alice"));
+    assert_eq!(
+        out["caller"],
+        format!("arn:aws:sts::123456789012:assumed-role/{OPERATOR_ROLE}/alice")
+    );
     // The token works: only its digest is stored.
     let digest = shared::domain::token_digest(token);
     assert_eq!(
@@ -86,22 +105,47 @@ async fn an_operator_bootstraps_the_first_admin_and_manages_tokens() {
     assert!(stderr(&again).contains("a live admin token exists"), "{}", stderr(&again));
     assert_eq!(count(&ctx, "SELECT count(*)::text FROM api_tokens").await, "1");
     // …unless forced with a reason.
-    let forced =
-        json(&ops(&ctx, &api, &alice, &["admin", "bootstrap", "--label", "second", "--force", "--reason", "owner lost the first"]).await);
+    let forced = json(
+        &ops(
+            &ctx,
+            &api,
+            &alice,
+            &[
+                "admin",
+                "bootstrap",
+                "--label",
+                "second",
+                "--force",
+                "--reason",
+                "owner lost the first",
+            ],
+        )
+        .await,
+    );
     let second_id = forced["result"]["token_id"].as_str().unwrap().to_owned();
 
     let listed = json(&ops(&ctx, &api, &alice, &["tokens", "list"]).await);
     let tokens = listed["result"]["tokens"].as_array().unwrap();
     assert_eq!(tokens.len(), 2);
-    assert!(!listed.to_string().contains("cpg_") && !listed.to_string().contains(&digest), "no secrets in a listing");
+    assert!(
+        !listed.to_string().contains("cpg_") && !listed.to_string().contains(&digest),
+        "no secrets in a listing"
+    );
 
-    let revoked = json(&ops(&ctx, &api, &alice, &["tokens", "revoke", &second_id, "--reason", "rotated"]).await);
+    let revoked = json(
+        &ops(&ctx, &api, &alice, &["tokens", "revoke", &second_id, "--reason", "rotated"]).await,
+    );
     assert_eq!(revoked["result"]["revoked"], second_id.as_str());
-    let twice = ops(&ctx, &api, &alice, &["tokens", "revoke", &second_id, "--reason", "rotated"]).await;
+    let twice =
+        ops(&ctx, &api, &alice, &["tokens", "revoke", &second_id, "--reason", "rotated"]).await;
     assert!(stderr(&twice).contains("NotFound"), "{}", stderr(&twice));
 
     // Every task is in the audit log under the operator's IAM identity.
-    let actors = strings(&ctx.pool.get().await.unwrap(), "SELECT actor || ' ' || action FROM audit_log ORDER BY id").await;
+    let actors = strings(
+        &ctx.pool.get().await.unwrap(),
+        "SELECT actor || ' ' || action FROM audit_log ORDER BY id",
+    )
+    .await;
     let me = format!("operator:arn:aws:sts::123456789012:assumed-role/{OPERATOR_ROLE}/alice");
     for action in ["ops.bootstrap_admin", "ops.list_tokens", "ops.revoke_token"] {
         assert!(actors.contains(&format!("{me} {action}")), "{action} missing from {actors:?}");
@@ -115,12 +159,24 @@ async fn callers_outside_the_operator_role_and_bad_arguments_change_nothing() {
     let mallory = assume(&ctx, "copper-gallery-api", "mallory").await;
     let out = ops(&ctx, &api, &mallory, &["admin", "bootstrap", "--label", "mine now"]).await;
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("AccessDenied") && stderr(&out).contains("not the gallery's operator role"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("AccessDenied")
+            && stderr(&out).contains("not the gallery's operator role"),
+        "{}",
+        stderr(&out)
+    );
 
     let alice = assume(&ctx, OPERATOR_ROLE, "alice").await;
     for (args, message) in [
-        (&["tokens", "create", "--scope", "artist", "--label", "x"][..], "an artist token needs --artist"),
-        (&["tokens", "create", "--scope", "admin", "--label", "x", "--expires-in-days", "9999"][..], "--expires-in-days"),
+        (
+            &["tokens", "create", "--scope", "artist", "--label", "x"][..],
+            "an artist token needs --artist",
+        ),
+        (
+            &["tokens", "create", "--scope", "admin", "--label", "x", "--expires-in-days", "9999"]
+                [..],
+            "--expires-in-days",
+        ),
         (&["admin", "bootstrap", "--label", "x", "--force"][..], "--reason"),
         (&["tokens", "revoke", "not-a-uuid", "--reason", "x"][..], "invalid value"),
     ] {
@@ -129,10 +185,17 @@ async fn callers_outside_the_operator_role_and_bad_arguments_change_nothing() {
         assert!(stderr(&out).contains(message), "{args:?}: {}", stderr(&out));
     }
     let artist = uuid::Uuid::new_v4().to_string();
-    let out = ops(&ctx, &api, &alice, &["tokens", "create", "--scope", "artist", "--artist", &artist, "--label", "x"]).await;
+    let out = ops(
+        &ctx,
+        &api,
+        &alice,
+        &["tokens", "create", "--scope", "artist", "--artist", &artist, "--label", "x"],
+    )
+    .await;
     assert!(stderr(&out).contains("not found: artist"), "{}", stderr(&out));
     assert_eq!(count(&ctx, "SELECT count(*)::text FROM api_tokens").await, "0");
-    let unproven = count(&ctx, "SELECT count(*)::text FROM audit_log WHERE actor LIKE '%mallory%'").await;
+    let unproven =
+        count(&ctx, "SELECT count(*)::text FROM audit_log WHERE actor LIKE '%mallory%'").await;
     assert_eq!(unproven, "0", "an unproven caller leaves no audit entry (CloudTrail has the call)");
 }
 
@@ -153,12 +216,21 @@ async fn an_operator_runs_a_backup_and_a_drill_now_and_reads_their_history() {
     assert_eq!(history["result"]["drills"][0]["status"], "succeeded");
     assert_eq!(history["result"]["drills"][0]["backup_id"], backup_id.as_str());
 
-    let audited =
-        strings(&ctx.pool.get().await.unwrap(), "SELECT action FROM audit_log WHERE actor LIKE 'operator:%alice' ORDER BY id").await;
+    let audited = strings(
+        &ctx.pool.get().await.unwrap(),
+        "SELECT action FROM audit_log WHERE actor LIKE 'operator:%alice' ORDER BY id",
+    )
+    .await;
     assert_eq!(audited, ["ops.run_backup", "ops.run_restore_drill", "ops.backup_history"]);
 
     // A task sent to the wrong function is refused by name.
-    let wrong = ops(&ctx, &backup, &alice, &["--function-prefix", "copper-gallery", "retention", "preview"]).await;
+    let wrong = ops(
+        &ctx,
+        &backup,
+        &alice,
+        &["--function-prefix", "copper-gallery", "retention", "preview"],
+    )
+    .await;
     assert!(!wrong.status.success());
 }
 
@@ -178,7 +250,13 @@ async fn an_operator_previews_a_retention_sweep_without_deleting() {
         .unwrap();
     let image = uuid::Uuid::new_v4();
     let key = shared::domain::original_key(artwork, image, "gone.jpg");
-    client.execute("INSERT INTO images (id, artwork_id, original_key) VALUES ($1, $2, $3)", &[&image, &artwork, &key]).await.unwrap();
+    client
+        .execute(
+            "INSERT INTO images (id, artwork_id, original_key) VALUES ($1, $2, $3)",
+            &[&image, &artwork, &key],
+        )
+        .await
+        .unwrap();
     shared::aws::storage::ObjectStore::new(&ctx.clients, &ctx.storage.data_key_id)
         .put(&ctx.storage.originals_bucket, &key, vec![1; 4], "image/jpeg")
         .await
@@ -191,7 +269,11 @@ async fn an_operator_previews_a_retention_sweep_without_deleting() {
     assert_eq!(report["rules"]["deleted-artworks"]["items"], 1, "{preview}");
     assert_eq!(report["buckets"][&ctx.storage.originals_bucket]["versions"], 1);
     assert_eq!(report["sample_keys"][0], format!("{}/{key}", ctx.storage.originals_bucket));
-    assert_eq!(count(&ctx, "SELECT count(*)::text FROM artworks").await, "1", "a preview deletes nothing");
+    assert_eq!(
+        count(&ctx, "SELECT count(*)::text FROM artworks").await,
+        "1",
+        "a preview deletes nothing"
+    );
 }
 
 #[tokio::test]
@@ -201,20 +283,30 @@ async fn an_operator_prints_the_policy_and_erases_an_artist_through_the_retentio
     let retention = Running::start(&ctx, "retention").await;
     let alice = assume(&ctx, OPERATOR_ROLE, "alice").await;
     let policy = json(&ops(&ctx, &retention, &alice, &["retention", "policy"]).await);
-    let rules: Vec<&str> = policy["result"]["rules"].as_array().unwrap().iter().map(|r| r["rule"].as_str().unwrap()).collect();
+    let rules: Vec<&str> = policy["result"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["rule"].as_str().unwrap())
+        .collect();
     assert!(rules.contains(&"backups") && rules.contains(&"artist-personal-data"), "{policy}");
 
     let id = artist.to_string();
     let unconfirmed = ops(&ctx, &retention, &alice, &["artists", "erase", &id]).await;
     assert!(!unconfirmed.status.success(), "an erasure must be confirmed");
     assert!(String::from_utf8_lossy(&unconfirmed.stderr).contains("--confirm"));
-    let erased = json(&ops(&ctx, &retention, &alice, &["artists", "erase", &id, "--confirm"]).await);
+    let erased =
+        json(&ops(&ctx, &retention, &alice, &["artists", "erase", &id, "--confirm"]).await);
     assert!(erased["result"]["erasure"]["completed_at"].is_string(), "{erased}");
     assert_eq!(erased["result"]["erasure"]["rows_deleted"]["artists"], 1);
-    assert_eq!(count(&ctx, &format!("SELECT count(*)::text FROM artists WHERE id = '{id}'")).await, "0");
+    assert_eq!(
+        count(&ctx, &format!("SELECT count(*)::text FROM artists WHERE id = '{id}'")).await,
+        "0"
+    );
     let listed = json(&ops(&ctx, &retention, &alice, &["artists", "erasures"]).await);
     assert_eq!(listed["result"]["erasures"][0]["artist_id"], id.as_str());
-    let who = count(&ctx, "SELECT actor FROM audit_log WHERE action = 'artist.erasure_requested'").await;
+    let who =
+        count(&ctx, "SELECT actor FROM audit_log WHERE action = 'artist.erasure_requested'").await;
     assert!(who.starts_with("operator:") && who.contains("alice"), "{who}");
 }
 
@@ -223,24 +315,61 @@ async fn an_operator_adds_the_first_artist_and_issues_their_token() {
     let ctx = TestContext::new().await;
     let api = Running::start(&ctx, "api").await;
     let alice = assume(&ctx, OPERATOR_ROLE, "alice").await;
-    let create = ["artists", "create", "--name", "Ada Copper", "--email", "ada@example.org", "--website", "https://ada.example.org"];
+    let create = [
+        "artists",
+        "create",
+        "--name",
+        "Ada Copper",
+        "--email",
+        "ada@example.org",
+        "--website",
+        "https://ada.example.org",
+    ];
     let created = json(&ops(&ctx, &api, &alice, &create).await);
     let artist = created["result"]["artist_id"].as_str().unwrap().to_owned();
-    let token =
-        json(&ops(&ctx, &api, &alice, &["tokens", "create", "--scope", "artist", "--artist", &artist, "--label", "Ada's phone"]).await);
+    let token = json(
+        &ops(
+            &ctx,
+            &api,
+            &alice,
+            &[
+                "tokens",
+                "create",
+                "--scope",
+                "artist",
+                "--artist",
+                &artist,
+                "--label",
+                "Ada's phone",
+            ],
+        )
+        .await,
+    );
     assert!(token["result"]["token"].as_str().unwrap().starts_with("cpg_"));
     let listed = json(&ops(&ctx, &api, &alice, &["artists", "list"]).await);
     assert_eq!(listed["result"]["artists"][0]["email"], "ada@example.org");
     assert_eq!(listed["result"]["artists"][0]["live_tokens"], 1);
 
     // The same email twice, or a bad one, changes nothing.
-    let again = ops(&ctx, &api, &alice, &["artists", "create", "--name", "Ada again", "--email", "ADA@example.org"]).await;
+    let again = ops(
+        &ctx,
+        &api,
+        &alice,
+        &["artists", "create", "--name", "Ada again", "--email", "ADA@example.org"],
+    )
+    .await;
     assert!(stderr(&again).contains("already exists"), "{}", stderr(&again));
-    let bad = ops(&ctx, &api, &alice, &["artists", "create", "--name", "X", "--email", "not an email"]).await;
+    let bad =
+        ops(&ctx, &api, &alice, &["artists", "create", "--name", "X", "--email", "not an email"])
+            .await;
     assert!(stderr(&bad).contains("--email"), "{}", stderr(&bad));
     assert_eq!(count(&ctx, "SELECT count(*)::text FROM artists").await, "1");
     // The email is personal data: the audit log names the artist by id only.
-    let leaked = count(&ctx, "SELECT count(*)::text FROM audit_log WHERE detail::text ILIKE '%ada@example%'").await;
+    let leaked = count(
+        &ctx,
+        "SELECT count(*)::text FROM audit_log WHERE detail::text ILIKE '%ada@example%'",
+    )
+    .await;
     assert_eq!(leaked, "0");
 }
 
@@ -250,9 +379,17 @@ async fn an_operator_migrates_the_database_through_the_backup_function() {
     let backup = Running::start(&ctx, "backup").await;
     let alice = assume(&ctx, OPERATOR_ROLE, "alice").await;
     let out = json(&ops(&ctx, &backup, &alice, &["database", "migrate"]).await);
-    assert_eq!(out["result"]["applied"], serde_json::json!([]), "the test database is already current: {out}");
+    assert_eq!(
+        out["result"]["applied"],
+        serde_json::json!([]),
+        "the test database is already current: {out}"
+    );
     assert_eq!(out["result"]["logins"], serde_json::json!(["gallery_app", "gallery_backup"]));
-    assert_eq!(count(&ctx, "SELECT count(*)::text FROM audit_log WHERE action = 'ops.migrate_database'").await, "1");
+    assert_eq!(
+        count(&ctx, "SELECT count(*)::text FROM audit_log WHERE action = 'ops.migrate_database'")
+            .await,
+        "1"
+    );
 }
 
 /// docs/backup-restore.md's restore commands, executed as written: the
@@ -265,11 +402,20 @@ async fn the_restore_runbook_runs_as_written() {
     let alice = assume(&ctx, OPERATOR_ROLE, "alice").await;
     json(&ops(&ctx, &backup, &alice, &["backup", "run"]).await);
 
-    let text = std::fs::read_to_string(format!("{}/../docs/backup-restore.md", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let text = std::fs::read_to_string(format!(
+        "{}/../docs/backup-restore.md",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
     let section = text.split("\n## Restore\n").nth(1).unwrap().split("\n## ").next().unwrap();
-    let lines: Vec<&str> = section.lines().map(str::trim).filter(|l| l.starts_with("gallery-ops ")).collect();
+    let lines: Vec<&str> =
+        section.lines().map(str::trim).filter(|l| l.starts_with("gallery-ops ")).collect();
     assert!(lines.iter().any(|l| l.contains("backup restore")), "the runbook shows the restore");
-    let owner = shared::config::DbConfig { user: ctx.stack.owner_user.clone(), name: "postgres".into(), ..ctx.db.clone() };
+    let owner = shared::config::DbConfig {
+        user: ctx.stack.owner_user.clone(),
+        name: "postgres".into(),
+        ..ctx.db.clone()
+    };
     let admin = shared::db::connect(&owner, &ctx.stack.owner_password).await.unwrap();
     admin.batch_execute("DROP DATABASE IF EXISTS gallery_restored WITH (FORCE)").await.unwrap();
     let mut last = Value::Null;
@@ -307,7 +453,11 @@ async fn a_same_named_role_in_another_account_is_refused() {
         .clone();
     let out = ops(&ctx, &api, &twin, &["admin", "bootstrap", "--label", "mine now"]).await;
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("AccessDenied") && stderr(&out).contains("999999999999"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("AccessDenied") && stderr(&out).contains("999999999999"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(count(&ctx, "SELECT count(*)::text FROM api_tokens").await, "0");
 }
 
@@ -325,16 +475,28 @@ async fn a_captured_invocation_cannot_be_replayed() {
         None,
         "test",
     );
-    let task =
-        shared::operator::OperatorTask::BootstrapAdmin { label: "gallery owner".into(), expires_in_days: 30, force: false, reason: None };
-    let endpoint = shared::operator::identity::sts_endpoint(ctx.stack.aws.endpoint_url.as_deref(), &ctx.region);
-    let proof = shared::aws::sts::sign(credentials, &ctx.region, &endpoint, &task.canonical_json()).unwrap();
-    let event = serde_json::to_value(shared::operator::OperatorRequest { operator_task: task, identity: proof }).unwrap();
+    let task = shared::operator::OperatorTask::BootstrapAdmin {
+        label: "gallery owner".into(),
+        expires_in_days: 30,
+        force: false,
+        reason: None,
+    };
+    let endpoint = shared::operator::identity::sts_endpoint(
+        ctx.stack.aws.endpoint_url.as_deref(),
+        &ctx.region,
+    );
+    let proof = shared::aws::sts::sign(credentials, &ctx.region, &endpoint, &task.canonical_json())
+        .unwrap();
+    let event = serde_json::to_value(shared::operator::OperatorRequest {
+        operator_task: task,
+        identity: proof,
+    })
+    .unwrap();
 
     let first = api.respond(&event).await;
     assert!(first["result"]["token"].as_str().is_some_and(|t| t.starts_with("cpg_")), "{first}");
     match api.invoke(&event).await {
-        local::runtime_api::Outcome::Error(e) => {
+        local::runtime_api::InvocationOutcome::Error(e) => {
             assert_eq!(e.error_type, "AccessDenied", "{e:?}");
             assert!(e.error_message.contains("already used"), "{e:?}");
         }
@@ -357,10 +519,20 @@ async fn check(ctx: &TestContext, origin: &str, wait_seconds: u32) -> Output {
             }
         }
     }
-    env.retain(|(name, _)| !matches!(name.as_str(), "GALLERY_OPERATOR_ROLE_NAME" | "AWS_ACCESS_KEY_ID" | "GALLERY_MEDIA_BASE_URL"));
+    env.retain(|(name, _)| {
+        !matches!(
+            name.as_str(),
+            "GALLERY_OPERATOR_ROLE_NAME" | "AWS_ACCESS_KEY_ID" | "GALLERY_MEDIA_BASE_URL"
+        )
+    });
     env.push(("AWS_ACCESS_KEY_ID".into(), "testing".into()));
     env.push(("GALLERY_MEDIA_BASE_URL".into(), origin.into()));
-    gallery_ops(ctx, env, &["--local", "check", "--api-url", origin, "--wait-seconds", &wait_seconds.to_string()]).await
+    gallery_ops(
+        ctx,
+        env,
+        &["--local", "check", "--api-url", origin, "--wait-seconds", &wait_seconds.to_string()],
+    )
+    .await
 }
 
 /// `gallery-ops check` (the real binary, tasks in-process) against the whole
@@ -408,16 +580,30 @@ async fn the_smoke_test_passes_against_the_local_stack_and_leaves_nothing_behind
     .iter()
     .enumerate()
     {
-        assert!(hops.get(i).is_some_and(|h| h.contains(hop)), "hop {i} ({hop}) missing or out of order:\n{printed}");
+        assert!(
+            hops.get(i).is_some_and(|h| h.contains(hop)),
+            "hop {i} ({hop}) missing or out of order:\n{printed}"
+        );
     }
     // Nothing of the check remains but the erasure record, its audit entries and the backup.
     for table in ["artists", "artworks", "images", "print_editions", "api_tokens"] {
-        assert_eq!(count(&ctx, &format!("SELECT count(*)::text FROM {table}")).await, "0", "{table} after the check");
+        assert_eq!(
+            count(&ctx, &format!("SELECT count(*)::text FROM {table}")).await,
+            "0",
+            "{table} after the check"
+        );
     }
-    assert_eq!(count(&ctx, "SELECT count(*)::text FROM erasures WHERE completed_at IS NOT NULL").await, "1");
+    assert_eq!(
+        count(&ctx, "SELECT count(*)::text FROM erasures WHERE completed_at IS NOT NULL").await,
+        "1"
+    );
     for bucket in [&ctx.storage.originals_bucket, &ctx.storage.processed_bucket] {
-        let versions = ctx.clients.s3.list_object_versions().bucket(bucket.as_str()).send().await.unwrap();
-        assert!(versions.versions().is_empty() && versions.delete_markers().is_empty(), "{bucket} keeps objects of the check");
+        let versions =
+            ctx.clients.s3.list_object_versions().bucket(bucket.as_str()).send().await.unwrap();
+        assert!(
+            versions.versions().is_empty() && versions.delete_markers().is_empty(),
+            "{bucket} keeps objects of the check"
+        );
     }
 }
 
@@ -439,6 +625,10 @@ async fn a_failing_hop_stops_the_smoke_test_and_it_cleans_up() {
     assert!(printed.contains("waiting for the renditions"), "the failing hop is named:\n{printed}");
     assert!(printed.contains("erasing the check's artist"), "{printed}");
     for table in ["artists", "artworks", "images", "api_tokens"] {
-        assert_eq!(count(&ctx, &format!("SELECT count(*)::text FROM {table}")).await, "0", "{table} after a failed check");
+        assert_eq!(
+            count(&ctx, &format!("SELECT count(*)::text FROM {table}")).await,
+            "0",
+            "{table} after a failed check"
+        );
     }
 }

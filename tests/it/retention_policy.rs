@@ -36,7 +36,17 @@ async fn versions_under(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> 
 }
 
 fn policy() -> Policy {
-    Policy { rotation: Rotation { keep_last: 1, daily: 0, weekly: 0, monthly: 0, yearly: 0, ..Rotation::default() }, ..Policy::default() }
+    Policy {
+        rotation: Rotation {
+            keep_last: 1,
+            daily: 0,
+            weekly: 0,
+            monthly: 0,
+            yearly: 0,
+            ..Rotation::default()
+        },
+        ..Policy::default()
+    }
 }
 
 /// An artwork of `artist` with one ready image: its original (two versions
@@ -51,20 +61,45 @@ async fn work(ctx: &TestContext, artist: Uuid, slug: &str) -> Work {
     let client = ctx.pool.get().await.unwrap();
     let store = ObjectStore::new(&ctx.clients, &ctx.storage.data_key_id);
     let replica = store.with_s3(ctx.replica_s3());
-    let a = shared::db::insert_artwork(&client, artist, &shared::domain::NewArtwork::titled(slug).validate().unwrap()).await.unwrap();
+    let a = shared::db::insert_artwork(
+        &client,
+        artist,
+        &shared::domain::NewArtwork::titled(slug).validate().unwrap(),
+    )
+    .await
+    .unwrap();
     let image = Uuid::new_v4();
     let original = shared::domain::original_key(a.id, image, "plate.tif");
     shared::db::insert_image(&client, image, a.id, &original).await.unwrap();
     for v in 0..2u8 {
-        store.put(&ctx.storage.originals_bucket, &original, vec![v; 8], "image/tiff").await.unwrap();
+        store
+            .put(&ctx.storage.originals_bucket, &original, vec![v; 8], "image/tiff")
+            .await
+            .unwrap();
     }
-    ctx.clients.s3.delete_object().bucket(&ctx.storage.originals_bucket).key(&original).send().await.unwrap();
+    ctx.clients
+        .s3
+        .delete_object()
+        .bucket(&ctx.storage.originals_bucket)
+        .key(&original)
+        .send()
+        .await
+        .unwrap();
     let rendition = shared::domain::rendition_key(a.id, image, 400, "jpg");
     for v in 0..2u8 {
-        store.put(&ctx.storage.processed_bucket, &rendition, vec![v; 8], "image/jpeg").await.unwrap();
-        replica.put(&ctx.replica.processed_bucket, &rendition, vec![v; 8], "image/jpeg").await.unwrap();
+        store
+            .put(&ctx.storage.processed_bucket, &rendition, vec![v; 8], "image/jpeg")
+            .await
+            .unwrap();
+        replica
+            .put(&ctx.replica.processed_bucket, &rendition, vec![v; 8], "image/jpeg")
+            .await
+            .unwrap();
     }
-    client.execute("UPDATE images SET status = 'processing' WHERE id = $1", &[&image]).await.unwrap();
+    client
+        .execute("UPDATE images SET status = 'processing' WHERE id = $1", &[&image])
+        .await
+        .unwrap();
     let record = shared::domain::RenditionRecord {
         format: "jpg".into(),
         long_edge: 400,
@@ -80,25 +115,48 @@ async fn work(ctx: &TestContext, artist: Uuid, slug: &str) -> Work {
 
 async fn delete_days_ago(ctx: &TestContext, artwork: Uuid, days: i32) {
     let client = ctx.pool.get().await.unwrap();
-    client.execute("UPDATE artworks SET deleted_at = now() - make_interval(days => $2) WHERE id = $1", &[&artwork, &days]).await.unwrap();
+    client
+        .execute(
+            "UPDATE artworks SET deleted_at = now() - make_interval(days => $2) WHERE id = $1",
+            &[&artwork, &days],
+        )
+        .await
+        .unwrap();
 }
 
 /// Versions left under an artwork's prefixes in the primary buckets and the replica.
 async fn left(ctx: &TestContext, artwork: Uuid) -> [usize; 3] {
     [
-        versions_under(&ctx.clients.s3, &ctx.storage.originals_bucket, &format!("originals/{artwork}/")).await,
-        versions_under(&ctx.clients.s3, &ctx.storage.processed_bucket, &format!("renditions/{artwork}/")).await,
-        versions_under(&ctx.replica_s3(), &ctx.replica.processed_bucket, &format!("renditions/{artwork}/")).await,
+        versions_under(
+            &ctx.clients.s3,
+            &ctx.storage.originals_bucket,
+            &format!("originals/{artwork}/"),
+        )
+        .await,
+        versions_under(
+            &ctx.clients.s3,
+            &ctx.storage.processed_bucket,
+            &format!("renditions/{artwork}/"),
+        )
+        .await,
+        versions_under(
+            &ctx.replica_s3(),
+            &ctx.replica.processed_bucket,
+            &format!("renditions/{artwork}/"),
+        )
+        .await,
     ]
 }
 
 async fn run(ctx: &TestContext, policy: Policy) -> Report {
-    let sweep = Sweep { request_id: Some(format!("test-{}", Uuid::new_v4())), ..Sweep::at(Utc::now()) };
+    let sweep =
+        Sweep { request_id: Some(format!("test-{}", Uuid::new_v4())), ..Sweep::at(Utc::now()) };
     ctx.retention(policy).run(&sweep).await.expect("retention run")
 }
 
 #[tokio::test]
-async fn a_purge_leaves_no_version_or_marker_in_the_primary_or_the_replica_and_a_second_run_finds_nothing() {
+async fn a_purge_leaves_no_version_or_marker_in_the_primary_or_the_replica_and_a_second_run_finds_nothing(
+) {
     let ctx = TestContext::new().await;
     let (artist, _) = ctx.artist_with_token("Leaving Artist").await;
     let old = work(&ctx, artist, "old-deleted").await;
@@ -111,17 +169,33 @@ async fn a_purge_leaves_no_version_or_marker_in_the_primary_or_the_replica_and_a
     let abandoned = Uuid::new_v4();
     let abandoned_key = shared::domain::original_key(recent.id, abandoned, "late.jpg");
     shared::db::insert_image(&client, abandoned, recent.id, &abandoned_key).await.unwrap();
-    client.execute("UPDATE images SET created_at = now() - interval '7 days' WHERE id = $1", &[&abandoned]).await.unwrap();
+    client
+        .execute(
+            "UPDATE images SET created_at = now() - interval '7 days' WHERE id = $1",
+            &[&abandoned],
+        )
+        .await
+        .unwrap();
     ObjectStore::new(&ctx.clients, &ctx.storage.data_key_id)
         .put(&ctx.storage.originals_bucket, &abandoned_key, vec![1; 8], "image/jpeg")
         .await
         .unwrap();
     // A token revoked long ago, and a live one.
-    client.execute("UPDATE api_tokens SET revoked_at = now() - interval '100 days'", &[]).await.unwrap();
+    client
+        .execute("UPDATE api_tokens SET revoked_at = now() - interval '100 days'", &[])
+        .await
+        .unwrap();
     ctx.artist_with_token("Staying Artist").await;
     // An image whose processing died two days ago.
     let stuck = Uuid::new_v4();
-    shared::db::insert_image(&client, stuck, recent.id, &shared::domain::original_key(recent.id, stuck, "lost.jpg")).await.unwrap();
+    shared::db::insert_image(
+        &client,
+        stuck,
+        recent.id,
+        &shared::domain::original_key(recent.id, stuck, "lost.jpg"),
+    )
+    .await
+    .unwrap();
     client
         .execute("UPDATE images SET status = 'processing', updated_at = now() - interval '2 days' WHERE id = $1", &[&stuck])
         .await
@@ -130,25 +204,53 @@ async fn a_purge_leaves_no_version_or_marker_in_the_primary_or_the_replica_and_a
     let report = run(&ctx, policy()).await;
     assert!(report.succeeded(), "{report:#?}");
     assert_eq!(report.rules["deleted-artworks"].rows, 1);
-    assert_eq!(report.rules["deleted-artworks"].object_versions, 7, "3 in originals, 2 + 2 renditions");
+    assert_eq!(
+        report.rules["deleted-artworks"].object_versions, 7,
+        "3 in originals, 2 + 2 renditions"
+    );
     assert_eq!(report.rules["stale-images"].rows, 1);
     assert_eq!(report.rules["dead-tokens"].rows, 1);
     assert_eq!(report.rules["stuck-processing"].rows, 1);
 
     assert_eq!(left(&ctx, old.id).await, [0, 0, 0], "no version and no delete marker anywhere");
-    assert_eq!(left(&ctx, recent.id).await, [3, 2, 2], "the recently deleted artwork is still restorable");
+    assert_eq!(
+        left(&ctx, recent.id).await,
+        [3, 2, 2],
+        "the recently deleted artwork is still restorable"
+    );
     assert!(shared::db::artwork_by_id(&client, old.id).await.unwrap().is_none());
-    let image_rows: i64 = client.query_one("SELECT count(*) FROM images WHERE id = $1", &[&old.image]).await.unwrap().get(0);
+    let image_rows: i64 = client
+        .query_one("SELECT count(*) FROM images WHERE id = $1", &[&old.image])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(image_rows, 0);
-    let stuck_status: String = client.query_one("SELECT status FROM images WHERE id = $1", &[&stuck]).await.unwrap().get(0);
+    let stuck_status: String = client
+        .query_one("SELECT status FROM images WHERE id = $1", &[&stuck])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(stuck_status, "failed", "a lost processing run is recorded as failed");
-    let audit = strings(&client, "SELECT action FROM audit_log WHERE actor = 'system:retention' ORDER BY id").await;
+    let audit = strings(
+        &client,
+        "SELECT action FROM audit_log WHERE actor = 'system:retention' ORDER BY id",
+    )
+    .await;
     assert_eq!(
         audit,
-        ["retention.purge_artwork", "retention.purge_image", "retention.fail_stuck_images", "retention.purge_tokens", "retention.run"]
+        [
+            "retention.purge_artwork",
+            "retention.purge_image",
+            "retention.fail_stuck_images",
+            "retention.purge_tokens",
+            "retention.run"
+        ]
     );
-    let target: String =
-        client.query_one("SELECT target FROM audit_log WHERE action = 'retention.purge_artwork'", &[]).await.unwrap().get(0);
+    let target: String = client
+        .query_one("SELECT target FROM audit_log WHERE action = 'retention.purge_artwork'", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(target, format!("artwork:{}", old.id));
 
     // A second run finds nothing more to do.
@@ -163,7 +265,8 @@ async fn a_dry_run_reports_exactly_what_would_go_and_changes_nothing() {
     let old = work(&ctx, artist, "dry-old").await;
     delete_days_ago(&ctx, old.id, 40).await;
     let client = ctx.pool.get().await.unwrap();
-    let audit_before: i64 = client.query_one("SELECT count(*) FROM audit_log", &[]).await.unwrap().get(0);
+    let audit_before: i64 =
+        client.query_one("SELECT count(*) FROM audit_log", &[]).await.unwrap().get(0);
 
     let sweep = Sweep { dry_run: true, ..Sweep::at(Utc::now()) };
     let report = ctx.retention(policy()).run(&sweep).await.unwrap();
@@ -171,13 +274,25 @@ async fn a_dry_run_reports_exactly_what_would_go_and_changes_nothing() {
     assert_eq!(report.rules["deleted-artworks"].items, 1);
     assert_eq!(report.rules["deleted-artworks"].rows, 0);
     assert_eq!(report.object_versions(), 7, "{report:#?}");
-    assert_eq!(report.buckets[&ctx.replica.processed_bucket].versions, 2, "the replica's copies are counted");
+    assert_eq!(
+        report.buckets[&ctx.replica.processed_bucket].versions, 2,
+        "the replica's copies are counted"
+    );
     assert!(report.sample_keys.iter().any(|k| k.contains(&format!("renditions/{}/", old.id))));
-    assert_eq!(report.buckets.values().map(|b| b.delete_requests).sum::<u64>(), 0, "nothing was deleted");
+    assert_eq!(
+        report.buckets.values().map(|b| b.delete_requests).sum::<u64>(),
+        0,
+        "nothing was deleted"
+    );
 
     assert_eq!(left(&ctx, old.id).await, [3, 2, 2]);
-    assert!(client.query_opt("SELECT 1 FROM artworks WHERE id = $1", &[&old.id]).await.unwrap().is_some());
-    let audit_after: Vec<String> = strings(&client, "SELECT action FROM audit_log ORDER BY id").await;
+    assert!(client
+        .query_opt("SELECT 1 FROM artworks WHERE id = $1", &[&old.id])
+        .await
+        .unwrap()
+        .is_some());
+    let audit_after: Vec<String> =
+        strings(&client, "SELECT action FROM audit_log ORDER BY id").await;
     assert_eq!(audit_after.len() as i64, audit_before + 1, "only the dry run's own summary");
     assert_eq!(audit_after.last().map(String::as_str), Some("retention.dry_run"));
 }
@@ -186,11 +301,17 @@ async fn a_dry_run_reports_exactly_what_would_go_and_changes_nothing() {
 async fn one_locked_version_is_reported_and_everything_else_is_deleted() {
     let ctx = TestContext::new().await;
     // Object lock can only be switched on while the bucket is empty.
-    use aws_sdk_s3::types::{ObjectLockConfiguration, ObjectLockEnabled, ObjectLockLegalHold, ObjectLockLegalHoldStatus};
+    use aws_sdk_s3::types::{
+        ObjectLockConfiguration, ObjectLockEnabled, ObjectLockLegalHold, ObjectLockLegalHoldStatus,
+    };
     let s3 = &ctx.clients.s3;
     s3.put_object_lock_configuration()
         .bucket(&ctx.storage.processed_bucket)
-        .object_lock_configuration(ObjectLockConfiguration::builder().object_lock_enabled(ObjectLockEnabled::Enabled).build())
+        .object_lock_configuration(
+            ObjectLockConfiguration::builder()
+                .object_lock_enabled(ObjectLockEnabled::Enabled)
+                .build(),
+        )
         .send()
         .await
         .expect("object lock on the empty bucket");
@@ -201,7 +322,8 @@ async fn one_locked_version_is_reported_and_everything_else_is_deleted() {
     delete_days_ago(&ctx, free.id, 41).await;
     // A legal hold on one version of the locked work's rendition.
     let key = shared::domain::rendition_key(locked.id, locked.image, 400, "jpg");
-    let head = s3.head_object().bucket(&ctx.storage.processed_bucket).key(&key).send().await.unwrap();
+    let head =
+        s3.head_object().bucket(&ctx.storage.processed_bucket).key(&key).send().await.unwrap();
     s3.put_object_legal_hold()
         .bucket(&ctx.storage.processed_bucket)
         .key(&key)
@@ -219,8 +341,19 @@ async fn one_locked_version_is_reported_and_everything_else_is_deleted() {
     assert_eq!(left(&ctx, free.id).await, [0, 0, 0], "the other item is purged in the same batch");
     assert_eq!(report.rules["deleted-artworks"].rows, 1);
     let client = ctx.pool.get().await.unwrap();
-    assert!(client.query_opt("SELECT 1 FROM artworks WHERE id = $1", &[&locked.id]).await.unwrap().is_some(), "its row waits");
-    assert_eq!(versions_under(s3, &ctx.storage.processed_bucket, &key).await, 1, "only the held version is left");
+    assert!(
+        client
+            .query_opt("SELECT 1 FROM artworks WHERE id = $1", &[&locked.id])
+            .await
+            .unwrap()
+            .is_some(),
+        "its row waits"
+    );
+    assert_eq!(
+        versions_under(s3, &ctx.storage.processed_bucket, &key).await,
+        1,
+        "only the held version is left"
+    );
 
     // Once the hold is lifted, the next run finishes it.
     s3.put_object_legal_hold()
@@ -241,12 +374,26 @@ async fn twenty_five_hundred_versions_take_exactly_three_delete_calls() {
     let ctx = TestContext::new().await;
     let (artist, _) = ctx.artist_with_token("Prolific Artist").await;
     let client = ctx.pool.get().await.unwrap();
-    let a = shared::db::insert_artwork(&client, artist, &shared::domain::NewArtwork::titled("many").validate().unwrap()).await.unwrap();
+    let a = shared::db::insert_artwork(
+        &client,
+        artist,
+        &shared::domain::NewArtwork::titled("many").validate().unwrap(),
+    )
+    .await
+    .unwrap();
     let image = Uuid::new_v4();
-    shared::db::insert_image(&client, image, a.id, &shared::domain::original_key(a.id, image, "x.jpg")).await.unwrap();
+    shared::db::insert_image(
+        &client,
+        image,
+        a.id,
+        &shared::domain::original_key(a.id, image, "x.jpg"),
+    )
+    .await
+    .unwrap();
     // 25 keys × 100 versions, written 16 at a time.
     let store = ObjectStore::new(&ctx.clients, &ctx.storage.data_key_id);
-    let keys: Vec<String> = (0..25).map(|k| format!("renditions/{}/{image}/{k}.jpg", a.id)).collect();
+    let keys: Vec<String> =
+        (0..25).map(|k| format!("renditions/{}/{image}/{k}.jpg", a.id)).collect();
     // One version of every key at a time: the emulator loses versions written
     // to the same key concurrently.
     for v in 0..100u8 {
@@ -264,17 +411,28 @@ async fn twenty_five_hundred_versions_take_exactly_three_delete_calls() {
 
     // The sweep's S3 traffic through a proxy that counts DeleteObjects on the wire.
     let emulator = ctx.stack.aws.endpoint_url.clone().unwrap();
-    let (proxy, wire) = local::proxy::counting(emulator, local::proxy::s3_delete_objects).await.unwrap();
+    let (proxy, wire) =
+        local::proxy::counting(emulator, local::proxy::s3_delete_objects).await.unwrap();
     let proxied = shared::config::AwsConfig { endpoint_url: Some(proxy), ..ctx.stack.aws.clone() };
-    let clients = shared::aws::Clients::new(&proxied).await.signing_as("gallery-retention", "testing");
-    let retention = retention::retention_with(&ctx.retention_config(policy()), ctx.pool.clone(), &clients);
+    let clients =
+        shared::aws::Clients::new(&proxied).await.signing_as("gallery-retention", "testing");
+    let retention =
+        retention::retention_with(&ctx.retention_config(policy()), ctx.pool.clone(), &clients);
     let report = retention.run(&Sweep::at(Utc::now())).await.unwrap();
     let processed = &report.buckets[&ctx.storage.processed_bucket];
     assert_eq!(processed.versions, 2500);
     assert_eq!(processed.delete_requests, 3, "⌈2500 / 1000⌉ DeleteObjects calls");
     assert_eq!(wire.calls(), 3, "and exactly three on the wire");
     assert_eq!(processed.list_requests, 3, "ListObjectVersions pages of 1,000");
-    assert_eq!(versions_under(&ctx.clients.s3, &ctx.storage.processed_bucket, &format!("renditions/{}/", a.id)).await, 0);
+    assert_eq!(
+        versions_under(
+            &ctx.clients.s3,
+            &ctx.storage.processed_bucket,
+            &format!("renditions/{}/", a.id)
+        )
+        .await,
+        0
+    );
 }
 
 #[tokio::test]
@@ -335,8 +493,14 @@ async fn backup_row(ctx: &TestContext, days_ago: i32, drilled: bool) -> (Uuid, S
     let key = format!("backups/old/{id}.cpgbak");
     let manifest = backup::Manifest::key_for(&key);
     for k in [&key, &manifest] {
-        store.put(&ctx.storage.backups_bucket, k, vec![0; 16], "application/octet-stream").await.unwrap();
-        replica.put(&ctx.replica.backups_bucket, k, vec![0; 16], "application/octet-stream").await.unwrap();
+        store
+            .put(&ctx.storage.backups_bucket, k, vec![0; 16], "application/octet-stream")
+            .await
+            .unwrap();
+        replica
+            .put(&ctx.replica.backups_bucket, k, vec![0; 16], "application/octet-stream")
+            .await
+            .unwrap();
     }
     client
         .execute(
@@ -366,31 +530,65 @@ async fn the_rotation_deletes_old_backups_everywhere_but_keeps_the_newest_one_a_
     let (_, newer) = backup_row(&ctx, 2, false).await;
     let (_, proven) = backup_row(&ctx, 3, true).await;
     let (gone_id, gone) = backup_row(&ctx, 4, false).await;
-    let rotation = Rotation { keep_last: 2, daily: 0, weekly: 0, monthly: 0, yearly: 0, ..Rotation::default() };
+    let rotation = Rotation {
+        keep_last: 2,
+        daily: 0,
+        weekly: 0,
+        monthly: 0,
+        yearly: 0,
+        ..Rotation::default()
+    };
     let report = run(&ctx, Policy { rotation, ..Policy::default() }).await;
     assert_eq!(report.rules["backups"].rows, 1, "{report:#?}");
     let count = |key: String| {
         let (s3, replica) = (ctx.clients.s3.clone(), ctx.replica_s3());
-        let (bucket, replica_bucket) = (ctx.storage.backups_bucket.clone(), ctx.replica.backups_bucket.clone());
-        async move { (versions_under(&s3, &bucket, &key).await, versions_under(&replica, &replica_bucket, &key).await) }
+        let (bucket, replica_bucket) =
+            (ctx.storage.backups_bucket.clone(), ctx.replica.backups_bucket.clone());
+        async move {
+            (
+                versions_under(&s3, &bucket, &key).await,
+                versions_under(&replica, &replica_bucket, &key).await,
+            )
+        }
     };
     for kept in [&newest, &newer, &proven] {
-        assert_eq!(count(kept.trim_end_matches(".cpgbak").to_owned()).await, (2, 2), "{kept} kept with its manifest, both copies");
+        assert_eq!(
+            count(kept.trim_end_matches(".cpgbak").to_owned()).await,
+            (2, 2),
+            "{kept} kept with its manifest, both copies"
+        );
     }
-    assert_eq!(count(gone.trim_end_matches(".cpgbak").to_owned()).await, (0, 0), "object and manifest gone from both regions");
+    assert_eq!(
+        count(gone.trim_end_matches(".cpgbak").to_owned()).await,
+        (0, 0),
+        "object and manifest gone from both regions"
+    );
     let client = ctx.pool.get().await.unwrap();
-    let expired: Option<chrono::DateTime<Utc>> =
-        client.query_one("SELECT expired_at FROM backups WHERE id = $1", &[&gone_id]).await.unwrap().get(0);
+    let expired: Option<chrono::DateTime<Utc>> = client
+        .query_one("SELECT expired_at FROM backups WHERE id = $1", &[&gone_id])
+        .await
+        .unwrap()
+        .get(0);
     assert!(expired.is_some());
 }
 
 /// Every text column of every table that could hold an artist's personal data.
-async fn personal_data_anywhere(client: &deadpool_postgres::Object, needles: &[&str]) -> Vec<String> {
+async fn personal_data_anywhere(
+    client: &deadpool_postgres::Object,
+    needles: &[&str],
+) -> Vec<String> {
     let mut found = Vec::new();
-    let tables = strings(client, "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'").await;
+    let tables =
+        strings(client, "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'").await;
     for table in tables {
-        let text: String =
-            client.query_one(&format!("SELECT coalesce(string_agg(t::text, ' '), '') FROM \"{table}\" t"), &[]).await.unwrap().get(0);
+        let text: String = client
+            .query_one(
+                &format!("SELECT coalesce(string_agg(t::text, ' '), '') FROM \"{table}\" t"),
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
         for needle in needles {
             if text.contains(needle) {
                 found.push(format!("{table} holds {needle:?}"));
@@ -418,7 +616,9 @@ async fn an_erasure_leaves_no_personal_field_anywhere_and_a_record_that_proves_i
     let live = work(&ctx, artist, "erika-plate").await;
     let deleted = work(&ctx, artist, "erika-deleted").await;
     delete_days_ago(&ctx, deleted.id, 3).await;
-    shared::db::set_suspension(&client, artist, Some("complaint by Erika's gallerist")).await.unwrap();
+    shared::db::set_suspension(&client, artist, Some("complaint by Erika's gallerist"))
+        .await
+        .unwrap();
     let entry = AuditEntry {
         actor: "token:x",
         action: "artist.suspend",
@@ -432,32 +632,49 @@ async fn an_erasure_leaves_no_personal_field_anywhere_and_a_record_that_proves_i
     let (_, taken_before) = backup_row(&ctx, 0, true).await;
 
     let retention = ctx.retention(policy());
-    let outcome = retention.erase_now(artist, "operator:arn:aws:iam::1:role/ops", "req-erase", Utc::now()).await.expect("erasure");
+    let outcome = retention
+        .erase_now(artist, "operator:arn:aws:iam::1:role/ops", "req-erase", Utc::now())
+        .await
+        .expect("erasure");
     assert!(outcome.report.succeeded(), "{:#?}", outcome.report);
     let record = outcome.erasure;
     assert!(record.completed_at.is_some());
     let rows = record.rows_deleted.clone().unwrap();
-    assert_eq!((rows["artists"].as_i64(), rows["artworks"].as_i64(), rows["images"].as_i64()), (Some(1), Some(2), Some(2)));
+    assert_eq!(
+        (rows["artists"].as_i64(), rows["artworks"].as_i64(), rows["images"].as_i64()),
+        (Some(1), Some(2), Some(2))
+    );
     assert_eq!(rows["api_tokens"].as_i64(), Some(1));
     assert_eq!(rows["audit_entries_redacted"].as_i64(), Some(1));
     assert_eq!(record.objects_deleted.as_ref().unwrap()["object_versions"].as_u64(), Some(14));
     let containing = record.backups_containing.clone().unwrap();
     assert_eq!(containing["backups"].as_array().unwrap().len(), 1, "{containing}");
-    assert!(containing["backups"][0]["removed_by"].is_string(), "with the day the rotation removes it: {containing}");
+    assert!(
+        containing["backups"][0]["removed_by"].is_string(),
+        "with the day the rotation removes it: {containing}"
+    );
     assert!(taken_before.contains(containing["backups"][0]["backup_id"].as_str().unwrap()));
 
     for w in [&live, &deleted] {
         assert_eq!(left(&ctx, w.id).await, [0, 0, 0]);
     }
     assert_eq!(left(&ctx, stays.id).await, [3, 2, 2], "another artist's work is untouched");
-    let found = personal_data_anywhere(&client, &["Erika", "erika.leaving@example.org", "Ghent", "erika.example"]).await;
+    let found = personal_data_anywhere(
+        &client,
+        &["Erika", "erika.leaving@example.org", "Ghent", "erika.example"],
+    )
+    .await;
     assert!(found.is_empty(), "{found:?}");
     let stored = shared::db::erasure_by_id(&client, record.id).await.unwrap().unwrap();
     assert_eq!(stored.artist_id, artist);
-    let audit = strings(&client, "SELECT action FROM audit_log WHERE action LIKE '%eras%' ORDER BY id").await;
+    let audit =
+        strings(&client, "SELECT action FROM audit_log WHERE action LIKE '%eras%' ORDER BY id")
+            .await;
     assert_eq!(audit, ["artist.erasure_requested", "retention.erase_artist"]);
     // The ledger holds the completed record, in the backups bucket.
-    let ledger = shared::ledger::read_ledger(&retention.ledger_store, &ctx.storage.backups_bucket).await.unwrap();
+    let ledger = shared::ledger::read_ledger(&retention.ledger_store, &ctx.storage.backups_bucket)
+        .await
+        .unwrap();
     assert_eq!(ledger.len(), 1);
     assert!(ledger[0].completed_at.is_some());
     // Asking again for an erased artist: there is no such artist any more.
@@ -470,13 +687,31 @@ async fn an_erasure_requested_through_the_api_is_completed_by_the_next_sweep() {
     let client = ctx.pool.get().await.unwrap();
     let (artist, _) = ctx.artist_with_token("Asked To Go").await;
     let w = work(&ctx, artist, "asked").await;
-    let (erasure, new) = shared::db::request_erasure(&client, artist, "token:admin", Some("req-api")).await.unwrap().unwrap();
+    let (erasure, new) =
+        shared::db::request_erasure(&client, artist, "token:admin", Some("req-api"))
+            .await
+            .unwrap()
+            .unwrap();
     assert!(new);
-    let (again, new) = shared::db::request_erasure(&client, artist, "token:admin", Some("req-api-2")).await.unwrap().unwrap();
+    let (again, new) =
+        shared::db::request_erasure(&client, artist, "token:admin", Some("req-api-2"))
+            .await
+            .unwrap()
+            .unwrap();
     assert_eq!((again.id, new), (erasure.id, false), "asking twice is one erasure");
-    let suspended: bool = client.query_one("SELECT suspended_at IS NOT NULL FROM artists WHERE id = $1", &[&artist]).await.unwrap().get(0);
-    let live_tokens: i64 =
-        client.query_one("SELECT count(*) FROM api_tokens WHERE artist_id = $1 AND revoked_at IS NULL", &[&artist]).await.unwrap().get(0);
+    let suspended: bool = client
+        .query_one("SELECT suspended_at IS NOT NULL FROM artists WHERE id = $1", &[&artist])
+        .await
+        .unwrap()
+        .get(0);
+    let live_tokens: i64 = client
+        .query_one(
+            "SELECT count(*) FROM api_tokens WHERE artist_id = $1 AND revoked_at IS NULL",
+            &[&artist],
+        )
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!((suspended, live_tokens), (true, 0), "out of the gallery at once");
 
     let report = run(&ctx, policy()).await;
@@ -484,14 +719,22 @@ async fn an_erasure_requested_through_the_api_is_completed_by_the_next_sweep() {
     assert_eq!(left(&ctx, w.id).await, [0, 0, 0]);
     let done = shared::db::erasure_by_id(&client, erasure.id).await.unwrap().unwrap();
     assert!(done.completed_at.is_some());
-    assert!(client.query_opt("SELECT 1 FROM artists WHERE id = $1", &[&artist]).await.unwrap().is_none());
+    assert!(client
+        .query_opt("SELECT 1 FROM artists WHERE id = $1", &[&artist])
+        .await
+        .unwrap()
+        .is_none());
 }
 
 #[tokio::test]
 async fn a_restore_of_an_older_backup_replays_the_erasure() {
     let ctx = TestContext::new().await;
     let client = ctx.pool.get().await.unwrap();
-    let artist = shared::db::insert_artist(&client, "Restored Ghost", "ghost@example.org", None, None).await.unwrap().id;
+    let artist =
+        shared::db::insert_artist(&client, "Restored Ghost", "ghost@example.org", None, None)
+            .await
+            .unwrap()
+            .id;
     work(&ctx, artist, "ghost-work").await;
     let service = crate::backups::service(&ctx).await;
     service.backup().await.expect("a backup that holds the artist");
@@ -509,13 +752,28 @@ async fn a_restore_of_an_older_backup_replays_the_erasure() {
     let restored = service.restore(&request).await.expect("restore");
     assert_eq!(restored.erasures_replayed, 1);
     let target = crate::backups::connect_as_owner(&ctx, &database).await;
-    let back: i64 = target.query_one("SELECT count(*) FROM artists WHERE id = $1", &[&artist]).await.unwrap().get(0);
+    let back: i64 = target
+        .query_one("SELECT count(*) FROM artists WHERE id = $1", &[&artist])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(back, 0, "the erased artist does not come back with the backup");
-    let works: i64 = target.query_one("SELECT count(*) FROM artworks WHERE artist_id = $1", &[&artist]).await.unwrap().get(0);
+    let works: i64 = target
+        .query_one("SELECT count(*) FROM artworks WHERE artist_id = $1", &[&artist])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(works, 0);
-    let text: String = target.query_one("SELECT coalesce(string_agg(a::text, ' '), '') FROM artists a", &[]).await.unwrap().get(0);
+    let text: String = target
+        .query_one("SELECT coalesce(string_agg(a::text, ' '), '') FROM artists a", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert!(!text.contains("ghost@example.org"));
-    let replayed: bool =
-        target.query_one("SELECT replayed_at IS NOT NULL FROM erasures WHERE artist_id = $1", &[&artist]).await.unwrap().get(0);
+    let replayed: bool = target
+        .query_one("SELECT replayed_at IS NOT NULL FROM erasures WHERE artist_id = $1", &[&artist])
+        .await
+        .unwrap()
+        .get(0);
     assert!(replayed, "the restored database records the erasure too");
 }

@@ -12,12 +12,25 @@ async fn sse_kms_put_and_get_round_trip() {
     let store = ObjectStore::new(&ctx.clients, &ctx.storage.data_key_id);
     let bucket = &ctx.storage.processed_bucket;
     let body = b"copper plate".repeat(1000);
-    let version = store.put(bucket, "renditions/a/b/400.jpg", body.clone(), "image/jpeg").await.unwrap();
+    let version =
+        store.put(bucket, "renditions/a/b/400.jpg", body.clone(), "image/jpeg").await.unwrap();
     assert!(version.is_some(), "the bucket is versioned");
     let head = store.head(bucket, "renditions/a/b/400.jpg").await.unwrap().expect("exists");
     assert_eq!(head.size, body.len() as u64);
-    assert_eq!(head.kms_key_id.as_deref(), Some(ctx.storage.data_key_id.as_str()), "encrypted with our key");
-    let raw = ctx.clients.s3.head_object().bucket(bucket).key("renditions/a/b/400.jpg").send().await.unwrap();
+    assert_eq!(
+        head.kms_key_id.as_deref(),
+        Some(ctx.storage.data_key_id.as_str()),
+        "encrypted with our key"
+    );
+    let raw = ctx
+        .clients
+        .s3
+        .head_object()
+        .bucket(bucket)
+        .key("renditions/a/b/400.jpg")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(raw.server_side_encryption().map(|s| s.as_str()), Some("aws:kms"));
     assert_eq!(store.get(bucket, "renditions/a/b/400.jpg", 1 << 20).await.unwrap(), body);
 }
@@ -26,8 +39,12 @@ async fn sse_kms_put_and_get_round_trip() {
 async fn objects_over_the_limit_are_refused_before_buffering() {
     let ctx = TestContext::new().await;
     let store = ObjectStore::new(&ctx.clients, &ctx.storage.data_key_id);
-    store.put(&ctx.storage.originals_bucket, "big", vec![0u8; 4096], "application/octet-stream").await.unwrap();
-    let err = store.get(&ctx.storage.originals_bucket, "big", 1024).await.expect_err("over the limit");
+    store
+        .put(&ctx.storage.originals_bucket, "big", vec![0u8; 4096], "application/octet-stream")
+        .await
+        .unwrap();
+    let err =
+        store.get(&ctx.storage.originals_bucket, "big", 1024).await.expect_err("over the limit");
     assert!(!err.is_retryable(), "{err}");
 }
 
@@ -51,13 +68,29 @@ async fn deleting_an_original_removes_every_version() {
 async fn a_presigned_post_uploads_an_encrypted_original() {
     let ctx = TestContext::new().await;
     let store = ObjectStore::new(&ctx.clients, &ctx.storage.data_key_id);
-    let endpoint = PostEndpoint { region: ctx.region.clone(), override_url: ctx.stack.aws.endpoint_url.clone() };
+    let endpoint = PostEndpoint {
+        region: ctx.region.clone(),
+        override_url: ctx.stack.aws.endpoint_url.clone(),
+    };
     let key = "originals/a/b/Été à Paris + 1.jpg";
-    let post =
-        store.presigned_post(&ctx.storage.originals_bucket, key, "image/jpeg", 1 << 20, Duration::from_secs(600), &endpoint).await.unwrap();
+    let post = store
+        .presigned_post(
+            &ctx.storage.originals_bucket,
+            key,
+            "image/jpeg",
+            1 << 20,
+            Duration::from_secs(600),
+            &endpoint,
+        )
+        .await
+        .unwrap();
     let status = post_form(&post, b"not really a jpeg").await;
     assert!((200..300).contains(&status), "upload answered {status}");
-    let head = store.head(&ctx.storage.originals_bucket, key).await.unwrap().expect("uploaded under the exact key");
+    let head = store
+        .head(&ctx.storage.originals_bucket, key)
+        .await
+        .unwrap()
+        .expect("uploaded under the exact key");
     assert_eq!(head.size, 17);
     assert!(head.kms_key_id.is_some(), "SSE-KMS applied");
 }
@@ -65,7 +98,10 @@ async fn a_presigned_post_uploads_an_encrypted_original() {
 #[tokio::test]
 async fn an_unreachable_object_store_is_a_bounded_retryable_error() {
     let port = crate::support::closed_port();
-    let aws = shared::config::AwsConfig { endpoint_url: Some(format!("http://127.0.0.1:{port}")), region: Some("eu-west-1".into()) };
+    let aws = shared::config::AwsConfig {
+        endpoint_url: Some(format!("http://127.0.0.1:{port}")),
+        region: Some("eu-west-1".into()),
+    };
     let clients = shared::aws::Clients::new(&aws).await;
     let store = ObjectStore::new(&clients, "alias/none");
     let started = std::time::Instant::now();

@@ -30,8 +30,18 @@ pub fn stack_env() -> StackEnv {
     let backup_user = env.required("DATABASE_BACKUP_USER");
     let backup_password = SecretString::from(env.required("DATABASE_BACKUP_PASSWORD"));
     match env.finish(()) {
-        Ok(()) => StackEnv { db, aws, owner_user, owner_password, app_password, backup_user, backup_password },
-        Err(e) => panic!("integration tests need the local stack; run them with `cargo xtask test` ({e})"),
+        Ok(()) => StackEnv {
+            db,
+            aws,
+            owner_user,
+            owner_password,
+            app_password,
+            backup_user,
+            backup_password,
+        },
+        Err(e) => {
+            panic!("integration tests need the local stack; run them with `cargo xtask test` ({e})")
+        }
     }
 }
 
@@ -55,24 +65,38 @@ impl TestContext {
         shared::telemetry::init();
         let stack = stack_env();
         let name = format!("t_{}", Uuid::new_v4().simple());
-        let owner_admin = DbConfig { user: stack.owner_user.clone(), name: "postgres".into(), ..stack.db.clone() };
-        let admin = shared::db::connect(&owner_admin, &stack.owner_password).await.expect("owner connects over TLS");
-        admin.batch_execute(&format!("CREATE DATABASE \"{name}\"")).await.expect("create test database");
+        let owner_admin = DbConfig {
+            user: stack.owner_user.clone(),
+            name: "postgres".into(),
+            ..stack.db.clone()
+        };
+        let admin = shared::db::connect(&owner_admin, &stack.owner_password)
+            .await
+            .expect("owner connects over TLS");
+        admin
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .expect("create test database");
         let db = DbConfig { name, ..stack.db.clone() };
-        local::migrate(&db, &stack.owner_user, &stack.owner_password).await.expect("migrations apply");
+        local::migrate(&db, &stack.owner_user, &stack.owner_password)
+            .await
+            .expect("migrations apply");
         let pool = shared::db::pool(&db, &stack.app_password).expect("pool");
 
         let clients = Clients::new(&stack.aws).await;
         let region = stack.aws.region.clone().unwrap_or_else(|| "eu-west-1".into());
         let tag = &Uuid::new_v4().simple().to_string()[..12];
-        let key = local::ensure_key(&clients.kms, &format!("alias/t-{tag}")).await.expect("kms key");
+        let key =
+            local::ensure_key(&clients.kms, &format!("alias/t-{tag}")).await.expect("kms key");
         let storage = StorageConfig {
             originals_bucket: format!("t-{tag}-originals"),
             processed_bucket: format!("t-{tag}-processed"),
             backups_bucket: format!("t-{tag}-backups"),
             data_key_id: key.clone(),
         };
-        for bucket in [&storage.originals_bucket, &storage.processed_bucket, &storage.backups_bucket] {
+        for bucket in
+            [&storage.originals_bucket, &storage.processed_bucket, &storage.backups_bucket]
+        {
             local::ensure_bucket(&clients.s3, bucket, &region, &key).await.expect("bucket");
         }
         let replica = ReplicaConfig {
@@ -83,18 +107,20 @@ impl TestContext {
         };
         let replica_s3 = clients.s3_in(&stack.aws, DR_REGION, None);
         for bucket in [&replica.processed_bucket, &replica.backups_bucket] {
-            local::ensure_bucket(&replica_s3, bucket, DR_REGION, &key).await.expect("replica bucket");
+            local::ensure_bucket(&replica_s3, bucket, DR_REGION, &key)
+                .await
+                .expect("replica bucket");
         }
         Self { stack, db, pool, clients, storage, replica, region }
     }
 
-    pub fn api_state(&self) -> api::State {
+    pub fn api_state(&self) -> api::SharedState {
         self.api_state_at("https://media.copper-gallery.example")
     }
 
     /// The API with rendition URLs under `media_base_url` (a live edge server's origin).
-    pub fn api_state_at(&self, media_base_url: &str) -> api::State {
-        let config = api::Config {
+    pub fn api_state_at(&self, media_base_url: &str) -> api::SharedState {
+        let config = api::ApiConfig {
             common: self.common(),
             upload_max_bytes: 20 * 1024 * 1024,
             upload_url_ttl: std::time::Duration::from_secs(900),
@@ -120,17 +146,24 @@ impl TestContext {
 
     pub fn processor(&self) -> image_processor::renditions::Processor {
         let max_bytes = 20 * 1024 * 1024;
-        let config = image_processor::Config {
+        let config = image_processor::ProcessorConfig {
             common: self.common(),
             limits: Limits { max_bytes: Some(max_bytes), ..Limits::default() },
             max_bytes,
         };
-        image_processor::processor_with(&config, self.pool.clone(), &self.clients_as("image-processor"))
+        image_processor::processor_with(
+            &config,
+            self.pool.clone(),
+            &self.clients_as("image-processor"),
+        )
     }
 
     /// The retention function as Terraform configures it, on this test's resources.
-    pub fn retention_config(&self, policy: shared::retention::Policy) -> retention::Config {
-        retention::Config {
+    pub fn retention_config(
+        &self,
+        policy: shared::retention::Policy,
+    ) -> retention::RetentionConfig {
+        retention::RetentionConfig {
             common: self.common(),
             policy,
             operator: Default::default(),
@@ -140,7 +173,11 @@ impl TestContext {
     }
 
     pub fn retention(&self, policy: shared::retention::Policy) -> retention::Retention {
-        retention::retention_with(&self.retention_config(policy), self.pool.clone(), &self.clients_as("retention"))
+        retention::retention_with(
+            &self.retention_config(policy),
+            self.pool.clone(),
+            &self.clients_as("retention"),
+        )
     }
 
     /// The clients a function's code runs with: signed with the access key
@@ -195,10 +232,23 @@ impl TestContext {
     }
 
     /// Another token for an existing artist, expiring at `expires_at`.
-    pub async fn token_for(&self, artist: Uuid, expires_at: chrono::DateTime<chrono::Utc>) -> (Uuid, String) {
+    pub async fn token_for(
+        &self,
+        artist: Uuid,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    ) -> (Uuid, String) {
         let client = self.pool.get().await.unwrap();
         let (secret, digest) = shared::domain::new_token();
-        let id = shared::db::insert_token(&client, Some(artist), shared::domain::Scope::Artist, &digest, "test", expires_at).await.unwrap();
+        let id = shared::db::insert_token(
+            &client,
+            Some(artist),
+            shared::domain::Scope::Artist,
+            &digest,
+            "test",
+            expires_at,
+        )
+        .await
+        .unwrap();
         (id, secret)
     }
 }
@@ -223,7 +273,8 @@ pub async fn post_form(post: &shared::aws::storage::PresignedPost, file: &[u8]) 
         url.path(),
         body.len()
     );
-    let mut stream = tokio::net::TcpStream::connect((host, port)).await.expect("connect to emulator");
+    let mut stream =
+        tokio::net::TcpStream::connect((host, port)).await.expect("connect to emulator");
     stream.write_all(head.as_bytes()).await.unwrap();
     stream.write_all(&body).await.unwrap();
     let mut response = Vec::new();
@@ -243,11 +294,16 @@ pub async fn get_url(url: &str) -> u16 {
         None => url.path().to_owned(),
     };
     let head = format!("GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n");
-    let mut stream = tokio::net::TcpStream::connect((host, port)).await.expect("connect to emulator");
+    let mut stream =
+        tokio::net::TcpStream::connect((host, port)).await.expect("connect to emulator");
     stream.write_all(head.as_bytes()).await.unwrap();
     let mut response = Vec::new();
     stream.read_to_end(&mut response).await.unwrap();
-    String::from_utf8_lossy(&response).split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+    String::from_utf8_lossy(&response)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }
 
 /// A loopback port nothing listens on: the way tests make a service unreachable.

@@ -10,7 +10,8 @@ use shared::config::{EnvReads, FromEnv};
 
 fn infra(file: &str) -> Body {
     let path = format!("{}/../infra/{file}", env!("CARGO_MANIFEST_DIR"));
-    hcl::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap_or_else(|e| panic!("{path}: {e}"))
+    hcl::from_str(&std::fs::read_to_string(&path).unwrap())
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 fn key_name(key: &ObjectKey) -> String {
@@ -58,7 +59,8 @@ fn number(expr: &Expression, variables: &BTreeMap<String, i64>) -> i64 {
         Expression::Number(n) => n.as_i64().unwrap(),
         other => {
             let text = render(other);
-            let name = text.strip_prefix("var.").unwrap_or_else(|| panic!("unsupported number {text}"));
+            let name =
+                text.strip_prefix("var.").unwrap_or_else(|| panic!("unsupported number {text}"));
             *variables.get(name).unwrap_or_else(|| panic!("variable {name} has no numeric default"))
         }
     }
@@ -95,15 +97,23 @@ pub fn functions() -> Vec<FunctionSettings> {
     let variables = numeric_defaults();
     let lambda = body
         .blocks()
-        .find(|b| b.identifier() == "resource" && b.labels().len() == 2 && render_label(&b.labels()[0]) == "aws_lambda_function")
+        .find(|b| {
+            b.identifier() == "resource"
+                && b.labels().len() == 2
+                && render_label(&b.labels()[0]) == "aws_lambda_function"
+        })
         .expect("aws_lambda_function.function");
     let merge_args = lambda
         .body()
         .blocks()
         .find(|b| b.identifier() == "environment")
-        .and_then(|b| b.body().attributes().find(|a| a.key() == "variables").map(|a| a.expr().clone()))
+        .and_then(|b| {
+            b.body().attributes().find(|a| a.key() == "variables").map(|a| a.expr().clone())
+        })
         .expect("environment { variables = … }");
-    let Expression::FuncCall(call) = merge_args else { panic!("environment variables must be a merge(…)") };
+    let Expression::FuncCall(call) = merge_args else {
+        panic!("environment variables must be a merge(…)")
+    };
     assert_eq!(call.name.to_string(), "merge");
 
     settings
@@ -117,12 +127,17 @@ pub fn functions() -> Vec<FunctionSettings> {
                     other => match render(other).as_str() {
                         "local.common_environment" => common.clone(),
                         "local.function_settings[each.key].extra_env" => object(&s["extra_env"]),
-                        text => panic!("unsupported merge argument {text}: teach tests/it/terraform.rs"),
+                        text => {
+                            panic!("unsupported merge argument {text}: teach tests/it/terraform.rs")
+                        }
                     },
                 };
                 for (name, expr) in pieces {
                     // The one per-function expression in the literal object.
-                    let rendered = render(&expr).replace("local.function_settings[each.key].db_pool", &render(&s["db_pool"]));
+                    let rendered = render(&expr).replace(
+                        "local.function_settings[each.key].db_pool",
+                        &render(&s["db_pool"]),
+                    );
                     env.insert(name, rendered);
                 }
             }
@@ -152,10 +167,10 @@ fn render_label(label: &hcl::BlockLabel) -> String {
 /// What each binary reads, from its own `Config`.
 pub fn reads(binary: &str) -> EnvReads {
     match binary {
-        "api" => api::Config::variables(),
-        "image-processor" => image_processor::Config::variables(),
-        "backup" => backup::Config::variables(),
-        "retention" => retention::Config::variables(),
+        "api" => api::ApiConfig::variables(),
+        "image-processor" => image_processor::ProcessorConfig::variables(),
+        "backup" => backup::BackupConfig::variables(),
+        "retention" => retention::RetentionConfig::variables(),
         other => panic!("unknown function {other}"),
     }
 }
@@ -164,7 +179,13 @@ pub fn reads(binary: &str) -> EnvReads {
 fn lambda_provided(name: &str) -> bool {
     matches!(
         name,
-        "AWS_REGION" | "AWS_DEFAULT_REGION" | "AWS_ACCESS_KEY_ID" | "AWS_SECRET_ACCESS_KEY" | "AWS_SESSION_TOKEN" | "_HANDLER" | "TZ"
+        "AWS_REGION"
+            | "AWS_DEFAULT_REGION"
+            | "AWS_ACCESS_KEY_ID"
+            | "AWS_SECRET_ACCESS_KEY"
+            | "AWS_SESSION_TOKEN"
+            | "_HANDLER"
+            | "TZ"
     ) || name.starts_with("AWS_LAMBDA_")
 }
 
@@ -187,13 +208,19 @@ fn terraform_sets_exactly_what_each_function_reads() {
         for group in &reads.one_of {
             let given = group.iter().filter(|n| set.contains(n.as_str())).count();
             if given != 1 {
-                problems.push(format!("{}: Terraform must set exactly one of {group:?}, sets {given}", f.binary));
+                problems.push(format!(
+                    "{}: Terraform must set exactly one of {group:?}, sets {given}",
+                    f.binary
+                ));
             }
         }
         let all = reads.all();
         for name in &set {
             if !all.contains(*name) {
-                problems.push(format!("{}: Terraform sets {name}, the function never reads it", f.binary));
+                problems.push(format!(
+                    "{}: Terraform sets {name}, the function never reads it",
+                    f.binary
+                ));
             }
             if lambda_provided(name) {
                 problems.push(format!("{}: {name} is reserved by Lambda", f.binary));
@@ -213,7 +240,8 @@ fn terraform_sets_exactly_what_each_function_reads() {
 fn the_checker_catches_a_renamed_variable() {
     // The same comparison as above, on a deliberately drifted map.
     let reads = reads("api");
-    let mut env: BTreeSet<String> = functions().into_iter().find(|f| f.binary == "api").unwrap().env.into_keys().collect();
+    let mut env: BTreeSet<String> =
+        functions().into_iter().find(|f| f.binary == "api").unwrap().env.into_keys().collect();
     env.remove("GALLERY_ORIGINALS_BUCKET");
     env.insert("GALLERY_ORIGINAL_BUCKET".into());
     assert!(reads.required.iter().any(|r| !env.contains(r)), "a missing variable is noticed");
@@ -230,12 +258,23 @@ fn the_functions_fit_the_database_connection_budget() {
     assert!(demand + headroom <= max, "reserved concurrency × connections = {demand}, + headroom {headroom} > max_connections {max}");
     for f in &functions {
         assert!(f.db_pool >= 1, "{}: a pool needs a connection", f.binary);
-        assert_eq!(f.env["DATABASE_POOL_SIZE"], format!("tostring({})", f.db_pool), "{}: pool size reaches the function", f.binary);
+        assert_eq!(
+            f.env["DATABASE_POOL_SIZE"],
+            format!("tostring({})", f.db_pool),
+            "{}: pool size reaches the function",
+            f.binary
+        );
     }
     // Terraform refuses a plan that breaks the budget, too.
-    let text = std::fs::read_to_string(format!("{}/../infra/functions.tf", env!("CARGO_MANIFEST_DIR"))).unwrap();
-    assert!(text.contains("local.db_connection_demand + var.db_connection_headroom <= var.db_max_connections"));
-    let database = std::fs::read_to_string(format!("{}/../infra/database.tf", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let text =
+        std::fs::read_to_string(format!("{}/../infra/functions.tf", env!("CARGO_MANIFEST_DIR")))
+            .unwrap();
+    assert!(text.contains(
+        "local.db_connection_demand + var.db_connection_headroom <= var.db_max_connections"
+    ));
+    let database =
+        std::fs::read_to_string(format!("{}/../infra/database.tf", env!("CARGO_MANIFEST_DIR")))
+            .unwrap();
     assert!(
         database.contains("\"max_connections\"") && database.contains("var.db_max_connections"),
         "the budget's limit is the database's setting"
@@ -260,13 +299,18 @@ fn terraform_sets_exactly_what_the_edge_function_reads() {
         .body()
         .blocks()
         .find(|b| b.identifier() == "environment")
-        .and_then(|b| b.body().attributes().find(|a| a.key() == "variables").map(|a| object(a.expr())))
+        .and_then(|b| {
+            b.body().attributes().find(|a| a.key() == "variables").map(|a| object(a.expr()))
+        })
         .expect("environment { variables = { … } }");
     let set: BTreeSet<String> = variables.keys().cloned().collect();
-    let reads = edge::Config::variables();
+    let reads = edge::EdgeConfig::variables();
     let all = reads.all();
     for name in &reads.required {
-        assert!(set.contains(name) || lambda_provided(name), "edge reads {name}; Terraform does not set it");
+        assert!(
+            set.contains(name) || lambda_provided(name),
+            "edge reads {name}; Terraform does not set it"
+        );
     }
     for name in &set {
         assert!(all.contains(name), "Terraform sets {name}; edge never reads it");
@@ -285,13 +329,24 @@ fn the_database_engine_is_pinned_to_a_major_version_only() {
         .filter(|b| b.identifier() == "variable")
         .find(|b| matches!(b.labels().first(), Some(hcl::BlockLabel::String(s)) if s == "db_engine_version"))
         .and_then(|b| b.body().attributes().find(|a| a.key() == "default").map(|a| a.expr().clone()));
-    let Some(Expression::String(version)) = default else { panic!("db_engine_version has no string default") };
-    assert!(!version.is_empty() && version.bytes().all(|b| b.is_ascii_digit()), "db_engine_version = {version:?}: a major version only");
+    let Some(Expression::String(version)) = default else {
+        panic!("db_engine_version has no string default")
+    };
+    assert!(
+        !version.is_empty() && version.bytes().all(|b| b.is_ascii_digit()),
+        "db_engine_version = {version:?}: a major version only"
+    );
     let database = infra("database.tf");
-    let instance =
-        database.blocks().find(|b| b.identifier() == "resource" && b.labels().iter().any(|l| l.as_str() == "aws_db_instance")).unwrap();
+    let instance = database
+        .blocks()
+        .find(|b| {
+            b.identifier() == "resource"
+                && b.labels().iter().any(|l| l.as_str() == "aws_db_instance")
+        })
+        .unwrap();
     let engine = instance.body().attributes().find(|a| a.key() == "engine_version").unwrap();
     assert_eq!(render(engine.expr()).trim(), "var.db_engine_version");
-    let upgrades = instance.body().attributes().find(|a| a.key() == "auto_minor_version_upgrade").unwrap();
+    let upgrades =
+        instance.body().attributes().find(|a| a.key() == "auto_minor_version_upgrade").unwrap();
     assert_eq!(render(upgrades.expr()).trim(), "true");
 }

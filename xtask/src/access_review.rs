@@ -33,9 +33,11 @@ struct Row {
 /// Reviews the plan at `plan_json`, using the allowlist under `root/infra`.
 /// Prints the table; returns an error listing every finding.
 pub fn access_review(root: &Path, plan_json: &Path) -> Result<()> {
-    let plan: Value =
-        serde_json::from_str(&std::fs::read_to_string(plan_json).with_context(|| format!("reading plan {}", plan_json.display()))?)
-            .context("plan is not JSON (use `terraform show -json PLAN`)")?;
+    let plan: Value = serde_json::from_str(
+        &std::fs::read_to_string(plan_json)
+            .with_context(|| format!("reading plan {}", plan_json.display()))?,
+    )
+    .context("plan is not JSON (use `terraform show -json PLAN`)")?;
     let allow = load_allowlist(&root.join("infra").join("access-review-allowlist.json"))?;
     let (rows, mut findings) = review(&plan)?;
     print!("{}", render(&rows));
@@ -47,11 +49,16 @@ pub fn access_review(root: &Path, plan_json: &Path) -> Result<()> {
                 if !(wild_action || wild_resource) {
                     continue;
                 }
-                let justified = allow
-                    .iter()
-                    .any(|a| a.action == *action && a.resource == *resource && a.roles.iter().any(|r| r == "*" || *r == row.role));
+                let justified = allow.iter().any(|a| {
+                    a.action == *action
+                        && a.resource == *resource
+                        && a.roles.iter().any(|r| r == "*" || *r == row.role)
+                });
                 if !justified {
-                    findings.push(format!("{}: {action} on {resource} is a wildcard without a justification", row.role));
+                    findings.push(format!(
+                        "{}: {action} on {resource} is a wildcard without a justification",
+                        row.role
+                    ));
                 }
             }
         }
@@ -81,10 +88,14 @@ fn is_wildcard_resource(resource: &str) -> bool {
 }
 
 fn load_allowlist(path: &Path) -> Result<Vec<Allowed>> {
-    let v: Value = serde_json::from_str(&std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?)
-        .with_context(|| format!("{} is not JSON", path.display()))?;
-    let entries =
-        v.get("allowed").and_then(Value::as_array).with_context(|| format!("{}: expected an \"allowed\" array", path.display()))?;
+    let v: Value = serde_json::from_str(
+        &std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+    )
+    .with_context(|| format!("{} is not JSON", path.display()))?;
+    let entries = v
+        .get("allowed")
+        .and_then(Value::as_array)
+        .with_context(|| format!("{}: expected an \"allowed\" array", path.display()))?;
     let mut out = Vec::new();
     for e in entries {
         let s = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
@@ -131,11 +142,9 @@ fn strings(v: Option<&Value>) -> Vec<String> {
 /// An attribute from the planned values, or from the prior state when the
 /// plan only knows it after apply (a policy document re-read at apply time).
 fn attr<'a>(planned: &'a Value, prior: Option<&'a Value>, key: &str) -> Option<&'a Value> {
-    planned
-        .get("values")
-        .and_then(|v| v.get(key))
-        .filter(|v| !v.is_null())
-        .or_else(|| prior.and_then(|p| p.get("values")).and_then(|v| v.get(key)).filter(|v| !v.is_null()))
+    planned.get("values").and_then(|v| v.get(key)).filter(|v| !v.is_null()).or_else(|| {
+        prior.and_then(|p| p.get("values")).and_then(|v| v.get(key)).filter(|v| !v.is_null())
+    })
 }
 
 fn review(plan: &Value) -> Result<(Vec<Row>, Vec<String>)> {
@@ -189,12 +198,16 @@ fn review(plan: &Value) -> Result<(Vec<Row>, Vec<String>)> {
         let p = prior.get(addr);
         match r.get("type").and_then(Value::as_str) {
             Some("aws_iam_role_policy") => {
-                let role = attr(r, p, "role").and_then(Value::as_str).unwrap_or("(unknown role)").to_string();
+                let role = attr(r, p, "role")
+                    .and_then(Value::as_str)
+                    .unwrap_or("(unknown role)")
+                    .to_string();
                 let Some(doc) = attr(r, p, "policy").and_then(Value::as_str) else {
                     findings.push(format!("{addr}: policy is only known after apply; review a plan of applied infrastructure"));
                     continue;
                 };
-                let doc: Value = serde_json::from_str(doc).with_context(|| format!("{addr}: policy is not JSON"))?;
+                let doc: Value = serde_json::from_str(doc)
+                    .with_context(|| format!("{addr}: policy is not JSON"))?;
                 for s in statements(&doc) {
                     if s.get("Effect").and_then(Value::as_str) != Some("Allow") {
                         continue;
@@ -215,7 +228,14 @@ fn review(plan: &Value) -> Result<(Vec<Row>, Vec<String>)> {
                                 .flat_map(|(op, kv)| {
                                     kv.as_object()
                                         .map(|o| {
-                                            o.iter().map(|(k, v)| format!("{op} {k}={}", strings(Some(v)).join("|"))).collect::<Vec<_>>()
+                                            o.iter()
+                                                .map(|(k, v)| {
+                                                    format!(
+                                                        "{op} {k}={}",
+                                                        strings(Some(v)).join("|")
+                                                    )
+                                                })
+                                                .collect::<Vec<_>>()
                                         })
                                         .unwrap_or_default()
                                 })
@@ -232,7 +252,8 @@ fn review(plan: &Value) -> Result<(Vec<Row>, Vec<String>)> {
                     });
                 }
             }
-            Some("aws_iam_role_policy_attachment") | Some("aws_iam_role_policy_attachments_exclusive") => {
+            Some("aws_iam_role_policy_attachment")
+            | Some("aws_iam_role_policy_attachments_exclusive") => {
                 findings.push(format!("{addr}: managed policy attachments are not allowed; write a scoped inline policy"));
             }
             Some("aws_iam_policy") | Some("aws_iam_user_policy") | Some("aws_iam_group_policy") => {
@@ -270,9 +291,16 @@ fn render(rows: &[Row]) -> String {
     let _ = writeln!(out, "| --- | --- | --- | --- | --- |");
     let mut last = "";
     for r in rows {
-        let (role, trusted) = if r.role == last { ("", "") } else { (r.role.as_str(), r.trusted_by.as_str()) };
+        let (role, trusted) =
+            if r.role == last { ("", "") } else { (r.role.as_str(), r.trusted_by.as_str()) };
         last = &r.role;
-        let _ = writeln!(out, "| {role} | {trusted} | {} | {} | {} |", r.actions.join("<br>"), r.resources.join("<br>"), r.condition);
+        let _ = writeln!(
+            out,
+            "| {role} | {trusted} | {} | {} | {} |",
+            r.actions.join("<br>"),
+            r.resources.join("<br>"),
+            r.condition
+        );
     }
     out
 }
@@ -312,7 +340,10 @@ mod tests {
     #[test]
     fn unknown_policy_is_a_finding() {
         let mut p = plan("x");
-        p["planned_values"]["root_module"]["resources"][1]["values"].as_object_mut().expect("object").remove("policy");
+        p["planned_values"]["root_module"]["resources"][1]["values"]
+            .as_object_mut()
+            .expect("object")
+            .remove("policy");
         let (_, findings) = review(&p).expect("review");
         assert_eq!(findings.len(), 1);
     }

@@ -17,10 +17,15 @@ const OHA_VERSION: &str = "1.4.7";
 fn ensure_oha(root: &Path) -> Result<PathBuf> {
     let tools = root.join(".local/tools");
     let oha = tools.join("bin/oha");
-    let installed = Command::new(&oha).arg("--version").output().map(|o| String::from_utf8_lossy(&o.stdout).contains(OHA_VERSION));
+    let installed = Command::new(&oha)
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains(OHA_VERSION));
     if !installed.unwrap_or(false) {
         say(&format!("installing oha {OHA_VERSION} into {}", tools.display()));
-        run(Command::new("cargo").args(["install", "--locked", "--quiet", "oha", "--version", OHA_VERSION, "--root"]).arg(&tools))?;
+        run(Command::new("cargo")
+            .args(["install", "--locked", "--quiet", "oha", "--version", OHA_VERSION, "--root"])
+            .arg(&tools))?;
     }
     Ok(oha)
 }
@@ -29,14 +34,27 @@ pub fn api(root: &Path, args: &[String]) -> Result<()> {
     let oha = ensure_oha(root)?;
     say("building the release binaries");
     run(cargo(root).args(["build", "--release", "--package", "api"]))?;
-    run(cargo(root).args(["build", "--release", "--package", "local", "--bin", "apibench", "--bin", "coldstart"]))?;
+    run(cargo(root).args([
+        "build",
+        "--release",
+        "--package",
+        "local",
+        "--bin",
+        "apibench",
+        "--bin",
+        "coldstart",
+    ]))?;
     let _interrupted = crate::interrupted_flag()?;
     let stack = Stack::start(root, StackOptions::ephemeral()?)?;
     stack.psql("postgres", "CREATE DATABASE gallery_bench OWNER gallery_owner")?;
     stack.psql("postgres", "CREATE DATABASE gallery_coldstart OWNER gallery_owner")?;
     // The per-token write limit would turn most of the write load into 429s; this measures the write itself.
     let mut bench = Command::new(root.join("target/release/apibench"));
-    bench.args(args).env("OHA", &oha).envs(stack.env("gallery_bench")).env("GALLERY_WRITES_PER_MINUTE", "100000000");
+    bench
+        .args(args)
+        .env("OHA", &oha)
+        .envs(stack.env("gallery_bench"))
+        .env("GALLERY_WRITES_PER_MINUTE", "100000000");
     let result = run(&mut bench).and_then(|()| {
         let peer = root.join("xtask/bench/coldstart-node");
         let mut coldstart = Command::new(root.join("target/release/coldstart"));

@@ -12,7 +12,8 @@ use crate::stack::{Stack, StackOptions};
 use crate::{cargo, run, say};
 
 pub fn backup(root: &Path, args: &[String]) -> Result<()> {
-    let sizes: Vec<String> = if args.is_empty() { vec!["250".into(), "1000".into()] } else { args.to_vec() };
+    let sizes: Vec<String> =
+        if args.is_empty() { vec!["250".into(), "1000".into()] } else { args.to_vec() };
     if sizes.iter().any(|s| s.parse::<u64>().map_or(true, |n| n == 0 || n > 20_000)) {
         bail!("usage: cargo xtask bench backup [SIZE_MB...] (each 1 to 20000)");
     }

@@ -16,7 +16,8 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 
 /// The inputs: (file in the corpus, what it is).
-const INPUTS: [(&str, &str); 2] = [("a_24mp_o6.jpg", "24 MP JPEG, orientation 6"), ("c_8mp_rgb16.png", "8 MP 16-bit PNG")];
+const INPUTS: [(&str, &str); 2] =
+    [("a_24mp_o6.jpg", "24 MP JPEG, orientation 6"), ("c_8mp_rgb16.png", "8 MP 16-bit PNG")];
 
 /// Runs the image benchmark from the project root.
 pub fn image(root: &Path) -> Result<()> {
@@ -116,7 +117,8 @@ fn report(rows: &[Row]) {
         let rss = r.rss_ours as f64 / r.rss_sharp as f64;
         let jpeg = r.jpeg_ours as f64 / r.jpeg_sharp as f64;
         let webp = r.webp_ours as f64 / r.webp_sharp as f64;
-        let met = wall <= 0.5 && rss <= 0.5 && (0.95..=1.05).contains(&jpeg) && r.leftovers.is_empty();
+        let met =
+            wall <= 0.5 && rss <= 0.5 && (0.95..=1.05).contains(&jpeg) && r.leftovers.is_empty();
         all_met &= met;
         println!(
             "| {} | {:.3} s | {:.3} s | {:.2}× | {:.1} MiB | {:.1} MiB | {:.2}× | {:.3} | {:.3} |",
@@ -135,11 +137,18 @@ fn report(rows: &[Row]) {
         }
     }
     println!();
-    println!("targets (wall ≤ 0.5×, peak RSS ≤ 0.5×, JPEG bytes within ±5%, no GPS/XMP/IPTC): {}", if all_met { "met" } else { "NOT met" });
+    println!(
+        "targets (wall ≤ 0.5×, peak RSS ≤ 0.5×, JPEG bytes within ±5%, no GPS/XMP/IPTC): {}",
+        if all_met { "met" } else { "NOT met" }
+    );
 }
 
 fn have(program: &str) -> bool {
-    Command::new("sh").args(["-c", &format!("command -v {program} >/dev/null 2>&1")]).status().map(|s| s.success()).unwrap_or(false)
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program} >/dev/null 2>&1")])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
 }
 
 fn is_root() -> bool {
@@ -160,7 +169,10 @@ fn ensure_system_tools() -> Result<()> {
     }
     if !missing.is_empty() {
         if !is_root() {
-            bail!("the benchmark needs these Debian packages: apt-get install {}", missing.join(" "));
+            bail!(
+                "the benchmark needs these Debian packages: apt-get install {}",
+                missing.join(" ")
+            );
         }
         eprintln!("xtask: installing {}", missing.join(" "));
         crate::run(Command::new("apt-get").args(["update", "-qq"]))?;
@@ -189,7 +201,12 @@ fn install_sharp(assets: &Path, dir: &Path) -> Result<PathBuf> {
     if !installed {
         std::fs::write(node.join("package.json"), &manifest)?;
         eprintln!("xtask: installing sharp into {}", node.display());
-        crate::run(Command::new("npm").current_dir(&node).args(["install", "--no-audit", "--no-fund", "--loglevel=error"]))?;
+        crate::run(Command::new("npm").current_dir(&node).args([
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+        ]))?;
     }
     Ok(node.join("node_modules"))
 }
@@ -208,7 +225,9 @@ fn ensure_venv(assets: &Path, dir: &Path) -> Result<PathBuf> {
         crate::run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
     }
     eprintln!("xtask: installing the corpus generator's packages into {}", venv.display());
-    crate::run(Command::new(venv.join("bin/pip")).args(["install", "-q", "-r"]).arg(&requirements))?;
+    crate::run(
+        Command::new(venv.join("bin/pip")).args(["install", "-q", "-r"]).arg(&requirements),
+    )?;
     std::fs::write(&stamp, &wanted)?;
     Ok(python)
 }
@@ -234,16 +253,14 @@ fn ensure_corpus(assets: &Path, dir: &Path, python: &Path) -> Result<PathBuf> {
 /// Builds the `render` CLI in release mode and returns its path.
 fn build_cli(root: &Path) -> Result<PathBuf> {
     eprintln!("xtask: building the render CLI (release)");
-    crate::run(Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())).current_dir(root).args([
-        "build",
-        "--release",
-        "--quiet",
-        "-p",
-        "image-processor",
-        "--bin",
-        "render",
-    ]))?;
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+    crate::run(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(root)
+            .args(["build", "--release", "--quiet", "-p", "image-processor", "--bin", "render"]),
+    )?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
     Ok(target.join("release/render"))
 }
 
@@ -321,9 +338,24 @@ fn check_same_outputs(ours: &[(String, u64)], sharp: &[(String, u64)]) -> Result
 /// GPS, XMP, IPTC or camera tags exiftool still finds in our outputs (independent check).
 fn metadata_leftovers(dir: &Path) -> Result<Vec<String>> {
     let out = Command::new("exiftool")
-        .args(["-s", "-a", "-G0", "-XMP:all", "-IPTC:all", "-GPS:all", "-Make", "-Model", "-LensModel", "-DateTimeOriginal"])
+        .args([
+            "-s",
+            "-a",
+            "-G0",
+            "-XMP:all",
+            "-IPTC:all",
+            "-GPS:all",
+            "-Make",
+            "-Model",
+            "-LensModel",
+            "-DateTimeOriginal",
+        ])
         .arg(dir)
         .output()
         .context("running exiftool")?;
-    Ok(String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with('[')).map(str::to_string).collect())
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with('['))
+        .map(str::to_string)
+        .collect())
 }

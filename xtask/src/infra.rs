@@ -23,12 +23,17 @@ use crate::InfraCtx;
 const PROVIDER: &str = "registry.terraform.io/hashicorp/aws";
 
 /// Runs every infrastructure check; fails on the first failing step.
-pub fn run(ctx: &InfraCtx) -> Result<()> {
+/// Every infrastructure check; with `authorize`, the authorization check of
+/// the recorded requests last (CI runs it apart, once the tests have recorded them).
+pub fn run(ctx: &InfraCtx, authorize: bool) -> Result<()> {
     let started = Instant::now();
     let infra = ctx.root.join("infra");
     let scratch = std::env::temp_dir().join(format!("copper-gallery-infra-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;
-    let result = run_in(ctx, &infra, &scratch);
+    let result = run_in(ctx, &infra, &scratch).and_then(|plan_json| match authorize {
+        true => authorization(&ctx.root, &plan_json),
+        false => Ok(()),
+    });
     let _ = std::fs::remove_dir_all(&scratch);
     match &result {
         Ok(()) => println!("infra: all checks passed in {:.0}s", started.elapsed().as_secs_f64()),
@@ -37,7 +42,8 @@ pub fn run(ctx: &InfraCtx) -> Result<()> {
     result
 }
 
-fn run_in(ctx: &InfraCtx, infra: &Path, scratch: &Path) -> Result<()> {
+/// The checks that need no recording; the plan's path, for the authorization check.
+fn run_in(ctx: &InfraCtx, infra: &Path, scratch: &Path) -> Result<PathBuf> {
     let mirror = find_provider_mirror()?;
     println!("infra: provider mirror found");
     let rc = scratch.join("terraformrc");
@@ -45,7 +51,10 @@ fn run_in(ctx: &InfraCtx, infra: &Path, scratch: &Path) -> Result<()> {
 
     let tf = |args: &[&str], dir: &Path| -> Result<()> {
         let t = Instant::now();
-        let status = terraform(&rc, dir).args(args).status().with_context(|| format!("running terraform {}", args.join(" ")))?;
+        let status = terraform(&rc, dir)
+            .args(args)
+            .status()
+            .with_context(|| format!("running terraform {}", args.join(" ")))?;
         if !status.success() {
             bail!("terraform {} failed ({status})", args.join(" "));
         }
@@ -71,7 +80,7 @@ fn run_in(ctx: &InfraCtx, infra: &Path, scratch: &Path) -> Result<()> {
 
     // Kept beside the recording, so the authorization check can be re-run
     // alone: node infra/authz/evaluate.mjs --plan target/authz/plan.json --requests target/authz/recording.jsonl
-    let plan_json = crate::authz_recording(&ctx.root).with_file_name("plan.json");
+    let plan_json = plan_path(&ctx.root);
     if let Some(dir) = plan_json.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -91,7 +100,12 @@ fn run_in(ctx: &InfraCtx, infra: &Path, scratch: &Path) -> Result<()> {
 
     let checkov_status = checkov.wait().context("waiting for checkov")?;
     let checkov_out = std::fs::read_to_string(&checkov_log).unwrap_or_default();
-    let summary = checkov_out.lines().find(|l| l.contains("Passed checks:")).unwrap_or("(no summary)").trim().to_string();
+    let summary = checkov_out
+        .lines()
+        .find(|l| l.contains("Passed checks:"))
+        .unwrap_or("(no summary)")
+        .trim()
+        .to_string();
     if !checkov_status.success() || !summary.contains("Failed checks: 0,") {
         print!("{checkov_out}");
         bail!("checkov: {summary}");
@@ -104,17 +118,30 @@ fn run_in(ctx: &InfraCtx, infra: &Path, scratch: &Path) -> Result<()> {
     println!("infra: emulator test ok ({:.0}s)", t.elapsed().as_secs_f64());
 
     crate::access_review::access_review(&ctx.root, &plan_json)?;
-    authorization(ctx, &plan_json)
+    Ok(plan_json)
+}
+
+/// Where the emulator test keeps the plan it read back.
+pub fn plan_path(root: &Path) -> PathBuf {
+    crate::authz_recording(root).with_file_name("plan.json")
 }
 
 /// Would AWS allow it: infra/authz evaluates every request the test suite
 /// recorded, the requests AWS makes on the gallery's behalf, the promises as
 /// requests that must be refused and the recovery procedure, against the
 /// plan's policies (step 6).
-fn authorization(ctx: &InfraCtx, plan_json: &Path) -> Result<()> {
+pub fn authorization(root: &Path, plan_json: &Path) -> Result<()> {
     let t = Instant::now();
+    let recording = crate::authz_recording(root);
+    for (file, made_by) in
+        [(plan_json, "cargo xtask infra"), (recording.as_path(), "cargo xtask test")]
+    {
+        if !file.is_file() {
+            bail!("{} is missing: run `{made_by}` first", file.display());
+        }
+    }
     crate::tools::node()?;
-    let dir = ctx.root.join("infra").join("authz");
+    let dir = root.join("infra").join("authz");
     let status = Command::new("npm")
         .args(["ci", "--no-audit", "--no-fund", "--silent"])
         .current_dir(&dir)
@@ -123,7 +150,6 @@ fn authorization(ctx: &InfraCtx, plan_json: &Path) -> Result<()> {
     if !status.success() {
         bail!("npm ci in infra/authz failed ({status})");
     }
-    let recording = crate::authz_recording(&ctx.root);
     let status = Command::new("node")
         .arg("evaluate.mjs")
         .arg("--plan")
@@ -150,7 +176,10 @@ fn terraform(rc: &Path, dir: &Path) -> Command {
 }
 
 fn terraform_env(mut cmd: Command, rc: &Path) -> Command {
-    cmd.env("TF_CLI_CONFIG_FILE", rc).env("TF_IN_AUTOMATION", "1").env("CHECKPOINT_DISABLE", "1").env_remove("TF_PLUGIN_CACHE_DIR");
+    cmd.env("TF_CLI_CONFIG_FILE", rc)
+        .env("TF_IN_AUTOMATION", "1")
+        .env("CHECKPOINT_DISABLE", "1")
+        .env_remove("TF_PLUGIN_CACHE_DIR");
     cmd
 }
 
@@ -175,13 +204,17 @@ pub fn find_provider_mirror() -> Result<PathBuf> {
         bail!("TF_PROVIDER_MIRROR={} has no {PROVIDER}", dir.display());
     }
     if let Some(home) = std::env::var_os("HOME").map(PathBuf::from) {
-        for dir in [home.join(".terraform.d/plugins"), home.join(".local/share/terraform/plugins")] {
+        for dir in [home.join(".terraform.d/plugins"), home.join(".local/share/terraform/plugins")]
+        {
             if has_provider(&dir) {
                 return Ok(dir);
             }
         }
     }
-    for dir in std::env::var_os("XDG_DATA_DIRS").map(|v| std::env::split_paths(&v).collect::<Vec<_>>()).unwrap_or_default() {
+    for dir in std::env::var_os("XDG_DATA_DIRS")
+        .map(|v| std::env::split_paths(&v).collect::<Vec<_>>())
+        .unwrap_or_default()
+    {
         let dir = dir.join("terraform/plugins");
         if has_provider(&dir) {
             return Ok(dir);
@@ -219,5 +252,7 @@ pub fn find_provider_mirror() -> Result<PathBuf> {
 
 fn has_provider(mirror: &Path) -> bool {
     let dir = mirror.join(PROVIDER);
-    std::fs::read_dir(dir).map(|mut versions| versions.any(|v| v.map(|v| v.path().is_dir()).unwrap_or(false))).unwrap_or(false)
+    std::fs::read_dir(dir)
+        .map(|mut versions| versions.any(|v| v.map(|v| v.path().is_dir()).unwrap_or(false)))
+        .unwrap_or(false)
 }

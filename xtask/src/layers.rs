@@ -52,21 +52,23 @@ const IMAGE_PROCESSOR: &str = "image-processor";
 pub fn check(root: &Path) -> Result<()> {
     let files = shared_sources(&root.join("shared/src"))?;
     let mut problems = check_sources(&files);
-    let metadata = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(root)
-        .args(["metadata", "--format-version", "1", "--locked"])
-        .output()
-        .context("running cargo metadata")?;
+    let metadata =
+        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(root)
+            .args(["metadata", "--format-version", "1", "--locked"])
+            .output()
+            .context("running cargo metadata")?;
     if !metadata.status.success() {
         bail!("cargo metadata failed: {}", String::from_utf8_lossy(&metadata.stderr));
     }
     let metadata: serde_json::Value = serde_json::from_slice(&metadata.stdout)?;
     problems.extend(check_workspace(&Workspace::from_metadata(&metadata)?));
+    problems.extend(duplicate_type_names(&workspace_sources(root)?));
     if problems.is_empty() {
         crate::say(&format!(
-            "layers: {} modules of shared in {} layers, the workspace's crate graph: as ARCHITECTURE.md says",
-            LAYERS.len(),
-            3
+            "layers: {} modules of shared in 3 layers, the crate graph, the public type names: \
+             as ARCHITECTURE.md says",
+            LAYERS.len()
         ));
         return Ok(());
     }
@@ -76,12 +78,67 @@ pub fn check(root: &Path) -> Result<()> {
     bail!("{} dependency rule(s) broken (ARCHITECTURE.md, Layers)", problems.len())
 }
 
+/// `(path, text)` of every Rust file of the workspace's crates.
+fn workspace_sources(root: &Path) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    let mut stack: Vec<_> = ["shared", "functions", "ops", "local", "tests", "xtask"]
+        .iter()
+        .map(|d| root.join(d))
+        .collect();
+    while let Some(dir) = stack.pop() {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?
+        {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let relative = path.strip_prefix(root)?.to_string_lossy().replace('\\', "/");
+                out.push((relative, std::fs::read_to_string(&path)?));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Public types that share a name across the workspace: a reader cannot
+/// tell them apart in a signature, a log line or a search.
+pub fn duplicate_type_names(files: &[(String, String)]) -> Vec<String> {
+    let mut places: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (path, text) in files {
+        for line in text.lines() {
+            let line = line.trim_start();
+            for kind in ["pub struct ", "pub enum ", "pub trait ", "pub type "] {
+                if let Some(rest) = line.strip_prefix(kind) {
+                    let name: String = rest
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    if !name.is_empty() {
+                        places.entry(name).or_default().push(path.clone());
+                    }
+                }
+            }
+        }
+    }
+    places
+        .into_iter()
+        .filter(|(_, at)| at.len() > 1)
+        .map(|(name, at)| {
+            format!("public type `{name}` is declared {} times: {}", at.len(), at.join(", "))
+        })
+        .collect()
+}
+
 /// `(module, path relative to shared/src, text)` of every source file but `lib.rs`.
 fn shared_sources(src: &Path) -> Result<Vec<(String, String, String)>> {
     let mut out = Vec::new();
     let mut stack = vec![src.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?
+        {
             let path = entry?.path();
             if path.is_dir() {
                 stack.push(path);
@@ -90,7 +147,8 @@ fn shared_sources(src: &Path) -> Result<Vec<(String, String, String)>> {
                 if relative == "lib.rs" {
                     continue;
                 }
-                let module = relative.split('/').next().unwrap_or("").trim_end_matches(".rs").to_owned();
+                let module =
+                    relative.split('/').next().unwrap_or("").trim_end_matches(".rs").to_owned();
                 out.push((module, relative, std::fs::read_to_string(&path)?));
             }
         }
@@ -105,12 +163,15 @@ fn layer_of(module: &str) -> Option<u8> {
 
 /// The top-level modules a file's code names through `crate::` (comment lines skipped).
 fn crate_imports(text: &str) -> BTreeSet<String> {
-    let ident = |s: &str| s.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect::<String>();
+    let ident = |s: &str| {
+        s.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect::<String>()
+    };
     let mut found = BTreeSet::new();
     for line in text.lines().filter(|l| !l.trim_start().starts_with("//")) {
         let mut rest = line;
         while let Some(at) = rest.find("crate::") {
-            let preceded = rest[..at].chars().last().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+            let preceded =
+                rest[..at].chars().last().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
             rest = &rest[at + "crate::".len()..];
             if preceded {
                 continue; // `some_crate::`, not `crate::`
@@ -178,7 +239,9 @@ pub fn check_sources(files: &[(String, String, String)]) -> Vec<String> {
             }
         }
     }
-    problems.extend(cycles(&graph).into_iter().map(|c| format!("module cycle in shared: {}", c.join(" → "))));
+    problems.extend(
+        cycles(&graph).into_iter().map(|c| format!("module cycle in shared: {}", c.join(" → "))),
+    );
     problems
 }
 
@@ -229,29 +292,49 @@ impl Workspace {
     fn from_metadata(m: &serde_json::Value) -> Result<Self> {
         let empty = Vec::new();
         let packages = m["packages"].as_array().unwrap_or(&empty);
-        let members: BTreeSet<&str> = m["workspace_members"].as_array().unwrap_or(&empty).iter().filter_map(|v| v.as_str()).collect();
-        let name_of: BTreeMap<&str, &str> = packages.iter().filter_map(|p| Some((p["id"].as_str()?, p["name"].as_str()?))).collect();
+        let members: BTreeSet<&str> = m["workspace_members"]
+            .as_array()
+            .unwrap_or(&empty)
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect();
+        let name_of: BTreeMap<&str, &str> = packages
+            .iter()
+            .filter_map(|p| Some((p["id"].as_str()?, p["name"].as_str()?)))
+            .collect();
         let mut ws = Workspace::default();
-        let member_names: BTreeSet<&str> = members.iter().filter_map(|id| name_of.get(id).copied()).collect();
-        for p in packages.iter().filter(|p| p["id"].as_str().is_some_and(|id| members.contains(id))) {
+        let member_names: BTreeSet<&str> =
+            members.iter().filter_map(|id| name_of.get(id).copied()).collect();
+        for p in packages.iter().filter(|p| p["id"].as_str().is_some_and(|id| members.contains(id)))
+        {
             let name = p["name"].as_str().context("a package without a name")?.to_owned();
             let manifest = p["manifest_path"].as_str().unwrap_or("").replace('\\', "/");
             if manifest.contains("/functions/") {
                 ws.functions.insert(name.clone());
             }
             let deps = p["dependencies"].as_array().unwrap_or(&empty);
-            let internal = deps.iter().filter_map(|d| d["name"].as_str()).filter(|d| member_names.contains(d)).map(str::to_owned).collect();
+            let internal = deps
+                .iter()
+                .filter_map(|d| d["name"].as_str())
+                .filter(|d| member_names.contains(d))
+                .map(str::to_owned)
+                .collect();
             ws.members.insert(name, internal);
         }
         // Normal dependencies, transitively, from the resolved graph.
-        let nodes = m["resolve"]["nodes"].as_array().context("cargo metadata without a resolve graph")?;
+        let nodes =
+            m["resolve"]["nodes"].as_array().context("cargo metadata without a resolve graph")?;
         let normal: BTreeMap<&str, Vec<&str>> = nodes
             .iter()
             .filter_map(|n| {
                 let deps = n["deps"]
                     .as_array()?
                     .iter()
-                    .filter(|d| d["dep_kinds"].as_array().is_some_and(|k| k.iter().any(|k| k["kind"].is_null())))
+                    .filter(|d| {
+                        d["dep_kinds"]
+                            .as_array()
+                            .is_some_and(|k| k.iter().any(|k| k["kind"].is_null()))
+                    })
                     .filter_map(|d| d["pkg"].as_str())
                     .collect();
                 Some((n["id"].as_str()?, deps))
@@ -268,7 +351,10 @@ impl Workspace {
                 }
             }
             let name = name_of.get(id).copied().unwrap_or(id).to_owned();
-            ws.links.insert(name, seen.iter().filter_map(|d| name_of.get(d).map(|n| (*n).to_owned())).collect());
+            ws.links.insert(
+                name,
+                seen.iter().filter_map(|d| name_of.get(d).map(|n| (*n).to_owned())).collect(),
+            );
         }
         Ok(ws)
     }
@@ -283,13 +369,18 @@ pub fn check_workspace(ws: &Workspace) -> Vec<String> {
                 problems.push(format!("function `{function}` depends on function `{dep}`: functions share code only through `shared`"));
             }
         }
-        let codecs: Vec<_> = CODECS.iter().filter(|c| ws.links.get(function).is_some_and(|l| l.contains(**c))).collect();
+        let codecs: Vec<_> = CODECS
+            .iter()
+            .filter(|c| ws.links.get(function).is_some_and(|l| l.contains(**c)))
+            .collect();
         if function != IMAGE_PROCESSOR && !codecs.is_empty() {
             problems.push(format!("function `{function}` links the image codecs ({codecs:?}): only `{IMAGE_PROCESSOR}` may"));
         }
     }
     for dep in ws.members.get("shared").into_iter().flatten() {
-        problems.push(format!("`shared` depends on workspace crate `{dep}`: the library sits below every function"));
+        problems.push(format!(
+            "`shared` depends on workspace crate `{dep}`: the library sits below every function"
+        ));
     }
     if ws.links.get("shared").is_some_and(|l| CODECS.iter().any(|c| l.contains(*c))) {
         problems.push("`shared` links the image codecs: they belong to the image processor".into());
@@ -327,10 +418,16 @@ mod tests {
     #[test]
     fn planted_violations_are_each_caught() {
         let planted = [
-            (file("db", "use crate::media::EdgeMedia;"), "upward import: `db` (L1) names `crate::media` (L2)"),
+            (
+                file("db", "use crate::media::EdgeMedia;"),
+                "upward import: `db` (L1) names `crate::media` (L2)",
+            ),
             (file("domain", "use crate::db::Client;"), "upward import: `domain` (L0)"),
             (file("aws", "use crate::db::DbError;"), "sideways import: `aws` names `crate::db`"),
-            (file("db", "fn f(c: &crate::aws::Clients) {}"), "sideways import: `db` names `crate::aws`"),
+            (
+                file("db", "fn f(c: &crate::aws::Clients) {}"),
+                "sideways import: `db` names `crate::aws`",
+            ),
             (file("config", "use crate::domain::Scope;"), "config imports nothing else"),
             (file("archive", "use tokio_postgres::Row;"), "names `tokio_postgres`"),
             (file("operator", "let c = aws_sdk_s3::Client::new(&x);"), "names `aws_sdk_`"),
@@ -344,16 +441,37 @@ mod tests {
     }
 
     #[test]
+    fn two_public_types_with_one_name_are_caught() {
+        let files = [
+            ("a/lib.rs".to_owned(), "pub struct Config {}\npub enum Task { A }".to_owned()),
+            ("b/lib.rs".to_owned(), "    pub struct Config;\nstruct Task;".to_owned()),
+        ];
+        assert_eq!(
+            duplicate_type_names(&files),
+            ["public type `Config` is declared 2 times: a/lib.rs, b/lib.rs"]
+        );
+    }
+
+    #[test]
     fn a_cycle_is_caught_even_within_a_layer() {
-        let files = [file("media", "use crate::ledger::write_record;"), file("ledger", "use crate::media::EdgeMedia;")];
+        let files = [
+            file("media", "use crate::ledger::write_record;"),
+            file("ledger", "use crate::media::EdgeMedia;"),
+        ];
         let problems = check_sources(&files);
-        assert!(problems.iter().any(|p| p.contains("module cycle in shared: ledger → media → ledger")), "{problems:?}");
+        assert!(
+            problems.iter().any(|p| p.contains("module cycle in shared: ledger → media → ledger")),
+            "{problems:?}"
+        );
     }
 
     #[test]
     fn workspace_rules_catch_functions_leaning_on_each_other_and_stray_codecs() {
         let set = |xs: &[&str]| xs.iter().map(|x| (*x).to_owned()).collect::<BTreeSet<_>>();
-        let mut ws = Workspace { functions: set(&["api", "backup", "image-processor"]), ..Default::default() };
+        let mut ws = Workspace {
+            functions: set(&["api", "backup", "image-processor"]),
+            ..Default::default()
+        };
         ws.members.insert("api".into(), set(&["shared"]));
         ws.members.insert("backup".into(), set(&["shared", "api"]));
         ws.members.insert("image-processor".into(), set(&["shared"]));

@@ -31,9 +31,12 @@ cargo xtask <task>
                  build the deployable Lambda zips with cargo-lambda (arm64), check and size them
   package --check
                  the same build with a thin profile and a throwaway CA bundle (what CI runs)
-  deps           install the system packages the build needs (cmake, nasm, psql)
-  infra          Terraform fmt/validate, checkov, apply-plan-readback-destroy on the emulator,
-                 and the access review
+  deps           install everything the other tasks need (cmake, nasm, PostgreSQL, Chromium,
+                 Node.js, the Python tools, the Terraform providers)
+  infra [--skip-authorization]
+                 Terraform fmt/validate, checkov, apply-plan-readback-destroy on the emulator,
+                 the access review, and the authorization check of the requests `test` recorded
+  authorization  the authorization check alone (after `test` and `infra --skip-authorization`)
   layers         the dependency rules: shared's layers (no upward or sideways import, no
                  module cycle, no AWS SDK or database driver in L0), no function depending
                  on another, only the image processor linking the C codecs
@@ -76,9 +79,10 @@ fn real_main() -> Result<()> {
         Some("dev") => dev(&root),
         Some("test") => test(&root, &args[1..]),
         Some("package") => package::package(&root, &args[1..]),
-        Some("deps") => Ok(()),
+        Some("deps") => deps(&root),
         Some("ops") => ops(&root, &args[1..]),
-        Some("infra") => infra_checks(&root),
+        Some("infra") => infra_checks(&root, !args.iter().any(|a| a == "--skip-authorization")),
+        Some("authorization") => infra::authorization(&root, &infra::plan_path(&root)),
         Some("layers") => layers::check(&root),
         Some("access-review") => match args.get(1) {
             Some(plan) => access_review::access_review(&root, Path::new(plan)),
@@ -101,7 +105,10 @@ fn real_main() -> Result<()> {
 }
 
 fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
 }
 
 pub fn say(message: &str) {
@@ -129,7 +136,11 @@ fn cargo(root: &Path) -> Command {
         if name.starts_with("CARGO_PKG_")
             || matches!(
                 name.as_ref(),
-                "CARGO_MANIFEST_DIR" | "CARGO_MANIFEST_PATH" | "CARGO_PRIMARY_PACKAGE" | "CARGO_BIN_NAME" | "CARGO_CRATE_NAME"
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_CRATE_NAME"
             )
         {
             cmd.env_remove(name.as_ref());
@@ -143,19 +154,22 @@ fn cargo(root: &Path) -> Command {
 fn interrupted_flag() -> Result<Arc<AtomicBool>> {
     let flag = Arc::new(AtomicBool::new(false));
     let f = flag.clone();
-    ctrlc::set_handler(move || f.store(true, Ordering::SeqCst)).context("installing the Ctrl-C handler")?;
+    ctrlc::set_handler(move || f.store(true, Ordering::SeqCst))
+        .context("installing the Ctrl-C handler")?;
     Ok(flag)
 }
 
 fn dev(root: &Path) -> Result<()> {
     let interrupted = interrupted_flag()?;
-    let stack = Stack::start(root, StackOptions { pg_port: 5433, moto_port: 4566, recording: None })?;
+    let stack =
+        Stack::start(root, StackOptions { pg_port: 5433, moto_port: 4566, recording: None })?;
     stack.psql("postgres", "CREATE DATABASE gallery OWNER gallery_owner")?;
     let env = stack.env("gallery");
     // For `cargo xtask ops` in another terminal; removed when the stack stops.
     let env_file = DevEnvFile::write(root, &env)?;
     say("building and starting the gallery (API on http://127.0.0.1:3000)");
-    let mut child = cargo(root).args(["run", "--quiet", "--package", "local", "--"]).envs(env).spawn()?;
+    let mut child =
+        cargo(root).args(["run", "--quiet", "--package", "local", "--"]).envs(env).spawn()?;
     let status = child.wait()?;
     drop(env_file);
     if interrupted.load(Ordering::SeqCst) {
@@ -181,7 +195,12 @@ impl DevEnvFile {
         use std::os::unix::fs::OpenOptionsExt;
         let path = Self::path(root);
         std::fs::create_dir_all(root.join(".local"))?;
-        let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&path)?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)?;
         for (k, v) in env {
             writeln!(file, "{k}={v}")?;
         }
@@ -198,10 +217,14 @@ impl Drop for DevEnvFile {
 /// `gallery-ops --local ARGS` against the stack `cargo xtask dev` is running.
 fn ops(root: &Path, args: &[String]) -> Result<()> {
     let path = DevEnvFile::path(root);
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("no running dev stack ({} missing): start `cargo xtask dev` first", path.display()))?;
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!("no running dev stack ({} missing): start `cargo xtask dev` first", path.display())
+    })?;
     let env: Vec<(&str, &str)> = text.lines().filter_map(|l| l.split_once('=')).collect();
-    run(cargo(root).args(["run", "--quiet", "--package", "gallery-ops", "--", "--local"]).args(args).envs(env))
+    run(cargo(root)
+        .args(["run", "--quiet", "--package", "gallery-ops", "--", "--local"])
+        .args(args)
+        .envs(env))
 }
 
 fn test(root: &Path, extra: &[String]) -> Result<()> {
@@ -218,7 +241,10 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
     let recording = authz_recording(root);
     std::fs::create_dir_all(recording.parent().unwrap_or(root))?;
     let _ = std::fs::remove_file(&recording);
-    let stack = Stack::start(root, StackOptions { recording: Some(recording.clone()), ..StackOptions::ephemeral()? })?;
+    let stack = Stack::start(
+        root,
+        StackOptions { recording: Some(recording.clone()), ..StackOptions::ephemeral()? },
+    )?;
     say("running every test against the local stack");
     let mut cmd = cargo(root);
     // Every test binary runs even after one fails, so a run reports all failures.
@@ -227,7 +253,10 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
     drop(stack);
     if result.is_ok() {
         let lines = std::fs::read_to_string(&recording).map(|t| t.lines().count()).unwrap_or(0);
-        say(&format!("{lines} AWS requests recorded in {} for `cargo xtask infra`", recording.display()));
+        say(&format!(
+            "{lines} AWS requests recorded in {} for `cargo xtask infra`",
+            recording.display()
+        ));
     }
     result
 }
@@ -246,10 +275,23 @@ pub struct InfraCtx {
     pub moto_endpoint: String,
 }
 
-fn infra_checks(root: &Path) -> Result<()> {
+/// Everything `dev`, `test` and `infra` install, installed now and one at a
+/// time, so that CI can run the test suite and the infrastructure checks side
+/// by side without two package installs racing.
+fn deps(root: &Path) -> Result<()> {
+    tools::postgres_bin()?;
+    tools::browser()?;
+    tools::node()?;
+    tools::venv(root)?;
+    infra::find_provider_mirror()?;
+    Ok(())
+}
+
+fn infra_checks(root: &Path, authorize: bool) -> Result<()> {
     let _interrupted = interrupted_flag()?;
     let venv = tools::venv(root)?;
-    let logs = std::env::temp_dir().join(format!("copper-gallery-infra-moto-{}", std::process::id()));
+    let logs =
+        std::env::temp_dir().join(format!("copper-gallery-infra-moto-{}", std::process::id()));
     std::fs::create_dir_all(&logs)?;
     let emulator = stack::Emulator::start(&venv, stack::free_port()?, &logs)?;
     let ctx = InfraCtx {
@@ -258,7 +300,7 @@ fn infra_checks(root: &Path) -> Result<()> {
         venv_bin: venv.join("bin"),
         moto_endpoint: emulator.endpoint(),
     };
-    let result = infra::run(&ctx);
+    let result = infra::run(&ctx, authorize);
     drop(emulator);
     let _ = std::fs::remove_dir_all(&logs);
     result

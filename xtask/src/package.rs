@@ -30,7 +30,10 @@ pub fn package(root: &Path, args: &[String]) -> Result<()> {
              (the RDS CA bundle from AWS's documentation, e.g. global-bundle.pem)"
         ),
     };
-    if !std::fs::read_to_string(&ca_bundle).with_context(|| format!("reading {}", ca_bundle.display()))?.contains("BEGIN CERTIFICATE") {
+    if !std::fs::read_to_string(&ca_bundle)
+        .with_context(|| format!("reading {}", ca_bundle.display()))?
+        .contains("BEGIN CERTIFICATE")
+    {
         bail!("{} holds no PEM certificate", ca_bundle.display());
     }
     let venv = tools::venv_with(root, &root.join("xtask/requirements-package.txt"), "package")?;
@@ -38,7 +41,8 @@ pub fn package(root: &Path, args: &[String]) -> Result<()> {
     run(Command::new("rustup").args(["target", "add", TARGET]))?;
     no_codecs_outside_the_processor(root)?;
     let profile = if check { "lambda-check" } else { "release" };
-    let path = format!("{}:{}", venv.join("bin").display(), std::env::var("PATH").unwrap_or_default());
+    let path =
+        format!("{}:{}", venv.join("bin").display(), std::env::var("PATH").unwrap_or_default());
     for function in FUNCTIONS {
         say(&format!("building {function} for arm64 ({profile})"));
         let mut cmd = Command::new(venv.join("bin/cargo-lambda"));
@@ -69,7 +73,10 @@ pub fn package(root: &Path, args: &[String]) -> Result<()> {
             problems.push(format!("{function}: rds-ca-bundle.pem is missing"));
         }
         if !check && facts.bytes > MAX_ZIP_BYTES {
-            problems.push(format!("{function}: {} bytes is over the {MAX_ZIP_BYTES}-byte budget", facts.bytes));
+            problems.push(format!(
+                "{function}: {} bytes is over the {MAX_ZIP_BYTES}-byte budget",
+                facts.bytes
+            ));
         }
     }
     if !problems.is_empty() {
@@ -83,7 +90,17 @@ fn no_codecs_outside_the_processor(root: &Path) -> Result<()> {
     for function in FUNCTIONS.iter().filter(|f| **f != "image-processor") {
         let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .current_dir(root)
-            .args(["tree", "--package", function, "--edges", "normal,build", "--target", TARGET, "--invert", "turbojpeg-sys"])
+            .args([
+                "tree",
+                "--package",
+                function,
+                "--edges",
+                "normal,build",
+                "--target",
+                TARGET,
+                "--invert",
+                "turbojpeg-sys",
+            ])
             .output()
             .context("running cargo tree")?;
         // `--invert` of a package that is not in the graph is an error: what we want.

@@ -45,7 +45,12 @@ impl Emulator {
 
     /// The emulator; with `recording`, every request it serves is appended
     /// there as a JSON line (`xtask/moto_recording.py`).
-    pub fn start_recording(venv: &Path, port: u16, log_dir: &Path, recording: Option<&Path>) -> Result<Self> {
+    pub fn start_recording(
+        venv: &Path,
+        port: u16,
+        log_dir: &Path,
+        recording: Option<&Path>,
+    ) -> Result<Self> {
         say(&format!("starting the S3/KMS emulator on 127.0.0.1:{port}"));
         let log = fs::File::create(log_dir.join("moto.log"))?;
         let mut command = match recording {
@@ -66,7 +71,8 @@ impl Emulator {
             .spawn()
             .context("starting moto_server")?;
         let emulator = Self { child: Some(child), port };
-        wait_for_port(port, Duration::from_secs(30)).context("the emulator did not start; see moto.log")?;
+        wait_for_port(port, Duration::from_secs(30))
+            .context("the emulator did not start; see moto.log")?;
         Ok(emulator)
     }
 
@@ -130,7 +136,11 @@ impl Stack {
         let account = tools::postgres_account()?;
         // A directory PostgreSQL's unprivileged account can reach whatever the
         // checkout's permissions are.
-        let dir = std::env::temp_dir().join(format!("copper-gallery-{}-{}", std::process::id(), opts.pg_port));
+        let dir = std::env::temp_dir().join(format!(
+            "copper-gallery-{}-{}",
+            std::process::id(),
+            opts.pg_port
+        ));
         if dir.exists() {
             fs::remove_dir_all(&dir)?;
         }
@@ -147,7 +157,12 @@ impl Stack {
             postgres: None,
             moto: None,
         };
-        stack.moto = Some(Emulator::start_recording(&venv, stack.moto_port, &stack.dir, opts.recording.as_deref())?);
+        stack.moto = Some(Emulator::start_recording(
+            &venv,
+            stack.moto_port,
+            &stack.dir,
+            opts.recording.as_deref(),
+        )?);
         stack.start_postgres(&pg_bin, account.as_deref())?;
         Ok(stack)
     }
@@ -176,7 +191,15 @@ impl Stack {
         initdb
             .arg("-D")
             .arg(&data)
-            .args(["-U", "postgres", "--auth=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8", "--no-instructions"])
+            .args([
+                "-U",
+                "postgres",
+                "--auth=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "--no-instructions",
+            ])
             .arg(format!("--pwfile={}", pwfile.display()));
         run(initdb.stdout(Stdio::null()))?;
         fs::remove_file(&pwfile)?;
@@ -193,22 +216,37 @@ impl Stack {
         append(&data.join("postgresql.conf"), &conf)?;
         // TLS only: no `host` line exists, so a plaintext TCP connection finds no
         // matching entry and is refused.
-        fs::write(data.join("pg_hba.conf"), "local all all scram-sha-256\nhostssl all all 127.0.0.1/32 scram-sha-256\n")?;
+        fs::write(
+            data.join("pg_hba.conf"),
+            "local all all scram-sha-256\nhostssl all all 127.0.0.1/32 scram-sha-256\n",
+        )?;
         if let Some(user) = account {
-            run(Command::new("chown").args(["-R", &format!("{user}:{user}")]).arg(&tls).arg(&data))?;
+            run(Command::new("chown")
+                .args(["-R", &format!("{user}:{user}")])
+                .arg(&tls)
+                .arg(&data))?;
         }
 
         say(&format!("starting PostgreSQL (TLS only) on 127.0.0.1:{}", self.pg_port));
         let log = fs::File::create(self.dir.join("postgres.log"))?;
-        let child =
-            as_account(bin.join("postgres")).arg("-D").arg(&data).stdout(log.try_clone()?).stderr(log).stdin(Stdio::null()).spawn()?;
+        let child = as_account(bin.join("postgres"))
+            .arg("-D")
+            .arg(&data)
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()?;
         self.postgres = Some(child);
-        wait_for_port(self.pg_port, Duration::from_secs(30)).context("PostgreSQL did not start; see postgres.log")?;
+        wait_for_port(self.pg_port, Duration::from_secs(30))
+            .context("PostgreSQL did not start; see postgres.log")?;
         // Accepting TCP is not yet accepting logins; wait for that too.
         let started = Instant::now();
         while self.psql("postgres", "SELECT 1").is_err() {
             if started.elapsed() > Duration::from_secs(30) {
-                bail!("PostgreSQL did not accept connections; see {}", self.dir.join("postgres.log").display());
+                bail!(
+                    "PostgreSQL did not accept connections; see {}",
+                    self.dir.join("postgres.log").display()
+                );
             }
             std::thread::sleep(Duration::from_millis(200));
         }

@@ -27,7 +27,13 @@ fn find_postgres_bin() -> Option<PathBuf> {
         .collect();
     // Highest major version first.
     dirs.sort_by_key(|d| {
-        std::cmp::Reverse(d.parent().and_then(|p| p.file_name()).and_then(|n| n.to_str()).and_then(|n| n.parse::<u32>().ok()).unwrap_or(0))
+        std::cmp::Reverse(
+            d.parent()
+                .and_then(|p| p.file_name())
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.parse::<u32>().ok())
+                .unwrap_or(0),
+        )
     });
     dirs.into_iter().next()
 }
@@ -39,7 +45,11 @@ pub fn build_deps() -> Result<()> {
     let missing: Vec<&str> = [("cmake", "cmake"), ("nasm", "nasm"), ("psql", "postgresql-client")]
         .into_iter()
         .filter(|(bin, _)| {
-            !Command::new("sh").args(["-c", &format!("command -v {bin}")]).output().map(|o| o.status.success()).unwrap_or(false)
+            !Command::new("sh")
+                .args(["-c", &format!("command -v {bin}")])
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false)
         })
         .map(|(_, package)| package)
         .collect();
@@ -61,7 +71,13 @@ pub fn browser() -> Result<()> {
 
 /// The offline authorization check (infra/authz) runs on Node.js with npm.
 pub fn node() -> Result<()> {
-    let found = |tool: &str| Command::new(tool).arg("--version").stdout(std::process::Stdio::null()).status().is_ok_and(|s| s.success());
+    let found = |tool: &str| {
+        Command::new(tool)
+            .arg("--version")
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
     if found("node") && found("npm") {
         return Ok(());
     }
@@ -93,7 +109,11 @@ pub fn is_root() -> bool {
 /// The project's Python environment with the emulator (and the infrastructure
 /// checkers), created on first use and refreshed when a requirements file changes.
 pub fn venv(root: &Path) -> Result<PathBuf> {
-    venv_with_all(root, &[root.join("xtask/requirements.txt"), root.join("infra/requirements-checks.txt")], "stack")
+    venv_with_all(
+        root,
+        &[root.join("xtask/requirements.txt"), root.join("infra/requirements-checks.txt")],
+        "stack",
+    )
 }
 
 /// The same environment with one more requirements file installed.
@@ -109,7 +129,8 @@ fn venv_with_all(root: &Path, files: &[PathBuf], name: &str) -> Result<PathBuf> 
         wanted.push_str(&std::fs::read_to_string(f)?);
     }
     let stamp = dir.join(format!(".requirements-{name}"));
-    if python.is_file() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
+    if python.is_file() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str())
+    {
         return Ok(dir);
     }
     if !python.is_file() {
@@ -135,9 +156,17 @@ pub fn postgres_account() -> Result<Option<String>> {
     if !is_root() {
         return Ok(None);
     }
-    let exists = Command::new("id").arg("postgres").output().map(|o| o.status.success()).unwrap_or(false);
+    let exists =
+        Command::new("id").arg("postgres").output().map(|o| o.status.success()).unwrap_or(false);
     if !exists {
-        run(Command::new("useradd").args(["--system", "--user-group", "--no-create-home", "--shell", "/usr/sbin/nologin", "postgres"]))?;
+        run(Command::new("useradd").args([
+            "--system",
+            "--user-group",
+            "--no-create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+            "postgres",
+        ]))?;
     }
     Ok(Some("postgres".into()))
 }

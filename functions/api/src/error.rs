@@ -136,7 +136,11 @@ impl IntoResponse for ApiError {
         let status = self.status();
         match &self {
             Self::Unavailable(e) | Self::Internal(e) => {
-                tracing::error!(error = format!("{e:#}"), status = status.as_u16(), "request failed");
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    status = status.as_u16(),
+                    "request failed"
+                );
                 shared::telemetry::count("api", "ApiServerError", 1.0);
             }
             Self::Unauthenticated => shared::telemetry::count("api", "ApiUnauthorized", 1.0),
@@ -144,7 +148,10 @@ impl IntoResponse for ApiError {
         }
         let ctx = PROBLEM_CONTEXT.try_with(Clone::clone).unwrap_or_default();
         let errors = match &self {
-            Self::Invalid(list) => list.iter().map(|i| FieldError { field: i.field.to_owned(), message: i.message.clone() }).collect(),
+            Self::Invalid(list) => list
+                .iter()
+                .map(|i| FieldError { field: i.field.to_owned(), message: i.message.clone() })
+                .collect(),
             _ => Vec::new(),
         };
         let body = Problem {
@@ -164,7 +171,10 @@ impl IntoResponse for ApiError {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         match &self {
             Self::Unauthenticated => {
-                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("GalleryToken header=\"x-gallery-token\""));
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("GalleryToken header=\"x-gallery-token\""),
+                );
             }
             Self::MethodNotAllowed { allow, .. } => {
                 if let Ok(v) = HeaderValue::from_str(allow) {

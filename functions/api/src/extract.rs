@@ -10,7 +10,7 @@ use shared::domain::{Principal, Scope};
 use uuid::Uuid;
 
 use crate::http::BodyDigest;
-use crate::{ApiError, State};
+use crate::{ApiError, SharedState};
 
 /// The header the gallery token travels in. Not `Authorization`: CloudFront's
 /// origin access control overwrites that with its own signature.
@@ -20,10 +20,10 @@ pub const TOKEN_HEADER: &str = "x-gallery-token";
 /// one (or with a bad one) answers 401 before the handler runs.
 pub struct Authenticated(pub Principal);
 
-impl FromRequestParts<State> for Authenticated {
+impl FromRequestParts<SharedState> for Authenticated {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &State) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
         let secret = parts
             .headers
             .get(TOKEN_HEADER)
@@ -32,24 +32,29 @@ impl FromRequestParts<State> for Authenticated {
             .filter(|s| s.starts_with(shared::domain::TOKEN_PREFIX) && s.len() <= 200)
             .ok_or(ApiError::Unauthenticated)?;
         let client = state.client().await?;
-        let principal = shared::db::principal_for_token(&client, &shared::domain::token_digest(secret)).await?;
+        let principal =
+            shared::db::principal_for_token(&client, &shared::domain::token_digest(secret)).await?;
         principal.map(Authenticated).ok_or(ApiError::Unauthenticated)
     }
 }
 
 /// An authenticated request's context: the state, the caller, its request id.
 pub struct Caller {
-    pub state: State,
+    pub state: SharedState,
     pub who: Principal,
     pub request: crate::RequestId,
 }
 
-impl FromRequestParts<State> for Caller {
+impl FromRequestParts<SharedState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &State) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
         let Authenticated(who) = Authenticated::from_request_parts(parts, state).await?;
-        let request = parts.extensions.get::<crate::RequestId>().cloned().unwrap_or_else(|| crate::RequestId(String::new()));
+        let request = parts
+            .extensions
+            .get::<crate::RequestId>()
+            .cloned()
+            .unwrap_or_else(|| crate::RequestId(String::new()));
         Ok(Self { state: state.clone(), who, request })
     }
 }
@@ -97,7 +102,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let axum::extract::Query(value) = axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        let axum::extract::Query(value) =
+            axum::extract::Query::<T>::from_request_parts(parts, state).await?;
         Ok(Self(value))
     }
 }
@@ -110,7 +116,8 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let axum::extract::Path(value) = axum::extract::Path::<T>::from_request_parts(parts, state).await?;
+        let axum::extract::Path(value) =
+            axum::extract::Path::<T>::from_request_parts(parts, state).await?;
         Ok(Self(value))
     }
 }
@@ -125,7 +132,11 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let value = match parts.headers.get(header::IF_MATCH) {
             None => None,
-            Some(v) => Some(v.to_str().map_err(|_| ApiError::Malformed("If-Match is not ASCII".into()))?.to_owned()),
+            Some(v) => Some(
+                v.to_str()
+                    .map_err(|_| ApiError::Malformed("If-Match is not ASCII".into()))?
+                    .to_owned(),
+            ),
         };
         Ok(Self(value))
     }
@@ -155,7 +166,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Idempotency {
             .to_str()
             .ok()
             .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
-            .ok_or_else(|| ApiError::Malformed("Idempotency-Key must be 1 to 255 visible ASCII characters".into()))?;
+            .ok_or_else(|| {
+                ApiError::Malformed(
+                    "Idempotency-Key must be 1 to 255 visible ASCII characters".into(),
+                )
+            })?;
         // The same key with another body (or on another route) is a client bug, not a retry.
         let body = parts.extensions.get::<BodyDigest>().map(|d| d.0.as_str()).unwrap_or_default();
         let fingerprint = {

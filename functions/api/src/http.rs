@@ -17,7 +17,7 @@ use lambda_http::RequestExt;
 use sha2::{Digest, Sha256};
 
 use crate::error::{ProblemContext, PROBLEM_CONTEXT};
-use crate::{ApiError, State};
+use crate::{ApiError, SharedState};
 
 /// Largest request body read; every JSON body of this API fits in a fraction of it.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -43,21 +43,32 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
             req.headers()
                 .get("x-request-id")
                 .and_then(|v| v.to_str().ok())
-                .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+                .filter(|v| {
+                    !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic())
+                })
                 .map(str::to_owned)
         })
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
-    let ctx = ProblemContext { request_id: Some(id.clone()), instance: Some(req.uri().path().to_owned()) };
+    let ctx = ProblemContext {
+        request_id: Some(id.clone()),
+        instance: Some(req.uri().path().to_owned()),
+    };
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
     let started = Instant::now();
-    let mut response = PROBLEM_CONTEXT.scope(ctx.clone(), tracing::Instrument::instrument(next.run(req), span.clone())).await;
+    let mut response = PROBLEM_CONTEXT
+        .scope(ctx.clone(), tracing::Instrument::instrument(next.run(req), span.clone()))
+        .await;
     if response.status().is_client_error() && !is_problem(response.headers()) {
         let path = ctx.instance.clone().unwrap_or_default();
         response = PROBLEM_CONTEXT.scope(ctx, async { as_problem(response, &path) }).await;
     }
     span.in_scope(|| {
-        tracing::info!(status = response.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request served")
+        tracing::info!(
+            status = response.status().as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "request served"
+        )
     });
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);
@@ -73,9 +84,10 @@ fn is_problem(headers: &HeaderMap) -> bool {
 fn as_problem(response: Response, path: &str) -> Response {
     let status = response.status();
     let error = match status {
-        StatusCode::METHOD_NOT_ALLOWED => {
-            ApiError::MethodNotAllowed { method: "this method".into(), allow: crate::routes::allowed_methods(path).unwrap_or_default() }
-        }
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed {
+            method: "this method".into(),
+            allow: crate::routes::allowed_methods(path).unwrap_or_default(),
+        },
         StatusCode::NOT_FOUND => ApiError::NoRoute,
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge { limit: BODY_LIMIT },
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType,
@@ -93,7 +105,8 @@ pub async fn body_contract(req: Request, next: Next) -> Result<Response, ApiErro
     let (mut parts, body) = req.into_parts();
     let bytes = read_bounded(body).await?;
     let digest = hex::encode(Sha256::digest(&bytes));
-    let carries_body = matches!(parts.method, Method::POST | Method::PUT | Method::PATCH) || !bytes.is_empty();
+    let carries_body =
+        matches!(parts.method, Method::POST | Method::PUT | Method::PATCH) || !bytes.is_empty();
     if carries_body && !is_preflight(&parts.headers, &parts.method) {
         match parts.headers.get(CONTENT_SHA256).map(|v| v.to_str().map(str::to_ascii_lowercase)) {
             None => {
@@ -113,7 +126,9 @@ async fn read_bounded(body: Body) -> Result<Bytes, ApiError> {
     let limited = http_body_util::Limited::new(body, BODY_LIMIT);
     match limited.collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(ApiError::TooLarge { limit: BODY_LIMIT }),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            Err(ApiError::TooLarge { limit: BODY_LIMIT })
+        }
         Err(e) => Err(ApiError::Malformed(format!("the body could not be read: {e}"))),
     }
 }
@@ -133,13 +148,20 @@ pub const PRIVATE_CACHE: &str = "private, no-cache";
 /// did not.
 pub async fn representations(req: Request, next: Next) -> Result<Response, ApiError> {
     let conditional_get = matches!(*req.method(), Method::GET | Method::HEAD);
-    let if_none_match = req.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let if_none_match =
+        req.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let response = next.run(req).await;
-    if !matches!(response.status(), StatusCode::OK | StatusCode::CREATED) || is_problem(response.headers()) {
+    if !matches!(response.status(), StatusCode::OK | StatusCode::CREATED)
+        || is_problem(response.headers())
+    {
         return Ok(response);
     }
     let (mut parts, body) = response.into_parts();
-    let bytes = body.collect().await.map_err(|e| ApiError::Internal(anyhow::anyhow!("response body: {e}")))?.to_bytes();
+    let bytes = body
+        .collect()
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("response body: {e}")))?
+        .to_bytes();
     let etag = etag_of_bytes(&bytes);
     parts.headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static(PRIVATE_CACHE));
     if let Ok(v) = HeaderValue::from_str(&etag) {
@@ -215,11 +237,18 @@ impl RateLimiter {
 
 /// Limits writes per presented token (valid or not: counting happens before
 /// the database is asked, so a flood of bad tokens is throttled too).
-pub async fn write_limit(StateExtractor(state): StateExtractor<State>, req: Request, next: Next) -> Result<Response, ApiError> {
+pub async fn write_limit(
+    StateExtractor(state): StateExtractor<SharedState>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
     let write = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if write {
         if let Some(token) = req.headers().get(crate::TOKEN_HEADER) {
-            state.write_limiter.take(token.as_bytes()).map_err(|retry_after| ApiError::TooManyRequests { retry_after })?;
+            state
+                .write_limiter
+                .take(token.as_bytes())
+                .map_err(|retry_after| ApiError::TooManyRequests { retry_after })?;
         }
     }
     Ok(next.run(req).await)
@@ -229,7 +258,8 @@ pub async fn write_limit(StateExtractor(state): StateExtractor<State>, req: Requ
 /// before routing, so they never meet a 405.
 pub fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
     use tower_http::cors::{AllowOrigin, CorsLayer};
-    let allowed: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    let allowed: Vec<HeaderValue> =
+        origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(allowed))
         .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::PATCH, Method::DELETE])

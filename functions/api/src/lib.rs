@@ -32,7 +32,7 @@ pub use routes::{openapi, router};
 
 /// The API's configuration, read once at cold start.
 #[derive(Clone, Debug)]
-pub struct Config {
+pub struct ApiConfig {
     pub common: Common,
     /// Largest original an artist may upload, enforced by the POST policy.
     pub upload_max_bytes: u64,
@@ -51,23 +51,31 @@ pub struct Config {
     pub writes_per_minute: u32,
 }
 
-impl FromEnv for Config {
+impl FromEnv for ApiConfig {
     fn parse(env: &mut Env) -> Self {
         let common = Common::read(env);
         let upload_max_bytes = env.parse_or("GALLERY_UPLOAD_MAX_BYTES", 100 * 1024 * 1024u64);
-        let upload_url_ttl = Duration::from_secs(env.parse_or("GALLERY_UPLOAD_URL_TTL_SECS", 900u64));
+        let upload_url_ttl =
+            Duration::from_secs(env.parse_or("GALLERY_UPLOAD_URL_TTL_SECS", 900u64));
         let region = common.aws.region.clone().unwrap_or_else(|| env.required("AWS_REGION"));
         let operator = OperatorConfig::read(env);
         // Unset (no custom domain): root-relative URLs, `/renditions/…`, which
         // the distribution that serves the API also serves (its `/renditions/*`
         // behaviour); the API cannot name that distribution in its own
         // environment (it sits in front of the API).
-        let media_base_url = env.optional("GALLERY_MEDIA_BASE_URL").unwrap_or_default().trim_end_matches('/').to_owned();
+        let media_base_url = env
+            .optional("GALLERY_MEDIA_BASE_URL")
+            .unwrap_or_default()
+            .trim_end_matches('/')
+            .to_owned();
         let cors_origins = env
             .optional("GALLERY_CORS_ORIGINS")
-            .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+            .map(|v| {
+                v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+            })
             .unwrap_or_default();
-        let deleted_artwork_grace = chrono::Duration::days(env.parse_or("RETENTION_DELETED_ARTWORK_DAYS", 30i64));
+        let deleted_artwork_grace =
+            chrono::Duration::days(env.parse_or("RETENTION_DELETED_ARTWORK_DAYS", 30i64));
         let writes_per_minute = env.parse_or("GALLERY_WRITES_PER_MINUTE", 300u32);
         Self {
             common,
@@ -102,19 +110,26 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub async fn connect(config: &Config) -> anyhow::Result<Self> {
+    pub async fn connect(config: &ApiConfig) -> anyhow::Result<Self> {
         let (clients, pool) = shared::connect::connect(&config.common).await?;
         Ok(Self::new(config, pool, &clients))
     }
 
-    pub fn new(config: &Config, pool: Pool, clients: &shared::aws::Clients) -> Self {
+    pub fn new(config: &ApiConfig, pool: Pool, clients: &shared::aws::Clients) -> Self {
         let store = ObjectStore::new(clients, &config.common.storage.data_key_id);
         Self {
-            media: EdgeMedia { pool: pool.clone(), store: store.clone(), bucket: config.common.storage.processed_bucket.clone() },
+            media: EdgeMedia {
+                pool: pool.clone(),
+                store: store.clone(),
+                bucket: config.common.storage.processed_bucket.clone(),
+            },
             pool,
             store,
             originals_bucket: config.common.storage.originals_bucket.clone(),
-            post_endpoint: PostEndpoint { region: config.region.clone(), override_url: config.common.aws.endpoint_url.clone() },
+            post_endpoint: PostEndpoint {
+                region: config.region.clone(),
+                override_url: config.common.aws.endpoint_url.clone(),
+            },
             upload_max_bytes: config.upload_max_bytes,
             upload_url_ttl: config.upload_url_ttl,
             media_base_url: config.media_base_url.clone(),
@@ -143,7 +158,11 @@ impl AppState {
 
 fn report_settle(result: Result<shared::media::Settled, shared::media::MediaError>) {
     match result {
-        Ok(s) => tracing::info!(published = s.published.len(), withdrawn = s.withdrawn.len(), "edge visibility settled"),
+        Ok(s) => tracing::info!(
+            published = s.published.len(),
+            withdrawn = s.withdrawn.len(),
+            "edge visibility settled"
+        ),
         Err(e) => {
             tracing::error!(error = %e, "edge visibility not settled; the reconcile sweep will");
             shared::telemetry::count("api", "EdgeSettleFailed", 1.0);
@@ -151,7 +170,7 @@ fn report_settle(result: Result<shared::media::Settled, shared::media::MediaErro
     }
 }
 
-pub type State = Arc<AppState>;
+pub type SharedState = Arc<AppState>;
 
 #[cfg(test)]
 mod tests {
@@ -183,20 +202,26 @@ mod tests {
             ("DATABASE_HOST", "db.internal"),
             ("DATABASE_NAME", "gallery"),
             ("DATABASE_USER", "gallery_app"),
-            ("DATABASE_PASSWORD_SECRET_ARN", "arn:aws:secretsmanager:eu-west-1:111122223333:secret:db"),
+            (
+                "DATABASE_PASSWORD_SECRET_ARN",
+                "arn:aws:secretsmanager:eu-west-1:111122223333:secret:db",
+            ),
             ("DATABASE_CA_BUNDLE", "/var/task/rds-ca-bundle.pem"),
             ("AWS_REGION", "eu-west-1"),
             ("GALLERY_MEDIA_BASE_URL", ""),
         ];
-        let env = shared::config::Env::from_map(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
-        let config = super::Config::read(env).unwrap();
+        let env = shared::config::Env::from_map(
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        );
+        let config = super::ApiConfig::read(env).unwrap();
         let url = crate::views::Media(&config.media_base_url).url("renditions/a/b/800.webp");
         assert_eq!(url, "/renditions/a/b/800.webp");
     }
 
     #[test]
     fn configuration_problems_are_listed_together() {
-        let err = super::Config::read(shared::config::Env::from_map(Default::default())).unwrap_err();
+        let err =
+            super::ApiConfig::read(shared::config::Env::from_map(Default::default())).unwrap_err();
         assert!(err.problems.len() >= 6, "{err}");
         assert!(err.to_string().contains("AWS_REGION is required"));
     }

@@ -13,8 +13,11 @@ use shared::config::FromEnv;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
-    let config = api::Config::from_env()?;
+    let config = api::ApiConfig::from_env()?;
     let state = Arc::new(api::AppState::connect(&config).await?);
     let router = api::router(state.clone());
-    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| api::lambda::handle(event, &state, router.clone()))).await
+    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
+        api::lambda::handle(event, &state, router.clone())
+    }))
+    .await
 }

@@ -4,7 +4,9 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared::db::GalleryCard;
-use shared::domain::{Artist, Artwork, Image, ImageStatus, PrintEdition, RenditionRecord, Visibility};
+use shared::domain::{
+    Artist, Artwork, Image, ImageStatus, PrintEdition, RenditionRecord, Visibility,
+};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -144,7 +146,14 @@ pub struct Media<'a>(pub &'a str);
 impl PublicRendition {
     /// A stored rendition, loaded from `url`.
     pub fn at(r: &RenditionRecord, url: String) -> Self {
-        Self { format: r.format.clone(), long_edge: r.long_edge, width: r.width, height: r.height, bytes: r.bytes, url }
+        Self {
+            format: r.format.clone(),
+            long_edge: r.long_edge,
+            width: r.width,
+            height: r.height,
+            bytes: r.bytes,
+            url,
+        }
     }
 }
 
@@ -198,12 +207,19 @@ impl Media<'_> {
             medium: c.medium,
             year: c.year,
             published_at: c.published_at,
-            image: c.primary_image.map(|(id, r)| PublicImage { id, renditions: self.renditions(&r) }),
+            image: c
+                .primary_image
+                .map(|(id, r)| PublicImage { id, renditions: self.renditions(&r) }),
             price_from: c.price_from.map(|(minor, currency)| Price { minor, currency }),
         }
     }
 
-    pub fn artwork(&self, a: Artwork, editions: &[PrintEdition], images: &[Image]) -> PublicArtwork {
+    pub fn artwork(
+        &self,
+        a: Artwork,
+        editions: &[PrintEdition],
+        images: &[Image],
+    ) -> PublicArtwork {
         PublicArtwork {
             slug: a.slug,
             title: a.title,

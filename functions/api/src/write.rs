@@ -34,12 +34,22 @@ impl Reply {
     }
 
     pub fn created(location: String, body: &impl Serialize) -> Result<Self, ApiError> {
-        Ok(Self { status: StatusCode::CREATED, location: Some(location), body: to_json(body)?, replayable: true })
+        Ok(Self {
+            status: StatusCode::CREATED,
+            location: Some(location),
+            body: to_json(body)?,
+            replayable: true,
+        })
     }
 
     /// Taken on, finished later (`location` says where to follow it).
     pub fn accepted(location: String, body: &impl Serialize) -> Result<Self, ApiError> {
-        Ok(Self { status: StatusCode::ACCEPTED, location: Some(location), body: to_json(body)?, replayable: true })
+        Ok(Self {
+            status: StatusCode::ACCEPTED,
+            location: Some(location),
+            body: to_json(body)?,
+            replayable: true,
+        })
     }
 
     /// Shown once, never stored: a retry learns only that it already happened.
@@ -63,49 +73,82 @@ impl IntoResponse for Reply {
         let mut response = Response::new(Body::from(self.body));
         *response.status_mut() = self.status;
         if has_body {
-            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         }
-        if let Some(location) = self.location.as_deref().and_then(|l| HeaderValue::from_str(l).ok()) {
+        if let Some(location) = self.location.as_deref().and_then(|l| HeaderValue::from_str(l).ok())
+        {
             response.headers_mut().insert(header::LOCATION, location);
         }
         if !self.replayable {
-            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         }
         response
     }
 }
 
 impl<'a> Write<'a> {
-    pub async fn begin(client: &'a mut db::Client, who: &Principal, request: &RequestId) -> Result<Write<'a>, ApiError> {
+    pub async fn begin(
+        client: &'a mut db::Client,
+        who: &Principal,
+        request: &RequestId,
+    ) -> Result<Write<'a>, ApiError> {
         let tx = client.transaction().await?;
         Ok(Write { tx, who: who.clone(), request_id: request.0.clone(), key: None })
     }
 
     /// Claims the request's idempotency key. `Some(answer)` is the earlier
     /// request's answer: return it and write nothing.
-    pub async fn idempotent(&mut self, idempotency: &Idempotency) -> Result<Option<Response>, ApiError> {
+    pub async fn idempotent(
+        &mut self,
+        idempotency: &Idempotency,
+    ) -> Result<Option<Response>, ApiError> {
         let Some((key, fingerprint)) = &idempotency.0 else { return Ok(None) };
-        let Some(earlier) = db::claim_idempotency_key(&self.tx, self.who.token_id, key, fingerprint).await? else {
+        let Some(earlier) =
+            db::claim_idempotency_key(&self.tx, self.who.token_id, key, fingerprint).await?
+        else {
             self.key = Some(key.clone());
             return Ok(None);
         };
         if &earlier.request_sha256 != fingerprint {
-            return Err(ApiError::invalid("Idempotency-Key", "was already used for a different request"));
+            return Err(ApiError::invalid(
+                "Idempotency-Key",
+                "was already used for a different request",
+            ));
         }
-        let status = earlier.status.and_then(|s| StatusCode::from_u16(s as u16).ok()).unwrap_or(StatusCode::CONFLICT);
+        let status = earlier
+            .status
+            .and_then(|s| StatusCode::from_u16(s as u16).ok())
+            .unwrap_or(StatusCode::CONFLICT);
         let Some(body) = earlier.body else {
             return Err(ApiError::Conflict(format!(
                 "this Idempotency-Key already completed (status {}); its answer was shown once and is not repeated",
                 status.as_u16()
             )));
         };
-        let mut response = Reply { status, location: earlier.location, body: body.into_bytes(), replayable: true }.into_response();
+        let mut response =
+            Reply { status, location: earlier.location, body: body.into_bytes(), replayable: true }
+                .into_response();
         response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
         Ok(Some(response))
     }
 
-    pub async fn audit(&self, action: &str, target: String, detail: serde_json::Value) -> Result<(), ApiError> {
-        let entry = AuditEntry { actor: &self.who.actor(), action, target: &target, request_id: Some(&self.request_id), detail };
+    pub async fn audit(
+        &self,
+        action: &str,
+        target: String,
+        detail: serde_json::Value,
+    ) -> Result<(), ApiError> {
+        let entry = AuditEntry {
+            actor: &self.who.actor(),
+            action,
+            target: &target,
+            request_id: Some(&self.request_id),
+            detail,
+        };
         db::append_audit(&self.tx, &entry).await?;
         Ok(())
     }

@@ -17,10 +17,12 @@ use shared::aws::LazyPassword;
 use shared::config::{Common, DbConfig, Env, FromEnv, OperatorConfig, RoleConfig};
 use shared::db;
 use shared::operator::{Invocation, OperatorRequest, OperatorResponse, OperatorTask, TaskOwner};
-use shared::runner::{Done, OperatorTasks, OpsError, TaskContext, Verifier};
+use shared::runner::{
+    Done, InvocationError, OperatorTasks, OpsError, TaskContext, Verifier, WorkError,
+};
 
 #[derive(Clone, Debug)]
-pub struct Config {
+pub struct BackupConfig {
     pub common: Common,
     /// The schema owner: migrations, restores, drills.
     pub owner: RoleConfig,
@@ -31,7 +33,7 @@ pub struct Config {
     pub backup_key_id: String,
 }
 
-impl FromEnv for Config {
+impl FromEnv for BackupConfig {
     fn parse(env: &mut Env) -> Self {
         let common = Common::read(env);
         let owner = RoleConfig::owner(env);
@@ -43,7 +45,7 @@ impl FromEnv for Config {
 }
 
 /// What the function's invocations use, built once at cold start.
-pub struct Deps {
+pub struct BackupDeps {
     pub service: BackupService,
     pub verifier: Verifier,
 }
@@ -52,13 +54,17 @@ pub struct Deps {
 /// the snapshot role's and the owner's are read when a task needs them, so
 /// a new deployment starts (and migrates) before the backup role's secret
 /// holds a value.
-pub async fn deps(config: &Config) -> anyhow::Result<Deps> {
+pub async fn deps(config: &BackupConfig) -> anyhow::Result<BackupDeps> {
     let (clients, pool) = shared::connect::connect(&config.common).await?;
     let service = service_with(config, pool, &clients);
-    Ok(Deps { service, verifier: Verifier::new(&config.operator, &config.common.aws) })
+    Ok(BackupDeps { service, verifier: Verifier::new(&config.operator, &config.common.aws) })
 }
 
-pub fn service_with(config: &Config, pool: deadpool_postgres::Pool, clients: &shared::aws::Clients) -> BackupService {
+pub fn service_with(
+    config: &BackupConfig,
+    pool: deadpool_postgres::Pool,
+    clients: &shared::aws::Clients,
+) -> BackupService {
     let login = |user: &str, password: &shared::config::PasswordSource| Login {
         db: DbConfig { user: user.to_owned(), ..config.common.db.clone() },
         password: LazyPassword::new(clients.clone(), password.clone()),
@@ -67,7 +73,10 @@ pub fn service_with(config: &Config, pool: deadpool_postgres::Pool, clients: &sh
         pool,
         snapshot: login(&config.snapshot.user, &config.snapshot.password),
         owner: login(&config.owner.user, &config.owner.password),
-        logins: vec![login(&config.common.db.user, &config.common.db.password), login(&config.snapshot.user, &config.snapshot.password)],
+        logins: vec![
+            login(&config.common.db.user, &config.common.db.password),
+            login(&config.snapshot.user, &config.snapshot.password),
+        ],
         store: ObjectStore::new(clients, &config.backup_key_id),
         keys: Keys::new(clients.kms.clone()),
         bucket: config.common.storage.backups_bucket.clone(),
@@ -89,31 +98,33 @@ pub struct Detail {
     pub task: ScheduledTask,
 }
 
-/// Why an invocation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Backup(#[from] BackupError),
-    #[error(transparent)]
-    Ops(#[from] OpsError),
-    #[error("not a scheduled task or an operator task: {0}")]
-    Event(#[from] serde_json::Error),
+impl WorkError for BackupError {
+    const WORK: &'static str = "Backup";
+    fn is_retryable(&self) -> bool {
+        BackupError::is_retryable(self)
+    }
 }
 
 /// An invocation: the schedule's, or an operator's.
-pub async fn handle(event: serde_json::Value, invocation: &Invocation<'_>, deps: &Deps) -> Result<serde_json::Value, Error> {
-    if OperatorRequest::is_operator_event(&event) {
-        let request: OperatorRequest = serde_json::from_value(event).map_err(|e| OpsError::Invalid(e.to_string()))?;
-        return Ok(serde_json::to_value(operate(&request, invocation, deps).await?)?);
-    }
-    let event: EventBridgeEvent<Detail> = serde_json::from_value(event)?;
-    Ok(scheduled(event.detail.task, &deps.service).await?)
+pub async fn handle(
+    event: serde_json::Value,
+    invocation: &Invocation<'_>,
+    deps: &BackupDeps,
+) -> Result<serde_json::Value, InvocationError<BackupError>> {
+    shared::runner::dispatch(event, invocation, deps, |event| async move {
+        let event: EventBridgeEvent<Detail> = serde_json::from_value(event)?;
+        scheduled(event.detail.task, &deps.service).await.map_err(InvocationError::Work)
+    })
+    .await
 }
 
 /// Runs the task the schedule names. A drill that finds a bad backup has done
 /// its job (recorded, alarmed) and succeeds; anything transient fails the
 /// invocation so Lambda retries it.
-pub async fn scheduled(task: ScheduledTask, service: &BackupService) -> Result<serde_json::Value, BackupError> {
+pub async fn scheduled(
+    task: ScheduledTask,
+    service: &BackupService,
+) -> Result<serde_json::Value, BackupError> {
     match task {
         ScheduledTask::Backup => {
             let m = service.backup().await?;
@@ -153,12 +164,16 @@ fn task_error(e: BackupError) -> OpsError {
 }
 
 /// An operator's task, once the caller is proven (`shared::runner`).
-pub async fn operate(request: &OperatorRequest, invocation: &Invocation<'_>, deps: &Deps) -> Result<OperatorResponse, OpsError> {
+pub async fn operate(
+    request: &OperatorRequest,
+    invocation: &Invocation<'_>,
+    deps: &BackupDeps,
+) -> Result<OperatorResponse, OpsError> {
     shared::runner::operate(deps, request, invocation).await
 }
 
 #[async_trait]
-impl OperatorTasks for Deps {
+impl OperatorTasks for BackupDeps {
     const FUNCTION: TaskOwner = TaskOwner::Backup;
 
     fn pool(&self) -> &Pool {
@@ -174,22 +189,41 @@ impl OperatorTasks for Deps {
         false
     }
 
-    async fn run(&self, task: &OperatorTask, _: &TaskContext<'_>, _: Option<&Transaction<'_>>) -> Result<Done, OpsError> {
+    async fn run(
+        &self,
+        task: &OperatorTask,
+        _: &TaskContext<'_>,
+        _: Option<&Transaction<'_>>,
+    ) -> Result<Done, OpsError> {
         let service = &self.service;
-        let ran = |result: serde_json::Value| Done::new(result.clone(), "backups").with_detail(result);
+        let ran =
+            |result: serde_json::Value| Done::new(result.clone(), "backups").with_detail(result);
         Ok(match task {
-            OperatorTask::MigrateDatabase => ran(scheduled(ScheduledTask::Migrate, service).await.map_err(task_error)?),
-            OperatorTask::RunBackup => ran(scheduled(ScheduledTask::Backup, service).await.map_err(task_error)?),
-            OperatorTask::RunRestoreDrill => ran(scheduled(ScheduledTask::RestoreDrill, service).await.map_err(task_error)?),
+            OperatorTask::MigrateDatabase => {
+                ran(scheduled(ScheduledTask::Migrate, service).await.map_err(task_error)?)
+            }
+            OperatorTask::RunBackup => {
+                ran(scheduled(ScheduledTask::Backup, service).await.map_err(task_error)?)
+            }
+            OperatorTask::RunRestoreDrill => {
+                ran(scheduled(ScheduledTask::RestoreDrill, service).await.map_err(task_error)?)
+            }
             OperatorTask::BackupHistory { limit } => {
                 let result = history(service, i64::from(*limit)).await?;
-                let listed = serde_json::json!({ "listed": result["backups"].as_array().map(Vec::len) });
+                let listed =
+                    serde_json::json!({ "listed": result["backups"].as_array().map(Vec::len) });
                 Done::new(result, "backups").with_detail(listed)
             }
-            OperatorTask::VerifyBackup { backup } => ran(OpsError::json(service.verify(backup).await.map_err(task_error)?)?),
+            OperatorTask::VerifyBackup { backup } => {
+                ran(OpsError::json(service.verify(backup).await.map_err(task_error)?)?)
+            }
             OperatorTask::RestoreBackup { backup, database, verify_first, replace } => {
-                let request =
-                    RestoreRequest { backup: backup.clone(), database: database.clone(), verify_first: *verify_first, replace: *replace };
+                let request = RestoreRequest {
+                    backup: backup.clone(),
+                    database: database.clone(),
+                    verify_first: *verify_first,
+                    replace: *replace,
+                };
                 ran(OpsError::json(service.restore(&request).await.map_err(task_error)?)?)
             }
             other => return Err(OpsError::WrongFunction(other.action())),
@@ -204,29 +238,23 @@ async fn history(service: &BackupService, limit: i64) -> Result<serde_json::Valu
     Ok(serde_json::json!({ "backups": backups, "drills": drills }))
 }
 
-/// How Lambda reports a failed invocation: the error type says whether a
-/// retry can help, which is what an operator reading the dead-letter queue needs.
-pub fn diagnostic(e: Error) -> lambda_runtime::Diagnostic {
-    let error_type = match &e {
-        Error::Backup(b) if b.is_retryable() => "RetryableBackupError".to_owned(),
-        Error::Backup(_) => "PermanentBackupError".to_owned(),
-        Error::Ops(o) => o.error_type().to_owned(),
-        Error::Event(_) => "InvalidEvent".to_owned(),
-    };
-    lambda_runtime::Diagnostic { error_type, error_message: e.to_string() }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn parses_the_scheduled_samples() {
-        let backup: EventBridgeEvent<Detail> = serde_json::from_str(include_str!("../../../events/scheduled-backup.json")).unwrap();
+        let backup: EventBridgeEvent<Detail> =
+            serde_json::from_str(include_str!("../../../events/scheduled-backup.json")).unwrap();
         assert_eq!(backup.detail.task, ScheduledTask::Backup);
-        let drill: EventBridgeEvent<Detail> = serde_json::from_str(include_str!("../../../events/scheduled-restore-drill.json")).unwrap();
+        let drill: EventBridgeEvent<Detail> =
+            serde_json::from_str(include_str!("../../../events/scheduled-restore-drill.json"))
+                .unwrap();
         assert_eq!(drill.detail.task, ScheduledTask::RestoreDrill);
         let other = r#"{"version":"0","id":"x","detail-type":"Scheduled Event","source":"aws.scheduler","account":"1","time":"2026-01-01T00:00:00Z","region":"eu-west-1","resources":[],"detail":{"task":"drop-everything"}}"#;
-        assert!(serde_json::from_str::<EventBridgeEvent<Detail>>(other).is_err(), "unknown tasks are refused");
+        assert!(
+            serde_json::from_str::<EventBridgeEvent<Detail>>(other).is_err(),
+            "unknown tasks are refused"
+        );
     }
 }

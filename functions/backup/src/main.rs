@@ -14,7 +14,7 @@ use shared::config::FromEnv;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
-    let config = backup::Config::from_env()?;
+    let config = backup::BackupConfig::from_env()?;
     let deps = backup::deps(&config).await?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let deps = &deps;
@@ -23,7 +23,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 request_id: &event.context.request_id,
                 function_arn: Some(&event.context.invoked_function_arn),
             };
-            backup::handle(event.payload, &invocation, deps).await.map_err(backup::diagnostic)
+            backup::handle(event.payload, &invocation, deps).await.map_err(|e| {
+                lambda_runtime::Diagnostic {
+                    error_type: e.error_type(),
+                    error_message: e.to_string(),
+                }
+            })
         }
     }))
     .await

@@ -10,11 +10,15 @@ use shared::config::FromEnv;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
-    let config = edge::Config::from_env()?;
+    let config = edge::EdgeConfig::from_env()?;
     let invalidator = edge::invalidator(&config).await;
-    lambda_runtime::run(service_fn(|event: LambdaEvent<aws_lambda_events::event::sqs::SqsEvent>| {
-        let invalidator = &invalidator;
-        async move { Ok::<_, std::convert::Infallible>(edge::handle(event.payload, invalidator).await.1) }
-    }))
+    lambda_runtime::run(service_fn(
+        |event: LambdaEvent<aws_lambda_events::event::sqs::SqsEvent>| {
+            let invalidator = &invalidator;
+            async move {
+                Ok::<_, std::convert::Infallible>(edge::handle(event.payload, invalidator).await.1)
+            }
+        },
+    ))
     .await
 }

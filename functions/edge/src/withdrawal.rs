@@ -50,7 +50,8 @@ pub struct NotAnEvent(String);
 /// The viewer paths to invalidate for one queue message's body. S3's test
 /// event (sent when the notification is configured) has no records: no paths.
 pub fn paths_of_message(body: &str) -> Result<Vec<String>, NotAnEvent> {
-    let notification: Notification = serde_json::from_str(body).map_err(|e| NotAnEvent(e.to_string()))?;
+    let notification: Notification =
+        serde_json::from_str(body).map_err(|e| NotAnEvent(e.to_string()))?;
     Ok(notification
         .records
         .into_iter()
@@ -63,8 +64,12 @@ pub fn paths_of_message(body: &str) -> Result<Vec<String>, NotAnEvent> {
 /// The path a browser requests for a rendition key: the key, percent-encoded
 /// as a URL path (our keys are UUIDs and digits, so this is the key itself).
 pub fn viewer_path(key: &str) -> String {
-    const PATH: &percent_encoding::AsciiSet =
-        &percent_encoding::NON_ALPHANUMERIC.remove(b'/').remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+    const PATH: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'/')
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
     format!("/{}", percent_encoding::utf8_percent_encode(key, PATH))
 }
 
@@ -80,11 +85,15 @@ pub fn plan(paths: impl IntoIterator<Item = String>) -> Vec<Vec<String>> {
 /// same invalidation, so a redelivered batch (the same queue messages) does
 /// not invalidate twice, while a later withdrawal of the same paths (new
 /// messages) does.
-pub fn caller_reference<'a>(message_ids: impl IntoIterator<Item = &'a str>, paths: &[String]) -> String {
+pub fn caller_reference<'a>(
+    message_ids: impl IntoIterator<Item = &'a str>,
+    paths: &[String],
+) -> String {
     let mut ids: Vec<&str> = message_ids.into_iter().collect();
     ids.sort_unstable();
     let mut hash = Sha256::new();
-    for p in ids.iter().copied().chain(std::iter::once("")).chain(paths.iter().map(String::as_str)) {
+    for p in ids.iter().copied().chain(std::iter::once("")).chain(paths.iter().map(String::as_str))
+    {
         hash.update(p.as_bytes());
         hash.update([0]);
     }
@@ -114,15 +123,36 @@ mod invalidator {
     impl Invalidator {
         /// Invalidates one planned group; returns the invalidation's id.
         /// `reference` comes from [`caller_reference`].
-        pub async fn invalidate(&self, reference: String, paths: &[String]) -> Result<String, InvalidationError> {
-            let invalid = |e: aws_sdk_cloudfront::error::BuildError| InvalidationError { message: e.to_string(), retryable: false };
-            let quantity = i32::try_from(paths.len()).map_err(|e| InvalidationError { message: e.to_string(), retryable: false })?;
+        pub async fn invalidate(
+            &self,
+            reference: String,
+            paths: &[String],
+        ) -> Result<String, InvalidationError> {
+            let invalid = |e: aws_sdk_cloudfront::error::BuildError| InvalidationError {
+                message: e.to_string(),
+                retryable: false,
+            };
+            let quantity = i32::try_from(paths.len())
+                .map_err(|e| InvalidationError { message: e.to_string(), retryable: false })?;
             let batch = InvalidationBatch::builder()
                 .caller_reference(reference)
-                .paths(Paths::builder().quantity(quantity).set_items(Some(paths.to_vec())).build().map_err(invalid)?)
+                .paths(
+                    Paths::builder()
+                        .quantity(quantity)
+                        .set_items(Some(paths.to_vec()))
+                        .build()
+                        .map_err(invalid)?,
+                )
                 .build()
                 .map_err(invalid)?;
-            match self.cloudfront.create_invalidation().distribution_id(&self.distribution_id).invalidation_batch(batch).send().await {
+            match self
+                .cloudfront
+                .create_invalidation()
+                .distribution_id(&self.distribution_id)
+                .invalidation_batch(batch)
+                .send()
+                .await
+            {
                 Ok(out) => Ok(out.invalidation().map(|i| i.id().to_owned()).unwrap_or_default()),
                 Err(e) => {
                     let retryable = match e.as_service_error() {
@@ -133,7 +163,10 @@ mod invalidator {
                         }
                         None => true,
                     };
-                    Err(InvalidationError { message: aws_sdk_cloudfront::error::DisplayErrorContext(&e).to_string(), retryable })
+                    Err(InvalidationError {
+                        message: aws_sdk_cloudfront::error::DisplayErrorContext(&e).to_string(),
+                        retryable,
+                    })
                 }
             }
         }
@@ -153,16 +186,28 @@ mod tests {
     #[test]
     fn rendition_events_become_viewer_paths() {
         let a = "renditions/0b6f7a3e-0000-4000-8000-000000000001/5c1d0e9a-0000-4000-8000-000000000002/2048.webp";
-        assert_eq!(paths_of_message(&event(&[a, "originals/x/y/z.jpg"])).unwrap(), vec![format!("/{a}")]);
+        assert_eq!(
+            paths_of_message(&event(&[a, "originals/x/y/z.jpg"])).unwrap(),
+            vec![format!("/{a}")]
+        );
         // S3 URL-encodes event keys (a space is `+`).
-        assert_eq!(paths_of_message(&event(&["renditions/a+b/%C3%A9.jpg"])).unwrap(), vec!["/renditions/a%20b/%C3%A9.jpg"]);
-        assert_eq!(paths_of_message(r#"{"Service":"Amazon S3","Event":"s3:TestEvent"}"#).unwrap(), Vec::<String>::new());
+        assert_eq!(
+            paths_of_message(&event(&["renditions/a+b/%C3%A9.jpg"])).unwrap(),
+            vec!["/renditions/a%20b/%C3%A9.jpg"]
+        );
+        assert_eq!(
+            paths_of_message(r#"{"Service":"Amazon S3","Event":"s3:TestEvent"}"#).unwrap(),
+            Vec::<String>::new()
+        );
         assert!(paths_of_message("not json").is_err());
     }
 
     #[test]
     fn plans_are_sorted_deduplicated_and_bounded() {
-        let paths = (0..2_500).rev().map(|i| format!("/renditions/{i:05}")).chain(["/renditions/00001".to_owned()]);
+        let paths = (0..2_500)
+            .rev()
+            .map(|i| format!("/renditions/{i:05}"))
+            .chain(["/renditions/00001".to_owned()]);
         let plan = plan(paths);
         assert_eq!(plan.iter().map(Vec::len).collect::<Vec<_>>(), vec![1_000, 1_000, 500]);
         assert_eq!(plan[0][0], "/renditions/00000");
@@ -173,8 +218,20 @@ mod tests {
     fn caller_reference_is_stable_per_path_set() {
         let a = vec!["/renditions/a".to_owned(), "/renditions/b".to_owned()];
         let b = vec!["/renditions/ab".to_owned()];
-        assert_eq!(caller_reference(["m2", "m1"], &a), caller_reference(["m1", "m2"], &a), "a redelivered batch");
-        assert_ne!(caller_reference(["m1"], &a), caller_reference(["m3"], &a), "a later withdrawal of the same paths");
-        assert_ne!(caller_reference(["m1"], &a), caller_reference(["m1"], &b), "the separator keeps joins apart");
+        assert_eq!(
+            caller_reference(["m2", "m1"], &a),
+            caller_reference(["m1", "m2"], &a),
+            "a redelivered batch"
+        );
+        assert_ne!(
+            caller_reference(["m1"], &a),
+            caller_reference(["m3"], &a),
+            "a later withdrawal of the same paths"
+        );
+        assert_ne!(
+            caller_reference(["m1"], &a),
+            caller_reference(["m1"], &b),
+            "the separator keeps joins apart"
+        );
     }
 }

@@ -5,19 +5,19 @@ pub mod imaging;
 pub mod renditions;
 
 use crate::imaging::Limits;
-use crate::renditions::{decode_event_key, Outcome, ProcessError, Processor};
+use crate::renditions::{decode_event_key, ProcessError, ProcessOutcome, Processor};
 use aws_lambda_events::event::s3::S3Event;
 use shared::aws::storage::ObjectStore;
 use shared::config::{Common, Env, FromEnv};
 
 #[derive(Clone, Debug)]
-pub struct Config {
+pub struct ProcessorConfig {
     pub common: Common,
     pub limits: Limits,
     pub max_bytes: u64,
 }
 
-impl FromEnv for Config {
+impl FromEnv for ProcessorConfig {
     fn parse(env: &mut Env) -> Self {
         let common = Common::read(env);
         let defaults = Limits::default();
@@ -31,12 +31,16 @@ impl FromEnv for Config {
     }
 }
 
-pub async fn processor(config: &Config) -> anyhow::Result<Processor> {
+pub async fn processor(config: &ProcessorConfig) -> anyhow::Result<Processor> {
     let (clients, pool) = shared::connect::connect(&config.common).await?;
     Ok(processor_with(config, pool, &clients))
 }
 
-pub fn processor_with(config: &Config, pool: deadpool_postgres::Pool, clients: &shared::aws::Clients) -> Processor {
+pub fn processor_with(
+    config: &ProcessorConfig,
+    pool: deadpool_postgres::Pool,
+    clients: &shared::aws::Clients,
+) -> Processor {
     Processor {
         pool,
         store: ObjectStore::new(clients, &config.common.storage.data_key_id),
@@ -50,13 +54,18 @@ pub fn processor_with(config: &Config, pool: deadpool_postgres::Pool, clients: &
 /// Processes every record of the batch. Permanent failures are recorded on the
 /// image and do not fail the invocation; if any record hit a transient failure
 /// the invocation fails so Lambda retries the batch (finished records are no-ops).
-pub async fn handle(event: S3Event, processor: &Processor) -> Result<Vec<Outcome>, ProcessError> {
+pub async fn handle(
+    event: S3Event,
+    processor: &Processor,
+) -> Result<Vec<ProcessOutcome>, ProcessError> {
     let mut outcomes = Vec::with_capacity(event.records.len());
     let mut retry: Option<ProcessError> = None;
     for record in event.records {
-        let (Some(bucket), Some(raw_key)) = (record.s3.bucket.name.as_deref(), record.s3.object.key.as_deref()) else {
+        let (Some(bucket), Some(raw_key)) =
+            (record.s3.bucket.name.as_deref(), record.s3.object.key.as_deref())
+        else {
             tracing::warn!("record without bucket or key; ignored");
-            outcomes.push(Outcome::Ignored);
+            outcomes.push(ProcessOutcome::Ignored);
             continue;
         };
         match processor.process(bucket, &decode_event_key(raw_key)).await {
@@ -77,7 +86,10 @@ pub async fn handle(event: S3Event, processor: &Processor) -> Result<Vec<Outcome
 /// retry can help, which is what an operator reading the dead-letter queue needs.
 pub fn diagnostic(e: ProcessError) -> lambda_runtime::Diagnostic {
     let class = if e.is_retryable() { "Retryable" } else { "Permanent" };
-    lambda_runtime::Diagnostic { error_type: format!("{class}ProcessError"), error_message: e.to_string() }
+    lambda_runtime::Diagnostic {
+        error_type: format!("{class}ProcessError"),
+        error_message: e.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -86,9 +98,14 @@ mod tests {
 
     #[test]
     fn parses_the_sample_event_with_encoded_keys() {
-        let event: S3Event = serde_json::from_str(include_str!("../../../events/s3-object-created.json")).unwrap();
+        let event: S3Event =
+            serde_json::from_str(include_str!("../../../events/s3-object-created.json")).unwrap();
         assert_eq!(event.records.len(), 2);
-        let keys: Vec<String> = event.records.iter().map(|r| decode_event_key(r.s3.object.key.as_deref().unwrap())).collect();
+        let keys: Vec<String> = event
+            .records
+            .iter()
+            .map(|r| decode_event_key(r.s3.object.key.as_deref().unwrap()))
+            .collect();
         assert!(keys[0].ends_with("/Copper Sunrise 1+1.jpg"), "{}", keys[0]);
         assert!(keys[1].ends_with("/Été à Paris.png"), "{}", keys[1]);
     }

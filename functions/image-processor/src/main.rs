@@ -11,11 +11,16 @@ use shared::config::FromEnv;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
-    let config = image_processor::Config::from_env()?;
+    let config = image_processor::ProcessorConfig::from_env()?;
     let processor = image_processor::processor(&config).await?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<aws_lambda_events::event::s3::S3Event>| {
         let processor = &processor;
-        async move { image_processor::handle(event.payload, processor).await.map(|_| ()).map_err(image_processor::diagnostic) }
+        async move {
+            image_processor::handle(event.payload, processor)
+                .await
+                .map(|_| ())
+                .map_err(image_processor::diagnostic)
+        }
     }))
     .await
 }

@@ -45,7 +45,7 @@ impl ProcessError {
 
 /// What became of one uploaded object.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum ProcessOutcome {
     Ready {
         renditions: usize,
     },
@@ -71,63 +71,85 @@ pub struct Processor {
 
 impl Processor {
     #[instrument(skip_all, fields(bucket = %bucket, key = %key, image_id))]
-    pub async fn process(&self, bucket: &str, key: &str) -> Result<Outcome, ProcessError> {
+    pub async fn process(&self, bucket: &str, key: &str) -> Result<ProcessOutcome, ProcessError> {
         if bucket != self.originals_bucket {
             warn!("event for a bucket that is not the originals bucket; ignored");
-            return Ok(Outcome::Ignored);
+            return Ok(ProcessOutcome::Ignored);
         }
-        let work = match db::claim_image(&self.pool.get().await.map_err(DbError::from)?, key).await? {
-            Claim::Proceed(work) => work,
-            Claim::Finished(status) => {
-                info!(status = status.as_str(), "image already finished; nothing to do");
-                return Ok(Outcome::AlreadyFinished);
-            }
-            Claim::Unknown => {
-                warn!("no image row for this key; ignored");
-                return Ok(Outcome::Ignored);
-            }
-        };
+        let work =
+            match db::claim_image(&self.pool.get().await.map_err(DbError::from)?, key).await? {
+                Claim::Proceed(work) => work,
+                Claim::Finished(status) => {
+                    info!(status = status.as_str(), "image already finished; nothing to do");
+                    return Ok(ProcessOutcome::AlreadyFinished);
+                }
+                Claim::Unknown => {
+                    warn!("no image row for this key; ignored");
+                    return Ok(ProcessOutcome::Ignored);
+                }
+            };
         tracing::Span::current().record("image_id", tracing::field::display(work.image_id));
         match self.render_and_store(key, &work).await {
-            Ok(renditions) => Ok(Outcome::Ready { renditions }),
+            Ok(renditions) => Ok(ProcessOutcome::Ready { renditions }),
             Err(e) if e.is_retryable() => Err(e),
             Err(e) => {
                 let reason = artist_reason(&e);
                 warn!(reason = %reason, "image refused");
-                db::mark_image_failed(&self.pool.get().await.map_err(DbError::from)?, work.image_id, &reason).await?;
+                db::mark_image_failed(
+                    &self.pool.get().await.map_err(DbError::from)?,
+                    work.image_id,
+                    &reason,
+                )
+                .await?;
                 shared::telemetry::count("image-processor", "ImageFailed", 1.0);
-                Ok(Outcome::Failed { reason })
+                Ok(ProcessOutcome::Failed { reason })
             }
         }
     }
 
     async fn render_and_store(&self, key: &str, work: &ImageWork) -> Result<usize, ProcessError> {
         // HEAD first: an oversized upload is refused without downloading it.
-        let head = self.store.head(&self.originals_bucket, key).await?.ok_or(ProcessError::OriginalMissing)?;
+        let head = self
+            .store
+            .head(&self.originals_bucket, key)
+            .await?
+            .ok_or(ProcessError::OriginalMissing)?;
         if head.size > self.max_bytes {
-            return Err(ProcessError::Imaging(ImagingError::TooManyBytes { bytes: head.size, limit: self.max_bytes }));
+            return Err(ProcessError::Imaging(ImagingError::TooManyBytes {
+                bytes: head.size,
+                limit: self.max_bytes,
+            }));
         }
-        let original = self.store.get(&self.originals_bucket, key, self.max_bytes).await.map_err(|e| match e {
-            StorageError::TooLarge { size, limit, .. } => ProcessError::Imaging(ImagingError::TooManyBytes { bytes: size, limit }),
-            other => other.into(),
-        })?;
+        let original = self.store.get(&self.originals_bucket, key, self.max_bytes).await.map_err(
+            |e| match e {
+                StorageError::TooLarge { size, limit, .. } => {
+                    ProcessError::Imaging(ImagingError::TooManyBytes { bytes: size, limit })
+                }
+                other => other.into(),
+            },
+        )?;
         let content_sha256 = hex::encode(Sha256::digest(&original));
         let rights = Rights { artist: work.artist_name.clone(), title: work.artwork_title.clone() };
         let limits = self.limits;
         // Decoding and encoding are CPU-bound; keep them off the async workers.
-        let renditions = tokio::task::spawn_blocking(move || imaging::render(&original, &limits, &rights))
-            .await
-            .map_err(|e| ProcessError::Worker(e.to_string()))?
-            .map_err(ProcessError::Imaging)?;
+        let renditions =
+            tokio::task::spawn_blocking(move || imaging::render(&original, &limits, &rights))
+                .await
+                .map_err(|e| ProcessError::Worker(e.to_string()))?
+                .map_err(ProcessError::Imaging)?;
 
         // Written private; the settle below publishes them if the artwork is public.
         let tagging = media::initial_tagging();
         let mut records = Vec::with_capacity(renditions.len());
         for r in renditions {
-            let out_key = rendition_key(work.artwork_id, work.image_id, r.long_edge, r.format.extension());
+            let out_key =
+                rendition_key(work.artwork_id, work.image_id, r.long_edge, r.format.extension());
             let bytes = r.bytes.len() as u64;
-            let meta =
-                ObjectMeta { content_type: r.format.content_type(), cache_control: Some(RENDITION_CACHE_CONTROL), tags: Some(&tagging) };
+            let meta = ObjectMeta {
+                content_type: r.format.content_type(),
+                cache_control: Some(RENDITION_CACHE_CONTROL),
+                tags: Some(&tagging),
+            };
             self.store.put_with(&self.processed_bucket, &out_key, r.bytes, &meta).await?;
             info!(key = %out_key, bytes, width = r.width, height = r.height, "rendition written");
             records.push(RenditionRecord {
@@ -142,11 +164,22 @@ impl Processor {
         }
         // The connection goes back before the settle takes one: the function's
         // pool has exactly one (DATABASE_POOL_SIZE).
-        if !db::mark_image_ready(&self.pool.get().await.map_err(DbError::from)?, work.image_id, &records, &content_sha256).await? {
+        if !db::mark_image_ready(
+            &self.pool.get().await.map_err(DbError::from)?,
+            work.image_id,
+            &records,
+            &content_sha256,
+        )
+        .await?
+        {
             // Another invocation finished it first; its renditions are identical.
             info!("image was finished concurrently");
         }
-        let media = EdgeMedia { pool: self.pool.clone(), store: self.store.clone(), bucket: self.processed_bucket.clone() };
+        let media = EdgeMedia {
+            pool: self.pool.clone(),
+            store: self.store.clone(),
+            bucket: self.processed_bucket.clone(),
+        };
         // A new image of a published artwork goes public now; if this fails the
         // retry finds the image finished, so the reconcile sweep publishes it.
         match media.settle_rewritten(work.artwork_id, work.image_id).await {
@@ -164,7 +197,9 @@ impl Processor {
 fn artist_reason(e: &ProcessError) -> String {
     match e {
         ProcessError::Imaging(i) => i.to_string(),
-        ProcessError::OriginalMissing => "the upload was not found; please upload it again".to_owned(),
+        ProcessError::OriginalMissing => {
+            "the upload was not found; please upload it again".to_owned()
+        }
         _ => "the upload could not be read; please upload it again".to_owned(),
     }
 }

@@ -6,7 +6,8 @@ use std::process::Command;
 
 use image::{imageops, ImageBuffer, Rgb, RgbImage};
 use image_processor::imaging::{
-    self, exif, probe, render, render_with_threads, sniff, ImagingError, Limits, OutputFormat, Rendition, Rights, SourceFormat,
+    self, exif, probe, render, render_with_threads, sniff, ImagingError, Limits, OutputFormat,
+    Rendition, Rights, SourceFormat,
 };
 use lcms2::{CIExyY, CIExyYTRIPLE, Profile, ToneCurve};
 use turbojpeg::{Colorspace, Compressor, Image, PixelFormat, Subsamp};
@@ -18,7 +19,14 @@ fn rights() -> Rights {
 // ---------------------------------------------------------------------------------------------
 // Building inputs
 
-fn jpeg_from(pixels: &[u8], w: usize, h: usize, format: PixelFormat, subsamp: Subsamp, quality: i32) -> Vec<u8> {
+fn jpeg_from(
+    pixels: &[u8],
+    w: usize,
+    h: usize,
+    format: PixelFormat,
+    subsamp: Subsamp,
+    quality: i32,
+) -> Vec<u8> {
     let mut c = Compressor::new().expect("compressor");
     c.set_quality(quality).expect("quality");
     c.set_subsamp(subsamp).expect("subsamp");
@@ -27,7 +35,14 @@ fn jpeg_from(pixels: &[u8], w: usize, h: usize, format: PixelFormat, subsamp: Su
 }
 
 fn jpeg_rgb(img: &RgbImage, quality: i32) -> Vec<u8> {
-    jpeg_from(img.as_raw(), img.width() as usize, img.height() as usize, PixelFormat::RGB, Subsamp::None, quality)
+    jpeg_from(
+        img.as_raw(),
+        img.width() as usize,
+        img.height() as usize,
+        PixelFormat::RGB,
+        Subsamp::None,
+        quality,
+    )
 }
 
 /// Inserts a marker segment right after SOI.
@@ -147,7 +162,9 @@ fn decode_jpeg(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
 }
 
 fn decode_webp(bytes: &[u8]) -> image::RgbaImage {
-    image::load_from_memory_with_format(bytes, image::ImageFormat::WebP).expect("output webp decodes").to_rgba8()
+    image::load_from_memory_with_format(bytes, image::ImageFormat::WebP)
+        .expect("output webp decodes")
+        .to_rgba8()
 }
 
 fn rgb_at(r: &Rendition, x: u32, y: u32) -> [u8; 3] {
@@ -201,7 +218,8 @@ fn metadata_parts(r: &Rendition) -> Vec<(String, Vec<u8>)> {
             let mut pos = 12;
             while pos < b.len() {
                 let kind = String::from_utf8_lossy(&b[pos..pos + 4]).into_owned();
-                let len = u32::from_le_bytes([b[pos + 4], b[pos + 5], b[pos + 6], b[pos + 7]]) as usize;
+                let len =
+                    u32::from_le_bytes([b[pos + 4], b[pos + 5], b[pos + 6], b[pos + 7]]) as usize;
                 let data = b[pos + 8..pos + 8 + len].to_vec();
                 match kind.as_str() {
                     "VP8X" => assert_eq!(data[0] & 0x08, 0x08, "EXIF flag"),
@@ -220,10 +238,16 @@ fn assert_only_rights(r: &Rendition, rights: &Rights) {
     let parts = metadata_parts(r);
     assert_eq!(parts.len(), 1, "exactly one EXIF block in {:?}", r);
     let tiff = match parts[0].0.as_str() {
-        "jpeg-app1" => parts[0].1.strip_prefix(b"Exif\0\0").expect("an Exif APP1, not XMP").to_vec(),
+        "jpeg-app1" => {
+            parts[0].1.strip_prefix(b"Exif\0\0").expect("an Exif APP1, not XMP").to_vec()
+        }
         _ => parts[0].1.clone(),
     };
-    assert_eq!(exif::ifd0_tags(&tiff), vec![0x010E, 0x013B, 0x8298], "only title, artist, copyright");
+    assert_eq!(
+        exif::ifd0_tags(&tiff),
+        vec![0x010E, 0x013B, 0x8298],
+        "only title, artist, copyright"
+    );
     let tags = exif::ascii_tags(&tiff);
     assert_eq!(tags[0].1, rights.title);
     assert_eq!(tags[1].1, rights.artist);
@@ -233,7 +257,12 @@ fn assert_only_rights(r: &Rendition, rights: &Rights) {
         assert!(!has(&r.bytes, needle), "{:?} found in {:?}", String::from_utf8_lossy(needle), r);
     }
     for needle in [&b"GPS"[..], b"xmp", b"Photoshop"] {
-        assert!(!has(&tiff, needle), "{:?} found in the EXIF of {:?}", String::from_utf8_lossy(needle), r);
+        assert!(
+            !has(&tiff, needle),
+            "{:?} found in the EXIF of {:?}",
+            String::from_utf8_lossy(needle),
+            r
+        );
     }
 }
 
@@ -282,7 +311,11 @@ fn assert_corners(renditions: &[Rendition], what: &str) {
         assert_eq!((r.width, r.height), (64, 40), "{what} {:?}", r.format);
         for (x, y, want) in [(4, 4, TL), (59, 4, TR), (4, 35, BL), (59, 35, BR)] {
             let got = rgb_at(r, x, y);
-            assert!(close(got, want, 40), "{what} {:?}: pixel ({x},{y}) is {got:?}, want {want:?}", r.format);
+            assert!(
+                close(got, want, 40),
+                "{what} {:?}: pixel ({x},{y}) is {got:?}, want {want:?}",
+                r.format
+            );
         }
     }
 }
@@ -291,7 +324,8 @@ fn assert_corners(renditions: &[Rendition], what: &str) {
 fn jpeg_orientations_1_to_8_are_applied() {
     for o in 1..=8u8 {
         let stored = stored_for(&canonical(), o);
-        let jpeg = with_segment(&jpeg_rgb(&stored, 95), 0xE1, &app1_exif(&camera_exif(u16::from(o))));
+        let jpeg =
+            with_segment(&jpeg_rgb(&stored, 95), 0xE1, &app1_exif(&camera_exif(u16::from(o))));
         let p = probe(&jpeg).expect("probe");
         assert_eq!((p.orientation, p.display_width(), p.display_height()), (o, 64, 40));
         let out = render(&jpeg, &Limits::default(), &rights()).expect("render");
@@ -319,7 +353,12 @@ fn png_and_webp_orientations_are_applied() {
         // A lossless WebP (image's encoder) made extended with an EXIF chunk.
         let mut webp = Vec::new();
         image::codecs::webp::WebPEncoder::new_lossless(&mut webp)
-            .encode(stored.as_raw(), stored.width(), stored.height(), image::ExtendedColorType::Rgb8)
+            .encode(
+                stored.as_raw(),
+                stored.width(),
+                stored.height(),
+                image::ExtendedColorType::Rgb8,
+            )
             .expect("webp");
         let webp = add_webp_exif(&webp, stored.width(), stored.height(), &tiff);
         assert_eq!(probe(&webp).expect("probe").orientation, o);
@@ -368,9 +407,11 @@ fn apply(m: &M3, v: [f64; 3]) -> [f64; 3] {
 }
 
 fn inv(m: &M3) -> M3 {
-    let det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+    let det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
+        - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
         + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
-    let c = |r0: usize, c0: usize, r1: usize, c1: usize| m[r0][c0] * m[r1][c1] - m[r0][c1] * m[r1][c0];
+    let c =
+        |r0: usize, c0: usize, r1: usize, c1: usize| m[r0][c0] * m[r1][c1] - m[r0][c1] * m[r1][c0];
     [
         [c(1, 1, 2, 2) / det, -c(0, 1, 2, 2) / det, c(0, 1, 1, 2) / det],
         [-c(1, 0, 2, 2) / det, c(0, 0, 2, 2) / det, -c(0, 0, 1, 2) / det],
@@ -384,7 +425,8 @@ fn xyz_of(x: f64, y: f64) -> [f64; 3] {
 
 /// RGB → XYZ matrix of a colour space given its primaries and white point (xy).
 fn rgb_to_xyz(prim: [(f64, f64); 3], white: (f64, f64)) -> M3 {
-    let p = [xyz_of(prim[0].0, prim[0].1), xyz_of(prim[1].0, prim[1].1), xyz_of(prim[2].0, prim[2].1)];
+    let p =
+        [xyz_of(prim[0].0, prim[0].1), xyz_of(prim[1].0, prim[1].1), xyz_of(prim[2].0, prim[2].1)];
     let m = [[p[0][0], p[1][0], p[2][0]], [p[0][1], p[1][1], p[2][1]], [p[0][2], p[1][2], p[2][2]]];
     let s = apply(&inv(&m), xyz_of(white.0, white.1));
     [0, 1, 2].map(|i| [m[i][0] * s[0], m[i][1] * s[1], m[i][2] * s[2]])
@@ -424,7 +466,8 @@ fn lab(rgb: [f64; 3]) -> [f64; 3] {
     let lin = rgb.map(|c| srgb_decode(c / 255.0));
     let xyz = apply(&rgb_to_xyz(SRGB_PRIMARIES, D65), lin);
     let w = xyz_of(D65.0, D65.1);
-    let f = |t: f64| if t > 216.0 / 24389.0 { t.cbrt() } else { (24389.0 / 27.0 * t + 16.0) / 116.0 };
+    let f =
+        |t: f64| if t > 216.0 / 24389.0 { t.cbrt() } else { (24389.0 / 27.0 * t + 16.0) / 116.0 };
     let (fx, fy, fz) = (f(xyz[0] / w[0]), f(xyz[1] / w[1]), f(xyz[2] / w[2]));
     [116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)]
 }
@@ -467,7 +510,11 @@ fn spaces() -> Vec<Space> {
             white: D65,
             decode: srgb_decode,
             profile: || {
-                let curve = ToneCurve::new_parametric(4, &[2.4, 1.0 / 1.055, 0.055 / 1.055, 1.0 / 12.92, 0.04045]).expect("curve");
+                let curve = ToneCurve::new_parametric(
+                    4,
+                    &[2.4, 1.0 / 1.055, 0.055 / 1.055, 1.0 / 12.92, 0.04045],
+                )
+                .expect("curve");
                 lcms_profile(D65, P3_PRIMARIES, &curve)
             },
         },
@@ -504,13 +551,30 @@ fn embedded_rgb_profiles_come_out_right_in_srgb() {
             // JPEG input (APP2 ICC) …
             let jpeg = with_segment(&jpeg_rgb(&flat(48, 48, rgb), 100), 0xE2, &icc_app2(&icc));
             // … and a 16-bit PNG (iCCP), which takes the streaming 16-bit path.
-            let wide: Vec<u8> = flat(48, 48, rgb).as_raw().iter().flat_map(|v| (u16::from(*v) * 257).to_be_bytes()).collect();
-            let png = png_bytes(48, 48, png::ColorType::Rgb, png::BitDepth::Sixteen, &wide, &[], Some(icc.clone()));
+            let wide: Vec<u8> = flat(48, 48, rgb)
+                .as_raw()
+                .iter()
+                .flat_map(|v| (u16::from(*v) * 257).to_be_bytes())
+                .collect();
+            let png = png_bytes(
+                48,
+                48,
+                png::ColorType::Rgb,
+                png::BitDepth::Sixteen,
+                &wide,
+                &[],
+                Some(icc.clone()),
+            );
             for (kind, input) in [("jpeg", &jpeg), ("png16", &png)] {
                 for r in render(input, &Limits::default(), &rights()).expect("render") {
                     let got = rgb_at(&r, 24, 24).map(f64::from);
                     let de = delta_e(got, want);
-                    assert!(de < 2.5, "{} {kind} {rgb:?} → {:?}: got {got:?}, want {want:?} (ΔE {de:.2})", space.name, r.format);
+                    assert!(
+                        de < 2.5,
+                        "{} {kind} {rgb:?} → {:?}: got {got:?}, want {want:?} (ΔE {de:.2})",
+                        space.name,
+                        r.format
+                    );
                     // Ignoring the profile would be visibly wrong for saturated colours.
                     if rgb != [128, 128, 128] && space.name != "display p3" {
                         assert!(delta_e(rgb.map(f64::from), want) > 3.0);
@@ -530,8 +594,15 @@ fn cmyk_jpeg(cmyk: [u8; 4], adobe_inverted: bool) -> Vec<u8> {
     c.set_quality(100).expect("q");
     c.set_subsamp(Subsamp::None).expect("s");
     c.set_colorspace(Colorspace::CMYK).expect("cs");
-    let out =
-        c.compress_to_vec(Image { pixels: data.as_slice(), width: 32, pitch: 128, height: 32, format: PixelFormat::CMYK }).expect("cmyk");
+    let out = c
+        .compress_to_vec(Image {
+            pixels: data.as_slice(),
+            width: 32,
+            pitch: 128,
+            height: 32,
+            format: PixelFormat::CMYK,
+        })
+        .expect("cmyk");
     if adobe_inverted {
         out
     } else {
@@ -555,7 +626,11 @@ fn cmyk_jpegs_plain_and_adobe_inverted() {
             for r in render(&jpeg, &Limits::default(), &rights()).expect("render cmyk") {
                 let got = rgb_at(&r, 16, 16).map(f64::from);
                 let de = delta_e(got, want);
-                assert!(de < 3.0, "cmyk {cmyk:?} adobe={adobe} {:?}: got {got:?} want {want:?} ΔE {de:.2}", r.format);
+                assert!(
+                    de < 3.0,
+                    "cmyk {cmyk:?} adobe={adobe} {:?}: got {got:?} want {want:?} ΔE {de:.2}",
+                    r.format
+                );
             }
         }
     }
@@ -566,7 +641,9 @@ fn cmyk_jpegs_plain_and_adobe_inverted() {
 
 #[test]
 fn outputs_carry_rights_and_nothing_else() {
-    let photo = ImageBuffer::from_fn(900, 600, |x, y| Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8]));
+    let photo = ImageBuffer::from_fn(900, 600, |x, y| {
+        Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8])
+    });
     let mut jpeg = jpeg_rgb(&photo, 90);
     jpeg = with_segment(&jpeg, 0xED, &iptc_app13());
     jpeg = with_segment(&jpeg, 0xE1, XMP);
@@ -578,7 +655,10 @@ fn outputs_carry_rights_and_nothing_else() {
         png::ColorType::Rgb,
         png::BitDepth::Eight,
         photo.as_raw(),
-        &[(png::chunk::eXIf, camera_exif(1)), (png::chunk::iTXt, b"XML:com.adobe.xmp\0\0\0\0\0<x:xmpmeta>Paris</x:xmpmeta>".to_vec())],
+        &[
+            (png::chunk::eXIf, camera_exif(1)),
+            (png::chunk::iTXt, b"XML:com.adobe.xmp\0\0\0\0\0<x:xmpmeta>Paris</x:xmpmeta>".to_vec()),
+        ],
         None,
     );
     for input in [jpeg, png] {
@@ -592,7 +672,8 @@ fn outputs_carry_rights_and_nothing_else() {
 
 #[test]
 fn empty_rights_mean_no_metadata_at_all() {
-    let jpeg = with_segment(&jpeg_rgb(&flat(32, 32, [9, 9, 9]), 90), 0xE1, &app1_exif(&camera_exif(1)));
+    let jpeg =
+        with_segment(&jpeg_rgb(&flat(32, 32, [9, 9, 9]), 90), 0xE1, &app1_exif(&camera_exif(1)));
     for r in render(&jpeg, &Limits::default(), &Rights::default()).expect("render") {
         assert!(metadata_parts(&r).is_empty());
     }
@@ -603,7 +684,9 @@ fn empty_rights_mean_no_metadata_at_all() {
 
 #[test]
 fn renditions_cascade_with_the_documented_sizes() {
-    let photo = ImageBuffer::from_fn(2100, 1400, |x, y| Rgb([(x / 9) as u8, (y / 6) as u8, ((x ^ y) & 0xFF) as u8]));
+    let photo = ImageBuffer::from_fn(2100, 1400, |x, y| {
+        Rgb([(x / 9) as u8, (y / 6) as u8, ((x ^ y) & 0xFF) as u8])
+    });
     let jpeg = jpeg_rgb(&photo, 85);
     let out = render(&jpeg, &Limits::default(), &rights()).expect("render");
     let got: Vec<_> = out.iter().map(|r| (r.long_edge, r.format, r.width, r.height)).collect();
@@ -635,7 +718,9 @@ fn renditions_cascade_with_the_documented_sizes() {
     // Same input, any thread count, concurrently: same bytes.
     let single = render_with_threads(&jpeg, &Limits::default(), &rights(), 1).expect("single");
     std::thread::scope(|s| {
-        let handles: Vec<_> = (0..3).map(|_| s.spawn(|| render(&jpeg, &Limits::default(), &rights()).expect("render"))).collect();
+        let handles: Vec<_> = (0..3)
+            .map(|_| s.spawn(|| render(&jpeg, &Limits::default(), &rights()).expect("render")))
+            .collect();
         for h in handles {
             assert_eq!(h.join().expect("thread"), single);
         }
@@ -654,28 +739,54 @@ fn accepts_every_listed_input_kind() {
     c.set_subsamp(Subsamp::Sub2x2).expect("s");
     inputs.push((
         "progressive jpeg",
-        c.compress_to_vec(Image { pixels: photo.as_raw().as_slice(), width: 120, pitch: 360, height: 80, format: PixelFormat::RGB })
-            .expect("prog"),
+        c.compress_to_vec(Image {
+            pixels: photo.as_raw().as_slice(),
+            width: 120,
+            pitch: 360,
+            height: 80,
+            format: PixelFormat::RGB,
+        })
+        .expect("prog"),
     ));
     let grey: Vec<u8> = photo.pixels().map(|p| p.0[0]).collect();
     inputs.push(("grey jpeg", jpeg_from(&grey, 120, 80, PixelFormat::GRAY, Subsamp::Gray, 90)));
-    inputs.push(("png 8-bit", png_bytes(w, h, png::ColorType::Rgb, png::BitDepth::Eight, photo.as_raw(), &[], None)));
-    let wide: Vec<u8> = photo.as_raw().iter().flat_map(|v| (u16::from(*v) * 257).to_be_bytes()).collect();
-    inputs.push(("png 16-bit", png_bytes(w, h, png::ColorType::Rgb, png::BitDepth::Sixteen, &wide, &[], None)));
-    inputs.push(("png grey", png_bytes(w, h, png::ColorType::Grayscale, png::BitDepth::Eight, &grey, &[], None)));
+    inputs.push((
+        "png 8-bit",
+        png_bytes(w, h, png::ColorType::Rgb, png::BitDepth::Eight, photo.as_raw(), &[], None),
+    ));
+    let wide: Vec<u8> =
+        photo.as_raw().iter().flat_map(|v| (u16::from(*v) * 257).to_be_bytes()).collect();
+    inputs.push((
+        "png 16-bit",
+        png_bytes(w, h, png::ColorType::Rgb, png::BitDepth::Sixteen, &wide, &[], None),
+    ));
+    inputs.push((
+        "png grey",
+        png_bytes(w, h, png::ColorType::Grayscale, png::BitDepth::Eight, &grey, &[], None),
+    ));
     let mut enc = Vec::new();
     image::codecs::gif::GifEncoder::new(&mut enc)
-        .encode(&image::DynamicImage::ImageRgb8(photo.clone()).to_rgba8(), w, h, image::ExtendedColorType::Rgba8)
+        .encode(
+            &image::DynamicImage::ImageRgb8(photo.clone()).to_rgba8(),
+            w,
+            h,
+            image::ExtendedColorType::Rgba8,
+        )
         .expect("gif");
     inputs.push(("gif", enc));
     let mut tiff = std::io::Cursor::new(Vec::new());
-    image::DynamicImage::ImageRgb8(photo.clone()).write_to(&mut tiff, image::ImageFormat::Tiff).expect("tiff");
+    image::DynamicImage::ImageRgb8(photo.clone())
+        .write_to(&mut tiff, image::ImageFormat::Tiff)
+        .expect("tiff");
     inputs.push(("tiff", tiff.into_inner()));
     let mut webp = Vec::new();
-    image::codecs::webp::WebPEncoder::new_lossless(&mut webp).encode(photo.as_raw(), w, h, image::ExtendedColorType::Rgb8).expect("webp");
+    image::codecs::webp::WebPEncoder::new_lossless(&mut webp)
+        .encode(photo.as_raw(), w, h, image::ExtendedColorType::Rgb8)
+        .expect("webp");
     inputs.push(("webp", webp));
     for (what, bytes) in inputs {
-        let out = render(&bytes, &Limits::default(), &rights()).unwrap_or_else(|e| panic!("{what}: {e}"));
+        let out =
+            render(&bytes, &Limits::default(), &rights()).unwrap_or_else(|e| panic!("{what}: {e}"));
         assert_eq!(out.len(), 2, "{what}");
         for r in &out {
             assert_eq!((r.width, r.height), (120, 80), "{what}");
@@ -688,7 +799,9 @@ fn accepts_every_listed_input_kind() {
 
 #[test]
 fn alpha_is_flattened_on_white_for_jpeg_and_kept_in_webp() {
-    let rgba: Vec<u8> = (0..64 * 64).flat_map(|i| if i % 64 < 32 { [200, 20, 20, 255] } else { [0, 0, 0, 0] }).collect();
+    let rgba: Vec<u8> = (0..64 * 64)
+        .flat_map(|i| if i % 64 < 32 { [200, 20, 20, 255] } else { [0, 0, 0, 0] })
+        .collect();
     let png = png_bytes(64, 64, png::ColorType::Rgba, png::BitDepth::Eight, &rgba, &[], None);
     let out = render(&png, &Limits::default(), &rights()).expect("render");
     let jpeg = out.iter().find(|r| r.format == OutputFormat::Jpeg).expect("jpeg");
@@ -715,9 +828,16 @@ fn refuses_what_is_not_a_supported_image() {
     assert_eq!(refused(b"", &Limits::default()), ImagingError::Empty);
     assert_eq!(refused(b"", &Limits::default()).to_string(), "the file is empty");
     let pdf = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer\n%%EOF\n";
-    assert_eq!(refused(pdf, &Limits::default()).to_string(), "the file is not a supported image (detected: pdf)");
-    let svg = br#"<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>"#;
-    assert_eq!(refused(svg, &Limits::default()).to_string(), "the file is not a supported image (detected: svg)");
+    assert_eq!(
+        refused(pdf, &Limits::default()).to_string(),
+        "the file is not a supported image (detected: pdf)"
+    );
+    let svg =
+        br#"<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>"#;
+    assert_eq!(
+        refused(svg, &Limits::default()).to_string(),
+        "the file is not a supported image (detected: svg)"
+    );
     // Deterministic pseudo-random bytes.
     let mut x: u64 = 0x9E3779B97F4A7C15;
     let noise: Vec<u8> = (0..4096)
@@ -739,9 +859,14 @@ fn refuses_truncated_and_corrupt_images() {
         let e = refused(&jpeg[..cut], &Limits::default());
         assert_eq!(e.to_string(), "the image data is truncated or corrupt", "jpeg cut at {cut}");
     }
-    let png = png_bytes(300, 200, png::ColorType::Rgb, png::BitDepth::Eight, photo.as_raw(), &[], None);
+    let png =
+        png_bytes(300, 200, png::ColorType::Rgb, png::BitDepth::Eight, photo.as_raw(), &[], None);
     for cut in [png.len() / 2, png.len() - 20, 40, 12] {
-        assert_eq!(refused(&png[..cut], &Limits::default()), ImagingError::Corrupt, "png cut at {cut}");
+        assert_eq!(
+            refused(&png[..cut], &Limits::default()),
+            ImagingError::Corrupt,
+            "png cut at {cut}"
+        );
     }
     // Flipped bytes anywhere: an answer, never a panic.
     let mut seed: u32 = 12345;
@@ -760,7 +885,15 @@ fn refuses_truncated_and_corrupt_images() {
 /// hundreds of megabytes would make the test slow, and a refusal must come from the header.)
 fn png_bomb(w: u32, h: u32) -> Vec<u8> {
     let rows = 64.min(h);
-    let full = png_bytes(w, rows, png::ColorType::Grayscale, png::BitDepth::Eight, &vec![0u8; (w * rows) as usize], &[], None);
+    let full = png_bytes(
+        w,
+        rows,
+        png::ColorType::Grayscale,
+        png::BitDepth::Eight,
+        &vec![0u8; (w * rows) as usize],
+        &[],
+        None,
+    );
     let mut out = full.clone();
     out[20..24].copy_from_slice(&h.to_be_bytes());
     // Fix the IHDR CRC so that only the declared size is hostile.
@@ -803,13 +936,19 @@ fn jpeg_declaring(w: u16, h: u16) -> Vec<u8> {
 fn bomb_checks() {
     let limits = Limits { max_pixels: 100_000_000, max_edge: 65_535, max_bytes: None };
     let jpeg = jpeg_declaring(65_000, 65_000);
-    assert_eq!(refused(&jpeg, &limits).to_string(), "image is 65000×65000 pixels; the limit is 100 megapixels");
+    assert_eq!(
+        refused(&jpeg, &limits).to_string(),
+        "image is 65000×65000 pixels; the limit is 100 megapixels"
+    );
     assert!(matches!(refused(&jpeg, &Limits::default()), ImagingError::EdgeTooLong { .. }));
     // 20000×20000 = 400 MP of zeros in a file of a few kilobytes.
     let bomb = png_bomb(20_000, 20_000);
     assert!(bomb.len() < 100_000, "the bomb is small: {} bytes", bomb.len());
     assert_eq!(probe(&bomb).map(|p| (p.width, p.height)), Ok((20_000, 20_000)));
-    assert!(matches!(refused(&bomb, &limits), ImagingError::TooManyPixels { width: 20_000, height: 20_000, .. }));
+    assert!(matches!(
+        refused(&bomb, &limits),
+        ImagingError::TooManyPixels { width: 20_000, height: 20_000, .. }
+    ));
     // A header-only PNG declaring 2^31−1 square.
     let mut huge = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
     huge.extend_from_slice(&0x7FFF_FFFFu32.to_be_bytes());
@@ -817,9 +956,16 @@ fn bomb_checks() {
     huge.extend_from_slice(&[16, 6, 0, 0, 0, 0, 0, 0, 0]);
     assert!(matches!(refused(&huge, &limits), ImagingError::EdgeTooLong { .. }));
     // Within a small pixel limit, the same holds for a modest bomb.
-    let small_limits = Limits { max_pixels: 1_000_000, max_edge: 10_000, max_bytes: Some(10_000_000) };
-    assert!(matches!(refused(&png_bomb(2_000, 2_000), &small_limits), ImagingError::TooManyPixels { .. }));
-    assert!(matches!(refused(&vec![0xFF; 10_000_001], &small_limits), ImagingError::TooManyBytes { .. }));
+    let small_limits =
+        Limits { max_pixels: 1_000_000, max_edge: 10_000, max_bytes: Some(10_000_000) };
+    assert!(matches!(
+        refused(&png_bomb(2_000, 2_000), &small_limits),
+        ImagingError::TooManyPixels { .. }
+    ));
+    assert!(matches!(
+        refused(&vec![0xFF; 10_000_001], &small_limits),
+        ImagingError::TooManyBytes { .. }
+    ));
 }
 
 /// The bomb checks run in a child process whose address space is capped at 1 GiB: any attempt
@@ -835,7 +981,12 @@ fn bombs_are_refused_before_any_large_allocation() {
         .arg("-c")
         .arg("ulimit -v 1048576 && exec \"$0\" \"$@\"")
         .arg(exe)
-        .args(["--exact", "bombs_are_refused_before_any_large_allocation", "--test-threads=1", "--nocapture"])
+        .args([
+            "--exact",
+            "bombs_are_refused_before_any_large_allocation",
+            "--test-threads=1",
+            "--nocapture",
+        ])
         .env("IMAGING_BOMB_CHILD", "1")
         .status()
         .expect("child");

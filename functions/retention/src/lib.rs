@@ -13,11 +13,13 @@ use shared::aws::storage::ObjectStore;
 use shared::config::{Common, Env, FromEnv, OperatorConfig, ReplicaConfig};
 use shared::db;
 use shared::operator::{Invocation, OperatorRequest, OperatorResponse, OperatorTask, TaskOwner};
-use shared::runner::{Done, OperatorTasks, OpsError, TaskContext, Verifier};
+use shared::runner::{
+    Done, InvocationError, OperatorTasks, OpsError, TaskContext, Verifier, WorkError,
+};
 pub use sweep::*;
 
 #[derive(Clone, Debug)]
-pub struct Config {
+pub struct RetentionConfig {
     pub common: Common,
     pub policy: Policy,
     pub operator: OperatorConfig,
@@ -27,7 +29,7 @@ pub struct Config {
     pub backup_key_id: String,
 }
 
-impl FromEnv for Config {
+impl FromEnv for RetentionConfig {
     fn parse(env: &mut Env) -> Self {
         let common = Common::read(env);
         let operator = OperatorConfig::read(env);
@@ -39,20 +41,31 @@ impl FromEnv for Config {
 }
 
 /// What the function's invocations use, built once at cold start.
-pub struct Deps {
+pub struct RetentionDeps {
     pub retention: Retention,
     pub verifier: Verifier,
 }
 
-pub async fn deps(config: &Config) -> anyhow::Result<Deps> {
+pub async fn deps(config: &RetentionConfig) -> anyhow::Result<RetentionDeps> {
     let (clients, pool) = shared::connect::connect(&config.common).await?;
-    Ok(Deps { retention: retention_with(config, pool, &clients), verifier: Verifier::new(&config.operator, &config.common.aws) })
+    Ok(RetentionDeps {
+        retention: retention_with(config, pool, &clients),
+        verifier: Verifier::new(&config.operator, &config.common.aws),
+    })
 }
 
-pub fn retention_with(config: &Config, pool: deadpool_postgres::Pool, clients: &shared::aws::Clients) -> Retention {
+pub fn retention_with(
+    config: &RetentionConfig,
+    pool: deadpool_postgres::Pool,
+    clients: &shared::aws::Clients,
+) -> Retention {
     let storage = &config.common.storage;
     let store = ObjectStore::new(clients, &storage.data_key_id);
-    let replica_s3 = clients.s3_in(&config.common.aws, &config.replica.region, config.replica.s3_endpoint.as_deref());
+    let replica_s3 = clients.s3_in(
+        &config.common.aws,
+        &config.replica.region,
+        config.replica.s3_endpoint.as_deref(),
+    );
     Retention {
         pool,
         replica_store: store.with_s3(replica_s3),
@@ -70,15 +83,11 @@ pub fn retention_with(config: &Config, pool: deadpool_postgres::Pool, clients: &
     }
 }
 
-/// Why an invocation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Retention(#[from] RetentionError),
-    #[error(transparent)]
-    Ops(#[from] OpsError),
-    #[error("not a scheduled sweep or an operator task: {0}")]
-    Event(#[from] serde_json::Error),
+impl WorkError for RetentionError {
+    const WORK: &'static str = "Retention";
+    fn is_retryable(&self) -> bool {
+        RetentionError::is_retryable(self)
+    }
 }
 
 /// What the schedule may ask beyond the sweep itself.
@@ -97,23 +106,23 @@ pub async fn handle(
     event: serde_json::Value,
     invocation: &Invocation<'_>,
     deadline: Option<chrono::DateTime<chrono::Utc>>,
-    deps: &Deps,
-) -> Result<serde_json::Value, Error> {
-    let request_id = invocation.request_id;
-    if OperatorRequest::is_operator_event(&event) {
-        let request: OperatorRequest = serde_json::from_value(event).map_err(|e| OpsError::Invalid(e.to_string()))?;
-        return Ok(serde_json::to_value(operate(&request, invocation, deadline, deps).await?)?);
-    }
-    let event: EventBridgeEvent<serde_json::Value> = serde_json::from_value(event)?;
-    let detail: ScheduledDetail = serde_json::from_value(event.detail.clone()).unwrap_or_default();
-    let sweep = Sweep {
-        // The scheduled time, not the clock: a retried event applies the same cut-offs.
-        now: event.time.unwrap_or_else(chrono::Utc::now),
-        dry_run: detail.dry_run,
-        request_id: Some(event.id.clone().unwrap_or_else(|| request_id.to_owned())),
-        stop_at: deadline.map(|d| d - DEADLINE_MARGIN),
-    };
-    Ok(serde_json::to_value(deps.retention.run(&sweep).await?)?)
+    deps: &RetentionDeps,
+) -> Result<serde_json::Value, InvocationError<RetentionError>> {
+    let tasks = Tasks { deps, deadline };
+    shared::runner::dispatch(event, invocation, &tasks, |event| async move {
+        let event: EventBridgeEvent<serde_json::Value> = serde_json::from_value(event)?;
+        let detail: ScheduledDetail =
+            serde_json::from_value(event.detail.clone()).unwrap_or_default();
+        let sweep = Sweep {
+            // The scheduled time, not the clock: a retried event applies the same cut-offs.
+            now: event.time.unwrap_or_else(chrono::Utc::now),
+            dry_run: detail.dry_run,
+            request_id: Some(event.id.clone().unwrap_or_else(|| invocation.request_id.to_owned())),
+            stop_at: deadline.map(|d| d - DEADLINE_MARGIN),
+        };
+        Ok(serde_json::to_value(deps.retention.run(&sweep).await.map_err(InvocationError::Work)?)?)
+    })
+    .await
 }
 
 /// A retention task for a proven operator (`shared::runner`); every one is
@@ -122,14 +131,14 @@ pub async fn operate(
     request: &OperatorRequest,
     invocation: &Invocation<'_>,
     deadline: Option<chrono::DateTime<chrono::Utc>>,
-    deps: &Deps,
+    deps: &RetentionDeps,
 ) -> Result<OperatorResponse, OpsError> {
     shared::runner::operate(&Tasks { deps, deadline }, request, invocation).await
 }
 
 /// The retention function's operator tasks, within one invocation's deadline.
 struct Tasks<'a> {
-    deps: &'a Deps,
+    deps: &'a RetentionDeps,
     deadline: Option<chrono::DateTime<chrono::Utc>>,
 }
 
@@ -150,7 +159,12 @@ impl OperatorTasks for Tasks<'_> {
         false
     }
 
-    async fn run(&self, task: &OperatorTask, ctx: &TaskContext<'_>, _: Option<&Transaction<'_>>) -> Result<Done, OpsError> {
+    async fn run(
+        &self,
+        task: &OperatorTask,
+        ctx: &TaskContext<'_>,
+        _: Option<&Transaction<'_>>,
+    ) -> Result<Done, OpsError> {
         let retention = &self.deps.retention;
         let failed = |e: RetentionError| match e {
             RetentionError::NoSuchArtist(id) => OpsError::NotFound(format!("artist {id}")),
@@ -160,13 +174,23 @@ impl OperatorTasks for Tasks<'_> {
         Ok(match task {
             OperatorTask::RunRetention { dry_run } => {
                 let stop_at = self.deadline.map(|d| d - DEADLINE_MARGIN);
-                let sweep = Sweep { now, dry_run: *dry_run, request_id: Some(ctx.request_id.to_owned()), stop_at };
+                let sweep = Sweep {
+                    now,
+                    dry_run: *dry_run,
+                    request_id: Some(ctx.request_id.to_owned()),
+                    stop_at,
+                };
                 let report = retention.run(&sweep).await.map_err(failed)?;
                 Done::new(serde_json::json!({ "report": report }), "retention")
             }
-            OperatorTask::RetentionPolicy => Done::new(serde_json::json!({ "rules": retention.policy.rules() }), "retention"),
+            OperatorTask::RetentionPolicy => {
+                Done::new(serde_json::json!({ "rules": retention.policy.rules() }), "retention")
+            }
             OperatorTask::EraseArtist { artist_id, .. } => {
-                let outcome = retention.erase_now(*artist_id, &ctx.actor, ctx.request_id, now).await.map_err(failed)?;
+                let outcome = retention
+                    .erase_now(*artist_id, &ctx.actor, ctx.request_id, now)
+                    .await
+                    .map_err(failed)?;
                 Done::new(OpsError::json(outcome)?, format!("artist:{artist_id}"))
             }
             OperatorTask::ListErasures { limit } => {
@@ -177,18 +201,6 @@ impl OperatorTasks for Tasks<'_> {
             other => return Err(OpsError::WrongFunction(other.action())),
         })
     }
-}
-
-/// How Lambda reports a failed invocation: the error type says whether a
-/// retry can help, which is what an operator reading the dead-letter queue needs.
-pub fn diagnostic(e: Error) -> lambda_runtime::Diagnostic {
-    let error_type = match &e {
-        Error::Retention(r) if r.is_retryable() => "RetryableRetentionError".to_owned(),
-        Error::Retention(_) => "PermanentRetentionError".to_owned(),
-        Error::Ops(o) => o.error_type().to_owned(),
-        Error::Event(_) => "InvalidEvent".to_owned(),
-    };
-    lambda_runtime::Diagnostic { error_type, error_message: e.to_string() }
 }
 
 #[cfg(test)]
@@ -208,7 +220,8 @@ mod tests {
     #[test]
     fn parses_the_dry_run_sample() {
         let event: EventBridgeEvent<serde_json::Value> =
-            serde_json::from_str(include_str!("../../../events/scheduled-retention-dry-run.json")).unwrap();
+            serde_json::from_str(include_str!("../../../events/scheduled-retention-dry-run.json"))
+                .unwrap();
         let detail: ScheduledDetail = serde_json::from_value(event.detail).unwrap();
         assert!(detail.dry_run);
     }

@@ -13,7 +13,7 @@ use shared::config::FromEnv;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
-    let config = retention::Config::from_env()?;
+    let config = retention::RetentionConfig::from_env()?;
     let deps = retention::deps(&config).await?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let deps = &deps;
@@ -23,7 +23,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 request_id: &event.context.request_id,
                 function_arn: Some(&event.context.invoked_function_arn),
             };
-            retention::handle(event.payload, &invocation, deadline, deps).await.map_err(retention::diagnostic)
+            retention::handle(event.payload, &invocation, deadline, deps).await.map_err(|e| {
+                lambda_runtime::Diagnostic {
+                    error_type: e.error_type(),
+                    error_message: e.to_string(),
+                }
+            })
         }
     }))
     .await

@@ -194,7 +194,9 @@ impl Report {
 
     /// Whether this run found anything at all to do.
     pub fn is_idle(&self) -> bool {
-        self.rules.values().all(|r| *r == RuleTally::default()) && self.object_versions() == 0 && self.failures_total == 0
+        self.rules.values().all(|r| *r == RuleTally::default())
+            && self.object_versions() == 0
+            && self.failures_total == 0
     }
 }
 
@@ -241,8 +243,10 @@ impl Retention {
         let p = &self.policy;
         let deleted = ItemRule::DeletedArtworks { cutoff: sweep.now - p.deleted_artwork_grace };
         self.items(&client, sweep, &mut report, deleted).await?;
-        let stale =
-            ItemRule::StaleImages { failed_before: sweep.now - p.failed_image_age, pending_before: sweep.now - p.abandoned_upload_age };
+        let stale = ItemRule::StaleImages {
+            failed_before: sweep.now - p.failed_image_age,
+            pending_before: sweep.now - p.abandoned_upload_age,
+        };
         self.items(&client, sweep, &mut report, stale).await?;
         self.row_rules(&client, sweep, &mut report).await?;
         self.backups(&client, sweep, &mut report).await?;
@@ -269,7 +273,11 @@ impl Retention {
     }
 
     async fn reconcile_edge(&self, report: &mut Report) {
-        let media = EdgeMedia { pool: self.pool.clone(), store: self.store.clone(), bucket: self.buckets.processed.clone() };
+        let media = EdgeMedia {
+            pool: self.pool.clone(),
+            store: self.store.clone(),
+            bucket: self.buckets.processed.clone(),
+        };
         match media.reconcile(self.batch).await {
             Ok((settled, failed)) => {
                 report.edge.published = settled.published.len() as u64;
@@ -296,7 +304,12 @@ impl Retention {
 
     /// Lists (and unless dry, deletes) every version in every scope of every
     /// item. Per item: the versions it had, or why not all of them went.
-    async fn purge(&self, items: &[Doomed], dry_run: bool, report: &mut Report) -> Vec<Result<u64, String>> {
+    async fn purge(
+        &self,
+        items: &[Doomed],
+        dry_run: bool,
+        report: &mut Report,
+    ) -> Vec<Result<u64, String>> {
         let mut outcome: Vec<Result<u64, String>> = items.iter().map(|_| Ok(0)).collect();
         let mut by_place: BTreeMap<Place, (Vec<Version>, Vec<usize>)> = BTreeMap::new();
         // Listings are independent: a few at a time, so a page of items does
@@ -311,7 +324,9 @@ impl Retention {
                     Scope::Prefix(p) | Scope::Key(p) => p,
                 };
                 let place = *place;
-                listings.push(async move { (i, place, scope, store.versions_under(bucket, prefix).await) });
+                listings.push(async move {
+                    (i, place, scope, store.versions_under(bucket, prefix).await)
+                });
             }
         }
         let mut listed = futures_util::stream::iter(listings).buffered(LISTINGS_AT_ONCE);
@@ -333,8 +348,11 @@ impl Retention {
         for (place, (versions, owners)) in by_place {
             let (store, bucket) = self.place(place);
             // An item that could not be listed everywhere keeps its objects: the next run lists again.
-            let (versions, owners): (Vec<Version>, Vec<usize>) =
-                versions.into_iter().zip(owners).filter(|(_, owner)| outcome[*owner].is_ok()).unzip();
+            let (versions, owners): (Vec<Version>, Vec<usize>) = versions
+                .into_iter()
+                .zip(owners)
+                .filter(|(_, owner)| outcome[*owner].is_ok())
+                .unzip();
             for v in versions.iter().take(MAX_SAMPLE.saturating_sub(report.sample_keys.len())) {
                 report.sample_keys.push(format!("{bucket}/{}", v.key));
             }
@@ -356,7 +374,13 @@ impl Retention {
             tally.add(&deleted.tally);
             let mut refused = vec![false; versions.len()];
             for f in &deleted.failures {
-                let reason = format!("{bucket}/{} ({}): {} {}", f.key, f.version_id.as_deref().unwrap_or("-"), f.code, f.message);
+                let reason = format!(
+                    "{bucket}/{} ({}): {} {}",
+                    f.key,
+                    f.version_id.as_deref().unwrap_or("-"),
+                    f.code,
+                    f.message
+                );
                 // Some servers name only the key of a refused version: then every version of it counts as refused.
                 for (j, v) in versions.iter().enumerate() {
                     if v.key == f.key && (f.version_id.is_none() || f.version_id == v.version_id) {
@@ -378,8 +402,14 @@ impl Retention {
 
     /// Purges a page of items' objects, then for each item whose objects all
     /// went runs `finish` (its row and audit entry, in one transaction).
-    async fn settle_page<F, Fut>(&self, rule: &'static str, items: Vec<Doomed>, dry_run: bool, report: &mut Report, mut finish: F)
-    where
+    async fn settle_page<F, Fut>(
+        &self,
+        rule: &'static str,
+        items: Vec<Doomed>,
+        dry_run: bool,
+        report: &mut Report,
+        mut finish: F,
+    ) where
         F: FnMut(usize, u64) -> Fut,
         Fut: std::future::Future<Output = Result<u64, RetentionError>>,
     {
@@ -405,13 +435,22 @@ impl Retention {
 
     /// A rule over items with objects: page by page, every object of the
     /// page's items, then each item's row with its audit entry.
-    async fn items(&self, client: &db::Client, sweep: &Sweep, report: &mut Report, rule: ItemRule) -> Result<(), RetentionError> {
+    async fn items(
+        &self,
+        client: &db::Client,
+        sweep: &Sweep,
+        report: &mut Report,
+        rule: ItemRule,
+    ) -> Result<(), RetentionError> {
         let mut after = None;
         while !self.out_of_time(sweep, report) {
             let page = rule.page(client, after, self.batch).await?;
             let Some(last) = page.last() else { break };
             after = Some((last.at, last.id));
-            let items = page.iter().map(|item| Doomed { target: rule.target(item.id), scopes: rule.scopes(item) }).collect();
+            let items = page
+                .iter()
+                .map(|item| Doomed { target: rule.target(item.id), scopes: rule.scopes(item) })
+                .collect();
             self.settle_page(rule.name(), items, sweep.dry_run, report, |i, versions| {
                 let id = page[i].id;
                 in_transaction(client, move |tx| async move {
@@ -419,7 +458,8 @@ impl Retention {
                         return Ok(0);
                     }
                     let detail = serde_json::json!({ "object_versions": versions });
-                    audit(tx, rule.action(), rule.target(id), sweep.request_id.as_deref(), detail).await?;
+                    audit(tx, rule.action(), rule.target(id), sweep.request_id.as_deref(), detail)
+                        .await?;
                     Ok(1)
                 })
             })
@@ -433,7 +473,12 @@ impl Retention {
 
     /// The rules that only touch rows: each one statement, with its audit
     /// entry in the same transaction.
-    async fn row_rules(&self, client: &db::Client, sweep: &Sweep, report: &mut Report) -> Result<(), RetentionError> {
+    async fn row_rules(
+        &self,
+        client: &db::Client,
+        sweep: &Sweep,
+        report: &mut Report,
+    ) -> Result<(), RetentionError> {
         for rule in RowRule::ALL {
             let cutoff = sweep.now - rule.age(&self.policy);
             if sweep.dry_run {
@@ -444,7 +489,14 @@ impl Retention {
                 let n = rule.apply(tx, cutoff).await?;
                 if n > 0 {
                     let detail = serde_json::json!({ "rows": n, "before": cutoff });
-                    audit(tx, rule.action(), rule.name().into(), sweep.request_id.as_deref(), detail).await?;
+                    audit(
+                        tx,
+                        rule.action(),
+                        rule.name().into(),
+                        sweep.request_id.as_deref(),
+                        detail,
+                    )
+                    .await?;
                 }
                 Ok(n)
             })
@@ -463,22 +515,33 @@ impl Retention {
 
     /// The rotation's expired backups: object and manifest, every version, in
     /// the backups bucket and its replica; then the catalogue records it.
-    async fn backups(&self, client: &db::Client, sweep: &Sweep, report: &mut Report) -> Result<(), RetentionError> {
+    async fn backups(
+        &self,
+        client: &db::Client,
+        sweep: &Sweep,
+        report: &mut Report,
+    ) -> Result<(), RetentionError> {
         const RULE: &str = "backups";
         if self.out_of_time(sweep, report) {
             return Ok(());
         }
         let live = db::live_backups(client).await?;
         let expired = rotation::to_expire(&facts(&live), sweep.now, &self.policy.rotation);
-        let due: Vec<&db::BackupListing> = live.iter().filter(|b| expired.contains(&b.id)).collect();
+        let due: Vec<&db::BackupListing> =
+            live.iter().filter(|b| expired.contains(&b.id)).collect();
         let items = due
             .iter()
             .map(|b| {
-                let manifest = b.manifest_key.clone().unwrap_or_else(|| shared::archive::manifest::Manifest::key_for(&b.object_key));
+                let manifest = b
+                    .manifest_key
+                    .clone()
+                    .unwrap_or_else(|| shared::archive::manifest::Manifest::key_for(&b.object_key));
                 // The manifest first: an object without one is never taken for a backup.
                 let scopes = [Place::Backups, Place::BackupsReplica]
                     .into_iter()
-                    .flat_map(|p| [(p, Scope::Key(manifest.clone())), (p, Scope::Key(b.object_key.clone()))])
+                    .flat_map(|p| {
+                        [(p, Scope::Key(manifest.clone())), (p, Scope::Key(b.object_key.clone()))]
+                    })
                     .collect();
                 Doomed { target: format!("backup:{}", b.id), scopes }
             })
@@ -490,7 +553,14 @@ impl Retention {
                     return Ok(0);
                 }
                 let detail = serde_json::json!({ "object_versions": versions });
-                audit(tx, "retention.expire_backup", format!("backup:{id}"), sweep.request_id.as_deref(), detail).await?;
+                audit(
+                    tx,
+                    "retention.expire_backup",
+                    format!("backup:{id}"),
+                    sweep.request_id.as_deref(),
+                    detail,
+                )
+                .await?;
                 Ok(1)
             })
         })
@@ -538,9 +608,16 @@ impl ItemRule {
         }
     }
 
-    async fn page(self, db: &db::Client, after: db::PageAfter, limit: i64) -> Result<Vec<DueItem>, DbError> {
+    async fn page(
+        self,
+        db: &db::Client,
+        after: db::PageAfter,
+        limit: i64,
+    ) -> Result<Vec<DueItem>, DbError> {
         match self {
-            Self::DeletedArtworks { cutoff } => db::deleted_artworks_page(db, cutoff, after, limit).await,
+            Self::DeletedArtworks { cutoff } => {
+                db::deleted_artworks_page(db, cutoff, after, limit).await
+            }
             Self::StaleImages { failed_before, pending_before } => {
                 db::stale_images_page(db, failed_before, pending_before, after, limit).await
             }
@@ -566,7 +643,13 @@ enum RowRule {
 }
 
 impl RowRule {
-    const ALL: [Self; 5] = [Self::StuckProcessing, Self::DeadTokens, Self::IdempotencyKeys, Self::AuditLog, Self::BackupRecords];
+    const ALL: [Self; 5] = [
+        Self::StuckProcessing,
+        Self::DeadTokens,
+        Self::IdempotencyKeys,
+        Self::AuditLog,
+        Self::BackupRecords,
+    ];
 
     fn name(self) -> &'static str {
         match self {
@@ -610,9 +693,13 @@ impl RowRule {
 
     async fn apply(self, db: &db::Client, cutoff: DateTime<Utc>) -> Result<u64, RetentionError> {
         Ok(match self {
-            Self::StuckProcessing => {
-                db::fail_stuck_images(db, cutoff, "processing did not finish; upload the image again").await?.len() as u64
-            }
+            Self::StuckProcessing => db::fail_stuck_images(
+                db,
+                cutoff,
+                "processing did not finish; upload the image again",
+            )
+            .await?
+            .len() as u64,
             Self::DeadTokens => db::delete_dead_tokens(db, cutoff).await?,
             Self::IdempotencyKeys => db::purge_idempotency_keys(db, cutoff).await?,
             Self::AuditLog => db::purge_audit(db, cutoff).await?,
@@ -624,7 +711,12 @@ impl RowRule {
 /// The rotation's view of the catalogue.
 pub fn facts(live: &[db::BackupListing]) -> Vec<rotation::BackupFacts> {
     live.iter()
-        .map(|b| rotation::BackupFacts { id: b.id, started_at: b.started_at, succeeded: b.succeeded, drill_succeeded: b.drill_succeeded })
+        .map(|b| rotation::BackupFacts {
+            id: b.id,
+            started_at: b.started_at,
+            succeeded: b.succeeded,
+            drill_succeeded: b.drill_succeeded,
+        })
         .collect()
 }
 
@@ -655,5 +747,9 @@ async fn audit(
     request_id: Option<&str>,
     detail: serde_json::Value,
 ) -> Result<(), DbError> {
-    db::append_audit(client, &AuditEntry { actor: ACTOR, action, target: &target, request_id, detail }).await
+    db::append_audit(
+        client,
+        &AuditEntry { actor: ACTOR, action, target: &target, request_id, detail },
+    )
+    .await
 }

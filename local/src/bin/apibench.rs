@@ -28,11 +28,17 @@ async fn main() -> Result<()> {
     let rate: u32 = args.get(1).map(|r| r.parse()).transpose()?.unwrap_or(200);
     let seconds: u64 = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(15);
     let oha = std::env::var("OHA").context("OHA names the load tool")?;
-    let config = api::Config::from_env()?;
-    let backup = backup::Config::from_env()?;
+    let config = api::ApiConfig::from_env()?;
+    let backup = backup::BackupConfig::from_env()?;
     let clients = shared::aws::Clients::new(&config.common.aws).await;
     let key = local::ensure_key(&clients.kms, &config.common.storage.data_key_id).await?;
-    local::ensure_bucket(&clients.s3, &config.common.storage.originals_bucket, &config.region, &key).await?;
+    local::ensure_bucket(
+        &clients.s3,
+        &config.common.storage.originals_bucket,
+        &config.region,
+        &key,
+    )
+    .await?;
     let owner_password = clients.database_password(&backup.owner.password).await?;
     local::migrate(&config.common.db, &backup.owner.user, &owner_password).await?;
     let password = clients.database_password(&config.common.db.password).await?;
@@ -42,9 +48,13 @@ async fn main() -> Result<()> {
     let (token, edition) = seed(&pool).await?;
     // Statistics as autovacuum would have them on a live database; only the
     // tables' owner may ANALYZE (as the application role it is skipped).
-    let owner = shared::config::DbConfig { user: backup.owner.user.clone(), ..config.common.db.clone() };
+    let owner =
+        shared::config::DbConfig { user: backup.owner.user.clone(), ..config.common.db.clone() };
     db::connect(&owner, &owner_password).await?.batch_execute("ANALYZE").await?;
-    println!("seeded {ARTWORKS} artworks across {ARTISTS} artists in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "seeded {ARTWORKS} artworks across {ARTISTS} artists in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     if std::env::var_os("APIBENCH_EXPLAIN").is_some() {
         explain(&pool).await?;
     }
@@ -57,15 +67,24 @@ async fn main() -> Result<()> {
     let sale_body = r#"{"count":1}"#;
     let sale_sha = hex_sha256(sale_body.as_bytes());
     // One connection of its own (a pool of one: the same client type the handlers use).
-    let direct_pool = db::pool(&shared::config::DbConfig { pool_size: 1, ..config.common.db.clone() }, &password)?;
+    let direct_pool = db::pool(
+        &shared::config::DbConfig { pool_size: 1, ..config.common.db.clone() },
+        &password,
+    )?;
     let direct = direct_pool.get().await?;
     let digest = shared::domain::token_digest(&token);
     let filter = GalleryFilter::default();
     println!("fixed rate {rate} req/s for {seconds} s each; latency from each request's scheduled start (coordinated omission corrected)");
-    println!("{:<34} {:>10} {:>10} {:>10} {:>10} {:>9} {:>9}", "request", "API p50", "API p99", "SQL p50", "SQL p99", "p50 ×", "p99 ×");
+    println!(
+        "{:<34} {:>10} {:>10} {:>10} {:>10} {:>9} {:>9}",
+        "request", "API p50", "API p99", "SQL p50", "SQL p99", "p50 ×", "p99 ×"
+    );
     let cases: [(&str, Vec<String>); 3] = [
         ("GET /v1/artworks (public list)", vec![format!("{base}/v1/artworks")]),
-        ("GET /v1/artworks/{slug} (random)", vec!["--rand-regex-url".into(), format!("{base}/v1/artworks/work-[1-9][0-9]{{0,2}}0")]),
+        (
+            "GET /v1/artworks/{slug} (random)",
+            vec!["--rand-regex-url".into(), format!("{base}/v1/artworks/work-[1-9][0-9]{{0,2}}0")],
+        ),
         (
             "POST …/sales (authenticated write)",
             vec![
@@ -161,10 +180,12 @@ fn load(oha: &str, rate: u32, seconds: u64, target: &[String]) -> Result<Latency
         bail!("oha failed: {}", String::from_utf8_lossy(&output.stderr));
     }
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).context("oha's JSON")?;
-    let pct = |k: &str| report["latencyPercentiles"][k].as_f64().map(|s| s * 1000.0).unwrap_or(f64::NAN);
+    let pct =
+        |k: &str| report["latencyPercentiles"][k].as_f64().map(|s| s * 1000.0).unwrap_or(f64::NAN);
     let codes = report["statusCodeDistribution"].as_object().cloned().unwrap_or_default();
     let total: u64 = codes.values().filter_map(|v| v.as_u64()).sum();
-    let ok: u64 = codes.iter().filter(|(k, _)| k.starts_with('2')).filter_map(|(_, v)| v.as_u64()).sum();
+    let ok: u64 =
+        codes.iter().filter(|(k, _)| k.starts_with('2')).filter_map(|(_, v)| v.as_u64()).sum();
     Ok(Latency { p50: pct("p50"), p99: pct("p99"), ok, total })
 }
 
@@ -185,7 +206,12 @@ where
     }
     samples.sort_by(f64::total_cmp);
     let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
-    Ok(Latency { p50: at(0.50), p99: at(0.99), ok: samples.len() as u64, total: samples.len() as u64 })
+    Ok(Latency {
+        p50: at(0.50),
+        p99: at(0.99),
+        ok: samples.len() as u64,
+        total: samples.len() as u64,
+    })
 }
 
 /// The benchmark's gallery, in a few statements; returns a token and the edition it sells from.

@@ -18,7 +18,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use local::runtime_api::{binary, FunctionProcess, Outcome, RuntimeApi};
+use local::runtime_api::{binary, FunctionProcess, InvocationOutcome, RuntimeApi};
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use shared::config::{AwsConfig, DbConfig, Env, RoleConfig};
@@ -38,8 +38,12 @@ struct Stack {
 
 async fn stack() -> Result<Stack> {
     let mut e = Env::from_process();
-    let (db, owner, snapshot, aws) =
-        (DbConfig::read(&mut e), RoleConfig::owner(&mut e), RoleConfig::backup(&mut e), AwsConfig::read(&mut e));
+    let (db, owner, snapshot, aws) = (
+        DbConfig::read(&mut e),
+        RoleConfig::owner(&mut e),
+        RoleConfig::backup(&mut e),
+        AwsConfig::read(&mut e),
+    );
     let backup_key = e.required("GALLERY_BACKUP_KMS_KEY_ID");
     let bucket = e.required("GALLERY_BACKUPS_BUCKET");
     e.finish(())?;
@@ -48,9 +52,25 @@ async fn stack() -> Result<Stack> {
     let app_password = clients.database_password(&db.password).await?;
     let backup_password = clients.database_password(&snapshot.password).await?;
     let env = std::env::vars()
-        .filter(|(k, _)| k.starts_with("DATABASE_") || k.starts_with("GALLERY_") || k.starts_with("AWS_") || k == "RUST_LOG")
+        .filter(|(k, _)| {
+            k.starts_with("DATABASE_")
+                || k.starts_with("GALLERY_")
+                || k.starts_with("AWS_")
+                || k == "RUST_LOG"
+        })
         .collect();
-    Ok(Stack { db, owner, owner_password, app_password, backup_user: snapshot.user, backup_password, aws, backup_key, bucket, env })
+    Ok(Stack {
+        db,
+        owner,
+        owner_password,
+        app_password,
+        backup_user: snapshot.user,
+        backup_password,
+        aws,
+        backup_key,
+        bucket,
+        env,
+    })
 }
 
 impl Stack {
@@ -89,7 +109,8 @@ async fn seed(stack: &Stack, name: &str, mb: u64) -> Result<u64> {
         .await?;
     let target = mb * 1_000_000;
     loop {
-        let size: i64 = client.query_one("SELECT pg_database_size(current_database())", &[]).await?.get(0);
+        let size: i64 =
+            client.query_one("SELECT pg_database_size(current_database())", &[]).await?.get(0);
         if size as u64 >= target {
             client.batch_execute("VACUUM ANALYZE").await?;
             return Ok(size as u64);
@@ -110,7 +131,11 @@ async fn seed(stack: &Stack, name: &str, mb: u64) -> Result<u64> {
 /// Peak RSS of this process so far, in KiB.
 fn own_peak_rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0)
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// Child process: our snapshot pipeline into a local file.
@@ -121,15 +146,20 @@ async fn to_file(database: &str, path: &str) -> Result<()> {
     let id = uuid::Uuid::new_v4();
     let started = Instant::now();
     let data_key = keys.generate(&stack.backup_key, &backup::key_context(id)).await?;
-    let snapshot = DbConfig { user: stack.backup_user.clone(), name: database.to_owned(), ..stack.db.clone() };
+    let snapshot =
+        DbConfig { user: stack.backup_user.clone(), name: database.to_owned(), ..stack.db.clone() };
     let mut client = shared::db::connect(&snapshot, &stack.backup_password).await?;
     let tx = backup::snapshot_transaction(&mut client).await?;
-    let header = shared::archive::format::Header::new(id, chrono::Utc::now().to_rfc3339(), rand_prefix());
+    let header =
+        shared::archive::format::Header::new(id, chrono::Utc::now().to_rfc3339(), rand_prefix());
     let sink = backup::sink::FileSink::create(std::path::Path::new(path)).await?;
     let written = backup::write_snapshot(&tx, &header, &data_key.plaintext, sink).await?;
     tx.commit().await?;
     let secs = started.elapsed().as_secs_f64();
-    println!("{}", json!({ "bytes": written.object_bytes, "secs": secs, "rss_kib": own_peak_rss_kib(), "kms_calls": 1 }));
+    println!(
+        "{}",
+        json!({ "bytes": written.object_bytes, "secs": secs, "rss_kib": own_peak_rss_kib(), "kms_calls": 1 })
+    );
     Ok(())
 }
 
@@ -163,20 +193,26 @@ async fn ours_to_s3(stack: &Stack, database: &str) -> Result<(Measured, Value)> 
                         "time": "2026-12-01T02:00:00Z", "region": "eu-west-1", "resources": [], "detail": { "task": "backup" } });
     let started = Instant::now();
     let process = FunctionProcess::spawn(&binary("backup"), &env, &runtime, 1024)?;
-    let outcome = tokio::time::timeout(Duration::from_secs(900), runtime.invoke(&event)).await.context("no answer in 900 s")?;
+    let outcome = tokio::time::timeout(Duration::from_secs(900), runtime.invoke(&event))
+        .await
+        .context("no answer in 900 s")?;
     let secs = started.elapsed().as_secs_f64();
     let rss_kib = process.peak_rss_kib().unwrap_or(0);
     match outcome {
-        Outcome::Response(v) => {
+        InvocationOutcome::Response(v) => {
             let bytes = v["bytes"].as_u64().unwrap_or(0);
             Ok((Measured { secs, rss_kib, bytes, kms_calls: Some(counter.calls()) }, v))
         }
-        Outcome::Error(e) => bail!("the backup failed: {e:?}\n{}", process.output()),
+        InvocationOutcome::Error(e) => bail!("the backup failed: {e:?}\n{}", process.output()),
     }
 }
 
 /// Runs a command under GNU time: wall seconds and peak RSS.
-fn timed(program: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Result<(f64, u64, String)> {
+fn timed(
+    program: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Result<(f64, u64, String)> {
     let started = Instant::now();
     let out = std::process::Command::new("/usr/bin/time")
         .arg("-f")
@@ -214,11 +250,17 @@ async fn ours_restore(stack: &Stack, backup_id: uuid::Uuid, target: &str) -> Res
         pool,
         snapshot: backup::Login {
             db: stack.db.clone(),
-            password: shared::aws::LazyPassword::new(clients.clone(), shared::config::PasswordSource::Plain(stack.backup_password.clone())),
+            password: shared::aws::LazyPassword::new(
+                clients.clone(),
+                shared::config::PasswordSource::Plain(stack.backup_password.clone()),
+            ),
         },
         owner: backup::Login {
             db: stack.as_owner(&stack.db.name),
-            password: shared::aws::LazyPassword::new(clients.clone(), shared::config::PasswordSource::Plain(stack.owner_password.clone())),
+            password: shared::aws::LazyPassword::new(
+                clients.clone(),
+                shared::config::PasswordSource::Plain(stack.owner_password.clone()),
+            ),
         },
         logins: Vec::new(),
         store: shared::aws::storage::ObjectStore::new(&clients, &stack.backup_key),
@@ -248,8 +290,11 @@ async fn main() -> Result<()> {
     if args.first().map(String::as_str) == Some("to-file") {
         return to_file(&args[1], &args[2]).await;
     }
-    let sizes: Vec<u64> = args.iter().map(|a| a.parse().context("sizes are in MB")).collect::<Result<_>>()?;
-    let pg_bin = std::path::PathBuf::from(std::env::var("PG_BIN").context("PG_BIN: PostgreSQL's client programs")?);
+    let sizes: Vec<u64> =
+        args.iter().map(|a| a.parse().context("sizes are in MB")).collect::<Result<_>>()?;
+    let pg_bin = std::path::PathBuf::from(
+        std::env::var("PG_BIN").context("PG_BIN: PostgreSQL's client programs")?,
+    );
     let stack = stack().await?;
     // The emulator starts empty: the keys and the backups bucket, as `cargo xtask dev` makes them.
     let clients = shared::aws::Clients::new(&stack.aws).await;
@@ -266,16 +311,25 @@ async fn main() -> Result<()> {
         let size = seed(&stack, &name, mb).await?;
         // The backup role reads it as in production.
         let owner = shared::db::connect(&stack.as_owner(&name), &stack.owner_password).await?;
-        owner.batch_execute(&format!("GRANT CONNECT ON DATABASE \"{name}\" TO {}", stack.backup_user)).await?;
+        owner
+            .batch_execute(&format!(
+                "GRANT CONNECT ON DATABASE \"{name}\" TO {}",
+                stack.backup_user
+            ))
+            .await?;
 
         eprintln!("{name}: our backup to a file");
         let file = scratch.join(format!("{name}.cpgbak"));
         let me = std::env::current_exe()?;
-        let child = std::process::Command::new(&me).args(["to-file", &name, &file.display().to_string()]).output()?;
+        let child = std::process::Command::new(&me)
+            .args(["to-file", &name, &file.display().to_string()])
+            .output()?;
         if !child.status.success() {
             bail!("our backup to a file failed: {}", String::from_utf8_lossy(&child.stderr));
         }
-        let v: Value = serde_json::from_slice(child.stdout.split(|&b| b == b'\n').find(|l| l.starts_with(b"{")).unwrap_or_default())?;
+        let v: Value = serde_json::from_slice(
+            child.stdout.split(|&b| b == b'\n').find(|l| l.starts_with(b"{")).unwrap_or_default(),
+        )?;
         let ours_file = Measured {
             secs: v["secs"].as_f64().unwrap_or(0.0),
             rss_kib: v["rss_kib"].as_u64().unwrap_or(0),
@@ -287,7 +341,11 @@ async fn main() -> Result<()> {
         let dump = scratch.join(format!("{name}.dump"));
         let env = libpq_env(&stack);
         let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let (dump_secs, dump_rss, _) = timed(&pg_bin.join("pg_dump"), &["-Fc", "-f", &dump.display().to_string(), "-d", &name], &env_refs)?;
+        let (dump_secs, dump_rss, _) = timed(
+            &pg_bin.join("pg_dump"),
+            &["-Fc", "-f", &dump.display().to_string(), "-d", &name],
+            &env_refs,
+        )?;
         let dump_bytes = std::fs::metadata(&dump)?.len();
 
         eprintln!("{name}: the backup function to the emulator");
@@ -298,12 +356,25 @@ async fn main() -> Result<()> {
         let ours_restore_secs = ours_restore(&stack, backup_id, &format!("{name}_ours")).await?;
         let restore_target = format!("{name}_pg");
         stack.create_database(&restore_target).await?;
-        let (pg_restore_secs, _, _) =
-            timed(&pg_bin.join("pg_restore"), &["-d", &restore_target, "--no-owner", &dump.display().to_string()], &env_refs)?;
+        let (pg_restore_secs, _, _) = timed(
+            &pg_bin.join("pg_restore"),
+            &["-d", &restore_target, "--no-owner", &dump.display().to_string()],
+            &env_refs,
+        )?;
         for f in [&file, &dump] {
             let _ = std::fs::remove_file(f);
         }
-        rows.push((mb, size, ours_file, ours_s3, dump_secs, dump_rss, dump_bytes, ours_restore_secs, pg_restore_secs));
+        rows.push((
+            mb,
+            size,
+            ours_file,
+            ours_s3,
+            dump_secs,
+            dump_rss,
+            dump_bytes,
+            ours_restore_secs,
+            pg_restore_secs,
+        ));
     }
     println!("backup = one consistent snapshot compressed and encrypted; throughput = database size / wall time; same run, same databases");
     println!(

@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use local::runtime_api::{binary, FunctionProcess, Outcome, RuntimeApi};
+use local::runtime_api::{binary, FunctionProcess, InvocationOutcome, RuntimeApi};
 use serde_json::{json, Value};
 
 struct Case {
@@ -42,19 +42,31 @@ struct Sample {
     rss_kib: u64,
 }
 
-async fn once(command: &std::path::Path, args: &[String], env: &[(String, String)], name: &str, event: &Value) -> Result<Sample> {
+async fn once(
+    command: &std::path::Path,
+    args: &[String],
+    env: &[(String, String)],
+    name: &str,
+    event: &Value,
+) -> Result<Sample> {
     let runtime = RuntimeApi::start(name, "eu-west-1").await?;
     let started = Instant::now();
     let process = FunctionProcess::spawn_command(command, args, env, &runtime, 512)?;
-    let outcome = tokio::time::timeout(Duration::from_secs(60), runtime.invoke(event)).await.context("no answer in 60 s")?;
+    let outcome = tokio::time::timeout(Duration::from_secs(60), runtime.invoke(event))
+        .await
+        .context("no answer in 60 s")?;
     let millis = started.elapsed().as_secs_f64() * 1000.0;
     let rss_kib = process.peak_rss_kib().unwrap_or(0);
     match outcome {
-        Outcome::Response(v) if v.get("statusCode").and_then(Value::as_u64).is_some_and(|s| s >= 500) => {
+        InvocationOutcome::Response(v)
+            if v.get("statusCode").and_then(Value::as_u64).is_some_and(|s| s >= 500) =>
+        {
             bail!("{name} answered {v}; printed:\n{}", process.output())
         }
-        Outcome::Response(_) => Ok(Sample { millis, rss_kib }),
-        Outcome::Error(e) => bail!("{name} failed: {e:?}; printed:\n{}", process.output()),
+        InvocationOutcome::Response(_) => Ok(Sample { millis, rss_kib }),
+        InvocationOutcome::Error(e) => {
+            bail!("{name} failed: {e:?}; printed:\n{}", process.output())
+        }
     }
 }
 
@@ -63,7 +75,8 @@ async fn once(command: &std::path::Path, args: &[String], env: &[(String, String
 async fn prepare(env: &mut Vec<(String, String)>) -> Result<()> {
     use shared::config::{AwsConfig, DbConfig, Env, RoleConfig};
     let mut e = Env::from_process();
-    let (db, owner, aws) = (DbConfig::read(&mut e), RoleConfig::owner(&mut e), AwsConfig::read(&mut e));
+    let (db, owner, aws) =
+        (DbConfig::read(&mut e), RoleConfig::owner(&mut e), AwsConfig::read(&mut e));
     e.finish(())?;
     let clients = shared::aws::Clients::new(&aws).await;
     let owner_password = clients.database_password(&owner.password).await?;
@@ -96,18 +109,45 @@ fn median(mut v: Vec<f64>) -> (f64, f64, f64) {
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let runs: usize = args.get(1).and_then(|r| r.parse().ok()).unwrap_or(10);
-    let node_dir = std::path::PathBuf::from(args.get(2).context("usage: coldstart RUNS NODE_PEER_DIR [FUNCTION]")?);
+    let node_dir = std::path::PathBuf::from(
+        args.get(2).context("usage: coldstart RUNS NODE_PEER_DIR [FUNCTION]")?,
+    );
     // `cargo xtask bench api` measures only the API's cases.
     let only = args.get(3).cloned();
     let mut env: Vec<(String, String)> = std::env::vars()
-        .filter(|(k, _)| k.starts_with("DATABASE_") || k.starts_with("GALLERY_") || k.starts_with("AWS_") || k == "RUST_LOG")
+        .filter(|(k, _)| {
+            k.starts_with("DATABASE_")
+                || k.starts_with("GALLERY_")
+                || k.starts_with("AWS_")
+                || k == "RUST_LOG"
+        })
         .collect();
     prepare(&mut env).await?;
     let cases = [
-        Case { label: "api, route without database", function: "api", event: url_event("/no-such-page"), node: true },
-        Case { label: "api, first database-backed response", function: "api", event: url_event("/v1/artworks"), node: true },
-        Case { label: "retention, first sweep", function: "retention", event: scheduled("retention"), node: false },
-        Case { label: "backup, first restore drill", function: "backup", event: scheduled("restore-drill"), node: false },
+        Case {
+            label: "api, route without database",
+            function: "api",
+            event: url_event("/no-such-page"),
+            node: true,
+        },
+        Case {
+            label: "api, first database-backed response",
+            function: "api",
+            event: url_event("/v1/artworks"),
+            node: true,
+        },
+        Case {
+            label: "retention, first sweep",
+            function: "retention",
+            event: scheduled("retention"),
+            node: false,
+        },
+        Case {
+            label: "backup, first restore drill",
+            function: "backup",
+            event: scheduled("restore-drill"),
+            node: false,
+        },
     ];
     println!("cold start = process start → first answered event through the Lambda Runtime API; {runs} runs each, alternating");
     println!(
@@ -118,12 +158,26 @@ async fn main() -> Result<()> {
         let ours_bin = binary(case.function);
         let (mut ours, mut node, mut ours_rss, mut node_rss) = (Vec::new(), Vec::new(), 0u64, 0u64);
         for _ in 0..runs {
-            let s = once(&ours_bin, &[], &env, &format!("copper-gallery-{}", case.function), &case.event).await?;
+            let s = once(
+                &ours_bin,
+                &[],
+                &env,
+                &format!("copper-gallery-{}", case.function),
+                &case.event,
+            )
+            .await?;
             ours.push(s.millis);
             ours_rss = ours_rss.max(s.rss_kib);
             if case.node {
                 let script = vec![node_dir.join("index.js").display().to_string()];
-                let s = once(std::path::Path::new("node"), &script, &env, "copper-gallery-node", &case.event).await?;
+                let s = once(
+                    std::path::Path::new("node"),
+                    &script,
+                    &env,
+                    "copper-gallery-node",
+                    &case.event,
+                )
+                .await?;
                 node.push(s.millis);
                 node_rss = node_rss.max(s.rss_kib);
             }
@@ -134,7 +188,11 @@ async fn main() -> Result<()> {
             ("-".to_owned(), "-".to_owned(), "-".to_owned())
         } else {
             let (b0, b1, b2) = median(node);
-            (format!("{b0:.1}/{b1:.1}/{b2:.1}"), format!("{:.3}", a1 / b1), format!("{:.1} MiB", node_rss as f64 / 1024.0))
+            (
+                format!("{b0:.1}/{b1:.1}/{b2:.1}"),
+                format!("{:.3}", a1 / b1),
+                format!("{:.1} MiB", node_rss as f64 / 1024.0),
+            )
         };
         println!(
             "{:<38} {:>22} {:>22} {:>7} {:>9} {:>9}",

@@ -42,9 +42,13 @@ pub enum Artists {
 impl Artists {
     pub fn task(self) -> OperatorTask {
         match self {
-            Self::Create { name, email, bio, website } => OperatorTask::CreateArtist { name, email, bio, website },
+            Self::Create { name, email, bio, website } => {
+                OperatorTask::CreateArtist { name, email, bio, website }
+            }
             Self::List { limit } => OperatorTask::ListArtists { limit },
-            Self::Erase { artist, confirm } => OperatorTask::EraseArtist { artist_id: artist, confirmed: confirm },
+            Self::Erase { artist, confirm } => {
+                OperatorTask::EraseArtist { artist_id: artist, confirmed: confirm }
+            }
             Self::Erasures { limit } => OperatorTask::ListErasures { limit },
         }
     }

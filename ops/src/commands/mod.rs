@@ -30,7 +30,7 @@ pub enum Command {
     Backup(backups::Backup),
     /// The retention sweep: run or preview it, print the policy, erase an artist.
     #[command(subcommand)]
-    Retention(retention::Retention),
+    Retention(retention::RetentionCommand),
     /// Smoke-tests the deployed gallery hop by hop (upload, renditions, CDN,
     /// backup, drill, retention, erasure) and erases what it created.
     Check(crate::check::CheckArgs),

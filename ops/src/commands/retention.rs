@@ -2,7 +2,7 @@ use clap::Subcommand;
 use shared::operator::OperatorTask;
 
 #[derive(Debug, Subcommand)]
-pub enum Retention {
+pub enum RetentionCommand {
     /// What the next sweep would delete: counts and sample keys; deletes nothing.
     Preview,
     /// Runs the sweep now (the daily schedule's run).
@@ -15,7 +15,7 @@ pub enum Retention {
     Policy,
 }
 
-impl Retention {
+impl RetentionCommand {
     pub fn task(self) -> OperatorTask {
         match self {
             Self::Preview => OperatorTask::RunRetention { dry_run: true },

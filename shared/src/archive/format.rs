@@ -89,7 +89,11 @@ impl Header {
     /// are needed, else the header and its length in bytes.
     pub fn decode(buf: &[u8]) -> Result<Option<(Self, usize)>, FormatError> {
         if buf.len() < 12 {
-            return if MAGIC.starts_with(&buf[..buf.len().min(8)]) { Ok(None) } else { Err(FormatError::NotABackup) };
+            return if MAGIC.starts_with(&buf[..buf.len().min(8)]) {
+                Ok(None)
+            } else {
+                Err(FormatError::NotABackup)
+            };
         }
         if &buf[..8] != MAGIC {
             return Err(FormatError::NotABackup);
@@ -99,16 +103,25 @@ impl Header {
             return Err(FormatError::BadHeader(format!("{len} bytes long")));
         }
         let Some(json) = buf.get(12..12 + len) else { return Ok(None) };
-        let header: Self = serde_json::from_slice(json).map_err(|e| FormatError::BadHeader(e.to_string()))?;
-        if header.format != 2 || header.chunk_bytes as usize != CHUNK || header.cipher != "AES-256-GCM-STREAM" {
-            return Err(FormatError::BadHeader(format!("unsupported format {} / {}", header.format, header.cipher)));
+        let header: Self =
+            serde_json::from_slice(json).map_err(|e| FormatError::BadHeader(e.to_string()))?;
+        if header.format != 2
+            || header.chunk_bytes as usize != CHUNK
+            || header.cipher != "AES-256-GCM-STREAM"
+        {
+            return Err(FormatError::BadHeader(format!(
+                "unsupported format {} / {}",
+                header.format, header.cipher
+            )));
         }
         header.prefix()?;
         Ok(Some((header, 12 + len)))
     }
 
     fn prefix(&self) -> Result<[u8; 7], FormatError> {
-        let bytes = B64.decode(&self.nonce_prefix).map_err(|_| FormatError::BadHeader("nonce prefix is not base64".into()))?;
+        let bytes = B64
+            .decode(&self.nonce_prefix)
+            .map_err(|_| FormatError::BadHeader("nonce prefix is not base64".into()))?;
         bytes.try_into().map_err(|_| FormatError::BadHeader("nonce prefix is not 7 bytes".into()))
     }
 }
@@ -132,7 +145,12 @@ struct Stream {
 }
 
 impl Stream {
-    fn new(key: &[u8; 32], header: &Header, header_bytes: &[u8], capacity: usize) -> Result<Self, FormatError> {
+    fn new(
+        key: &[u8; 32],
+        header: &Header,
+        header_bytes: &[u8],
+        capacity: usize,
+    ) -> Result<Self, FormatError> {
         Ok(Self {
             cipher: Aes256Gcm::new(key.into()),
             prefix: header.prefix()?,
@@ -174,7 +192,11 @@ impl Sealer {
         let n = nonce(&self.0.prefix, self.0.index, last);
         // In place: no second copy of the chunk. Encryption cannot fail for a
         // 1 MiB buffer (GCM's limit is 64 GiB per nonce).
-        let tag = self.0.cipher.encrypt_in_place_detached(Nonce::from_slice(&n), &self.0.aad, &mut self.0.buf).unwrap_or_default();
+        let tag = self
+            .0
+            .cipher
+            .encrypt_in_place_detached(Nonce::from_slice(&n), &self.0.aad, &mut self.0.buf)
+            .unwrap_or_default();
         out.extend_from_slice(&self.0.buf);
         out.extend_from_slice(&tag);
         self.0.buf.clear();
@@ -223,7 +245,12 @@ impl Opener {
         out.extend_from_slice(body);
         let tag = Tag::clone_from_slice(tag);
         let n = nonce(&self.0.prefix, self.0.index, last);
-        if self.0.cipher.decrypt_in_place_detached(Nonce::from_slice(&n), &self.0.aad, &mut out[start..], &tag).is_err() {
+        if self
+            .0
+            .cipher
+            .decrypt_in_place_detached(Nonce::from_slice(&n), &self.0.aad, &mut out[start..], &tag)
+            .is_err()
+        {
             out.truncate(start);
             return Err(self.diagnose(len, last, &tag));
         }
@@ -238,7 +265,10 @@ impl Opener {
         let opens = |index: u32, final_flag: bool| {
             let mut scratch = body.to_vec();
             let n = nonce(&self.0.prefix, index, final_flag);
-            self.0.cipher.decrypt_in_place_detached(Nonce::from_slice(&n), &self.0.aad, &mut scratch, tag).is_ok()
+            self.0
+                .cipher
+                .decrypt_in_place_detached(Nonce::from_slice(&n), &self.0.aad, &mut scratch, tag)
+                .is_ok()
         };
         // A middle chunk where the stream ends: the rest was cut off.
         if last && opens(self.0.index, false) {
@@ -313,17 +343,26 @@ mod tests {
 
         let cut = &object[..chunk(2).end];
         assert_eq!(open_all(cut, &key, 4096), Err(FormatError::Truncated));
-        assert_eq!(open_all(&object[..object.len() - 3], &key, 4096), Err(FormatError::Modified(3)));
+        assert_eq!(
+            open_all(&object[..object.len() - 3], &key, 4096),
+            Err(FormatError::Modified(3))
+        );
 
         let mut dropped = object[..chunk(1).start].to_vec();
         dropped.extend_from_slice(&object[chunk(2).start..]);
-        assert_eq!(open_all(&dropped, &key, 4096), Err(FormatError::Reordered { position: 1, found: 2 }));
+        assert_eq!(
+            open_all(&dropped, &key, 4096),
+            Err(FormatError::Reordered { position: 1, found: 2 })
+        );
 
         let mut swapped = object[..chunk(0).end].to_vec();
         swapped.extend_from_slice(&object[chunk(2)]);
         swapped.extend_from_slice(&object[chunk(1)]);
         swapped.extend_from_slice(&object[chunk(3)]);
-        assert_eq!(open_all(&swapped, &key, 4096), Err(FormatError::Reordered { position: 1, found: 2 }));
+        assert_eq!(
+            open_all(&swapped, &key, 4096),
+            Err(FormatError::Reordered { position: 1, found: 2 })
+        );
 
         // Bytes after the short final chunk shift every boundary after it:
         // refused here, and named by the size check against the manifest.

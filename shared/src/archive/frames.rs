@@ -131,7 +131,12 @@ impl Writer {
     pub fn end(&mut self, out: &mut Vec<u8>) -> Option<&TableSummary> {
         let (start, digest) = self.current.take()?;
         let summary = digest.summary(&start);
-        let end = TableEnd { name: summary.name.clone(), rows: summary.rows, bytes: summary.bytes, sha256: summary.sha256.clone() };
+        let end = TableEnd {
+            name: summary.name.clone(),
+            rows: summary.rows,
+            bytes: summary.bytes,
+            sha256: summary.sha256.clone(),
+        };
         json_record(b'E', &end, out);
         self.tables.push(summary);
         self.tables.last()
@@ -178,7 +183,8 @@ impl Reader {
         let payload: Vec<u8> = self.buf.drain(..5 + len).skip(5).collect();
         let parsed = match (kind, &mut self.current) {
             (b'T', None) => {
-                let start: TableStart = serde_json::from_slice(&payload).map_err(|e| ArchiveError(format!("table start: {e}")))?;
+                let start: TableStart = serde_json::from_slice(&payload)
+                    .map_err(|e| ArchiveError(format!("table start: {e}")))?;
                 self.current = Some((start.clone(), CopyDigest::default()));
                 Record::Start(start)
             }
@@ -187,19 +193,29 @@ impl Reader {
                 Record::Data(bytes::Bytes::from(payload))
             }
             (b'E', Some(_)) => {
-                let end: TableEnd = serde_json::from_slice(&payload).map_err(|e| ArchiveError(format!("table end: {e}")))?;
-                let (start, digest) = self.current.take().unwrap_or_else(|| unreachable!("matched Some"));
+                let end: TableEnd = serde_json::from_slice(&payload)
+                    .map_err(|e| ArchiveError(format!("table end: {e}")))?;
+                let (start, digest) =
+                    self.current.take().unwrap_or_else(|| unreachable!("matched Some"));
                 let summary = digest.summary(&start);
-                if end.name != summary.name || end.rows != summary.rows || end.bytes != summary.bytes || end.sha256 != summary.sha256 {
+                if end.name != summary.name
+                    || end.rows != summary.rows
+                    || end.bytes != summary.bytes
+                    || end.sha256 != summary.sha256
+                {
                     return bad(format!("table {} does not match its own checksum", summary.name));
                 }
                 self.tables += 1;
                 Record::End(summary)
             }
             (b'Z', None) => {
-                let end: End = serde_json::from_slice(&payload).map_err(|e| ArchiveError(format!("archive end: {e}")))?;
+                let end: End = serde_json::from_slice(&payload)
+                    .map_err(|e| ArchiveError(format!("archive end: {e}")))?;
                 if end.tables != self.tables {
-                    return bad(format!("the archive ends after {} of {} tables", self.tables, end.tables));
+                    return bad(format!(
+                        "the archive ends after {} of {} tables",
+                        self.tables, end.tables
+                    ));
                 }
                 self.finished = true;
                 Record::Finished { tables: end.tables }
@@ -225,7 +241,10 @@ mod tests {
     fn archive() -> Vec<u8> {
         let mut w = Writer::default();
         let mut out = Vec::new();
-        w.start(TableStart { name: "artists".into(), columns: vec!["id".into(), "name".into()] }, &mut out);
+        w.start(
+            TableStart { name: "artists".into(), columns: vec!["id".into(), "name".into()] },
+            &mut out,
+        );
         w.data(b"1\tAda\n2\tBo\\nb\n", &mut out);
         w.data(b"3\tCy\n", &mut out);
         w.end(&mut out);
@@ -255,7 +274,10 @@ mod tests {
         let bytes = archive();
         for piece in [1, 3, 7, bytes.len()] {
             let records = read(&bytes, piece).unwrap();
-            let summaries: Vec<_> = records.iter().filter_map(|r| if let Record::End(s) = r { Some(s.rows) } else { None }).collect();
+            let summaries: Vec<_> = records
+                .iter()
+                .filter_map(|r| if let Record::End(s) = r { Some(s.rows) } else { None })
+                .collect();
             assert_eq!(summaries, [3, 0]);
             assert_eq!(records.last(), Some(&Record::Finished { tables: 2 }));
         }

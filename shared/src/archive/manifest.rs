@@ -47,7 +47,8 @@ type HmacSha256 = Hmac<Sha256>;
 /// A key for one purpose, derived from the data key (HMAC as a PRF; the data
 /// key is uniformly random, so no extraction step is needed).
 pub fn subkey(data_key: &[u8; 32], purpose: &str) -> [u8; 32] {
-    let mut mac = HmacSha256::new_from_slice(data_key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    let mut mac = HmacSha256::new_from_slice(data_key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
     mac.update(b"copper-gallery/backup/v2/");
     mac.update(purpose.as_bytes());
     mac.finalize().into_bytes().into()
@@ -65,7 +66,8 @@ impl Manifest {
     }
 
     pub fn sign(&mut self, data_key: &[u8; 32]) {
-        let mut mac = HmacSha256::new_from_slice(&subkey(data_key, "manifest")).unwrap_or_else(|_| unreachable!());
+        let mut mac = HmacSha256::new_from_slice(&subkey(data_key, "manifest"))
+            .unwrap_or_else(|_| unreachable!());
         mac.update(&self.unsigned_bytes());
         self.mac = hex::encode(mac.finalize().into_bytes());
     }
@@ -73,7 +75,8 @@ impl Manifest {
     /// Whether the manifest is exactly as the backup run wrote it.
     pub fn verify(&self, data_key: &[u8; 32]) -> bool {
         let Ok(expected) = hex::decode(&self.mac) else { return false };
-        let mut mac = HmacSha256::new_from_slice(&subkey(data_key, "manifest")).unwrap_or_else(|_| unreachable!());
+        let mut mac = HmacSha256::new_from_slice(&subkey(data_key, "manifest"))
+            .unwrap_or_else(|_| unreachable!());
         mac.update(&self.unsigned_bytes());
         mac.verify_slice(&expected).is_ok()
     }
@@ -104,7 +107,13 @@ mod tests {
             snapshot_at: "2026-12-02T03:00:01Z".into(),
             finished_at: "2026-12-02T03:00:09Z".into(),
             schema_version: 3,
-            tables: vec![TableSummary { name: "artists".into(), columns: vec!["id".into()], rows: 2, bytes: 10, sha256: "00".into() }],
+            tables: vec![TableSummary {
+                name: "artists".into(),
+                columns: vec!["id".into()],
+                rows: 2,
+                bytes: 10,
+                sha256: "00".into(),
+            }],
             object_key: "backups/2026/12/02/x.cpgbak".into(),
             object_version: None,
             object_bytes: 100,
@@ -130,7 +139,10 @@ mod tests {
         let mut object = m.clone();
         object.object_sha256 = "cd".into();
         assert!(!object.verify(&key));
-        assert_eq!(Manifest::key_for("backups/2026/12/02/x.cpgbak"), "backups/2026/12/02/x.manifest.json");
+        assert_eq!(
+            Manifest::key_for("backups/2026/12/02/x.cpgbak"),
+            "backups/2026/12/02/x.manifest.json"
+        );
         assert_ne!(subkey(&key, "manifest"), subkey(&key, "chunks"));
     }
 }

@@ -26,11 +26,16 @@ impl KmsFailure {
     /// From the error code KMS answered with (or none: it did not answer).
     pub fn classify(code: Option<&str>, status: Option<u16>) -> Self {
         match code {
-            Some("ThrottlingException" | "KMSInternalException" | "DependencyTimeoutException" | "LimitExceededException") => {
-                Self::Unavailable
-            }
+            Some(
+                "ThrottlingException"
+                | "KMSInternalException"
+                | "DependencyTimeoutException"
+                | "LimitExceededException",
+            ) => Self::Unavailable,
             Some("AccessDeniedException" | "AccessDenied") => Self::AccessDenied,
-            Some("DisabledException" | "KMSInvalidStateException" | "KeyUnavailableException") => Self::KeyUnusable,
+            Some("DisabledException" | "KMSInvalidStateException" | "KeyUnavailableException") => {
+                Self::KeyUnusable
+            }
             Some("InvalidCiphertextException" | "IncorrectKeyException") => Self::WrongKeyOrContext,
             Some("NotFoundException") => Self::NotFound,
             _ if status.is_none_or(|s| s >= 500 || s == 429) => Self::Unavailable,
@@ -43,7 +48,9 @@ impl KmsFailure {
             Self::Unavailable => "KMS is unavailable (retryable)",
             Self::AccessDenied => "access denied by IAM or the key policy",
             Self::KeyUnusable => "the key is disabled or pending deletion",
-            Self::WrongKeyOrContext => "the wrapped key belongs to another key or another encryption context",
+            Self::WrongKeyOrContext => {
+                "the wrapped key belongs to another key or another encryption context"
+            }
             Self::NotFound => "the key does not exist in this region",
             Self::Other => "refused",
         }
@@ -71,17 +78,26 @@ impl KeyError {
     }
 }
 
-fn kms_error<E>(operation: &'static str, err: aws_sdk_kms::error::SdkError<E, aws_sdk_kms::config::http::HttpResponse>) -> KeyError
+fn kms_error<E>(
+    operation: &'static str,
+    err: aws_sdk_kms::error::SdkError<E, aws_sdk_kms::config::http::HttpResponse>,
+) -> KeyError
 where
     E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
 {
     use aws_sdk_kms::error::SdkError;
     let failure = match &err {
-        SdkError::ServiceError(service) => KmsFailure::classify(service.err().code(), Some(service.raw().status().as_u16())),
+        SdkError::ServiceError(service) => {
+            KmsFailure::classify(service.err().code(), Some(service.raw().status().as_u16()))
+        }
         // No answer from KMS: a timeout, a dropped connection, a bad response.
         _ => KmsFailure::Unavailable,
     };
-    KeyError::Kms { operation, failure, message: aws_sdk_kms::error::DisplayErrorContext(&err).to_string() }
+    KeyError::Kms {
+        operation,
+        failure,
+        message: aws_sdk_kms::error::DisplayErrorContext(&err).to_string(),
+    }
 }
 
 /// A data key: the plaintext for local use, the wrapped copy to store.
@@ -104,7 +120,11 @@ impl Keys {
 
     /// A new AES-256 data key bound to `context`: KMS will only unwrap it again
     /// when given the same context, so a wrapped key cannot be replayed elsewhere.
-    pub async fn generate(&self, key_id: &str, context: &HashMap<String, String>) -> Result<DataKey, KeyError> {
+    pub async fn generate(
+        &self,
+        key_id: &str,
+        context: &HashMap<String, String>,
+    ) -> Result<DataKey, KeyError> {
         let out = self
             .kms
             .generate_data_key()
@@ -114,14 +134,23 @@ impl Keys {
             .send()
             .await
             .map_err(|e| kms_error("generate data key", e))?;
-        let plaintext: [u8; 32] = out.plaintext().map(|b| b.as_ref()).and_then(|b| b.try_into().ok()).ok_or(KeyError::BadKey)?;
+        let plaintext: [u8; 32] = out
+            .plaintext()
+            .map(|b| b.as_ref())
+            .and_then(|b| b.try_into().ok())
+            .ok_or(KeyError::BadKey)?;
         let wrapped = out.ciphertext_blob().map(|b| b.as_ref().to_vec()).ok_or(KeyError::BadKey)?;
         Ok(DataKey { plaintext, wrapped, key_arn: out.key_id().unwrap_or(key_id).to_owned() })
     }
 
     /// Unwraps a data key; with `key_id`, KMS refuses one wrapped by any other
     /// key (for a multi-Region key, its replica in this region counts as the same key).
-    pub async fn unwrap(&self, wrapped: &[u8], context: &HashMap<String, String>, key_id: Option<&str>) -> Result<[u8; 32], KeyError> {
+    pub async fn unwrap(
+        &self,
+        wrapped: &[u8],
+        context: &HashMap<String, String>,
+        key_id: Option<&str>,
+    ) -> Result<[u8; 32], KeyError> {
         let out = self
             .kms
             .decrypt()
@@ -141,7 +170,13 @@ impl Keys {
         if key_id.starts_with("arn:") && key_id.contains(":key/") {
             return Ok(key_id.to_owned());
         }
-        let out = self.kms.describe_key().key_id(key_id).send().await.map_err(|e| kms_error("describe key", e))?;
+        let out = self
+            .kms
+            .describe_key()
+            .key_id(key_id)
+            .send()
+            .await
+            .map_err(|e| kms_error("describe key", e))?;
         out.key_metadata().and_then(|m| m.arn()).map(str::to_owned).ok_or(KeyError::BadKey)
     }
 }
@@ -158,14 +193,35 @@ mod tests {
 
     #[test]
     fn kms_refusals_are_named_and_only_transient_ones_retried() {
-        assert_eq!(KmsFailure::classify(Some("ThrottlingException"), Some(400)), KmsFailure::Unavailable);
-        assert_eq!(KmsFailure::classify(Some("KMSInternalException"), Some(500)), KmsFailure::Unavailable);
+        assert_eq!(
+            KmsFailure::classify(Some("ThrottlingException"), Some(400)),
+            KmsFailure::Unavailable
+        );
+        assert_eq!(
+            KmsFailure::classify(Some("KMSInternalException"), Some(500)),
+            KmsFailure::Unavailable
+        );
         assert_eq!(KmsFailure::classify(None, Some(503)), KmsFailure::Unavailable);
-        assert_eq!(KmsFailure::classify(Some("AccessDeniedException"), Some(400)), KmsFailure::AccessDenied);
-        assert_eq!(KmsFailure::classify(Some("DisabledException"), Some(400)), KmsFailure::KeyUnusable);
-        assert_eq!(KmsFailure::classify(Some("InvalidCiphertextException"), Some(400)), KmsFailure::WrongKeyOrContext);
-        assert_eq!(KmsFailure::classify(Some("IncorrectKeyException"), Some(400)), KmsFailure::WrongKeyOrContext);
+        assert_eq!(
+            KmsFailure::classify(Some("AccessDeniedException"), Some(400)),
+            KmsFailure::AccessDenied
+        );
+        assert_eq!(
+            KmsFailure::classify(Some("DisabledException"), Some(400)),
+            KmsFailure::KeyUnusable
+        );
+        assert_eq!(
+            KmsFailure::classify(Some("InvalidCiphertextException"), Some(400)),
+            KmsFailure::WrongKeyOrContext
+        );
+        assert_eq!(
+            KmsFailure::classify(Some("IncorrectKeyException"), Some(400)),
+            KmsFailure::WrongKeyOrContext
+        );
         assert_eq!(KmsFailure::classify(Some("ValidationException"), Some(400)), KmsFailure::Other);
-        assert_eq!(key_identity("arn:aws:kms:eu-west-1:1:key/mrk-abc"), key_identity("arn:aws:kms:eu-central-1:1:key/mrk-abc"));
+        assert_eq!(
+            key_identity("arn:aws:kms:eu-west-1:1:key/mrk-abc"),
+            key_identity("arn:aws:kms:eu-central-1:1:key/mrk-abc")
+        );
     }
 }

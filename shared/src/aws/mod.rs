@@ -26,8 +26,17 @@ pub enum SecretError {
 }
 
 /// Fixed credentials (the local stack's per-role access keys).
-pub fn static_credentials(access_key_id: &str, secret_access_key: &str) -> aws_credential_types::provider::SharedCredentialsProvider {
-    let credentials = aws_credential_types::Credentials::new(access_key_id, secret_access_key, None, None, "gallery");
+pub fn static_credentials(
+    access_key_id: &str,
+    secret_access_key: &str,
+) -> aws_credential_types::provider::SharedCredentialsProvider {
+    let credentials = aws_credential_types::Credentials::new(
+        access_key_id,
+        secret_access_key,
+        None,
+        None,
+        "gallery",
+    );
     aws_credential_types::provider::SharedCredentialsProvider::new(credentials)
 }
 
@@ -86,7 +95,9 @@ impl Clients {
         }
         let sdk = loader.load().await;
         // The emulator serves buckets by path, not by virtual host name.
-        let s3_config = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(cfg.endpoint_url.is_some()).build();
+        let s3_config = aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(cfg.endpoint_url.is_some())
+            .build();
         Self {
             s3: aws_sdk_s3::Client::from_conf(s3_config),
             kms: aws_sdk_kms::Client::new(&sdk),
@@ -101,15 +112,28 @@ impl Clients {
     pub fn signing_as(&self, access_key_id: &str, secret_access_key: &str) -> Self {
         let provider = static_credentials(access_key_id, secret_access_key);
         let sdk = self.sdk.to_builder().credentials_provider(provider.clone()).build();
-        let s3 = aws_sdk_s3::Client::from_conf(self.s3.config().to_builder().credentials_provider(provider).build());
-        Self { s3, kms: aws_sdk_kms::Client::new(&sdk), secrets: aws_sdk_secretsmanager::Client::new(&sdk), sdk }
+        let s3 = aws_sdk_s3::Client::from_conf(
+            self.s3.config().to_builder().credentials_provider(provider).build(),
+        );
+        Self {
+            s3,
+            kms: aws_sdk_kms::Client::new(&sdk),
+            secrets: aws_sdk_secretsmanager::Client::new(&sdk),
+            sdk,
+        }
     }
 
     /// An S3 client for another region (the DR replicas), through `endpoint`
     /// when given (the cross-Region interface endpoint); the emulator's
     /// endpoint, when there is one, wins.
-    pub fn s3_in(&self, cfg: &AwsConfig, region: &str, endpoint: Option<&str>) -> aws_sdk_s3::Client {
-        let mut builder = aws_sdk_s3::config::Builder::from(&self.sdk).region(Region::new(region.to_owned()));
+    pub fn s3_in(
+        &self,
+        cfg: &AwsConfig,
+        region: &str,
+        endpoint: Option<&str>,
+    ) -> aws_sdk_s3::Client {
+        let mut builder =
+            aws_sdk_s3::config::Builder::from(&self.sdk).region(Region::new(region.to_owned()));
         match (&cfg.endpoint_url, endpoint) {
             (Some(emulator), _) => builder = builder.endpoint_url(emulator).force_path_style(true),
             (None, Some(endpoint)) => builder = builder.endpoint_url(endpoint),
@@ -119,7 +143,10 @@ impl Clients {
     }
 
     /// The database password: given, or read once from Secrets Manager.
-    pub async fn database_password(&self, source: &PasswordSource) -> Result<SecretString, SecretError> {
+    pub async fn database_password(
+        &self,
+        source: &PasswordSource,
+    ) -> Result<SecretString, SecretError> {
         let arn = match source {
             PasswordSource::Plain(p) => return Ok(p.clone()),
             PasswordSource::SecretArn(arn) => arn,
@@ -132,7 +159,8 @@ impl Clients {
             .await
             .map_err(|e| SecretError::Fetch { arn: arn.clone(), source: Box::new(e.into()) })?;
         let shape = || SecretError::Shape { arn: arn.clone() };
-        let json: serde_json::Value = serde_json::from_str(out.secret_string().ok_or_else(shape)?).map_err(|_| shape())?;
+        let json: serde_json::Value =
+            serde_json::from_str(out.secret_string().ok_or_else(shape)?).map_err(|_| shape())?;
         let password = json.get("password").and_then(|p| p.as_str()).ok_or_else(shape)?;
         Ok(SecretString::from(password.to_owned()))
     }

@@ -38,7 +38,12 @@ impl StorageError {
     }
 }
 
-fn s3_error<E, R>(operation: &'static str, bucket: &str, key: &str, err: aws_sdk_s3::error::SdkError<E, R>) -> StorageError
+fn s3_error<E, R>(
+    operation: &'static str,
+    bucket: &str,
+    key: &str,
+    err: aws_sdk_s3::error::SdkError<E, R>,
+) -> StorageError
 where
     E: std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
@@ -48,15 +53,34 @@ where
     // timeouts, dispatch failures and 5xx/throttling may succeed on retry.
     let retryable = match &err {
         SdkError::ServiceError(_) => false,
-        SdkError::ResponseError(_) | SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
+        SdkError::ResponseError(_) | SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
+            true
+        }
         _ => true,
     };
     let message = aws_sdk_s3::error::DisplayErrorContext(&err).to_string();
-    StorageError::S3 { operation, bucket: bucket.to_owned(), key: key.to_owned(), message, retryable }
+    StorageError::S3 {
+        operation,
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        message,
+        retryable,
+    }
 }
 
-fn s3_error_text(operation: &'static str, bucket: &str, key: &str, e: impl std::fmt::Display) -> StorageError {
-    StorageError::S3 { operation, bucket: bucket.to_owned(), key: key.to_owned(), message: e.to_string(), retryable: false }
+fn s3_error_text(
+    operation: &'static str,
+    bucket: &str,
+    key: &str,
+    e: impl std::fmt::Display,
+) -> StorageError {
+    StorageError::S3 {
+        operation,
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        message: e.to_string(),
+        retryable: false,
+    }
 }
 
 /// An object as S3 serves it.
@@ -96,7 +120,11 @@ pub struct ObjectStore {
 
 impl ObjectStore {
     pub fn new(clients: &crate::aws::Clients, kms_key_id: impl Into<String>) -> Self {
-        Self { s3: clients.s3.clone(), credentials: clients.sdk.credentials_provider(), kms_key_id: kms_key_id.into() }
+        Self {
+            s3: clients.s3.clone(),
+            credentials: clients.sdk.credentials_provider(),
+            kms_key_id: kms_key_id.into(),
+        }
     }
 
     /// The same store through another S3 client: the DR region's, whose
@@ -108,7 +136,9 @@ impl ObjectStore {
     /// The same store signing as another identity (see `Clients::signing_as`).
     pub fn signing_as(&self, access_key_id: &str, secret_access_key: &str) -> Self {
         let provider = crate::aws::static_credentials(access_key_id, secret_access_key);
-        let s3 = aws_sdk_s3::Client::from_conf(self.s3.config().to_builder().credentials_provider(provider.clone()).build());
+        let s3 = aws_sdk_s3::Client::from_conf(
+            self.s3.config().to_builder().credentials_provider(provider.clone()).build(),
+        );
         Self { s3, credentials: Some(provider), kms_key_id: self.kms_key_id.clone() }
     }
 
@@ -144,7 +174,12 @@ impl ObjectStore {
     }
 
     /// [`ObjectStore::get`] with the headers S3 serves the object with; `None` when absent.
-    pub async fn get_object(&self, bucket: &str, key: &str, limit: u64) -> Result<Option<StoredObject>, StorageError> {
+    pub async fn get_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        limit: u64,
+    ) -> Result<Option<StoredObject>, StorageError> {
         let out = match self.s3.get_object().bucket(bucket).key(key).send().await {
             Ok(out) => out,
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
@@ -152,7 +187,12 @@ impl ObjectStore {
         };
         let size = out.content_length().and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
         if size > limit {
-            return Err(StorageError::TooLarge { bucket: bucket.to_owned(), key: key.to_owned(), size, limit });
+            return Err(StorageError::TooLarge {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                size,
+                limit,
+            });
         }
         let content_type = out.content_type().map(str::to_owned);
         let cache_control = out.cache_control().map(str::to_owned);
@@ -168,12 +208,30 @@ impl ObjectStore {
     }
 
     /// Writes an object encrypted with our KMS key; returns its version id.
-    pub async fn put(&self, bucket: &str, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<Option<String>, StorageError> {
-        self.put_with(bucket, key, bytes, &ObjectMeta { content_type, cache_control: None, tags: None }).await
+    pub async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> Result<Option<String>, StorageError> {
+        self.put_with(
+            bucket,
+            key,
+            bytes,
+            &ObjectMeta { content_type, cache_control: None, tags: None },
+        )
+        .await
     }
 
     /// [`ObjectStore::put`] with the headers S3 serves back and the object's tags.
-    pub async fn put_with(&self, bucket: &str, key: &str, bytes: Vec<u8>, meta: &ObjectMeta<'_>) -> Result<Option<String>, StorageError> {
+    pub async fn put_with(
+        &self,
+        bucket: &str,
+        key: &str,
+        bytes: Vec<u8>,
+        meta: &ObjectMeta<'_>,
+    ) -> Result<Option<String>, StorageError> {
         let out = self
             .s3
             .put_object()
@@ -194,10 +252,23 @@ impl ObjectStore {
 
     /// Replaces the current version's tags with one `name=value`. `false` when
     /// the object does not exist (nothing left to tag).
-    pub async fn set_tag(&self, bucket: &str, key: &str, name: &str, value: &str) -> Result<bool, StorageError> {
+    pub async fn set_tag(
+        &self,
+        bucket: &str,
+        key: &str,
+        name: &str,
+        value: &str,
+    ) -> Result<bool, StorageError> {
         use aws_sdk_s3::types::{Tag, Tagging};
-        let tag = Tag::builder().key(name).value(value).build().map_err(|e| s3_error_text("tag", bucket, key, e))?;
-        let tagging = Tagging::builder().tag_set(tag).build().map_err(|e| s3_error_text("tag", bucket, key, e))?;
+        let tag = Tag::builder()
+            .key(name)
+            .value(value)
+            .build()
+            .map_err(|e| s3_error_text("tag", bucket, key, e))?;
+        let tagging = Tagging::builder()
+            .tag_set(tag)
+            .build()
+            .map_err(|e| s3_error_text("tag", bucket, key, e))?;
         match self.s3.put_object_tagging().bucket(bucket).key(key).tagging(tagging).send().await {
             Ok(_) => Ok(true),
             Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(false),
@@ -206,9 +277,16 @@ impl ObjectStore {
     }
 
     /// The value of one tag of the current version; `None` when the object or the tag is absent.
-    pub async fn tag(&self, bucket: &str, key: &str, name: &str) -> Result<Option<String>, StorageError> {
+    pub async fn tag(
+        &self,
+        bucket: &str,
+        key: &str,
+        name: &str,
+    ) -> Result<Option<String>, StorageError> {
         match self.s3.get_object_tagging().bucket(bucket).key(key).send().await {
-            Ok(out) => Ok(out.tag_set().iter().find(|t| t.key() == name).map(|t| t.value().to_owned())),
+            Ok(out) => {
+                Ok(out.tag_set().iter().find(|t| t.key() == name).map(|t| t.value().to_owned()))
+            }
             Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
             Err(e) => Err(s3_error("get-tags", bucket, key, e)),
         }
@@ -216,9 +294,15 @@ impl ObjectStore {
 
     /// A GET URL that works for `expires_in` (and no longer than the signing
     /// credentials), served with `cache_control` instead of the object's own.
-    pub async fn presigned_get(&self, bucket: &str, key: &str, expires_in: Duration, cache_control: &str) -> Result<String, StorageError> {
-        let config =
-            aws_sdk_s3::presigning::PresigningConfig::expires_in(expires_in).map_err(|e| s3_error_text("presign", bucket, key, e))?;
+    pub async fn presigned_get(
+        &self,
+        bucket: &str,
+        key: &str,
+        expires_in: Duration,
+        cache_control: &str,
+    ) -> Result<String, StorageError> {
+        let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(expires_in)
+            .map_err(|e| s3_error_text("presign", bucket, key, e))?;
         let request = self
             .s3
             .get_object()
@@ -233,7 +317,11 @@ impl ObjectStore {
 
     /// Removes every version and delete marker of one key: on a versioned
     /// bucket a plain DELETE only hides the data, and originals must really go.
-    pub async fn delete_all_versions(&self, bucket: &str, key: &str) -> Result<usize, StorageError> {
+    pub async fn delete_all_versions(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<usize, StorageError> {
         let (mut versions, _) = self.versions_under(bucket, key).await?;
         versions.retain(|v| v.key == key);
         let deleted = self.delete_versions(bucket, &versions).await;
@@ -251,7 +339,12 @@ impl ObjectStore {
     }
 
     /// Starts a multipart upload encrypted with our KMS key; returns its id.
-    pub async fn create_multipart(&self, bucket: &str, key: &str, content_type: &str) -> Result<String, StorageError> {
+    pub async fn create_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        content_type: &str,
+    ) -> Result<String, StorageError> {
         let out = self
             .s3
             .create_multipart_upload()
@@ -305,7 +398,10 @@ impl ObjectStore {
         parts: &[(i32, String)],
     ) -> Result<Option<String>, StorageError> {
         use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-        let parts = parts.iter().map(|(n, etag)| CompletedPart::builder().part_number(*n).e_tag(etag).build()).collect();
+        let parts = parts
+            .iter()
+            .map(|(n, etag)| CompletedPart::builder().part_number(*n).e_tag(etag).build())
+            .collect();
         let out = self
             .s3
             .complete_multipart_upload()
@@ -319,7 +415,12 @@ impl ObjectStore {
         Ok(out.version_id().map(str::to_owned))
     }
 
-    pub async fn abort_multipart(&self, bucket: &str, key: &str, upload_id: &str) -> Result<(), StorageError> {
+    pub async fn abort_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<(), StorageError> {
         self.s3
             .abort_multipart_upload()
             .bucket(bucket)
@@ -333,7 +434,12 @@ impl ObjectStore {
 
     /// Aborts multipart uploads under `prefix` started before `cutoff`: the
     /// leftovers of runs that were killed. Returns how many.
-    pub async fn abort_uploads_before(&self, bucket: &str, prefix: &str, cutoff: DateTime<Utc>) -> Result<usize, StorageError> {
+    pub async fn abort_uploads_before(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        cutoff: DateTime<Utc>,
+    ) -> Result<usize, StorageError> {
         let mut aborted = 0;
         let (mut key_marker, mut id_marker) = (None::<String>, None::<String>);
         loop {
@@ -348,8 +454,11 @@ impl ObjectStore {
                 .await
                 .map_err(|e| s3_error("list multipart uploads", bucket, prefix, e))?;
             for upload in page.uploads() {
-                let started = upload.initiated().and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), 0));
-                if let (Some(key), Some(id), Some(started)) = (upload.key(), upload.upload_id(), started) {
+                let started =
+                    upload.initiated().and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), 0));
+                if let (Some(key), Some(id), Some(started)) =
+                    (upload.key(), upload.upload_id(), started)
+                {
                     if started < cutoff {
                         self.abort_multipart(bucket, key, id).await?;
                         aborted += 1;
@@ -391,8 +500,18 @@ impl ObjectStore {
         &self,
         bucket: &str,
         key: &str,
-    ) -> Result<impl futures_util::Stream<Item = Result<bytes::Bytes, StorageError>> + Send + 'static, StorageError> {
-        let out = self.s3.get_object().bucket(bucket).key(key).send().await.map_err(|e| s3_error("get", bucket, key, e))?;
+    ) -> Result<
+        impl futures_util::Stream<Item = Result<bytes::Bytes, StorageError>> + Send + 'static,
+        StorageError,
+    > {
+        let out = self
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| s3_error("get", bucket, key, e))?;
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
         Ok(futures_util::stream::unfold(Some(out.body), move |body| {
             let (bucket, key) = (bucket.clone(), key.clone());
@@ -401,9 +520,16 @@ impl ObjectStore {
                 match body.try_next().await {
                     Ok(Some(bytes)) => Some((Ok(bytes), Some(body))),
                     Ok(None) => None,
-                    Err(e) => {
-                        Some((Err(StorageError::S3 { operation: "get", bucket, key, message: e.to_string(), retryable: true }), None))
-                    }
+                    Err(e) => Some((
+                        Err(StorageError::S3 {
+                            operation: "get",
+                            bucket,
+                            key,
+                            message: e.to_string(),
+                            retryable: true,
+                        }),
+                        None,
+                    )),
                 }
             }
         }))
@@ -420,15 +546,22 @@ impl ObjectStore {
         expires_in: Duration,
         endpoint: &PostEndpoint,
     ) -> Result<PresignedPost, StorageError> {
-        let provider = self.credentials.as_ref().ok_or_else(|| StorageError::Credentials("no provider configured".into()))?;
-        let creds = provider.provide_credentials().await.map_err(|e| StorageError::Credentials(e.to_string()))?;
+        let provider = self
+            .credentials
+            .as_ref()
+            .ok_or_else(|| StorageError::Credentials("no provider configured".into()))?;
+        let creds = provider
+            .provide_credentials()
+            .await
+            .map_err(|e| StorageError::Credentials(e.to_string()))?;
         let signer = PostSigner {
             access_key_id: creds.access_key_id(),
             secret_access_key: creds.secret_access_key(),
             session_token: creds.session_token(),
             region: &endpoint.region,
         };
-        let upload = PostUpload { bucket, key, content_type, max_bytes, kms_key_id: &self.kms_key_id };
+        let upload =
+            PostUpload { bucket, key, content_type, max_bytes, kms_key_id: &self.kms_key_id };
         Ok(signer.sign(&upload, Utc::now(), expires_in, endpoint.url(bucket)))
     }
 }
@@ -485,11 +618,19 @@ impl PresignedPost {
 impl PostSigner<'_> {
     /// Builds and signs the POST policy (AWS Signature Version 4). S3 enforces its
     /// conditions — exact key, content type, size range, KMS encryption — on upload.
-    pub fn sign(&self, upload: &PostUpload<'_>, now: DateTime<Utc>, expires_in: Duration, url: String) -> PresignedPost {
+    pub fn sign(
+        &self,
+        upload: &PostUpload<'_>,
+        now: DateTime<Utc>,
+        expires_in: Duration,
+        url: String,
+    ) -> PresignedPost {
         let date = now.format("%Y%m%d").to_string();
         let amz_date = now.format("%Y%m%dT%H%M%SZ").to_string();
         let credential = format!("{}/{date}/{}/s3/aws4_request", self.access_key_id, self.region);
-        let expires_at = now + chrono::Duration::from_std(expires_in).unwrap_or_else(|_| chrono::Duration::minutes(15));
+        let expires_at = now
+            + chrono::Duration::from_std(expires_in)
+                .unwrap_or_else(|_| chrono::Duration::minutes(15));
 
         let mut fields = vec![
             ("key".to_owned(), upload.key.to_owned()),
@@ -498,7 +639,10 @@ impl PostSigner<'_> {
             // posted into a frame sees a page load, a script sees the ETag.
             ("success_action_status".to_owned(), "201".to_owned()),
             ("x-amz-server-side-encryption".to_owned(), "aws:kms".to_owned()),
-            ("x-amz-server-side-encryption-aws-kms-key-id".to_owned(), upload.kms_key_id.to_owned()),
+            (
+                "x-amz-server-side-encryption-aws-kms-key-id".to_owned(),
+                upload.kms_key_id.to_owned(),
+            ),
             ("x-amz-algorithm".to_owned(), "AWS4-HMAC-SHA256".to_owned()),
             ("x-amz-credential".to_owned(), credential),
             ("x-amz-date".to_owned(), amz_date),
@@ -530,7 +674,8 @@ impl PostSigner<'_> {
 
 fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
     // HMAC accepts keys of any length, so construction cannot fail.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("hmac takes any key length"));
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("hmac takes any key length"));
     mac.update(data);
     mac.finalize().into_bytes().to_vec()
 }
@@ -559,7 +704,12 @@ mod tests {
     // enforce are checked here, on the document we sign.
     #[test]
     fn policy_pins_key_type_size_and_encryption() {
-        let signer = PostSigner { access_key_id: "AKID", secret_access_key: "secret", session_token: Some("tok"), region: "eu-west-1" };
+        let signer = PostSigner {
+            access_key_id: "AKID",
+            secret_access_key: "secret",
+            session_token: Some("tok"),
+            region: "eu-west-1",
+        };
         let upload = PostUpload {
             bucket: "gallery-originals",
             key: "originals/a/b/c.jpg",
@@ -569,17 +719,24 @@ mod tests {
         };
         let now = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
         let post = signer.sign(&upload, now, Duration::from_secs(900), "https://example/".into());
-        let policy = base64::engine::general_purpose::STANDARD.decode(post.field("policy").unwrap()).unwrap();
+        let policy = base64::engine::general_purpose::STANDARD
+            .decode(post.field("policy").unwrap())
+            .unwrap();
         let policy: serde_json::Value = serde_json::from_slice(&policy).unwrap();
         assert_eq!(policy["expiration"], "2026-01-02T03:19:05.000Z");
         let conditions = policy["conditions"].as_array().unwrap();
         let has = |c: serde_json::Value| conditions.contains(&c);
         assert!(has(serde_json::json!({"bucket": "gallery-originals"})));
-        assert!(has(serde_json::json!({"key": "originals/a/b/c.jpg"})), "exact key, not starts-with");
+        assert!(
+            has(serde_json::json!({"key": "originals/a/b/c.jpg"})),
+            "exact key, not starts-with"
+        );
         assert!(has(serde_json::json!({"Content-Type": "image/jpeg"})), "exact content type");
         assert!(has(serde_json::json!(["content-length-range", 1, 50_000_000])));
         assert!(has(serde_json::json!({"x-amz-server-side-encryption": "aws:kms"})));
-        assert!(has(serde_json::json!({"x-amz-server-side-encryption-aws-kms-key-id": "arn:aws:kms:eu-west-1:1:key/k"})));
+        assert!(has(
+            serde_json::json!({"x-amz-server-side-encryption-aws-kms-key-id": "arn:aws:kms:eu-west-1:1:key/k"})
+        ));
         assert!(has(serde_json::json!({"x-amz-security-token": "tok"})));
         assert_eq!(post.field("x-amz-credential"), Some("AKID/20260102/eu-west-1/s3/aws4_request"));
         // Every form field except the policy and signature is bound by a condition.

@@ -12,12 +12,16 @@ use aws_credential_types::Credentials;
 use http_body_util::BodyExt;
 
 use crate::operator::identity::{
-    check_shape, parse_caller, task_digest, IdentityError, IdentityProof, ProvenCaller, NONCE_HEADER, TASK_HEADER,
+    check_shape, parse_caller, task_digest, IdentityError, IdentityProof, ProvenCaller,
+    NONCE_HEADER, TASK_HEADER,
 };
 
 fn host_of(endpoint: &str) -> Result<String, IdentityError> {
-    let url = url::Url::parse(endpoint).map_err(|e| IdentityError::Malformed(format!("STS endpoint {endpoint:?}: {e}")))?;
-    let host = url.host_str().ok_or_else(|| IdentityError::Malformed("STS endpoint has no host".into()))?;
+    let url = url::Url::parse(endpoint)
+        .map_err(|e| IdentityError::Malformed(format!("STS endpoint {endpoint:?}: {e}")))?;
+    let host = url
+        .host_str()
+        .ok_or_else(|| IdentityError::Malformed("STS endpoint has no host".into()))?;
     Ok(match url.port() {
         Some(port) => format!("{host}:{port}"),
         None => host.to_owned(),
@@ -27,7 +31,12 @@ fn host_of(endpoint: &str) -> Result<String, IdentityError> {
 const BODY: &str = "Action=GetCallerIdentity&Version=2011-06-15";
 const CONTENT_TYPE: &str = "application/x-www-form-urlencoded; charset=utf-8";
 /// Signs a proof for `task_json` with the operator's credentials (the operator tool's side).
-pub fn sign(credentials: Credentials, region: &str, endpoint: &str, task_json: &[u8]) -> Result<IdentityProof, IdentityError> {
+pub fn sign(
+    credentials: Credentials,
+    region: &str,
+    endpoint: &str,
+    task_json: &[u8],
+) -> Result<IdentityProof, IdentityError> {
     use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
     let fail = |e: &dyn std::fmt::Display| IdentityError::Signing(e.to_string());
     let host = host_of(endpoint)?;
@@ -44,13 +53,31 @@ pub fn sign(credentials: Credentials, region: &str, endpoint: &str, task_json: &
         .into();
     let url = format!("{endpoint}/");
     let nonce = hex::encode(rand::random::<[u8; 16]>());
-    let headers = [("host", host.as_str()), ("content-type", CONTENT_TYPE), (TASK_HEADER, digest.as_str()), (NONCE_HEADER, nonce.as_str())];
-    let request = SignableRequest::new("POST", url, headers.into_iter(), SignableBody::Bytes(BODY.as_bytes())).map_err(|e| fail(&e))?;
+    let headers = [
+        ("host", host.as_str()),
+        ("content-type", CONTENT_TYPE),
+        (TASK_HEADER, digest.as_str()),
+        (NONCE_HEADER, nonce.as_str()),
+    ];
+    let request = SignableRequest::new(
+        "POST",
+        url,
+        headers.into_iter(),
+        SignableBody::Bytes(BODY.as_bytes()),
+    )
+    .map_err(|e| fail(&e))?;
     let (instructions, _) = sign(request, &params).map_err(|e| fail(&e))?.into_parts();
-    let header = |name: &str| instructions.headers().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.to_owned());
+    let header = |name: &str| {
+        instructions
+            .headers()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.to_owned())
+    };
     Ok(IdentityProof {
-        authorization: header("authorization").ok_or_else(|| IdentityError::Signing("no authorization header".into()))?,
-        amz_date: header("x-amz-date").ok_or_else(|| IdentityError::Signing("no x-amz-date header".into()))?,
+        authorization: header("authorization")
+            .ok_or_else(|| IdentityError::Signing("no authorization header".into()))?,
+        amz_date: header("x-amz-date")
+            .ok_or_else(|| IdentityError::Signing("no x-amz-date header".into()))?,
         security_token: header("x-amz-security-token"),
         nonce,
     })
@@ -58,7 +85,11 @@ pub fn sign(credentials: Credentials, region: &str, endpoint: &str, task_json: &
 
 /// Sends the proof to STS with the digest of the task actually received and
 /// returns the caller STS names (the function's side).
-pub async fn verify(proof: &IdentityProof, endpoint: &str, task_json: &[u8]) -> Result<ProvenCaller, IdentityError> {
+pub async fn verify(
+    proof: &IdentityProof,
+    endpoint: &str,
+    task_json: &[u8],
+) -> Result<ProvenCaller, IdentityError> {
     check_shape(proof, chrono::Utc::now())?;
     let host = host_of(endpoint)?;
     let malformed = |e: &dyn std::fmt::Display| IdentityError::Malformed(e.to_string());
@@ -72,7 +103,9 @@ pub async fn verify(proof: &IdentityProof, endpoint: &str, task_json: &[u8]) -> 
     if let Some(token) = &proof.security_token {
         request = request.header("x-amz-security-token", token);
     }
-    let request = request.body(http_body_util::Full::new(bytes::Bytes::from_static(BODY.as_bytes()))).map_err(|e| malformed(&e))?;
+    let request = request
+        .body(http_body_util::Full::new(bytes::Bytes::from_static(BODY.as_bytes())))
+        .map_err(|e| malformed(&e))?;
     let unreachable = |e: &dyn std::fmt::Display| IdentityError::Unreachable(e.to_string());
     // The provider named explicitly: the dependency tree enables more than one.
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
@@ -81,7 +114,8 @@ pub async fn verify(proof: &IdentityProof, endpoint: &str, task_json: &[u8]) -> 
         .https_or_http()
         .enable_http1()
         .build();
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector);
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build(connector);
     let response = tokio::time::timeout(Duration::from_secs(10), client.request(request))
         .await
         .map_err(|_| IdentityError::Unreachable("timed out after 10 s".into()))?
@@ -108,7 +142,13 @@ mod tests {
 
     fn proof() -> IdentityProof {
         let creds = Credentials::new("AKIDEXAMPLE", "secret", Some("session".into()), None, "test");
-        sign(creds, "eu-west-1", "https://sts.eu-west-1.amazonaws.com", b"{\"kind\":\"list-tokens\"}").unwrap()
+        sign(
+            creds,
+            "eu-west-1",
+            "https://sts.eu-west-1.amazonaws.com",
+            b"{\"kind\":\"list-tokens\"}",
+        )
+        .unwrap()
     }
 
     #[test]
@@ -127,7 +167,11 @@ mod tests {
         let a = sign(creds(), "eu-west-1", endpoint, b"{\"kind\":\"list-tokens\"}").unwrap();
         let b = sign(creds(), "eu-west-1", endpoint, b"{\"kind\":\"list-tokens\"}").unwrap();
         assert_ne!(a.nonce, b.nonce);
-        assert_ne!(proof_digest(&a), proof_digest(&b), "a re-run in the same second is not a replay");
+        assert_ne!(
+            proof_digest(&a),
+            proof_digest(&b),
+            "a re-run in the same second is not a replay"
+        );
     }
 
     #[test]
@@ -137,7 +181,10 @@ mod tests {
         let a = sign(creds(), "eu-west-1", endpoint, b"{\"kind\":\"list-tokens\"}").unwrap();
         let b = sign(creds(), "eu-west-1", endpoint, b"{\"kind\":\"run-backup\"}").unwrap();
         if a.amz_date == b.amz_date {
-            assert_ne!(a.authorization, b.authorization, "STS would accept a proof for one task as proof for another");
+            assert_ne!(
+                a.authorization, b.authorization,
+                "STS would accept a proof for one task as proof for another"
+            );
         }
     }
 
@@ -147,13 +194,24 @@ mod tests {
         let now = chrono::Utc::now();
         let mut tampered = vec![
             IdentityProof { authorization: p.authorization.replace("/sts/", "/s3/"), ..p.clone() },
-            IdentityProof { authorization: p.authorization.replace(";x-gallery-task", ""), ..p.clone() },
-            IdentityProof { authorization: p.authorization.replace("AWS4-HMAC-SHA256", "AWS4-ECDSA-P256-SHA256"), ..p.clone() },
+            IdentityProof {
+                authorization: p.authorization.replace(";x-gallery-task", ""),
+                ..p.clone()
+            },
+            IdentityProof {
+                authorization: p
+                    .authorization
+                    .replace("AWS4-HMAC-SHA256", "AWS4-ECDSA-P256-SHA256"),
+                ..p.clone()
+            },
             IdentityProof { amz_date: "20200101T000000Z".into(), ..p.clone() },
             IdentityProof { amz_date: "yesterday".into(), ..p.clone() },
         ];
         tampered.push(IdentityProof { security_token: Some("a\r\nx-evil: 1".into()), ..p.clone() });
-        tampered.push(IdentityProof { authorization: p.authorization.replace(";x-gallery-nonce", ""), ..p.clone() });
+        tampered.push(IdentityProof {
+            authorization: p.authorization.replace(";x-gallery-nonce", ""),
+            ..p.clone()
+        });
         tampered.push(IdentityProof { nonce: "not-hex".into(), ..p.clone() });
         for t in tampered {
             assert!(matches!(check_shape(&t, now), Err(IdentityError::Malformed(_))), "{t:?}");

@@ -16,9 +16,17 @@ pub async fn insert_artist(
     website: Option<&str>,
 ) -> Result<Artist, DbError> {
     let id = Uuid::new_v4();
-    db.execute("INSERT INTO artists (id, name, email, bio, website) VALUES ($1, $2, $3, $4, $5)", &[&id, &name, &email, &bio, &website])
-        .await?;
-    Ok(Artist { id, name: name.to_owned(), bio: bio.map(str::to_owned), website: website.map(str::to_owned) })
+    db.execute(
+        "INSERT INTO artists (id, name, email, bio, website) VALUES ($1, $2, $3, $4, $5)",
+        &[&id, &name, &email, &bio, &website],
+    )
+    .await?;
+    Ok(Artist {
+        id,
+        name: name.to_owned(),
+        bio: bio.map(str::to_owned),
+        website: website.map(str::to_owned),
+    })
 }
 
 /// An artist as admins (and the operator) see them: with the email, the
@@ -40,7 +48,11 @@ pub struct ArtistListing {
 
 impl ArtistListing {
     pub fn profile(&self) -> ProfileFields {
-        ProfileFields { name: self.name.clone(), bio: self.bio.clone(), website: self.website.clone() }
+        ProfileFields {
+            name: self.name.clone(),
+            bio: self.bio.clone(),
+            website: self.website.clone(),
+        }
     }
 }
 
@@ -64,12 +76,19 @@ fn listing(r: &Row) -> Result<ArtistListing, DbError> {
 }
 
 /// The newest artists first.
-pub async fn list_artists(db: &impl GenericClient, limit: i64) -> Result<Vec<ArtistListing>, DbError> {
+pub async fn list_artists(
+    db: &impl GenericClient,
+    limit: i64,
+) -> Result<Vec<ArtistListing>, DbError> {
     artists_page(db, None, limit).await
 }
 
 /// Artists newest first, keyset-paginated on `(created_at, id)`.
-pub async fn artists_page(db: &impl GenericClient, after: Option<Cursor>, limit: i64) -> Result<Vec<ArtistListing>, DbError> {
+pub async fn artists_page(
+    db: &impl GenericClient,
+    after: Option<Cursor>,
+    limit: i64,
+) -> Result<Vec<ArtistListing>, DbError> {
     let sql = format!(
         "{LISTING} WHERE ($1::timestamptz IS NULL OR (a.created_at, a.id) < ($1, $2)) ORDER BY a.created_at DESC, a.id DESC LIMIT $3"
     );
@@ -78,18 +97,39 @@ pub async fn artists_page(db: &impl GenericClient, after: Option<Cursor>, limit:
 }
 
 /// One artist with email and suspension; `lock` holds the row until the transaction ends.
-pub async fn artist_listing(db: &impl GenericClient, id: Uuid, lock: bool) -> Result<Option<ArtistListing>, DbError> {
+pub async fn artist_listing(
+    db: &impl GenericClient,
+    id: Uuid,
+    lock: bool,
+) -> Result<Option<ArtistListing>, DbError> {
     let sql = format!("{LISTING} WHERE a.id = $1{}", if lock { " FOR UPDATE OF a" } else { "" });
     db.query_opt(&sql, &[&id]).await?.as_ref().map(listing).transpose()
 }
 
 /// A public profile: not for a suspended artist.
 pub async fn public_artist(db: &impl GenericClient, id: Uuid) -> Result<Option<Artist>, DbError> {
-    let row = db.query_opt("SELECT id, name, bio, website FROM artists WHERE id = $1 AND suspended_at IS NULL", &[&id]).await?;
-    row.map(|r| Ok(Artist { id: r.try_get(0)?, name: r.try_get(1)?, bio: r.try_get(2)?, website: r.try_get(3)? })).transpose()
+    let row = db
+        .query_opt(
+            "SELECT id, name, bio, website FROM artists WHERE id = $1 AND suspended_at IS NULL",
+            &[&id],
+        )
+        .await?;
+    row.map(|r| {
+        Ok(Artist {
+            id: r.try_get(0)?,
+            name: r.try_get(1)?,
+            bio: r.try_get(2)?,
+            website: r.try_get(3)?,
+        })
+    })
+    .transpose()
 }
 
-pub async fn update_profile(db: &impl GenericClient, id: Uuid, p: &ProfileFields) -> Result<(), DbError> {
+pub async fn update_profile(
+    db: &impl GenericClient,
+    id: Uuid,
+    p: &ProfileFields,
+) -> Result<(), DbError> {
     db.execute(
         "UPDATE artists SET name = $2, bio = $3, website = $4, updated_at = now() WHERE id = $1",
         &[&id, &p.name, &p.bio, &p.website],
@@ -99,19 +139,28 @@ pub async fn update_profile(db: &impl GenericClient, id: Uuid, p: &ProfileFields
 }
 
 /// Whether an artist other than `except` has `email` (compared case-insensitively, as the unique index does).
-pub async fn email_taken(db: &impl GenericClient, email: &str, except: Option<Uuid>) -> Result<bool, DbError> {
+pub async fn email_taken(
+    db: &impl GenericClient,
+    email: &str,
+    except: Option<Uuid>,
+) -> Result<bool, DbError> {
     let sql = "SELECT EXISTS (SELECT 1 FROM artists WHERE lower(email) = lower($1) AND ($2::uuid IS NULL OR id <> $2))";
     Ok(db.query_one(sql, &[&email, &except]).await?.try_get(0)?)
 }
 
 /// A changed email collides with another artist's as SQLSTATE 23505.
 pub async fn update_email(db: &impl GenericClient, id: Uuid, email: &str) -> Result<(), DbError> {
-    db.execute("UPDATE artists SET email = $2, updated_at = now() WHERE id = $1", &[&id, &email]).await?;
+    db.execute("UPDATE artists SET email = $2, updated_at = now() WHERE id = $1", &[&id, &email])
+        .await?;
     Ok(())
 }
 
 /// Suspends (with a reason) or reinstates (`None`) an artist.
-pub async fn set_suspension(db: &impl GenericClient, id: Uuid, reason: Option<&str>) -> Result<(), DbError> {
+pub async fn set_suspension(
+    db: &impl GenericClient,
+    id: Uuid,
+    reason: Option<&str>,
+) -> Result<(), DbError> {
     db.execute(
         "UPDATE artists SET suspended_at = CASE WHEN $2::text IS NULL THEN NULL ELSE now() END, suspension_reason = $2, \
          updated_at = now() WHERE id = $1",

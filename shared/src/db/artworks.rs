@@ -13,7 +13,8 @@ const ARTWORK_COLUMNS: &str = "a.id, a.artist_id, ar.name AS artist_name, a.titl
      a.year, a.width_mm, a.height_mm, a.status, a.published_at, a.deleted_at, a.created_at, a.updated_at";
 
 /// Works the public may see: published, not deleted, by an artist not suspended.
-pub(super) const PUBLIC: &str = "a.status = 'published' AND a.deleted_at IS NULL AND ar.suspended_at IS NULL";
+pub(super) const PUBLIC: &str =
+    "a.status = 'published' AND a.deleted_at IS NULL AND ar.suspended_at IS NULL";
 
 fn artwork_from_row(row: &Row) -> Result<Artwork, DbError> {
     let status: String = row.try_get("status")?;
@@ -37,7 +38,11 @@ fn artwork_from_row(row: &Row) -> Result<Artwork, DbError> {
 }
 
 /// Creates a draft artwork. A slug another live artwork holds surfaces as SQLSTATE 23505.
-pub async fn insert_artwork(db: &impl GenericClient, artist_id: Uuid, f: &ArtworkFields) -> Result<Artwork, DbError> {
+pub async fn insert_artwork(
+    db: &impl GenericClient,
+    artist_id: Uuid,
+    f: &ArtworkFields,
+) -> Result<Artwork, DbError> {
     let id = Uuid::new_v4();
     db.execute(
         "INSERT INTO artworks (id, artist_id, title, slug, description, medium, year, width_mm, height_mm) \
@@ -57,7 +62,11 @@ pub async fn artwork_by_id(db: &impl GenericClient, id: Uuid) -> Result<Option<A
 
 /// An artwork, deleted or not (until it is purged), optionally locked until
 /// the transaction ends: every update reads, checks `If-Match`, and writes under this lock.
-pub async fn artwork_with_deleted(db: &impl GenericClient, id: Uuid, lock: bool) -> Result<Option<Artwork>, DbError> {
+pub async fn artwork_with_deleted(
+    db: &impl GenericClient,
+    id: Uuid,
+    lock: bool,
+) -> Result<Option<Artwork>, DbError> {
     let sql = format!(
         "SELECT {ARTWORK_COLUMNS} FROM artworks a JOIN artists ar ON ar.id = a.artist_id WHERE a.id = $1{}",
         if lock { " FOR UPDATE OF a" } else { "" }
@@ -65,7 +74,11 @@ pub async fn artwork_with_deleted(db: &impl GenericClient, id: Uuid, lock: bool)
     db.query_opt(&sql, &[&id]).await?.as_ref().map(artwork_from_row).transpose()
 }
 
-pub async fn update_artwork(db: &impl GenericClient, id: Uuid, f: &ArtworkFields) -> Result<(), DbError> {
+pub async fn update_artwork(
+    db: &impl GenericClient,
+    id: Uuid,
+    f: &ArtworkFields,
+) -> Result<(), DbError> {
     db.execute(
         "UPDATE artworks SET title = $2, slug = $3, description = $4, medium = $5, year = $6, width_mm = $7, height_mm = $8, \
          updated_at = now() WHERE id = $1",
@@ -76,7 +89,11 @@ pub async fn update_artwork(db: &impl GenericClient, id: Uuid, f: &ArtworkFields
 }
 
 /// Moves an artwork to `status`; publishing stamps the time the public list is ordered by.
-pub async fn set_artwork_status(db: &impl GenericClient, id: Uuid, status: ArtworkStatus) -> Result<bool, DbError> {
+pub async fn set_artwork_status(
+    db: &impl GenericClient,
+    id: Uuid,
+    status: ArtworkStatus,
+) -> Result<bool, DbError> {
     let n = db
         .execute(
             "UPDATE artworks SET status = $2, published_at = CASE WHEN $2 = 'published' THEN clock_timestamp() END, updated_at = now() \
@@ -106,7 +123,11 @@ pub async fn soft_delete_artwork(db: &impl GenericClient, id: Uuid) -> Result<bo
 }
 
 /// Whether a live artwork other than `except` holds `slug`.
-pub async fn slug_taken(db: &impl GenericClient, slug: &str, except: Option<Uuid>) -> Result<bool, DbError> {
+pub async fn slug_taken(
+    db: &impl GenericClient,
+    slug: &str,
+    except: Option<Uuid>,
+) -> Result<bool, DbError> {
     let sql = "SELECT EXISTS (SELECT 1 FROM artworks WHERE slug = $1 AND deleted_at IS NULL AND ($2::uuid IS NULL OR id <> $2))";
     Ok(db.query_one(sql, &[&slug, &except]).await?.try_get(0)?)
 }
@@ -156,7 +177,8 @@ pub async fn gallery_page(
     after: Option<Cursor>,
     limit: i64,
 ) -> Result<Vec<GalleryCard>, DbError> {
-    let price_filtered = filter.price_min.is_some() || filter.price_max.is_some() || filter.currency.is_some();
+    let price_filtered =
+        filter.price_min.is_some() || filter.price_max.is_some() || filter.currency.is_some();
     let sql = format!(
         "SELECT a.id, a.slug, a.title, a.artist_id, ar.name AS artist_name, a.medium, a.year, a.published_at, \
                 img.id AS image_id, img.renditions, price.price_minor, price.currency \
@@ -223,7 +245,10 @@ pub(super) fn renditions(value: serde_json::Value) -> Result<Vec<RenditionRecord
 }
 
 /// A published artwork as the public sees it.
-pub async fn published_artwork_by_slug(db: &impl GenericClient, slug: &str) -> Result<Option<Artwork>, DbError> {
+pub async fn published_artwork_by_slug(
+    db: &impl GenericClient,
+    slug: &str,
+) -> Result<Option<Artwork>, DbError> {
     let sql = format!("SELECT {ARTWORK_COLUMNS} FROM artworks a JOIN artists ar ON ar.id = a.artist_id WHERE a.slug = $1 AND {PUBLIC}");
     db.query_opt(&sql, &[&slug]).await?.as_ref().map(artwork_from_row).transpose()
 }
@@ -254,5 +279,9 @@ pub async fn catalog_page(
     );
     let status = filter.status.map(ArtworkStatus::as_str);
     let (at, id) = (after.map(|c| c.at), after.map(|c| c.id));
-    db.query(&sql, &[&filter.artist, &status, &filter.deleted, &at, &id, &limit]).await?.iter().map(artwork_from_row).collect()
+    db.query(&sql, &[&filter.artist, &status, &filter.deleted, &at, &id, &limit])
+        .await?
+        .iter()
+        .map(artwork_from_row)
+        .collect()
 }

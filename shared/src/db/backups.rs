@@ -27,7 +27,8 @@ pub const BACKUP_TABLES: &[(&str, &str)] = &[
 /// Tables the migrations own that are not data: refinery's history,
 /// idempotency keys (a day's replay answers; meaningless after a restore) and
 /// spent operator proofs (each dead 15 minutes after it was signed).
-pub const NOT_BACKED_UP: &[&str] = &["refinery_schema_history", "idempotency_keys", "operator_proofs"];
+pub const NOT_BACKED_UP: &[&str] =
+    &["refinery_schema_history", "idempotency_keys", "operator_proofs"];
 
 /// The order-by key of a table a backup may hold; `None` for anything else,
 /// so a name read from a file is never interpolated unless it is ours.
@@ -67,7 +68,9 @@ pub async fn table_columns(db: &impl GenericClient, table: &str) -> Result<Vec<S
 
 /// The gallery's tables in the public schema (to check none is left out).
 pub async fn public_tables(db: &impl GenericClient) -> Result<Vec<String>, DbError> {
-    let rows = db.query("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1", &[]).await?;
+    let rows = db
+        .query("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1", &[])
+        .await?;
     rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
 }
 
@@ -77,27 +80,43 @@ pub trait Copying: GenericClient + Sync {
     fn copy_out_sql(
         &self,
         sql: &str,
-    ) -> impl std::future::Future<Output = Result<tokio_postgres::CopyOutStream, tokio_postgres::Error>> + Send;
+    ) -> impl std::future::Future<
+        Output = Result<tokio_postgres::CopyOutStream, tokio_postgres::Error>,
+    > + Send;
     fn copy_in_sql(
         &self,
         sql: &str,
-    ) -> impl std::future::Future<Output = Result<tokio_postgres::CopyInSink<bytes::Bytes>, tokio_postgres::Error>> + Send;
+    ) -> impl std::future::Future<
+        Output = Result<tokio_postgres::CopyInSink<bytes::Bytes>, tokio_postgres::Error>,
+    > + Send;
 }
 
 impl Copying for tokio_postgres::Client {
-    async fn copy_out_sql(&self, sql: &str) -> Result<tokio_postgres::CopyOutStream, tokio_postgres::Error> {
+    async fn copy_out_sql(
+        &self,
+        sql: &str,
+    ) -> Result<tokio_postgres::CopyOutStream, tokio_postgres::Error> {
         self.copy_out(sql).await
     }
-    async fn copy_in_sql(&self, sql: &str) -> Result<tokio_postgres::CopyInSink<bytes::Bytes>, tokio_postgres::Error> {
+    async fn copy_in_sql(
+        &self,
+        sql: &str,
+    ) -> Result<tokio_postgres::CopyInSink<bytes::Bytes>, tokio_postgres::Error> {
         self.copy_in(sql).await
     }
 }
 
 impl Copying for tokio_postgres::Transaction<'_> {
-    async fn copy_out_sql(&self, sql: &str) -> Result<tokio_postgres::CopyOutStream, tokio_postgres::Error> {
+    async fn copy_out_sql(
+        &self,
+        sql: &str,
+    ) -> Result<tokio_postgres::CopyOutStream, tokio_postgres::Error> {
         self.copy_out(sql).await
     }
-    async fn copy_in_sql(&self, sql: &str) -> Result<tokio_postgres::CopyInSink<bytes::Bytes>, tokio_postgres::Error> {
+    async fn copy_in_sql(
+        &self,
+        sql: &str,
+    ) -> Result<tokio_postgres::CopyInSink<bytes::Bytes>, tokio_postgres::Error> {
         self.copy_in(sql).await
     }
 }
@@ -113,7 +132,10 @@ pub async fn copy_out_stream(
     columns: &[String],
     order_by: &'static str,
 ) -> Result<tokio_postgres::CopyOutStream, DbError> {
-    let sql = format!("COPY (SELECT {} FROM {table} ORDER BY {order_by}) TO STDOUT", column_list(columns));
+    let sql = format!(
+        "COPY (SELECT {} FROM {table} ORDER BY {order_by}) TO STDOUT",
+        column_list(columns)
+    );
     Ok(db.copy_out_sql(&sql).await?)
 }
 
@@ -130,7 +152,10 @@ pub async fn table_digest(
     while let Some(chunk) = stream.try_next().await? {
         digest.update(&chunk);
     }
-    let summary = digest.summary(&crate::archive::frames::TableStart { name: table.into(), columns: columns.to_vec() });
+    let summary = digest.summary(&crate::archive::frames::TableStart {
+        name: table.into(),
+        columns: columns.to_vec(),
+    });
     Ok((summary.rows, summary.sha256))
 }
 
@@ -144,9 +169,14 @@ pub async fn copy_in_sink(
 }
 
 /// After a COPY, serial columns continue after the restored rows.
-pub async fn reset_sequences(db: &impl GenericClient, table: &'static str, columns: &[String]) -> Result<(), DbError> {
+pub async fn reset_sequences(
+    db: &impl GenericClient,
+    table: &'static str,
+    columns: &[String],
+) -> Result<(), DbError> {
     for column in columns {
-        let sequence: Option<String> = db.query_one("SELECT pg_get_serial_sequence($1, $2)", &[&table, column]).await?.get(0);
+        let sequence: Option<String> =
+            db.query_one("SELECT pg_get_serial_sequence($1, $2)", &[&table, column]).await?.get(0);
         if let Some(sequence) = sequence {
             let sql = format!(
                 "SELECT setval($1::text::regclass, COALESCE((SELECT max(\"{c}\") FROM {table}), 0) + 1, false)",
@@ -159,11 +189,22 @@ pub async fn reset_sequences(db: &impl GenericClient, table: &'static str, colum
 }
 
 pub async fn schema_version(db: &impl GenericClient) -> Result<i32, DbError> {
-    Ok(db.query_one("SELECT COALESCE(max(version), 0) FROM refinery_schema_history", &[]).await?.get(0))
+    Ok(db
+        .query_one("SELECT COALESCE(max(version), 0) FROM refinery_schema_history", &[])
+        .await?
+        .get(0))
 }
 
-pub async fn start_backup(db: &impl GenericClient, id: Uuid, object_key: &str) -> Result<(), DbError> {
-    db.execute("INSERT INTO backups (id, object_key, status) VALUES ($1, $2, 'running')", &[&id, &object_key]).await?;
+pub async fn start_backup(
+    db: &impl GenericClient,
+    id: Uuid,
+    object_key: &str,
+) -> Result<(), DbError> {
+    db.execute(
+        "INSERT INTO backups (id, object_key, status) VALUES ($1, $2, 'running')",
+        &[&id, &object_key],
+    )
+    .await?;
     Ok(())
 }
 
@@ -180,7 +221,10 @@ pub struct FinishedBackup<'a> {
     pub manifest: serde_json::Value,
 }
 
-pub async fn finish_backup(db: &impl GenericClient, done: &FinishedBackup<'_>) -> Result<(), DbError> {
+pub async fn finish_backup(
+    db: &impl GenericClient,
+    done: &FinishedBackup<'_>,
+) -> Result<(), DbError> {
     db.execute(
         "UPDATE backups SET status = 'succeeded', finished_at = now(), error = NULL, object_version = $2, bytes = $3, \
          object_sha256 = $4, manifest_key = $5, schema_version = $6, row_counts = $7, manifest = $8 WHERE id = $1",
@@ -210,7 +254,10 @@ pub async fn fail_backup(db: &impl GenericClient, id: Uuid, error: &str) -> Resu
 
 /// Runs that started before `cutoff` and never finished (the function was
 /// killed): failed now, so nothing stays `running` forever.
-pub async fn fail_interrupted(db: &impl GenericClient, cutoff: DateTime<Utc>) -> Result<u64, DbError> {
+pub async fn fail_interrupted(
+    db: &impl GenericClient,
+    cutoff: DateTime<Utc>,
+) -> Result<u64, DbError> {
     let message = "interrupted: the run ended without recording an outcome (timeout or crash)";
     let backups = db
         .execute(
@@ -238,7 +285,9 @@ pub struct BackupRecord {
     pub row_counts: Option<serde_json::Value>,
 }
 
-pub async fn latest_succeeded_backup(db: &impl GenericClient) -> Result<Option<BackupRecord>, DbError> {
+pub async fn latest_succeeded_backup(
+    db: &impl GenericClient,
+) -> Result<Option<BackupRecord>, DbError> {
     let row = db
         .query_opt(
             "SELECT id, object_key, object_version, object_sha256, manifest_key, started_at, row_counts FROM backups \
@@ -260,8 +309,16 @@ pub async fn latest_succeeded_backup(db: &impl GenericClient) -> Result<Option<B
     .transpose()
 }
 
-pub async fn start_drill(db: &impl GenericClient, id: Uuid, backup_id: Option<Uuid>) -> Result<(), DbError> {
-    db.execute("INSERT INTO restore_drills (id, backup_id, status) VALUES ($1, $2, 'running')", &[&id, &backup_id]).await?;
+pub async fn start_drill(
+    db: &impl GenericClient,
+    id: Uuid,
+    backup_id: Option<Uuid>,
+) -> Result<(), DbError> {
+    db.execute(
+        "INSERT INTO restore_drills (id, backup_id, status) VALUES ($1, $2, 'running')",
+        &[&id, &backup_id],
+    )
+    .await?;
     Ok(())
 }
 
@@ -273,7 +330,11 @@ pub struct DrillOutcome<'a> {
     pub error: Option<&'a str>,
 }
 
-pub async fn finish_drill(db: &impl GenericClient, id: Uuid, outcome: &DrillOutcome<'_>) -> Result<(), DbError> {
+pub async fn finish_drill(
+    db: &impl GenericClient,
+    id: Uuid,
+    outcome: &DrillOutcome<'_>,
+) -> Result<(), DbError> {
     let status = if outcome.error.is_none() { "succeeded" } else { "failed" };
     db.execute(
         "UPDATE restore_drills SET status = $2, finished_at = now(), row_counts = $3, checksums = $4, restore_ms = $5, error = $6 \
@@ -287,7 +348,10 @@ pub async fn finish_drill(db: &impl GenericClient, id: Uuid, outcome: &DrillOutc
 /// After a restore, the restored catalog says what is now known: the backup
 /// restored succeeded (its row was `running` when the snapshot was taken), and
 /// any other run caught mid-way by the snapshot did not finish here.
-pub async fn settle_restored_catalog(db: &impl GenericClient, done: &FinishedBackup<'_>) -> Result<(), DbError> {
+pub async fn settle_restored_catalog(
+    db: &impl GenericClient,
+    done: &FinishedBackup<'_>,
+) -> Result<(), DbError> {
     db.execute(
         "UPDATE backups SET status = 'failed', finished_at = now(), error = 'in progress when the restored snapshot was taken' \
          WHERE status = 'running' AND id <> $1",
@@ -336,7 +400,10 @@ fn history(rows: Vec<tokio_postgres::Row>) -> Result<Vec<HistoryEntry>, DbError>
 }
 
 /// The newest backups, expired ones included (marked by their status).
-pub async fn recent_backups(db: &impl GenericClient, limit: i64) -> Result<Vec<HistoryEntry>, DbError> {
+pub async fn recent_backups(
+    db: &impl GenericClient,
+    limit: i64,
+) -> Result<Vec<HistoryEntry>, DbError> {
     history(
         db.query(
             "SELECT id, CASE WHEN expired_at IS NULL THEN status ELSE status || ' (expired)' END AS status, started_at, finished_at, \
@@ -347,7 +414,10 @@ pub async fn recent_backups(db: &impl GenericClient, limit: i64) -> Result<Vec<H
     )
 }
 
-pub async fn recent_drills(db: &impl GenericClient, limit: i64) -> Result<Vec<HistoryEntry>, DbError> {
+pub async fn recent_drills(
+    db: &impl GenericClient,
+    limit: i64,
+) -> Result<Vec<HistoryEntry>, DbError> {
     history(
         db.query(
             "SELECT id, status, started_at, finished_at, NULL::bigint AS bytes, backup_id, restore_ms, error \

@@ -78,8 +78,14 @@ pub async fn request_erasure(
     if db.query_opt("SELECT 1 FROM artists WHERE id = $1 FOR UPDATE", &[&artist]).await?.is_none() {
         return Ok(None);
     }
-    if let Some(open) =
-        db.query_opt(&format!("SELECT {COLUMNS} FROM erasures WHERE artist_id = $1 AND completed_at IS NULL"), &[&artist]).await?
+    if let Some(open) = db
+        .query_opt(
+            &format!(
+                "SELECT {COLUMNS} FROM erasures WHERE artist_id = $1 AND completed_at IS NULL"
+            ),
+            &[&artist],
+        )
+        .await?
     {
         return Ok(Some((erasure(&open)?, false)));
     }
@@ -99,7 +105,11 @@ const OUT_OF_GALLERY: &str = "WITH hidden AS ( \
     UPDATE api_tokens SET revoked_at = now() WHERE artist_id = $1 AND revoked_at IS NULL";
 
 pub async fn erasure_by_id(db: &impl GenericClient, id: Uuid) -> Result<Option<Erasure>, DbError> {
-    db.query_opt(&format!("SELECT {COLUMNS} FROM erasures WHERE id = $1"), &[&id]).await?.as_ref().map(erasure).transpose()
+    db.query_opt(&format!("SELECT {COLUMNS} FROM erasures WHERE id = $1"), &[&id])
+        .await?
+        .as_ref()
+        .map(erasure)
+        .transpose()
 }
 
 /// Erasures not yet completed, oldest first.
@@ -113,25 +123,42 @@ pub async fn open_erasures(db: &impl GenericClient, limit: i64) -> Result<Vec<Er
 
 /// Newest first.
 pub async fn list_erasures(db: &impl GenericClient, limit: i64) -> Result<Vec<Erasure>, DbError> {
-    db.query(&format!("SELECT {COLUMNS} FROM erasures ORDER BY requested_at DESC, id DESC LIMIT $1"), &[&limit])
-        .await?
-        .iter()
-        .map(erasure)
-        .collect()
+    db.query(
+        &format!("SELECT {COLUMNS} FROM erasures ORDER BY requested_at DESC, id DESC LIMIT $1"),
+        &[&limit],
+    )
+    .await?
+    .iter()
+    .map(erasure)
+    .collect()
 }
 
 /// Every artwork of the artist, deleted ones too: their prefixes hold the objects.
 pub async fn all_artworks_of(db: &impl GenericClient, artist: Uuid) -> Result<Vec<Uuid>, DbError> {
-    db.query("SELECT id FROM artworks WHERE artist_id = $1 ORDER BY id", &[&artist]).await?.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    db.query("SELECT id FROM artworks WHERE artist_id = $1 ORDER BY id", &[&artist])
+        .await?
+        .iter()
+        .map(|r| Ok(r.try_get(0)?))
+        .collect()
 }
 
 /// When the artist joined: backups taken since then hold them.
-pub async fn artist_joined_at(db: &impl GenericClient, artist: Uuid) -> Result<Option<DateTime<Utc>>, DbError> {
-    db.query_opt("SELECT created_at FROM artists WHERE id = $1", &[&artist]).await?.map(|r| r.try_get(0)).transpose().map_err(DbError::from)
+pub async fn artist_joined_at(
+    db: &impl GenericClient,
+    artist: Uuid,
+) -> Result<Option<DateTime<Utc>>, DbError> {
+    db.query_opt("SELECT created_at FROM artists WHERE id = $1", &[&artist])
+        .await?
+        .map(|r| r.try_get(0))
+        .transpose()
+        .map_err(DbError::from)
 }
 
 /// Removes the artist's rows (see `erase_artist` in V6); what it removed, per table.
-pub async fn erase_artist_rows(db: &impl GenericClient, artist: Uuid) -> Result<serde_json::Value, DbError> {
+pub async fn erase_artist_rows(
+    db: &impl GenericClient,
+    artist: Uuid,
+) -> Result<serde_json::Value, DbError> {
     Ok(db.query_one("SELECT erase_artist($1)", &[&artist]).await?.try_get(0)?)
 }
 
@@ -142,7 +169,11 @@ pub struct Completion<'a> {
     pub backups_containing: &'a serde_json::Value,
 }
 
-pub async fn complete_erasure(db: &impl GenericClient, id: Uuid, done: &Completion<'_>) -> Result<Erasure, DbError> {
+pub async fn complete_erasure(
+    db: &impl GenericClient,
+    id: Uuid,
+    done: &Completion<'_>,
+) -> Result<Erasure, DbError> {
     let row = db
         .query_one(
             &format!(
@@ -160,8 +191,12 @@ pub async fn complete_erasure(db: &impl GenericClient, id: Uuid, done: &Completi
 /// artist's rows again; one only requested re-opens, with the artist out of
 /// the gallery, so retention removes the objects first, as always. Returns
 /// whether the artist was present.
-pub async fn replay_erasure(db: &impl tokio_postgres::GenericClient, record: &ErasureRecord) -> Result<bool, DbError> {
-    let present = db.query_opt("SELECT 1 FROM artists WHERE id = $1", &[&record.artist_id]).await?.is_some();
+pub async fn replay_erasure(
+    db: &impl tokio_postgres::GenericClient,
+    record: &ErasureRecord,
+) -> Result<bool, DbError> {
+    let present =
+        db.query_opt("SELECT 1 FROM artists WHERE id = $1", &[&record.artist_id]).await?.is_some();
     match (present, record.completed_at) {
         (true, Some(_)) => {
             db.query_one("SELECT erase_artist($1)", &[&record.artist_id]).await?;

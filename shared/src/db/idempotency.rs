@@ -38,7 +38,12 @@ pub async fn claim_idempotency_key(
             &[&token_id, &key],
         )
         .await?;
-    Ok(Some(StoredOutcome { request_sha256: row.try_get(0)?, status: row.try_get(1)?, location: row.try_get(2)?, body: row.try_get(3)? }))
+    Ok(Some(StoredOutcome {
+        request_sha256: row.try_get(0)?,
+        status: row.try_get(1)?,
+        location: row.try_get(2)?,
+        body: row.try_get(3)?,
+    }))
 }
 
 /// Records the answer a replay gets; `body` is `None` for answers that must
@@ -60,6 +65,9 @@ pub async fn record_idempotent_outcome(
 }
 
 /// Forgets keys older than `cutoff` (the retention run).
-pub async fn purge_idempotency_keys(db: &impl GenericClient, cutoff: chrono::DateTime<chrono::Utc>) -> Result<u64, DbError> {
+pub async fn purge_idempotency_keys(
+    db: &impl GenericClient,
+    cutoff: chrono::DateTime<chrono::Utc>,
+) -> Result<u64, DbError> {
     Ok(db.execute("DELETE FROM idempotency_keys WHERE created_at < $1", &[&cutoff]).await?)
 }

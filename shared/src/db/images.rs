@@ -16,18 +16,25 @@ fn image_from_row(row: &Row) -> Result<Image, DbError> {
         original_key: row.try_get("original_key")?,
         status: status.parse().map_err(|e| DbError::Corrupt(format!("image status: {e}")))?,
         position: row.try_get("position")?,
-        renditions: serde_json::from_value(renditions).map_err(|e| DbError::Corrupt(format!("image renditions: {e}")))?,
+        renditions: serde_json::from_value(renditions)
+            .map_err(|e| DbError::Corrupt(format!("image renditions: {e}")))?,
         failure_reason: row.try_get("failure_reason")?,
         content_sha256: row.try_get("content_sha256")?,
         // Unknown (after a restore, until the next settle) is shown as private:
         // no public URL is handed out for a tag nobody has checked.
-        edge_visibility: super::media::visibility(row.try_get("edge_visibility")?)?.unwrap_or(Visibility::Private),
+        edge_visibility: super::media::visibility(row.try_get("edge_visibility")?)?
+            .unwrap_or(Visibility::Private),
         updated_at: row.try_get("updated_at")?,
     })
 }
 
 /// A new upload slot, placed after the artwork's other images.
-pub async fn insert_image(db: &impl GenericClient, id: Uuid, artwork_id: Uuid, original_key: &str) -> Result<Image, DbError> {
+pub async fn insert_image(
+    db: &impl GenericClient,
+    id: Uuid,
+    artwork_id: Uuid,
+    original_key: &str,
+) -> Result<Image, DbError> {
     let row = db
         .query_one(
             "INSERT INTO images (id, artwork_id, original_key, position) \
@@ -41,21 +48,33 @@ pub async fn insert_image(db: &impl GenericClient, id: Uuid, artwork_id: Uuid, o
 
 /// An image not removed by its artist.
 pub async fn image_by_id(db: &impl GenericClient, id: Uuid) -> Result<Option<Image>, DbError> {
-    db.query_opt("SELECT * FROM images WHERE id = $1 AND deleted_at IS NULL", &[&id]).await?.as_ref().map(image_from_row).transpose()
+    db.query_opt("SELECT * FROM images WHERE id = $1 AND deleted_at IS NULL", &[&id])
+        .await?
+        .as_ref()
+        .map(image_from_row)
+        .transpose()
 }
 
 /// An artwork's images in display order, whatever their processing state.
 pub async fn images_of(db: &impl GenericClient, artwork_id: Uuid) -> Result<Vec<Image>, DbError> {
-    db.query("SELECT * FROM images WHERE artwork_id = $1 AND deleted_at IS NULL ORDER BY position, id", &[&artwork_id])
-        .await?
-        .iter()
-        .map(image_from_row)
-        .collect()
+    db.query(
+        "SELECT * FROM images WHERE artwork_id = $1 AND deleted_at IS NULL ORDER BY position, id",
+        &[&artwork_id],
+    )
+    .await?
+    .iter()
+    .map(image_from_row)
+    .collect()
 }
 
 /// Puts an image at `position` (clamped to the end) and renumbers the
 /// others 0, 1, 2… in their order. Callers hold the artwork's lock.
-pub async fn move_image(db: &impl GenericClient, artwork_id: Uuid, image_id: Uuid, position: i32) -> Result<(), DbError> {
+pub async fn move_image(
+    db: &impl GenericClient,
+    artwork_id: Uuid,
+    image_id: Uuid,
+    position: i32,
+) -> Result<(), DbError> {
     db.execute(
         "WITH others AS ( \
              SELECT id, row_number() OVER (ORDER BY position, id) - 1 AS n FROM images \
@@ -73,8 +92,16 @@ pub async fn move_image(db: &impl GenericClient, artwork_id: Uuid, image_id: Uui
 
 /// Removes an image from its artwork: hidden at once, its objects and row
 /// deleted by the retention run. The others close the gap.
-pub async fn remove_image(db: &impl GenericClient, artwork_id: Uuid, image_id: Uuid) -> Result<(), DbError> {
-    db.execute("UPDATE images SET deleted_at = now(), updated_at = now() WHERE id = $1", &[&image_id]).await?;
+pub async fn remove_image(
+    db: &impl GenericClient,
+    artwork_id: Uuid,
+    image_id: Uuid,
+) -> Result<(), DbError> {
+    db.execute(
+        "UPDATE images SET deleted_at = now(), updated_at = now() WHERE id = $1",
+        &[&image_id],
+    )
+    .await?;
     db.execute(
         "WITH n AS (SELECT id, row_number() OVER (ORDER BY position, id) - 1 AS n FROM images WHERE artwork_id = $1 AND deleted_at IS NULL) \
          UPDATE images i SET position = n.n FROM n WHERE i.id = n.id AND i.position <> n.n",
@@ -84,12 +111,22 @@ pub async fn remove_image(db: &impl GenericClient, artwork_id: Uuid, image_id: U
     Ok(())
 }
 
-pub async fn image_by_original_key(db: &impl GenericClient, key: &str) -> Result<Option<Image>, DbError> {
-    db.query_opt("SELECT * FROM images WHERE original_key = $1", &[&key]).await?.as_ref().map(image_from_row).transpose()
+pub async fn image_by_original_key(
+    db: &impl GenericClient,
+    key: &str,
+) -> Result<Option<Image>, DbError> {
+    db.query_opt("SELECT * FROM images WHERE original_key = $1", &[&key])
+        .await?
+        .as_ref()
+        .map(image_from_row)
+        .transpose()
 }
 
 /// Ready images of an artwork in display order: what the public page shows.
-pub async fn ready_images_of(db: &impl GenericClient, artwork_id: Uuid) -> Result<Vec<Image>, DbError> {
+pub async fn ready_images_of(
+    db: &impl GenericClient,
+    artwork_id: Uuid,
+) -> Result<Vec<Image>, DbError> {
     db.query("SELECT * FROM images WHERE artwork_id = $1 AND status = 'ready' AND deleted_at IS NULL ORDER BY position, id", &[&artwork_id])
         .await?
         .iter()
@@ -159,7 +196,11 @@ pub async fn mark_image_ready(
     Ok(n == 1)
 }
 
-pub async fn mark_image_failed(db: &impl GenericClient, image_id: Uuid, reason: &str) -> Result<bool, DbError> {
+pub async fn mark_image_failed(
+    db: &impl GenericClient,
+    image_id: Uuid,
+    reason: &str,
+) -> Result<bool, DbError> {
     let n = db
         .execute(
             "UPDATE images SET status = 'failed', failure_reason = $2, updated_at = now() WHERE id = $1 AND status IN ('pending', 'processing')",

@@ -103,7 +103,10 @@ impl DbError {
                     let c = code.code();
                     // 08: connection exception, 40: rollback (serialization, deadlock),
                     // 53: insufficient resources, 57: operator intervention (incl. statement timeout).
-                    c.starts_with("08") || c.starts_with("40") || c.starts_with("53") || c.starts_with("57")
+                    c.starts_with("08")
+                        || c.starts_with("40")
+                        || c.starts_with("53")
+                        || c.starts_with("57")
                 }
             },
             Self::CaBundle { .. } | Self::Build(_) | Self::Migration(_) | Self::Corrupt(_) => false,
@@ -149,7 +152,8 @@ pub fn tls_config(pem: &[u8], source: &str) -> Result<rustls::ClientConfig, DbEr
 /// The verifying TLS connector for `cfg`'s CA bundle.
 fn connector(cfg: &DbConfig) -> Result<MakeRustlsConnect, DbError> {
     let path = cfg.ca_bundle.display().to_string();
-    let pem = std::fs::read(&cfg.ca_bundle).map_err(|e| DbError::CaBundle { path: path.clone(), reason: e.to_string() })?;
+    let pem = std::fs::read(&cfg.ca_bundle)
+        .map_err(|e| DbError::CaBundle { path: path.clone(), reason: e.to_string() })?;
     Ok(MakeRustlsConnect::new(tls_config(&pem, &path)?))
 }
 
@@ -188,9 +192,21 @@ type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send
 /// while functions stay warm): when the server refuses the password in hand,
 /// the pool reads the secret once more and retries that connection with the
 /// new password, which every later connection then uses.
-pub fn pool_rotating(cfg: &DbConfig, password: &SecretString, source: Option<PasswordRefresh>) -> Result<Pool, DbError> {
-    let connect = RotatingConnect { tls: connector(cfg)?, password: Arc::new(std::sync::RwLock::new(password.clone())), source };
-    let manager = Manager::from_connect(pg_config(cfg, password), connect, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+pub fn pool_rotating(
+    cfg: &DbConfig,
+    password: &SecretString,
+    source: Option<PasswordRefresh>,
+) -> Result<Pool, DbError> {
+    let connect = RotatingConnect {
+        tls: connector(cfg)?,
+        password: Arc::new(std::sync::RwLock::new(password.clone())),
+        source,
+    };
+    let manager = Manager::from_connect(
+        pg_config(cfg, password),
+        connect,
+        ManagerConfig { recycling_method: RecyclingMethod::Fast },
+    );
     let wait = cfg.connect_timeout + Duration::from_secs(1);
     Ok(Pool::builder(manager)
         .max_size(cfg.pool_size)
@@ -206,7 +222,9 @@ fn refused_password(e: &tokio_postgres::Error) -> bool {
 }
 
 /// Drives a connection in the background until it ends.
-fn spawn_connection<S, T>(connection: tokio_postgres::Connection<S, T>) -> tokio::task::JoinHandle<()>
+fn spawn_connection<S, T>(
+    connection: tokio_postgres::Connection<S, T>,
+) -> tokio::task::JoinHandle<()>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -226,7 +244,10 @@ struct RotatingConnect {
 
 impl RotatingConnect {
     fn current(&self) -> SecretString {
-        self.password.read().map(|p| p.clone()).unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+        self.password
+            .read()
+            .map(|p| p.clone())
+            .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
     }
 }
 
@@ -234,8 +255,11 @@ impl deadpool_postgres::Connect for RotatingConnect {
     fn connect(
         &self,
         pg_config: &tokio_postgres::Config,
-    ) -> BoxFuture<Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), tokio_postgres::Error>> {
-        let (tls, base, source, cell) = (self.tls.clone(), pg_config.clone(), self.source.clone(), self.password.clone());
+    ) -> BoxFuture<
+        Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), tokio_postgres::Error>,
+    > {
+        let (tls, base, source, cell) =
+            (self.tls.clone(), pg_config.clone(), self.source.clone(), self.password.clone());
         let password = self.current();
         Box::pin(async move {
             let attempt = |password: SecretString| {
@@ -280,17 +304,26 @@ pub async fn migrate(client: &mut tokio_postgres::Client) -> Result<Vec<i32>, Db
 /// secret. Sent as a SCRAM verifier, so the password itself never reaches the
 /// server (or its statement log); the owner needs CREATEROLE, as RDS's master
 /// user has.
-pub async fn set_login_password(client: &tokio_postgres::Client, role: &str, password: &SecretString) -> Result<(), DbError> {
+pub async fn set_login_password(
+    client: &tokio_postgres::Client,
+    role: &str,
+    password: &SecretString,
+) -> Result<(), DbError> {
     let verifier = postgres_protocol::password::scram_sha_256(password.expose_secret().as_bytes());
     let role = role.replace('"', "\"\"");
     // The verifier is base64 plus `$` and `:`: nothing to escape in a literal.
-    client.batch_execute(&format!("ALTER ROLE \"{role}\" WITH LOGIN PASSWORD '{verifier}'")).await?;
+    client
+        .batch_execute(&format!("ALTER ROLE \"{role}\" WITH LOGIN PASSWORD '{verifier}'"))
+        .await?;
     Ok(())
 }
 
 /// Applies migrations up to and including `version` only: a restore recreates
 /// the schema a backup was taken with before loading its rows.
-pub async fn migrate_to(client: &mut tokio_postgres::Client, version: i32) -> Result<Vec<i32>, DbError> {
+pub async fn migrate_to(
+    client: &mut tokio_postgres::Client,
+    version: i32,
+) -> Result<Vec<i32>, DbError> {
     let target = refinery::Target::Version(version);
     let report = embedded::migrations::runner().set_target(target).run_async(client).await?;
     Ok(report.applied_migrations().iter().map(|m| m.version()).collect())
@@ -308,7 +341,10 @@ pub async fn ping(pool: &Pool) -> Result<(), DbError> {
 }
 
 /// One connection outside the pool, with the same TLS rules (migrations, admin tasks).
-pub async fn connect(cfg: &DbConfig, password: &SecretString) -> Result<tokio_postgres::Client, DbError> {
+pub async fn connect(
+    cfg: &DbConfig,
+    password: &SecretString,
+) -> Result<tokio_postgres::Client, DbError> {
     let tls = connector(cfg)?;
     let (client, connection) = pg_config(cfg, password).connect(tls).await?;
     spawn_connection(connection);

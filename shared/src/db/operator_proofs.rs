@@ -7,7 +7,11 @@ use super::DbError;
 /// Records a proof as used; `false` when it was used before. Proofs older
 /// than a day are forgotten here too: STS refuses a proof 15 minutes after
 /// it was signed, so an older one can never be presented again.
-pub async fn spend_operator_proof(db: &impl GenericClient, digest: &[u8; 32], caller: &str) -> Result<bool, DbError> {
+pub async fn spend_operator_proof(
+    db: &impl GenericClient,
+    digest: &[u8; 32],
+    caller: &str,
+) -> Result<bool, DbError> {
     db.execute("DELETE FROM operator_proofs WHERE used_at < now() - interval '1 day'", &[]).await?;
     let spent = db
         .execute(

@@ -21,7 +21,9 @@ pub struct DueItem {
 }
 
 fn due(rows: Vec<tokio_postgres::Row>) -> Result<Vec<DueItem>, DbError> {
-    rows.iter().map(|r| Ok(DueItem { id: r.try_get(0)?, artwork_id: r.try_get(1)?, at: r.try_get(2)? })).collect()
+    rows.iter()
+        .map(|r| Ok(DueItem { id: r.try_get(0)?, artwork_id: r.try_get(1)?, at: r.try_get(2)? }))
+        .collect()
 }
 
 fn after_parts(after: PageAfter) -> (Option<DateTime<Utc>>, Uuid) {
@@ -48,7 +50,11 @@ pub async fn deleted_artworks_page(
 /// Removes an artwork soft-deleted before `cutoff`; its editions and images go
 /// with it (ON DELETE CASCADE). The application role cannot DELETE: the
 /// owner's function checks the row is one the policy allows to go.
-pub async fn purge_artwork(db: &impl GenericClient, id: Uuid, cutoff: DateTime<Utc>) -> Result<bool, DbError> {
+pub async fn purge_artwork(
+    db: &impl GenericClient,
+    id: Uuid,
+    cutoff: DateTime<Utc>,
+) -> Result<bool, DbError> {
     Ok(db.query_one("SELECT purge_deleted_artwork($1, $2)", &[&id, &cutoff]).await?.try_get(0)?)
 }
 
@@ -82,7 +88,11 @@ pub async fn delete_image(db: &impl GenericClient, id: Uuid) -> Result<bool, DbE
 /// Images whose processing started before `before` and never finished (the
 /// processor was killed, or its event was lost): recorded as failed, so the
 /// artist sees why and the failed-image rule removes them in its time.
-pub async fn fail_stuck_images(db: &impl GenericClient, before: DateTime<Utc>, reason: &str) -> Result<Vec<Uuid>, DbError> {
+pub async fn fail_stuck_images(
+    db: &impl GenericClient,
+    before: DateTime<Utc>,
+    reason: &str,
+) -> Result<Vec<Uuid>, DbError> {
     db.query(
         "UPDATE images SET status = 'failed', failure_reason = $2, updated_at = now() \
          WHERE status = 'processing' AND updated_at < $1 AND deleted_at IS NULL RETURNING id",
@@ -94,7 +104,10 @@ pub async fn fail_stuck_images(db: &impl GenericClient, before: DateTime<Utc>, r
     .collect()
 }
 
-pub async fn count_stuck_images(db: &impl GenericClient, before: DateTime<Utc>) -> Result<u64, DbError> {
+pub async fn count_stuck_images(
+    db: &impl GenericClient,
+    before: DateTime<Utc>,
+) -> Result<u64, DbError> {
     count(db, "SELECT count(*) FROM images WHERE status = 'processing' AND updated_at < $1 AND deleted_at IS NULL", before).await
 }
 
@@ -104,16 +117,26 @@ async fn count(db: &impl GenericClient, sql: &str, cutoff: DateTime<Utc>) -> Res
 }
 
 /// Deletes tokens that expired or were revoked before `cutoff`.
-pub async fn delete_dead_tokens(db: &impl GenericClient, cutoff: DateTime<Utc>) -> Result<u64, DbError> {
+pub async fn delete_dead_tokens(
+    db: &impl GenericClient,
+    cutoff: DateTime<Utc>,
+) -> Result<u64, DbError> {
     count(db, "SELECT purge_dead_tokens($1)", cutoff).await
 }
 
 /// How many tokens [`delete_dead_tokens`] would delete (same predicate).
-pub async fn count_dead_tokens(db: &impl GenericClient, cutoff: DateTime<Utc>) -> Result<u64, DbError> {
-    count(db, "SELECT count(*) FROM api_tokens WHERE expires_at < $1 OR revoked_at < $1", cutoff).await
+pub async fn count_dead_tokens(
+    db: &impl GenericClient,
+    cutoff: DateTime<Utc>,
+) -> Result<u64, DbError> {
+    count(db, "SELECT count(*) FROM api_tokens WHERE expires_at < $1 OR revoked_at < $1", cutoff)
+        .await
 }
 
-pub async fn count_idempotency_keys(db: &impl GenericClient, cutoff: DateTime<Utc>) -> Result<u64, DbError> {
+pub async fn count_idempotency_keys(
+    db: &impl GenericClient,
+    cutoff: DateTime<Utc>,
+) -> Result<u64, DbError> {
     count(db, "SELECT count(*) FROM idempotency_keys WHERE created_at < $1", cutoff).await
 }
 
@@ -123,15 +146,22 @@ pub async fn purge_audit(db: &impl GenericClient, cutoff: DateTime<Utc>) -> Resu
 }
 
 pub async fn count_audit(db: &impl GenericClient, cutoff: DateTime<Utc>) -> Result<u64, DbError> {
-    count(db, "SELECT count(*) FROM audit_log WHERE at < $1 AND action NOT LIKE '%eras%'", cutoff).await
+    count(db, "SELECT count(*) FROM audit_log WHERE at < $1 AND action NOT LIKE '%eras%'", cutoff)
+        .await
 }
 
 /// Records of expired backups and of drills, older than `cutoff`.
-pub async fn purge_backup_records(db: &impl GenericClient, cutoff: DateTime<Utc>) -> Result<u64, DbError> {
+pub async fn purge_backup_records(
+    db: &impl GenericClient,
+    cutoff: DateTime<Utc>,
+) -> Result<u64, DbError> {
     count(db, "SELECT purge_backup_records_before($1)", cutoff).await
 }
 
-pub async fn count_backup_records(db: &impl GenericClient, cutoff: DateTime<Utc>) -> Result<u64, DbError> {
+pub async fn count_backup_records(
+    db: &impl GenericClient,
+    cutoff: DateTime<Utc>,
+) -> Result<u64, DbError> {
     count(
         db,
         "SELECT (SELECT count(*) FROM restore_drills WHERE finished_at < $1) + (SELECT count(*) FROM backups WHERE expired_at < $1)",
@@ -178,5 +208,11 @@ pub async fn live_backups(db: &impl GenericClient) -> Result<Vec<BackupListing>,
 
 /// Records that a backup's objects are gone; `false` if it already was.
 pub async fn mark_backup_expired(db: &impl GenericClient, id: Uuid) -> Result<bool, DbError> {
-    Ok(db.execute("UPDATE backups SET expired_at = now() WHERE id = $1 AND expired_at IS NULL", &[&id]).await? == 1)
+    Ok(db
+        .execute(
+            "UPDATE backups SET expired_at = now() WHERE id = $1 AND expired_at IS NULL",
+            &[&id],
+        )
+        .await?
+        == 1)
 }

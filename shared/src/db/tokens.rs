@@ -27,7 +27,10 @@ pub async fn insert_token(
 /// The principal behind a token digest if the token is live (not expired, not
 /// revoked, its artist not suspended). Marks it used at most once a minute, so
 /// operators can spot dormant tokens without every request writing a row.
-pub async fn principal_for_token(db: &impl GenericClient, digest_hex: &str) -> Result<Option<Principal>, DbError> {
+pub async fn principal_for_token(
+    db: &impl GenericClient,
+    digest_hex: &str,
+) -> Result<Option<Principal>, DbError> {
     let row = db
         .query_opt(
             "WITH live AS ( \
@@ -51,7 +54,13 @@ pub async fn principal_for_token(db: &impl GenericClient, digest_hex: &str) -> R
 }
 
 pub async fn revoke_token(db: &impl GenericClient, id: Uuid) -> Result<bool, DbError> {
-    Ok(db.execute("UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL", &[&id]).await? == 1)
+    Ok(db
+        .execute(
+            "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
+            &[&id],
+        )
+        .await?
+        == 1)
 }
 
 /// Whether any admin token is live: the operator bootstrap is refused then.
@@ -76,7 +85,8 @@ pub struct TokenListing {
     pub last_used_at: Option<DateTime<Utc>>,
 }
 
-const TOKEN_COLUMNS: &str = "id, scope, artist_id, label, created_at, expires_at, revoked_at, last_used_at";
+const TOKEN_COLUMNS: &str =
+    "id, scope, artist_id, label, created_at, expires_at, revoked_at, last_used_at";
 
 fn token_listing(r: &tokio_postgres::Row) -> Result<TokenListing, DbError> {
     Ok(TokenListing {
@@ -91,7 +101,10 @@ fn token_listing(r: &tokio_postgres::Row) -> Result<TokenListing, DbError> {
     })
 }
 
-pub async fn list_tokens(db: &impl GenericClient, include_dead: bool) -> Result<Vec<TokenListing>, DbError> {
+pub async fn list_tokens(
+    db: &impl GenericClient,
+    include_dead: bool,
+) -> Result<Vec<TokenListing>, DbError> {
     tokens_page(db, &TokenFilter { include_dead, artist: None }, None, 1000).await
 }
 
@@ -116,15 +129,29 @@ pub async fn tokens_page(
           ORDER BY created_at DESC, id DESC LIMIT $5"
     );
     let (at, id) = (after.map(|c| c.at), after.map(|c| c.id));
-    db.query(&sql, &[&filter.include_dead, &filter.artist, &at, &id, &limit]).await?.iter().map(token_listing).collect()
+    db.query(&sql, &[&filter.include_dead, &filter.artist, &at, &id, &limit])
+        .await?
+        .iter()
+        .map(token_listing)
+        .collect()
 }
 
 /// One token; `lock` holds the row until the transaction ends.
-pub async fn token_by_id(db: &impl GenericClient, id: Uuid, lock: bool) -> Result<Option<TokenListing>, DbError> {
-    let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = $1{}", if lock { " FOR UPDATE" } else { "" });
+pub async fn token_by_id(
+    db: &impl GenericClient,
+    id: Uuid,
+    lock: bool,
+) -> Result<Option<TokenListing>, DbError> {
+    let sql = format!(
+        "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = $1{}",
+        if lock { " FOR UPDATE" } else { "" }
+    );
     db.query_opt(&sql, &[&id]).await?.as_ref().map(token_listing).transpose()
 }
 
 pub async fn artist_exists(db: &impl GenericClient, id: Uuid) -> Result<bool, DbError> {
-    Ok(db.query_one("SELECT EXISTS (SELECT 1 FROM artists WHERE id = $1)", &[&id]).await?.try_get(0)?)
+    Ok(db
+        .query_one("SELECT EXISTS (SELECT 1 FROM artists WHERE id = $1)", &[&id])
+        .await?
+        .try_get(0)?)
 }

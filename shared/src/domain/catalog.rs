@@ -2,6 +2,7 @@
 //! it: field validation, partial updates, the publication state machine,
 //! editions and sales, profiles, and opaque page cursors.
 
+use super::fields::{ArtistName, Bio, Website};
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -34,7 +35,9 @@ impl Problems {
 
 /// `Some(None)` when the client sent `null` (clear the field), `None` when it
 /// left the field out (keep it).
-pub fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+pub fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -97,7 +100,15 @@ fn clean_slug(value: &str) -> Result<String, Invalid> {
 impl NewArtwork {
     /// An artwork with a title and nothing else yet.
     pub fn titled(title: impl Into<String>) -> Self {
-        Self { title: title.into(), slug: None, description: None, medium: None, year: None, width_mm: None, height_mm: None }
+        Self {
+            title: title.into(),
+            slug: None,
+            description: None,
+            medium: None,
+            year: None,
+            width_mm: None,
+            height_mm: None,
+        }
     }
 
     /// Checks every field and returns the cleaned values (the slug given, or derived from the title).
@@ -106,11 +117,20 @@ impl NewArtwork {
         let title = p.check(text::text("title", &self.title, 1, 300, Lines::One));
         let slug = match (&self.slug, &title) {
             (Some(s), _) => p.check(clean_slug(s)),
-            (None, Some(t)) => p.check(clean_slug(&slugify(t)).map_err(|_| invalid("slug", "cannot be derived from this title; send one"))),
+            (None, Some(t)) => p.check(
+                clean_slug(&slugify(t))
+                    .map_err(|_| invalid("slug", "cannot be derived from this title; send one")),
+            ),
             (None, None) => None,
         };
-        let description = p.check(text::optional_text("description", self.description.as_deref(), 20_000, Lines::Many));
-        let medium = p.check(text::optional_text("medium", self.medium.as_deref(), 200, Lines::One));
+        let description = p.check(text::optional_text(
+            "description",
+            self.description.as_deref(),
+            20_000,
+            Lines::Many,
+        ));
+        let medium =
+            p.check(text::optional_text("medium", self.medium.as_deref(), 200, Lines::One));
         check_year(&mut p, self.year);
         check_mm(&mut p, "width_mm", self.width_mm);
         check_mm(&mut p, "height_mm", self.height_mm);
@@ -163,12 +183,24 @@ impl ArtworkPatch {
             Some(s) => p.check(clean_slug(s)),
             None => Some(current.slug.clone()),
         };
-        let optional = |p: &mut Problems, field, v: &Option<Option<String>>, max, lines, now: &Option<String>| match v {
+        let optional = |p: &mut Problems,
+                        field,
+                        v: &Option<Option<String>>,
+                        max,
+                        lines,
+                        now: &Option<String>| match v {
             None => now.clone(),
             Some(None) => None,
             Some(Some(s)) => p.check(text::optional_text(field, Some(s), max, lines)).flatten(),
         };
-        let description = optional(&mut p, "description", &self.description, 20_000, Lines::Many, &current.description);
+        let description = optional(
+            &mut p,
+            "description",
+            &self.description,
+            20_000,
+            Lines::Many,
+            &current.description,
+        );
         let medium = optional(&mut p, "medium", &self.medium, 200, Lines::One, &current.medium);
         let year = self.year.unwrap_or(current.year);
         let width_mm = self.width_mm.unwrap_or(current.width_mm);
@@ -225,13 +257,19 @@ pub struct Readiness {
 /// Publishing (from draft or archived) needs a ready image and a live edition.
 /// Archiving an archived work, or publishing a published one, is refused as a
 /// conflict rather than silently accepted, so the client learns the real state.
-pub fn transition(from: ArtworkStatus, action: Transition, readiness: Readiness) -> Result<ArtworkStatus, String> {
+pub fn transition(
+    from: ArtworkStatus,
+    action: Transition,
+    readiness: Readiness,
+) -> Result<ArtworkStatus, String> {
     use ArtworkStatus::*;
     let to = match (from, action) {
         (Draft | Archived, Transition::Publish) => Published,
         (Published, Transition::Unpublish) => Draft,
         (Draft | Published, Transition::Archive) => Archived,
-        (from, action) => return Err(format!("a {} artwork cannot {}", from.as_str(), action.as_str())),
+        (from, action) => {
+            return Err(format!("a {} artwork cannot {}", from.as_str(), action.as_str()))
+        }
     };
     if to == Published {
         let mut missing = Vec::new();
@@ -251,15 +289,18 @@ pub fn transition(from: ArtworkStatus, action: Transition, readiness: Readiness)
 /// ISO 4217 codes the gallery prices in: the active currencies, without
 /// funds, precious metals and testing codes.
 pub const CURRENCIES: &[&str] = &[
-    "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT", "BGN", "BHD", "BIF", "BMD", "BND", "BOB",
-    "BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD", "CDF", "CHF", "CLP", "CNY", "COP", "CRC", "CUP", "CVE", "CZK", "DJF", "DKK", "DOP",
-    "DZD", "EGP", "ERN", "ETB", "EUR", "FJD", "FKP", "GBP", "GEL", "GHS", "GIP", "GMD", "GNF", "GTQ", "GYD", "HKD", "HNL", "HTG", "HUF",
-    "IDR", "ILS", "INR", "IQD", "IRR", "ISK", "JMD", "JOD", "JPY", "KES", "KGS", "KHR", "KMF", "KPW", "KRW", "KWD", "KYD", "KZT", "LAK",
-    "LBP", "LKR", "LRD", "LSL", "LYD", "MAD", "MDL", "MGA", "MKD", "MMK", "MNT", "MOP", "MRU", "MUR", "MVR", "MWK", "MXN", "MYR", "MZN",
-    "NAD", "NGN", "NIO", "NOK", "NPR", "NZD", "OMR", "PAB", "PEN", "PGK", "PHP", "PKR", "PLN", "PYG", "QAR", "RON", "RSD", "RUB", "RWF",
-    "SAR", "SBD", "SCR", "SDG", "SEK", "SGD", "SHP", "SLE", "SOS", "SRD", "SSP", "STN", "SVC", "SYP", "SZL", "THB", "TJS", "TMT", "TND",
-    "TOP", "TRY", "TTD", "TWD", "TZS", "UAH", "UGX", "USD", "UYU", "UZS", "VES", "VND", "VUV", "WST", "XAF", "XCD", "XOF", "XPF", "YER",
-    "ZAR", "ZMW", "ZWG",
+    "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT",
+    "BGN", "BHD", "BIF", "BMD", "BND", "BOB", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD",
+    "CDF", "CHF", "CLP", "CNY", "COP", "CRC", "CUP", "CVE", "CZK", "DJF", "DKK", "DOP", "DZD",
+    "EGP", "ERN", "ETB", "EUR", "FJD", "FKP", "GBP", "GEL", "GHS", "GIP", "GMD", "GNF", "GTQ",
+    "GYD", "HKD", "HNL", "HTG", "HUF", "IDR", "ILS", "INR", "IQD", "IRR", "ISK", "JMD", "JOD",
+    "JPY", "KES", "KGS", "KHR", "KMF", "KPW", "KRW", "KWD", "KYD", "KZT", "LAK", "LBP", "LKR",
+    "LRD", "LSL", "LYD", "MAD", "MDL", "MGA", "MKD", "MMK", "MNT", "MOP", "MRU", "MUR", "MVR",
+    "MWK", "MXN", "MYR", "MZN", "NAD", "NGN", "NIO", "NOK", "NPR", "NZD", "OMR", "PAB", "PEN",
+    "PGK", "PHP", "PKR", "PLN", "PYG", "QAR", "RON", "RSD", "RUB", "RWF", "SAR", "SBD", "SCR",
+    "SDG", "SEK", "SGD", "SHP", "SLE", "SOS", "SRD", "SSP", "STN", "SVC", "SYP", "SZL", "THB",
+    "TJS", "TMT", "TND", "TOP", "TRY", "TTD", "TWD", "TZS", "UAH", "UGX", "USD", "UYU", "UZS",
+    "VES", "VND", "VUV", "WST", "XAF", "XCD", "XOF", "XPF", "YER", "ZAR", "ZMW", "ZWG",
 ];
 
 /// The highest price in minor units (a hundred million in a two-decimal currency).
@@ -354,7 +395,12 @@ impl EditionPatch {
             Some(c) => p.check(check_currency(c)),
             None => Some(current.currency.clone()),
         };
-        p.finish(|| EditionFields { edition_size, paper: paper.unwrap_or_default(), price_minor, currency: currency.unwrap_or_default() })
+        p.finish(|| EditionFields {
+            edition_size,
+            paper: paper.unwrap_or_default(),
+            price_minor,
+            currency: currency.unwrap_or_default(),
+        })
     }
 }
 
@@ -410,18 +456,18 @@ impl ProfilePatch {
     pub fn apply(&self, current: &ProfileFields) -> Result<ProfileFields, Vec<Invalid>> {
         let mut p = Problems::default();
         let name = match &self.name {
-            Some(n) => p.check(text::text("name", n, 1, 200, Lines::One)),
+            Some(n) => p.check(ArtistName::parse(n)).map(ArtistName::into_string),
             None => Some(current.name.clone()),
         };
         let bio = match &self.bio {
             None => current.bio.clone(),
             Some(None) => None,
-            Some(Some(b)) => p.check(text::optional_text("bio", Some(b), 10_000, Lines::Many)).flatten(),
+            Some(Some(b)) => p.check(Bio::parse(Some(b))).flatten().map(Bio::into_string),
         };
         let website = match &self.website {
             None => current.website.clone(),
             Some(None) => None,
-            Some(Some(w)) => p.check(text::website("website", Some(w))).flatten(),
+            Some(Some(w)) => p.check(Website::parse(Some(w))).flatten().map(Website::into_string),
         };
         p.finish(|| ProfileFields { name: name.unwrap_or_default(), bio, website })
     }
@@ -449,7 +495,8 @@ impl Cursor {
         let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
         let raw = std::str::from_utf8(&raw).map_err(|_| bad())?;
         let (micros, id) = raw.split_once('.').ok_or_else(bad)?;
-        let at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;
+        let at =
+            DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;
         Ok(Self { at, id: Uuid::parse_str(id).map_err(|_| bad())? })
     }
 }
@@ -460,7 +507,13 @@ mod tests {
     use proptest::prelude::*;
 
     fn fields() -> ArtworkFields {
-        NewArtwork { medium: Some("Etching".into()), year: Some(2020), ..NewArtwork::titled("Copper Sunrise") }.validate().unwrap()
+        NewArtwork {
+            medium: Some("Etching".into()),
+            year: Some(2020),
+            ..NewArtwork::titled("Copper Sunrise")
+        }
+        .validate()
+        .unwrap()
     }
 
     #[test]
@@ -475,14 +528,19 @@ mod tests {
             height_mm: Some(i32::MAX),
         };
         let fields: Vec<_> = a.validate().unwrap_err().into_iter().map(|p| p.field).collect();
-        assert_eq!(fields, ["title", "slug", "description", "medium", "year", "width_mm", "height_mm"]);
+        assert_eq!(
+            fields,
+            ["title", "slug", "description", "medium", "year", "width_mm", "height_mm"]
+        );
     }
 
     #[test]
     fn slugs_are_derived_or_checked() {
         assert_eq!(fields().slug, "copper-sunrise");
         assert!(NewArtwork::titled("!!!").validate().is_err());
-        assert!(NewArtwork { slug: Some("cafe\u{301}".into()), ..NewArtwork::titled("x") }.validate().is_err());
+        assert!(NewArtwork { slug: Some("cafe\u{301}".into()), ..NewArtwork::titled("x") }
+            .validate()
+            .is_err());
     }
 
     #[test]
@@ -491,9 +549,16 @@ mod tests {
         assert_eq!(ArtworkPatch::default().apply(&now).unwrap(), now, "empty patch is a no-op");
         let same = ArtworkPatch { title: Some(" Copper Sunrise ".into()), ..Default::default() };
         assert_eq!(same.apply(&now).unwrap(), now, "same value after cleaning is a no-op");
-        let cleared = ArtworkPatch { medium: Some(None), year: Some(Some(2021)), ..Default::default() }.apply(&now).unwrap();
-        assert_eq!((cleared.medium, cleared.year, cleared.title), (None, Some(2021), now.title.clone()));
-        let bad = ArtworkPatch { title: Some("".into()), width_mm: Some(Some(-1)), ..Default::default() };
+        let cleared =
+            ArtworkPatch { medium: Some(None), year: Some(Some(2021)), ..Default::default() }
+                .apply(&now)
+                .unwrap();
+        assert_eq!(
+            (cleared.medium, cleared.year, cleared.title),
+            (None, Some(2021), now.title.clone())
+        );
+        let bad =
+            ArtworkPatch { title: Some("".into()), width_mm: Some(Some(-1)), ..Default::default() };
         assert_eq!(bad.apply(&now).unwrap_err().len(), 2);
     }
 
@@ -501,7 +566,10 @@ mod tests {
     fn nullable_tells_null_from_absent() {
         let p: ArtworkPatch = serde_json::from_str(r#"{"medium": null}"#).unwrap();
         assert_eq!((p.medium, p.description), (Some(None), None));
-        assert!(serde_json::from_str::<ArtworkPatch>(r#"{"status": "published"}"#).is_err(), "unknown fields are refused");
+        assert!(
+            serde_json::from_str::<ArtworkPatch>(r#"{"status": "published"}"#).is_err(),
+            "unknown fields are refused"
+        );
     }
 
     #[test]
@@ -512,17 +580,32 @@ mod tests {
         assert_eq!(transition(Published, Transition::Unpublish, ready), Ok(Draft));
         assert_eq!(transition(Published, Transition::Archive, ready), Ok(Archived));
         assert_eq!(transition(Archived, Transition::Publish, ready), Ok(Published));
-        assert!(transition(Archived, Transition::Unpublish, ready).is_err(), "archived never goes back to draft");
+        assert!(
+            transition(Archived, Transition::Unpublish, ready).is_err(),
+            "archived never goes back to draft"
+        );
         assert!(transition(Published, Transition::Publish, ready).is_err());
-        let e = transition(Draft, Transition::Publish, Readiness { ready_images: 0, live_editions: 0 }).unwrap_err();
+        let e =
+            transition(Draft, Transition::Publish, Readiness { ready_images: 0, live_editions: 0 })
+                .unwrap_err();
         assert!(e.contains("ready image") && e.contains("edition"), "{e}");
     }
 
     #[test]
     fn edition_rules() {
-        let ok = NewEdition { edition_size: 50, paper: "Hahnemühle Photo Rag".into(), price_minor: 12_000, currency: "EUR".into() };
+        let ok = NewEdition {
+            edition_size: 50,
+            paper: "Hahnemühle Photo Rag".into(),
+            price_minor: 12_000,
+            currency: "EUR".into(),
+        };
         let fields = ok.validate().unwrap();
-        let bad = NewEdition { edition_size: 0, paper: "".into(), price_minor: -1, currency: "XXX".into() };
+        let bad = NewEdition {
+            edition_size: 0,
+            paper: "".into(),
+            price_minor: -1,
+            currency: "XXX".into(),
+        };
         assert_eq!(bad.validate().unwrap_err().len(), 4);
         let huge = NewEdition { price_minor: i64::MAX, ..ok.clone() };
         assert_eq!(huge.validate().unwrap_err()[0].field, "price_minor");
@@ -542,9 +625,16 @@ mod tests {
     #[test]
     fn profile_patch() {
         let now = ProfileFields { name: "Ada".into(), bio: None, website: None };
-        let p = ProfilePatch { bio: Some(Some("Prints\nsince 1990".into())), ..Default::default() }.apply(&now).unwrap();
+        let p = ProfilePatch { bio: Some(Some("Prints\nsince 1990".into())), ..Default::default() }
+            .apply(&now)
+            .unwrap();
         assert_eq!(p.bio.as_deref(), Some("Prints\nsince 1990"));
-        assert!(ProfilePatch { website: Some(Some("http://x.example".into())), ..Default::default() }.apply(&now).is_err());
+        assert!(ProfilePatch {
+            website: Some(Some("http://x.example".into())),
+            ..Default::default()
+        }
+        .apply(&now)
+        .is_err());
     }
 
     #[test]

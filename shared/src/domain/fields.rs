@@ -152,14 +152,21 @@ pub struct NewArtistFields {
 }
 
 impl NewArtistFields {
-    pub fn parse(name: &str, email: &str, bio: Option<&str>, website: Option<&str>) -> Result<Self, Vec<Invalid>> {
+    pub fn parse(
+        name: &str,
+        email: &str,
+        bio: Option<&str>,
+        website: Option<&str>,
+    ) -> Result<Self, Vec<Invalid>> {
         let mut problems = Problems::default();
         let name = problems.check(ArtistName::parse(name));
         let email = problems.check(Email::parse(email));
         let bio = problems.check(Bio::parse(bio));
         let website = problems.check(Website::parse(website));
         match problems.finish(|| (name, email, bio, website))? {
-            (Some(name), Some(email), Some(bio), Some(website)) => Ok(Self { name, email, bio, website }),
+            (Some(name), Some(email), Some(bio), Some(website)) => {
+                Ok(Self { name, email, bio, website })
+            }
             // `finish` fails whenever a field did.
             _ => Err(Vec::new()),
         }
@@ -173,7 +180,11 @@ mod tests {
     #[test]
     fn one_rule_for_every_interface() {
         assert!(ArtistName::parse("Ada\u{202E}").is_err(), "bidi overrides are refused");
-        assert_eq!(ArtistName::parse("  Cafe\u{301} ").unwrap().as_str(), "Caf\u{e9}", "trimmed and NFC");
+        assert_eq!(
+            ArtistName::parse("  Cafe\u{301} ").unwrap().as_str(),
+            "Caf\u{e9}",
+            "trimmed and NFC"
+        );
         assert!(Website::parse(Some("https://")).is_err(), "a URL needs a host");
         assert!(Website::parse(Some("http://ada.example")).is_err());
         assert_eq!(Website::parse(Some("")).unwrap(), None);
@@ -182,8 +193,14 @@ mod tests {
         for days in [0, 366, -1, i64::from(u32::MAX) + 1] {
             assert!(TokenLifetime::parse(days).is_err(), "{days}");
         }
-        assert_eq!(TokenHolder::parse(Scope::Artist, None), Err(HolderMismatch::ArtistTokenWithoutArtist));
-        assert_eq!(TokenHolder::parse(Scope::Admin, Some(Uuid::nil())), Err(HolderMismatch::AdminTokenWithArtist));
+        assert_eq!(
+            TokenHolder::parse(Scope::Artist, None),
+            Err(HolderMismatch::ArtistTokenWithoutArtist)
+        );
+        assert_eq!(
+            TokenHolder::parse(Scope::Admin, Some(Uuid::nil())),
+            Err(HolderMismatch::AdminTokenWithArtist)
+        );
         let many = NewArtistFields::parse("", "nope", None, Some("ftp://x")).unwrap_err();
         assert_eq!(many.iter().map(|i| i.field).collect::<Vec<_>>(), ["name", "email", "website"]);
     }

@@ -224,7 +224,9 @@ pub fn slugify(title: &str) -> String {
 pub fn valid_slug(slug: &str) -> bool {
     !slug.is_empty()
         && slug.len() <= 120
-        && slug.split('-').all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        && slug.split('-').all(|part| {
+            !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
 }
 
 /// The key an original is uploaded to: the artwork and image ids, then the
@@ -267,7 +269,10 @@ pub const UPLOAD_TYPES: [(&str, &[&str]); 5] = [
 
 /// The `Content-Type` an upload's POST policy pins: the one the client
 /// declares, or else the one its file name implies; never a non-image type.
-pub fn upload_content_type(file_name: &str, declared: Option<&str>) -> Result<&'static str, Invalid> {
+pub fn upload_content_type(
+    file_name: &str,
+    declared: Option<&str>,
+) -> Result<&'static str, Invalid> {
     let known = || UPLOAD_TYPES.iter().map(|(t, _)| *t).collect::<Vec<_>>().join(", ");
     if let Some(declared) = declared {
         let declared = declared.trim().to_ascii_lowercase();
@@ -278,12 +283,18 @@ pub fn upload_content_type(file_name: &str, declared: Option<&str>) -> Result<&'
             .map(|(t, _)| *t)
             .ok_or_else(|| invalid("content_type", format!("must be one of {}", known())));
     }
-    let extension = file_name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    let extension =
+        file_name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
     UPLOAD_TYPES
         .iter()
         .find(|(_, exts)| exts.contains(&extension.as_str()))
         .map(|(t, _)| *t)
-        .ok_or_else(|| invalid("content_type", format!("cannot be told from the file name; send one of {}", known())))
+        .ok_or_else(|| {
+            invalid(
+                "content_type",
+                format!("cannot be told from the file name; send one of {}", known()),
+            )
+        })
 }
 
 /// Deterministic key of a rendition, so a retried event overwrites rather than duplicates.
@@ -304,7 +315,10 @@ mod tests {
 
     #[test]
     fn event_keys_decode_plus_percent_and_unicode() {
-        assert_eq!(decode_event_key("originals/a/b/My+Sunrise.jpg"), "originals/a/b/My Sunrise.jpg");
+        assert_eq!(
+            decode_event_key("originals/a/b/My+Sunrise.jpg"),
+            "originals/a/b/My Sunrise.jpg"
+        );
         assert_eq!(decode_event_key("originals/a/b/1%2B1.jpg"), "originals/a/b/1+1.jpg");
         assert_eq!(decode_event_key("originals/a/b/%C3%89t%C3%A9.png"), "originals/a/b/Été.png");
         assert_eq!(decode_event_key("plain"), "plain");
@@ -318,7 +332,10 @@ mod tests {
         assert_eq!(upload_content_type("x.png", Some(" Image/WebP ")).unwrap(), "image/webp");
         assert!(upload_content_type("notes.txt", None).is_err());
         assert!(upload_content_type("page.html", Some("text/html")).is_err());
-        assert!(upload_content_type("x.jpg", Some("image/svg+xml")).is_err(), "SVG can carry script");
+        assert!(
+            upload_content_type("x.jpg", Some("image/svg+xml")).is_err(),
+            "SVG can carry script"
+        );
     }
 
     #[test]
@@ -359,7 +376,8 @@ mod tests {
     #[test]
     fn principals() {
         let artist = Uuid::new_v4();
-        let p = Principal { token_id: Uuid::new_v4(), scope: Scope::Artist, artist_id: Some(artist) };
+        let p =
+            Principal { token_id: Uuid::new_v4(), scope: Scope::Artist, artist_id: Some(artist) };
         assert!(p.may_manage(artist));
         assert!(!p.may_manage(Uuid::new_v4()));
         let admin = Principal { token_id: Uuid::new_v4(), scope: Scope::Admin, artist_id: None };
@@ -368,7 +386,9 @@ mod tests {
 
     #[test]
     fn statuses_parse_their_own_text() {
-        for s in [ImageStatus::Pending, ImageStatus::Processing, ImageStatus::Ready, ImageStatus::Failed] {
+        for s in
+            [ImageStatus::Pending, ImageStatus::Processing, ImageStatus::Ready, ImageStatus::Failed]
+        {
             assert_eq!(s.as_str().parse::<ImageStatus>().unwrap(), s);
         }
         assert!("deleted".parse::<ArtworkStatus>().is_err());
@@ -382,7 +402,8 @@ pub const TOKEN_PREFIX: &str = "cpg_";
 pub fn new_token() -> (String, String) {
     use base64::Engine;
     let bytes: [u8; 32] = rand::random();
-    let secret = format!("{TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
+    let secret =
+        format!("{TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
     let digest = token_digest(&secret);
     (secret, digest)
 }

@@ -14,7 +14,13 @@ pub enum Lines {
 }
 
 /// The cleaned text, or why it is refused. `min` counts characters after trimming.
-pub fn text(field: &'static str, value: &str, min: usize, max: usize, lines: Lines) -> Result<String, Invalid> {
+pub fn text(
+    field: &'static str,
+    value: &str,
+    min: usize,
+    max: usize,
+    lines: Lines,
+) -> Result<String, Invalid> {
     let allowed = |c: char| lines == Lines::Many && matches!(c, '\n' | '\t' | '\r');
     if value.chars().any(|c| (c.is_control() && !allowed(c)) || is_invisible_format(c)) {
         return Err(invalid(field, "must not contain control characters"));
@@ -34,7 +40,12 @@ pub fn text(field: &'static str, value: &str, min: usize, max: usize, lines: Lin
 }
 
 /// Optional text: absent stays absent, and an empty string clears the value.
-pub fn optional_text(field: &'static str, value: Option<&str>, max: usize, lines: Lines) -> Result<Option<String>, Invalid> {
+pub fn optional_text(
+    field: &'static str,
+    value: Option<&str>,
+    max: usize,
+    lines: Lines,
+) -> Result<Option<String>, Invalid> {
     match value {
         None => Ok(None),
         Some(v) => text(field, v, 0, max, lines).map(|s| Some(s).filter(|s| !s.is_empty())),
@@ -51,7 +62,9 @@ fn is_invisible_format(c: char) -> bool {
 pub fn website(field: &'static str, value: Option<&str>) -> Result<Option<String>, Invalid> {
     let Some(raw) = optional_text(field, value, 2000, Lines::One)? else { return Ok(None) };
     match url::Url::parse(&raw) {
-        Ok(u) if u.scheme() == "https" && u.host_str().is_some_and(|h| !h.is_empty()) => Ok(Some(raw)),
+        Ok(u) if u.scheme() == "https" && u.host_str().is_some_and(|h| !h.is_empty()) => {
+            Ok(Some(raw))
+        }
         _ => Err(invalid(field, "must be an https:// address")),
     }
 }
@@ -86,7 +99,10 @@ mod tests {
             assert_eq!(e.field, "title");
             assert!(e.message.contains("control"), "{bad:?}");
         }
-        assert_eq!(text("bio", "line 1\nline 2\ttab", 0, 100, Lines::Many).unwrap(), "line 1\nline 2\ttab");
+        assert_eq!(
+            text("bio", "line 1\nline 2\ttab", 0, 100, Lines::Many).unwrap(),
+            "line 1\nline 2\ttab"
+        );
         assert!(text("bio", "nul\u{0}", 0, 100, Lines::Many).is_err());
     }
 
@@ -94,7 +110,10 @@ mod tests {
     fn text_is_normalised_to_nfc_and_trimmed() {
         let decomposed = "Cafe\u{301} ";
         assert_eq!(text("name", decomposed, 1, 10, Lines::One).unwrap(), "Café");
-        assert_eq!(text("name", "Café", 1, 10, Lines::One).unwrap(), text("name", decomposed, 1, 10, Lines::One).unwrap());
+        assert_eq!(
+            text("name", "Café", 1, 10, Lines::One).unwrap(),
+            text("name", decomposed, 1, 10, Lines::One).unwrap()
+        );
     }
 
     #[test]

@@ -91,16 +91,26 @@ const CLOCK_WINDOW: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 
 /// Checks a proof before anything is sent: SigV4 for STS, signed over the
 /// task header, signed within minutes of now.
-pub fn check_shape(proof: &IdentityProof, now: chrono::DateTime<chrono::Utc>) -> Result<(), IdentityError> {
+pub fn check_shape(
+    proof: &IdentityProof,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), IdentityError> {
     let bad = |why: &str| Err(IdentityError::Malformed(why.to_owned()));
-    if proof.authorization.len() > 2048 || proof.security_token.as_ref().is_some_and(|t| t.len() > 4096) {
+    if proof.authorization.len() > 2048
+        || proof.security_token.as_ref().is_some_and(|t| t.len() > 4096)
+    {
         return bad("oversized");
     }
-    if proof.nonce.len() != 32 || !proof.nonce.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if proof.nonce.len() != 32
+        || !proof.nonce.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return bad("the nonce is not 128 bits of hex");
     }
     let printable = |v: &str| v.bytes().all(|b| (0x20..0x7f).contains(&b));
-    if !printable(&proof.authorization) || !printable(&proof.amz_date) || !proof.security_token.as_deref().is_none_or(printable) {
+    if !printable(&proof.authorization)
+        || !printable(&proof.amz_date)
+        || !proof.security_token.as_deref().is_none_or(printable)
+    {
         return bad("headers must be printable ASCII");
     }
     let Some(rest) = proof.authorization.strip_prefix("AWS4-HMAC-SHA256 Credential=") else {
@@ -134,7 +144,9 @@ pub fn parse_caller(xml: &str) -> Result<ProvenCaller, IdentityError> {
         Some(xml[start..end].trim().to_owned())
     };
     match (field("Arn"), field("Account")) {
-        (Some(arn), Some(account)) if arn.starts_with("arn:") && !account.is_empty() => Ok(ProvenCaller { arn, account }),
+        (Some(arn), Some(account)) if arn.starts_with("arn:") && !account.is_empty() => {
+            Ok(ProvenCaller { arn, account })
+        }
         _ => Err(IdentityError::Malformed("STS answer names no caller".into())),
     }
 }
@@ -153,24 +165,35 @@ impl OperatorRole {
     /// `function_arn`: `arn:<partition>:lambda:<region>:<account>:function:<name>[:<qualifier>]`.
     pub fn of_function(function_arn: &str, role: &str) -> Result<Self, IdentityError> {
         let parts: Vec<&str> = function_arn.split(':').collect();
-        let unbound = || IdentityError::Unbound(format!("{function_arn:?} is not a Lambda function ARN"));
+        let unbound =
+            || IdentityError::Unbound(format!("{function_arn:?} is not a Lambda function ARN"));
         if parts.len() < 7 || parts[0] != "arn" || parts[2] != "lambda" || parts[5] != "function" {
             return Err(unbound());
         }
         let (partition, account) = (parts[1], parts[4]);
-        if partition.is_empty() || account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+        if partition.is_empty()
+            || account.len() != 12
+            || !account.bytes().all(|b| b.is_ascii_digit())
+        {
             return Err(unbound());
         }
-        Ok(Self { partition: partition.to_owned(), account: account.to_owned(), role: role.to_owned() })
+        Ok(Self {
+            partition: partition.to_owned(),
+            account: account.to_owned(),
+            role: role.to_owned(),
+        })
     }
 
     /// Whether `caller` is a session of exactly this role: partition, account
     /// and role name all compared, and a session name present.
     pub fn check(&self, caller: &ProvenCaller) -> Result<(), IdentityError> {
-        let prefix = format!("arn:{}:sts::{}:assumed-role/{}/", self.partition, self.account, self.role);
+        let prefix =
+            format!("arn:{}:sts::{}:assumed-role/{}/", self.partition, self.account, self.role);
         let session = caller.arn.strip_prefix(&prefix);
         match session {
-            Some(s) if !s.is_empty() && !s.contains('/') && caller.account == self.account => Ok(()),
+            Some(s) if !s.is_empty() && !s.contains('/') && caller.account == self.account => {
+                Ok(())
+            }
             _ => Err(IdentityError::NotOperator { arn: caller.arn.clone() }),
         }
     }
@@ -193,8 +216,14 @@ mod tests {
         let caller = parse_caller(xml).unwrap();
         assert_eq!(caller.account, "111122223333");
         let function = "arn:aws:lambda:eu-west-1:111122223333:function:copper-gallery-api";
-        OperatorRole::of_function(function, "copper-gallery-operator").unwrap().check(&caller).unwrap();
-        assert!(OperatorRole::of_function(function, "copper-gallery-admin").unwrap().check(&caller).is_err());
+        OperatorRole::of_function(function, "copper-gallery-operator")
+            .unwrap()
+            .check(&caller)
+            .unwrap();
+        assert!(OperatorRole::of_function(function, "copper-gallery-admin")
+            .unwrap()
+            .check(&caller)
+            .is_err());
         assert!(parse_caller("<Error><Code>SignatureDoesNotMatch</Code></Error>").is_err());
     }
 
@@ -202,35 +231,70 @@ mod tests {
     /// same name in another account is not the operator.
     #[test]
     fn a_same_named_role_in_another_account_is_not_the_operator() {
-        let role = OperatorRole::of_function("arn:aws:lambda:eu-west-1:111122223333:function:g-api:live", "g-operator").unwrap();
-        let other =
-            ProvenCaller { arn: "arn:aws:sts::999999999999:assumed-role/g-operator/mallory".into(), account: "999999999999".into() };
+        let role = OperatorRole::of_function(
+            "arn:aws:lambda:eu-west-1:111122223333:function:g-api:live",
+            "g-operator",
+        )
+        .unwrap();
+        let other = ProvenCaller {
+            arn: "arn:aws:sts::999999999999:assumed-role/g-operator/mallory".into(),
+            account: "999999999999".into(),
+        };
         assert!(matches!(role.check(&other), Err(IdentityError::NotOperator { .. })));
         // STS's account field cannot vouch for an ARN of another account either.
-        let mixed =
-            ProvenCaller { arn: "arn:aws:sts::999999999999:assumed-role/g-operator/mallory".into(), account: "111122223333".into() };
+        let mixed = ProvenCaller {
+            arn: "arn:aws:sts::999999999999:assumed-role/g-operator/mallory".into(),
+            account: "111122223333".into(),
+        };
         assert!(role.check(&mixed).is_err());
-        let ours = ProvenCaller { arn: "arn:aws:sts::111122223333:assumed-role/g-operator/alice".into(), account: "111122223333".into() };
+        let ours = ProvenCaller {
+            arn: "arn:aws:sts::111122223333:assumed-role/g-operator/alice".into(),
+            account: "111122223333".into(),
+        };
         role.check(&ours).unwrap();
         // The whole role name: a longer name with the same prefix is another role.
-        let longer =
-            ProvenCaller { arn: "arn:aws:sts::111122223333:assumed-role/g-operator-x/alice".into(), account: "111122223333".into() };
+        let longer = ProvenCaller {
+            arn: "arn:aws:sts::111122223333:assumed-role/g-operator-x/alice".into(),
+            account: "111122223333".into(),
+        };
         assert!(role.check(&longer).is_err());
-        let sessionless = ProvenCaller { arn: "arn:aws:sts::111122223333:assumed-role/g-operator/".into(), account: "111122223333".into() };
+        let sessionless = ProvenCaller {
+            arn: "arn:aws:sts::111122223333:assumed-role/g-operator/".into(),
+            account: "111122223333".into(),
+        };
         assert!(role.check(&sessionless).is_err());
     }
 
     #[test]
     fn the_partition_is_the_functions() {
-        let role = OperatorRole::of_function("arn:aws-cn:lambda:cn-north-1:111122223333:function:g-api", "g-operator").unwrap();
-        let china =
-            ProvenCaller { arn: "arn:aws-cn:sts::111122223333:assumed-role/g-operator/alice".into(), account: "111122223333".into() };
+        let role = OperatorRole::of_function(
+            "arn:aws-cn:lambda:cn-north-1:111122223333:function:g-api",
+            "g-operator",
+        )
+        .unwrap();
+        let china = ProvenCaller {
+            arn: "arn:aws-cn:sts::111122223333:assumed-role/g-operator/alice".into(),
+            account: "111122223333".into(),
+        };
         role.check(&china).unwrap();
-        let global = ProvenCaller { arn: "arn:aws:sts::111122223333:assumed-role/g-operator/alice".into(), account: "111122223333".into() };
+        let global = ProvenCaller {
+            arn: "arn:aws:sts::111122223333:assumed-role/g-operator/alice".into(),
+            account: "111122223333".into(),
+        };
         assert!(role.check(&global).is_err());
-        for bad in ["", "arn:aws:lambda:eu-west-1:1111:function:x", "arn:aws:s3:::bucket", "arn:aws:lambda:eu-west-1:111122223333:layer:x"]
-        {
-            assert!(matches!(OperatorRole::of_function(bad, "g-operator"), Err(IdentityError::Unbound(_))), "{bad}");
+        for bad in [
+            "",
+            "arn:aws:lambda:eu-west-1:1111:function:x",
+            "arn:aws:s3:::bucket",
+            "arn:aws:lambda:eu-west-1:111122223333:layer:x",
+        ] {
+            assert!(
+                matches!(
+                    OperatorRole::of_function(bad, "g-operator"),
+                    Err(IdentityError::Unbound(_))
+                ),
+                "{bad}"
+            );
         }
     }
 }

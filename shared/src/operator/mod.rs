@@ -15,7 +15,9 @@ pub mod identity;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::domain::fields::{HolderMismatch, NewArtistFields, TokenHolder, TokenLabel, TokenLifetime};
+use crate::domain::fields::{
+    HolderMismatch, NewArtistFields, TokenHolder, TokenLabel, TokenLifetime,
+};
 use crate::domain::{Invalid, Scope};
 pub use identity::{IdentityError, IdentityProof, ProvenCaller};
 
@@ -179,9 +181,10 @@ impl OperatorTask {
             | Self::BackupHistory { .. }
             | Self::VerifyBackup { .. }
             | Self::RestoreBackup { .. } => TaskOwner::Backup,
-            Self::RunRetention { .. } | Self::RetentionPolicy | Self::EraseArtist { .. } | Self::ListErasures { .. } => {
-                TaskOwner::Retention
-            }
+            Self::RunRetention { .. }
+            | Self::RetentionPolicy
+            | Self::EraseArtist { .. }
+            | Self::ListErasures { .. } => TaskOwner::Retention,
         }
     }
 
@@ -232,19 +235,33 @@ impl OperatorTask {
                 TokenLifetime::parse(i64::from(*expires_in_days)).map_err(InvalidTask::flag)?;
                 match TokenHolder::parse(*scope, *artist_id) {
                     Ok(_) => Ok(()),
-                    Err(HolderMismatch::ArtistTokenWithoutArtist) => invalid("an artist token needs --artist"),
-                    Err(HolderMismatch::AdminTokenWithArtist) => invalid("an admin token belongs to no artist; drop --artist"),
+                    Err(HolderMismatch::ArtistTokenWithoutArtist) => {
+                        invalid("an artist token needs --artist")
+                    }
+                    Err(HolderMismatch::AdminTokenWithArtist) => {
+                        invalid("an admin token belongs to no artist; drop --artist")
+                    }
                 }
             }
             Self::RevokeToken { reason, .. } if reason.trim().is_empty() || reason.len() > 500 => {
                 invalid("--reason is required (at most 500 characters)")
             }
-            Self::RestoreBackup { database, .. } => restorable_database(database).map_err(|e| InvalidTask(format!("--database: {e}"))),
-            Self::CreateArtist { name, email, bio, website } => NewArtistFields::parse(name, email, bio.as_deref(), website.as_deref())
-                .map(drop)
-                .map_err(|mut problems| InvalidTask::flag(problems.remove(0))),
-            Self::EraseArtist { confirmed: false, .. } => invalid("erasing an artist cannot be undone: repeat the command with --confirm"),
-            Self::BackupHistory { limit } | Self::ListArtists { limit } | Self::ListErasures { limit } if !(1..=200).contains(limit) => {
+            Self::RestoreBackup { database, .. } => {
+                restorable_database(database).map_err(|e| InvalidTask(format!("--database: {e}")))
+            }
+            Self::CreateArtist { name, email, bio, website } => {
+                NewArtistFields::parse(name, email, bio.as_deref(), website.as_deref())
+                    .map(drop)
+                    .map_err(|mut problems| InvalidTask::flag(problems.remove(0)))
+            }
+            Self::EraseArtist { confirmed: false, .. } => {
+                invalid("erasing an artist cannot be undone: repeat the command with --confirm")
+            }
+            Self::BackupHistory { limit }
+            | Self::ListArtists { limit }
+            | Self::ListErasures { limit }
+                if !(1..=200).contains(limit) =>
+            {
                 invalid("--limit must be between 1 and 200")
             }
             _ => Ok(()),
@@ -287,12 +304,14 @@ mod tests {
 
     #[test]
     fn tasks_round_trip_and_unknown_ones_are_refused() {
-        let task = OperatorTask::RevokeToken { token_id: Uuid::nil(), reason: "leaked in a log".into() };
+        let task =
+            OperatorTask::RevokeToken { token_id: Uuid::nil(), reason: "leaked in a log".into() };
         let json = serde_json::to_string(&task).unwrap();
         assert_eq!(serde_json::from_str::<OperatorTask>(&json).unwrap(), task);
         assert!(serde_json::from_str::<OperatorTask>(r#"{"kind":"drop-database"}"#).is_err());
         let identity = serde_json::json!({ "authorization": "", "amz_date": "", "nonce": "" });
-        let event = serde_json::json!({ "operator_task": { "kind": "run-backup" }, "identity": identity });
+        let event =
+            serde_json::json!({ "operator_task": { "kind": "run-backup" }, "identity": identity });
         assert!(OperatorRequest::is_operator_event(&event));
         assert!(serde_json::from_value::<OperatorRequest>(event).is_ok());
         let extra = serde_json::json!({ "operator_task": { "kind": "run-backup" }, "identity": identity, "as": "root" });
@@ -301,11 +320,26 @@ mod tests {
 
     #[test]
     fn bad_arguments_are_refused_before_anything_runs() {
-        let forced = OperatorTask::BootstrapAdmin { label: "first".into(), expires_in_days: 30, force: true, reason: None };
+        let forced = OperatorTask::BootstrapAdmin {
+            label: "first".into(),
+            expires_in_days: 30,
+            force: true,
+            reason: None,
+        };
         assert!(forced.validate().is_err());
-        let artistless = OperatorTask::CreateToken { scope: Scope::Artist, artist_id: None, label: "x".into(), expires_in_days: 30 };
+        let artistless = OperatorTask::CreateToken {
+            scope: Scope::Artist,
+            artist_id: None,
+            label: "x".into(),
+            expires_in_days: 30,
+        };
         assert!(artistless.validate().is_err());
-        let forever = OperatorTask::CreateToken { scope: Scope::Admin, artist_id: None, label: "x".into(), expires_in_days: 5000 };
+        let forever = OperatorTask::CreateToken {
+            scope: Scope::Admin,
+            artist_id: None,
+            label: "x".into(),
+            expires_in_days: 5000,
+        };
         assert!(forever.validate().is_err());
         assert!(OperatorTask::BackupHistory { limit: 0 }.validate().is_err());
         assert!(OperatorTask::RunBackup.validate().is_ok());
@@ -316,6 +350,8 @@ mod tests {
         assert_eq!(OperatorTask::ListTokens { include_dead: false }.owner(), TaskOwner::Api);
         assert_eq!(OperatorTask::RunRestoreDrill.owner(), TaskOwner::Backup);
         assert_eq!(OperatorTask::RunRetention { dry_run: true }.owner(), TaskOwner::Retention);
-        assert!(OperatorTask::EraseArtist { artist_id: Uuid::nil(), confirmed: false }.validate().is_err());
+        assert!(OperatorTask::EraseArtist { artist_id: Uuid::nil(), confirmed: false }
+            .validate()
+            .is_err());
     }
 }

@@ -75,18 +75,27 @@ impl Policy {
     /// that would break a promise (e.g. keeping no backup) are problems.
     pub fn read(env: &mut Env) -> Self {
         let d = Self::default();
-        let days_of = |env: &mut Env, name: &str, default: Duration| Duration::days(env.parse_or(name, default.num_days()));
-        let deleted_artwork_grace = days_of(env, "RETENTION_DELETED_ARTWORK_DAYS", d.deleted_artwork_grace);
+        let days_of = |env: &mut Env, name: &str, default: Duration| {
+            Duration::days(env.parse_or(name, default.num_days()))
+        };
+        let deleted_artwork_grace =
+            days_of(env, "RETENTION_DELETED_ARTWORK_DAYS", d.deleted_artwork_grace);
         let failed_image_age = days_of(env, "RETENTION_FAILED_IMAGE_DAYS", d.failed_image_age);
-        let abandoned_upload_age = days_of(env, "RETENTION_ABANDONED_UPLOAD_DAYS", d.abandoned_upload_age);
+        let abandoned_upload_age =
+            days_of(env, "RETENTION_ABANDONED_UPLOAD_DAYS", d.abandoned_upload_age);
         let dead_token_age = days_of(env, "RETENTION_DEAD_TOKEN_DAYS", d.dead_token_age);
         let audit_age = days_of(env, "RETENTION_AUDIT_DAYS", d.audit_age);
         let backup_record_age = days_of(env, "RETENTION_BACKUP_RECORD_DAYS", d.backup_record_age);
-        let database_snapshot_age = days_of(env, "RETENTION_DATABASE_SNAPSHOT_DAYS", d.database_snapshot_age);
+        let database_snapshot_age =
+            days_of(env, "RETENTION_DATABASE_SNAPSHOT_DAYS", d.database_snapshot_age);
         let failed_backup_age = days_of(env, "RETENTION_FAILED_BACKUP_DAYS", d.rotation.failed_age);
-        let hours = |env: &mut Env, name: &str, default: Duration| Duration::hours(env.parse_or(name, default.num_hours()));
-        let stuck_processing_age = hours(env, "RETENTION_STUCK_PROCESSING_HOURS", d.stuck_processing_age);
-        let idempotency_key_age = hours(env, "RETENTION_IDEMPOTENCY_KEY_HOURS", d.idempotency_key_age);
+        let hours = |env: &mut Env, name: &str, default: Duration| {
+            Duration::hours(env.parse_or(name, default.num_hours()))
+        };
+        let stuck_processing_age =
+            hours(env, "RETENTION_STUCK_PROCESSING_HOURS", d.stuck_processing_age);
+        let idempotency_key_age =
+            hours(env, "RETENTION_IDEMPOTENCY_KEY_HOURS", d.idempotency_key_age);
         let r = &d.rotation;
         let rotation = Rotation {
             keep_last: env.parse_or("RETENTION_BACKUP_KEEP_LAST", r.keep_last),
@@ -130,7 +139,11 @@ impl Policy {
             ("RETENTION_BACKUP_RECORD_DAYS", self.backup_record_age),
             ("RETENTION_DATABASE_SNAPSHOT_DAYS", self.database_snapshot_age),
         ];
-        problems.extend(ages.iter().filter(|(_, d)| *d <= Duration::zero()).map(|(name, _)| format!("{name} must be positive")));
+        problems.extend(
+            ages.iter()
+                .filter(|(_, d)| *d <= Duration::zero())
+                .map(|(name, _)| format!("{name} must be positive")),
+        );
         // An audit trail shorter than a year breaks the security decision's log retention.
         if self.audit_age < Duration::days(365) {
             problems.push("RETENTION_AUDIT_DAYS must be at least 365".to_owned());
@@ -230,7 +243,9 @@ mod tests {
     use std::collections::HashMap;
 
     fn read(pairs: &[(&str, &str)]) -> Result<Policy, crate::config::ConfigError> {
-        let mut env = Env::from_map(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<HashMap<_, _>>());
+        let mut env = Env::from_map(
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<HashMap<_, _>>(),
+        );
         let policy = Policy::read(&mut env);
         env.finish(policy)
     }
@@ -238,17 +253,27 @@ mod tests {
     #[test]
     fn defaults_when_unset_and_values_when_set() {
         assert_eq!(read(&[]).unwrap(), Policy::default());
-        let p = read(&[("RETENTION_BACKUP_MONTHLY", "24"), ("RETENTION_STUCK_PROCESSING_HOURS", "6")]).unwrap();
+        let p =
+            read(&[("RETENTION_BACKUP_MONTHLY", "24"), ("RETENTION_STUCK_PROCESSING_HOURS", "6")])
+                .unwrap();
         assert_eq!(p.rotation.monthly, 24);
         assert_eq!(p.stuck_processing_age, Duration::hours(6));
     }
 
     #[test]
     fn a_policy_that_breaks_a_promise_is_refused() {
-        let err =
-            read(&[("RETENTION_BACKUP_KEEP_LAST", "0"), ("RETENTION_AUDIT_DAYS", "30"), ("RETENTION_DEAD_TOKEN_DAYS", "0")]).unwrap_err();
+        let err = read(&[
+            ("RETENTION_BACKUP_KEEP_LAST", "0"),
+            ("RETENTION_AUDIT_DAYS", "30"),
+            ("RETENTION_DEAD_TOKEN_DAYS", "0"),
+        ])
+        .unwrap_err();
         let text = err.to_string();
-        for needle in ["KEEP_LAST must be at least 1", "AUDIT_DAYS must be at least 365", "DEAD_TOKEN_DAYS must be positive"] {
+        for needle in [
+            "KEEP_LAST must be at least 1",
+            "AUDIT_DAYS must be at least 365",
+            "DEAD_TOKEN_DAYS must be positive",
+        ] {
             assert!(text.contains(needle), "{needle} in {text}");
         }
     }
@@ -257,7 +282,11 @@ mod tests {
     fn every_rule_is_documented() {
         let doc = include_str!("../../../docs/retention.md");
         for rule in Policy::default().rules() {
-            assert!(doc.contains(&format!("`{}`", rule.rule)), "docs/retention.md does not describe `{}`", rule.rule);
+            assert!(
+                doc.contains(&format!("`{}`", rule.rule)),
+                "docs/retention.md does not describe `{}`",
+                rule.rule
+            );
         }
     }
 }

@@ -31,7 +31,14 @@ pub struct Rotation {
 
 impl Default for Rotation {
     fn default() -> Self {
-        Self { keep_last: 7, daily: 7, weekly: 4, monthly: 12, yearly: 0, failed_age: Duration::days(7) }
+        Self {
+            keep_last: 7,
+            daily: 7,
+            weekly: 4,
+            monthly: 12,
+            yearly: 0,
+            failed_age: Duration::days(7),
+        }
     }
 }
 
@@ -108,10 +115,15 @@ pub fn decide(backups: &[BackupFacts], now: DateTime<Utc>, rotation: &Rotation) 
     if let Some(b) = good.iter().find(|b| b.drill_succeeded) {
         keep(b.id, Keep::LastRestorable);
     }
-    for b in newest_first.iter().filter(|b| !b.succeeded && now - b.started_at < rotation.failed_age) {
+    for b in
+        newest_first.iter().filter(|b| !b.succeeded && now - b.started_at < rotation.failed_age)
+    {
         keep(b.id, Keep::RecentFailure);
     }
-    newest_first.iter().map(|b| Decision { id: b.id, keep: reasons.remove(&b.id).unwrap_or_default() }).collect()
+    newest_first
+        .iter()
+        .map(|b| Decision { id: b.id, keep: reasons.remove(&b.id).unwrap_or_default() })
+        .collect()
 }
 
 /// The backups [`decide`] expires.
@@ -123,15 +135,30 @@ pub fn to_expire(backups: &[BackupFacts], now: DateTime<Utc>, rotation: &Rotatio
 /// good, drilled backup keeps arriving every day at the newest one's time of
 /// day. `None` when the rotation would keep it beyond any horizon it has
 /// (the newest restorable backup, say, while no newer one is drilled).
-pub fn removal_date(backups: &[BackupFacts], id: Uuid, now: DateTime<Utc>, rotation: &Rotation) -> Option<DateTime<Utc>> {
+pub fn removal_date(
+    backups: &[BackupFacts],
+    id: Uuid,
+    now: DateTime<Utc>,
+    rotation: &Rotation,
+) -> Option<DateTime<Utc>> {
     let mut world: Vec<BackupFacts> = backups.to_vec();
     let newest = world.iter().map(|b| b.started_at).max().unwrap_or(now);
     let step = |day: i64| newest.max(now - Duration::days(1)) + Duration::days(day);
-    let horizon = rotation.keep_last + rotation.daily + 7 * rotation.weekly + 31 * rotation.monthly + 366 * rotation.yearly + 2;
+    let horizon = rotation.keep_last
+        + rotation.daily
+        + 7 * rotation.weekly
+        + 31 * rotation.monthly
+        + 366 * rotation.yearly
+        + 2;
     for day in 0..=horizon as i64 {
         let at = if day == 0 { now } else { step(day) };
         if day > 0 {
-            world.push(BackupFacts { id: Uuid::new_v4(), started_at: at, succeeded: true, drill_succeeded: true });
+            world.push(BackupFacts {
+                id: Uuid::new_v4(),
+                started_at: at,
+                succeeded: true,
+                drill_succeeded: true,
+            });
         }
         if to_expire(&world, at, rotation).contains(&id) {
             return Some(at);
@@ -150,7 +177,12 @@ mod tests {
     }
 
     fn good(n: u128, when: DateTime<Utc>) -> BackupFacts {
-        BackupFacts { id: Uuid::from_u128(n), started_at: when, succeeded: true, drill_succeeded: false }
+        BackupFacts {
+            id: Uuid::from_u128(n),
+            started_at: when,
+            succeeded: true,
+            drill_succeeded: false,
+        }
     }
 
     fn daily_backups(from: DateTime<Utc>, days: i64) -> Vec<BackupFacts> {
@@ -163,8 +195,13 @@ mod tests {
         let now = at("2027-01-01T02:00:00Z");
         let rotation = Rotation { keep_last: 0, ..Rotation::default() };
         let kept: Vec<DateTime<Utc>> = {
-            let ids: Vec<Uuid> = decide(&backups, now, &rotation).into_iter().filter(|d| !d.expires()).map(|d| d.id).collect();
-            let mut dates: Vec<_> = backups.iter().filter(|b| ids.contains(&b.id)).map(|b| b.started_at).collect();
+            let ids: Vec<Uuid> = decide(&backups, now, &rotation)
+                .into_iter()
+                .filter(|d| !d.expires())
+                .map(|d| d.id)
+                .collect();
+            let mut dates: Vec<_> =
+                backups.iter().filter(|b| ids.contains(&b.id)).map(|b| b.started_at).collect();
             dates.sort();
             dates
         };
@@ -174,8 +211,9 @@ mod tests {
         assert_eq!(
             days,
             [
-                "01-31", "02-28", "03-31", "04-30", "05-31", "06-30", "07-31", "08-31", "09-30", "10-31", "11-30", "12-13", "12-20",
-                "12-25", "12-26", "12-27", "12-28", "12-29", "12-30", "12-31"
+                "01-31", "02-28", "03-31", "04-30", "05-31", "06-30", "07-31", "08-31", "09-30",
+                "10-31", "11-30", "12-13", "12-20", "12-25", "12-26", "12-27", "12-28", "12-29",
+                "12-30", "12-31"
             ]
         );
     }
@@ -186,7 +224,11 @@ mod tests {
         let backups = daily_backups(at("2026-03-01T03:00:00Z"), 10);
         let now = at("2026-04-01T03:00:00Z");
         let rotation = Rotation { keep_last: 0, weekly: 0, monthly: 0, ..Rotation::default() };
-        assert_eq!(to_expire(&backups, now, &rotation).len(), 3, "the last seven days that have a backup are kept");
+        assert_eq!(
+            to_expire(&backups, now, &rotation).len(),
+            3,
+            "the last seven days that have a backup are kept"
+        );
     }
 
     #[test]
@@ -194,11 +236,21 @@ mod tests {
         let mut backups = daily_backups(at("2026-01-01T03:00:00Z"), 60);
         backups[0].drill_succeeded = true;
         let now = at("2026-03-02T04:00:00Z");
-        let rotation = Rotation { keep_last: 7, daily: 7, weekly: 0, monthly: 0, yearly: 0, failed_age: Duration::days(7) };
+        let rotation = Rotation {
+            keep_last: 7,
+            daily: 7,
+            weekly: 0,
+            monthly: 0,
+            yearly: 0,
+            failed_age: Duration::days(7),
+        };
         let decisions = decide(&backups, now, &rotation);
         let first = decisions.iter().find(|d| d.id == backups[0].id).unwrap();
         assert_eq!(first.keep, [Keep::LastRestorable]);
-        assert_eq!(removal_date(&backups, backups[0].id, now, &rotation), Some(first_drilled_day(&backups, now)));
+        assert_eq!(
+            removal_date(&backups, backups[0].id, now, &rotation),
+            Some(first_drilled_day(&backups, now))
+        );
     }
 
     // The first simulated day adds a drilled backup, which takes over.
@@ -222,14 +274,29 @@ mod tests {
     fn removal_dates_follow_the_periods() {
         let backups = daily_backups(at("2026-01-01T03:00:00Z"), 90);
         let now = at("2026-03-31T04:00:00Z");
-        let rotation = Rotation { keep_last: 7, daily: 7, weekly: 4, monthly: 12, yearly: 0, failed_age: Duration::days(7) };
+        let rotation = Rotation {
+            keep_last: 7,
+            daily: 7,
+            weekly: 4,
+            monthly: 12,
+            yearly: 0,
+            failed_age: Duration::days(7),
+        };
         // January 31st is January's newest: a monthly backup, gone when twelve newer months have one:
-        let january = backups.iter().find(|b| b.started_at.format("%m-%d").to_string() == "01-31").unwrap();
+        let january =
+            backups.iter().find(|b| b.started_at.format("%m-%d").to_string() == "01-31").unwrap();
         let removed = removal_date(&backups, january.id, now, &rotation).unwrap();
-        assert_eq!(removed.format("%Y-%m").to_string(), "2027-01", "February to December, then January 2027");
+        assert_eq!(
+            removed.format("%Y-%m").to_string(),
+            "2027-01",
+            "February to December, then January 2027"
+        );
         // A mid-week day goes as soon as it is out of the last seven; one already out goes now.
-        let day = |md: &str| backups.iter().find(|b| b.started_at.format("%m-%d").to_string() == md).unwrap().id;
-        let on = |id| removal_date(&backups, id, now, &rotation).unwrap().format("%m-%d").to_string();
+        let day = |md: &str| {
+            backups.iter().find(|b| b.started_at.format("%m-%d").to_string() == md).unwrap().id
+        };
+        let on =
+            |id| removal_date(&backups, id, now, &rotation).unwrap().format("%m-%d").to_string();
         assert_eq!(on(day("03-26")), "04-02");
         assert_eq!(on(day("03-24")), "03-31");
     }
@@ -238,7 +305,15 @@ mod tests {
         // Start a little before a year boundary; minutes over ~27 months, with gaps.
         let base = at("2025-11-20T00:00:00Z");
         (
-            prop::collection::vec((0i64..(820 * 24 * 60), any::<bool>(), prop::bool::weighted(0.15), prop::bool::weighted(0.9)), 0..120),
+            prop::collection::vec(
+                (
+                    0i64..(820 * 24 * 60),
+                    any::<bool>(),
+                    prop::bool::weighted(0.15),
+                    prop::bool::weighted(0.9),
+                ),
+                0..120,
+            ),
             0i64..(30 * 24 * 60),
         )
             .prop_map(move |(rows, after)| {
@@ -258,17 +333,23 @@ mod tests {
     }
 
     fn arb_rotation() -> impl Strategy<Value = Rotation> {
-        (0usize..10, 0usize..10, 0usize..6, 0usize..14, 0usize..3).prop_map(|(keep_last, daily, weekly, monthly, yearly)| Rotation {
-            keep_last,
-            daily,
-            weekly,
-            monthly,
-            yearly,
-            failed_age: Duration::days(7),
-        })
+        (0usize..10, 0usize..10, 0usize..6, 0usize..14, 0usize..3).prop_map(
+            |(keep_last, daily, weekly, monthly, yearly)| Rotation {
+                keep_last,
+                daily,
+                weekly,
+                monthly,
+                yearly,
+                failed_age: Duration::days(7),
+            },
+        )
     }
 
-    fn newest_per_period(backups: &[BackupFacts], n: usize, period: impl Fn(NaiveDate) -> (i32, u32)) -> Vec<Uuid> {
+    fn newest_per_period(
+        backups: &[BackupFacts],
+        n: usize,
+        period: impl Fn(NaiveDate) -> (i32, u32),
+    ) -> Vec<Uuid> {
         let mut good: Vec<&BackupFacts> = backups.iter().filter(|b| b.succeeded).collect();
         good.sort_by(|a, b| b.started_at.cmp(&a.started_at).then(b.id.cmp(&a.id)));
         let mut periods: Vec<(i32, u32)> = Vec::new();

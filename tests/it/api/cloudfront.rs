@@ -22,25 +22,30 @@ use base64::Engine;
 use lambda_runtime::LambdaEvent;
 use serde_json::{json, Value};
 
-use super::{hex, Reply, Req};
+use super::{hex, Req, ViewerReply};
 
 const URL_HOST: &str = "abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-1.on.aws";
 const VIEWER_IP: &str = "198.51.100.7";
 
 /// The origin request CloudFront sends for `viewer`: (headers, event).
-pub fn origin_event(viewer: &Req) -> Result<Value, Reply> {
+pub fn origin_event(viewer: &Req) -> Result<Value, ViewerReply> {
     let mut headers: BTreeMap<String, String> = BTreeMap::new();
     for (name, value) in &viewer.headers {
         let name = name.to_ascii_lowercase();
         if name == "host" || name == "authorization" {
             continue;
         }
-        headers.entry(name).and_modify(|v| *v = format!("{v},{value}")).or_insert_with(|| value.clone());
+        headers
+            .entry(name)
+            .and_modify(|v| *v = format!("{v},{value}"))
+            .or_insert_with(|| value.clone());
     }
     let payload_hash = headers.get("x-amz-content-sha256").cloned();
-    if matches!(viewer.method.as_str(), "POST" | "PUT") && payload_hash.as_deref() != Some(&hex(&viewer.body)) {
+    if matches!(viewer.method.as_str(), "POST" | "PUT")
+        && payload_hash.as_deref() != Some(&hex(&viewer.body))
+    {
         // Lambda's answer to an unsigned or mis-hashed payload; the function never runs.
-        return Err(Reply {
+        return Err(ViewerReply {
             status: 403,
             headers: BTreeMap::from([("content-type".into(), "application/json".into())]),
             body: json!({ "Message": "The request signature we calculated does not match the signature you provided." }),
@@ -66,7 +71,10 @@ pub fn origin_event(viewer: &Req) -> Result<Value, Reply> {
     headers.insert("x-amz-date".into(), amz_date);
     headers.insert("x-amz-security-token".into(), "IQoJb3JpZ2luX2VjEXAMPLE".into());
     headers.insert("via".into(), "2.0 4f5e6d7c8b9a.cloudfront.net (CloudFront)".into());
-    let forwarded = headers.get("x-forwarded-for").map(|f| format!("{f}, {VIEWER_IP}")).unwrap_or_else(|| VIEWER_IP.into());
+    let forwarded = headers
+        .get("x-forwarded-for")
+        .map(|f| format!("{f}, {VIEWER_IP}"))
+        .unwrap_or_else(|| VIEWER_IP.into());
     headers.insert("x-forwarded-for".into(), forwarded);
     headers.insert("x-forwarded-proto".into(), "https".into());
     headers.insert("cloudfront-viewer-country".into(), "NL".into());
@@ -78,7 +86,9 @@ pub fn origin_event(viewer: &Req) -> Result<Value, Reply> {
     let (body, is_base64) = match text {
         _ if viewer.body.is_empty() => (Value::Null, false),
         Some(t) => (Value::String(t.to_owned()), false),
-        None => (Value::String(base64::engine::general_purpose::STANDARD.encode(&viewer.body)), true),
+        None => {
+            (Value::String(base64::engine::general_purpose::STANDARD.encode(&viewer.body)), true)
+        }
     };
     let mut event = json!({
         "version": "2.0",
@@ -109,7 +119,7 @@ pub fn origin_event(viewer: &Req) -> Result<Value, Reply> {
 }
 
 /// The viewer's request, all the way to the router and back.
-pub async fn deliver(state: &api::State, router: axum::Router, viewer: &Req) -> Reply {
+pub async fn deliver(state: &api::SharedState, router: axum::Router, viewer: &Req) -> ViewerReply {
     let event = match origin_event(viewer) {
         Ok(event) => event,
         Err(refused) => return refused,
@@ -118,7 +128,9 @@ pub async fn deliver(state: &api::State, router: axum::Router, viewer: &Req) -> 
     assert!(event["headers"]["authorization"].as_str().unwrap().starts_with("AWS4-HMAC-SHA256 "));
     let mut context = lambda_runtime::Context::default();
     context.request_id = event["requestContext"]["requestId"].as_str().unwrap().to_owned();
-    let response = api::lambda::handle(LambdaEvent::new(event, context), state, router).await.expect("a function URL event is served");
+    let response = api::lambda::handle(LambdaEvent::new(event, context), state, router)
+        .await
+        .expect("a function URL event is served");
     let status = response["statusCode"].as_u64().unwrap() as u16;
     let mut headers = BTreeMap::new();
     if let Some(map) = response["headers"].as_object() {
@@ -128,7 +140,10 @@ pub async fn deliver(state: &api::State, router: axum::Router, viewer: &Req) -> 
     }
     if let Some(map) = response["multiValueHeaders"].as_object() {
         for (k, v) in map {
-            let joined: Vec<&str> = v.as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+            let joined: Vec<&str> = v
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
             if !joined.is_empty() {
                 headers.insert(k.to_ascii_lowercase(), joined.join(", "));
             }
@@ -142,7 +157,8 @@ pub async fn deliver(state: &api::State, router: axum::Router, viewer: &Req) -> 
     let body = if raw.is_empty() {
         Value::Null
     } else {
-        serde_json::from_slice(&raw).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&raw).into()))
+        serde_json::from_slice(&raw)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&raw).into()))
     };
-    Reply { status, headers, body }
+    ViewerReply { status, headers, body }
 }

@@ -20,14 +20,35 @@ async fn malformed_bodies_wrong_types_and_sizes_get_their_own_status() {
     let before = snapshot(&client).await;
     let create = || Req::new("POST", "/v1/me/artworks").token(&token);
 
-    assert_eq!(gallery.expect(400, create().raw(b"{not json".to_vec(), "application/json")).await.problem(), "malformed");
-    assert_eq!(gallery.expect(400, create().raw(Vec::new(), "application/json")).await.problem(), "malformed");
-    assert_eq!(gallery.expect(400, create().raw(b"{\"title\":\"\xff\xfe\"}".to_vec(), "application/json")).await.problem(), "malformed");
     assert_eq!(
-        gallery.expect(415, create().raw(b"title=x".to_vec(), "application/x-www-form-urlencoded")).await.problem(),
+        gallery
+            .expect(400, create().raw(b"{not json".to_vec(), "application/json"))
+            .await
+            .problem(),
+        "malformed"
+    );
+    assert_eq!(
+        gallery.expect(400, create().raw(Vec::new(), "application/json")).await.problem(),
+        "malformed"
+    );
+    assert_eq!(
+        gallery
+            .expect(400, create().raw(b"{\"title\":\"\xff\xfe\"}".to_vec(), "application/json"))
+            .await
+            .problem(),
+        "malformed"
+    );
+    assert_eq!(
+        gallery
+            .expect(415, create().raw(b"title=x".to_vec(), "application/x-www-form-urlencoded"))
+            .await
+            .problem(),
         "unsupported-media-type"
     );
-    assert_eq!(gallery.expect(415, create().raw(b"{}".to_vec(), "text/plain")).await.problem(), "unsupported-media-type");
+    assert_eq!(
+        gallery.expect(415, create().raw(b"{}".to_vec(), "text/plain")).await.problem(),
+        "unsupported-media-type"
+    );
     let huge = json!({ "title": "x", "description": "d".repeat(api::BODY_LIMIT) });
     assert_eq!(gallery.expect(413, create().json(&huge)).await.problem(), "too-large");
 
@@ -44,7 +65,12 @@ async fn malformed_bodies_wrong_types_and_sizes_get_their_own_status() {
         assert_eq!(reply.problem(), "invalid");
         assert_eq!(reply.fields(), [field], "{body}");
     }
-    for body in [json!({ "title": "ok", "year": 1e30 }), json!({ "title": "ok", "unknown": 1 }), json!({ "title": 5 }), json!([])] {
+    for body in [
+        json!({ "title": "ok", "year": 1e30 }),
+        json!({ "title": "ok", "unknown": 1 }),
+        json!({ "title": 5 }),
+        json!([]),
+    ] {
         let reply = gallery.expect(422, create().json(&body)).await;
         assert_eq!(reply.fields(), ["body"], "{body}");
     }
@@ -70,13 +96,32 @@ async fn editions_refuse_negative_prices_unknown_currencies_and_huge_numbers() {
     ] {
         let mut body = base.clone();
         body.as_object_mut().unwrap().extend(patch.as_object().unwrap().clone());
-        assert_eq!(gallery.expect(422, Req::new("POST", &uri).token(&work.token).json(&body)).await.fields(), [field], "{body}");
+        assert_eq!(
+            gallery
+                .expect(422, Req::new("POST", &uri).token(&work.token).json(&body))
+                .await
+                .fields(),
+            [field],
+            "{body}"
+        );
     }
     let mut overflow = base.clone();
     overflow["price_minor"] = json!(1e300);
-    assert_eq!(gallery.expect(422, Req::new("POST", &uri).token(&work.token).json(&overflow)).await.fields(), ["body"]);
+    assert_eq!(
+        gallery
+            .expect(422, Req::new("POST", &uri).token(&work.token).json(&overflow))
+            .await
+            .fields(),
+        ["body"]
+    );
     let sale = format!("/v1/manage/editions/{}/sales", work.edition);
-    assert_eq!(gallery.expect(422, Req::new("POST", &sale).token(&work.token).json(&json!({ "count": 0 }))).await.fields(), ["count"]);
+    assert_eq!(
+        gallery
+            .expect(422, Req::new("POST", &sale).token(&work.token).json(&json!({ "count": 0 })))
+            .await
+            .fields(),
+        ["count"]
+    );
     assert_eq!(snapshot(&client).await, before);
 }
 
@@ -85,17 +130,35 @@ async fn paths_queries_and_methods_that_name_nothing() {
     let ctx = TestContext::new().await;
     let gallery = Gallery::new(&ctx);
     assert_eq!(gallery.expect(404, Req::get("/v1/artworks/%FF")).await.problem(), "not-found");
-    assert_eq!(gallery.expect(404, Req::get("/v1/artists/not-a-uuid")).await.problem(), "not-found");
+    assert_eq!(
+        gallery.expect(404, Req::get("/v1/artists/not-a-uuid")).await.problem(),
+        "not-found"
+    );
     assert_eq!(gallery.expect(404, Req::get("/no/such/route")).await.problem(), "no-route");
     let wrong = gallery.expect(405, Req::new("DELETE", "/v1/artworks")).await;
     assert_eq!(wrong.problem(), "method-not-allowed");
     assert!(wrong.header("allow").unwrap().contains("GET"), "{wrong:?}");
-    assert_eq!(gallery.expect(400, Req::get("/v1/artworks?colour=red")).await.problem(), "malformed");
-    assert_eq!(gallery.expect(400, Req::get("/v1/artworks?year_min=99999999999")).await.problem(), "malformed");
+    assert_eq!(
+        gallery.expect(400, Req::get("/v1/artworks?colour=red")).await.problem(),
+        "malformed"
+    );
+    assert_eq!(
+        gallery.expect(400, Req::get("/v1/artworks?year_min=99999999999")).await.problem(),
+        "malformed"
+    );
     assert_eq!(gallery.expect(422, Req::get("/v1/artworks?limit=5000")).await.fields(), ["limit"]);
-    assert_eq!(gallery.expect(422, Req::get("/v1/artworks?cursor=bm9wZQ")).await.fields(), ["cursor"]);
-    assert_eq!(gallery.expect(422, Req::get("/v1/artworks?year_min=2020&year_max=2000")).await.fields(), ["year_min"]);
-    assert_eq!(gallery.expect(422, Req::get("/v1/artworks?currency=ZZZ")).await.fields(), ["currency"]);
+    assert_eq!(
+        gallery.expect(422, Req::get("/v1/artworks?cursor=bm9wZQ")).await.fields(),
+        ["cursor"]
+    );
+    assert_eq!(
+        gallery.expect(422, Req::get("/v1/artworks?year_min=2020&year_max=2000")).await.fields(),
+        ["year_min"]
+    );
+    assert_eq!(
+        gallery.expect(422, Req::get("/v1/artworks?currency=ZZZ")).await.fields(),
+        ["currency"]
+    );
     assert_eq!(gallery.expect(422, Req::get("/v1/artworks?medium=%00")).await.fields(), ["medium"]);
 }
 
@@ -104,7 +167,10 @@ async fn the_payload_hash_is_required_on_the_deployed_path_and_locally() {
     let ctx = TestContext::new().await;
     let gallery = Gallery::new(&ctx);
     let (_, token) = ctx.artist_with_token("Ada").await;
-    let unsigned = Req::new("POST", "/v1/me/artworks").token(&token).json(&json!({ "title": "x" })).without("x-amz-content-sha256");
+    let unsigned = Req::new("POST", "/v1/me/artworks")
+        .token(&token)
+        .json(&json!({ "title": "x" }))
+        .without("x-amz-content-sha256");
     // Through CloudFront, Lambda refuses it before the function runs.
     assert_eq!(gallery.send(unsigned.clone()).await.status, 403);
     let lying = unsigned.clone().header("x-amz-content-sha256", &super::hex(b"something else"));
@@ -115,9 +181,14 @@ async fn the_payload_hash_is_required_on_the_deployed_path_and_locally() {
         for (k, v) in &req.headers {
             builder = builder.header(k, v);
         }
-        let response = api::router(gallery.state.clone()).oneshot(builder.body(Body::from(req.body.clone())).unwrap()).await.unwrap();
+        let response = api::router(gallery.state.clone())
+            .oneshot(builder.body(Body::from(req.body.clone())).unwrap())
+            .await
+            .unwrap();
         assert_eq!(response.status(), 400);
-        let body: serde_json::Value = serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
+        let body: serde_json::Value =
+            serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes())
+                .unwrap();
         assert!(body["detail"].as_str().unwrap().contains("x-amz-content-sha256"), "{body}");
     }
 }
@@ -129,7 +200,8 @@ async fn writes_beyond_the_rate_are_told_when_to_retry() {
     std::sync::Arc::get_mut(&mut config_state).unwrap().write_limiter = api_limiter(2);
     let gallery = Gallery::with_state(config_state);
     let (_, token) = ctx.artist_with_token("Busy").await;
-    let create = |t: &str| Req::new("POST", "/v1/me/artworks").token(&token).json(&json!({ "title": t }));
+    let create =
+        |t: &str| Req::new("POST", "/v1/me/artworks").token(&token).json(&json!({ "title": t }));
     gallery.expect(201, create("one")).await;
     gallery.expect(201, create("two")).await;
     let limited = gallery.expect(429, create("three")).await;
@@ -146,11 +218,18 @@ fn api_limiter(per_minute: u32) -> api::RateLimiter {
 async fn an_unreachable_database_is_a_503_with_retry_after_not_a_500() {
     let ctx = TestContext::new().await;
     let port = crate::support::closed_port();
-    let down = shared::config::DbConfig { port, connect_timeout: std::time::Duration::from_secs(1), ..ctx.db.clone() };
+    let down = shared::config::DbConfig {
+        port,
+        connect_timeout: std::time::Duration::from_secs(1),
+        ..ctx.db.clone()
+    };
     let mut state = ctx.api_state();
-    std::sync::Arc::get_mut(&mut state).unwrap().pool = shared::db::pool(&down, &ctx.stack.app_password).unwrap();
+    std::sync::Arc::get_mut(&mut state).unwrap().pool =
+        shared::db::pool(&down, &ctx.stack.app_password).unwrap();
     let gallery = Gallery::with_state(state);
-    for req in [Req::get("/v1/artworks"), Req::get("/v1/health"), Req::get("/v1/me").token("cpg_anything")] {
+    for req in
+        [Req::get("/v1/artworks"), Req::get("/v1/health"), Req::get("/v1/me").token("cpg_anything")]
+    {
         let reply = gallery.expect(503, req).await;
         assert_eq!(reply.problem(), "unavailable");
         assert!(reply.header("retry-after").is_some());
@@ -166,7 +245,8 @@ async fn every_write_refuses_every_class_of_bad_request_and_writes_nothing() {
     let gallery = Gallery::new(&ctx);
     let owner = published(&ctx, &gallery, "Owner", "Owned Work").await;
     let admin = ctx.admin_token().await;
-    let (token_id, _) = ctx.token_for(owner.artist, chrono::Utc::now() + chrono::Duration::hours(1)).await;
+    let (token_id, _) =
+        ctx.token_for(owner.artist, chrono::Utc::now() + chrono::Duration::hours(1)).await;
     gallery.expect(200, Req::get("/v1/me").token(&owner.token)).await;
     gallery.expect(200, Req::get("/v1/admin/artists").token(&admin)).await;
     let client = ctx.pool.get().await.unwrap();
@@ -179,7 +259,8 @@ async fn every_write_refuses_every_class_of_bad_request_and_writes_nothing() {
         let token = if template.starts_with("/v1/admin") { &admin } else { &owner.token };
         let path = super::matrix::fill_with(&template, &owner, owner.artist, token_id);
         let base = || Req::new(&method, &path).token(token);
-        let conditional = op["parameters"].as_array().is_some_and(|p| p.iter().any(|p| p["name"] == "If-Match"));
+        let conditional =
+            op["parameters"].as_array().is_some_and(|p| p.iter().any(|p| p["name"] == "If-Match"));
         let valid = super::matrix::valid_body(&method, &template);
         if op.get("requestBody").is_some() {
             let expect = |status: u16, problem: &'static str, req: Req| {
@@ -187,12 +268,21 @@ async fn every_write_refuses_every_class_of_bad_request_and_writes_nothing() {
                 let shown = format!("{method} {template}");
                 async move {
                     let reply = gallery.send(req.if_match("\"x\"")).await;
-                    assert_eq!((reply.status, reply.problem()), (status, problem), "{shown}: {reply:?}");
+                    assert_eq!(
+                        (reply.status, reply.problem()),
+                        (status, problem),
+                        "{shown}: {reply:?}"
+                    );
                 }
             };
             expect(400, "malformed", base().raw(b"{,}".to_vec(), "application/json")).await;
             expect(415, "unsupported-media-type", base().raw(b"{}".to_vec(), "text/plain")).await;
-            expect(413, "too-large", base().json(&json!({ "padding": "p".repeat(api::BODY_LIMIT) }))).await;
+            expect(
+                413,
+                "too-large",
+                base().json(&json!({ "padding": "p".repeat(api::BODY_LIMIT) })),
+            )
+            .await;
             expect(422, "invalid", base().json(&json!({ "no_such_field": 1 }))).await;
             expect(422, "invalid", base().json(&json!(42))).await;
             checked += 5;
@@ -203,7 +293,11 @@ async fn every_write_refuses_every_class_of_bad_request_and_writes_nothing() {
                 None if method == "POST" => req.empty_body(),
                 None => req,
             };
-            assert_eq!(gallery.expect(428, with_body(base())).await.problem(), "precondition-required", "{method} {template}");
+            assert_eq!(
+                gallery.expect(428, with_body(base())).await.problem(),
+                "precondition-required",
+                "{method} {template}"
+            );
             assert_eq!(
                 gallery.expect(412, with_body(base()).if_match("\"stale\"")).await.problem(),
                 "precondition-failed",

@@ -16,14 +16,21 @@ async fn an_artist_goes_from_draft_to_a_public_page_whose_images_load() {
 
     // Authorization is CloudFront's: a bearer token there never reaches the API.
     let refused = gallery
-        .expect(401, Req::new("POST", "/v1/me/artworks").header("authorization", &format!("Bearer {token}")).json(&json!({ "title": "X" })))
+        .expect(
+            401,
+            Req::new("POST", "/v1/me/artworks")
+                .header("authorization", &format!("Bearer {token}"))
+                .json(&json!({ "title": "X" })),
+        )
         .await;
     assert_eq!(refused.problem(), "unauthenticated");
 
     let created = gallery
         .expect(
             201,
-            Req::new("POST", "/v1/me/artworks").token(&token).json(&json!({ "title": "Été à Paris", "medium": "Etching", "year": 2026 })),
+            Req::new("POST", "/v1/me/artworks")
+                .token(&token)
+                .json(&json!({ "title": "Été à Paris", "medium": "Etching", "year": 2026 })),
         )
         .await;
     assert_eq!(created.body["slug"], "ete-a-paris");
@@ -41,19 +48,36 @@ async fn an_artist_goes_from_draft_to_a_public_page_whose_images_load() {
         )
         .await;
     let upload = gallery
-        .expect(201, Req::new("POST", &format!("/v1/manage/artworks/{id}/images")).token(&token).json(&json!({ "file_name": "plate.png" })))
+        .expect(
+            201,
+            Req::new("POST", &format!("/v1/manage/artworks/{id}/images"))
+                .token(&token)
+                .json(&json!({ "file_name": "plate.png" })),
+        )
         .await;
     let image_id = upload.body["image"]["id"].as_str().unwrap().to_owned();
 
     // Publishing needs a ready image.
-    let etag = gallery.expect(200, Req::get(&format!("/v1/manage/artworks/{id}")).token(&token)).await.etag();
-    let early =
-        Req::new("POST", &format!("/v1/manage/artworks/{id}/status")).token(&token).if_match(&etag).json(&json!({ "action": "publish" }));
-    assert!(gallery.expect(409, early).await.body["detail"].as_str().unwrap().contains("ready image"));
+    let etag = gallery
+        .expect(200, Req::get(&format!("/v1/manage/artworks/{id}")).token(&token))
+        .await
+        .etag();
+    let early = Req::new("POST", &format!("/v1/manage/artworks/{id}/status"))
+        .token(&token)
+        .if_match(&etag)
+        .json(&json!({ "action": "publish" }));
+    assert!(gallery.expect(409, early).await.body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("ready image"));
 
     // The presigned POST is accepted by the object store and the original lands under our key.
-    let fields =
-        upload.body["upload"]["fields"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned())).collect();
+    let fields = upload.body["upload"]["fields"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+        .collect();
     let post = shared::aws::storage::PresignedPost {
         url: upload.body["upload"]["url"].as_str().unwrap().into(),
         fields,
@@ -61,23 +85,37 @@ async fn an_artist_goes_from_draft_to_a_public_page_whose_images_load() {
     };
     assert_eq!(post_form(&post, &png(1200, 800)).await, 201);
     let key = post.field("key").unwrap().to_owned();
-    let head = ctx.clients.s3.head_object().bucket(&ctx.storage.originals_bucket).key(&key).send().await.unwrap();
+    let head = ctx
+        .clients
+        .s3
+        .head_object()
+        .bucket(&ctx.storage.originals_bucket)
+        .key(&key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(head.ssekms_key_id(), Some(ctx.storage.data_key_id.as_str()));
     let event = local::object_created_event(&ctx.storage.originals_bucket, &key, 0).unwrap();
     image_processor::handle(event, &ctx.processor()).await.unwrap();
-    let image = gallery.expect(200, Req::get(&format!("/v1/manage/images/{image_id}")).token(&token)).await;
+    let image =
+        gallery.expect(200, Req::get(&format!("/v1/manage/images/{image_id}")).token(&token)).await;
     assert_eq!(image.body["status"], "ready");
 
     // Updates are conditional: none without If-Match, none with a stale one.
     let publish = |etag: Option<&str>| {
-        let req = Req::new("POST", &format!("/v1/manage/artworks/{id}/status")).token(&token).json(&json!({ "action": "publish" }));
+        let req = Req::new("POST", &format!("/v1/manage/artworks/{id}/status"))
+            .token(&token)
+            .json(&json!({ "action": "publish" }));
         match etag {
             Some(e) => req.if_match(e),
             None => req,
         }
     };
     assert_eq!(gallery.expect(428, publish(None)).await.problem(), "precondition-required");
-    assert_eq!(gallery.expect(412, publish(Some("\"stale\""))).await.problem(), "precondition-failed");
+    assert_eq!(
+        gallery.expect(412, publish(Some("\"stale\""))).await.problem(),
+        "precondition-failed"
+    );
     let published = gallery.expect(200, publish(Some(&etag))).await;
     assert_eq!(published.body["status"], "published");
     assert!(published.body["published_at"].is_string());
@@ -98,16 +136,33 @@ async fn an_artist_goes_from_draft_to_a_public_page_whose_images_load() {
     }
     // Every rendition URL names an object that exists in the processed bucket.
     for r in detail.body["images"][0]["renditions"].as_array().unwrap() {
-        let key = r["url"].as_str().unwrap().strip_prefix("https://media.copper-gallery.example/").unwrap();
-        ctx.clients.s3.head_object().bucket(&ctx.storage.processed_bucket).key(key).send().await.expect("rendition is there");
+        let key = r["url"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("https://media.copper-gallery.example/")
+            .unwrap();
+        ctx.clients
+            .s3
+            .head_object()
+            .bucket(&ctx.storage.processed_bucket)
+            .key(key)
+            .send()
+            .await
+            .expect("rendition is there");
     }
-    let again = gallery.send(Req::get("/v1/artworks/ete-a-paris").header("if-none-match", &detail.etag())).await;
+    let again = gallery
+        .send(Req::get("/v1/artworks/ete-a-paris").header("if-none-match", &detail.etag()))
+        .await;
     assert_eq!(again.status, 304);
     assert_eq!(again.header("etag"), Some(detail.etag().as_str()));
 
     let client = ctx.pool.get().await.unwrap();
     // Each entry carries the Lambda request id of the invocation that wrote it.
-    let actions = strings(&client, "SELECT action FROM audit_log WHERE request_id ~ '^[0-9a-f-]{36}$' ORDER BY id").await;
+    let actions = strings(
+        &client,
+        "SELECT action FROM audit_log WHERE request_id ~ '^[0-9a-f-]{36}$' ORDER BY id",
+    )
+    .await;
     assert_eq!(actions, ["artwork.create", "edition.create", "image.upload", "artwork.status"]);
 }
 
@@ -121,7 +176,13 @@ async fn a_no_op_update_changes_and_audits_nothing_and_a_real_one_does_both() {
     let client = ctx.pool.get().await.unwrap();
     let before = snapshot(&client).await;
     let same = gallery
-        .expect(200, Req::new("PATCH", &uri).token(&work.token).if_match(&current.etag()).json(&json!({ "title": " Quiet River " })))
+        .expect(
+            200,
+            Req::new("PATCH", &uri)
+                .token(&work.token)
+                .if_match(&current.etag())
+                .json(&json!({ "title": " Quiet River " })),
+        )
         .await;
     assert_eq!(same.etag(), current.etag(), "nothing changed");
     assert_eq!(snapshot(&client).await, before);
@@ -137,13 +198,30 @@ async fn a_no_op_update_changes_and_audits_nothing_and_a_real_one_does_both() {
         .await;
     assert_eq!(changed.body["medium"], "Drypoint");
     assert_ne!(changed.etag(), current.etag());
-    let audit = strings(&client, "SELECT detail::text FROM audit_log WHERE action = 'artwork.update'").await;
+    let audit =
+        strings(&client, "SELECT detail::text FROM audit_log WHERE action = 'artwork.update'")
+            .await;
     assert_eq!(audit, [r#"{"fields": ["description", "medium"]}"#]);
     // The old ETag is now stale.
-    gallery.expect(412, Req::new("PATCH", &uri).token(&work.token).if_match(&current.etag()).json(&json!({ "year": 2020 }))).await;
+    gallery
+        .expect(
+            412,
+            Req::new("PATCH", &uri)
+                .token(&work.token)
+                .if_match(&current.etag())
+                .json(&json!({ "year": 2020 })),
+        )
+        .await;
     // Clearing a field with null.
-    let cleared =
-        gallery.expect(200, Req::new("PATCH", &uri).token(&work.token).if_match(&changed.etag()).json(&json!({ "medium": null }))).await;
+    let cleared = gallery
+        .expect(
+            200,
+            Req::new("PATCH", &uri)
+                .token(&work.token)
+                .if_match(&changed.etag())
+                .json(&json!({ "medium": null })),
+        )
+        .await;
     assert_eq!(cleared.body["medium"], Value::Null);
 }
 
@@ -153,19 +231,40 @@ async fn a_retried_post_with_its_idempotency_key_creates_nothing_twice() {
     let gallery = Gallery::new(&ctx);
     let work = published(&ctx, &gallery, "Ada Copper", "Twice Told").await;
     let uri = format!("/v1/manage/artworks/{}/editions", work.artwork);
-    let body = json!({ "edition_size": 10, "paper": "Washi", "price_minor": 5000, "currency": "JPY" });
-    let first = gallery.expect(201, Req::new("POST", &uri).token(&work.token).header("idempotency-key", "k-1").json(&body)).await;
-    let retry = gallery.expect(201, Req::new("POST", &uri).token(&work.token).header("idempotency-key", "k-1").json(&body)).await;
+    let body =
+        json!({ "edition_size": 10, "paper": "Washi", "price_minor": 5000, "currency": "JPY" });
+    let first = gallery
+        .expect(
+            201,
+            Req::new("POST", &uri).token(&work.token).header("idempotency-key", "k-1").json(&body),
+        )
+        .await;
+    let retry = gallery
+        .expect(
+            201,
+            Req::new("POST", &uri).token(&work.token).header("idempotency-key", "k-1").json(&body),
+        )
+        .await;
     assert_eq!(retry.body, first.body);
     assert_eq!(retry.etag(), first.etag());
     assert_eq!(retry.header("location"), first.header("location"));
     assert_eq!(retry.header("idempotent-replayed"), Some("true"));
     let client = ctx.pool.get().await.unwrap();
-    let n: i64 = client.query_one("SELECT count(*) FROM print_editions WHERE paper = 'Washi'", &[]).await.unwrap().get(0);
+    let n: i64 = client
+        .query_one("SELECT count(*) FROM print_editions WHERE paper = 'Washi'", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(n, 1);
     // The same key for another request is a client bug, said so.
-    let other = json!({ "edition_size": 11, "paper": "Washi", "price_minor": 5000, "currency": "JPY" });
-    let misuse = gallery.expect(422, Req::new("POST", &uri).token(&work.token).header("idempotency-key", "k-1").json(&other)).await;
+    let other =
+        json!({ "edition_size": 11, "paper": "Washi", "price_minor": 5000, "currency": "JPY" });
+    let misuse = gallery
+        .expect(
+            422,
+            Req::new("POST", &uri).token(&work.token).header("idempotency-key", "k-1").json(&other),
+        )
+        .await;
     assert_eq!(misuse.fields(), ["Idempotency-Key"]);
     // Concurrent retries of one sale record it once.
     let sale = Req::new("POST", &format!("/v1/manage/editions/{}/sales", work.edition))
@@ -175,16 +274,22 @@ async fn a_retried_post_with_its_idempotency_key_creates_nothing_twice() {
     let replies = futures_join(&gallery, vec![sale.clone(), sale.clone(), sale]).await;
     assert!(replies.iter().all(|r| r.status == 200), "{replies:?}");
     let sold: i32 = client
-        .query_one("SELECT sold_count FROM print_editions WHERE id = $1", &[&work.edition.parse::<uuid::Uuid>().unwrap()])
+        .query_one(
+            "SELECT sold_count FROM print_editions WHERE id = $1",
+            &[&work.edition.parse::<uuid::Uuid>().unwrap()],
+        )
         .await
         .unwrap()
         .get(0);
     assert_eq!(sold, 1);
     // A token's secret is shown once, even to a retry.
     let admin = ctx.admin_token().await;
-    let issue = Req::new("POST", "/v1/admin/tokens").token(&admin).header("idempotency-key", "t-1").json(&json!({
-        "scope": "artist", "artist_id": work.artist, "label": "phone", "expires_in_days": 30
-    }));
+    let issue = Req::new("POST", "/v1/admin/tokens")
+        .token(&admin)
+        .header("idempotency-key", "t-1")
+        .json(&json!({
+            "scope": "artist", "artist_id": work.artist, "label": "phone", "expires_in_days": 30
+        }));
     let issued = gallery.expect(201, issue.clone()).await;
     assert!(issued.body["secret"].as_str().unwrap().starts_with("cpg_"));
     assert_eq!(issued.header("cache-control"), Some("no-store"));
@@ -193,7 +298,7 @@ async fn a_retried_post_with_its_idempotency_key_creates_nothing_twice() {
 }
 
 /// Sends all at once: the requests interleave on their own database connections.
-async fn futures_join(gallery: &Gallery, reqs: Vec<Req>) -> Vec<super::Reply> {
+async fn futures_join(gallery: &Gallery, reqs: Vec<Req>) -> Vec<super::ViewerReply> {
     futures_util::future::join_all(reqs.into_iter().map(|req| gallery.send(req))).await
 }
 
@@ -202,17 +307,30 @@ async fn concurrent_sales_of_the_last_print_have_exactly_one_winner() {
     let ctx = TestContext::new().await;
     let gallery = Gallery::new(&ctx);
     let work = published(&ctx, &gallery, "Ada Copper", "Last Print").await;
-    let sell = || Req::new("POST", &format!("/v1/manage/editions/{}/sales", work.edition)).token(&work.token).json(&json!({ "count": 1 }));
+    let sell = || {
+        Req::new("POST", &format!("/v1/manage/editions/{}/sales", work.edition))
+            .token(&work.token)
+            .json(&json!({ "count": 1 }))
+    };
     gallery.expect(200, sell()).await;
     gallery.expect(200, sell()).await;
     let replies = futures_join(&gallery, (0..8).map(|_| sell()).collect()).await;
     let won = replies.iter().filter(|r| r.status == 200).count();
     assert_eq!(won, 1, "{replies:?}");
-    assert!(replies.iter().all(|r| r.status == 200 || (r.status == 409 && r.problem() == "conflict")), "{replies:?}");
-    let edition = gallery.expect(200, Req::get(&format!("/v1/manage/editions/{}", work.edition)).token(&work.token)).await;
-    assert_eq!((edition.body["sold_count"].as_i64(), edition.body["edition_size"].as_i64()), (Some(3), Some(3)));
+    assert!(
+        replies.iter().all(|r| r.status == 200 || (r.status == 409 && r.problem() == "conflict")),
+        "{replies:?}"
+    );
+    let edition = gallery
+        .expect(200, Req::get(&format!("/v1/manage/editions/{}", work.edition)).token(&work.token))
+        .await;
+    assert_eq!(
+        (edition.body["sold_count"].as_i64(), edition.body["edition_size"].as_i64()),
+        (Some(3), Some(3))
+    );
     let client = ctx.pool.get().await.unwrap();
-    let sales = strings(&client, "SELECT action FROM audit_log WHERE action = 'edition.sale'").await;
+    let sales =
+        strings(&client, "SELECT action FROM audit_log WHERE action = 'edition.sale'").await;
     assert_eq!(sales.len(), 3, "one audit entry per sale that happened");
     // Sold out: the public card has no price left, and the available filter drops it.
     let page = gallery.expect(200, Req::get("/v1/artworks?available=true")).await;
@@ -235,7 +353,12 @@ async fn admins_manage_artists_and_tokens_and_suspension_and_revocation_act_at_o
     assert_eq!(artist.body["name"], "Café Press", "names are stored in NFC");
     let artist_id = artist.id();
     let dup = gallery
-        .expect(409, Req::new("POST", "/v1/admin/artists").token(&admin).json(&json!({ "name": "Other", "email": "PRESS@copper.example" })))
+        .expect(
+            409,
+            Req::new("POST", "/v1/admin/artists")
+                .token(&admin)
+                .json(&json!({ "name": "Other", "email": "PRESS@copper.example" })),
+        )
         .await;
     assert!(dup.body["detail"].as_str().unwrap().contains("email"));
 
@@ -257,7 +380,10 @@ async fn admins_manage_artists_and_tokens_and_suspension_and_revocation_act_at_o
     gallery.expect(200, Req::get(&format!("/v1/artworks/{}", work.1))).await;
 
     // Suspension: tokens stop at once, works leave the public gallery.
-    let etag = gallery.expect(200, Req::get(&format!("/v1/admin/artists/{artist_id}")).token(&admin)).await.etag();
+    let etag = gallery
+        .expect(200, Req::get(&format!("/v1/admin/artists/{artist_id}")).token(&admin))
+        .await
+        .etag();
     let suspended = gallery
         .expect(
             200,
@@ -271,29 +397,57 @@ async fn admins_manage_artists_and_tokens_and_suspension_and_revocation_act_at_o
     gallery.expect(401, Req::get("/v1/me").token(&secret)).await;
     gallery.expect(404, Req::get(&format!("/v1/artworks/{}", work.1))).await;
     gallery.expect(404, Req::get(&format!("/v1/artists/{artist_id}"))).await;
-    assert!(gallery.expect(200, Req::get("/v1/artworks")).await.body["artworks"].as_array().unwrap().is_empty());
+    assert!(gallery.expect(200, Req::get("/v1/artworks")).await.body["artworks"]
+        .as_array()
+        .unwrap()
+        .is_empty());
     gallery
-        .expect(200, Req::new("DELETE", &format!("/v1/admin/artists/{artist_id}/suspension")).token(&admin).if_match(&suspended.etag()))
+        .expect(
+            200,
+            Req::new("DELETE", &format!("/v1/admin/artists/{artist_id}/suspension"))
+                .token(&admin)
+                .if_match(&suspended.etag()),
+        )
         .await;
     gallery.expect(200, Req::get("/v1/me").token(&secret)).await;
     gallery.expect(200, Req::get(&format!("/v1/artists/{artist_id}"))).await;
 
     // Revocation is effective on the next request, and final.
-    let token = gallery.expect(200, Req::get(&format!("/v1/admin/tokens/{token_id}")).token(&admin)).await;
-    gallery.expect(204, Req::new("DELETE", &format!("/v1/admin/tokens/{token_id}")).token(&admin).if_match(&token.etag())).await;
+    let token =
+        gallery.expect(200, Req::get(&format!("/v1/admin/tokens/{token_id}")).token(&admin)).await;
+    gallery
+        .expect(
+            204,
+            Req::new("DELETE", &format!("/v1/admin/tokens/{token_id}"))
+                .token(&admin)
+                .if_match(&token.etag()),
+        )
+        .await;
     gallery.expect(401, Req::get("/v1/me").token(&secret)).await;
     let client = ctx.pool.get().await.unwrap();
     let err = client
-        .execute("UPDATE api_tokens SET revoked_at = NULL WHERE id = $1", &[&token_id.parse::<uuid::Uuid>().unwrap()])
+        .execute(
+            "UPDATE api_tokens SET revoked_at = NULL WHERE id = $1",
+            &[&token_id.parse::<uuid::Uuid>().unwrap()],
+        )
         .await
         .unwrap_err();
     assert_eq!(err.code().map(|c| c.code()), Some("23514"), "a revoked token stays revoked");
 
     // The audit log answers who did what.
-    let log = gallery.expect(200, Req::get(&format!("/v1/admin/audit?target=artist:{artist_id}")).token(&admin)).await;
-    let actions: Vec<&str> = log.body["entries"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    let log = gallery
+        .expect(200, Req::get(&format!("/v1/admin/audit?target=artist:{artist_id}")).token(&admin))
+        .await;
+    let actions: Vec<&str> = log.body["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
     assert_eq!(actions, ["artist.reinstate", "artist.suspend", "artist.create"]);
-    let page = gallery.expect(200, Req::get("/v1/admin/audit?limit=2&action=artwork.create").token(&admin)).await;
+    let page = gallery
+        .expect(200, Req::get("/v1/admin/audit?limit=2&action=artwork.create").token(&admin))
+        .await;
     assert_eq!(page.body["entries"].as_array().unwrap().len(), 1);
     assert!(page.body["next_cursor"].is_null());
 }
@@ -309,15 +463,29 @@ async fn a_deleted_artwork_frees_its_slug_and_can_be_restored_within_the_grace_p
     gallery.expect(404, Req::get(&format!("/v1/artworks/{}", work.slug))).await;
     let deleted = gallery.expect(200, Req::get(&uri).token(&work.token)).await;
     assert!(deleted.body["deleted_at"].is_string());
-    let listed = gallery.expect(200, Req::get("/v1/me/artworks?deleted=true").token(&work.token)).await;
+    let listed =
+        gallery.expect(200, Req::get("/v1/me/artworks?deleted=true").token(&work.token)).await;
     assert_eq!(listed.body["artworks"][0]["id"], work.artwork.as_str());
 
     // The slug is free again, for anyone.
     let (_, other) = ctx.artist_with_token("Other").await;
-    gallery.expect(201, Req::new("POST", "/v1/me/artworks").token(&other).json(&json!({ "title": "Gone Tomorrow" }))).await;
-    let restore = Req::new("POST", &format!("{uri}/restore")).token(&work.token).if_match(&deleted.etag()).empty_body();
+    gallery
+        .expect(
+            201,
+            Req::new("POST", "/v1/me/artworks")
+                .token(&other)
+                .json(&json!({ "title": "Gone Tomorrow" })),
+        )
+        .await;
+    let restore = Req::new("POST", &format!("{uri}/restore"))
+        .token(&work.token)
+        .if_match(&deleted.etag())
+        .empty_body();
     let blocked = gallery.expect(409, restore.clone()).await;
-    assert!(!blocked.body["detail"].as_str().unwrap().contains("Other"), "says nothing of the other artist");
+    assert!(
+        !blocked.body["detail"].as_str().unwrap().contains("Other"),
+        "says nothing of the other artist"
+    );
     let client = ctx.pool.get().await.unwrap();
     client.execute("UPDATE artworks SET deleted_at = now() WHERE slug = 'gone-tomorrow' AND deleted_at IS NULL", &[]).await.unwrap();
     let restored = gallery.expect(200, restore).await;
@@ -331,13 +499,20 @@ async fn images_are_ordered_and_removed_and_editions_retired() {
     let gallery = Gallery::new(&ctx);
     let work = published(&ctx, &gallery, "Ada Copper", "Triptych").await;
     let images = format!("/v1/manage/artworks/{}/images", work.artwork);
-    let second = gallery.expect(201, Req::new("POST", &images).token(&work.token).json(&json!({ "file_name": "b.jpg" }))).await.body
-        ["image"]["id"]
+    let second = gallery
+        .expect(
+            201,
+            Req::new("POST", &images).token(&work.token).json(&json!({ "file_name": "b.jpg" })),
+        )
+        .await
+        .body["image"]["id"]
         .as_str()
         .unwrap()
         .to_owned();
     super::mark_ready(&ctx, &second).await;
-    let image = gallery.expect(200, Req::get(&format!("/v1/manage/images/{second}")).token(&work.token)).await;
+    let image = gallery
+        .expect(200, Req::get(&format!("/v1/manage/images/{second}")).token(&work.token))
+        .await;
     assert_eq!(image.body["position"], 1);
     gallery
         .expect(
@@ -349,35 +524,78 @@ async fn images_are_ordered_and_removed_and_editions_retired() {
         )
         .await;
     let listed = gallery.expect(200, Req::get(&images).token(&work.token)).await;
-    let order: Vec<&str> = listed.body["images"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap()).collect();
+    let order: Vec<&str> = listed.body["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
     assert_eq!(order, [second.as_str(), work.image.as_str()]);
     let public = gallery.expect(200, Req::get(&format!("/v1/artworks/{}", work.slug))).await;
     assert_eq!(public.body["images"][0]["id"], second.as_str(), "the primary image comes first");
 
-    let first = gallery.expect(200, Req::get(&format!("/v1/manage/images/{second}")).token(&work.token)).await;
-    gallery.expect(204, Req::new("DELETE", &format!("/v1/manage/images/{second}")).token(&work.token).if_match(&first.etag())).await;
+    let first = gallery
+        .expect(200, Req::get(&format!("/v1/manage/images/{second}")).token(&work.token))
+        .await;
+    gallery
+        .expect(
+            204,
+            Req::new("DELETE", &format!("/v1/manage/images/{second}"))
+                .token(&work.token)
+                .if_match(&first.etag()),
+        )
+        .await;
     let listed = gallery.expect(200, Req::get(&images).token(&work.token)).await;
     assert_eq!(listed.body["images"].as_array().unwrap().len(), 1);
     assert_eq!(listed.body["images"][0]["position"], 0, "the gap closes");
     // A published work keeps at least one image.
-    let last = gallery.expect(200, Req::get(&format!("/v1/manage/images/{}", work.image)).token(&work.token)).await;
-    gallery.expect(409, Req::new("DELETE", &format!("/v1/manage/images/{}", work.image)).token(&work.token).if_match(&last.etag())).await;
+    let last = gallery
+        .expect(200, Req::get(&format!("/v1/manage/images/{}", work.image)).token(&work.token))
+        .await;
+    gallery
+        .expect(
+            409,
+            Req::new("DELETE", &format!("/v1/manage/images/{}", work.image))
+                .token(&work.token)
+                .if_match(&last.etag()),
+        )
+        .await;
 
     let edition = format!("/v1/manage/editions/{}", work.edition);
     let e = gallery.expect(200, Req::get(&edition).token(&work.token)).await;
     let shrink = gallery
         .expect(
             200,
-            Req::new("PATCH", &edition).token(&work.token).if_match(&e.etag()).json(&json!({ "edition_size": 2, "price_minor": 20000 })),
+            Req::new("PATCH", &edition)
+                .token(&work.token)
+                .if_match(&e.etag())
+                .json(&json!({ "edition_size": 2, "price_minor": 20000 })),
         )
         .await;
     assert_eq!(shrink.body["edition_size"], 2);
-    let retired =
-        gallery.expect(200, Req::new("POST", &format!("{edition}/retire")).token(&work.token).if_match(&shrink.etag()).empty_body()).await;
+    let retired = gallery
+        .expect(
+            200,
+            Req::new("POST", &format!("{edition}/retire"))
+                .token(&work.token)
+                .if_match(&shrink.etag())
+                .empty_body(),
+        )
+        .await;
     assert!(retired.body["retired_at"].is_string());
-    gallery.expect(409, Req::new("POST", &format!("{edition}/sales")).token(&work.token).json(&json!({ "count": 1 }))).await;
+    gallery
+        .expect(
+            409,
+            Req::new("POST", &format!("{edition}/sales"))
+                .token(&work.token)
+                .json(&json!({ "count": 1 })),
+        )
+        .await;
     let public = gallery.expect(200, Req::get(&format!("/v1/artworks/{}", work.slug))).await;
-    assert!(public.body["editions"].as_array().unwrap().is_empty(), "retired editions are not offered");
+    assert!(
+        public.body["editions"].as_array().unwrap().is_empty(),
+        "retired editions are not offered"
+    );
 }
 
 #[tokio::test]
@@ -388,7 +606,10 @@ async fn browsers_from_allowed_origins_pass_preflight_and_others_do_not() {
         Req::new("OPTIONS", "/v1/me/artworks")
             .header("origin", origin)
             .header("access-control-request-method", "POST")
-            .header("access-control-request-headers", "x-gallery-token, content-type, x-amz-content-sha256")
+            .header(
+                "access-control-request-headers",
+                "x-gallery-token, content-type, x-amz-content-sha256",
+            )
     };
     let ok = gallery.send(preflight("https://copper-gallery.example")).await;
     assert_eq!(ok.status, 200, "{ok:?}");
@@ -396,8 +617,13 @@ async fn browsers_from_allowed_origins_pass_preflight_and_others_do_not() {
     assert!(ok.header("access-control-allow-headers").unwrap().contains("x-gallery-token"));
     let other = gallery.send(preflight("https://evil.example")).await;
     assert_eq!(other.header("access-control-allow-origin"), None);
-    let simple = gallery.expect(200, Req::get("/v1/artworks").header("origin", "https://copper-gallery.example")).await;
-    assert_eq!(simple.header("access-control-allow-origin"), Some("https://copper-gallery.example"));
+    let simple = gallery
+        .expect(200, Req::get("/v1/artworks").header("origin", "https://copper-gallery.example"))
+        .await;
+    assert_eq!(
+        simple.header("access-control-allow-origin"),
+        Some("https://copper-gallery.example")
+    );
     assert!(simple.header("access-control-expose-headers").unwrap().contains("etag"));
 }
 
@@ -409,27 +635,54 @@ async fn an_admin_asks_for_an_erasure_the_artist_leaves_at_once_and_retention_co
     let owner = super::published(&ctx, &gallery, "Leaving Owner", "Last Print").await;
     let path = format!("/v1/admin/artists/{}/erasure", owner.artist);
     gallery.expect(428, Req::new("POST", &path).token(&admin).empty_body()).await;
-    gallery.expect(403, Req::new("POST", &path).token(&owner.token).if_match("\"x\"").empty_body()).await;
-    let etag = gallery.expect(200, Req::get(&format!("/v1/admin/artists/{}", owner.artist)).token(&admin)).await.etag();
+    gallery
+        .expect(403, Req::new("POST", &path).token(&owner.token).if_match("\"x\"").empty_body())
+        .await;
+    let etag = gallery
+        .expect(200, Req::get(&format!("/v1/admin/artists/{}", owner.artist)).token(&admin))
+        .await
+        .etag();
 
-    let asked = gallery.expect(202, Req::new("POST", &path).token(&admin).if_match(&etag).empty_body()).await;
+    let asked = gallery
+        .expect(202, Req::new("POST", &path).token(&admin).if_match(&etag).empty_body())
+        .await;
     let erasure = asked.id();
-    assert_eq!(asked.headers.get("location").map(String::as_str), Some(format!("/v1/admin/erasures/{erasure}").as_str()));
+    assert_eq!(
+        asked.headers.get("location").map(String::as_str),
+        Some(format!("/v1/admin/erasures/{erasure}").as_str())
+    );
     assert!(asked.body["completed_at"].is_null());
     // Out of the gallery at once: token dead, works gone from the public list.
     gallery.expect(401, Req::get("/v1/me").token(&owner.token)).await;
     gallery.expect(404, Req::get(&format!("/v1/artworks/{}", owner.slug))).await;
     // Asking again returns the open request.
-    let etag = gallery.expect(200, Req::get(&format!("/v1/admin/artists/{}", owner.artist)).token(&admin)).await.etag();
-    let again = gallery.expect(202, Req::new("POST", &path).token(&admin).if_match(&etag).empty_body()).await;
+    let etag = gallery
+        .expect(200, Req::get(&format!("/v1/admin/artists/{}", owner.artist)).token(&admin))
+        .await
+        .etag();
+    let again = gallery
+        .expect(202, Req::new("POST", &path).token(&admin).if_match(&etag).empty_body())
+        .await;
     assert_eq!(again.id(), erasure);
 
-    let report = ctx.retention(shared::retention::Policy::default()).run(&retention::Sweep::at(chrono::Utc::now())).await.unwrap();
+    let report = ctx
+        .retention(shared::retention::Policy::default())
+        .run(&retention::Sweep::at(chrono::Utc::now()))
+        .await
+        .unwrap();
     assert_eq!(report.rules["artist-erasure"].items, 1, "{report:#?}");
-    let done = gallery.expect(200, Req::get(&format!("/v1/admin/erasures/{erasure}")).token(&admin)).await;
+    let done =
+        gallery.expect(200, Req::get(&format!("/v1/admin/erasures/{erasure}")).token(&admin)).await;
     assert!(done.body["completed_at"].is_string());
     assert_eq!(done.body["rows_deleted"]["artists"], 1);
     assert!(!done.body.to_string().contains("Leaving Owner"), "the record holds no personal data");
-    gallery.expect(404, Req::get(&format!("/v1/admin/artists/{}", owner.artist)).token(&admin)).await;
-    gallery.expect(404, Req::get(&format!("/v1/admin/erasures/{}", uuid::Uuid::new_v4())).token(&admin)).await;
+    gallery
+        .expect(404, Req::get(&format!("/v1/admin/artists/{}", owner.artist)).token(&admin))
+        .await;
+    gallery
+        .expect(
+            404,
+            Req::get(&format!("/v1/admin/erasures/{}", uuid::Uuid::new_v4())).token(&admin),
+        )
+        .await;
 }

@@ -27,7 +27,9 @@ pub(super) fn valid_body(method: &str, template: &str) -> Option<Value> {
         ("POST", "/v1/me/artworks") => json!({ "title": "Matrix" }),
         ("PATCH", "/v1/manage/artworks/{id}") => json!({ "title": "Changed" }),
         ("POST", "/v1/manage/artworks/{id}/status") => json!({ "action": "archive" }),
-        ("POST", "/v1/manage/artworks/{id}/editions") => json!({ "edition_size": 5, "paper": "Rag", "price_minor": 1, "currency": "EUR" }),
+        ("POST", "/v1/manage/artworks/{id}/editions") => {
+            json!({ "edition_size": 5, "paper": "Rag", "price_minor": 1, "currency": "EUR" })
+        }
         ("POST", "/v1/manage/artworks/{id}/images") => json!({ "file_name": "x.jpg" }),
         ("PATCH", "/v1/manage/editions/{id}") => json!({ "paper": "Other" }),
         ("POST", "/v1/manage/editions/{id}/sales") => json!({ "count": 1 }),
@@ -35,7 +37,9 @@ pub(super) fn valid_body(method: &str, template: &str) -> Option<Value> {
         ("POST", "/v1/admin/artists") => json!({ "name": "New", "email": "new@copper.example" }),
         ("PATCH", "/v1/admin/artists/{id}") => json!({ "name": "Renamed" }),
         ("POST", "/v1/admin/artists/{id}/suspension") => json!({ "reason": "test" }),
-        ("POST", "/v1/admin/tokens") => json!({ "scope": "admin", "label": "x", "expires_in_days": 1 }),
+        ("POST", "/v1/admin/tokens") => {
+            json!({ "scope": "admin", "label": "x", "expires_in_days": 1 })
+        }
         ("POST", _) => return None,
         _ => return None,
     })
@@ -48,18 +52,27 @@ async fn every_protected_operation_refuses_every_wrong_caller_and_changes_nothin
     let owner = published(&ctx, &gallery, "Owner", "Owned Work").await;
     let (_, other) = ctx.artist_with_token("Other Artist").await;
     let admin = ctx.admin_token().await;
-    let (expired_id, expired) = ctx.token_for(owner.artist, chrono::Utc::now() + chrono::Duration::milliseconds(300)).await;
-    let (revoked_id, revoked) = ctx.token_for(owner.artist, chrono::Utc::now() + chrono::Duration::hours(1)).await;
+    let (expired_id, expired) =
+        ctx.token_for(owner.artist, chrono::Utc::now() + chrono::Duration::milliseconds(300)).await;
+    let (revoked_id, revoked) =
+        ctx.token_for(owner.artist, chrono::Utc::now() + chrono::Duration::hours(1)).await;
     let (suspended_artist, suspended) = ctx.artist_with_token("Suspended Artist").await;
     let client = ctx.pool.get().await.unwrap();
-    client.execute("UPDATE api_tokens SET revoked_at = now() WHERE id = $1", &[&revoked_id]).await.unwrap();
     client
-        .execute("UPDATE artists SET suspended_at = now(), suspension_reason = 'test' WHERE id = $1", &[&suspended_artist])
+        .execute("UPDATE api_tokens SET revoked_at = now() WHERE id = $1", &[&revoked_id])
+        .await
+        .unwrap();
+    client
+        .execute(
+            "UPDATE artists SET suspended_at = now(), suspension_reason = 'test' WHERE id = $1",
+            &[&suspended_artist],
+        )
         .await
         .unwrap();
     // An erasure on record, for the route that shows one.
     let (leaving, _) = ctx.artist_with_token("Leaving Artist").await;
-    let (erasure, _) = shared::db::request_erasure(&client, leaving, "token:test", None).await.unwrap().unwrap();
+    let (erasure, _) =
+        shared::db::request_erasure(&client, leaving, "token:test", None).await.unwrap().unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     // Each live token's last use is recorded once a minute: use them now, so the matrix writes nothing.
     for token in [&owner.token, &other] {
@@ -105,7 +118,12 @@ async fn every_protected_operation_refuses_every_wrong_caller_and_changes_nothin
             Caller::Owner,
         ] {
             let expected = match caller {
-                Caller::Nobody | Caller::Malformed | Caller::Unknown | Caller::Expired | Caller::Revoked | Caller::Suspended => 401,
+                Caller::Nobody
+                | Caller::Malformed
+                | Caller::Unknown
+                | Caller::Expired
+                | Caller::Revoked
+                | Caller::Suspended => 401,
                 Caller::OtherArtist | Caller::Owner if admin_route => 403,
                 Caller::OtherArtist if own_route => continue,
                 Caller::OtherArtist => 404,
@@ -129,10 +147,19 @@ async fn every_protected_operation_refuses_every_wrong_caller_and_changes_nothin
         }
     }
     assert!(checked > 150, "{checked}");
-    assert_eq!(snapshot(&client).await, before, "no refused request changed the database or the audit log");
+    assert_eq!(
+        snapshot(&client).await,
+        before,
+        "no refused request changed the database or the audit log"
+    );
 }
 
-pub(super) fn fill_with(template: &str, owner: &super::Published, artist: uuid::Uuid, token: uuid::Uuid) -> String {
+pub(super) fn fill_with(
+    template: &str,
+    owner: &super::Published,
+    artist: uuid::Uuid,
+    token: uuid::Uuid,
+) -> String {
     let id = if template.starts_with("/v1/manage/artworks/") {
         owner.artwork.clone()
     } else if template.starts_with("/v1/manage/editions/") {

@@ -28,7 +28,12 @@ pub struct Req {
 
 impl Req {
     pub fn new(method: &str, path: &str) -> Self {
-        Self { method: method.into(), path: path.into(), headers: vec![("x-request-id".into(), "test-request-1".into())], body: Vec::new() }
+        Self {
+            method: method.into(),
+            path: path.into(),
+            headers: vec![("x-request-id".into(), "test-request-1".into())],
+            body: Vec::new(),
+        }
     }
 
     pub fn get(path: &str) -> Self {
@@ -78,13 +83,13 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// What came back.
 #[derive(Debug)]
-pub struct Reply {
+pub struct ViewerReply {
     pub status: u16,
     pub headers: BTreeMap<String, String>,
     pub body: Value,
 }
 
-impl Reply {
+impl ViewerReply {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).map(String::as_str)
     }
@@ -96,7 +101,10 @@ impl Reply {
     /// The last segment of a problem's `type` URI.
     pub fn problem(&self) -> &str {
         assert_eq!(self.header("content-type"), Some("application/problem+json"), "{self:?}");
-        self.body["type"].as_str().and_then(|t| t.strip_prefix(api::PROBLEM_BASE)).unwrap_or_else(|| panic!("no problem type: {self:?}"))
+        self.body["type"]
+            .as_str()
+            .and_then(|t| t.strip_prefix(api::PROBLEM_BASE))
+            .unwrap_or_else(|| panic!("no problem type: {self:?}"))
     }
 
     pub fn id(&self) -> String {
@@ -104,14 +112,17 @@ impl Reply {
     }
 
     pub fn fields(&self) -> Vec<String> {
-        self.body["errors"].as_array().map(|a| a.iter().map(|e| e["field"].as_str().unwrap().to_owned()).collect()).unwrap_or_default()
+        self.body["errors"]
+            .as_array()
+            .map(|a| a.iter().map(|e| e["field"].as_str().unwrap().to_owned()).collect())
+            .unwrap_or_default()
     }
 }
 
 /// The API of one test, reached the deployed way. Every reply is checked
 /// against the OpenAPI document before the test sees it.
 pub struct Gallery {
-    pub state: api::State,
+    pub state: api::SharedState,
     router: axum::Router,
 }
 
@@ -120,19 +131,19 @@ impl Gallery {
         Self::with_state(ctx.api_state())
     }
 
-    pub fn with_state(state: api::State) -> Self {
+    pub fn with_state(state: api::SharedState) -> Self {
         let router = api::router(state.clone());
         Self { state, router }
     }
 
-    pub async fn send(&self, req: Req) -> Reply {
+    pub async fn send(&self, req: Req) -> ViewerReply {
         let reply = cloudfront::deliver(&self.state, self.router.clone(), &req).await;
         spec::check_reply(&req, &reply);
         reply
     }
 
     /// Sends and insists on `status`, showing the reply otherwise.
-    pub async fn expect(&self, status: u16, req: Req) -> Reply {
+    pub async fn expect(&self, status: u16, req: Req) -> ViewerReply {
         let shown = format!("{} {}", req.method, req.path);
         let reply = self.send(req).await;
         assert_eq!(reply.status, status, "{shown}: {reply:?}");
@@ -144,8 +155,18 @@ impl Gallery {
 /// request must leave every one of them as it was.
 pub async fn snapshot(client: &deadpool_postgres::Object) -> BTreeMap<&'static str, String> {
     let mut out = BTreeMap::new();
-    for table in ["artists", "artworks", "print_editions", "images", "api_tokens", "audit_log", "idempotency_keys"] {
-        let sql = format!("SELECT coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') FROM {table} t");
+    for table in [
+        "artists",
+        "artworks",
+        "print_editions",
+        "images",
+        "api_tokens",
+        "audit_log",
+        "idempotency_keys",
+    ] {
+        let sql = format!(
+            "SELECT coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') FROM {table} t"
+        );
         out.insert(table, client.query_one(&sql, &[]).await.unwrap().get::<_, String>(0));
     }
     out
@@ -165,8 +186,12 @@ pub struct Published {
 pub async fn published(ctx: &TestContext, gallery: &Gallery, name: &str, title: &str) -> Published {
     let (artist, token) = ctx.artist_with_token(name).await;
     let (artwork, slug) = published_with_token(ctx, gallery, &token, title).await;
-    let editions = gallery.expect(200, Req::get(&format!("/v1/manage/artworks/{artwork}/editions")).token(&token)).await;
-    let images = gallery.expect(200, Req::get(&format!("/v1/manage/artworks/{artwork}/images")).token(&token)).await;
+    let editions = gallery
+        .expect(200, Req::get(&format!("/v1/manage/artworks/{artwork}/editions")).token(&token))
+        .await;
+    let images = gallery
+        .expect(200, Req::get(&format!("/v1/manage/artworks/{artwork}/images")).token(&token))
+        .await;
     let edition = editions.body["editions"][0]["id"].as_str().unwrap().to_owned();
     let image = images.body["images"][0]["id"].as_str().unwrap().to_owned();
     Published { artist, token, artwork, slug, edition, image }
@@ -177,7 +202,8 @@ pub async fn published(ctx: &TestContext, gallery: &Gallery, name: &str, title: 
 pub async fn mark_ready(ctx: &TestContext, image: &str) {
     let client = ctx.pool.get().await.unwrap();
     let id: uuid::Uuid = image.parse().unwrap();
-    let row = client.query_one("SELECT artwork_id FROM images WHERE id = $1", &[&id]).await.unwrap();
+    let row =
+        client.query_one("SELECT artwork_id FROM images WHERE id = $1", &[&id]).await.unwrap();
     let artwork: uuid::Uuid = row.get(0);
     client.execute("UPDATE images SET status = 'processing' WHERE id = $1", &[&id]).await.unwrap();
     let renditions = [400u32, 1600]
@@ -199,14 +225,34 @@ pub async fn mark_ready(ctx: &TestContext, image: &str) {
             cache_control: Some(shared::media::RENDITION_CACHE_CONTROL),
             tags: Some(&tagging),
         };
-        store.put_with(&ctx.storage.processed_bucket, &r.key, format!("jpeg {}", r.key).into_bytes(), &meta).await.unwrap();
+        store
+            .put_with(
+                &ctx.storage.processed_bucket,
+                &r.key,
+                format!("jpeg {}", r.key).into_bytes(),
+                &meta,
+            )
+            .await
+            .unwrap();
     }
     assert!(shared::db::mark_image_ready(&client, id, &renditions, &"b".repeat(64)).await.unwrap());
 }
 
 /// Publishes an artwork for an existing token; returns (artwork id, slug).
-pub async fn published_with_token(ctx: &TestContext, gallery: &Gallery, token: &str, title: &str) -> (String, String) {
-    let created = gallery.expect(201, Req::new("POST", "/v1/me/artworks").token(token).json(&serde_json::json!({ "title": title }))).await;
+pub async fn published_with_token(
+    ctx: &TestContext,
+    gallery: &Gallery,
+    token: &str,
+    title: &str,
+) -> (String, String) {
+    let created = gallery
+        .expect(
+            201,
+            Req::new("POST", "/v1/me/artworks")
+                .token(token)
+                .json(&serde_json::json!({ "title": title })),
+        )
+        .await;
     let artwork = created.id();
     gallery
         .expect(
@@ -225,7 +271,10 @@ pub async fn published_with_token(ctx: &TestContext, gallery: &Gallery, token: &
         )
         .await;
     mark_ready(ctx, upload.body["image"]["id"].as_str().unwrap()).await;
-    let etag = gallery.expect(200, Req::get(&format!("/v1/manage/artworks/{artwork}")).token(token)).await.etag();
+    let etag = gallery
+        .expect(200, Req::get(&format!("/v1/manage/artworks/{artwork}")).token(token))
+        .await
+        .etag();
     gallery
         .expect(
             200,

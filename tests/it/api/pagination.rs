@@ -9,7 +9,15 @@ use super::{Gallery, Req};
 use crate::support::TestContext;
 
 /// Inserts a published artwork (with a live edition) straight into the database.
-async fn publish_raw(client: &deadpool_postgres::Object, artist: uuid::Uuid, slug: &str, at: &str, price: i64, medium: &str, year: i32) {
+async fn publish_raw(
+    client: &deadpool_postgres::Object,
+    artist: uuid::Uuid,
+    slug: &str,
+    at: &str,
+    price: i64,
+    medium: &str,
+    year: i32,
+) {
     let id = uuid::Uuid::new_v4();
     client
         .execute(
@@ -67,7 +75,16 @@ async fn every_published_work_comes_exactly_once_under_ties_and_concurrent_publi
     let writer = tokio::spawn(async move {
         let client = writer_pool.get().await.unwrap();
         for i in 0..30 {
-            publish_raw(&client, artist, &format!("new-{i}"), &chrono::Utc::now().to_rfc3339(), 100, "Etching", 2000).await;
+            publish_raw(
+                &client,
+                artist,
+                &format!("new-{i}"),
+                &chrono::Utc::now().to_rfc3339(),
+                100,
+                "Etching",
+                2000,
+            )
+            .await;
             // And one older work unpublished and republished: it moves to the front.
             tokio::task::yield_now().await;
         }
@@ -90,9 +107,12 @@ async fn the_public_list_filters_by_artist_medium_year_price_and_availability() 
     let (ada, _) = ctx.artist_with_token("Ada").await;
     let (bo, _) = ctx.artist_with_token("Bo").await;
     let client = ctx.pool.get().await.unwrap();
-    publish_raw(&client, ada, "a-etching-1990", "2026-11-01T00:00:00Z", 5_000, "Etching", 1990).await;
-    publish_raw(&client, ada, "a-litho-2020", "2026-11-02T00:00:00Z", 50_000, "Lithograph", 2020).await;
-    publish_raw(&client, bo, "b-etching-2021", "2026-11-03T00:00:00Z", 20_000, "etching", 2021).await;
+    publish_raw(&client, ada, "a-etching-1990", "2026-11-01T00:00:00Z", 5_000, "Etching", 1990)
+        .await;
+    publish_raw(&client, ada, "a-litho-2020", "2026-11-02T00:00:00Z", 50_000, "Lithograph", 2020)
+        .await;
+    publish_raw(&client, bo, "b-etching-2021", "2026-11-03T00:00:00Z", 20_000, "etching", 2021)
+        .await;
     client
         .execute(
             "UPDATE print_editions SET sold_count = edition_size WHERE artwork_id = (SELECT id FROM artworks WHERE slug = 'a-litho-2020')",
@@ -109,7 +129,10 @@ async fn the_public_list_filters_by_artist_medium_year_price_and_availability() 
     assert_eq!(slugs("price_min=10000&").await, ["b-etching-2021", "a-litho-2020"]);
     assert_eq!(slugs("price_max=10000&currency=EUR&").await, ["a-etching-1990"]);
     assert_eq!(slugs("available=true&").await, ["b-etching-2021", "a-etching-1990"]);
-    assert_eq!(walk(&gallery, &format!("artist={ada}&"), 10).await, ["a-litho-2020", "a-etching-1990"]);
+    assert_eq!(
+        walk(&gallery, &format!("artist={ada}&"), 10).await,
+        ["a-litho-2020", "a-etching-1990"]
+    );
     let profile = gallery.expect(200, Req::get(&format!("/v1/artists/{bo}"))).await;
     assert_eq!(profile.body["artist"]["name"], "Bo");
     assert_eq!(profile.body["artworks"]["artworks"][0]["slug"], "b-etching-2021");

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use serde_json::{json, Value};
 
-use super::{Gallery, Reply, Req};
+use super::{Gallery, Req, ViewerReply};
 use crate::support::TestContext;
 
 fn document() -> &'static Value {
@@ -43,12 +43,16 @@ fn template_for(path: &str) -> Option<&'static str> {
 
 /// Checks a reply against the operation that served it. Answers outside any
 /// operation (no route, a refused preflight, Lambda's own refusal) must still be problems or documented.
-pub fn check_reply(req: &Req, reply: &Reply) {
+pub fn check_reply(req: &Req, reply: &ViewerReply) {
     if reply.status == 304 || req.method == "OPTIONS" {
         return;
     }
     let Some(template) = template_for(&req.path) else {
-        assert_eq!(reply.status, 404, "{} {} is not in the document but answered {reply:?}", req.method, req.path);
+        assert_eq!(
+            reply.status, 404,
+            "{} {} is not in the document but answered {reply:?}",
+            req.method, req.path
+        );
         assert_eq!(reply.problem(), "no-route");
         return;
     };
@@ -56,23 +60,36 @@ pub fn check_reply(req: &Req, reply: &Reply) {
         if reply.status == 403 && reply.body.get("Message").is_some() {
             return;
         }
-        assert_eq!(reply.status, 405, "{} {template} is not an operation but answered {reply:?}", req.method);
+        assert_eq!(
+            reply.status, 405,
+            "{} {template} is not an operation but answered {reply:?}",
+            req.method
+        );
         assert_eq!(reply.problem(), "method-not-allowed");
         return;
     };
     if reply.status == 403 && reply.body.get("Message").is_some() {
         return; // Lambda refused the payload hash; the function never ran.
     }
-    let response = operation["responses"]
-        .get(reply.status.to_string())
-        .unwrap_or_else(|| panic!("{} {template} answered {} which the document does not list: {reply:?}", req.method, reply.status));
+    let response = operation["responses"].get(reply.status.to_string()).unwrap_or_else(|| {
+        panic!(
+            "{} {template} answered {} which the document does not list: {reply:?}",
+            req.method, reply.status
+        )
+    });
     let Some(content) = response.get("content").and_then(Value::as_object) else {
-        assert!(reply.body.is_null(), "{} {template} {}: undocumented body {reply:?}", req.method, reply.status);
+        assert!(
+            reply.body.is_null(),
+            "{} {template} {}: undocumented body {reply:?}",
+            req.method,
+            reply.status
+        );
         return;
     };
     let content_type = reply.header("content-type").unwrap_or_default();
-    let media =
-        content.get(content_type).unwrap_or_else(|| panic!("{} {template}: content type {content_type:?} not documented", req.method));
+    let media = content.get(content_type).unwrap_or_else(|| {
+        panic!("{} {template}: content type {content_type:?} not documented", req.method)
+    });
     let Some(schema) = media.get("schema") else { return };
     let mut root = schema.clone();
     if let Some(object) = root.as_object_mut() {
@@ -80,10 +97,19 @@ pub fn check_reply(req: &Req, reply: &Reply) {
     } else {
         root = json!({ "allOf": [schema], "components": document()["components"] });
     }
-    let validator =
-        jsonschema::validator_for(&root).unwrap_or_else(|e| panic!("schema of {} {template} {}: {e}", req.method, reply.status));
-    let errors: Vec<String> = validator.iter_errors(&reply.body).map(|e| format!("{} at {}", e, e.instance_path)).collect();
-    assert!(errors.is_empty(), "{} {template} {} does not match its schema: {errors:?}\n{}", req.method, reply.status, reply.body);
+    let validator = jsonschema::validator_for(&root)
+        .unwrap_or_else(|e| panic!("schema of {} {template} {}: {e}", req.method, reply.status));
+    let errors: Vec<String> = validator
+        .iter_errors(&reply.body)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{} {template} {} does not match its schema: {errors:?}\n{}",
+        req.method,
+        reply.status,
+        reply.body
+    );
 }
 
 /// Every operation of the document, filled with ids nobody has.
@@ -113,15 +139,28 @@ async fn the_served_document_is_openapi_3_1_and_is_the_generated_one() {
     let gallery = Gallery::new(&ctx);
     let reply = gallery.expect(200, Req::get("/v1/openapi.json")).await;
     assert_eq!(&reply.body, document());
-    assert!(reply.body["openapi"].as_str().unwrap().starts_with("3.1"), "{}", reply.body["openapi"]);
+    assert!(
+        reply.body["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        reply.body["openapi"]
+    );
     assert!(reply.header("cache-control").unwrap().starts_with("public"));
-    assert_eq!(reply.body["components"]["securitySchemes"]["gallery_token"]["name"], api::TOKEN_HEADER);
+    assert_eq!(
+        reply.body["components"]["securitySchemes"]["gallery_token"]["name"],
+        api::TOKEN_HEADER
+    );
     for (method, template, op) in operations() {
-        assert!(op["summary"].is_string() || op["description"].is_string(), "{method} {template} is undocumented");
+        assert!(
+            op["summary"].is_string() || op["description"].is_string(),
+            "{method} {template} is undocumented"
+        );
         let body_methods = ["POST", "PUT", "PATCH"];
         if body_methods.contains(&method.as_str()) {
             let params = op["parameters"].as_array().unwrap();
-            assert!(params.iter().any(|p| p["name"] == "x-amz-content-sha256" && p["required"] == true), "{method} {template}");
+            assert!(
+                params.iter().any(|p| p["name"] == "x-amz-content-sha256" && p["required"] == true),
+                "{method} {template}"
+            );
         }
         if op.get("security").is_some() {
             assert!(op["responses"].get("401").is_some(), "{method} {template}");
@@ -142,12 +181,19 @@ async fn every_documented_operation_is_routed_and_no_other_method_is() {
         let reply = gallery.send(req).await;
         assert_ne!(reply.status, 405, "{method} {template}");
         if reply.status == 404 {
-            assert_eq!(reply.problem(), "not-found", "{method} {template} is documented but not routed");
+            assert_eq!(
+                reply.problem(),
+                "not-found",
+                "{method} {template} is documented but not routed"
+            );
         }
     }
     for (template, item) in document()["paths"].as_object().unwrap() {
-        let allowed: Vec<String> =
-            ["get", "post", "put", "patch", "delete"].iter().filter(|m| item.get(**m).is_some()).map(|m| m.to_ascii_uppercase()).collect();
+        let allowed: Vec<String> = ["get", "post", "put", "patch", "delete"]
+            .iter()
+            .filter(|m| item.get(**m).is_some())
+            .map(|m| m.to_ascii_uppercase())
+            .collect();
         for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
             if allowed.iter().any(|a| a == method) {
                 continue;
@@ -160,7 +206,10 @@ async fn every_documented_operation_is_routed_and_no_other_method_is() {
             assert_eq!(reply.status, 405, "{method} {template}: {reply:?}");
             let allow = reply.header("allow").unwrap_or_default().to_owned();
             for a in &allowed {
-                assert!(allow.contains(a.as_str()), "{method} {template}: Allow {allow:?} lacks {a}");
+                assert!(
+                    allow.contains(a.as_str()),
+                    "{method} {template}: Allow {allow:?} lacks {a}"
+                );
             }
         }
     }

@@ -13,18 +13,38 @@ use shared::runner::{Done, OpsError};
 pub(super) async fn apply(tx: &Transaction<'_>, task: &OperatorTask) -> Result<Done, OpsError> {
     Ok(match task {
         OperatorTask::CreateArtist { name, email, bio, website } => {
-            let fields = NewArtistFields::parse(name, email, bio.as_deref(), website.as_deref()).map_err(|problems| {
-                OpsError::Invalid(problems.iter().map(|p| format!("{} {}", p.field, p.message)).collect::<Vec<_>>().join("; "))
-            })?;
+            let fields = NewArtistFields::parse(name, email, bio.as_deref(), website.as_deref())
+                .map_err(|problems| {
+                    OpsError::Invalid(
+                        problems
+                            .iter()
+                            .map(|p| format!("{} {}", p.field, p.message))
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    )
+                })?;
             let bio = fields.bio.as_ref().map(|b| b.as_str());
             let website = fields.website.as_ref().map(|w| w.as_str());
-            let artist = match db::insert_artist(tx, fields.name.as_str(), fields.email.as_str(), bio, website).await {
+            let artist = match db::insert_artist(
+                tx,
+                fields.name.as_str(),
+                fields.email.as_str(),
+                bio,
+                website,
+            )
+            .await
+            {
                 Err(e) if e.sqlstate() == Some("23505") => {
-                    return Err(OpsError::Refused("an artist with this email already exists".into()));
+                    return Err(OpsError::Refused(
+                        "an artist with this email already exists".into(),
+                    ));
                 }
                 other => other?,
             };
-            Done::new(serde_json::json!({ "artist_id": artist.id, "name": artist.name }), format!("artist:{}", artist.id))
+            Done::new(
+                serde_json::json!({ "artist_id": artist.id, "name": artist.name }),
+                format!("artist:{}", artist.id),
+            )
         }
         OperatorTask::ListArtists { limit } => {
             let artists = db::list_artists(tx, i64::from(*limit)).await?;

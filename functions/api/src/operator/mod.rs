@@ -29,10 +29,18 @@ impl OperatorTasks for AppState {
         true
     }
 
-    async fn run(&self, task: &OperatorTask, _: &TaskContext<'_>, tx: Option<&Transaction<'_>>) -> Result<Done, OpsError> {
-        let tx = tx.ok_or_else(|| OpsError::Task("a token or artist task runs in a transaction".into()))?;
+    async fn run(
+        &self,
+        task: &OperatorTask,
+        _: &TaskContext<'_>,
+        tx: Option<&Transaction<'_>>,
+    ) -> Result<Done, OpsError> {
+        let tx = tx
+            .ok_or_else(|| OpsError::Task("a token or artist task runs in a transaction".into()))?;
         match task {
-            OperatorTask::CreateArtist { .. } | OperatorTask::ListArtists { .. } => artists::apply(tx, task).await,
+            OperatorTask::CreateArtist { .. } | OperatorTask::ListArtists { .. } => {
+                artists::apply(tx, task).await
+            }
             _ => tokens::apply(tx, task).await,
         }
     }

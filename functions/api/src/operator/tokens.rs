@@ -17,13 +17,16 @@ const BOOTSTRAP_LOCK: i64 = 0x6761_6c6c_6572_7901;
 pub(super) async fn apply(tx: &Transaction<'_>, task: &OperatorTask) -> Result<Done, OpsError> {
     Ok(match task {
         OperatorTask::BootstrapAdmin { label, expires_in_days, force, reason } => {
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&BOOTSTRAP_LOCK]).await.map_err(DbError::from)?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&BOOTSTRAP_LOCK])
+                .await
+                .map_err(DbError::from)?;
             if db::live_admin_token_exists(tx).await? && !force {
                 return Err(OpsError::Refused(
                     "a live admin token exists; create tokens through the API, or pass --force with --reason".into(),
                 ));
             }
-            let (id, secret, expires_at) = issue(tx, Scope::Admin, None, label, *expires_in_days).await?;
+            let (id, secret, expires_at) =
+                issue(tx, Scope::Admin, None, label, *expires_in_days).await?;
             let detail = serde_json::json!({ "label": label, "forced": force, "reason": reason, "expires_at": expires_at });
             let result = serde_json::json!({ "token_id": id, "token": secret, "scope": "admin", "expires_at": expires_at });
             Done::new(result, format!("token:{id}")).with_detail(detail)
@@ -34,10 +37,10 @@ pub(super) async fn apply(tx: &Transaction<'_>, task: &OperatorTask) -> Result<D
                     return Err(OpsError::NotFound(format!("artist {artist}")));
                 }
             }
-            let (id, secret, expires_at) = issue(tx, *scope, *artist_id, label, *expires_in_days).await?;
+            let (id, secret, expires_at) =
+                issue(tx, *scope, *artist_id, label, *expires_in_days).await?;
             let detail = serde_json::json!({ "scope": scope, "artist_id": artist_id, "label": label, "expires_at": expires_at });
-            let result =
-                serde_json::json!({ "token_id": id, "token": secret, "scope": scope, "artist_id": artist_id, "expires_at": expires_at });
+            let result = serde_json::json!({ "token_id": id, "token": secret, "scope": scope, "artist_id": artist_id, "expires_at": expires_at });
             Done::new(result, format!("token:{id}")).with_detail(detail)
         }
         OperatorTask::ListTokens { include_dead } => {

@@ -15,15 +15,22 @@ use uuid::Uuid;
 use super::{managed, Deleted, Result, IF_MATCH};
 use crate::extract::{Caller, IfMatch, Json, Path};
 use crate::write::{Reply, Write};
-use crate::{ApiError, State};
+use crate::{ApiError, SharedState};
 
-pub fn routes() -> OpenApiRouter<State> {
-    OpenApiRouter::new().routes(routes!(show, update, delete)).routes(routes!(change_status)).routes(routes!(restore))
+pub fn routes() -> OpenApiRouter<SharedState> {
+    OpenApiRouter::new()
+        .routes(routes!(show, update, delete))
+        .routes(routes!(change_status))
+        .routes(routes!(restore))
 }
 
 /// Refuses a slug another live artwork holds. The message does not say whose
 /// or in which status, so no artist learns of another's drafts.
-pub(super) async fn slug_free(db: &impl GenericClient, slug: &str, except: Option<Uuid>) -> Result<()> {
+pub(super) async fn slug_free(
+    db: &impl GenericClient,
+    slug: &str,
+    except: Option<Uuid>,
+) -> Result<()> {
     if db::slug_taken(db, slug, except).await? {
         Err(ApiError::Conflict(format!("the slug {slug:?} is not available; choose another")))
     } else {
@@ -51,7 +58,10 @@ fn changed_fields(p: &ArtworkPatch) -> Vec<&'static str> {
 #[utoipa::path(get, path = "/v1/manage/artworks/{id}", tag = "artist", security(("gallery_token" = [])),
     params(("id" = Uuid, Path)),
     responses((status = 200, description = "The artwork; its ETag is what updates send in If-Match", body = Artwork)))]
-async fn show(Caller { state, who, .. }: Caller, Path(id): Path<Uuid>) -> Result<axum::Json<Artwork>> {
+async fn show(
+    Caller { state, who, .. }: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<axum::Json<Artwork>> {
     Ok(axum::Json(managed(&state.client().await?, &who, id, Deleted::Included, false).await?))
 }
 
@@ -77,7 +87,8 @@ async fn update(
         slug_free(&w.tx, &fields.slug, Some(id)).await?;
     }
     db::update_artwork(&w.tx, id, &fields).await?;
-    w.audit("artwork.update", format!("artwork:{id}"), json!({ "fields": changed_fields(&patch) })).await?;
+    w.audit("artwork.update", format!("artwork:{id}"), json!({ "fields": changed_fields(&patch) }))
+        .await?;
     let after = db::artwork_by_id(&w.tx, id).await?.ok_or(ApiError::NotFound)?;
     w.commit(Reply::ok(&after)?).await
 }
@@ -107,7 +118,8 @@ async fn change_status(
     let readiness = db::readiness(&w.tx, id).await?;
     let to = transition(artwork.status, change.action, readiness).map_err(ApiError::Conflict)?;
     db::set_artwork_status(&w.tx, id, to).await?;
-    w.audit("artwork.status", format!("artwork:{id}"), json!({ "from": artwork.status, "to": to })).await?;
+    w.audit("artwork.status", format!("artwork:{id}"), json!({ "from": artwork.status, "to": to }))
+        .await?;
     let after = db::artwork_by_id(&w.tx, id).await?.ok_or(ApiError::NotFound)?;
     let response = w.commit(Reply::ok(&after)?).await?;
     state.settle_artwork(id).await;
@@ -118,14 +130,19 @@ async fn change_status(
 #[utoipa::path(delete, path = "/v1/manage/artworks/{id}", tag = "artist", security(("gallery_token" = [])),
     params(("id" = Uuid, Path), ("If-Match" = String, Header, description = IF_MATCH)),
     responses((status = 204, description = "Deleted")))]
-async fn delete(Caller { state, who, request }: Caller, Path(id): Path<Uuid>, if_match: IfMatch) -> Result<Response> {
+async fn delete(
+    Caller { state, who, request }: Caller,
+    Path(id): Path<Uuid>,
+    if_match: IfMatch,
+) -> Result<Response> {
     let mut client = state.client().await?;
     let w = Write::begin(&mut client, &who, &request).await?;
     let artwork = managed(&w.tx, &who, id, Deleted::No, true).await?;
     if_match.check(&artwork)?;
     db::soft_delete_artwork(&w.tx, id).await?;
     let purge_after = chrono::Utc::now() + state.deleted_artwork_grace;
-    w.audit("artwork.delete", format!("artwork:{id}"), json!({ "restorable_until": purge_after })).await?;
+    w.audit("artwork.delete", format!("artwork:{id}"), json!({ "restorable_until": purge_after }))
+        .await?;
     let response = w.commit(Reply::no_content()).await?;
     state.settle_artwork(id).await;
     Ok(response)
@@ -136,12 +153,18 @@ async fn delete(Caller { state, who, request }: Caller, Path(id): Path<Uuid>, if
 #[utoipa::path(post, path = "/v1/manage/artworks/{id}/restore", tag = "artist", security(("gallery_token" = [])),
     params(("id" = Uuid, Path), ("If-Match" = String, Header, description = IF_MATCH)),
     responses((status = 200, description = "Restored", body = Artwork)))]
-async fn restore(Caller { state, who, request }: Caller, Path(id): Path<Uuid>, if_match: IfMatch) -> Result<Response> {
+async fn restore(
+    Caller { state, who, request }: Caller,
+    Path(id): Path<Uuid>,
+    if_match: IfMatch,
+) -> Result<Response> {
     let mut client = state.client().await?;
     let w = Write::begin(&mut client, &who, &request).await?;
     let artwork = managed(&w.tx, &who, id, Deleted::Included, true).await?;
     if_match.check(&artwork)?;
-    let Some(deleted_at) = artwork.deleted_at else { return Err(ApiError::Conflict("the artwork is not deleted".into())) };
+    let Some(deleted_at) = artwork.deleted_at else {
+        return Err(ApiError::Conflict("the artwork is not deleted".into()));
+    };
     if deleted_at + state.deleted_artwork_grace < chrono::Utc::now() {
         return Err(ApiError::NotFound);
     }

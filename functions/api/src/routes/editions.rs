@@ -14,15 +14,25 @@ use uuid::Uuid;
 use super::{managed, Deleted, Result, IF_MATCH};
 use crate::extract::{Caller, Idempotency, IfMatch, Json, Path};
 use crate::write::{Reply, Write};
-use crate::{ApiError, State};
+use crate::{ApiError, SharedState};
 
-pub fn routes() -> OpenApiRouter<State> {
-    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(show, update)).routes(routes!(retire)).routes(routes!(sell))
+pub fn routes() -> OpenApiRouter<SharedState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, update))
+        .routes(routes!(retire))
+        .routes(routes!(sell))
 }
 
 /// The edition `who` may manage, or 404; `lock` holds it (and so serialises sales).
-async fn managed_edition(db: &impl GenericClient, who: &Principal, id: Uuid, lock: bool) -> Result<PrintEdition> {
-    let edition = if lock { db::lock_edition(db, id).await? } else { db::edition_by_id(db, id).await? };
+async fn managed_edition(
+    db: &impl GenericClient,
+    who: &Principal,
+    id: Uuid,
+    lock: bool,
+) -> Result<PrintEdition> {
+    let edition =
+        if lock { db::lock_edition(db, id).await? } else { db::edition_by_id(db, id).await? };
     let edition = edition.ok_or(ApiError::NotFound)?;
     managed(db, who, edition.artwork_id, Deleted::No, false).await?;
     Ok(edition)
@@ -36,7 +46,10 @@ pub struct EditionList {
 /// The artwork's editions, retired ones included, oldest first.
 #[utoipa::path(get, path = "/v1/manage/artworks/{id}/editions", tag = "artist", security(("gallery_token" = [])),
     params(("id" = Uuid, Path)), responses((status = 200, description = "The editions", body = EditionList)))]
-async fn list(Caller { state, who, .. }: Caller, Path(id): Path<Uuid>) -> Result<axum::Json<EditionList>> {
+async fn list(
+    Caller { state, who, .. }: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<axum::Json<EditionList>> {
     let client = state.client().await?;
     let artwork = managed(&client, &who, id, Deleted::No, false).await?;
     Ok(axum::Json(EditionList { editions: db::editions_of(&client, artwork.id).await? }))
@@ -61,14 +74,22 @@ async fn create(
     }
     let artwork = managed(&w.tx, &who, id, Deleted::No, true).await?;
     let edition = db::insert_edition(&w.tx, artwork.id, &fields).await?;
-    w.audit("edition.create", format!("edition:{}", edition.id), json!({ "artwork": artwork.id, "size": edition.edition_size })).await?;
+    w.audit(
+        "edition.create",
+        format!("edition:{}", edition.id),
+        json!({ "artwork": artwork.id, "size": edition.edition_size }),
+    )
+    .await?;
     w.commit(Reply::created(format!("/v1/manage/editions/{}", edition.id), &edition)?).await
 }
 
 /// One edition.
 #[utoipa::path(get, path = "/v1/manage/editions/{id}", tag = "artist", security(("gallery_token" = [])),
     params(("id" = Uuid, Path)), responses((status = 200, description = "The edition", body = PrintEdition)))]
-async fn show(Caller { state, who, .. }: Caller, Path(id): Path<Uuid>) -> Result<axum::Json<PrintEdition>> {
+async fn show(
+    Caller { state, who, .. }: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<axum::Json<PrintEdition>> {
     Ok(axum::Json(managed_edition(&state.client().await?, &who, id, false).await?))
 }
 
@@ -100,7 +121,11 @@ async fn update(
 #[utoipa::path(post, path = "/v1/manage/editions/{id}/retire", tag = "artist", security(("gallery_token" = [])),
     params(("id" = Uuid, Path), ("If-Match" = String, Header, description = IF_MATCH)),
     responses((status = 200, description = "The retired edition", body = PrintEdition)))]
-async fn retire(Caller { state, who, request }: Caller, Path(id): Path<Uuid>, if_match: IfMatch) -> Result<Response> {
+async fn retire(
+    Caller { state, who, request }: Caller,
+    Path(id): Path<Uuid>,
+    if_match: IfMatch,
+) -> Result<Response> {
     let mut client = state.client().await?;
     let w = Write::begin(&mut client, &who, &request).await?;
     let edition = managed_edition(&w.tx, &who, id, true).await?;
@@ -140,6 +165,11 @@ async fn sell(
             None => format!("only {} of this edition are left", now.available()),
         }));
     };
-    w.audit("edition.sale", format!("edition:{id}"), json!({ "count": count, "sold": after.sold_count })).await?;
+    w.audit(
+        "edition.sale",
+        format!("edition:{id}"),
+        json!({ "count": count, "sold": after.sold_count }),
+    )
+    .await?;
     w.commit(Reply::ok(&after)?).await
 }

@@ -17,14 +17,22 @@ use super::{managed, Deleted, Result, IF_MATCH};
 use crate::extract::{Caller, Idempotency, IfMatch, Json, Path};
 use crate::views::{ManagedImage, Media, Preview, PublicRendition};
 use crate::write::{Reply, Write};
-use crate::{ApiError, State};
+use crate::{ApiError, SharedState};
 
-pub fn routes() -> OpenApiRouter<State> {
-    OpenApiRouter::new().routes(routes!(list, request_upload)).routes(routes!(show, reorder, remove)).routes(routes!(preview))
+pub fn routes() -> OpenApiRouter<SharedState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, request_upload))
+        .routes(routes!(show, reorder, remove))
+        .routes(routes!(preview))
 }
 
 /// The image `who` may manage, or 404.
-async fn managed_image(db: &impl GenericClient, who: &Principal, id: Uuid, lock: bool) -> Result<Image> {
+async fn managed_image(
+    db: &impl GenericClient,
+    who: &Principal,
+    id: Uuid,
+    lock: bool,
+) -> Result<Image> {
     let image = db::image_by_id(db, id).await?.ok_or(ApiError::NotFound)?;
     // The artwork's lock covers its images: reorders and removals serialise on it.
     managed(db, who, image.artwork_id, Deleted::No, lock).await?;
@@ -40,11 +48,20 @@ pub struct ImageList {
 /// The artwork's images with their processing status.
 #[utoipa::path(get, path = "/v1/manage/artworks/{id}/images", tag = "artist", security(("gallery_token" = [])),
     params(("id" = Uuid, Path)), responses((status = 200, description = "The images", body = ImageList)))]
-async fn list(Caller { state, who, .. }: Caller, Path(id): Path<Uuid>) -> Result<axum::Json<ImageList>> {
+async fn list(
+    Caller { state, who, .. }: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<axum::Json<ImageList>> {
     let client = state.client().await?;
     let artwork = managed(&client, &who, id, Deleted::No, false).await?;
     let media = Media(&state.media_base_url);
-    Ok(axum::Json(ImageList { images: db::images_of(&client, artwork.id).await?.into_iter().map(|i| media.managed(i)).collect() }))
+    Ok(axum::Json(ImageList {
+        images: db::images_of(&client, artwork.id)
+            .await?
+            .into_iter()
+            .map(|i| media.managed(i))
+            .collect(),
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -85,8 +102,11 @@ async fn request_upload(
     idempotency: Idempotency,
     Json(upload): Json<UploadRequest>,
 ) -> Result<Response> {
-    let name = domain::text::text("file_name", &upload.file_name, 1, 1000, domain::text::Lines::One).map_err(|e| vec![e])?;
-    let content_type = domain::upload_content_type(&name, upload.content_type.as_deref()).map_err(|e| vec![e])?;
+    let name =
+        domain::text::text("file_name", &upload.file_name, 1, 1000, domain::text::Lines::One)
+            .map_err(|e| vec![e])?;
+    let content_type =
+        domain::upload_content_type(&name, upload.content_type.as_deref()).map_err(|e| vec![e])?;
     let mut client = state.client().await?;
     let mut w = Write::begin(&mut client, &who, &request).await?;
     if let Some(replay) = w.idempotent(&idempotency).await? {
@@ -97,14 +117,27 @@ async fn request_upload(
     let key = domain::original_key(artwork.id, image_id, &domain::clean_file_name(&name));
     let post = state
         .store
-        .presigned_post(&state.originals_bucket, &key, content_type, state.upload_max_bytes, state.upload_url_ttl, &state.post_endpoint)
+        .presigned_post(
+            &state.originals_bucket,
+            &key,
+            content_type,
+            state.upload_max_bytes,
+            state.upload_url_ttl,
+            &state.post_endpoint,
+        )
         .await?;
     let image = db::insert_image(&w.tx, image_id, artwork.id, &key).await?;
     w.audit("image.upload", format!("image:{image_id}"), json!({ "artwork": artwork.id })).await?;
     let fields = post.fields.into_iter().map(|(k, v)| (k, v.into())).collect();
     let body = Upload {
         image: Media(&state.media_base_url).managed(image),
-        upload: UploadForm { method: "POST".into(), url: post.url, fields, expires_at: post.expires_at, max_bytes: state.upload_max_bytes },
+        upload: UploadForm {
+            method: "POST".into(),
+            url: post.url,
+            fields,
+            expires_at: post.expires_at,
+            max_bytes: state.upload_max_bytes,
+        },
     };
     w.commit(Reply::created(format!("/v1/manage/images/{image_id}"), &body)?).await
 }
@@ -112,8 +145,14 @@ async fn request_upload(
 /// One image: processing status, failure reason, renditions.
 #[utoipa::path(get, path = "/v1/manage/images/{id}", tag = "artist", security(("gallery_token" = [])),
     params(("id" = Uuid, Path)), responses((status = 200, description = "The image", body = ManagedImage)))]
-async fn show(Caller { state, who, .. }: Caller, Path(id): Path<Uuid>) -> Result<axum::Json<ManagedImage>> {
-    Ok(axum::Json(Media(&state.media_base_url).managed(managed_image(&state.client().await?, &who, id, false).await?)))
+async fn show(
+    Caller { state, who, .. }: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<axum::Json<ManagedImage>> {
+    Ok(axum::Json(
+        Media(&state.media_base_url)
+            .managed(managed_image(&state.client().await?, &who, id, false).await?),
+    ))
 }
 
 /// Presigned URLs of the image's renditions, so the artist sees a draft before
@@ -122,14 +161,22 @@ async fn show(Caller { state, who, .. }: Caller, Path(id): Path<Uuid>) -> Result
     params(("id" = Uuid, Path)), responses((status = 200, description = "Short-lived URLs", body = Preview)))]
 async fn preview(Caller { state, who, .. }: Caller, Path(id): Path<Uuid>) -> Result<Response> {
     let image = managed_image(&state.client().await?, &who, id, false).await?;
-    let expires_at = chrono::Utc::now() + chrono::Duration::from_std(PREVIEW_TTL).unwrap_or_default();
+    let expires_at =
+        chrono::Utc::now() + chrono::Duration::from_std(PREVIEW_TTL).unwrap_or_default();
     let mut renditions = Vec::with_capacity(image.renditions.len());
     for r in &image.renditions {
-        let url = state.media.store.presigned_get(&state.media.bucket, &r.key, PREVIEW_TTL, PREVIEW_CACHE_CONTROL).await?;
+        let url = state
+            .media
+            .store
+            .presigned_get(&state.media.bucket, &r.key, PREVIEW_TTL, PREVIEW_CACHE_CONTROL)
+            .await?;
         renditions.push(PublicRendition::at(r, url));
     }
     let mut response = axum::Json(Preview { expires_at, renditions }).into_response();
-    response.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
     Ok(response)
 }
 
@@ -163,7 +210,12 @@ async fn reorder(
     if after.position == image.position {
         return Ok(axum::Json(image).into_response());
     }
-    w.audit("image.reorder", format!("image:{id}"), json!({ "from": image.position, "to": after.position })).await?;
+    w.audit(
+        "image.reorder",
+        format!("image:{id}"),
+        json!({ "from": image.position, "to": after.position }),
+    )
+    .await?;
     w.commit(Reply::ok(&after)?).await
 }
 
@@ -171,17 +223,25 @@ async fn reorder(
 #[utoipa::path(delete, path = "/v1/manage/images/{id}", tag = "artist", security(("gallery_token" = [])),
     params(("id" = Uuid, Path), ("If-Match" = String, Header, description = IF_MATCH)),
     responses((status = 204, description = "Removed")))]
-async fn remove(Caller { state, who, request }: Caller, Path(id): Path<Uuid>, if_match: IfMatch) -> Result<Response> {
+async fn remove(
+    Caller { state, who, request }: Caller,
+    Path(id): Path<Uuid>,
+    if_match: IfMatch,
+) -> Result<Response> {
     let mut client = state.client().await?;
     let w = Write::begin(&mut client, &who, &request).await?;
     let image = managed_image(&w.tx, &who, id, true).await?;
     if_match.check(&Media(&state.media_base_url).managed(image.clone()))?;
-    let artwork = db::artwork_with_deleted(&w.tx, image.artwork_id, false).await?.ok_or(ApiError::NotFound)?;
+    let artwork = db::artwork_with_deleted(&w.tx, image.artwork_id, false)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     if artwork.status == shared::domain::ArtworkStatus::Published
         && image.status == shared::domain::ImageStatus::Ready
         && db::readiness(&w.tx, artwork.id).await?.ready_images <= 1
     {
-        return Err(ApiError::Conflict("this is the published artwork's only image; add another or unpublish first".into()));
+        return Err(ApiError::Conflict(
+            "this is the published artwork's only image; add another or unpublish first".into(),
+        ));
     }
     db::remove_image(&w.tx, image.artwork_id, id).await?;
     w.audit("image.remove", format!("image:{id}"), json!({ "artwork": image.artwork_id })).await?;

@@ -13,10 +13,12 @@ use uuid::Uuid;
 use super::{cursor, page_size, split_page, Result, IF_MATCH};
 use crate::extract::{Caller, Idempotency, IfMatch, Json, Query, Require};
 use crate::write::{Reply, Write};
-use crate::{ApiError, State};
+use crate::{ApiError, SharedState};
 
-pub fn routes() -> OpenApiRouter<State> {
-    OpenApiRouter::new().routes(routes!(profile, update_profile)).routes(routes!(my_artworks, create_artwork))
+pub fn routes() -> OpenApiRouter<SharedState> {
+    OpenApiRouter::new()
+        .routes(routes!(profile, update_profile))
+        .routes(routes!(my_artworks, create_artwork))
 }
 
 /// An artist's profile as they see it.
@@ -40,7 +42,8 @@ impl From<db::ArtistListing> for MyProfile {
     responses((status = 200, description = "The profile", body = MyProfile)))]
 async fn profile(Caller { state, who, .. }: Caller) -> Result<axum::Json<MyProfile>> {
     let id = who.artist()?;
-    let artist = db::artist_listing(&state.client().await?, id, false).await?.ok_or(ApiError::NotFound)?;
+    let artist =
+        db::artist_listing(&state.client().await?, id, false).await?.ok_or(ApiError::NotFound)?;
     Ok(axum::Json(artist.into()))
 }
 
@@ -48,7 +51,11 @@ async fn profile(Caller { state, who, .. }: Caller) -> Result<axum::Json<MyProfi
 #[utoipa::path(patch, path = "/v1/me", tag = "artist", security(("gallery_token" = [])), request_body = ProfilePatch,
     params(("If-Match" = String, Header, description = IF_MATCH)),
     responses((status = 200, description = "The profile after the change", body = MyProfile)))]
-async fn update_profile(Caller { state, who, request }: Caller, if_match: IfMatch, Json(patch): Json<ProfilePatch>) -> Result<Response> {
+async fn update_profile(
+    Caller { state, who, request }: Caller,
+    if_match: IfMatch,
+    Json(patch): Json<ProfilePatch>,
+) -> Result<Response> {
     let id = who.artist()?;
     let mut client = state.client().await?;
     let w = Write::begin(&mut client, &who, &request).await?;
@@ -60,7 +67,12 @@ async fn update_profile(Caller { state, who, request }: Caller, if_match: IfMatc
         return Ok(Reply::ok(&current_view)?.into_response());
     }
     db::update_profile(&w.tx, id, &fields).await?;
-    w.audit("artist.profile", format!("artist:{id}"), json!({ "fields": changed_profile_fields(&patch) })).await?;
+    w.audit(
+        "artist.profile",
+        format!("artist:{id}"),
+        json!({ "fields": changed_profile_fields(&patch) }),
+    )
+    .await?;
     let after = db::artist_listing(&w.tx, id, false).await?.ok_or(ApiError::NotFound)?;
     w.commit(Reply::ok(&MyProfile::from(after))?).await
 }
@@ -91,18 +103,28 @@ pub struct ArtworkList {
     pub next_cursor: Option<String>,
 }
 
-pub(super) async fn catalog(state: &State, q: &CatalogQuery, artist: Option<Uuid>) -> Result<ArtworkList> {
+pub(super) async fn catalog(
+    state: &SharedState,
+    q: &CatalogQuery,
+    artist: Option<Uuid>,
+) -> Result<ArtworkList> {
     let limit = page_size(q.limit)?;
     let filter = CatalogFilter { artist, status: q.status, deleted: q.deleted.unwrap_or(false) };
-    let rows = db::catalog_page(&state.client().await?, &filter, cursor(q.cursor.as_deref())?, limit + 1).await?;
-    let (artworks, next_cursor) = split_page(rows, limit, |a| shared::domain::Cursor { at: a.created_at, id: a.id }.encode());
+    let rows =
+        db::catalog_page(&state.client().await?, &filter, cursor(q.cursor.as_deref())?, limit + 1)
+            .await?;
+    let (artworks, next_cursor) =
+        split_page(rows, limit, |a| shared::domain::Cursor { at: a.created_at, id: a.id }.encode());
     Ok(ArtworkList { artworks, next_cursor })
 }
 
 /// The calling artist's artworks in every status, newest first.
 #[utoipa::path(get, path = "/v1/me/artworks", tag = "artist", security(("gallery_token" = [])), params(CatalogQuery),
     responses((status = 200, description = "A page of artworks", body = ArtworkList)))]
-async fn my_artworks(Caller { state, who, .. }: Caller, Query(q): Query<CatalogQuery>) -> Result<axum::Json<ArtworkList>> {
+async fn my_artworks(
+    Caller { state, who, .. }: Caller,
+    Query(q): Query<CatalogQuery>,
+) -> Result<axum::Json<ArtworkList>> {
     let artist = who.artist()?;
     Ok(axum::Json(catalog(&state, &q, Some(artist)).await?))
 }
@@ -111,7 +133,11 @@ async fn my_artworks(Caller { state, who, .. }: Caller, Query(q): Query<CatalogQ
 #[utoipa::path(post, path = "/v1/me/artworks", tag = "artist", security(("gallery_token" = [])), request_body = NewArtwork,
     params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key get the first answer")),
     responses((status = 201, description = "Created; `Location` is its management URL", body = Artwork)))]
-async fn create_artwork(Caller { state, who, request }: Caller, idempotency: Idempotency, Json(new): Json<NewArtwork>) -> Result<Response> {
+async fn create_artwork(
+    Caller { state, who, request }: Caller,
+    idempotency: Idempotency,
+    Json(new): Json<NewArtwork>,
+) -> Result<Response> {
     let artist = who.artist()?;
     let fields = new.validate()?;
     let mut client = state.client().await?;
@@ -121,6 +147,7 @@ async fn create_artwork(Caller { state, who, request }: Caller, idempotency: Ide
     }
     super::artworks::slug_free(&w.tx, &fields.slug, None).await?;
     let artwork = db::insert_artwork(&w.tx, artist, &fields).await?;
-    w.audit("artwork.create", format!("artwork:{}", artwork.id), json!({ "slug": artwork.slug })).await?;
+    w.audit("artwork.create", format!("artwork:{}", artwork.id), json!({ "slug": artwork.slug }))
+        .await?;
     w.commit(Reply::created(format!("/v1/manage/artworks/{}", artwork.id), &artwork)?).await
 }

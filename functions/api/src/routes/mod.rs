@@ -30,7 +30,7 @@ use uuid::Uuid;
 
 use crate::extract::Require;
 use crate::http::{self, CONTENT_SHA256};
-use crate::{ApiError, State, TOKEN_HEADER};
+use crate::{ApiError, SharedState, TOKEN_HEADER};
 
 type Result<T> = std::result::Result<T, ApiError>;
 
@@ -55,7 +55,7 @@ type Result<T> = std::result::Result<T, ApiError>;
 struct ApiDoc;
 
 /// Every route of v1, with its documentation.
-fn api() -> OpenApiRouter<State> {
+fn api() -> OpenApiRouter<SharedState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(public::routes())
         .merge(me::routes())
@@ -84,13 +84,23 @@ pub(crate) fn allowed_methods(path: &str) -> Option<String> {
     let segments: Vec<&str> = path.split('/').collect();
     let fits = |template: &str| {
         let parts: Vec<&str> = template.split('/').collect();
-        parts.len() == segments.len() && parts.iter().zip(&segments).all(|(t, s)| t.starts_with('{') || t == s)
+        parts.len() == segments.len()
+            && parts.iter().zip(&segments).all(|(t, s)| t.starts_with('{') || t == s)
     };
-    let (_, item) = openapi().paths.paths.iter().filter(|(t, _)| fits(t)).max_by_key(|(t, _)| t.matches('{').count() == 0)?;
+    let (_, item) = openapi()
+        .paths
+        .paths
+        .iter()
+        .filter(|(t, _)| fits(t))
+        .max_by_key(|(t, _)| t.matches('{').count() == 0)?;
     let mut methods = Vec::new();
-    for (op, names) in
-        [(&item.get, "GET, HEAD"), (&item.post, "POST"), (&item.put, "PUT"), (&item.patch, "PATCH"), (&item.delete, "DELETE")]
-    {
+    for (op, names) in [
+        (&item.get, "GET, HEAD"),
+        (&item.post, "POST"),
+        (&item.put, "PUT"),
+        (&item.patch, "PATCH"),
+        (&item.delete, "DELETE"),
+    ] {
         if op.is_some() {
             methods.push(names);
         }
@@ -99,7 +109,7 @@ pub(crate) fn allowed_methods(path: &str) -> Option<String> {
 }
 
 /// The whole API. The Lambda and the local server both serve exactly this.
-pub fn router(state: State) -> Router {
+pub fn router(state: SharedState) -> Router {
     let (routes, doc) = api().split_for_parts();
     DOC.get_or_init(|| finish(doc));
     routes
@@ -120,7 +130,10 @@ struct Contract;
 impl Modify for Contract {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
         let components = doc.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("gallery_token", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new(TOKEN_HEADER))));
+        components.add_security_scheme(
+            "gallery_token",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new(TOKEN_HEADER))),
+        );
         for item in doc.paths.paths.values_mut() {
             let ops = [
                 (&mut item.get, "GET"),
@@ -144,7 +157,10 @@ fn header(name: &str, required: bool, description: &str) -> Parameter {
         .parameter_in(ParameterIn::Header)
         .required(if required { Required::True } else { Required::False })
         .description(Some(description))
-        .schema(Some(utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::String)))
+        .schema(Some(
+            utoipa::openapi::ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::Type::String),
+        ))
         .build()
 }
 
@@ -153,7 +169,9 @@ fn problem(description: &str) -> Response {
         .description(description)
         .content(
             "application/problem+json",
-            utoipa::openapi::ContentBuilder::new().schema(Some(utoipa::openapi::Ref::from_schema_name("Problem"))).build(),
+            utoipa::openapi::ContentBuilder::new()
+                .schema(Some(utoipa::openapi::Ref::from_schema_name("Problem")))
+                .build(),
         )
         .build()
 }
@@ -221,7 +239,12 @@ async fn managed(
     lock: bool,
 ) -> Result<shared::domain::Artwork> {
     match shared::db::artwork_with_deleted(db, id, lock).await? {
-        Some(a) if who.may_manage(a.artist_id) && (deleted == Deleted::Included || a.deleted_at.is_none()) => Ok(a),
+        Some(a)
+            if who.may_manage(a.artist_id)
+                && (deleted == Deleted::Included || a.deleted_at.is_none()) =>
+        {
+            Ok(a)
+        }
         _ => Err(ApiError::NotFound),
     }
 }
@@ -235,7 +258,11 @@ fn page_size(limit: Option<i64>) -> Result<i64> {
 }
 
 /// One more row than the page is read, to know whether there is a next page.
-fn split_page<T>(mut rows: Vec<T>, limit: i64, cursor: impl Fn(&T) -> String) -> (Vec<T>, Option<String>) {
+fn split_page<T>(
+    mut rows: Vec<T>,
+    limit: i64,
+    cursor: impl Fn(&T) -> String,
+) -> (Vec<T>, Option<String>) {
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let next = if more { rows.last().map(cursor) } else { None };
@@ -243,7 +270,9 @@ fn split_page<T>(mut rows: Vec<T>, limit: i64, cursor: impl Fn(&T) -> String) ->
 }
 
 fn cursor(raw: Option<&str>) -> Result<Option<shared::domain::Cursor>> {
-    raw.map(|c| shared::domain::Cursor::decode("cursor", c)).transpose().map_err(|e| ApiError::Invalid(vec![e]))
+    raw.map(|c| shared::domain::Cursor::decode("cursor", c))
+        .transpose()
+        .map_err(|e| ApiError::Invalid(vec![e]))
 }
 
 /// Admins only, for the routes under `/v1/admin`.

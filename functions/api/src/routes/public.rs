@@ -15,9 +15,9 @@ use super::{cursor, page_size, split_page, Result};
 use crate::extract::{Path, Query};
 use crate::http::PUBLIC_CACHE;
 use crate::views::{ArtistProfile, GalleryPage, Media, PublicArtwork};
-use crate::{ApiError, State};
+use crate::{ApiError, SharedState};
 
-pub fn routes() -> OpenApiRouter<State> {
+pub fn routes() -> OpenApiRouter<SharedState> {
     OpenApiRouter::new()
         .routes(routes!(gallery))
         .routes(routes!(artwork))
@@ -61,24 +61,39 @@ impl GalleryQuery {
         let mut problems = Vec::new();
         if let (Some(a), Some(b)) = (self.year_min, self.year_max) {
             if a > b {
-                problems.push(shared::domain::Invalid { field: "year_min", message: "must not be after year_max".into() });
+                problems.push(shared::domain::Invalid {
+                    field: "year_min",
+                    message: "must not be after year_max".into(),
+                });
             }
         }
         if let (Some(a), Some(b)) = (self.price_min, self.price_max) {
             if a > b {
-                problems.push(shared::domain::Invalid { field: "price_min", message: "must not exceed price_max".into() });
+                problems.push(shared::domain::Invalid {
+                    field: "price_min",
+                    message: "must not exceed price_max".into(),
+                });
             }
         }
         if self.price_min.is_some_and(|p| p < 0) {
-            problems.push(shared::domain::Invalid { field: "price_min", message: "must not be negative".into() });
+            problems.push(shared::domain::Invalid {
+                field: "price_min",
+                message: "must not be negative".into(),
+            });
         }
         let medium = match &self.medium {
-            Some(m) => Some(shared::domain::text::text("medium", m, 1, 200, shared::domain::text::Lines::One).map_err(|e| vec![e])?),
+            Some(m) => Some(
+                shared::domain::text::text("medium", m, 1, 200, shared::domain::text::Lines::One)
+                    .map_err(|e| vec![e])?,
+            ),
             None => None,
         };
         if let Some(c) = &self.currency {
             if shared::domain::CURRENCIES.binary_search(&c.as_str()).is_err() {
-                problems.push(shared::domain::Invalid { field: "currency", message: "must be an ISO 4217 currency code".into() });
+                problems.push(shared::domain::Invalid {
+                    field: "currency",
+                    message: "must be an ISO 4217 currency code".into(),
+                });
             }
         }
         if !problems.is_empty() {
@@ -97,12 +112,18 @@ impl GalleryQuery {
     }
 }
 
-async fn gallery_page(state: &State, query: &GalleryQuery, artist: Option<Uuid>) -> Result<GalleryPage> {
+async fn gallery_page(
+    state: &SharedState,
+    query: &GalleryQuery,
+    artist: Option<Uuid>,
+) -> Result<GalleryPage> {
     let filter = query.filter(artist)?;
     let limit = page_size(query.limit)?;
     let after = cursor(query.cursor.as_deref())?;
     let rows = db::gallery_page(&state.client().await?, &filter, after, limit + 1).await?;
-    let (rows, next_cursor) = split_page(rows, limit, |c| shared::domain::Cursor { at: c.published_at, id: c.id }.encode());
+    let (rows, next_cursor) = split_page(rows, limit, |c| {
+        shared::domain::Cursor { at: c.published_at, id: c.id }.encode()
+    });
     let media = Media(&state.media_base_url);
     Ok(GalleryPage { artworks: rows.into_iter().map(|c| media.card(c)).collect(), next_cursor })
 }
@@ -110,7 +131,10 @@ async fn gallery_page(state: &State, query: &GalleryQuery, artist: Option<Uuid>)
 /// Published artworks, newest publication first.
 #[utoipa::path(get, path = "/v1/artworks", tag = "gallery", params(GalleryQuery),
     responses((status = 200, description = "A page of published works", body = GalleryPage)))]
-async fn gallery(Shared(state): Shared<State>, Query(query): Query<GalleryQuery>) -> Result<Response> {
+async fn gallery(
+    Shared(state): Shared<SharedState>,
+    Query(query): Query<GalleryQuery>,
+) -> Result<Response> {
     Ok(public(gallery_page(&state, &query, None).await?))
 }
 
@@ -118,7 +142,7 @@ async fn gallery(Shared(state): Shared<State>, Query(query): Query<GalleryQuery>
 #[utoipa::path(get, path = "/v1/artworks/{slug}", tag = "gallery",
     params(("slug" = String, Path, description = "The artwork's slug")),
     responses((status = 200, description = "The artwork", body = PublicArtwork)))]
-async fn artwork(Shared(state): Shared<State>, Path(slug): Path<String>) -> Result<Response> {
+async fn artwork(Shared(state): Shared<SharedState>, Path(slug): Path<String>) -> Result<Response> {
     let client = state.client().await?;
     let artwork = db::published_artwork_by_slug(&client, &slug).await?.ok_or(ApiError::NotFound)?;
     let editions = db::editions_of(&client, artwork.id).await?;
@@ -139,7 +163,11 @@ pub struct ProfileQuery {
 #[utoipa::path(get, path = "/v1/artists/{id}", tag = "gallery",
     params(("id" = Uuid, Path, description = "The artist's id"), ProfileQuery),
     responses((status = 200, description = "The artist and a page of their works", body = ArtistProfile)))]
-async fn artist(Shared(state): Shared<State>, Path(id): Path<Uuid>, Query(q): Query<ProfileQuery>) -> Result<Response> {
+async fn artist(
+    Shared(state): Shared<SharedState>,
+    Path(id): Path<Uuid>,
+    Query(q): Query<ProfileQuery>,
+) -> Result<Response> {
     let artist = db::public_artist(&state.client().await?, id).await?.ok_or(ApiError::NotFound)?;
     let query = GalleryQuery { cursor: q.cursor, limit: q.limit, ..GalleryQuery::default() };
     let artworks = gallery_page(&state, &query, Some(id)).await?;
@@ -153,7 +181,7 @@ pub struct Health {
 
 /// Whether the API can reach its database.
 #[utoipa::path(get, path = "/v1/health", tag = "gallery", responses((status = 200, description = "Healthy", body = Health)))]
-async fn health(Shared(state): Shared<State>) -> Result<axum::Json<Health>> {
+async fn health(Shared(state): Shared<SharedState>) -> Result<axum::Json<Health>> {
     db::ping(&state.pool).await.map_err(|e| ApiError::Unavailable(e.into()))?;
     Ok(axum::Json(Health { status: "ok".into() }))
 }
@@ -164,7 +192,9 @@ async fn health(Shared(state): Shared<State>) -> Result<axum::Json<Health>> {
 async fn document() -> Response {
     static JSON: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     let bytes = JSON.get_or_init(|| serde_json::to_vec(super::openapi()).unwrap_or_default());
-    let mut response = ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], bytes.as_slice()).into_response();
+    let mut response =
+        ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], bytes.as_slice())
+            .into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(PUBLIC_CACHE));
     response
 }

@@ -57,7 +57,9 @@ pub enum BackupError {
     ManifestForged(Uuid),
     #[error("the manifest is malformed: {0}")]
     ManifestMalformed(String),
-    #[error("backup {backup} was sealed with KMS key {sealed_with}; this function uses {configured}")]
+    #[error(
+        "backup {backup} was sealed with KMS key {sealed_with}; this function uses {configured}"
+    )]
     WrongKey { backup: Uuid, sealed_with: String, configured: String },
     #[error("backup schema v{backup} is newer than this code knows (v{known}): restore with the release that took it")]
     NewerSchema { backup: i32, known: i32 },
@@ -169,7 +171,10 @@ impl BackupService {
 
 /// The data key's encryption context: KMS unwraps it only for this backup.
 pub fn key_context(backup_id: Uuid) -> HashMap<String, String> {
-    HashMap::from([("purpose".to_owned(), "copper-gallery-backup".to_owned()), ("backup_id".to_owned(), backup_id.to_string())])
+    HashMap::from([
+        ("purpose".to_owned(), "copper-gallery-backup".to_owned()),
+        ("backup_id".to_owned(), backup_id.to_string()),
+    ])
 }
 
 /// Where backup `id`, started at `at`, is stored.
@@ -192,7 +197,12 @@ pub async fn write_snapshot<S: Sink>(
         let present = db::public_tables(tx).await?;
         for (table, order) in BACKUP_TABLES.iter().filter(|(t, _)| present.iter().any(|p| p == t)) {
             let columns = db::table_columns(tx, table).await?;
-            writing.send(Input::Start(frames::TableStart { name: (*table).to_owned(), columns: columns.clone() })).await?;
+            writing
+                .send(Input::Start(frames::TableStart {
+                    name: (*table).to_owned(),
+                    columns: columns.clone(),
+                }))
+                .await?;
             let stream = db::copy_out_stream(tx, table, &columns, order).await?;
             pin_mut!(stream);
             while let Some(chunk) = stream.try_next().await.map_err(DbError::from)? {
@@ -207,7 +217,9 @@ pub async fn write_snapshot<S: Sink>(
 }
 
 /// Opens the snapshot transaction on `client` (stable COPY output, one instant).
-pub async fn snapshot_transaction(client: &mut tokio_postgres::Client) -> Result<tokio_postgres::Transaction<'_>, BackupError> {
+pub async fn snapshot_transaction(
+    client: &mut tokio_postgres::Client,
+) -> Result<tokio_postgres::Transaction<'_>, BackupError> {
     db::stable_output(&*client).await?;
     db::unbounded_statements(&*client).await?;
     Ok(client
@@ -233,7 +245,12 @@ impl BackupService {
             Ok(manifest) => {
                 info!(key = %key, bytes = manifest.object_bytes, chunks = manifest.chunks, "backup stored");
                 shared::telemetry::count("backup", "BackupSucceeded", 1.0);
-                shared::telemetry::measure("backup", "BackupBytes", manifest.object_bytes as f64, "Bytes");
+                shared::telemetry::measure(
+                    "backup",
+                    "BackupBytes",
+                    manifest.object_bytes as f64,
+                    "Bytes",
+                );
                 Ok(manifest)
             }
             Err(e) => {
@@ -247,7 +264,12 @@ impl BackupService {
         }
     }
 
-    async fn take(&self, id: Uuid, key: &str, started: DateTime<Utc>) -> Result<Manifest, BackupError> {
+    async fn take(
+        &self,
+        id: Uuid,
+        key: &str,
+        started: DateTime<Utc>,
+    ) -> Result<Manifest, BackupError> {
         // The one KMS call of a backup.
         let data_key = self.keys.generate(&self.backup_key_id, &key_context(id)).await?;
         let mut client = self.snapshot.connect(&self.snapshot.db).await?;
@@ -275,12 +297,16 @@ impl BackupService {
             chunks: written.chunks,
             archive_bytes: written.archive_bytes,
             kms_key_arn: data_key.key_arn.clone(),
-            wrapped_key: base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &data_key.wrapped),
+            wrapped_key: base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                &data_key.wrapped,
+            ),
             mac: String::new(),
         };
         manifest.sign(&data_key.plaintext);
         let manifest_key = Manifest::key_for(key);
-        let json = serde_json::to_vec_pretty(&manifest).map_err(|e| BackupError::ManifestMalformed(e.to_string()))?;
+        let json = serde_json::to_vec_pretty(&manifest)
+            .map_err(|e| BackupError::ManifestMalformed(e.to_string()))?;
         self.store.put(&self.bucket, &manifest_key, json, "application/json").await?;
 
         let catalog = catalog_entry(&manifest, &manifest_key);

@@ -57,7 +57,9 @@ impl PartWriter {
             let part: Vec<u8> = self.pending.drain(..take).collect();
             self.sha.update(&part);
             self.bytes += part.len() as u64;
-            self.out.blocking_send(Bytes::from(part)).map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
+            self.out
+                .blocking_send(Bytes::from(part))
+                .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
         }
         Ok(())
     }
@@ -98,11 +100,18 @@ pub struct Writing<S: Sink> {
 impl<S: Sink> Writing<S> {
     pub fn start(header: &Header, key: &[u8; 32], sink: S) -> Result<Self, BackupError> {
         let header_bytes = header.encode();
-        let sealer = Sealer::new(&super::manifest::subkey(key, "chunks"), header, &header_bytes).map_err(BackupError::Format)?;
+        let sealer = Sealer::new(&super::manifest::subkey(key, "chunks"), header, &header_bytes)
+            .map_err(BackupError::Format)?;
         let (input, mut inputs) = mpsc::channel::<Input>(16);
         let (parts_tx, mut parts) = mpsc::channel::<Bytes>(1);
         let worker = tokio::task::spawn_blocking(move || {
-            let mut writer = PartWriter { sealer: Some(sealer), pending: header_bytes, out: parts_tx, sha: Sha256::new(), bytes: 0 };
+            let mut writer = PartWriter {
+                sealer: Some(sealer),
+                pending: header_bytes,
+                out: parts_tx,
+                sha: Sha256::new(),
+                bytes: 0,
+            };
             writer.ship(PART).map_err(io)?;
             let workers = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1);
             let mut zstd = zstd::stream::write::Encoder::new(writer, ZSTD_LEVEL).map_err(io)?;
@@ -146,15 +155,20 @@ impl<S: Sink> Writing<S> {
 
     /// Feeds the archive; an error means the pipeline stopped (see `finish`).
     pub async fn send(&self, item: Input) -> Result<(), BackupError> {
-        self.input.send(item).await.map_err(|_| BackupError::Worker("the backup pipeline stopped".into()))
+        self.input
+            .send(item)
+            .await
+            .map_err(|_| BackupError::Worker("the backup pipeline stopped".into()))
     }
 
     /// Completes the object, or aborts it and returns the first real failure.
     /// `fed` is the outcome of feeding: a failed feed aborts too.
     pub async fn finish(self, fed: Result<(), BackupError>) -> Result<Written, BackupError> {
         drop(self.input);
-        let worked = self.worker.await.map_err(|e| BackupError::Worker(e.to_string())).and_then(|r| r);
-        let (sink, uploaded) = self.uploader.await.map_err(|e| BackupError::Worker(e.to_string()))?;
+        let worked =
+            self.worker.await.map_err(|e| BackupError::Worker(e.to_string())).and_then(|r| r);
+        let (sink, uploaded) =
+            self.uploader.await.map_err(|e| BackupError::Worker(e.to_string()))?;
         // The uploader's error explains a broken pipe in the worker, and the
         // worker's explains a failed feed.
         let outcome = match (fed, worked, uploaded) {
@@ -164,7 +178,14 @@ impl<S: Sink> Writing<S> {
         match outcome {
             Ok((tables, chunks, object_sha256, object_bytes, archive_bytes)) => {
                 let version_id = sink.complete().await?;
-                Ok(Written { tables, object_bytes, object_sha256, chunks, archive_bytes, version_id })
+                Ok(Written {
+                    tables,
+                    object_bytes,
+                    object_sha256,
+                    chunks,
+                    archive_bytes,
+                    version_id,
+                })
             }
             Err(e) => {
                 sink.abort().await;
@@ -200,16 +221,26 @@ impl Expected {
     /// says whether anything is missing or was added.
     fn check(&self, found: uuid::Uuid) -> Result<(), BackupError> {
         if found != self.backup_id {
-            return Err(BackupError::ObjectMismatch(format!("the object is backup {found}'s, not {}'s: it was swapped", self.backup_id)));
+            return Err(BackupError::ObjectMismatch(format!(
+                "the object is backup {found}'s, not {}'s: it was swapped",
+                self.backup_id
+            )));
         }
         let (want, got) = (self.object_bytes, self.actual_bytes);
         let sealed = (CHUNK + TAG) as u64;
         match got.cmp(&want) {
             std::cmp::Ordering::Less if (want - got) % sealed == 0 => {
-                Err(BackupError::ObjectMismatch(format!("{} chunk(s) are missing", (want - got) / sealed)))
+                Err(BackupError::ObjectMismatch(format!(
+                    "{} chunk(s) are missing",
+                    (want - got) / sealed
+                )))
             }
-            std::cmp::Ordering::Less => Err(BackupError::ObjectMismatch(format!("truncated: {got} of {want} bytes"))),
-            std::cmp::Ordering::Greater => Err(BackupError::ObjectMismatch(format!("{} bytes were appended", got - want))),
+            std::cmp::Ordering::Less => {
+                Err(BackupError::ObjectMismatch(format!("truncated: {got} of {want} bytes")))
+            }
+            std::cmp::Ordering::Greater => {
+                Err(BackupError::ObjectMismatch(format!("{} bytes were appended", got - want)))
+            }
             std::cmp::Ordering::Equal => Ok(()),
         }
     }
@@ -234,7 +265,10 @@ impl Write for RecordWriter {
         self.reader.push(data);
         loop {
             match self.reader.next_record() {
-                Ok(Some(record)) => self.out.blocking_send(record).map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?,
+                Ok(Some(record)) => self
+                    .out
+                    .blocking_send(record)
+                    .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?,
                 Ok(None) => return Ok(data.len()),
                 Err(e) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
             }
@@ -264,7 +298,9 @@ impl Reading {
             }
             Ok(())
         });
-        let worker = tokio::task::spawn_blocking(move || decode(&mut bytes_rx, &chunk_key, expected, records_tx));
+        let worker = tokio::task::spawn_blocking(move || {
+            decode(&mut bytes_rx, &chunk_key, expected, records_tx)
+        });
         Self { records, worker, fetcher }
     }
 
@@ -288,7 +324,9 @@ fn decode(
     let mut total = 0u64;
     let mut head = Vec::new();
     let (header, mut opener) = loop {
-        let Some(piece) = bytes.blocking_recv() else { return Err(BackupError::Format(FormatError::Truncated)) };
+        let Some(piece) = bytes.blocking_recv() else {
+            return Err(BackupError::Format(FormatError::Truncated));
+        };
         sha.update(&piece);
         total += piece.len() as u64;
         head.extend_from_slice(&piece);
@@ -305,7 +343,9 @@ fn decode(
     let mut zstd = zstd::stream::write::Decoder::new(records).map_err(io)?;
     zstd.window_log_max(ZSTD_WINDOW_LOG_MAX).map_err(io)?;
     let mut plain = Vec::with_capacity(2 << 20);
-    let mut feed = |opener: &mut Opener, data: &[u8], zstd: &mut zstd::stream::write::Decoder<'_, RecordWriter>| {
+    let mut feed = |opener: &mut Opener,
+                    data: &[u8],
+                    zstd: &mut zstd::stream::write::Decoder<'_, RecordWriter>| {
         opener.push(data, &mut plain)?;
         zstd.write_all(&plain).map_err(archive_error)?;
         plain.clear();
@@ -323,7 +363,12 @@ fn decode(
     zstd.flush().map_err(archive_error)?;
     let records = zstd.into_inner();
     records.reader.finish().map_err(BackupError::Archive)?;
-    Ok(ReadTotals { object_sha256: hex::encode(sha.finalize()), object_bytes: total, chunks, backup_id: header.backup_id })
+    Ok(ReadTotals {
+        object_sha256: hex::encode(sha.finalize()),
+        object_bytes: total,
+        chunks,
+        backup_id: header.backup_id,
+    })
 }
 
 /// A decoder error is either the record parser's (bad archive) or zstd's
@@ -334,7 +379,9 @@ fn archive_error(e: std::io::Error) -> BackupError {
     }
     match e.into_inner().map(|inner| inner.downcast::<frames::ArchiveError>()) {
         Some(Ok(archive)) => BackupError::Archive(*archive),
-        Some(Err(other)) => BackupError::Archive(frames::ArchiveError(format!("decompression: {other}"))),
+        Some(Err(other)) => {
+            BackupError::Archive(frames::ArchiveError(format!("decompression: {other}")))
+        }
         None => BackupError::Archive(frames::ArchiveError("decompression failed".into())),
     }
 }

@@ -104,11 +104,17 @@ impl BackupService {
         match which {
             BackupChoice::Id(id) => {
                 let suffix = format!("/{id}.manifest.json");
-                keys.into_iter().find(|k| k.ends_with(&suffix)).ok_or_else(|| BackupError::NotFound(format!("a manifest for backup {id}")))
+                keys.into_iter()
+                    .find(|k| k.ends_with(&suffix))
+                    .ok_or_else(|| BackupError::NotFound(format!("a manifest for backup {id}")))
             }
             BackupChoice::Latest => {
-                let day = |k: &str| k.rsplit_once('/').map(|(d, _)| d.to_owned()).unwrap_or_default();
-                let newest_day = keys.last().map(|k| day(k)).ok_or_else(|| BackupError::NotFound("any backup manifest".into()))?;
+                let day =
+                    |k: &str| k.rsplit_once('/').map(|(d, _)| d.to_owned()).unwrap_or_default();
+                let newest_day = keys
+                    .last()
+                    .map(|k| day(k))
+                    .ok_or_else(|| BackupError::NotFound("any backup manifest".into()))?;
                 let mut best: Option<(String, String)> = None;
                 for key in keys.iter().filter(|k| day(k) == newest_day) {
                     let manifest = self.read_manifest(key).await?;
@@ -123,7 +129,8 @@ impl BackupService {
 
     async fn read_manifest(&self, key: &str) -> Result<Manifest, BackupError> {
         let bytes = self.store.get(&self.bucket, key, 1 << 20).await?;
-        serde_json::from_slice(&bytes).map_err(|e| BackupError::ManifestMalformed(format!("{key}: {e}")))
+        serde_json::from_slice(&bytes)
+            .map_err(|e| BackupError::ManifestMalformed(format!("{key}: {e}")))
     }
 
     /// Reads a manifest and proves it: the key is ours (or its replica), KMS
@@ -132,10 +139,17 @@ impl BackupService {
         let manifest = self.read_manifest(manifest_key).await?;
         let configured = self.keys.arn_of(&self.backup_key_id).await?;
         if key_identity(&manifest.kms_key_arn) != key_identity(&configured) {
-            return Err(BackupError::WrongKey { backup: manifest.backup_id, sealed_with: manifest.kms_key_arn.clone(), configured });
+            return Err(BackupError::WrongKey {
+                backup: manifest.backup_id,
+                sealed_with: manifest.kms_key_arn.clone(),
+                configured,
+            });
         }
-        let wrapped = manifest.wrapped_key_bytes().ok_or_else(|| BackupError::ManifestMalformed("the wrapped key is not base64".into()))?;
-        let key = self.keys.unwrap(&wrapped, &key_context(manifest.backup_id), Some(&configured)).await?;
+        let wrapped = manifest.wrapped_key_bytes().ok_or_else(|| {
+            BackupError::ManifestMalformed("the wrapped key is not base64".into())
+        })?;
+        let key =
+            self.keys.unwrap(&wrapped, &key_context(manifest.backup_id), Some(&configured)).await?;
         if !manifest.verify(&key) {
             return Err(BackupError::ManifestForged(manifest.backup_id));
         }
@@ -145,23 +159,43 @@ impl BackupService {
     /// Streams the object of an opened manifest; the caller takes the records.
     async fn read(&self, opened: &Opened) -> Result<Reading, BackupError> {
         let m = &opened.manifest;
-        let head = self.store.head(&self.bucket, &m.object_key).await?.ok_or_else(|| BackupError::NotFound(m.object_key.clone()))?;
-        let body = futures_util::TryStreamExt::map_err(self.store.get_stream(&self.bucket, &m.object_key).await?, BackupError::from);
-        let expected = Expected { backup_id: m.backup_id, object_bytes: m.object_bytes, actual_bytes: head.size };
+        let head = self
+            .store
+            .head(&self.bucket, &m.object_key)
+            .await?
+            .ok_or_else(|| BackupError::NotFound(m.object_key.clone()))?;
+        let body = futures_util::TryStreamExt::map_err(
+            self.store.get_stream(&self.bucket, &m.object_key).await?,
+            BackupError::from,
+        );
+        let expected = Expected {
+            backup_id: m.backup_id,
+            object_bytes: m.object_bytes,
+            actual_bytes: head.size,
+        };
         Ok(Reading::start(Box::pin(body), &opened.key, Some(expected)))
     }
 
     /// The stream ended: it must be exactly the object the manifest describes.
-    fn check_totals(opened: &Opened, totals: &ReadTotals, tables: &[TableSummary]) -> Result<(), BackupError> {
+    fn check_totals(
+        opened: &Opened,
+        totals: &ReadTotals,
+        tables: &[TableSummary],
+    ) -> Result<(), BackupError> {
         let m = &opened.manifest;
-        if totals.object_sha256 != m.object_sha256 || totals.chunks != m.chunks || totals.object_bytes != m.object_bytes {
+        if totals.object_sha256 != m.object_sha256
+            || totals.chunks != m.chunks
+            || totals.object_bytes != m.object_bytes
+        {
             return Err(BackupError::ObjectMismatch(format!(
                 "read {} bytes in {} chunks with sha256 {}, the manifest records {} bytes, {} chunks, {}",
                 totals.object_bytes, totals.chunks, totals.object_sha256, m.object_bytes, m.chunks, m.object_sha256
             )));
         }
         if tables != m.tables.as_slice() {
-            return Err(BackupError::ObjectMismatch("its tables differ from the manifest's".into()));
+            return Err(BackupError::ObjectMismatch(
+                "its tables differ from the manifest's".into(),
+            ));
         }
         Ok(())
     }
@@ -192,13 +226,20 @@ impl BackupService {
             schema_version: m.schema_version,
             object_bytes: m.object_bytes,
             chunks: m.chunks,
-            tables: tables.into_iter().map(|t| (t.name, TableReport { rows: t.rows, sha256: t.sha256 })).collect(),
+            tables: tables
+                .into_iter()
+                .map(|t| (t.name, TableReport { rows: t.rows, sha256: t.sha256 }))
+                .collect(),
         })
     }
 
     /// Loads the object's rows into `target`, whose schema is at the backup's
     /// version, in one transaction: a refused object leaves the tables empty.
-    async fn load(&self, target: &mut tokio_postgres::Client, opened: &Opened) -> Result<BTreeMap<String, u64>, BackupError> {
+    async fn load(
+        &self,
+        target: &mut tokio_postgres::Client,
+        opened: &Opened,
+    ) -> Result<BTreeMap<String, u64>, BackupError> {
         let m = &opened.manifest;
         let tx = target.transaction().await.map_err(DbError::from)?;
         let mut reading = self.read(opened).await?;
@@ -209,22 +250,28 @@ impl BackupService {
             while let Some(record) = reading.records.recv().await {
                 match record {
                     Record::Start(start) => {
-                        let (table, _) = db::backup_table(&start.name)
-                            .ok_or_else(|| BackupError::ObjectMismatch(format!("unknown table {:?}", start.name)))?;
+                        let (table, _) = db::backup_table(&start.name).ok_or_else(|| {
+                            BackupError::ObjectMismatch(format!("unknown table {:?}", start.name))
+                        })?;
                         if m.table(table).map(|t| &t.columns) != Some(&start.columns) {
-                            return Err(BackupError::ObjectMismatch(format!("{table}'s columns differ from the manifest's")));
+                            return Err(BackupError::ObjectMismatch(format!(
+                                "{table}'s columns differ from the manifest's"
+                            )));
                         }
                         info!(table, rows = m.table(table).map(|t| t.rows), "restoring table");
                         let sink = db::copy_in_sink(&tx, table, &start.columns).await?;
                         current = Some((table, start.columns, Box::pin(sink)));
                     }
                     Record::Data(data) => {
-                        let (_, _, sink) = current.as_mut().ok_or_else(|| BackupError::ObjectMismatch("data outside a table".into()))?;
+                        let (_, _, sink) = current.as_mut().ok_or_else(|| {
+                            BackupError::ObjectMismatch("data outside a table".into())
+                        })?;
                         sink.send(data).await.map_err(DbError::from)?;
                     }
                     Record::End(summary) => {
-                        let (table, columns, mut sink) =
-                            current.take().ok_or_else(|| BackupError::ObjectMismatch("a table end outside a table".into()))?;
+                        let (table, columns, mut sink) = current.take().ok_or_else(|| {
+                            BackupError::ObjectMismatch("a table end outside a table".into())
+                        })?;
                         let rows = sink.as_mut().finish().await.map_err(DbError::from)?;
                         if rows != summary.rows {
                             return Err(BackupError::Mismatch(format!(
@@ -275,14 +322,21 @@ impl BackupService {
                 return Err(BackupError::TargetNotEmpty(request.database.clone()));
             }
             warn!(database = %request.database, "replacing the target's public schema");
-            target.batch_execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public").await.map_err(DbError::from)?;
+            target
+                .batch_execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+                .await
+                .map_err(DbError::from)?;
         }
         let started = Instant::now();
         db::migrate_to(&mut target, opened.manifest.schema_version).await?;
         let rows = self.load(&mut target, &opened).await?;
         db::migrate(&mut target).await?;
         // The restored catalog says what is known now (at the newest schema).
-        db::settle_restored_catalog(&target, &catalog_entry(&opened.manifest, &opened.manifest_key)).await?;
+        db::settle_restored_catalog(
+            &target,
+            &catalog_entry(&opened.manifest, &opened.manifest_key),
+        )
+        .await?;
         // The bucket moved on since the snapshot (and a recovery copies it from
         // the replica): which renditions carry the public tag is unknown until
         // the next retention run settles them from this catalogue.
@@ -343,7 +397,12 @@ impl BackupService {
             Ok(report) => {
                 info!(restore_ms = report.restore_ms, "restore drill succeeded");
                 shared::telemetry::count("backup", "RestoreDrillSucceeded", 1.0);
-                shared::telemetry::measure("backup", "RestoreSeconds", report.restore_ms as f64 / 1000.0, "Seconds");
+                shared::telemetry::measure(
+                    "backup",
+                    "RestoreSeconds",
+                    report.restore_ms as f64 / 1000.0,
+                    "Seconds",
+                );
             }
             Err(e) => {
                 warn!(error = %e, "restore drill failed");
@@ -353,7 +412,11 @@ impl BackupService {
         result
     }
 
-    async fn drill(&self, drill_id: Uuid, record: &db::BackupRecord) -> Result<DrillReport, BackupError> {
+    async fn drill(
+        &self,
+        drill_id: Uuid,
+        record: &db::BackupRecord,
+    ) -> Result<DrillReport, BackupError> {
         let owner = self.owner.role().await?;
         let maintenance = DbConfig { name: "postgres".into(), ..owner.db.clone() };
         let admin = db::connect(&maintenance, &owner.password).await?;
@@ -361,18 +424,33 @@ impl BackupService {
         let scratch = format!("{DRILL_PREFIX}{}", drill_id.simple());
         // The scratch copy holds the same personal data as production, on the
         // same encrypted instance; only the owner may connect to it.
-        admin.batch_execute(&format!("CREATE DATABASE \"{scratch}\"")).await.map_err(DbError::from)?;
-        admin.batch_execute(&format!("REVOKE ALL ON DATABASE \"{scratch}\" FROM PUBLIC")).await.map_err(DbError::from)?;
+        admin
+            .batch_execute(&format!("CREATE DATABASE \"{scratch}\""))
+            .await
+            .map_err(DbError::from)?;
+        admin
+            .batch_execute(&format!("REVOKE ALL ON DATABASE \"{scratch}\" FROM PUBLIC"))
+            .await
+            .map_err(DbError::from)?;
         let outcome = self.drill_into(&owner, &scratch, record).await;
-        if let Err(e) = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{scratch}\" WITH (FORCE)")).await {
+        if let Err(e) = admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS \"{scratch}\" WITH (FORCE)"))
+            .await
+        {
             warn!(error = %e, database = %scratch, "could not drop the scratch database; the next drill removes it");
         }
         outcome
     }
 
-    async fn drill_into(&self, owner: &Role, scratch: &str, record: &db::BackupRecord) -> Result<DrillReport, BackupError> {
-        let manifest_key =
-            record.manifest_key.clone().ok_or_else(|| BackupError::NotFound(format!("the manifest of backup {}", record.id)))?;
+    async fn drill_into(
+        &self,
+        owner: &Role,
+        scratch: &str,
+        record: &db::BackupRecord,
+    ) -> Result<DrillReport, BackupError> {
+        let manifest_key = record.manifest_key.clone().ok_or_else(|| {
+            BackupError::NotFound(format!("the manifest of backup {}", record.id))
+        })?;
         let opened = self.open_manifest(&manifest_key).await?;
         let m = &opened.manifest;
         // What the catalog recorded when the backup finished must be what the bucket holds now.
@@ -381,9 +459,16 @@ impl BackupService {
             || record.object_version != m.object_version
             || record.row_counts != serde_json::to_value(m.rows()).ok()
         {
-            return Err(BackupError::ObjectMismatch(format!("backup {} differs from what the catalog recorded", record.id)));
+            return Err(BackupError::ObjectMismatch(format!(
+                "backup {} differs from what the catalog recorded",
+                record.id
+            )));
         }
-        let mut target = db::connect(&DbConfig { name: scratch.to_owned(), ..owner.db.clone() }, &owner.password).await?;
+        let mut target = db::connect(
+            &DbConfig { name: scratch.to_owned(), ..owner.db.clone() },
+            &owner.password,
+        )
+        .await?;
         db::unbounded_statements(&target).await?;
         let started = Instant::now();
         db::migrate_to(&mut target, m.schema_version).await?;
@@ -394,9 +479,11 @@ impl BackupService {
         db::stable_output(&target).await?;
         let mut checksums = BTreeMap::new();
         for table in &m.tables {
-            let (name, order) =
-                db::backup_table(&table.name).ok_or_else(|| BackupError::ObjectMismatch(format!("unknown table {:?}", table.name)))?;
-            let (found_rows, sha256) = db::table_digest(&target, name, &table.columns, order).await?;
+            let (name, order) = db::backup_table(&table.name).ok_or_else(|| {
+                BackupError::ObjectMismatch(format!("unknown table {:?}", table.name))
+            })?;
+            let (found_rows, sha256) =
+                db::table_digest(&target, name, &table.columns, order).await?;
             if found_rows != table.rows || sha256 != table.sha256 {
                 return Err(BackupError::Mismatch(format!(
                     "{name}: the snapshot had {} rows ({}), the restored database has {found_rows} ({sha256})",
@@ -415,7 +502,11 @@ impl BackupService {
 async fn ensure_database(owner: &Role, name: &str) -> Result<(), BackupError> {
     let maintenance = DbConfig { name: "postgres".into(), ..owner.db.clone() };
     let admin = db::connect(&maintenance, &owner.password).await?;
-    let exists = admin.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name]).await.map_err(DbError::from)?.is_some();
+    let exists = admin
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .await
+        .map_err(DbError::from)?
+        .is_some();
     if !exists {
         admin.batch_execute(&format!("CREATE DATABASE \"{name}\"")).await.map_err(DbError::from)?;
     }
@@ -426,12 +517,24 @@ async fn ensure_database(owner: &Role, name: &str) -> Result<(), BackupError> {
 /// Without FORCE: a killed drill's sessions are gone, and a drill still
 /// running (an operator's beside the schedule's) keeps its database.
 async fn drop_leftover_scratch(admin: &tokio_postgres::Client) {
-    let Ok(rows) = admin.query("SELECT datname::text FROM pg_database WHERE datname LIKE 'gallery\\_drill\\_%'", &[]).await else { return };
+    let Ok(rows) = admin
+        .query(
+            "SELECT datname::text FROM pg_database WHERE datname LIKE 'gallery\\_drill\\_%'",
+            &[],
+        )
+        .await
+    else {
+        return;
+    };
     for row in rows {
         let name: String = row.get(0);
         match admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\"")).await {
-            Ok(()) => warn!(database = %name, "dropped the scratch database of an interrupted drill"),
-            Err(e) => warn!(error = %e, database = %name, "could not drop a leftover scratch database"),
+            Ok(()) => {
+                warn!(database = %name, "dropped the scratch database of an interrupted drill")
+            }
+            Err(e) => {
+                warn!(error = %e, database = %name, "could not drop a leftover scratch database")
+            }
         }
     }
 }

@@ -14,7 +14,11 @@ pub const PART: usize = 8 << 20;
 
 pub trait Sink: Send + 'static {
     /// Stores part `number` (1-based, in order).
-    fn part(&mut self, number: i32, bytes: Bytes) -> impl Future<Output = Result<(), BackupError>> + Send;
+    fn part(
+        &mut self,
+        number: i32,
+        bytes: Bytes,
+    ) -> impl Future<Output = Result<(), BackupError>> + Send;
     /// Makes the object exist; returns its version id.
     fn complete(self) -> impl Future<Output = Result<Option<String>, BackupError>> + Send;
     /// Leaves nothing behind that looks like an object.
@@ -33,19 +37,29 @@ pub struct S3Sink {
 impl S3Sink {
     pub async fn start(store: &ObjectStore, bucket: &str, key: &str) -> Result<Self, StorageError> {
         let upload_id = store.create_multipart(bucket, key, "application/octet-stream").await?;
-        Ok(Self { store: store.clone(), bucket: bucket.to_owned(), key: key.to_owned(), upload_id, parts: Vec::new() })
+        Ok(Self {
+            store: store.clone(),
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            upload_id,
+            parts: Vec::new(),
+        })
     }
 }
 
 impl Sink for S3Sink {
     async fn part(&mut self, number: i32, bytes: Bytes) -> Result<(), BackupError> {
-        let etag = self.store.upload_part(&self.bucket, &self.key, &self.upload_id, number, bytes).await?;
+        let etag =
+            self.store.upload_part(&self.bucket, &self.key, &self.upload_id, number, bytes).await?;
         self.parts.push((number, etag));
         Ok(())
     }
 
     async fn complete(self) -> Result<Option<String>, BackupError> {
-        Ok(self.store.complete_multipart(&self.bucket, &self.key, &self.upload_id, &self.parts).await?)
+        Ok(self
+            .store
+            .complete_multipart(&self.bucket, &self.key, &self.upload_id, &self.parts)
+            .await?)
     }
 
     async fn abort(self) {
@@ -71,7 +85,10 @@ impl FileSink {
 impl Sink for FileSink {
     async fn part(&mut self, _number: i32, bytes: Bytes) -> Result<(), BackupError> {
         use tokio::io::AsyncWriteExt;
-        self.file.write_all(&bytes).await.map_err(|e| BackupError::Worker(format!("writing {}: {e}", self.path.display())))
+        self.file
+            .write_all(&bytes)
+            .await
+            .map_err(|e| BackupError::Worker(format!("writing {}: {e}", self.path.display())))
     }
 
     async fn complete(mut self) -> Result<Option<String>, BackupError> {

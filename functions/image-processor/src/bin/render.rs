@@ -28,7 +28,13 @@ fn parse_args() -> Result<Args, String> {
         match a.as_str() {
             "--artist" => rights.artist = value("--artist")?,
             "--title" => rights.title = value("--title")?,
-            "--threads" => threads = Some(value("--threads")?.parse().map_err(|_| "--threads needs a number".to_string())?),
+            "--threads" => {
+                threads = Some(
+                    value("--threads")?
+                        .parse()
+                        .map_err(|_| "--threads needs a number".to_string())?,
+                )
+            }
             "-h" | "--help" => return Err(String::new()),
             _ if a.starts_with("--") => return Err(format!("unknown option {a}")),
             _ => positional.push(PathBuf::from(a)),
@@ -82,7 +88,14 @@ fn main() -> ExitCode {
             eprintln!("render: cannot write {}: {e}", path.display());
             return ExitCode::from(1);
         }
-        println!("{}\t{}x{}\t{} B\tsha256={}", path.display(), r.width, r.height, r.bytes.len(), r.sha256);
+        println!(
+            "{}\t{}x{}\t{} B\tsha256={}",
+            path.display(),
+            r.width,
+            r.height,
+            r.bytes.len(),
+            r.sha256
+        );
     }
     println!("rendered {} files in {:.3} s", renditions.len(), elapsed.as_secs_f64());
     ExitCode::SUCCESS

@@ -29,7 +29,9 @@ pub(crate) fn decode(
 ) -> Result<Raster, ImagingError> {
     let raster = match (probe.format, jpeg) {
         (SourceFormat::Jpeg, Some(h)) => decode_jpeg(input, h, need, threads)?,
-        (SourceFormat::Jpeg, None) => return Err(ImagingError::Internal("jpeg header missing".into())),
+        (SourceFormat::Jpeg, None) => {
+            return Err(ImagingError::Internal("jpeg header missing".into()))
+        }
         (SourceFormat::Png, _) => decode_png(input, max_alloc)?,
         (format, _) => decode_with_image(input, format, max_alloc, threads)?,
     };
@@ -61,13 +63,23 @@ fn scaled(dim: u32, f: ScalingFactor) -> u32 {
 pub(crate) fn jpeg_scale(width: u32, height: u32, need: (u32, u32)) -> ScalingFactor {
     // Only 1/8, 1/4, 1/2 and 1/1: libjpeg-turbo has SIMD IDCTs for these; the other k/8
     // factors run plain C and are slower than 1/2 although they produce fewer pixels.
-    let mut factors: Vec<ScalingFactor> =
-        Decompressor::supported_scaling_factors().into_iter().filter(|f| f.num() == 1 && matches!(f.denom(), 1 | 2 | 4 | 8)).collect();
+    let mut factors: Vec<ScalingFactor> = Decompressor::supported_scaling_factors()
+        .into_iter()
+        .filter(|f| f.num() == 1 && matches!(f.denom(), 1 | 2 | 4 | 8))
+        .collect();
     factors.sort_by_key(|f| scaled(width, *f));
-    factors.into_iter().find(|f| scaled(width, *f) >= need.0 && scaled(height, *f) >= need.1).unwrap_or(ScalingFactor::ONE)
+    factors
+        .into_iter()
+        .find(|f| scaled(width, *f) >= need.0 && scaled(height, *f) >= need.1)
+        .unwrap_or(ScalingFactor::ONE)
 }
 
-fn decode_jpeg(input: &[u8], header: &JpegHeader<'_>, need: (u32, u32), threads: usize) -> Result<Raster, ImagingError> {
+fn decode_jpeg(
+    input: &[u8],
+    header: &JpegHeader<'_>,
+    need: (u32, u32),
+    threads: usize,
+) -> Result<Raster, ImagingError> {
     // libjpeg pads a truncated scan with grey and only warns, and not always: a JPEG must end
     // with an EOI marker after its scans (camera trailers after the EOI are fine).
     let scans = input.get(header.scan_start..).unwrap_or_default();
@@ -105,11 +117,15 @@ fn decode_jpeg(input: &[u8], header: &JpegHeader<'_>, need: (u32, u32), threads:
     if cmyk {
         let mut rgb = vec![0u8; w as usize * h as usize * 3];
         let in_format = if header.adobe { Lcms::CMYK_8_REV } else { Lcms::CMYK_8 };
-        match icc.as_deref().and_then(|p| pixels::to_srgb(p, Family::Cmyk, in_format, Lcms::RGB_8)) {
+        match icc.as_deref().and_then(|p| pixels::to_srgb(p, Family::Cmyk, in_format, Lcms::RGB_8))
+        {
             Some(t) => {
                 let rows_per = (h as usize).div_ceil(threads.max(1)).max(1);
                 std::thread::scope(|s| {
-                    for (src, dst) in buf.chunks(rows_per * w as usize * 4).zip(rgb.chunks_mut(rows_per * w as usize * 3)) {
+                    for (src, dst) in buf
+                        .chunks(rows_per * w as usize * 4)
+                        .zip(rgb.chunks_mut(rows_per * w as usize * 3))
+                    {
                         let t = &t;
                         s.spawn(move || t.transform_pixels(src, dst));
                     }
@@ -121,7 +137,9 @@ fn decode_jpeg(input: &[u8], header: &JpegHeader<'_>, need: (u32, u32), threads:
     }
     let mut raster = Raster { width: w, height: h, channels: 3, data: buf };
     if header.components == 3 {
-        if let Some(t) = icc.as_deref().and_then(|p| pixels::to_srgb(p, Family::Rgb, Lcms::RGB_8, Lcms::RGB_8)) {
+        if let Some(t) =
+            icc.as_deref().and_then(|p| pixels::to_srgb(p, Family::Rgb, Lcms::RGB_8, Lcms::RGB_8))
+        {
             pixels::transform_in_place(&mut raster, &t, threads);
         }
     }
@@ -130,7 +148,9 @@ fn decode_jpeg(input: &[u8], header: &JpegHeader<'_>, need: (u32, u32), threads:
 
 fn png_error(e: png::DecodingError) -> ImagingError {
     match e {
-        png::DecodingError::LimitsExceeded => ImagingError::UnsupportedFeature("png needs more memory than allowed".into()),
+        png::DecodingError::LimitsExceeded => {
+            ImagingError::UnsupportedFeature("png needs more memory than allowed".into())
+        }
         png::DecodingError::Parameter(p) => ImagingError::Internal(format!("png: {p}")),
         _ => ImagingError::Corrupt,
     }
@@ -164,10 +184,10 @@ fn decode_png(input: &[u8], max_alloc: u64) -> Result<Raster, ImagingError> {
     let grey = matches!(color, png::ColorType::Grayscale | png::ColorType::GrayscaleAlpha);
     let channels: u8 = if alpha { 4 } else { 3 };
     let out_row = w as usize * channels as usize;
-    let out_len = out_row
-        .checked_mul(h as usize)
-        .filter(|n| (*n as u64) <= max_alloc)
-        .ok_or_else(|| ImagingError::UnsupportedFeature("png needs more memory than allowed".into()))?;
+    let out_len =
+        out_row.checked_mul(h as usize).filter(|n| (*n as u64) <= max_alloc).ok_or_else(|| {
+            ImagingError::UnsupportedFeature("png needs more memory than allowed".into())
+        })?;
 
     // ICC applies to RGB(A) data; a grey image with a grey profile is taken as is.
     let transform = match (&icc, grey) {
@@ -219,7 +239,9 @@ fn decode_png(input: &[u8], max_alloc: u64) -> Result<Raster, ImagingError> {
         let mut frame = vec![0u8; reader.output_buffer_size().ok_or(ImagingError::Corrupt)?];
         let out = reader.next_frame(&mut frame).map_err(png_error)?;
         for (y, dst) in data.chunks_exact_mut(out_row).enumerate() {
-            let src = frame.get(y * out.line_size..(y + 1) * out.line_size).ok_or(ImagingError::Corrupt)?;
+            let src = frame
+                .get(y * out.line_size..(y + 1) * out.line_size)
+                .ok_or(ImagingError::Corrupt)?;
             convert(src, dst);
         }
     } else {
@@ -235,22 +257,37 @@ fn decode_png(input: &[u8], max_alloc: u64) -> Result<Raster, ImagingError> {
 
 fn image_error(e: image::ImageError) -> ImagingError {
     match e {
-        image::ImageError::Limits(_) => ImagingError::UnsupportedFeature("the image needs more memory than allowed".into()),
-        image::ImageError::Unsupported(u) => ImagingError::UnsupportedFeature(u.to_string().to_lowercase()),
+        image::ImageError::Limits(_) => {
+            ImagingError::UnsupportedFeature("the image needs more memory than allowed".into())
+        }
+        image::ImageError::Unsupported(u) => {
+            ImagingError::UnsupportedFeature(u.to_string().to_lowercase())
+        }
         image::ImageError::IoError(_) | image::ImageError::Decoding(_) => ImagingError::Corrupt,
         other => ImagingError::Internal(other.to_string()),
     }
 }
 
-fn decode_with_image(input: &[u8], format: SourceFormat, max_alloc: u64, threads: usize) -> Result<Raster, ImagingError> {
+fn decode_with_image(
+    input: &[u8],
+    format: SourceFormat,
+    max_alloc: u64,
+    threads: usize,
+) -> Result<Raster, ImagingError> {
     use image::ImageDecoder;
     let mut limits = image::Limits::default();
     limits.max_alloc = Some(max_alloc);
     let cursor = Cursor::new(input);
     let mut decoder: Box<dyn ImageDecoder> = match format {
-        SourceFormat::Webp => Box::new(image::codecs::webp::WebPDecoder::new(cursor).map_err(image_error)?),
-        SourceFormat::Tiff => Box::new(image::codecs::tiff::TiffDecoder::new(cursor).map_err(image_error)?),
-        SourceFormat::Gif => Box::new(image::codecs::gif::GifDecoder::new(cursor).map_err(image_error)?),
+        SourceFormat::Webp => {
+            Box::new(image::codecs::webp::WebPDecoder::new(cursor).map_err(image_error)?)
+        }
+        SourceFormat::Tiff => {
+            Box::new(image::codecs::tiff::TiffDecoder::new(cursor).map_err(image_error)?)
+        }
+        SourceFormat::Gif => {
+            Box::new(image::codecs::gif::GifDecoder::new(cursor).map_err(image_error)?)
+        }
         SourceFormat::Jpeg | SourceFormat::Png => {
             return Err(ImagingError::Internal("wrong decoder".into()));
         }

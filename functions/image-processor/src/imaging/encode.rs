@@ -63,14 +63,17 @@ pub(crate) fn webp(raster: &Raster, exif: Option<&[u8]>) -> Result<Vec<u8>, Imag
     } else {
         webp::Encoder::from_rgb(&raster.data, raster.width, raster.height)
     };
-    let mut config = webp::WebPConfig::new().map_err(|_| ImagingError::Internal("webp config".into()))?;
+    let mut config =
+        webp::WebPConfig::new().map_err(|_| ImagingError::Internal("webp config".into()))?;
     config.quality = WEBP_QUALITY;
     config.method = 4;
     config.alpha_quality = 100;
     // The 2048 WebP is the pipeline's longest single task; libwebp's own worker
     // thread overlaps its analysis with encoding. The bitstream is unchanged.
     config.thread_level = 1;
-    let out = encoder.encode_advanced(&config).map_err(|e| ImagingError::Internal(format!("webp encoder: {e:?}")))?;
+    let out = encoder
+        .encode_advanced(&config)
+        .map_err(|e| ImagingError::Internal(format!("webp encoder: {e:?}")))?;
     match exif {
         Some(tiff) => webp_with_exif(&out, raster.width, raster.height, tiff),
         None => Ok(out.to_vec()),
@@ -78,7 +81,12 @@ pub(crate) fn webp(raster: &Raster, exif: Option<&[u8]>) -> Result<Vec<u8>, Imag
 }
 
 /// Rewrites a simple or extended WebP as extended (VP8X) with an `EXIF` chunk appended.
-pub(crate) fn webp_with_exif(webp: &[u8], width: u32, height: u32, tiff: &[u8]) -> Result<Vec<u8>, ImagingError> {
+pub(crate) fn webp_with_exif(
+    webp: &[u8],
+    width: u32,
+    height: u32,
+    tiff: &[u8],
+) -> Result<Vec<u8>, ImagingError> {
     const EXIF_FLAG: u8 = 0x08;
     let bad = || ImagingError::Internal("webp encoder produced an unexpected container".into());
     if webp.len() < 12 || &webp[0..4] != b"RIFF" || &webp[8..12] != b"WEBP" {
@@ -88,7 +96,8 @@ pub(crate) fn webp_with_exif(webp: &[u8], width: u32, height: u32, tiff: &[u8]) 
     let mut pos = 12;
     while pos + 8 <= webp.len() {
         let kind = &webp[pos..pos + 4];
-        let len = u32::from_le_bytes([webp[pos + 4], webp[pos + 5], webp[pos + 6], webp[pos + 7]]) as usize;
+        let len = u32::from_le_bytes([webp[pos + 4], webp[pos + 5], webp[pos + 6], webp[pos + 7]])
+            as usize;
         let data = webp.get(pos + 8..pos + 8 + len).ok_or_else(bad)?;
         chunks.push((kind, data));
         pos += 8 + len + (len & 1);

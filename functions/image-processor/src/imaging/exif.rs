@@ -51,7 +51,11 @@ pub(crate) fn tiff_header(tiff: &[u8]) -> Option<(ByteOrder, usize)> {
 }
 
 /// One IFD entry: (tag, type, count, offset of the 4-byte value field).
-pub(crate) fn ifd_entries(tiff: &[u8], order: ByteOrder, ifd: usize) -> impl Iterator<Item = (u16, u16, u32, usize)> + '_ {
+pub(crate) fn ifd_entries(
+    tiff: &[u8],
+    order: ByteOrder,
+    ifd: usize,
+) -> impl Iterator<Item = (u16, u16, u32, usize)> + '_ {
     // A hostile count cannot make this loop longer than the data allows.
     let count = order.u16(tiff, ifd).unwrap_or(0) as usize;
     let max_fit = tiff.len().saturating_sub(ifd.saturating_add(2)) / 12;
@@ -122,7 +126,8 @@ pub fn rights_tiff(artist: &str, title: &str) -> Option<Vec<u8>> {
     }
     // Tags are already in ascending order, as TIFF requires.
     let ifd_len = 2 + tags.len() * 12 + 4;
-    let mut out = Vec::with_capacity(8 + ifd_len + tags.iter().map(|t| t.1.len() + 2).sum::<usize>());
+    let mut out =
+        Vec::with_capacity(8 + ifd_len + tags.iter().map(|t| t.1.len() + 2).sum::<usize>());
     out.extend_from_slice(b"MM\0\x2a");
     out.extend_from_slice(&8u32.to_be_bytes());
     out.extend_from_slice(&(tags.len() as u16).to_be_bytes());
@@ -213,7 +218,10 @@ mod tests {
     #[test]
     fn reads_orientation_in_both_byte_orders() {
         for v in 1..=8u16 {
-            assert_eq!(orientation_from_tiff(&tiff_with_orientation(ByteOrder::Little, v)), v as u8);
+            assert_eq!(
+                orientation_from_tiff(&tiff_with_orientation(ByteOrder::Little, v)),
+                v as u8
+            );
             assert_eq!(orientation_from_tiff(&tiff_with_orientation(ByteOrder::Big, v)), v as u8);
             let mut app1 = b"Exif\0\0".to_vec();
             app1.extend(tiff_with_orientation(ByteOrder::Big, v));

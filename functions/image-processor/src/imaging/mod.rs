@@ -62,7 +62,11 @@ impl Limits {
             return Err(ImagingError::EdgeTooLong { width, height, limit: self.max_edge });
         }
         if u64::from(width) * u64::from(height) > self.max_pixels {
-            return Err(ImagingError::TooManyPixels { width, height, limit_megapixels: self.max_pixels / 1_000_000 });
+            return Err(ImagingError::TooManyPixels {
+                width,
+                height,
+                limit_megapixels: self.max_pixels / 1_000_000,
+            });
         }
         Ok(())
     }
@@ -151,7 +155,9 @@ pub fn rendition_sizes(w: u32, h: u32) -> Vec<(u32, u32, u32)> {
         return Vec::new();
     }
     let long = w.max(h);
-    let scale = |n: u32, side: u32| -> u32 { ((u64::from(side) * u64::from(n) + u64::from(long) / 2) / u64::from(long)).max(1) as u32 };
+    let scale = |n: u32, side: u32| -> u32 {
+        ((u64::from(side) * u64::from(n) + u64::from(long) / 2) / u64::from(long)).max(1) as u32
+    };
     let mut out = Vec::with_capacity(NOMINAL_SIZES.len());
     let covering = NOMINAL_SIZES.iter().copied().filter(|n| *n >= long).min();
     if let Some(n) = covering {
@@ -164,7 +170,10 @@ pub fn rendition_sizes(w: u32, h: u32) -> Vec<(u32, u32, u32)> {
 }
 
 /// Probes, checks the limits, and returns the probe plus the parsed JPEG header if any.
-fn checked_probe<'a>(input: &'a [u8], limits: &Limits) -> Result<(Probe, Option<sniff::JpegHeader<'a>>), ImagingError> {
+fn checked_probe<'a>(
+    input: &'a [u8],
+    limits: &Limits,
+) -> Result<(Probe, Option<sniff::JpegHeader<'a>>), ImagingError> {
     if let Some(max) = limits.max_bytes {
         if input.len() as u64 > max {
             return Err(ImagingError::TooManyBytes { bytes: input.len() as u64, limit: max });
@@ -187,17 +196,29 @@ fn default_threads() -> usize {
 /// The whole pipeline on an upload in memory: JPEG and WebP renditions at every size of
 /// [`rendition_sizes`], largest first, JPEG before WebP. Thread-safe; never panics (a panic in
 /// a decoder is reported as [`ImagingError::Corrupt`]).
-pub fn render(input: &[u8], limits: &Limits, rights: &Rights) -> Result<Vec<Rendition>, ImagingError> {
+pub fn render(
+    input: &[u8],
+    limits: &Limits,
+    rights: &Rights,
+) -> Result<Vec<Rendition>, ImagingError> {
     render_with_threads(input, limits, rights, default_threads())
 }
 
 /// [`render`] with an explicit number of threads (1 = everything on the calling thread).
-pub fn render_with_threads(input: &[u8], limits: &Limits, rights: &Rights, threads: usize) -> Result<Vec<Rendition>, ImagingError> {
+pub fn render_with_threads(
+    input: &[u8],
+    limits: &Limits,
+    rights: &Rights,
+    threads: usize,
+) -> Result<Vec<Rendition>, ImagingError> {
     match catch_unwind(AssertUnwindSafe(|| render_inner(input, limits, rights, threads.max(1)))) {
         Ok(result) => result,
         Err(panic) => {
-            let what =
-                panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_default();
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
             tracing::error!(panic = %what, "imaging panicked; the input is refused as corrupt");
             Err(ImagingError::Corrupt)
         }
@@ -216,14 +237,26 @@ fn encode_job(job: &Job, exif: Option<&[u8]>) -> Result<Rendition, ImagingError>
         OutputFormat::Webp => encode::webp(&job.raster, exif)?,
     };
     let sha256 = hex::encode(Sha256::digest(&bytes));
-    Ok(Rendition { format: job.format, long_edge: job.nominal, width: job.raster.width, height: job.raster.height, bytes, sha256 })
+    Ok(Rendition {
+        format: job.format,
+        long_edge: job.nominal,
+        width: job.raster.width,
+        height: job.raster.height,
+        bytes,
+        sha256,
+    })
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn render_inner(input: &[u8], limits: &Limits, rights: &Rights, threads: usize) -> Result<Vec<Rendition>, ImagingError> {
+fn render_inner(
+    input: &[u8],
+    limits: &Limits,
+    rights: &Rights,
+    threads: usize,
+) -> Result<Vec<Rendition>, ImagingError> {
     let (probe, jpeg) = checked_probe(input, limits)?;
     let orientation = probe.orientation;
     let swap = probe.swaps_axes();
@@ -231,8 +264,11 @@ fn render_inner(input: &[u8], limits: &Limits, rights: &Rights, threads: usize) 
 
     let mut sizes = rendition_sizes(probe.display_width(), probe.display_height());
     let (_, w0, h0) = *sizes.first().ok_or(ImagingError::NoPixels { width: 0, height: 0 })?;
-    let decoded = decode::decode(input, &probe, jpeg.as_ref(), stored(w0, h0), limits.max_alloc(), threads)?;
-    if probe.format != SourceFormat::Jpeg && (decoded.width, decoded.height) != (probe.width, probe.height) {
+    let decoded =
+        decode::decode(input, &probe, jpeg.as_ref(), stored(w0, h0), limits.max_alloc(), threads)?;
+    if probe.format != SourceFormat::Jpeg
+        && (decoded.width, decoded.height) != (probe.width, probe.height)
+    {
         // The frame is not what the header said (e.g. a GIF frame smaller than its screen).
         let (dw, dh) = stored(decoded.width, decoded.height);
         sizes = rendition_sizes(dw, dh);
@@ -263,12 +299,21 @@ fn render_inner(input: &[u8], limits: &Limits, rights: &Rights, threads: usize) 
         let mut prev = Arc::new(decoded);
         for &(nominal, w, h) in &sizes {
             let (sw, sh) = stored(w, h);
-            let cur = if (prev.width, prev.height) == (sw, sh) { Arc::clone(&prev) } else { Arc::new(pixels::resize(&prev, sw, sh)?) };
-            let display = if orientation == 1 { Arc::clone(&cur) } else { Arc::new(pixels::orient(&cur, orientation)) };
+            let cur = if (prev.width, prev.height) == (sw, sh) {
+                Arc::clone(&prev)
+            } else {
+                Arc::new(pixels::resize(&prev, sw, sh)?)
+            };
+            let display = if orientation == 1 {
+                Arc::clone(&cur)
+            } else {
+                Arc::new(pixels::orient(&cur, orientation))
+            };
             // The WebP encode is the slowest job: queue it first.
             for format in [OutputFormat::Webp, OutputFormat::Jpeg] {
                 let job = Job { raster: Arc::clone(&display), nominal, format };
-                tx.send(job).map_err(|_| ImagingError::Internal("encoder workers stopped".into()))?;
+                tx.send(job)
+                    .map_err(|_| ImagingError::Internal("encoder workers stopped".into()))?;
             }
             prev = cur;
         }
@@ -279,7 +324,11 @@ fn render_inner(input: &[u8], limits: &Limits, rights: &Rights, threads: usize) 
     });
     cascade?;
 
-    let mut out = results.into_inner().unwrap_or_else(|p| p.into_inner()).into_iter().collect::<Result<Vec<_>, _>>()?;
+    let mut out = results
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
     if out.len() != sizes.len() * 2 {
         return Err(ImagingError::Internal("an encoder job was lost".into()));
     }
@@ -293,14 +342,29 @@ mod tests {
 
     #[test]
     fn sizes_never_upscale_and_collapse_once() {
-        assert_eq!(rendition_sizes(6000, 4000), vec![(2048, 2048, 1365), (1024, 1024, 683), (400, 400, 267)]);
-        assert_eq!(rendition_sizes(4000, 6000), vec![(2048, 1365, 2048), (1024, 683, 1024), (400, 267, 400)]);
-        assert_eq!(rendition_sizes(1500, 1000), vec![(2048, 1500, 1000), (1024, 1024, 683), (400, 400, 267)]);
-        assert_eq!(rendition_sizes(2048, 10), vec![(2048, 2048, 10), (1024, 1024, 5), (400, 400, 2)]);
+        assert_eq!(
+            rendition_sizes(6000, 4000),
+            vec![(2048, 2048, 1365), (1024, 1024, 683), (400, 400, 267)]
+        );
+        assert_eq!(
+            rendition_sizes(4000, 6000),
+            vec![(2048, 1365, 2048), (1024, 683, 1024), (400, 267, 400)]
+        );
+        assert_eq!(
+            rendition_sizes(1500, 1000),
+            vec![(2048, 1500, 1000), (1024, 1024, 683), (400, 400, 267)]
+        );
+        assert_eq!(
+            rendition_sizes(2048, 10),
+            vec![(2048, 2048, 10), (1024, 1024, 5), (400, 400, 2)]
+        );
         assert_eq!(rendition_sizes(900, 600), vec![(1024, 900, 600), (400, 400, 267)]);
         assert_eq!(rendition_sizes(1024, 1024), vec![(1024, 1024, 1024), (400, 400, 400)]);
         assert_eq!(rendition_sizes(300, 200), vec![(400, 300, 200)]);
-        assert_eq!(rendition_sizes(10000, 1), vec![(2048, 2048, 1), (1024, 1024, 1), (400, 400, 1)]);
+        assert_eq!(
+            rendition_sizes(10000, 1),
+            vec![(2048, 2048, 1), (1024, 1024, 1), (400, 400, 1)]
+        );
         assert_eq!(rendition_sizes(0, 10), vec![]);
     }
 

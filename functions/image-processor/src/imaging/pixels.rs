@@ -58,7 +58,12 @@ pub(crate) enum Family {
 /// A transform from an embedded ICC profile to sRGB, or `None` when the profile is (named) sRGB,
 /// unreadable or of another colour family than the pixels (then the pixels are taken as sRGB,
 /// which is what browsers do with such files).
-pub(crate) fn to_srgb(icc: &[u8], family: Family, in_format: PixelFormat, out_format: PixelFormat) -> Option<SrgbTransform> {
+pub(crate) fn to_srgb(
+    icc: &[u8],
+    family: Family,
+    in_format: PixelFormat,
+    out_format: PixelFormat,
+) -> Option<SrgbTransform> {
     let profile = match Profile::new_icc(icc) {
         Ok(p) => p,
         Err(e) => {
@@ -75,7 +80,8 @@ pub(crate) fn to_srgb(icc: &[u8], family: Family, in_format: PixelFormat, out_fo
         return None;
     }
     if family == Family::Rgb {
-        let name = profile.info(lcms2::InfoType::Description, lcms2::Locale::none()).unwrap_or_default();
+        let name =
+            profile.info(lcms2::InfoType::Description, lcms2::Locale::none()).unwrap_or_default();
         if name.starts_with("sRGB") {
             return None; // already the output space: save the work
         }
@@ -84,7 +90,15 @@ pub(crate) fn to_srgb(icc: &[u8], family: Family, in_format: PixelFormat, out_fo
     // Perceptual intent: lcms falls back to relative colorimetric for matrix/shaper profiles;
     // CMYK and wide-gamut LUT profiles get their gamut mapping.
     let flags = Flags::NO_CACHE | Flags::BLACKPOINT_COMPENSATION;
-    match Transform::new_flags_context(GlobalContext::new(), &profile, in_format, &srgb, out_format, Intent::Perceptual, flags) {
+    match Transform::new_flags_context(
+        GlobalContext::new(),
+        &profile,
+        in_format,
+        &srgb,
+        out_format,
+        Intent::Perceptual,
+        flags,
+    ) {
         Ok(t) => Some(t),
         Err(e) => {
             tracing::warn!(error = %e, "ignoring an ICC profile lcms cannot transform");
@@ -122,7 +136,11 @@ pub(crate) fn transform_in_place(raster: &mut Raster, t: &SrgbTransform, threads
 /// Adobe-inverted data (Photoshop's convention when an Adobe APP14 marker is present) handled.
 pub(crate) fn cmyk_to_rgb_naive(src: &[u8], inverted: bool, dst: &mut [u8]) {
     for (s, d) in src.chunks_exact(4).zip(dst.chunks_exact_mut(3)) {
-        let (c, m, y, k) = if inverted { (255 - s[0], 255 - s[1], 255 - s[2], 255 - s[3]) } else { (s[0], s[1], s[2], s[3]) };
+        let (c, m, y, k) = if inverted {
+            (255 - s[0], 255 - s[1], 255 - s[2], 255 - s[3])
+        } else {
+            (s[0], s[1], s[2], s[3])
+        };
         let kk = 255 - u32::from(k);
         d[0] = (((255 - u32::from(c)) * kk + 127) / 255) as u8;
         d[1] = (((255 - u32::from(m)) * kk + 127) / 255) as u8;
@@ -136,7 +154,8 @@ pub(crate) fn resize(src: &Raster, w: u32, h: u32) -> Result<Raster, ImagingErro
         return Ok(src.clone());
     }
     let internal = |e: &dyn std::fmt::Display| ImagingError::Internal(format!("resize: {e}"));
-    let view = ImageRef::new(src.width, src.height, &src.data, src.pixel_type()).map_err(|e| internal(&e))?;
+    let view = ImageRef::new(src.width, src.height, &src.data, src.pixel_type())
+        .map_err(|e| internal(&e))?;
     let mut dst = Image::new(w, h, src.pixel_type());
     let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3));
     Resizer::new().resize(&view, &mut dst, &options).map_err(|e| internal(&e))?;
@@ -251,7 +270,8 @@ mod tests {
 
     #[test]
     fn flattening_and_opaque_alpha() {
-        let r = Raster { width: 2, height: 1, channels: 4, data: vec![0, 0, 0, 0, 10, 20, 30, 255] };
+        let r =
+            Raster { width: 2, height: 1, channels: 4, data: vec![0, 0, 0, 0, 10, 20, 30, 255] };
         assert_eq!(flatten_on_white(&r), vec![255, 255, 255, 10, 20, 30]);
         let opaque = Raster { width: 1, height: 1, channels: 4, data: vec![1, 2, 3, 255] };
         assert_eq!(opaque.drop_opaque_alpha().data, vec![1, 2, 3]);

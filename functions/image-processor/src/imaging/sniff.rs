@@ -116,7 +116,8 @@ fn detect_other(input: &[u8]) -> &'static str {
     if let Some(b"ftyp") = input.get(4..8) {
         return match input.get(8..12) {
             Some(b"avif") | Some(b"avis") => "avif",
-            Some(b"heic") | Some(b"heix") | Some(b"heim") | Some(b"heis") | Some(b"mif1") | Some(b"msf1") | Some(b"hevc") => "heic",
+            Some(b"heic") | Some(b"heix") | Some(b"heim") | Some(b"heis") | Some(b"mif1")
+            | Some(b"msf1") | Some(b"hevc") => "heic",
             Some(b"crx ") => "raw",
             _ => "video",
         };
@@ -172,7 +173,10 @@ fn detect_other(input: &[u8]) -> &'static str {
         }
         return "xml";
     }
-    if !head.is_empty() && std::str::from_utf8(head).is_ok_and(|s| !s.chars().any(|c| c.is_control() && !c.is_whitespace())) {
+    if !head.is_empty()
+        && std::str::from_utf8(head)
+            .is_ok_and(|s| !s.chars().any(|c| c.is_control() && !c.is_whitespace()))
+    {
         return "text";
     }
     "unknown"
@@ -279,7 +283,10 @@ pub(crate) fn parse_jpeg(input: &[u8]) -> Result<JpegHeader<'_>, ImagingError> {
                 h.orientation = exif::orientation_from_exif(payload);
             }
             // Bounded: at most 255 chunks of < 64 KiB each.
-            0xE2 if payload.starts_with(b"ICC_PROFILE\0") && payload.len() > 14 && h.icc_chunks.len() < 255 => {
+            0xE2 if payload.starts_with(b"ICC_PROFILE\0")
+                && payload.len() > 14
+                && h.icc_chunks.len() < 255 =>
+            {
                 h.icc_chunks.push((payload[12], &payload[14..]));
             }
             0xEE if payload.starts_with(b"Adobe") => h.adobe = true,
@@ -289,8 +296,12 @@ pub(crate) fn parse_jpeg(input: &[u8]) -> Result<JpegHeader<'_>, ImagingError> {
                 }
                 seen_sof = true;
                 match marker {
-                    0xC3 | 0xC7 | 0xCB | 0xCF => return Err(ImagingError::UnsupportedFeature("lossless jpeg".into())),
-                    0xC5 | 0xC6 | 0xCD | 0xCE => return Err(ImagingError::UnsupportedFeature("hierarchical jpeg".into())),
+                    0xC3 | 0xC7 | 0xCB | 0xCF => {
+                        return Err(ImagingError::UnsupportedFeature("lossless jpeg".into()))
+                    }
+                    0xC5 | 0xC6 | 0xCD | 0xCE => {
+                        return Err(ImagingError::UnsupportedFeature("hierarchical jpeg".into()))
+                    }
                     _ => {}
                 }
                 let precision = *payload.first().ok_or(ImagingError::Corrupt)?;
@@ -301,7 +312,10 @@ pub(crate) fn parse_jpeg(input: &[u8]) -> Result<JpegHeader<'_>, ImagingError> {
                     return Err(ImagingError::UnsupportedFeature(format!("{precision}-bit jpeg")));
                 }
                 if !matches!(h.components, 1 | 3 | 4) {
-                    return Err(ImagingError::UnsupportedFeature(format!("jpeg with {} colour components", h.components)));
+                    return Err(ImagingError::UnsupportedFeature(format!(
+                        "jpeg with {} colour components",
+                        h.components
+                    )));
                 }
                 if h.height == 0 {
                     // Height defined later by a DNL marker: legal, practically unused, refused.
@@ -460,7 +474,10 @@ mod tests {
         png.extend_from_slice(&65000u32.to_be_bytes());
         png.extend_from_slice(&[8, 2, 0, 0, 0, 0, 0, 0, 0]);
         let p = probe(&png).expect("probe");
-        assert_eq!((p.format, p.width, p.height, p.orientation), (SourceFormat::Png, 65000, 65000, 1));
+        assert_eq!(
+            (p.format, p.width, p.height, p.orientation),
+            (SourceFormat::Png, 65000, 65000, 1)
+        );
     }
 
     #[test]

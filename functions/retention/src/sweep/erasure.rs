@@ -16,7 +16,10 @@ use serde::Serialize;
 use tracing::warn;
 use uuid::Uuid;
 
-use super::{audit, facts, in_transaction, media_scopes, rotation, Doomed, Report, Retention, RetentionError, Sweep};
+use super::{
+    audit, facts, in_transaction, media_scopes, rotation, Doomed, Report, Retention,
+    RetentionError, Sweep,
+};
 use shared::archive::ledger::ErasureRecord;
 use shared::aws::storage::StorageError;
 use shared::db::{self, DbError, Erasure};
@@ -52,8 +55,9 @@ impl Retention {
     ) -> Result<ErasureOutcome, RetentionError> {
         let client = self.pool.get().await.map_err(DbError::from)?;
         let erasure = in_transaction(&client, |tx| async move {
-            let (erasure, new) =
-                db::request_erasure(tx, artist, requested_by, Some(request_id)).await?.ok_or(RetentionError::NoSuchArtist(artist))?;
+            let (erasure, new) = db::request_erasure(tx, artist, requested_by, Some(request_id))
+                .await?
+                .ok_or(RetentionError::NoSuchArtist(artist))?;
             if new {
                 let detail = serde_json::json!({ "erasure": erasure.id });
                 let entry = db::AuditEntry {
@@ -76,7 +80,12 @@ impl Retention {
     }
 
     /// The rule: every open erasure, oldest first.
-    pub(super) async fn erasures(&self, client: &db::Client, sweep: &Sweep, report: &mut Report) -> Result<(), RetentionError> {
+    pub(super) async fn erasures(
+        &self,
+        client: &db::Client,
+        sweep: &Sweep,
+        report: &mut Report,
+    ) -> Result<(), RetentionError> {
         for erasure in db::open_erasures(client, self.batch).await? {
             if self.out_of_time(sweep, report) {
                 break;
@@ -86,7 +95,13 @@ impl Retention {
         Ok(())
     }
 
-    async fn erase(&self, client: &db::Client, erasure: &Erasure, sweep: &Sweep, report: &mut Report) -> Result<(), RetentionError> {
+    async fn erase(
+        &self,
+        client: &db::Client,
+        erasure: &Erasure,
+        sweep: &Sweep,
+        report: &mut Report,
+    ) -> Result<(), RetentionError> {
         let target = format!("erasure:{}", erasure.id);
         if !sweep.dry_run {
             // The ledger first: from here on a restore cannot bring the artist back.
@@ -102,7 +117,11 @@ impl Retention {
         let items = vec![Doomed { target, scopes }];
         // Worked out before the rows' transaction, so it holds no locks while
         // the rotation is simulated.
-        let containing = if sweep.dry_run { serde_json::Value::Null } else { self.containing(client, joined_at, sweep.now).await? };
+        let containing = if sweep.dry_run {
+            serde_json::Value::Null
+        } else {
+            self.containing(client, joined_at, sweep.now).await?
+        };
         let containing = &containing;
         self.settle_page(RULE, items, sweep.dry_run, report, |_, versions| {
             in_transaction(client, move |tx| async move {
@@ -122,7 +141,10 @@ impl Retention {
         .await;
         // The completed record replaces the requested one in the ledger; if
         // this fails the requested one stands, which a restore replays just as well.
-        if let Some(record) = db::erasure_by_id(client, erasure.id).await?.filter(|e| e.completed_at.is_some() && !sweep.dry_run) {
+        if let Some(record) = db::erasure_by_id(client, erasure.id)
+            .await?
+            .filter(|e| e.completed_at.is_some() && !sweep.dry_run)
+        {
             if let Err(e) = self.write_ledger(&record).await {
                 warn!(erasure = %record.id, error = %e, "the completed erasure record was not written to the ledger");
             }
@@ -131,7 +153,12 @@ impl Retention {
     }
 
     async fn write_ledger(&self, erasure: &Erasure) -> Result<(), StorageError> {
-        shared::ledger::write_record(&self.ledger_store, &self.buckets.backups, &ErasureRecord::from(erasure)).await
+        shared::ledger::write_record(
+            &self.ledger_store,
+            &self.buckets.backups,
+            &ErasureRecord::from(erasure),
+        )
+        .await
     }
 
     /// The gallery's backups taken since the artist joined (they hold the
@@ -148,7 +175,9 @@ impl Retention {
         let rotation = &self.policy.rotation;
         let backups: Vec<Containing> = live
             .iter()
-            .filter(|b| b.succeeded && joined_at.is_none_or(|j| b.started_at >= j - Duration::minutes(1)))
+            .filter(|b| {
+                b.succeeded && joined_at.is_none_or(|j| b.started_at >= j - Duration::minutes(1))
+            })
             .map(|b| Containing {
                 backup_id: b.id,
                 started_at: b.started_at,

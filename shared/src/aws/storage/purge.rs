@@ -73,7 +73,15 @@ pub struct Deleted {
 
 /// Error codes S3 gives per key that may succeed on a later attempt.
 pub fn transient_code(code: &str) -> bool {
-    matches!(code, "InternalError" | "SlowDown" | "ServiceUnavailable" | "RequestTimeout" | "OperationAborted" | "ThrottlingException")
+    matches!(
+        code,
+        "InternalError"
+            | "SlowDown"
+            | "ServiceUnavailable"
+            | "RequestTimeout"
+            | "OperationAborted"
+            | "ThrottlingException"
+    )
 }
 
 /// Exponential backoff with full jitter: 100 ms, 200 ms, 400 ms… each drawn
@@ -86,7 +94,11 @@ fn backoff(attempt: u32) -> Duration {
 impl ObjectStore {
     /// Every version and delete marker whose key starts with `prefix`,
     /// page by page. Returns them with the number of list requests made.
-    pub async fn versions_under(&self, bucket: &str, prefix: &str) -> Result<(Vec<Version>, u64), StorageError> {
+    pub async fn versions_under(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> Result<(Vec<Version>, u64), StorageError> {
         let mut found = Vec::new();
         let mut requests = 0;
         let (mut key_marker, mut version_marker) = (None::<String>, None::<String>);
@@ -105,12 +117,20 @@ impl ObjectStore {
             requests += 1;
             for v in page.versions() {
                 if let Some(key) = v.key() {
-                    found.push(Version { key: key.to_owned(), version_id: v.version_id().map(str::to_owned), delete_marker: false });
+                    found.push(Version {
+                        key: key.to_owned(),
+                        version_id: v.version_id().map(str::to_owned),
+                        delete_marker: false,
+                    });
                 }
             }
             for m in page.delete_markers() {
                 if let Some(key) = m.key() {
-                    found.push(Version { key: key.to_owned(), version_id: m.version_id().map(str::to_owned), delete_marker: true });
+                    found.push(Version {
+                        key: key.to_owned(),
+                        version_id: m.version_id().map(str::to_owned),
+                        delete_marker: true,
+                    });
                 }
             }
             if page.is_truncated() != Some(true) {
@@ -139,8 +159,9 @@ impl ObjectStore {
                         out.tally.versions += 1;
                     }
                 }
-                let (retry, fatal): (Vec<_>, Vec<_>) =
-                    refused.into_iter().partition(|(_, f)| transient_code(&f.code) && attempt + 1 < ATTEMPTS);
+                let (retry, fatal): (Vec<_>, Vec<_>) = refused
+                    .into_iter()
+                    .partition(|(_, f)| transient_code(&f.code) && attempt + 1 < ATTEMPTS);
                 out.failures.extend(fatal.into_iter().map(|(_, f)| f));
                 pending = retry.into_iter().map(|(v, _)| v).collect();
                 if !pending.is_empty() {
@@ -166,14 +187,25 @@ impl ObjectStore {
             code: code.to_owned(),
             message,
         };
-        let objects: Result<Vec<ObjectIdentifier>, _> =
-            batch.iter().map(|v| ObjectIdentifier::builder().key(&v.key).set_version_id(v.version_id.clone()).build()).collect();
-        let delete = objects.and_then(|o| Delete::builder().set_objects(Some(o)).quiet(true).build());
+        let objects: Result<Vec<ObjectIdentifier>, _> = batch
+            .iter()
+            .map(|v| {
+                ObjectIdentifier::builder().key(&v.key).set_version_id(v.version_id.clone()).build()
+            })
+            .collect();
+        let delete =
+            objects.and_then(|o| Delete::builder().set_objects(Some(o)).quiet(true).build());
         let delete = match delete {
             Ok(d) => d,
             Err(e) => {
                 let e = s3_error_text("delete versions", bucket, "", e);
-                return (Vec::new(), batch.iter().map(|v| (*v, failure(v, "InvalidRequest", e.to_string()))).collect());
+                return (
+                    Vec::new(),
+                    batch
+                        .iter()
+                        .map(|v| (*v, failure(v, "InvalidRequest", e.to_string())))
+                        .collect(),
+                );
             }
         };
         tally.delete_requests += 1;
@@ -191,19 +223,31 @@ impl ObjectStore {
                         batch
                             .iter()
                             .filter(move |v| {
-                                Some(v.key.as_str()) == e.key() && (e.version_id().is_none() || v.version_id.as_deref() == e.version_id())
+                                Some(v.key.as_str()) == e.key()
+                                    && (e.version_id().is_none()
+                                        || v.version_id.as_deref() == e.version_id())
                             })
                             .map(move |v| (*v, failure(v, code, message.to_owned())))
                     })
                     .collect();
-                let gone = batch.iter().filter(|v| !refused.iter().any(|(r, _)| std::ptr::eq(*r, **v))).copied().collect();
+                let gone = batch
+                    .iter()
+                    .filter(|v| !refused.iter().any(|(r, _)| std::ptr::eq(*r, **v)))
+                    .copied()
+                    .collect();
                 (gone, refused)
             }
             Err(e) => {
                 // The SDK's standard retry has already backed off and retried a
                 // throttled or failing request: report its keys, once.
                 let e = s3_error("delete versions", bucket, "", e);
-                (Vec::new(), batch.iter().map(|v| (*v, failure(v, "RequestFailed", e.to_string()))).collect())
+                (
+                    Vec::new(),
+                    batch
+                        .iter()
+                        .map(|v| (*v, failure(v, "RequestFailed", e.to_string())))
+                        .collect(),
+                )
             }
         }
     }

@@ -4,6 +4,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use shared::db::{self, ArtistListing};
+use shared::domain::fields::{Bio, Email, NewArtistFields, Website};
 use shared::domain::{text, ProfilePatch};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -13,10 +14,13 @@ use uuid::Uuid;
 use crate::extract::{Caller, Idempotency, IfMatch, Json, Path, Query};
 use crate::routes::{admin, cursor, page_size, split_page, Result, IF_MATCH};
 use crate::write::{Reply, Write};
-use crate::{ApiError, RequestId, State};
+use crate::{ApiError, RequestId, SharedState};
 
-pub fn routes() -> OpenApiRouter<State> {
-    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(show, update)).routes(routes!(suspend, reinstate))
+pub fn routes() -> OpenApiRouter<SharedState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, update))
+        .routes(routes!(suspend, reinstate))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -36,11 +40,16 @@ pub struct ArtistList {
 /// Artists, newest first, with email, suspension and live token count.
 #[utoipa::path(get, path = "/v1/admin/artists", tag = "admin", security(("gallery_token" = [])), params(ArtistQuery),
     responses((status = 200, description = "A page of artists", body = ArtistList)))]
-async fn list(Caller { state, who, .. }: Caller, Query(q): Query<ArtistQuery>) -> Result<axum::Json<ArtistList>> {
+async fn list(
+    Caller { state, who, .. }: Caller,
+    Query(q): Query<ArtistQuery>,
+) -> Result<axum::Json<ArtistList>> {
     admin(&who)?;
     let limit = page_size(q.limit)?;
-    let rows = db::artists_page(&state.client().await?, cursor(q.cursor.as_deref())?, limit + 1).await?;
-    let (artists, next_cursor) = split_page(rows, limit, |a| shared::domain::Cursor { at: a.created_at, id: a.id }.encode());
+    let rows =
+        db::artists_page(&state.client().await?, cursor(q.cursor.as_deref())?, limit + 1).await?;
+    let (artists, next_cursor) =
+        split_page(rows, limit, |a| shared::domain::Cursor { at: a.created_at, id: a.id }.encode());
     Ok(axum::Json(ArtistList { artists, next_cursor }))
 }
 
@@ -60,28 +69,34 @@ pub struct NewArtist {
 #[utoipa::path(post, path = "/v1/admin/artists", tag = "admin", security(("gallery_token" = [])), request_body = NewArtist,
     params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key get the first answer")),
     responses((status = 201, description = "Created", body = ArtistListing)))]
-async fn create(Caller { state, who, request }: Caller, idempotency: Idempotency, Json(new): Json<NewArtist>) -> Result<Response> {
+async fn create(
+    Caller { state, who, request }: Caller,
+    idempotency: Idempotency,
+    Json(new): Json<NewArtist>,
+) -> Result<Response> {
     admin(&who)?;
-    let mut problems = shared::domain::Problems::default();
-    let name = problems.check(text::text("name", &new.name, 1, 200, text::Lines::One));
-    let email = problems.check(text::email("email", &new.email));
-    let bio = problems.check(text::optional_text("bio", new.bio.as_deref(), 10_000, text::Lines::Many));
-    let website = problems.check(text::website("website", new.website.as_deref()));
-    let (name, email, bio, website) =
-        problems.finish(|| (name.unwrap_or_default(), email.unwrap_or_default(), bio.flatten(), website.flatten()))?;
+    let fields =
+        NewArtistFields::parse(&new.name, &new.email, new.bio.as_deref(), new.website.as_deref())?;
+    let (name, email) = (fields.name.as_str(), fields.email.as_str());
+    let (bio, website) =
+        (fields.bio.as_ref().map(Bio::as_str), fields.website.as_ref().map(Website::as_str));
     let mut client = state.client().await?;
     let mut w = Write::begin(&mut client, &who, &request).await?;
     if let Some(replay) = w.idempotent(&idempotency).await? {
         return Ok(replay);
     }
-    email_free(&w.tx, &email, None).await?;
-    let artist = db::insert_artist(&w.tx, &name, &email, bio.as_deref(), website.as_deref()).await?;
+    email_free(&w.tx, email, None).await?;
+    let artist = db::insert_artist(&w.tx, name, email, bio, website).await?;
     w.audit("artist.create", format!("artist:{}", artist.id), json!({})).await?;
     let listing = db::artist_listing(&w.tx, artist.id, false).await?.ok_or(ApiError::NotFound)?;
     w.commit(Reply::created(format!("/v1/admin/artists/{}", artist.id), &listing)?).await
 }
 
-async fn email_free(db: &impl deadpool_postgres::GenericClient, email: &str, except: Option<Uuid>) -> Result<()> {
+async fn email_free(
+    db: &impl deadpool_postgres::GenericClient,
+    email: &str,
+    except: Option<Uuid>,
+) -> Result<()> {
     if db::email_taken(db, email, except).await? {
         Err(ApiError::Conflict("another artist has this email".into()))
     } else {
@@ -92,9 +107,14 @@ async fn email_free(db: &impl deadpool_postgres::GenericClient, email: &str, exc
 /// One artist.
 #[utoipa::path(get, path = "/v1/admin/artists/{id}", tag = "admin", security(("gallery_token" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, description = "The artist", body = ArtistListing)))]
-async fn show(Caller { state, who, .. }: Caller, Path(id): Path<Uuid>) -> Result<axum::Json<ArtistListing>> {
+async fn show(
+    Caller { state, who, .. }: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<axum::Json<ArtistListing>> {
     admin(&who)?;
-    Ok(axum::Json(db::artist_listing(&state.client().await?, id, false).await?.ok_or(ApiError::NotFound)?))
+    Ok(axum::Json(
+        db::artist_listing(&state.client().await?, id, false).await?.ok_or(ApiError::NotFound)?,
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -121,10 +141,14 @@ async fn update(
     let current = db::artist_listing(&w.tx, id, true).await?.ok_or(ApiError::NotFound)?;
     if_match.check(&current)?;
     let profile = patch.profile.apply(&current.profile());
-    let email = patch.email.as_deref().map(|e| text::email("email", e)).transpose();
+    let email = patch.email.as_deref().map(|e| Email::parse(e).map(Email::into_string)).transpose();
     let (profile, email) = match (profile, email) {
         (Ok(p), Ok(e)) => (p, e),
-        (p, e) => return Err(ApiError::Invalid(p.err().unwrap_or_default().into_iter().chain(e.err()).collect())),
+        (p, e) => {
+            return Err(ApiError::Invalid(
+                p.err().unwrap_or_default().into_iter().chain(e.err()).collect(),
+            ))
+        }
     };
     let email_changed = email.as_deref().is_some_and(|e| e != current.email);
     if profile == current.profile() && !email_changed {
@@ -135,7 +159,8 @@ async fn update(
         db::update_email(&w.tx, id, email).await?;
     }
     db::update_profile(&w.tx, id, &profile).await?;
-    w.audit("artist.update", format!("artist:{id}"), json!({ "email_changed": email_changed })).await?;
+    w.audit("artist.update", format!("artist:{id}"), json!({ "email_changed": email_changed }))
+        .await?;
     let after = db::artist_listing(&w.tx, id, false).await?.ok_or(ApiError::NotFound)?;
     w.commit(Reply::ok(&after)?).await
 }
@@ -166,13 +191,17 @@ async fn suspend(
 #[utoipa::path(delete, path = "/v1/admin/artists/{id}/suspension", tag = "admin", security(("gallery_token" = [])),
     params(("id" = Uuid, Path), ("If-Match" = String, Header, description = IF_MATCH)),
     responses((status = 200, description = "The reinstated artist", body = ArtistListing)))]
-async fn reinstate(Caller { state, who, request }: Caller, Path(id): Path<Uuid>, if_match: IfMatch) -> Result<Response> {
+async fn reinstate(
+    Caller { state, who, request }: Caller,
+    Path(id): Path<Uuid>,
+    if_match: IfMatch,
+) -> Result<Response> {
     admin(&who)?;
     set_suspension(&state, &who, &request, id, &if_match, None).await
 }
 
 async fn set_suspension(
-    state: &State,
+    state: &SharedState,
     who: &shared::domain::Principal,
     request: &RequestId,
     id: Uuid,

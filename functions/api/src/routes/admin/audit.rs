@@ -10,9 +10,9 @@ use utoipa_axum::routes;
 use crate::extract::{Caller, Query};
 use crate::routes::{admin, page_size, split_page, Result};
 use crate::ApiError;
-use crate::State;
+use crate::SharedState;
 
-pub fn routes() -> OpenApiRouter<State> {
+pub fn routes() -> OpenApiRouter<SharedState> {
     OpenApiRouter::new().routes(routes!(list))
 }
 
@@ -45,14 +45,20 @@ pub struct AuditPage {
 /// The audit log, newest first.
 #[utoipa::path(get, path = "/v1/admin/audit", tag = "admin", security(("gallery_token" = [])), params(AuditQuery),
     responses((status = 200, description = "A page of entries", body = AuditPage)))]
-async fn list(Caller { state, who, .. }: Caller, Query(q): Query<AuditQuery>) -> Result<axum::Json<AuditPage>> {
+async fn list(
+    Caller { state, who, .. }: Caller,
+    Query(q): Query<AuditQuery>,
+) -> Result<axum::Json<AuditPage>> {
     admin(&who)?;
     let limit = page_size(q.limit)?;
     let before = match q.cursor.as_deref() {
         None => None,
-        Some(c) => {
-            Some(c.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| ApiError::invalid("cursor", "is not a cursor this API returned"))?)
-        }
+        Some(c) => Some(
+            c.parse::<i64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| ApiError::invalid("cursor", "is not a cursor this API returned"))?,
+        ),
     };
     let bounded = |field: &'static str, v: Option<String>| match v {
         Some(s) if s.len() > 300 || s.chars().any(char::is_control) => {

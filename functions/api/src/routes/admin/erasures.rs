@@ -13,9 +13,9 @@ use uuid::Uuid;
 use crate::extract::{Caller, IfMatch, Path};
 use crate::routes::{admin, Result, IF_MATCH};
 use crate::write::{Reply, Write};
-use crate::{ApiError, State};
+use crate::{ApiError, SharedState};
 
-pub fn routes() -> OpenApiRouter<State> {
+pub fn routes() -> OpenApiRouter<SharedState> {
     OpenApiRouter::new().routes(routes!(request)).routes(routes!(show))
 }
 
@@ -26,17 +26,29 @@ pub fn routes() -> OpenApiRouter<State> {
 #[utoipa::path(post, path = "/v1/admin/artists/{id}/erasure", tag = "admin", security(("gallery_token" = [])),
     params(("id" = Uuid, Path), ("If-Match" = String, Header, description = IF_MATCH)),
     responses((status = 202, description = "Requested: the artist is out of the gallery; retention completes the erasure", body = Erasure)))]
-async fn request(Caller { state, who, request }: Caller, Path(id): Path<Uuid>, if_match: IfMatch) -> Result<Response> {
+async fn request(
+    Caller { state, who, request }: Caller,
+    Path(id): Path<Uuid>,
+    if_match: IfMatch,
+) -> Result<Response> {
     admin(&who)?;
     let mut client = state.client().await?;
     let w = Write::begin(&mut client, &who, &request).await?;
     let current = db::artist_listing(&w.tx, id, true).await?.ok_or(ApiError::NotFound)?;
     if_match.check(&current)?;
-    let (erasure, new) = db::request_erasure(&w.tx, id, &who.actor(), Some(request.0.as_str())).await?.ok_or(ApiError::NotFound)?;
+    let (erasure, new) = db::request_erasure(&w.tx, id, &who.actor(), Some(request.0.as_str()))
+        .await?
+        .ok_or(ApiError::NotFound)?;
     if new {
-        w.audit("artist.erasure_requested", format!("artist:{id}"), json!({ "erasure": erasure.id })).await?;
+        w.audit(
+            "artist.erasure_requested",
+            format!("artist:{id}"),
+            json!({ "erasure": erasure.id }),
+        )
+        .await?;
     }
-    let response = w.commit(Reply::accepted(format!("/v1/admin/erasures/{}", erasure.id), &erasure)?).await?;
+    let response =
+        w.commit(Reply::accepted(format!("/v1/admin/erasures/{}", erasure.id), &erasure)?).await?;
     state.settle_artist(id).await;
     Ok(response)
 }
@@ -45,7 +57,10 @@ async fn request(Caller { state, who, request }: Caller, Path(id): Path<Uuid>, i
 /// that still hold the artist until the rotation removes them.
 #[utoipa::path(get, path = "/v1/admin/erasures/{id}", tag = "admin", security(("gallery_token" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, description = "The erasure record", body = Erasure)))]
-async fn show(Caller { state, who, .. }: Caller, Path(id): Path<Uuid>) -> Result<axum::Json<Erasure>> {
+async fn show(
+    Caller { state, who, .. }: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<axum::Json<Erasure>> {
     admin(&who)?;
     Ok(axum::Json(db::erasure_by_id(&state.client().await?, id).await?.ok_or(ApiError::NotFound)?))
 }

@@ -15,9 +15,9 @@ use uuid::Uuid;
 use super::me::{catalog, ArtworkList, CatalogQuery};
 use super::Result;
 use crate::extract::{Caller, Query};
-use crate::State;
+use crate::SharedState;
 
-pub fn routes() -> OpenApiRouter<State> {
+pub fn routes() -> OpenApiRouter<SharedState> {
     OpenApiRouter::new()
         .merge(artists::routes())
         .merge(tokens::routes())
@@ -42,8 +42,12 @@ pub struct AdminArtworkQuery {
 /// Every artist's artworks in any status, newest first.
 #[utoipa::path(get, path = "/v1/admin/artworks", tag = "admin", security(("gallery_token" = [])), params(AdminArtworkQuery),
     responses((status = 200, description = "A page of artworks", body = ArtworkList)))]
-async fn artworks(Caller { state, who, .. }: Caller, Query(q): Query<AdminArtworkQuery>) -> Result<axum::Json<ArtworkList>> {
+async fn artworks(
+    Caller { state, who, .. }: Caller,
+    Query(q): Query<AdminArtworkQuery>,
+) -> Result<axum::Json<ArtworkList>> {
     super::admin(&who)?;
-    let query = CatalogQuery { cursor: q.cursor, limit: q.limit, status: q.status, deleted: q.deleted };
+    let query =
+        CatalogQuery { cursor: q.cursor, limit: q.limit, status: q.status, deleted: q.deleted };
     Ok(axum::Json(catalog(&state, &query, q.artist).await?))
 }

@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use shared::db::{self, TokenFilter, TokenListing};
-use shared::domain::{text, Scope};
+use shared::domain::fields::{HolderMismatch, TokenHolder, TokenLabel, TokenLifetime};
+use shared::domain::Scope;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -14,9 +15,9 @@ use uuid::Uuid;
 use crate::extract::{Caller, Idempotency, IfMatch, Json, Path, Query};
 use crate::routes::{admin, cursor, page_size, split_page, Result, IF_MATCH};
 use crate::write::{Reply, Write};
-use crate::{ApiError, State};
+use crate::{ApiError, SharedState};
 
-pub fn routes() -> OpenApiRouter<State> {
+pub fn routes() -> OpenApiRouter<SharedState> {
     OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(show, revoke))
 }
 
@@ -41,12 +42,18 @@ pub struct TokenList {
 /// Tokens, newest first; never a secret.
 #[utoipa::path(get, path = "/v1/admin/tokens", tag = "admin", security(("gallery_token" = [])), params(TokenQuery),
     responses((status = 200, description = "A page of tokens", body = TokenList)))]
-async fn list(Caller { state, who, .. }: Caller, Query(q): Query<TokenQuery>) -> Result<axum::Json<TokenList>> {
+async fn list(
+    Caller { state, who, .. }: Caller,
+    Query(q): Query<TokenQuery>,
+) -> Result<axum::Json<TokenList>> {
     admin(&who)?;
     let limit = page_size(q.limit)?;
     let filter = TokenFilter { include_dead: q.include_dead.unwrap_or(false), artist: q.artist };
-    let rows = db::tokens_page(&state.client().await?, &filter, cursor(q.cursor.as_deref())?, limit + 1).await?;
-    let (tokens, next_cursor) = split_page(rows, limit, |t| shared::domain::Cursor { at: t.created_at, id: t.id }.encode());
+    let rows =
+        db::tokens_page(&state.client().await?, &filter, cursor(q.cursor.as_deref())?, limit + 1)
+            .await?;
+    let (tokens, next_cursor) =
+        split_page(rows, limit, |t| shared::domain::Cursor { at: t.created_at, id: t.id }.encode());
     Ok(axum::Json(TokenList { tokens, next_cursor }))
 }
 
@@ -76,19 +83,27 @@ pub struct IssuedToken {
 #[utoipa::path(post, path = "/v1/admin/tokens", tag = "admin", security(("gallery_token" = [])), request_body = NewToken,
     params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key issues nothing and answers 409 (the secret is never repeated)")),
     responses((status = 201, description = "Issued", body = IssuedToken)))]
-async fn create(Caller { state, who, request }: Caller, idempotency: Idempotency, Json(new): Json<NewToken>) -> Result<Response> {
+async fn create(
+    Caller { state, who, request }: Caller,
+    idempotency: Idempotency,
+    Json(new): Json<NewToken>,
+) -> Result<Response> {
     admin(&who)?;
     let mut problems = shared::domain::Problems::default();
-    let label = problems.check(text::text("label", &new.label, 1, 200, text::Lines::One));
-    if !(1..=365).contains(&new.expires_in_days) {
-        problems.push("expires_in_days", "must be 1 to 365");
+    let label = problems.check(TokenLabel::parse(&new.label));
+    let lifetime = problems.check(TokenLifetime::parse(new.expires_in_days));
+    match TokenHolder::parse(new.scope, new.artist_id) {
+        Ok(_) => {}
+        Err(HolderMismatch::ArtistTokenWithoutArtist) => {
+            problems.push("artist_id", "is required for an artist token")
+        }
+        Err(HolderMismatch::AdminTokenWithArtist) => {
+            problems.push("artist_id", "must be absent for an admin token")
+        }
     }
-    match (new.scope, new.artist_id) {
-        (Scope::Artist, None) => problems.push("artist_id", "is required for an artist token"),
-        (Scope::Admin, Some(_)) => problems.push("artist_id", "must be absent for an admin token"),
-        _ => {}
-    }
-    let label = problems.finish(|| label.unwrap_or_default())?;
+    let (Some(label), Some(lifetime)) = problems.finish(|| (label, lifetime))? else {
+        return Err(ApiError::invalid("expires_in_days", "must be 1 to 365"));
+    };
     let mut client = state.client().await?;
     let mut w = Write::begin(&mut client, &who, &request).await?;
     if let Some(replay) = w.idempotent(&idempotency).await? {
@@ -100,27 +115,48 @@ async fn create(Caller { state, who, request }: Caller, idempotency: Idempotency
         }
     }
     let (secret, digest) = shared::domain::new_token();
-    let expires_at = Utc::now() + chrono::Duration::days(new.expires_in_days);
-    let id = db::insert_token(&w.tx, new.artist_id, new.scope, &digest, &label, expires_at).await?;
-    w.audit("token.create", format!("token:{id}"), json!({ "scope": new.scope, "artist": new.artist_id, "expires_at": expires_at }))
+    let expires_at = Utc::now() + lifetime.duration();
+    let id = db::insert_token(&w.tx, new.artist_id, new.scope, &digest, label.as_str(), expires_at)
         .await?;
+    w.audit(
+        "token.create",
+        format!("token:{id}"),
+        json!({ "scope": new.scope, "artist": new.artist_id, "expires_at": expires_at }),
+    )
+    .await?;
     let token = db::token_by_id(&w.tx, id, false).await?.ok_or(ApiError::NotFound)?;
-    w.commit(Reply::created(format!("/v1/admin/tokens/{id}"), &IssuedToken { token, secret, expires_at })?.secret()).await
+    w.commit(
+        Reply::created(
+            format!("/v1/admin/tokens/{id}"),
+            &IssuedToken { token, secret, expires_at },
+        )?
+        .secret(),
+    )
+    .await
 }
 
 /// One token, without its secret.
 #[utoipa::path(get, path = "/v1/admin/tokens/{id}", tag = "admin", security(("gallery_token" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, description = "The token", body = TokenListing)))]
-async fn show(Caller { state, who, .. }: Caller, Path(id): Path<Uuid>) -> Result<axum::Json<TokenListing>> {
+async fn show(
+    Caller { state, who, .. }: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<axum::Json<TokenListing>> {
     admin(&who)?;
-    Ok(axum::Json(db::token_by_id(&state.client().await?, id, false).await?.ok_or(ApiError::NotFound)?))
+    Ok(axum::Json(
+        db::token_by_id(&state.client().await?, id, false).await?.ok_or(ApiError::NotFound)?,
+    ))
 }
 
 /// Revokes a token; the next request with it is refused. A revoked token stays revoked.
 #[utoipa::path(delete, path = "/v1/admin/tokens/{id}", tag = "admin", security(("gallery_token" = [])),
     params(("id" = Uuid, Path), ("If-Match" = String, Header, description = IF_MATCH)),
     responses((status = 204, description = "Revoked")))]
-async fn revoke(Caller { state, who, request }: Caller, Path(id): Path<Uuid>, if_match: IfMatch) -> Result<Response> {
+async fn revoke(
+    Caller { state, who, request }: Caller,
+    Path(id): Path<Uuid>,
+    if_match: IfMatch,
+) -> Result<Response> {
     admin(&who)?;
     let mut client = state.client().await?;
     let w = Write::begin(&mut client, &who, &request).await?;
