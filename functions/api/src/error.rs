@@ -193,15 +193,54 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Columns whose CHECK a client's value can break (`<table>_<column>_check`).
+const CHECKED_FIELDS: &[&str] = &[
+    "name",
+    "email",
+    "bio",
+    "website",
+    "title",
+    "slug",
+    "description",
+    "medium",
+    "year",
+    "width_mm",
+    "height_mm",
+    "edition_size",
+    "paper",
+    "price_minor",
+    "currency",
+    "label",
+];
+
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         match e.sqlstate() {
             // Every uniqueness and rule the client can break is checked before
             // the write with a specific message; these are the races left over.
             Some("23505") => Self::Conflict("that already exists".into()),
-            Some("23514") => Self::Conflict(
-                "the change would break a rule of the gallery (for example, selling more prints than the edition holds)".into(),
-            ),
+            Some("23514") => match e.constraint() {
+                Some("print_editions_not_oversold") => Self::Conflict(
+                    "the change would sell more prints than the edition holds".into(),
+                ),
+                Some(c) => {
+                    match CHECKED_FIELDS.iter().find(|f| c.ends_with(&format!("_{f}_check"))) {
+                        Some(field) => {
+                            Self::invalid(field, "breaks the gallery's rule for this field")
+                        }
+                        None => Self::Conflict(format!(
+                            "the change would break a rule of the gallery ({c})"
+                        )),
+                    }
+                }
+                None => Self::Conflict("the change would break a rule of the gallery".into()),
+            },
+            // Class 22, data exceptions: a value PostgreSQL cannot hold or
+            // compare. The handlers validate first; this is the backstop, so a
+            // client's value never becomes a 500.
+            Some(code) if code.starts_with("22") => {
+                Self::invalid("request", "holds a value the gallery cannot store")
+            }
             Some("40001") | Some("40P01") => Self::Unavailable(e.into()),
             _ if e.is_retryable() => Self::Unavailable(e.into()),
             _ => Self::Internal(e.into()),

@@ -126,6 +126,14 @@ impl DbError {
             _ => None,
         }
     }
+
+    /// The constraint a write broke (a CHECK or a unique index), when there is one.
+    pub fn constraint(&self) -> Option<&str> {
+        match self {
+            Self::Postgres(e) => e.as_db_error().and_then(|d| d.constraint()),
+            _ => None,
+        }
+    }
 }
 
 /// rustls configuration trusting exactly the CA certificates in `pem`.

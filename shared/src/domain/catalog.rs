@@ -495,8 +495,9 @@ impl Cursor {
         let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
         let raw = std::str::from_utf8(&raw).map_err(|_| bad())?;
         let (micros, id) = raw.split_once('.').ok_or_else(bad)?;
-        let at =
-            DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;
+        let at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?)
+            .filter(|t| super::storable_time(*t))
+            .ok_or_else(bad)?;
         Ok(Self { at, id: Uuid::parse_str(id).map_err(|_| bad())? })
     }
 }

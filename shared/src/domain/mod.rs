@@ -3,7 +3,7 @@
 //! Nothing here performs I/O; `db` persists these types and the functions
 //! translate their events into them.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -219,6 +219,12 @@ pub fn slugify(title: &str) -> String {
     }
     let trimmed = slug.trim_end_matches('-');
     trimmed.chars().take(120).collect::<String>().trim_end_matches('-').to_owned()
+}
+
+/// Whether a time a client sent can be stored and compared by PostgreSQL
+/// (`timestamptz` stops at year 294276, chrono goes further): years 1 to 9999.
+pub fn storable_time(t: DateTime<Utc>) -> bool {
+    (1..=9999).contains(&t.year())
 }
 
 pub fn valid_slug(slug: &str) -> bool {

@@ -143,6 +143,10 @@ async fn gallery(
     params(("slug" = String, Path, description = "The artwork's slug")),
     responses((status = 200, description = "The artwork", body = PublicArtwork)))]
 async fn artwork(Shared(state): Shared<SharedState>, Path(slug): Path<String>) -> Result<Response> {
+    // A slug that cannot exist is not looked up (NUL would fail in PostgreSQL).
+    if !shared::domain::valid_slug(&slug) {
+        return Err(ApiError::NotFound);
+    }
     let client = state.client().await?;
     let artwork = db::published_artwork_by_slug(&client, &slug).await?.ok_or(ApiError::NotFound)?;
     let editions = db::editions_of(&client, artwork.id).await?;

@@ -42,6 +42,15 @@ pub struct AuditPage {
     pub next_cursor: Option<String>,
 }
 
+fn storable(field: &'static str, t: Option<DateTime<Utc>>) -> Result<Option<DateTime<Utc>>> {
+    match t {
+        Some(t) if !shared::domain::storable_time(t) => {
+            Err(ApiError::invalid(field, "must be a time between the years 1 and 9999"))
+        }
+        other => Ok(other),
+    }
+}
+
 /// The audit log, newest first.
 #[utoipa::path(get, path = "/v1/admin/audit", tag = "admin", security(("gallery_token" = [])), params(AuditQuery),
     responses((status = 200, description = "A page of entries", body = AuditPage)))]
@@ -71,8 +80,8 @@ async fn list(
         action: bounded("action", q.action)?,
         target: bounded("target", q.target)?,
         request_id: bounded("request_id", q.request_id)?,
-        since: q.since,
-        until: q.until,
+        since: storable("since", q.since)?,
+        until: storable("until", q.until)?,
     };
     let rows = db::audit_page(&state.client().await?, &filter, before, limit + 1).await?;
     let (entries, next_cursor) = split_page(rows, limit, |e| e.id.to_string());
