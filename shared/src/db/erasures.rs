@@ -99,6 +99,20 @@ pub async fn request_erasure(
     Ok(Some((erasure(&row)?, true)))
 }
 
+/// Whether an erasure of `artist` is requested and not yet complete. The
+/// artist's row is locked (FOR SHARE, which waits for `request_erasure`'s FOR
+/// UPDATE), so no request can slip between this answer and the caller's write.
+pub async fn erasure_pending(db: &impl GenericClient, artist: Uuid) -> Result<bool, DbError> {
+    db.query_opt("SELECT 1 FROM artists WHERE id = $1 FOR SHARE", &[&artist]).await?;
+    let open = db
+        .query_opt(
+            "SELECT 1 FROM erasures WHERE artist_id = $1 AND completed_at IS NULL",
+            &[&artist],
+        )
+        .await?;
+    Ok(open.is_some())
+}
+
 /// From the request on, the artist is out of the gallery: works hidden, tokens dead.
 const OUT_OF_GALLERY: &str = "WITH hidden AS ( \
         UPDATE artists SET suspended_at = coalesce(suspended_at, now()), suspension_reason = 'erasure requested' WHERE id = $1 RETURNING 1) \

@@ -686,3 +686,112 @@ async fn an_admin_asks_for_an_erasure_the_artist_leaves_at_once_and_retention_co
         )
         .await;
 }
+
+/// An artist whose erasure is pending stays out of the gallery: no admin can
+/// reinstate them or issue them a token, and a reinstatement racing the
+/// erasure request never leaves a pending erasure with a reinstated artist.
+#[tokio::test]
+async fn an_artist_being_erased_cannot_be_reinstated_or_given_a_token_even_in_a_race() {
+    let ctx = TestContext::new().await;
+    let gallery = Gallery::new(&ctx);
+    let admin = ctx.admin_token().await;
+    let etag_of = |artist: uuid::Uuid| {
+        let (gallery, admin) = (&gallery, &admin);
+        async move {
+            let uri = format!("/v1/admin/artists/{artist}");
+            gallery.expect(200, Req::get(&uri).token(admin)).await.etag()
+        }
+    };
+    let owner = super::published(&ctx, &gallery, "Leaving Soon", "Final Print").await;
+    let erase = format!("/v1/admin/artists/{}/erasure", owner.artist);
+    let etag = etag_of(owner.artist).await;
+    gallery.expect(202, Req::new("POST", &erase).token(&admin).if_match(&etag).empty_body()).await;
+    let suspension = format!("/v1/admin/artists/{}/suspension", owner.artist);
+    let etag = etag_of(owner.artist).await;
+    let refused =
+        gallery.expect(409, Req::new("DELETE", &suspension).token(&admin).if_match(&etag)).await;
+    assert!(refused.body["detail"].as_str().unwrap().contains("erasure is pending"), "{refused:?}");
+    let token = serde_json::json!({ "scope": "artist", "artist_id": owner.artist, "label": "new phone", "expires_in_days": 30 });
+    gallery.expect(409, Req::new("POST", "/v1/admin/tokens").token(&admin).json(&token)).await;
+
+    // The race: a suspended artist, reinstated while an erasure is requested.
+    for round in 0..5 {
+        let (artist, _) = ctx.artist_with_token(&format!("Racing Artist {round}")).await;
+        let suspension = format!("/v1/admin/artists/{artist}/suspension");
+        let reason = serde_json::json!({ "reason": "under review" });
+        let etag = etag_of(artist).await;
+        gallery
+            .expect(200, Req::new("POST", &suspension).token(&admin).if_match(&etag).json(&reason))
+            .await;
+        let etag = etag_of(artist).await;
+        let erase = format!("/v1/admin/artists/{artist}/erasure");
+        let (asked, reinstated) = tokio::join!(
+            gallery.send(Req::new("POST", &erase).token(&admin).if_match(&etag).empty_body()),
+            gallery.send(Req::new("DELETE", &suspension).token(&admin).if_match(&etag)),
+        );
+        assert!(asked.status < 500 && reinstated.status < 500, "{asked:?} {reinstated:?}");
+        let client = ctx.pool.get().await.unwrap();
+        let row = client
+            .query_one(
+                "SELECT a.suspended_at IS NOT NULL, EXISTS (SELECT 1 FROM erasures e WHERE e.artist_id = a.id AND e.completed_at IS NULL) \
+                 FROM artists a WHERE a.id = $1",
+                &[&artist],
+            )
+            .await
+            .unwrap();
+        let (suspended, pending): (bool, bool) = (row.get(0), row.get(1));
+        assert!(suspended || !pending, "round {round}: reinstated with an erasure pending");
+    }
+}
+
+/// One ETag wins once: concurrent reorders or removals of an image holding
+/// the same ETag are decided under the artwork's lock, so one succeeds, the
+/// other is refused, and the audit log has one entry.
+#[tokio::test]
+async fn concurrent_image_writes_with_one_etag_have_one_winner() {
+    let ctx = TestContext::new().await;
+    let gallery = Gallery::new(&ctx);
+    let work = published(&ctx, &gallery, "Ada Copper", "Contested").await;
+    let images = format!("/v1/manage/artworks/{}/images", work.artwork);
+    let mut added = Vec::new();
+    for name in ["b.jpg", "c.jpg"] {
+        let body = json!({ "file_name": name });
+        let reply =
+            gallery.expect(201, Req::new("POST", &images).token(&work.token).json(&body)).await;
+        let id = reply.body["image"]["id"].as_str().unwrap().to_owned();
+        super::mark_ready(&ctx, &id).await;
+        added.push(id);
+    }
+    let audited = |action: &'static str| {
+        let ctx = &ctx;
+        async move {
+            let client = ctx.pool.get().await.unwrap();
+            let row = client
+                .query_one("SELECT count(*) FROM audit_log WHERE action = $1", &[&action])
+                .await
+                .unwrap();
+            row.get::<_, i64>(0)
+        }
+    };
+    let uri = format!("/v1/manage/images/{}", added[1]);
+    let etag = gallery.expect(200, Req::get(&uri).token(&work.token)).await.etag();
+    let patch = |position: i64| {
+        Req::new("PATCH", &uri)
+            .token(&work.token)
+            .if_match(&etag)
+            .json(&json!({ "position": position }))
+    };
+    let (a, b) = tokio::join!(gallery.send(patch(0)), gallery.send(patch(1)));
+    let mut statuses = [a.status, b.status];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 412], "{a:?} {b:?}");
+    assert_eq!(audited("image.reorder").await, 1);
+
+    let etag = gallery.expect(200, Req::get(&uri).token(&work.token)).await.etag();
+    let delete = || Req::new("DELETE", &uri).token(&work.token).if_match(&etag);
+    let (a, b) = tokio::join!(gallery.send(delete()), gallery.send(delete()));
+    let mut statuses = [a.status, b.status];
+    statuses.sort_unstable();
+    assert!(statuses[0] == 204 && [404, 412].contains(&statuses[1]), "{a:?} {b:?}");
+    assert_eq!(audited("image.remove").await, 1);
+}

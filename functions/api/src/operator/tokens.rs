@@ -36,6 +36,11 @@ pub(super) async fn apply(tx: &Transaction<'_>, task: &OperatorTask) -> Result<D
                 if !db::artist_exists(tx, *artist).await? {
                     return Err(OpsError::NotFound(format!("artist {artist}")));
                 }
+                if db::erasure_pending(tx, *artist).await? {
+                    return Err(OpsError::Refused(
+                        "the artist's erasure is pending: no new token can be issued".into(),
+                    ));
+                }
             }
             let (id, secret, expires_at) =
                 issue(tx, *scope, *artist_id, label, *expires_in_days).await?;

@@ -36,7 +36,12 @@ async fn managed_image(
     let image = db::image_by_id(db, id).await?.ok_or(ApiError::NotFound)?;
     // The artwork's lock covers its images: reorders and removals serialise on it.
     managed(db, who, image.artwork_id, Deleted::No, lock).await?;
-    Ok(image)
+    if !lock {
+        return Ok(image);
+    }
+    // Read again under the lock: the ETag a write checks must be the state it
+    // changes, or two writes holding one ETag would both win.
+    db::image_by_id(db, id).await?.ok_or(ApiError::NotFound)
 }
 
 #[derive(Serialize, ToSchema)]

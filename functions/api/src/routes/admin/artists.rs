@@ -212,6 +212,11 @@ async fn set_suspension(
     let w = Write::begin(&mut client, who, request).await?;
     let current = db::artist_listing(&w.tx, id, true).await?.ok_or(ApiError::NotFound)?;
     if_match.check(&current)?;
+    if reason.is_none() && db::erasure_pending(&w.tx, id).await? {
+        return Err(ApiError::Conflict(
+            "the artist's erasure is pending: an artist being erased cannot be reinstated".into(),
+        ));
+    }
     match (current.suspended_at.is_some(), reason.is_some()) {
         (true, true) => return Err(ApiError::Conflict("the artist is already suspended".into())),
         (false, false) => return Err(ApiError::Conflict("the artist is not suspended".into())),

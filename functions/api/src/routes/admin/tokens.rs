@@ -113,6 +113,11 @@ async fn create(
         if !db::artist_exists(&w.tx, artist).await? {
             return Err(ApiError::invalid("artist_id", "no such artist"));
         }
+        if db::erasure_pending(&w.tx, artist).await? {
+            return Err(ApiError::Conflict(
+                "the artist's erasure is pending: no new token can be issued".into(),
+            ));
+        }
     }
     let (secret, digest) = shared::domain::new_token();
     let expires_at = Utc::now() + lifetime.duration();
