@@ -506,7 +506,13 @@ def readback(endpoint: str, state: dict, deferred: list[str]) -> Checks:
         set(rates) == {"rate-all", "rate-writes", "rate-uploads"} and rates["rate-uploads"] < rates["rate-writes"] < rates["rate-all"],
         "web ACL: per-IP rate limits, stricter on writes and stricter still on uploads",
     )
-    ck.expect("SizeConstraintStatement" in rules.get("body-size", {}).get("Statement", {}), "web ACL: body size limit")
+    size_rule = rules.get("body-size", {}).get("Statement", {}).get("AndStatement", {}).get("Statements", [])
+    size_limit = [s["SizeConstraintStatement"]["Size"] for s in size_rule if "SizeConstraintStatement" in s]
+    exempt = [s["NotStatement"]["Statement"]["RegexMatchStatement"]["RegexString"] for s in size_rule if "NotStatement" in s]
+    ck.expect(
+        size_limit == [65536] and len(exempt) == 1 and "manage/artworks" in exempt[0],
+        "web ACL: body size limit, but for the long-text routes (the API's own limit)",
+    )
     log_cfg = waf.get_logging_configuration(ResourceArn=acl_arn)["LoggingConfiguration"]
     waf_group = f"aws-waf-logs-{PREFIX}"
     ck.expect(any(waf_group in d for d in log_cfg["LogDestinationConfigs"]), "web ACL logs to its log group")

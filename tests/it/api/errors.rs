@@ -348,3 +348,19 @@ async fn values_the_database_cannot_hold_are_refused_before_it() {
     }
     assert_eq!(snapshot(&client).await, before, "nothing was written");
 }
+
+/// The body limit admits every documented maximum, in the costliest legal
+/// encoding: a 20,000-character description of astral-plane characters sent
+/// as JSON escapes (240 KB).
+#[tokio::test]
+async fn the_longest_description_in_the_costliest_encoding_fits_the_body_limit() {
+    let ctx = TestContext::new().await;
+    let gallery = Gallery::new(&ctx);
+    let (_, token) = ctx.artist_with_token("Palette Artist").await;
+    let description = "\\ud83c\\udfa8".repeat(20_000);
+    let body = format!("{{\"title\":\"Palette\",\"description\":\"{description}\"}}");
+    assert!(body.len() > 64 * 1024);
+    let create = Req::new("POST", "/v1/me/artworks").token(&token);
+    let reply = gallery.expect(201, create.raw(body.into_bytes(), "application/json")).await;
+    assert_eq!(reply.body["description"].as_str().unwrap().chars().count(), 20_000);
+}

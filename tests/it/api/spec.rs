@@ -233,3 +233,27 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// Client generators name their methods after operationIds: every one is
+/// present, unique, and derived from the method and path (so it is stable).
+#[test]
+fn every_operation_has_a_unique_stable_id() {
+    let mut seen = std::collections::BTreeSet::new();
+    for (path, item) in document()["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let Some(id) = operation.get("operationId").and_then(Value::as_str) else {
+                continue; // path-level keys (parameters), not operations
+            };
+            assert!(seen.insert(id.to_owned()), "{method} {path}: operationId {id} repeats");
+        }
+    }
+    assert!(seen.len() > 30, "{seen:?}");
+    assert_eq!(
+        document()["paths"]["/v1/artworks/{slug}"]["get"]["operationId"],
+        "getArtworksBySlug"
+    );
+    assert_eq!(
+        document()["paths"]["/v1/admin/artists/{id}/suspension"]["delete"]["operationId"],
+        "deleteAdminArtistsByIdSuspension"
+    );
+}

@@ -134,7 +134,7 @@ impl Modify for Contract {
             "gallery_token",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new(TOKEN_HEADER))),
         );
-        for item in doc.paths.paths.values_mut() {
+        for (path, item) in doc.paths.paths.iter_mut() {
             let ops = [
                 (&mut item.get, "GET"),
                 (&mut item.post, "POST"),
@@ -145,10 +145,33 @@ impl Modify for Contract {
             for (op, method) in ops {
                 if let Some(op) = op.as_mut() {
                     document_operation(op, method);
+                    op.operation_id = Some(operation_id(method, path));
                 }
             }
         }
     }
+}
+
+/// A stable, unique operationId from the method and the path (utoipa's default,
+/// the handler's name, repeats: `show` six times), which client generators need:
+/// `GET /v1/admin/artists/{id}/suspension` → `getAdminArtistsByIdSuspension`.
+fn operation_id(method: &str, path: &str) -> String {
+    let mut id = method.to_ascii_lowercase();
+    for segment in path.split('/').filter(|s| !s.is_empty() && *s != "v1") {
+        let (prefix, word) = match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            Some(param) => ("By", param),
+            None => ("", segment),
+        };
+        id.push_str(prefix);
+        for part in word.split(['_', '-', '.']).filter(|p| !p.is_empty()) {
+            let mut chars = part.chars();
+            if let Some(first) = chars.next() {
+                id.extend(first.to_uppercase());
+                id.push_str(chars.as_str());
+            }
+        }
+    }
+    id
 }
 
 fn header(name: &str, required: bool, description: &str) -> Parameter {
@@ -202,7 +225,7 @@ fn document_operation(op: &mut Operation, method: &str) {
         add("429", "Too many writes with this token; retry after `Retry-After` seconds");
     }
     if has_body {
-        add("413", "The body is larger than 64 KiB");
+        add("413", "The body is larger than 256 KiB");
         add("415", "The body is not application/json");
     }
     if has_body || queried {
