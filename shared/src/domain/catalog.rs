@@ -370,11 +370,15 @@ impl NewEdition {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EditionPatch {
-    /// Never below the prints already sold.
+    /// Never below the prints already sold, and fixed once one is sold (a
+    /// limited edition stays limited) unless `correction_reason` says why.
     pub edition_size: Option<i32>,
     pub paper: Option<String>,
     pub price_minor: Option<i64>,
     pub currency: Option<String>,
+    /// Why the size of an edition with sales changes (a miscount): 1 to 500
+    /// characters, kept in the audit log.
+    pub correction_reason: Option<String>,
 }
 
 impl EditionPatch {
@@ -384,6 +388,16 @@ impl EditionPatch {
         check_size(&mut p, edition_size);
         if edition_size < sold {
             p.push("edition_size", format!("must be at least the {sold} prints already sold"));
+        } else if edition_size != current.edition_size && sold > 0 {
+            match &self.correction_reason {
+                Some(reason) => {
+                    p.check(text::text("correction_reason", reason, 1, 500, Lines::One));
+                }
+                None => p.push(
+                    "edition_size",
+                    "is fixed once a print is sold; a correction needs a correction_reason",
+                ),
+            }
         }
         let paper = match &self.paper {
             Some(s) => p.check(text::text("paper", s, 1, 200, Lines::One)),
@@ -612,7 +626,18 @@ mod tests {
         assert_eq!(huge.validate().unwrap_err()[0].field, "price_minor");
         let shrink = EditionPatch { edition_size: Some(10), ..Default::default() };
         assert!(shrink.apply(&fields, 11).is_err(), "never below what is sold");
-        assert_eq!(shrink.apply(&fields, 10).unwrap().edition_size, 10);
+        assert_eq!(shrink.apply(&fields, 0).unwrap().edition_size, 10, "free before any sale");
+        let fixed = shrink.apply(&fields, 10).unwrap_err();
+        assert_eq!(fixed[0].field, "edition_size", "fixed once a print is sold");
+        let corrected =
+            EditionPatch { correction_reason: Some("miscounted".into()), ..shrink.clone() };
+        assert_eq!(corrected.apply(&fields, 10).unwrap().edition_size, 10);
+        let raised =
+            EditionPatch { edition_size: Some(fields.edition_size + 5), ..Default::default() };
+        assert!(
+            raised.apply(&fields, fields.edition_size).is_err(),
+            "a sold-out edition stays sold out"
+        );
         assert!(Sale { count: 0 }.validate().is_err());
     }
 

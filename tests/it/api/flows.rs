@@ -444,7 +444,11 @@ async fn admins_manage_artists_and_tokens_and_suspension_and_revocation_act_at_o
         .iter()
         .map(|e| e["action"].as_str().unwrap())
         .collect();
-    assert_eq!(actions, ["artist.reinstate", "artist.suspend", "artist.create"]);
+    // The admin read the artist's email in between: that read is audited too.
+    assert_eq!(
+        actions,
+        ["artist.reinstate", "artist.suspend", "artist.personal_data_read", "artist.create"]
+    );
     let page = gallery
         .expect(200, Req::get("/v1/admin/audit?limit=2&action=artwork.create").token(&admin))
         .await;
@@ -794,4 +798,78 @@ async fn concurrent_image_writes_with_one_etag_have_one_winner() {
     statuses.sort_unstable();
     assert!(statuses[0] == 204 && [404, 412].contains(&statuses[1]), "{a:?} {b:?}");
     assert_eq!(audited("image.remove").await, 1);
+}
+
+/// A limited edition stays limited: once a print is sold its size is fixed,
+/// unless a correction says why; the audit log records every field before and
+/// after, a sale's price as it was, and who read artists' emails.
+#[tokio::test]
+async fn a_sold_edition_keeps_its_size_and_the_audit_log_tells_the_whole_story() {
+    let ctx = TestContext::new().await;
+    let gallery = Gallery::new(&ctx);
+    let admin = ctx.admin_token().await;
+    let work = published(&ctx, &gallery, "Ada Copper", "Numbered").await;
+    let edition = format!("/v1/manage/editions/{}", work.edition);
+    let sale = Req::new("POST", &format!("{edition}/sales")).token(&work.token);
+    gallery.expect(200, sale.json(&json!({ "count": 3 }))).await;
+    let etag = gallery.expect(200, Req::get(&edition).token(&work.token)).await.etag();
+    let patch = |body: serde_json::Value| {
+        Req::new("PATCH", &edition).token(&work.token).if_match(&etag).json(&body)
+    };
+    // Sold out (3 of 3) and raised: no longer a limited edition. Refused.
+    let raised = gallery.expect(422, patch(json!({ "edition_size": 50 }))).await;
+    assert_eq!(raised.fields(), ["edition_size"]);
+    let corrected = gallery
+        .expect(
+            200,
+            patch(json!({ "edition_size": 4, "paper": "Washi", "correction_reason": "one print was miscounted" })),
+        )
+        .await;
+    assert_eq!(corrected.body["edition_size"], 4);
+
+    let client = ctx.pool.get().await.unwrap();
+    let detail = |action: &'static str| {
+        let client = &client;
+        async move {
+            let row = client
+                .query_one(
+                    "SELECT detail FROM audit_log WHERE action = $1 ORDER BY id DESC LIMIT 1",
+                    &[&action],
+                )
+                .await
+                .unwrap();
+            row.get::<_, serde_json::Value>(0)
+        }
+    };
+    let update = detail("edition.update").await;
+    assert_eq!(update["size"], json!([3, 4]));
+    assert_eq!(update["paper"][1], "Washi");
+    assert_eq!(update["currency"], json!(["EUR", "EUR"]));
+    assert_eq!(update["correction_reason"], "one print was miscounted");
+    let sold = detail("edition.sale").await;
+    assert_eq!(
+        (sold["price_minor"].as_i64(), sold["currency"].as_str()),
+        (Some(18000), Some("EUR"))
+    );
+
+    gallery.expect(200, Req::get("/v1/admin/artists").token(&admin)).await;
+    gallery
+        .expect(200, Req::get(&format!("/v1/admin/artists/{}", work.artist)).token(&admin))
+        .await;
+    let reads = client
+        .query(
+            "SELECT target, detail FROM audit_log WHERE action = 'artist.personal_data_read' ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(reads.len(), 2, "every read of emails is audited");
+    let artist = work.artist.to_string();
+    assert!(reads[0].get::<_, serde_json::Value>(1)["artists"].to_string().contains(&artist));
+    assert_eq!(reads[1].get::<_, String>(0), format!("artist:{artist}"));
+    let leaked = client
+        .query_one("SELECT count(*) FROM audit_log WHERE detail::text LIKE '%@%'", &[])
+        .await
+        .unwrap();
+    assert_eq!(leaked.get::<_, i64>(0), 0, "no email in the audit log");
 }

@@ -112,7 +112,14 @@ async fn update(
         return Ok(axum::Json(edition).into_response());
     }
     let after = db::update_edition(&w.tx, id, &fields).await?;
-    let detail = json!({ "size": [edition.edition_size, after.edition_size], "price_minor": [edition.price_minor, after.price_minor] });
+    // Every field before and after, so the log alone tells what changed.
+    let detail = json!({
+        "size": [edition.edition_size, after.edition_size],
+        "paper": [edition.paper, after.paper],
+        "price_minor": [edition.price_minor, after.price_minor],
+        "currency": [edition.currency, after.currency],
+        "correction_reason": patch.correction_reason,
+    });
     w.audit("edition.update", format!("edition:{id}"), detail).await?;
     w.commit(Reply::ok(&after)?).await
 }
@@ -168,7 +175,8 @@ async fn sell(
     w.audit(
         "edition.sale",
         format!("edition:{id}"),
-        json!({ "count": count, "sold": after.sold_count }),
+        // The price the prints sold at, as it was at the sale.
+        json!({ "count": count, "sold": after.sold_count, "price_minor": after.price_minor, "currency": after.currency }),
     )
     .await?;
     w.commit(Reply::ok(&after)?).await

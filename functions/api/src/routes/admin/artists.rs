@@ -41,16 +41,41 @@ pub struct ArtistList {
 #[utoipa::path(get, path = "/v1/admin/artists", tag = "admin", security(("gallery_token" = [])), params(ArtistQuery),
     responses((status = 200, description = "A page of artists", body = ArtistList)))]
 async fn list(
-    Caller { state, who, .. }: Caller,
+    Caller { state, who, request }: Caller,
     Query(q): Query<ArtistQuery>,
 ) -> Result<axum::Json<ArtistList>> {
     admin(&who)?;
     let limit = page_size(q.limit)?;
-    let rows =
-        db::artists_page(&state.client().await?, cursor(q.cursor.as_deref())?, limit + 1).await?;
+    let client = state.client().await?;
+    let rows = db::artists_page(&client, cursor(q.cursor.as_deref())?, limit + 1).await?;
     let (artists, next_cursor) =
         split_page(rows, limit, |a| shared::domain::Cursor { at: a.created_at, id: a.id }.encode());
+    let read: Vec<Uuid> = artists.iter().map(|a| a.id).collect();
+    personal_data_read(&client, &who, &request, "artists".into(), &read).await?;
     Ok(axum::Json(ArtistList { artists, next_cursor }))
+}
+
+/// Emails are personal data: every read of them is in the audit log (who,
+/// which request, which artists), never the addresses themselves.
+async fn personal_data_read(
+    db: &impl deadpool_postgres::GenericClient,
+    who: &shared::domain::Principal,
+    request: &RequestId,
+    target: String,
+    artists: &[Uuid],
+) -> Result<()> {
+    if artists.is_empty() {
+        return Ok(());
+    }
+    let entry = db::AuditEntry {
+        actor: &who.actor(),
+        action: "artist.personal_data_read",
+        target: &target,
+        request_id: Some(&request.0),
+        detail: json!({ "artists": artists }),
+    };
+    db::append_audit(db, &entry).await?;
+    Ok(())
 }
 
 #[derive(Deserialize, Serialize, ToSchema)]
@@ -108,13 +133,14 @@ async fn email_free(
 #[utoipa::path(get, path = "/v1/admin/artists/{id}", tag = "admin", security(("gallery_token" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, description = "The artist", body = ArtistListing)))]
 async fn show(
-    Caller { state, who, .. }: Caller,
+    Caller { state, who, request }: Caller,
     Path(id): Path<Uuid>,
 ) -> Result<axum::Json<ArtistListing>> {
     admin(&who)?;
-    Ok(axum::Json(
-        db::artist_listing(&state.client().await?, id, false).await?.ok_or(ApiError::NotFound)?,
-    ))
+    let client = state.client().await?;
+    let artist = db::artist_listing(&client, id, false).await?.ok_or(ApiError::NotFound)?;
+    personal_data_read(&client, &who, &request, format!("artist:{id}"), &[id]).await?;
+    Ok(axum::Json(artist))
 }
 
 #[derive(Deserialize, ToSchema)]
