@@ -182,8 +182,30 @@ pub async fn representations(req: Request, next: Next) -> Result<Response, ApiEr
     Ok(Response::from_parts(parts, Body::from(bytes)))
 }
 
+/// Fields a representation shows but does not own: they move without any
+/// write to it (a token's last use, an artist's count of live tokens, the
+/// artist's name on an artwork). ETags leave them out, so `If-Match` fails
+/// only when the resource itself changed: an admin's revoke does not meet a
+/// 412 because the token was used in between, nor an artwork edit because
+/// its artist was renamed. (A 304 may then keep such a field briefly stale.)
+const DERIVED_FIELDS: &[&str] = &["last_used_at", "live_tokens", "artist_name"];
+
 pub fn etag_of_bytes(bytes: &[u8]) -> String {
-    format!("\"{}\"", &hex::encode(Sha256::digest(bytes))[..32])
+    let basis = match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Ok(serde_json::Value::Object(mut fields)) => {
+            for name in DERIVED_FIELDS {
+                fields.remove(*name);
+            }
+            if fields.contains_key("title") {
+                if let Some(serde_json::Value::Object(artist)) = fields.get_mut("artist") {
+                    artist.remove("name");
+                }
+            }
+            serde_json::to_vec(&fields).unwrap_or_else(|_| bytes.to_vec())
+        }
+        _ => bytes.to_vec(),
+    };
+    format!("\"{}\"", &hex::encode(Sha256::digest(&basis))[..32])
 }
 
 /// The ETag the GET of `value` answers with: handlers compare `If-Match` with it.
@@ -288,6 +310,31 @@ pub fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn etags_cover_a_representations_own_fields_only() {
+        let token = |used: &str| format!(r#"{{"id":"t","label":"phone","last_used_at":"{used}"}}"#);
+        assert_eq!(
+            etag_of_bytes(token("2026-01-01").as_bytes()),
+            etag_of_bytes(token("2026-02-02").as_bytes())
+        );
+        let relabelled = r#"{"id":"t","label":"laptop","last_used_at":"2026-01-01"}"#;
+        assert_ne!(
+            etag_of_bytes(token("2026-01-01").as_bytes()),
+            etag_of_bytes(relabelled.as_bytes())
+        );
+        let work = |artist: &str| {
+            format!(
+                r#"{{"title":"Dawn","artist":{{"id":"a","name":"{artist}"}},"artist_name":"{artist}"}}"#
+            )
+        };
+        assert_eq!(etag_of_bytes(work("Ada").as_bytes()), etag_of_bytes(work("Ada L.").as_bytes()));
+        let artist = |name: &str| format!(r#"{{"id":"a","name":"{name}","live_tokens":1}}"#);
+        assert_ne!(
+            etag_of_bytes(artist("Ada").as_bytes()),
+            etag_of_bytes(artist("Ada L.").as_bytes())
+        );
+    }
 
     #[test]
     fn conditional_comparisons() {

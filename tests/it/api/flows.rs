@@ -873,3 +873,60 @@ async fn a_sold_edition_keeps_its_size_and_the_audit_log_tells_the_whole_story()
         .unwrap();
     assert_eq!(leaked.get::<_, i64>(0), 0, "no email in the audit log");
 }
+
+/// ETags version what a write can change: a token used in between does not
+/// make an admin's revoke fail, nor an artist's rename an artwork edit.
+#[tokio::test]
+async fn etags_move_only_with_the_resources_own_fields() {
+    let ctx = TestContext::new().await;
+    let gallery = Gallery::new(&ctx);
+    let admin = ctx.admin_token().await;
+    let work = published(&ctx, &gallery, "Ada Copper", "Steady").await;
+    let listed = gallery.expect(200, Req::get("/v1/admin/tokens").token(&admin)).await;
+    let token_id = listed.body["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["artist_id"] == work.artist.to_string())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token_uri = format!("/v1/admin/tokens/{token_id}");
+    let before = gallery.expect(200, Req::get(&token_uri).token(&admin)).await;
+    // The artist's token is used (its last use recorded), then the admin revokes.
+    let client = ctx.pool.get().await.unwrap();
+    client
+        .execute(
+            "UPDATE api_tokens SET last_used_at = NULL WHERE id = $1",
+            &[&token_id.parse::<uuid::Uuid>().unwrap()],
+        )
+        .await
+        .unwrap();
+    gallery.expect(200, Req::get("/v1/me").token(&work.token)).await;
+    let after = gallery.expect(200, Req::get(&token_uri).token(&admin)).await;
+    assert_ne!(before.body["last_used_at"], after.body["last_used_at"]);
+    assert_eq!(before.etag(), after.etag(), "a token's use is not a change to it");
+
+    let artwork_uri = format!("/v1/manage/artworks/{}", work.artwork);
+    let artwork_etag = gallery.expect(200, Req::get(&artwork_uri).token(&work.token)).await.etag();
+    let artist_uri = format!("/v1/admin/artists/{}", work.artist);
+    let artist_etag = gallery.expect(200, Req::get(&artist_uri).token(&admin)).await.etag();
+    let rename = json!({ "name": "Ada Copper-Lovelace" });
+    gallery
+        .expect(
+            200,
+            Req::new("PATCH", &artist_uri).token(&admin).if_match(&artist_etag).json(&rename),
+        )
+        .await;
+    let edit = json!({ "medium": "Etching" });
+    gallery
+        .expect(
+            200,
+            Req::new("PATCH", &artwork_uri).token(&work.token).if_match(&artwork_etag).json(&edit),
+        )
+        .await;
+    gallery
+        .expect(204, Req::new("DELETE", &token_uri).token(&admin).if_match(&before.etag()))
+        .await;
+}
