@@ -79,6 +79,8 @@ pub struct PublicImage {
 pub struct Price {
     pub minor: i64,
     pub currency: String,
+    /// Digits of the currency's minor unit: `minor / 10^exponent` in the major unit.
+    pub exponent: u8,
 }
 
 /// One work in the public list.
@@ -92,7 +94,8 @@ pub struct GalleryItem {
     pub published_at: DateTime<Utc>,
     /// The primary image, once processed.
     pub image: Option<PublicImage>,
-    /// The cheapest print still on sale; absent when everything is sold.
+    /// The cheapest print still on sale, in the requested `currency`, else in
+    /// the currency of the work's first edition; absent when nothing is for sale.
     pub price_from: Option<Price>,
     /// This work's own page in the API.
     pub href: String,
@@ -112,6 +115,8 @@ pub struct PublicEdition {
     pub paper: String,
     pub price_minor: i64,
     pub currency: String,
+    /// Digits of the currency's minor unit.
+    pub currency_exponent: u8,
     /// Prints still for sale.
     pub available: i32,
 }
@@ -210,7 +215,11 @@ impl Media<'_> {
             image: c
                 .primary_image
                 .map(|(id, r)| PublicImage { id, renditions: self.renditions(&r) }),
-            price_from: c.price_from.map(|(minor, currency)| Price { minor, currency }),
+            price_from: c.price_from.map(|(minor, currency)| Price {
+                minor,
+                exponent: shared::domain::currency_exponent(&currency),
+                currency,
+            }),
         }
     }
 
@@ -239,6 +248,7 @@ impl Media<'_> {
                     paper: e.paper.clone(),
                     price_minor: e.price_minor,
                     currency: e.currency.clone(),
+                    currency_exponent: e.currency_exponent,
                     available: e.available(),
                 })
                 .collect(),

@@ -188,13 +188,17 @@ pub async fn gallery_page(
                                ORDER BY i.position, i.id LIMIT 1) img ON true \
            LEFT JOIN LATERAL (SELECT e.price_minor, e.currency FROM print_editions e \
                                WHERE e.artwork_id = a.id AND e.retired_at IS NULL AND e.sold_count < e.edition_size \
-                               ORDER BY e.price_minor, e.id LIMIT 1) price ON true \
+                                 AND ($10::text IS NULL OR e.currency = $10) \
+                               ORDER BY e.currency = (SELECT f.currency FROM print_editions f WHERE f.artwork_id = a.id \
+                                                       ORDER BY f.created_at, f.id LIMIT 1) DESC, \
+                                        e.price_minor, e.id LIMIT 1) price ON true \
           WHERE {PUBLIC} \
             AND ($1::timestamptz IS NULL OR (a.published_at, a.id) < ($1, $2)) \
             AND ($3::uuid IS NULL OR a.artist_id = $3) \
             AND ($4::text IS NULL OR lower(a.medium) = lower($4)) \
             AND ($5::int IS NULL OR a.year >= $5) AND ($6::int IS NULL OR a.year <= $6) \
             AND (NOT $7 OR EXISTS (SELECT 1 FROM print_editions e WHERE e.artwork_id = a.id AND e.retired_at IS NULL \
+                   AND e.sold_count < e.edition_size \
                    AND ($8::bigint IS NULL OR e.price_minor >= $8) AND ($9::bigint IS NULL OR e.price_minor <= $9) \
                    AND ($10::text IS NULL OR e.currency = $10))) \
             AND (NOT $11 OR price.price_minor IS NOT NULL) \

@@ -14,6 +14,7 @@ fn edition_from_row(row: &Row) -> Result<PrintEdition, DbError> {
         edition_size: row.try_get("edition_size")?,
         paper: row.try_get("paper")?,
         price_minor: row.try_get("price_minor")?,
+        currency_exponent: crate::domain::currency_exponent(row.try_get("currency")?),
         currency: row.try_get("currency")?,
         sold_count: row.try_get("sold_count")?,
         retired_at: row.try_get("retired_at")?,

@@ -288,6 +288,18 @@ pub fn transition(
 
 /// ISO 4217 codes the gallery prices in: the active currencies, without
 /// funds, precious metals and testing codes.
+/// How many digits a currency's minor unit has (ISO 4217): a price of
+/// `price_minor` is `price_minor / 10^exponent` in the major unit. Clients need
+/// it to show 5000 JPY as ¥5,000 and 5000 EUR as €50.00.
+pub fn currency_exponent(code: &str) -> u8 {
+    match code {
+        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX"
+        | "UYI" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+        "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
+        _ => 2,
+    }
+}
+
 pub const CURRENCIES: &[&str] = &[
     "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT",
     "BGN", "BHD", "BIF", "BMD", "BND", "BOB", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD",

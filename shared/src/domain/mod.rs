@@ -126,6 +126,8 @@ pub struct PrintEdition {
     pub paper: String,
     pub price_minor: i64,
     pub currency: String,
+    /// The digits of `currency`'s minor unit (`currency_exponent`).
+    pub currency_exponent: u8,
     pub sold_count: i32,
     /// Set once the edition is no longer sold.
     pub retired_at: Option<DateTime<Utc>>,

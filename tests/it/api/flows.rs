@@ -124,7 +124,7 @@ async fn an_artist_goes_from_draft_to_a_public_page_whose_images_load() {
     let card = &page.body["artworks"][0];
     assert_eq!(card["slug"], "ete-a-paris");
     assert_eq!(card["artist"]["name"], "Ada Copper");
-    assert_eq!(card["price_from"], json!({ "minor": 18000, "currency": "EUR" }));
+    assert_eq!(card["price_from"], json!({ "minor": 18000, "currency": "EUR", "exponent": 2 }));
     let url = card["image"]["renditions"][0]["url"].as_str().unwrap();
     assert!(url.starts_with("https://media.copper-gallery.example/renditions/"), "{url}");
 
@@ -929,4 +929,66 @@ async fn etags_move_only_with_the_resources_own_fields() {
     gallery
         .expect(204, Req::new("DELETE", &token_uri).token(&admin).if_match(&before.etag()))
         .await;
+}
+
+/// Prices compare only within a currency, sold-out editions are not on sale,
+/// and every price carries its currency's exponent.
+#[tokio::test]
+async fn price_filters_respect_currencies_and_sold_out_editions() {
+    let ctx = TestContext::new().await;
+    let gallery = Gallery::new(&ctx);
+    let work = published(&ctx, &gallery, "Ada Copper", "Priced Twice").await;
+    let editions = format!("/v1/manage/artworks/{}/editions", work.artwork);
+    let add = |body: serde_json::Value| Req::new("POST", &editions).token(&work.token).json(&body);
+    let cheap = gallery
+        .expect(201, add(json!({ "edition_size": 1, "paper": "Rag", "price_minor": 1000, "currency": "EUR" })))
+        .await
+        .id();
+    gallery
+        .expect(
+            200,
+            Req::new("POST", &format!("/v1/manage/editions/{cheap}/sales"))
+                .token(&work.token)
+                .json(&json!({ "count": 1 })),
+        )
+        .await;
+    gallery
+        .expect(201, add(json!({ "edition_size": 10, "paper": "Washi", "price_minor": 5000, "currency": "JPY" })))
+        .await;
+    let slugs = |reply: &super::ViewerReply| -> Vec<String> {
+        reply.body["artworks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["slug"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // The only EUR edition under 20.00 is sold out.
+    let under = gallery.expect(200, Req::get("/v1/artworks?price_max=2000&currency=EUR")).await;
+    assert!(!slugs(&under).contains(&work.slug), "{:?}", under.body);
+    let mixed = gallery.expect(422, Req::get("/v1/artworks?price_max=2000")).await;
+    assert_eq!(mixed.fields(), ["currency"]);
+    let yen = gallery.expect(200, Req::get("/v1/artworks?currency=JPY")).await;
+    let card = &yen.body["artworks"][0];
+    assert_eq!(card["slug"], work.slug.as_str());
+    assert_eq!(card["price_from"], json!({ "minor": 5000, "currency": "JPY", "exponent": 0 }));
+    // Unfiltered: the first edition's currency, the cheapest print on sale in it.
+    let all = gallery.expect(200, Req::get("/v1/artworks")).await;
+    assert_eq!(
+        all.body["artworks"][0]["price_from"],
+        json!({ "minor": 18000, "currency": "EUR", "exponent": 2 })
+    );
+    let page = gallery.expect(200, Req::get(&format!("/v1/artworks/{}", work.slug))).await;
+    let exponents: Vec<(String, u64)> = page.body["editions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (e["currency"].as_str().unwrap().to_owned(), e["currency_exponent"].as_u64().unwrap())
+        })
+        .collect();
+    assert!(
+        exponents.contains(&("JPY".into(), 0)) && exponents.contains(&("EUR".into(), 2)),
+        "{exponents:?}"
+    );
 }

@@ -47,7 +47,7 @@ pub struct GalleryQuery {
     medium: Option<String>,
     year_min: Option<i32>,
     year_max: Option<i32>,
-    /// Works with an edition priced at least this (minor units).
+    /// Works with an edition on sale priced at least this (minor units of `currency`, which a price filter needs).
     price_min: Option<i64>,
     price_max: Option<i64>,
     /// Prices in this ISO 4217 currency.
@@ -74,6 +74,13 @@ impl GalleryQuery {
                     message: "must not exceed price_max".into(),
                 });
             }
+        }
+        if (self.price_min.is_some() || self.price_max.is_some()) && self.currency.is_none() {
+            // Minor units of different currencies are not comparable (5000 JPY, 5000 EUR).
+            problems.push(shared::domain::Invalid {
+                field: "currency",
+                message: "is required with price_min or price_max".into(),
+            });
         }
         if self.price_min.is_some_and(|p| p < 0) {
             problems.push(shared::domain::Invalid {
