@@ -992,3 +992,54 @@ async fn price_filters_respect_currencies_and_sold_out_editions() {
         "{exponents:?}"
     );
 }
+
+/// An artist signs a lost phone out without waiting for an admin: they list
+/// their own tokens (never anyone else's) and revoke one; another artist's
+/// token is not found, and admins manage tokens under /v1/admin.
+#[tokio::test]
+async fn artists_list_and_revoke_their_own_tokens_only() {
+    let ctx = TestContext::new().await;
+    let gallery = Gallery::new(&ctx);
+    let admin = ctx.admin_token().await;
+    let (ada, laptop) = ctx.artist_with_token("Ada Copper").await;
+    let (_, other) = ctx.artist_with_token("Bo Etcher").await;
+    let phone = gallery
+        .expect(
+            201,
+            Req::new("POST", "/v1/admin/tokens").token(&admin).json(
+                &json!({ "scope": "artist", "artist_id": ada, "label": "phone", "expires_in_days": 30 }),
+            ),
+        )
+        .await;
+    let (phone_id, phone_secret) = (
+        phone.body["token"]["id"].as_str().unwrap().to_owned(),
+        phone.body["secret"].as_str().unwrap().to_owned(),
+    );
+    let mine = gallery.expect(200, Req::get("/v1/me/tokens").token(&laptop)).await;
+    let labels: Vec<&str> = mine.body["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels.len(), 2, "{labels:?}");
+    assert!(labels.contains(&"phone") && !mine.body.to_string().contains("cpg_"), "no secrets");
+    gallery.expect(403, Req::get("/v1/me/tokens").token(&admin)).await;
+
+    let uri = format!("/v1/me/tokens/{phone_id}");
+    let etag = gallery
+        .expect(200, Req::get(&format!("/v1/admin/tokens/{phone_id}")).token(&admin))
+        .await
+        .etag();
+    gallery.expect(404, Req::new("DELETE", &uri).token(&other).if_match(&etag)).await;
+    gallery.expect(204, Req::new("DELETE", &uri).token(&laptop).if_match(&etag)).await;
+    gallery.expect(401, Req::get("/v1/me").token(&phone_secret)).await;
+    gallery.expect(200, Req::get("/v1/me").token(&laptop)).await;
+    let client = ctx.pool.get().await.unwrap();
+    let actor = client
+        .query_one("SELECT actor FROM audit_log WHERE action = 'token.revoke'", &[])
+        .await
+        .unwrap()
+        .get::<_, String>(0);
+    assert!(actor.starts_with("token:"), "the artist's own token is the actor: {actor}");
+}

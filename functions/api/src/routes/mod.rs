@@ -15,6 +15,7 @@ mod artworks;
 mod editions;
 mod images;
 mod me;
+mod my_tokens;
 mod public;
 
 use std::sync::OnceLock;
@@ -59,6 +60,7 @@ fn api() -> OpenApiRouter<SharedState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(public::routes())
         .merge(me::routes())
+        .merge(my_tokens::routes())
         .merge(artworks::routes())
         .merge(editions::routes())
         .merge(images::routes())

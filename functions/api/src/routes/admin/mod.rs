@@ -3,7 +3,7 @@
 mod artists;
 mod audit;
 mod erasures;
-mod tokens;
+pub(crate) mod tokens;
 
 use serde::Deserialize;
 use shared::domain::ArtworkStatus;

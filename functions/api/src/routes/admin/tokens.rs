@@ -163,9 +163,25 @@ async fn revoke(
     if_match: IfMatch,
 ) -> Result<Response> {
     admin(&who)?;
+    revoke_one(&state, &who, &request, id, &if_match, None).await
+}
+
+/// Revokes token `id`; with `holder`, only if it is that artist's (another's
+/// token is not found: an artist learns nothing of others' tokens).
+pub(crate) async fn revoke_one(
+    state: &SharedState,
+    who: &shared::domain::Principal,
+    request: &crate::RequestId,
+    id: Uuid,
+    if_match: &IfMatch,
+    holder: Option<Uuid>,
+) -> Result<Response> {
     let mut client = state.client().await?;
-    let w = Write::begin(&mut client, &who, &request).await?;
+    let w = Write::begin(&mut client, who, request).await?;
     let token = db::token_by_id(&w.tx, id, true).await?.ok_or(ApiError::NotFound)?;
+    if holder.is_some() && token.artist_id != holder {
+        return Err(ApiError::NotFound);
+    }
     if_match.check(&token)?;
     if token.revoked_at.is_some() {
         return Err(ApiError::Conflict("the token is already revoked".into()));
