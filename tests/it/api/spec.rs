@@ -257,3 +257,37 @@ fn every_operation_has_a_unique_stable_id() {
         "deleteAdminArtistsByIdSuspension"
     );
 }
+
+/// Every status and header the API sends is in the document: 500 everywhere,
+/// 304 on reads, ETag on representations, Location on creations,
+/// Retry-After on 429 and 503, the replay marker where Idempotency-Key is taken.
+#[test]
+fn every_status_and_header_the_api_sends_is_documented() {
+    for (path, item) in document()["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let Some(responses) = operation.get("responses").and_then(Value::as_object) else {
+                continue;
+            };
+            let at = format!("{method} {path}");
+            assert!(responses.contains_key("500"), "{at}: 500");
+            if method == "get" {
+                assert!(responses.contains_key("304"), "{at}: 304");
+            }
+            for (code, response) in responses {
+                let headers = &response["headers"];
+                assert!(headers.get("x-request-id").is_some(), "{at} {code}: x-request-id");
+                if code == "200" || code == "201" {
+                    assert!(headers.get("ETag").is_some(), "{at} {code}: ETag");
+                }
+                if code == "201" || code == "202" {
+                    assert!(headers.get("Location").is_some(), "{at} {code}: Location");
+                }
+                if code == "429" || code == "503" {
+                    assert!(headers.get("Retry-After").is_some(), "{at} {code}: Retry-After");
+                }
+            }
+        }
+    }
+    let create = &document()["paths"]["/v1/me/artworks"]["post"]["responses"]["201"]["headers"];
+    assert!(create.get("idempotent-replayed").is_some(), "{create}");
+}

@@ -240,6 +240,64 @@ fn document_operation(op: &mut Operation, method: &str) {
     if matches!(method, "POST" | "PATCH" | "DELETE") && secured {
         add("409", "Conflicts with the resource's state (a taken slug, a sold-out edition, a transition not allowed)");
     }
+    add(
+        "500",
+        "A failure of the gallery's own, never of the request; `request_id` finds it in the logs",
+    );
+    if method == "GET" {
+        op.responses.responses.entry("304".to_owned()).or_insert_with(|| {
+            ResponseBuilder::new()
+                .description("Not modified: If-None-Match named the current ETag")
+                .header("ETag", response_header("The representation's ETag"))
+                .build()
+                .into()
+        });
+    }
+    let idempotent = op.parameters.iter().flatten().any(|p| p.name == "Idempotency-Key");
+    for (code, response) in op.responses.responses.iter_mut() {
+        let utoipa::openapi::RefOr::T(response) = response else { continue };
+        let headers = &mut response.headers;
+        headers.insert(
+            "x-request-id".into(),
+            response_header("This request's id, as the logs name it"),
+        );
+        match code.as_str() {
+            "200" | "201" => {
+                headers.insert(
+                    "ETag".into(),
+                    response_header(
+                        "Strong ETag of the representation's own fields; send it as If-Match",
+                    ),
+                );
+            }
+            "429" | "503" => {
+                headers.insert(
+                    "Retry-After".into(),
+                    response_header("Seconds to wait before retrying"),
+                );
+            }
+            _ => {}
+        }
+        if matches!(code.as_str(), "201" | "202") {
+            headers.insert("Location".into(), response_header("Where the created resource is"));
+        }
+        if idempotent && code.starts_with('2') {
+            headers.insert(
+                "idempotent-replayed".into(),
+                response_header("`true` when this is the stored answer to an earlier request with the same Idempotency-Key"),
+            );
+        }
+    }
+}
+
+fn response_header(description: &str) -> utoipa::openapi::header::Header {
+    utoipa::openapi::header::HeaderBuilder::new()
+        .schema(
+            utoipa::openapi::ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::Type::String),
+        )
+        .description(Some(description))
+        .build()
 }
 
 /// `If-Match` as every update documents it.
