@@ -76,7 +76,7 @@ pub async fn live_admin_token_exists(db: &impl GenericClient) -> Result<bool, Db
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenListing {
     pub id: Uuid,
-    pub scope: String,
+    pub scope: Scope,
     pub artist_id: Option<Uuid>,
     pub label: String,
     pub created_at: DateTime<Utc>,
@@ -91,7 +91,10 @@ const TOKEN_COLUMNS: &str =
 fn token_listing(r: &tokio_postgres::Row) -> Result<TokenListing, DbError> {
     Ok(TokenListing {
         id: r.try_get("id")?,
-        scope: r.try_get("scope")?,
+        scope: r
+            .try_get::<_, String>("scope")?
+            .parse()
+            .map_err(|e| DbError::Corrupt(format!("token scope: {e:?}")))?,
         artist_id: r.try_get("artist_id")?,
         label: r.try_get("label")?,
         created_at: r.try_get("created_at")?,

@@ -222,6 +222,7 @@ impl ArtworkPatch {
 
 /// What an artist does to an artwork's publication.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Transition {
     Publish,

@@ -291,3 +291,31 @@ fn every_status_and_header_the_api_sends_is_documented() {
     let create = &document()["paths"]["/v1/me/artworks"]["post"]["responses"]["201"]["headers"];
     assert!(create.get("idempotent-replayed").is_some(), "{create}");
 }
+
+/// Closed sets are enums in the schemas, so generated clients type them.
+#[test]
+fn closed_sets_are_enums() {
+    let schemas = &document()["components"]["schemas"];
+    for (name, values) in [
+        ("Scope", ["admin", "artist"].as_slice()),
+        ("Transition", &["archive", "publish", "unpublish"]),
+    ] {
+        let mut listed: Vec<&str> = schemas[name]["enum"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name}: {}", schemas[name]))
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        listed.sort_unstable();
+        assert_eq!(listed, values, "{name}");
+    }
+    assert_eq!(schemas["NewToken"]["properties"]["scope"]["$ref"], "#/components/schemas/Scope");
+    assert_eq!(
+        schemas["StatusChange"]["properties"]["action"]["$ref"],
+        "#/components/schemas/Transition"
+    );
+    assert_eq!(
+        schemas["TokenListing"]["properties"]["scope"]["$ref"],
+        "#/components/schemas/Scope"
+    );
+}

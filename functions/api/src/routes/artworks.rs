@@ -97,7 +97,6 @@ async fn update(
 #[serde(deny_unknown_fields)]
 pub struct StatusChange {
     /// `publish` (needs a ready image and an edition on sale), `unpublish`, or `archive`.
-    #[schema(value_type = String)]
     action: Transition,
 }
 

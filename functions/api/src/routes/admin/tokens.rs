@@ -60,7 +60,6 @@ async fn list(
 #[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
-    #[schema(value_type = String)]
     scope: Scope,
     /// Required for an artist token, absent for an admin token.
     artist_id: Option<Uuid>,
