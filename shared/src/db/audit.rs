@@ -14,10 +14,29 @@ pub struct AuditEntry<'a> {
     pub detail: serde_json::Value,
 }
 
+/// Ids come from a sequence when a row is inserted, but transactions commit
+/// in their own order: a reader paging by id could pass an id whose
+/// transaction commits a moment later, and never see it. So every writer
+/// holds this lock (shared) from its insert to its commit, and a reader takes
+/// it exclusively before it reads: by then every entry below the highest id
+/// it can see is committed or rolled back.
+const AUDIT_ORDER_LOCK: i64 = 0x6761_6c6c_6175_6469;
+
 pub async fn append_audit(db: &impl GenericClient, entry: &AuditEntry<'_>) -> Result<(), DbError> {
+    // One statement, so that outside a transaction the lock and the insert
+    // share the statement's own transaction.
     db.execute(
-        "INSERT INTO audit_log (actor, action, target, request_id, detail) VALUES ($1, $2, $3, $4, $5)",
-        &[&entry.actor, &entry.action, &entry.target, &entry.request_id, &entry.detail],
+        "WITH ordered AS (SELECT pg_advisory_xact_lock_shared($6)) \
+         INSERT INTO audit_log (actor, action, target, request_id, detail) \
+         SELECT $1, $2, $3, $4, $5 FROM ordered",
+        &[
+            &entry.actor,
+            &entry.action,
+            &entry.target,
+            &entry.request_id,
+            &entry.detail,
+            &AUDIT_ORDER_LOCK,
+        ],
     )
     .await?;
     Ok(())
@@ -48,13 +67,18 @@ pub struct AuditFilter {
 }
 
 /// The newest entries first, keyset-paginated on the entry id (which only grows).
+/// A page of the log, newest first, that never skips an entry committed
+/// later: it waits for every writer in flight (`AUDIT_ORDER_LOCK`), then reads
+/// with a snapshot taken after they finished.
 pub async fn audit_page(
-    db: &impl GenericClient,
+    db: &mut deadpool_postgres::Client,
     filter: &AuditFilter,
     before_id: Option<i64>,
     limit: i64,
 ) -> Result<Vec<AuditRecord>, DbError> {
-    let rows = db
+    let tx = db.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_ORDER_LOCK]).await?;
+    let rows = tx
         .query(
             "SELECT id, actor, action, target, request_id, detail, at FROM audit_log \
               WHERE ($1::text IS NULL OR actor = $1) AND ($2::text IS NULL OR action = $2) AND ($3::text IS NULL OR target = $3) \
@@ -64,6 +88,7 @@ pub async fn audit_page(
             &[&filter.actor, &filter.action, &filter.target, &filter.request_id, &filter.since, &filter.until, &before_id, &limit],
         )
         .await?;
+    tx.commit().await?;
     rows.iter()
         .map(|r| {
             Ok(AuditRecord {

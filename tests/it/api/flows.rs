@@ -1043,3 +1043,42 @@ async fn artists_list_and_revoke_their_own_tokens_only() {
         .get::<_, String>(0);
     assert!(actor.starts_with("token:"), "the artist's own token is the actor: {actor}");
 }
+
+/// Paging the audit log by id never skips an entry whose transaction commits
+/// after a later one's: the reader waits for writers in flight.
+#[tokio::test]
+async fn audit_pages_never_skip_an_entry_that_commits_late() {
+    let ctx = TestContext::new().await;
+    let gallery = Gallery::new(&ctx);
+    let admin = ctx.admin_token().await;
+    let entry = |action: &'static str| shared::db::AuditEntry {
+        actor: "system:test",
+        action,
+        target: "race",
+        request_id: None,
+        detail: json!({}),
+    };
+    let mut slow = ctx.pool.get().await.unwrap();
+    let open = slow.transaction().await.unwrap();
+    shared::db::append_audit(&open, &entry("race.first")).await.unwrap();
+    // A later entry (a higher id) commits first.
+    shared::db::append_audit(&ctx.pool.get().await.unwrap(), &entry("race.second")).await.unwrap();
+    let read = gallery.send(Req::get("/v1/admin/audit?target=race").token(&admin));
+    let commit_late = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        open.commit().await.unwrap();
+    };
+    let (page, ()) = tokio::join!(read, commit_late);
+    assert_eq!(page.status, 200, "{page:?}");
+    let actions: Vec<&str> = page.body["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["race.second", "race.first"],
+        "the page waited for the first entry's commit"
+    );
+}

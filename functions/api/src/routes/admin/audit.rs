@@ -83,7 +83,7 @@ async fn list(
         since: storable("since", q.since)?,
         until: storable("until", q.until)?,
     };
-    let rows = db::audit_page(&state.client().await?, &filter, before, limit + 1).await?;
+    let rows = db::audit_page(&mut state.client().await?, &filter, before, limit + 1).await?;
     let (entries, next_cursor) = split_page(rows, limit, |e| e.id.to_string());
     Ok(axum::Json(AuditPage { entries, next_cursor }))
 }
