@@ -241,7 +241,8 @@ impl From<DbError> for ApiError {
             Some(code) if code.starts_with("22") => {
                 Self::invalid("request", "holds a value the gallery cannot store")
             }
-            Some("40001") | Some("40P01") => Self::Unavailable(e.into()),
+            // Serialization failures, deadlocks, a lock not granted in time: retry.
+            Some("40001") | Some("40P01") | Some("55P03") => Self::Unavailable(e.into()),
             _ if e.is_retryable() => Self::Unavailable(e.into()),
             _ => Self::Internal(e.into()),
         }

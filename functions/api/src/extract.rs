@@ -95,6 +95,27 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     }
 }
 
+/// A JSON body that may be absent: an empty body is `None`, anything else is
+/// read exactly as [`Json`] reads it.
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        let limit = crate::BODY_LIMIT;
+        let bytes =
+            axum::body::to_bytes(body, limit).await.map_err(|_| ApiError::TooLarge { limit })?;
+        if bytes.is_empty() {
+            return Ok(Self(None));
+        }
+        let req = Request::from_parts(parts, axum::body::Body::from(bytes));
+        let Json(value) = Json::<T>::from_request(req, state).await?;
+        Ok(Self(Some(value)))
+    }
+}
+
 /// A query string read strictly (unknown parameters refused), 400 otherwise.
 pub struct Query<T>(pub T);
 

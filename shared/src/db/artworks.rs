@@ -139,6 +139,17 @@ pub async fn restore_artwork(db: &impl GenericClient, id: Uuid) -> Result<bool, 
     Ok(n == 1)
 }
 
+/// Gives an artwork a new slug (a restore whose old one was taken meanwhile).
+pub async fn set_artwork_slug(
+    db: &impl GenericClient,
+    id: Uuid,
+    slug: &str,
+) -> Result<(), DbError> {
+    db.execute("UPDATE artworks SET slug = $2, updated_at = now() WHERE id = $1", &[&id, &slug])
+        .await?;
+    Ok(())
+}
+
 /// Filters of the public list. All optional; `available` keeps only works
 /// with an edition that still has prints for sale.
 #[derive(Debug, Clone, Default)]

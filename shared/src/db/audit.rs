@@ -77,6 +77,9 @@ pub async fn audit_page(
     limit: i64,
 ) -> Result<Vec<AuditRecord>, DbError> {
     let tx = db.transaction().await?;
+    // Writers commit in milliseconds; one stuck longer makes this a retryable
+    // refusal (55P03) rather than a hung request.
+    tx.batch_execute("SET LOCAL lock_timeout = '5s'").await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_ORDER_LOCK]).await?;
     let rows = tx
         .query(

@@ -213,7 +213,11 @@ pub fn pool_rotating(
     let manager = Manager::from_connect(
         pg_config(cfg, password),
         connect,
-        ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        // A connection comes back mid-transaction when the task using it was
+        // cancelled (a timeout, an aborted request): its locks, the audit
+        // log's ordering lock among them, must not outlive it. ROLLBACK outside a
+        // transaction is only a warning.
+        ManagerConfig { recycling_method: RecyclingMethod::Custom("ROLLBACK".into()) },
     );
     let wait = cfg.connect_timeout + Duration::from_secs(1);
     Ok(Pool::builder(manager)

@@ -1082,3 +1082,34 @@ async fn audit_pages_never_skip_an_entry_that_commits_late() {
         "the page waited for the first entry's commit"
     );
 }
+
+/// A deleted artwork whose slug another work took meanwhile comes back under
+/// a new slug the artist names; without one, the refusal says how.
+#[tokio::test]
+async fn a_deleted_artwork_whose_slug_was_taken_is_restored_under_a_new_one() {
+    let ctx = TestContext::new().await;
+    let gallery = Gallery::new(&ctx);
+    let (_, token) = ctx.artist_with_token("Ada Copper").await;
+    let create = |title: &str| {
+        Req::new("POST", "/v1/me/artworks").token(&token).json(&json!({ "title": title }))
+    };
+    let first = gallery.expect(201, create("Dawn")).await;
+    let uri = format!("/v1/manage/artworks/{}", first.id());
+    gallery.expect(204, Req::new("DELETE", &uri).token(&token).if_match(&first.etag())).await;
+    let second = gallery.expect(201, create("Dawn")).await;
+    assert_eq!(second.body["slug"], "dawn", "a deleted work frees its slug");
+    let deleted = gallery.expect(200, Req::get(&uri).token(&token)).await;
+    let restore =
+        || Req::new("POST", &format!("{uri}/restore")).token(&token).if_match(&deleted.etag());
+    let refused = gallery.expect(409, restore().empty_body()).await;
+    assert!(refused.body["detail"].as_str().unwrap().contains("new one"), "{refused:?}");
+    assert_eq!(
+        gallery.expect(422, restore().json(&json!({ "slug": "Not A Slug" }))).await.fields(),
+        ["slug"]
+    );
+    gallery.expect(409, restore().json(&json!({ "slug": "dawn" }))).await;
+    let restored =
+        gallery.expect(200, restore().json(&json!({ "slug": "dawn-first-light" }))).await;
+    assert_eq!(restored.body["slug"], "dawn-first-light");
+    assert!(restored.body["deleted_at"].is_null());
+}

@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{managed, Deleted, Result, IF_MATCH};
-use crate::extract::{Caller, IfMatch, Json, Path};
+use crate::extract::{Caller, IfMatch, Json, OptionalJson, Path};
 use crate::write::{Reply, Write};
 use crate::{ApiError, SharedState};
 
@@ -148,15 +148,27 @@ async fn delete(
 }
 
 /// Undoes a delete within the grace period. `If-Match` is the deleted
-/// artwork's ETag, from its GET.
+/// artwork's ETag, from its GET. If another work took its slug meanwhile, the
+/// body names a new one (`{"slug": "…"}`); otherwise it may be empty.
 #[utoipa::path(post, path = "/v1/manage/artworks/{id}/restore", tag = "artist", security(("gallery_token" = [])),
+    request_body(content = Option<RestoreOptions>, description = "Optional: a new slug, when the old one was taken"),
     params(("id" = Uuid, Path), ("If-Match" = String, Header, description = IF_MATCH)),
     responses((status = 200, description = "Restored", body = Artwork)))]
 async fn restore(
     Caller { state, who, request }: Caller,
     Path(id): Path<Uuid>,
     if_match: IfMatch,
+    OptionalJson(options): OptionalJson<RestoreOptions>,
 ) -> Result<Response> {
+    let new_slug = match options.and_then(|o| o.slug) {
+        Some(slug) if !shared::domain::valid_slug(&slug) => {
+            return Err(ApiError::invalid(
+                "slug",
+                "must be lowercase letters and digits in words joined by single hyphens, at most 120 characters",
+            ));
+        }
+        other => other,
+    };
     let mut client = state.client().await?;
     let w = Write::begin(&mut client, &who, &request).await?;
     let artwork = managed(&w.tx, &who, id, Deleted::Included, true).await?;
@@ -167,11 +179,28 @@ async fn restore(
     if deleted_at + state.deleted_artwork_grace < chrono::Utc::now() {
         return Err(ApiError::NotFound);
     }
-    slug_free(&w.tx, &artwork.slug, Some(id)).await?;
+    let slug = new_slug.as_deref().unwrap_or(&artwork.slug);
+    if db::slug_taken(&w.tx, slug, Some(id)).await? {
+        return Err(ApiError::Conflict(format!(
+            "the slug {slug:?} is taken; restore the artwork with a new one in the body, {{\"slug\": \"…\"}}"
+        )));
+    }
+    if slug != artwork.slug {
+        db::set_artwork_slug(&w.tx, id, slug).await?;
+    }
     db::restore_artwork(&w.tx, id).await?;
-    w.audit("artwork.restore", format!("artwork:{id}"), json!({})).await?;
+    let detail = json!({ "slug": [&artwork.slug, slug] });
+    w.audit("artwork.restore", format!("artwork:{id}"), detail).await?;
     let after = db::artwork_by_id(&w.tx, id).await?.ok_or(ApiError::NotFound)?;
     let response = w.commit(Reply::ok(&after)?).await?;
     state.settle_artwork(id).await;
     Ok(response)
+}
+
+/// What a restore may change.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreOptions {
+    /// A new slug, when the old one was taken while the artwork was deleted.
+    slug: Option<String>,
 }
