@@ -125,6 +125,49 @@ pub async fn public_artist(db: &impl GenericClient, id: Uuid) -> Result<Option<A
     .transpose()
 }
 
+/// One artist of the public index: in good standing, with published works.
+#[derive(Debug, Clone)]
+pub struct IndexedArtist {
+    pub artist: Artist,
+    pub published_works: i64,
+    /// Their newest publication: the index's order and its cursor.
+    pub latest_published_at: DateTime<Utc>,
+}
+
+/// Artists with published works, the most recently published first,
+/// keyset-paginated on `(latest publication, id)`.
+pub async fn artist_index(
+    db: &impl GenericClient,
+    after: Option<Cursor>,
+    limit: i64,
+) -> Result<Vec<IndexedArtist>, DbError> {
+    let sql = format!(
+        "SELECT ar.id, ar.name, ar.bio, ar.website, count(*) AS works, max(a.published_at) AS latest \
+           FROM artists ar JOIN artworks a ON a.artist_id = ar.id \
+          WHERE {} \
+          GROUP BY ar.id \
+         HAVING ($1::timestamptz IS NULL OR (max(a.published_at), ar.id) < ($1, $2)) \
+          ORDER BY latest DESC, ar.id DESC LIMIT $3",
+        super::artworks::PUBLIC
+    );
+    let (at, id) = (after.map(|c| c.at), after.map(|c| c.id));
+    let rows = db.query(&sql, &[&at, &id, &limit]).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(IndexedArtist {
+                artist: Artist {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    bio: r.try_get("bio")?,
+                    website: r.try_get("website")?,
+                },
+                published_works: r.try_get("works")?,
+                latest_published_at: r.try_get("latest")?,
+            })
+        })
+        .collect()
+}
+
 pub async fn update_profile(
     db: &impl GenericClient,
     id: Uuid,

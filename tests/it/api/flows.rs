@@ -1113,3 +1113,54 @@ async fn a_deleted_artwork_whose_slug_was_taken_is_restored_under_a_new_one() {
     assert_eq!(restored.body["slug"], "dawn-first-light");
     assert!(restored.body["deleted_at"].is_null());
 }
+
+/// The public artist index: artists in good standing with published work, the
+/// most recently published first, each with their newest works; paged.
+#[tokio::test]
+async fn the_artist_index_lists_artists_with_published_work_newest_first() {
+    let ctx = TestContext::new().await;
+    let gallery = Gallery::new(&ctx);
+    let admin = ctx.admin_token().await;
+    let ada = published(&ctx, &gallery, "Ada Copper", "First Light").await;
+    let bo = published(&ctx, &gallery, "Bo Etcher", "Second Light").await;
+    let cy = published(&ctx, &gallery, "Cy Suspended", "Hidden Light").await;
+    let (_, drafter) = ctx.artist_with_token("Dee Drafts").await;
+    gallery
+        .expect(
+            201,
+            Req::new("POST", "/v1/me/artworks").token(&drafter).json(&json!({ "title": "Unseen" })),
+        )
+        .await;
+    let suspension = format!("/v1/admin/artists/{}/suspension", cy.artist);
+    let etag = gallery
+        .expect(200, Req::get(&format!("/v1/admin/artists/{}", cy.artist)).token(&admin))
+        .await
+        .etag();
+    gallery
+        .expect(
+            200,
+            Req::new("POST", &suspension)
+                .token(&admin)
+                .if_match(&etag)
+                .json(&json!({ "reason": "review" })),
+        )
+        .await;
+
+    let first = gallery.expect(200, Req::get("/v1/artists?limit=1")).await;
+    assert!(first.header("cache-control").unwrap().starts_with("public"), "{first:?}");
+    let entry = &first.body["artists"][0];
+    assert_eq!(entry["artist"]["name"], "Bo Etcher", "the most recently published first");
+    assert_eq!(entry["published_works"], 1);
+    assert_eq!(entry["newest"][0]["slug"], bo.slug.as_str());
+    assert_eq!(entry["href"], format!("/v1/artists/{}", bo.artist));
+    let cursor = first.body["next_cursor"].as_str().unwrap();
+    let second =
+        gallery.expect(200, Req::get(&format!("/v1/artists?limit=1&cursor={cursor}"))).await;
+    assert_eq!(second.body["artists"][0]["artist"]["name"], "Ada Copper");
+    assert_eq!(second.body["artists"][0]["newest"][0]["slug"], ada.slug.as_str());
+    assert!(
+        second.body["next_cursor"].is_null(),
+        "no suspended artist, no artist without published work"
+    );
+    assert_eq!(gallery.expect(422, Req::get("/v1/artists?limit=25")).await.fields(), ["limit"]);
+}

@@ -22,6 +22,7 @@ pub fn routes() -> OpenApiRouter<SharedState> {
         .routes(routes!(gallery))
         .routes(routes!(artwork))
         .routes(routes!(artist))
+        .routes(routes!(artist_index))
         .routes(routes!(health))
         .routes(routes!(document))
 }
@@ -183,6 +184,64 @@ async fn artist(
     let query = GalleryQuery { cursor: q.cursor, limit: q.limit, ..GalleryQuery::default() };
     let artworks = gallery_page(&state, &query, Some(id)).await?;
     Ok(public(ArtistProfile { artist, artworks }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct IndexQuery {
+    /// From the previous page's `next_cursor`.
+    cursor: Option<String>,
+    /// Artists per page, 1 to 24 (each comes with their newest works).
+    limit: Option<i64>,
+}
+
+/// An artist of the index with their newest published works.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct IndexedArtistView {
+    pub artist: shared::domain::Artist,
+    pub published_works: i64,
+    /// Up to four of their newest published works.
+    pub newest: Vec<crate::views::GalleryItem>,
+    /// Their profile with every published work.
+    pub href: String,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ArtistIndex {
+    pub artists: Vec<IndexedArtistView>,
+    pub next_cursor: Option<String>,
+}
+
+/// The gallery's artists, the most recently published first, each with their
+/// newest works: artists in good standing with at least one published work.
+#[utoipa::path(get, path = "/v1/artists", tag = "gallery", params(IndexQuery),
+    responses((status = 200, description = "A page of the artist index", body = ArtistIndex)))]
+async fn artist_index(
+    Shared(state): Shared<SharedState>,
+    Query(q): Query<IndexQuery>,
+) -> Result<Response> {
+    let limit = page_size(q.limit)?;
+    if limit > 24 {
+        return Err(ApiError::invalid("limit", "must be 1 to 24"));
+    }
+    let rows =
+        db::artist_index(&state.client().await?, cursor(q.cursor.as_deref())?, limit + 1).await?;
+    let (rows, next_cursor) = split_page(rows, limit, |a| {
+        shared::domain::Cursor { at: a.latest_published_at, id: a.artist.id }.encode()
+    });
+    let newest = GalleryQuery { limit: Some(4), ..GalleryQuery::default() };
+    let mut artists = Vec::with_capacity(rows.len());
+    for row in rows {
+        let works = gallery_page(&state, &newest, Some(row.artist.id)).await?;
+        artists.push(IndexedArtistView {
+            href: format!("/v1/artists/{}", row.artist.id),
+            published_works: row.published_works,
+            newest: works.artworks,
+            artist: row.artist,
+        });
+    }
+    Ok(public(ArtistIndex { artists, next_cursor }))
 }
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
