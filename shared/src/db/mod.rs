@@ -45,6 +45,9 @@ pub type Client = deadpool_postgres::Object;
 /// Transaction control on a pooled connection, for work that must hold one
 /// transaction across calls that take the connection by reference (a
 /// purge's row and its audit entry). `Transaction` needs `&mut`; these do not.
+/// What the pool runs on a connection before handing it out again.
+const RECYCLE: &str = "SET client_min_messages = error; ROLLBACK; RESET client_min_messages";
+
 pub async fn begin(db: &Client) -> Result<(), DbError> {
     Ok(db.batch_execute("BEGIN").await?)
 }
@@ -215,9 +218,11 @@ pub fn pool_rotating(
         connect,
         // A connection comes back mid-transaction when the task using it was
         // cancelled (a timeout, an aborted request): its locks, the audit
-        // log's ordering lock among them, must not outlive it. ROLLBACK outside a
-        // transaction is only a warning.
-        ManagerConfig { recycling_method: RecyclingMethod::Custom("ROLLBACK".into()) },
+        // log's ordering lock among them, must not outlive it. Outside a
+        // transaction ROLLBACK only warns; the warning is not worth a log line
+        // per request. (In an aborted transaction the SET fails, and the pool
+        // replaces the connection.)
+        ManagerConfig { recycling_method: RecyclingMethod::Custom(RECYCLE.into()) },
     );
     let wait = cfg.connect_timeout + Duration::from_secs(1);
     Ok(Pool::builder(manager)
