@@ -3,14 +3,14 @@
 
 use axum::response::Response;
 use serde::Deserialize;
-use shared::db::{self, TokenFilter};
+use shared::db::TokenFilter;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::admin::tokens::{revoke_one, TokenList};
-use super::{cursor, page_size, split_page, Result, IF_MATCH};
+use super::admin::tokens::{revoke_one, token_page, TokenList};
+use super::{page_size, Result, IF_MATCH};
 use crate::extract::{Caller, IfMatch, Path, Query, Require};
 use crate::SharedState;
 
@@ -39,12 +39,7 @@ async fn list(
     let limit = page_size(q.limit)?;
     let filter =
         TokenFilter { include_dead: q.include_dead.unwrap_or(false), artist: Some(artist) };
-    let rows =
-        db::tokens_page(&state.client().await?, &filter, cursor(q.cursor.as_deref())?, limit + 1)
-            .await?;
-    let (tokens, next_cursor) =
-        split_page(rows, limit, |t| shared::domain::Cursor { at: t.created_at, id: t.id }.encode());
-    Ok(axum::Json(TokenList { tokens, next_cursor }))
+    Ok(axum::Json(token_page(&state, &filter, q.cursor.as_deref(), limit).await?))
 }
 
 /// Revokes one of the caller's tokens (the one in use too: that signs this

@@ -49,12 +49,20 @@ async fn list(
     admin(&who)?;
     let limit = page_size(q.limit)?;
     let filter = TokenFilter { include_dead: q.include_dead.unwrap_or(false), artist: q.artist };
-    let rows =
-        db::tokens_page(&state.client().await?, &filter, cursor(q.cursor.as_deref())?, limit + 1)
-            .await?;
+    Ok(axum::Json(token_page(&state, &filter, q.cursor.as_deref(), limit).await?))
+}
+
+/// A page of tokens under `filter`, newest first (admins' and artists' own lists).
+pub(crate) async fn token_page(
+    state: &SharedState,
+    filter: &TokenFilter,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<TokenList> {
+    let rows = db::tokens_page(&state.client().await?, filter, cursor(after)?, limit + 1).await?;
     let (tokens, next_cursor) =
         split_page(rows, limit, |t| shared::domain::Cursor { at: t.created_at, id: t.id }.encode());
-    Ok(axum::Json(TokenList { tokens, next_cursor }))
+    Ok(TokenList { tokens, next_cursor })
 }
 
 #[derive(Deserialize, Serialize, ToSchema)]
