@@ -59,17 +59,27 @@ pub struct ArtworkFields {
 #[serde(deny_unknown_fields)]
 pub struct NewArtwork {
     /// 1 to 300 characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 300))]
     pub title: String,
     /// Lowercase letters and digits joined by single hyphens; derived from the title when absent.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 120, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$")
+    )]
     pub slug: Option<String>,
     /// At most 20,000 characters; line breaks allowed.
+    #[cfg_attr(feature = "openapi", schema(max_length = 20000))]
     pub description: Option<String>,
     /// At most 200 characters, e.g. "Etching".
+    #[cfg_attr(feature = "openapi", schema(max_length = 200))]
     pub medium: Option<String>,
     /// 1000 to 3000.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1000, maximum = 3000))]
     pub year: Option<i32>,
     /// 1 to 100,000 millimetres.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100000))]
     pub width_mm: Option<i32>,
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100000))]
     pub height_mm: Option<i32>,
 }
 
@@ -354,12 +364,16 @@ pub struct EditionFields {
 #[serde(deny_unknown_fields)]
 pub struct NewEdition {
     /// How many prints the edition has: 1 to 100,000.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100000))]
     pub edition_size: i32,
     /// 1 to 200 characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
     pub paper: String,
     /// Price of one print in minor units (cents), 0 to 10,000,000,000.
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 10000000000_i64))]
     pub price_minor: i64,
     /// ISO 4217, e.g. EUR.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Z]{3}$"))]
     pub currency: String,
 }
 
@@ -437,6 +451,7 @@ impl EditionPatch {
 #[serde(deny_unknown_fields)]
 pub struct Sale {
     /// 1 to 1,000; defaults to 1.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000))]
     #[serde(default = "one")]
     pub count: i32,
 }

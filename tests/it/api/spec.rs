@@ -319,3 +319,21 @@ fn closed_sets_are_enums() {
         "#/components/schemas/Scope"
     );
 }
+
+/// The rules the handlers enforce are in the schemas, so clients (and
+/// schema-driven testers) know them before they send.
+#[test]
+fn validation_rules_are_in_the_schemas() {
+    let schemas = &document()["components"]["schemas"];
+    let artwork = &schemas["NewArtwork"]["properties"];
+    assert_eq!(
+        (artwork["title"]["minLength"].as_u64(), artwork["title"]["maxLength"].as_u64()),
+        (Some(1), Some(300))
+    );
+    assert_eq!(artwork["slug"]["pattern"], "^[a-z0-9]+(-[a-z0-9]+)*$");
+    assert_eq!(artwork["year"]["minimum"].as_f64(), Some(1000.0));
+    let edition = &schemas["NewEdition"]["properties"];
+    assert_eq!(edition["currency"]["pattern"], "^[A-Z]{3}$");
+    assert_eq!(edition["price_minor"]["maximum"].as_f64(), Some(10_000_000_000.0));
+    assert_eq!(schemas["Sale"]["properties"]["count"]["maximum"].as_f64(), Some(1000.0));
+}
