@@ -161,7 +161,12 @@ impl NewArtwork {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ArtworkPatch {
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 300))]
     pub title: Option<String>,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 120, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$")
+    )]
     pub slug: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
@@ -399,12 +404,17 @@ impl NewEdition {
 pub struct EditionPatch {
     /// Never below the prints already sold, and fixed once one is sold (a
     /// limited edition stays limited) unless `correction_reason` says why.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100000))]
     pub edition_size: Option<i32>,
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
     pub paper: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 10000000000_i64))]
     pub price_minor: Option<i64>,
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Z]{3}$"))]
     pub currency: Option<String>,
     /// Why the size of an edition with sales changes (a miscount): 1 to 500
     /// characters, kept in the audit log.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 500))]
     pub correction_reason: Option<String>,
 }
 
@@ -483,6 +493,7 @@ pub struct ProfileFields {
 #[serde(deny_unknown_fields)]
 pub struct ProfilePatch {
     /// 1 to 200 characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
     pub name: Option<String>,
     /// At most 10,000 characters; `null` clears it.
     #[serde(default, deserialize_with = "nullable")]

@@ -73,6 +73,7 @@ async fn list(
 #[serde(deny_unknown_fields)]
 pub struct UploadRequest {
     /// The file's name on the artist's device (kept only so operators recognise it).
+    #[schema(min_length = 1, max_length = 1000)]
     file_name: String,
     /// The file's type (`image/jpeg`, `image/png`, `image/webp`, `image/tiff`
     /// or `image/gif`); told from the file name when absent. The form pins it.
@@ -189,6 +190,7 @@ async fn preview(Caller { state, who, .. }: Caller, Path(id): Path<Uuid>) -> Res
 #[serde(deny_unknown_fields)]
 pub struct ImageOrder {
     /// 0 makes it the primary image; past the end puts it last.
+    #[schema(minimum = 0, maximum = 1000)]
     position: i32,
 }
 

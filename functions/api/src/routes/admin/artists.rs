@@ -82,11 +82,16 @@ async fn personal_data_read(
 #[serde(deny_unknown_fields)]
 pub struct NewArtist {
     /// 1 to 200 characters.
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
     /// Kept out of logs and audit entries.
+    #[schema(min_length = 3, max_length = 320)]
     email: String,
+    /// At most 10,000 characters.
+    #[schema(max_length = 10000)]
     bio: Option<String>,
     /// An https:// address.
+    #[schema(max_length = 2000, pattern = "^https://")]
     website: Option<String>,
 }
 
@@ -195,6 +200,7 @@ async fn update(
 #[serde(deny_unknown_fields)]
 pub struct Suspension {
     /// Why, for the record: 1 to 500 characters.
+    #[schema(min_length = 1, max_length = 500)]
     reason: String,
 }
 

@@ -72,8 +72,10 @@ pub struct NewToken {
     /// Required for an artist token, absent for an admin token.
     artist_id: Option<Uuid>,
     /// What it is for, e.g. "Ada's phone": 1 to 200 characters.
+    #[schema(min_length = 1, max_length = 200)]
     label: String,
     /// 1 to 365 days.
+    #[schema(minimum = 1, maximum = 365)]
     expires_in_days: i64,
 }
 
