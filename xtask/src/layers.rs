@@ -78,13 +78,10 @@ pub fn check(root: &Path) -> Result<()> {
     bail!("{} dependency rule(s) broken (ARCHITECTURE.md, Layers)", problems.len())
 }
 
-/// `(path, text)` of every Rust file of the workspace's crates.
-fn workspace_sources(root: &Path) -> Result<Vec<(String, String)>> {
+/// `(path relative to `base`, text)` of every Rust file under `dirs`.
+fn rust_sources(base: &Path, dirs: &[&str]) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
-    let mut stack: Vec<_> = ["shared", "functions", "ops", "local", "tests", "xtask"]
-        .iter()
-        .map(|d| root.join(d))
-        .collect();
+    let mut stack: Vec<_> = dirs.iter().map(|d| base.join(d)).collect();
     while let Some(dir) = stack.pop() {
         for entry in
             std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?
@@ -93,13 +90,18 @@ fn workspace_sources(root: &Path) -> Result<Vec<(String, String)>> {
             if path.is_dir() {
                 stack.push(path);
             } else if path.extension().is_some_and(|e| e == "rs") {
-                let relative = path.strip_prefix(root)?.to_string_lossy().replace('\\', "/");
+                let relative = path.strip_prefix(base)?.to_string_lossy().replace('\\', "/");
                 out.push((relative, std::fs::read_to_string(&path)?));
             }
         }
     }
     out.sort();
     Ok(out)
+}
+
+/// `(path, text)` of every Rust file of the workspace's crates.
+fn workspace_sources(root: &Path) -> Result<Vec<(String, String)>> {
+    rust_sources(root, &["shared", "functions", "ops", "local", "tests", "xtask"])
 }
 
 /// Public types that share a name across the workspace: a reader cannot
@@ -133,28 +135,15 @@ pub fn duplicate_type_names(files: &[(String, String)]) -> Vec<String> {
 
 /// `(module, path relative to shared/src, text)` of every source file but `lib.rs`.
 fn shared_sources(src: &Path) -> Result<Vec<(String, String, String)>> {
-    let mut out = Vec::new();
-    let mut stack = vec![src.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in
-            std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?
-        {
-            let path = entry?.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                let relative = path.strip_prefix(src)?.to_string_lossy().replace('\\', "/");
-                if relative == "lib.rs" {
-                    continue;
-                }
-                let module =
-                    relative.split('/').next().unwrap_or("").trim_end_matches(".rs").to_owned();
-                out.push((module, relative, std::fs::read_to_string(&path)?));
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
+    Ok(rust_sources(src, &["."])?
+        .into_iter()
+        .map(|(path, text)| (path.trim_start_matches("./").to_owned(), text))
+        .filter(|(path, _)| path != "lib.rs")
+        .map(|(path, text)| {
+            let module = path.split('/').next().unwrap_or("").trim_end_matches(".rs").to_owned();
+            (module, path, text)
+        })
+        .collect())
 }
 
 fn layer_of(module: &str) -> Option<u8> {
