@@ -125,10 +125,20 @@ async fn gallery_page(
     query: &GalleryQuery,
     artist: Option<Uuid>,
 ) -> Result<GalleryPage> {
+    gallery_page_on(&state.client().await?, state, query, artist).await
+}
+
+/// A page of the public list on a connection the caller holds.
+async fn gallery_page_on(
+    client: &impl deadpool_postgres::GenericClient,
+    state: &SharedState,
+    query: &GalleryQuery,
+    artist: Option<Uuid>,
+) -> Result<GalleryPage> {
     let filter = query.filter(artist)?;
     let limit = page_size(query.limit)?;
     let after = cursor(query.cursor.as_deref())?;
-    let rows = db::gallery_page(&state.client().await?, &filter, after, limit + 1).await?;
+    let rows = db::gallery_page(client, &filter, after, limit + 1).await?;
     let (rows, next_cursor) = split_page(rows, limit, |c| {
         shared::domain::Cursor { at: c.published_at, id: c.id }.encode()
     });
@@ -225,15 +235,15 @@ async fn artist_index(
     if limit > 24 {
         return Err(ApiError::invalid("limit", "must be 1 to 24"));
     }
-    let rows =
-        db::artist_index(&state.client().await?, cursor(q.cursor.as_deref())?, limit + 1).await?;
+    let client = state.client().await?;
+    let rows = db::artist_index(&client, cursor(q.cursor.as_deref())?, limit + 1).await?;
     let (rows, next_cursor) = split_page(rows, limit, |a| {
         shared::domain::Cursor { at: a.latest_published_at, id: a.artist.id }.encode()
     });
     let newest = GalleryQuery { limit: Some(4), ..GalleryQuery::default() };
     let mut artists = Vec::with_capacity(rows.len());
     for row in rows {
-        let works = gallery_page(&state, &newest, Some(row.artist.id)).await?;
+        let works = gallery_page_on(&client, &state, &newest, Some(row.artist.id)).await?;
         artists.push(IndexedArtistView {
             href: format!("/v1/artists/{}", row.artist.id),
             published_works: row.published_works,
