@@ -1,5 +1,6 @@
 //! Token tasks: the first admin, then tokens for people and scripts. Each
-//! change and its audit entry commit together; a refused task writes nothing.
+//! change and its audit entry commit together; a refused task changes nothing
+//! (the runner audits the refusal once the transaction has rolled back).
 
 use chrono::Utc;
 use deadpool_postgres::Transaction;
