@@ -50,14 +50,16 @@ resource "aws_db_parameter_group" "main" {
   }
 }
 
-# Password of the application role. Terraform creates the secret (encrypted
-# with the data key) but never holds the value: the bootstrap runbook in
-# docs/change-management.md sets the role's password as the schema owner and
-# stores it here.
-resource "aws_secretsmanager_secret" "db_app" {
-  #checkov:skip=CKV2_AWS_57:The value is a PostgreSQL role password set by the schema owner; it is rotated by the runbook in docs/security.md, a rotation function would need the owner credentials
-  name                    = "${var.name_prefix}/database/${var.db_app_username}"
-  description             = "Password of the ${var.db_app_username} database role"
+# Password of each function's database role. Terraform creates the secret
+# (encrypted with the data key) but never holds the value: the operator stores
+# a generated password (docs/change-management.md) and the migrate task gives
+# the role that login.
+resource "aws_secretsmanager_secret" "db_function" {
+  #checkov:skip=CKV2_AWS_57:The value is a PostgreSQL role password set through the migrate task; it is rotated by the runbook in docs/security.md, a rotation function would need the owner credentials
+  for_each = local.db_function_roles
+
+  name                    = "${var.name_prefix}/database/${each.value}"
+  description             = "Password of the ${each.value} database role (the ${each.key} function's login)"
   kms_key_id              = aws_kms_key.data.arn
   recovery_window_in_days = 30
 }

@@ -8,17 +8,24 @@ locals {
   # with the variables its Config reads, so a renamed, missing or unused
   # variable fails the test suite instead of a cold start in AWS.
   common_environment = {
-    GALLERY_ORIGINALS_BUCKET     = aws_s3_bucket.gallery["originals"].id
-    GALLERY_PROCESSED_BUCKET     = aws_s3_bucket.gallery["processed"].id
-    GALLERY_BACKUPS_BUCKET       = aws_s3_bucket.gallery["backups"].id
-    GALLERY_KMS_KEY_ID           = aws_kms_key.data.arn
-    DATABASE_HOST                = aws_db_instance.main.address
-    DATABASE_PORT                = tostring(local.db_port)
-    DATABASE_NAME                = var.db_name
-    DATABASE_USER                = var.db_app_username
-    DATABASE_PASSWORD_SECRET_ARN = aws_secretsmanager_secret.db_app.arn
-    DATABASE_CA_BUNDLE           = "/var/task/rds-ca-bundle.pem"
-    RUST_LOG                     = "info"
+    GALLERY_ORIGINALS_BUCKET = aws_s3_bucket.gallery["originals"].id
+    GALLERY_PROCESSED_BUCKET = aws_s3_bucket.gallery["processed"].id
+    GALLERY_BACKUPS_BUCKET   = aws_s3_bucket.gallery["backups"].id
+    GALLERY_KMS_KEY_ID       = aws_kms_key.data.arn
+    DATABASE_HOST            = aws_db_instance.main.address
+    DATABASE_PORT            = tostring(local.db_port)
+    DATABASE_NAME            = var.db_name
+    DATABASE_CA_BUNDLE       = "/var/task/rds-ca-bundle.pem"
+    RUST_LOG                 = "info"
+  }
+
+  # Each function logs in as its own database role, granted exactly what its
+  # code runs (shared/migrations/V8__api_v1_1.sql), with its own secret.
+  db_function_roles = {
+    api             = "gallery_api"
+    image_processor = "gallery_processor"
+    retention       = "gallery_retention"
+    backup          = "gallery_backup_records"
   }
 
   # db_pool: connections one instance's pool may open. Lambda gives an instance
@@ -66,7 +73,7 @@ locals {
       # The snapshot is read by the read-only backup role; migrations,
       # restores and drills run as the schema owner (RDS-managed master
       # credentials, fetched only by those tasks); the catalog rows are
-      # written by the application role.
+      # written by the function's own role.
       # In a recovery deployment (recover_backups_from), the lost
       # deployment's replica bucket and key replica, read through the grants
       # its recovery role gives this function (docs/disaster-recovery.md).
@@ -78,6 +85,13 @@ locals {
         DATABASE_OWNER_USER        = var.db_username
         DATABASE_OWNER_SECRET_ARN  = aws_db_instance.main.master_user_secret[0].secret_arn
         GALLERY_OPERATOR_ROLE_NAME = local.operator_role_name
+        # The migrate task gives every function's role its login from its secret.
+        DATABASE_API_USER             = "gallery_api"
+        DATABASE_API_SECRET_ARN       = aws_secretsmanager_secret.db_function["api"].arn
+        DATABASE_PROCESSOR_USER       = "gallery_processor"
+        DATABASE_PROCESSOR_SECRET_ARN = aws_secretsmanager_secret.db_function["image_processor"].arn
+        DATABASE_RETENTION_USER       = "gallery_retention"
+        DATABASE_RETENTION_SECRET_ARN = aws_secretsmanager_secret.db_function["retention"].arn
       }
     }
     retention = {
@@ -229,7 +243,11 @@ resource "aws_lambda_function" "function" {
   environment {
     variables = merge(
       local.common_environment,
-      { DATABASE_POOL_SIZE = tostring(local.function_settings[each.key].db_pool) },
+      {
+        DATABASE_POOL_SIZE           = tostring(local.function_settings[each.key].db_pool)
+        DATABASE_USER                = local.db_function_roles[each.key]
+        DATABASE_PASSWORD_SECRET_ARN = aws_secretsmanager_secret.db_function[each.key].arn
+      },
       local.function_settings[each.key].extra_env,
     )
   }

@@ -23,13 +23,15 @@ data "aws_iam_policy_document" "function" {
   statement {
     sid     = "ReadDatabaseSecret"
     actions = ["secretsmanager:GetSecretValue"]
-    resources = concat(
-      [aws_secretsmanager_secret.db_app.arn],
-      # Only the backup function reads the read-only backup role's password
-      # (the daily snapshot) and the owner's credentials (migrations,
-      # restores and drills, fetched only when one of them runs).
-      each.key == "backup" ? [aws_secretsmanager_secret.db_backup.arn, aws_db_instance.main.master_user_secret[0].secret_arn] : [],
-    )
+    # Each function its own role's password. Only the backup function reads
+    # the read-only backup role's (the daily snapshot), the owner's
+    # credentials (migrations, restores and drills, fetched only when one of
+    # them runs) and the other functions' (the migrate task gives each role
+    # its login).
+    resources = each.key == "backup" ? concat(
+      values(aws_secretsmanager_secret.db_function)[*].arn,
+      [aws_secretsmanager_secret.db_backup.arn, aws_db_instance.main.master_user_secret[0].secret_arn],
+    ) : [aws_secretsmanager_secret.db_function[each.key].arn]
   }
 
   statement {

@@ -48,9 +48,9 @@ output "database_secret_arn" {
   value       = aws_db_instance.main.master_user_secret[0].secret_arn
 }
 
-output "database_app_secret_arn" {
-  description = "Secrets Manager ARN holding the application role's password (value set by the bootstrap runbook)."
-  value       = aws_secretsmanager_secret.db_app.arn
+output "database_function_secret_arns" {
+  description = "Secrets Manager ARNs holding each function's database role password, by function (values set by the operator, logins given by the migrate task)."
+  value       = { for k, s in aws_secretsmanager_secret.db_function : k => s.arn }
 }
 
 output "database_backup_secret_arn" {

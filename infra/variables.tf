@@ -136,17 +136,6 @@ variable "db_backup_username" {
   }
 }
 
-variable "db_app_username" {
-  description = "Login of the application role (created by the schema migrations); the functions connect as this role."
-  type        = string
-  default     = "gallery_app"
-
-  validation {
-    condition     = can(regex("^[a-z][a-z0-9_]{0,62}$", var.db_app_username))
-    error_message = "db_app_username must be a lowercase PostgreSQL identifier."
-  }
-}
-
 variable "db_max_connections" {
   description = "PostgreSQL max_connections. Keep it at or below RDS's default for the instance class (about 190 for db.t4g.small)."
   type        = number

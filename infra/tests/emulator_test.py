@@ -400,9 +400,18 @@ def readback(endpoint: str, state: dict, deferred: list[str]) -> Checks:
     backup_env = lam.get_function(FunctionName=functions["backup"])["Configuration"]["Environment"]["Variables"]
     ck.expect(
         backup_env.get("DATABASE_OWNER_SECRET_ARN") == out["database_secret_arn"]["value"]
-        and backup_env.get("DATABASE_PASSWORD_SECRET_ARN") == out["database_app_secret_arn"]["value"],
-        "backup: owner credentials for drills, application role otherwise",
+        and backup_env.get("DATABASE_PASSWORD_SECRET_ARN") == out["database_function_secret_arns"]["value"]["backup"]
+        and backup_env.get("DATABASE_USER") == "gallery_backup_records",
+        "backup: owner credentials for drills, its own role otherwise",
     )
+    for key, name in functions.items():
+        if key == "edge":
+            continue
+        env = lam.get_function(FunctionName=name)["Configuration"]["Environment"]["Variables"]
+        ck.expect(
+            env.get("DATABASE_PASSWORD_SECRET_ARN") == out["database_function_secret_arns"]["value"].get(key),
+            f"{name}: logs in as its own database role",
+        )
     ck.expect(
         backup_env.get("DATABASE_BACKUP_SECRET_ARN") == out["database_backup_secret_arn"]["value"]
         and backup_env.get("DATABASE_BACKUP_USER") == "gallery_backup",

@@ -28,7 +28,15 @@ async fn main() -> Result<()> {
     let password = clients.database_password(&common.db.password).await?;
     let pool = shared::db::pool(&common.db, &password)?;
     let token = local::seed(&pool).await?;
-    let processor = image_processor::processor_with(&processor_config, pool.clone(), &clients);
+    // The processor logs in as its own role, as deployed.
+    let processor_login = &backup_config.function_logins.processor;
+    let processor_db =
+        shared::config::DbConfig { user: processor_login.user.clone(), ..common.db.clone() };
+    let processor_pool = shared::db::pool(
+        &processor_db,
+        &clients.database_password(&processor_login.password).await?,
+    )?;
+    let processor = image_processor::processor_with(&processor_config, processor_pool, &clients);
     let state = Arc::new(api::AppState::new(&api_config, pool, &clients));
     let media = state.media.clone();
 

@@ -157,7 +157,7 @@ impl Check<'_> {
                 "POST",
                 &format!("/v1/manage/artworks/{artwork_id}/images"),
                 Some(&token),
-                Some(&json!({ "file_name": "check.png", "content_type": "image/png" })),
+                Some(&json!({ "file_name": "check.png", "content_type": "image/png", "alt_text": "The gallery check's test pattern" })),
                 None,
             )
             .await?;

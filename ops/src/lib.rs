@@ -164,6 +164,17 @@ async fn invoke(
     Ok(body)
 }
 
+/// A task runs as its function's database role, as deployed: the local stack
+/// names each function's login `DATABASE_<FUNCTION>_USER`.
+fn login_as(function: &str, common: &mut shared::config::Common) -> Result<()> {
+    let mut env = shared::config::Env::from_process();
+    let role = shared::config::RoleConfig::function(&mut env, function);
+    env.finish(())?;
+    common.db.user = role.user;
+    common.db.password = role.password;
+    Ok(())
+}
+
 /// The same task handlers the functions run, against the local stack whose
 /// coordinates are in this process's environment.
 async fn run_locally(request: OperatorRequest) -> Result<serde_json::Value> {
@@ -173,15 +184,21 @@ async fn run_locally(request: OperatorRequest) -> Result<serde_json::Value> {
     let invocation = shared::operator::Invocation { request_id: &request_id, function_arn: None };
     let response = match request.operator_task.owner() {
         TaskOwner::Api => {
-            let state = api::AppState::connect(&api::ApiConfig::from_env()?).await?;
+            let mut config = api::ApiConfig::from_env()?;
+            login_as("API", &mut config.common)?;
+            let state = api::AppState::connect(&config).await?;
             api::lambda::operate(&request, &invocation, &state).await?
         }
         TaskOwner::Backup => {
-            let deps = backup::deps(&backup::BackupConfig::from_env()?).await?;
+            let mut config = backup::BackupConfig::from_env()?;
+            login_as("BACKUP_RECORDS", &mut config.common)?;
+            let deps = backup::deps(&config).await?;
             backup::operate(&request, &invocation, &deps).await?
         }
         TaskOwner::Retention => {
-            let deps = retention::deps(&retention::RetentionConfig::from_env()?).await?;
+            let mut config = retention::RetentionConfig::from_env()?;
+            login_as("RETENTION", &mut config.common)?;
+            let deps = retention::deps(&config).await?;
             retention::operate(&request, &invocation, None, &deps).await?
         }
     };

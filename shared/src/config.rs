@@ -300,8 +300,42 @@ impl RoleConfig {
         )
     }
 
+    /// `DATABASE_<FUNCTION>_USER` and its password or secret.
+    pub fn function(env: &mut Env, function: &str) -> Self {
+        Self::read(
+            env,
+            &format!("DATABASE_{function}_USER"),
+            &format!("DATABASE_{function}_PASSWORD"),
+            &format!("DATABASE_{function}_SECRET_ARN"),
+        )
+    }
+
     fn read(env: &mut Env, user: &str, plain: &str, secret_arn: &str) -> Self {
         Self { user: env.required(user), password: password_source(env, plain, secret_arn) }
+    }
+}
+
+/// The logins of the functions other than the backup: the migrate task gives
+/// each role its login from its secret, like the backup function's own and the
+/// snapshot role's.
+#[derive(Clone, Debug)]
+pub struct FunctionLogins {
+    pub api: RoleConfig,
+    pub processor: RoleConfig,
+    pub retention: RoleConfig,
+}
+
+impl FunctionLogins {
+    pub fn read(env: &mut Env) -> Self {
+        Self {
+            api: RoleConfig::function(env, "API"),
+            processor: RoleConfig::function(env, "PROCESSOR"),
+            retention: RoleConfig::function(env, "RETENTION"),
+        }
+    }
+
+    pub fn all(&self) -> [&RoleConfig; 3] {
+        [&self.api, &self.processor, &self.retention]
     }
 }
 

@@ -7,7 +7,7 @@ use shared::archive::format::{Header, CHUNK, TAG};
 use shared::config::DbConfig;
 use shared::operator::BackupChoice;
 
-use crate::support::{strings, TestContext};
+use crate::support::{strings, TestContext, API, BACKUP_RECORDS, PROCESSOR, RETENTION};
 
 fn config(ctx: &TestContext, backup_key: String) -> backup::BackupConfig {
     let role = |user: &str, password: &secrecy::SecretString| shared::config::RoleConfig {
@@ -15,9 +15,14 @@ fn config(ctx: &TestContext, backup_key: String) -> backup::BackupConfig {
         password: shared::config::PasswordSource::Plain(password.clone()),
     };
     backup::BackupConfig {
-        common: ctx.common(),
+        common: shared::config::Common { db: ctx.db_as(BACKUP_RECORDS), ..ctx.common() },
         owner: role(&ctx.stack.owner_user, &ctx.stack.owner_password),
         snapshot: role(&ctx.stack.backup_user, &ctx.stack.backup_password),
+        function_logins: shared::config::FunctionLogins {
+            api: role(API, &ctx.stack.app_password),
+            processor: role(PROCESSOR, &ctx.stack.app_password),
+            retention: role(RETENTION, &ctx.stack.app_password),
+        },
         operator: Default::default(),
         backup_key_id: backup_key,
     }
@@ -33,7 +38,7 @@ pub(crate) async fn service(ctx: &TestContext) -> BackupService {
 
 fn service_with_key(ctx: &TestContext, backup_key: String) -> BackupService {
     let config = config(ctx, backup_key);
-    backup::service_with(&config, ctx.pool.clone(), &ctx.clients_as("backup"))
+    backup::service_with(&config, ctx.pool_as(BACKUP_RECORDS), &ctx.clients_as("backup"))
 }
 
 /// Some of everything, including personal data that must never appear in plaintext.
@@ -206,7 +211,7 @@ async fn a_backup_is_sealed_with_a_manifest_and_the_drill_proves_the_restored_da
     let drill = service.restore_drill().await.expect("drill");
     assert_eq!(drill.rows["artworks"], 5);
     assert_eq!(drill.checksums["artists"], manifest.table("artists").unwrap().sha256);
-    let client = ctx.pool.get().await.unwrap();
+    let client = ctx.pool_as(BACKUP_RECORDS).get().await.unwrap();
     let row =
         client.query_one("SELECT status, restore_ms, checksums FROM restore_drills ORDER BY started_at DESC LIMIT 1", &[]).await.unwrap();
     assert_eq!(row.get::<_, String>(0), "succeeded");
@@ -361,7 +366,7 @@ async fn every_kind_of_tampering_is_refused_with_its_own_message() {
         .await
         .expect("a failed drill is a result, not a retry");
     assert!(out["drill_failed"].as_str().unwrap().contains("failed authentication"), "{out}");
-    let client = ctx.pool.get().await.unwrap();
+    let client = ctx.pool_as(BACKUP_RECORDS).get().await.unwrap();
     let row = client
         .query_one("SELECT status, error FROM restore_drills ORDER BY started_at DESC LIMIT 1", &[])
         .await
@@ -400,15 +405,19 @@ async fn a_killed_backup_leaves_nothing_that_looks_complete() {
     let pid = running.process.id().expect("running").to_string();
     std::process::Command::new("kill").args(["-KILL", &pid]).status().unwrap();
     let killed: String =
-        strings(&ctx.pool.get().await.unwrap(), "SELECT status FROM backups").await.remove(0);
+        strings(&ctx.pool_as(BACKUP_RECORDS).get().await.unwrap(), "SELECT status FROM backups")
+            .await
+            .remove(0);
     assert_eq!(killed, "running", "killed without recording anything");
 
     // The next run (here with a deadline already passed) cleans up after it.
     let next = BackupService { run_deadline: chrono::Duration::zero(), ..service(&ctx).await };
     next.backup().await.expect("the next backup");
-    let statuses =
-        strings(&ctx.pool.get().await.unwrap(), "SELECT status FROM backups ORDER BY started_at")
-            .await;
+    let statuses = strings(
+        &ctx.pool_as(BACKUP_RECORDS).get().await.unwrap(),
+        "SELECT status FROM backups ORDER BY started_at",
+    )
+    .await;
     assert_eq!(statuses, ["failed", "succeeded"]);
     let uploads =
         s3.list_multipart_uploads().bucket(&ctx.storage.backups_bucket).send().await.unwrap();
@@ -435,7 +444,9 @@ async fn kms_unavailable_is_retryable_and_recorded() {
     assert!(err.is_retryable(), "{err}");
     assert!(err.to_string().contains("KMS is unavailable"), "{err}");
     let error: String =
-        strings(&ctx.pool.get().await.unwrap(), "SELECT error FROM backups").await.remove(0);
+        strings(&ctx.pool_as(BACKUP_RECORDS).get().await.unwrap(), "SELECT error FROM backups")
+            .await
+            .remove(0);
     assert!(error.contains("KMS is unavailable"), "{error}");
 }
 
@@ -577,7 +588,7 @@ async fn the_replica_key_is_accepted_and_another_key_refused() {
 async fn the_backup_role_reads_every_table_and_writes_nothing() {
     let ctx = TestContext::new().await;
     gallery_data(&ctx).await;
-    let client = ctx.pool.get().await.unwrap();
+    let client = ctx.owner_pool().get().await.unwrap();
     let tables = shared::db::public_tables(&**client).await.unwrap();
     for table in &tables {
         assert!(

@@ -188,7 +188,7 @@ async fn a_browser_uploads_through_the_form_and_shows_the_published_images() {
             201,
             Req::new("POST", &format!("/v1/manage/artworks/{artwork}/images"))
                 .token(&token)
-                .json(&json!({ "file_name": "etching.png", "content_type": "image/png" })),
+                .json(&json!({ "file_name": "etching.png", "content_type": "image/png", "alt_text": "A copper etching of a harbour" })),
         )
         .await;
     let image = slot.body["image"]["id"].as_str().unwrap().to_owned();

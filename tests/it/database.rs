@@ -81,7 +81,7 @@ async fn migrations_apply_once_and_rerun_as_no_op() {
         applied_again.is_empty(),
         "re-running migrations must change nothing: {applied_again:?}"
     );
-    let client = ctx.pool.get().await.unwrap();
+    let client = ctx.owner_pool().get().await.unwrap();
     let tables: Vec<String> =
         crate::support::strings(&client, "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1")
             .await;
@@ -94,13 +94,15 @@ async fn migrations_apply_once_and_rerun_as_no_op() {
         "images",
         "print_editions",
         "restore_drills",
+        "print_sales",
+        "artwork_slugs",
     ] {
         assert!(tables.iter().any(|x| x == t), "{t} missing from {tables:?}");
     }
 }
 
 #[tokio::test]
-async fn the_app_role_can_append_to_but_not_rewrite_the_audit_log() {
+async fn the_api_can_append_to_but_not_rewrite_the_audit_log() {
     let ctx = TestContext::new().await;
     let client = ctx.pool.get().await.unwrap();
     let entry = AuditEntry {
@@ -163,9 +165,11 @@ async fn editions_can_never_be_oversold() {
     )
     .await
     .unwrap();
-    assert_eq!(db::record_sale(&client, edition.id, 2).await.unwrap().unwrap().sold_count, 2);
+    let (after, sales) = db::record_sale(&client, edition.id, 2, None).await.unwrap().unwrap();
+    assert_eq!(after.sold_count, 2);
+    assert_eq!(sales.iter().map(|s| s.print_number).collect::<Vec<_>>(), [1, 2]);
     assert!(
-        db::record_sale(&client, edition.id, 1).await.unwrap().is_none(),
+        db::record_sale(&client, edition.id, 1, None).await.unwrap().is_none(),
         "a third sale must be refused"
     );
     // The schema's CHECK holds even for SQL that skips the guard.
@@ -177,7 +181,7 @@ async fn editions_can_never_be_oversold() {
 }
 
 #[tokio::test]
-async fn the_app_role_soft_deletes_and_only_retention_functions_purge() {
+async fn the_api_soft_deletes_and_only_retention_purges() {
     let ctx = TestContext::new().await;
     let (artist, _) = ctx.artist_with_token("Careful").await;
     let client = ctx.pool.get().await.unwrap();
@@ -215,6 +219,9 @@ async fn the_app_role_soft_deletes_and_only_retention_functions_purge() {
         assert_eq!(err.code().map(|c| c.code()), Some("42501"), "{sql}: {err}");
     }
     let cutoff = chrono::Utc::now() - chrono::Duration::days(30);
+    let err = db::purge_artwork(&client, gone.id, cutoff).await.expect_err("the API never purges");
+    assert!(format!("{err:?}").contains("42501"), "{err:?}");
+    let client = ctx.pool_as(crate::support::RETENTION).get().await.unwrap();
     assert!(
         !db::purge_artwork(&client, live.id, cutoff).await.unwrap(),
         "a live artwork is never purged"
@@ -295,4 +302,114 @@ async fn a_rotated_password_is_read_again_from_its_secret() {
         backup::Login { db: DbConfig { name: "postgres".into(), ..db.clone() }, password: lazy };
     let proven = as_owner.role().await.expect("the owner's rotated password is read again");
     assert_eq!(proven.password.expose_secret(), "third-password");
+}
+
+/// One role per function, each refused what its code never runs: a
+/// compromised function cannot reach beyond its job. The audit log is
+/// append-only for all of them; only retention may call the owner's purge
+/// and erasure functions, and even those keep a year of audit entries.
+#[tokio::test]
+async fn every_function_role_is_refused_what_its_code_never_runs() {
+    use crate::support::{API, BACKUP_RECORDS, PROCESSOR, RETENTION};
+    let ctx = TestContext::new().await;
+    let everyone_refused = [
+        "UPDATE audit_log SET actor = 'x'",
+        "DELETE FROM audit_log",
+        "TRUNCATE audit_log",
+        "CREATE TABLE intruder (id int)",
+        "DROP TABLE artworks",
+        "ALTER TABLE audit_log DISABLE TRIGGER ALL",
+        "DELETE FROM artists",
+        "DELETE FROM artworks",
+        "DELETE FROM print_sales",
+        "UPDATE print_sales SET price_minor = 0",
+        "UPDATE api_tokens SET scope = 'admin', artist_id = NULL",
+    ];
+    let cases: [(&str, Vec<&str>); 4] = [
+        (
+            API,
+            vec![
+                "SELECT purge_audit_before(now())",
+                "SELECT erase_artist(gen_random_uuid())",
+                "SELECT purge_deleted_artwork(gen_random_uuid(), now())",
+                "SELECT purge_image(gen_random_uuid())",
+                "SELECT purge_dead_tokens(now())",
+                "SELECT purge_backup_records_before(now())",
+                "SELECT count(*) FROM backups",
+                "INSERT INTO backups (id, object_key, status) VALUES (gen_random_uuid(), 'x', 'running')",
+                "DELETE FROM idempotency_keys",
+                "DELETE FROM images",
+                "DELETE FROM api_tokens",
+            ],
+        ),
+        (
+            PROCESSOR,
+            vec![
+                "SELECT email FROM artists",
+                "SELECT bio FROM artists",
+                "SELECT count(*) FROM api_tokens",
+                "SELECT count(*) FROM audit_log",
+                "INSERT INTO artworks (id, artist_id, title, slug) VALUES (gen_random_uuid(), gen_random_uuid(), 'x', 'x')",
+                "UPDATE artworks SET status = 'published'",
+                "UPDATE images SET alt_text = 'x'",
+                "UPDATE images SET artwork_id = gen_random_uuid()",
+                "UPDATE images SET deleted_at = now()",
+                "SELECT purge_image(gen_random_uuid())",
+                "SELECT erase_artist(gen_random_uuid())",
+                "SELECT count(*) FROM erasures",
+                "SELECT count(*) FROM operator_proofs",
+            ],
+        ),
+        (
+            RETENTION,
+            vec![
+                "SELECT email FROM artists",
+                "UPDATE artists SET email = 'x@example.org'",
+                "UPDATE artworks SET status = 'published'",
+                "INSERT INTO api_tokens (id, token_sha256, scope, expires_at) VALUES (gen_random_uuid(), repeat('0', 64), 'admin', now())",
+                "INSERT INTO backups (id, object_key, status) VALUES (gen_random_uuid(), 'x', 'running')",
+                "UPDATE backups SET status = 'succeeded'",
+                "DELETE FROM images",
+            ],
+        ),
+        (
+            BACKUP_RECORDS,
+            vec![
+                "SELECT email FROM artists",
+                "SELECT count(*) FROM artworks",
+                "SELECT count(*) FROM audit_log",
+                "SELECT count(*) FROM api_tokens",
+                "SELECT purge_audit_before(now())",
+                "SELECT purge_backup_records_before(now())",
+                "DELETE FROM backups",
+                "INSERT INTO erasures (id, artist_id, requested_by) VALUES (gen_random_uuid(), gen_random_uuid(), 'x')",
+            ],
+        ),
+    ];
+    for (role, refused) in cases {
+        let client = ctx.pool_as(role).get().await.unwrap();
+        for sql in everyone_refused.iter().chain(refused.iter()) {
+            let err = client.batch_execute(sql).await.expect_err(&format!("{role}: {sql}"));
+            // 42501: insufficient privilege (42809 is not a table: the
+            // owner's objects are out of reach in the same way).
+            let code = err.code().map(|c| c.code().to_owned()).unwrap_or_default();
+            assert!(code == "42501", "{role}: {sql}: {err}");
+        }
+    }
+    // Even retention keeps a year of audit entries, whatever cutoff it passes.
+    let owner = db::connect(&ctx.owner_db(), &ctx.stack.owner_password).await.unwrap();
+    owner
+        .batch_execute(
+            "INSERT INTO audit_log (actor, action, target, at) VALUES \
+             ('a', 'recent', 't', now() - interval '300 days'), ('a', 'old', 't', now() - interval '400 days')",
+        )
+        .await
+        .unwrap();
+    let retention = ctx.pool_as(RETENTION).get().await.unwrap();
+    let purged = db::purge_audit(&retention, chrono::Utc::now()).await.unwrap();
+    assert_eq!(purged, 1, "only the entry older than a year goes");
+    let left =
+        crate::support::strings(&ctx.pool.get().await.unwrap(), "SELECT action FROM audit_log")
+            .await;
+    assert_eq!(left, ["recent"]);
 }

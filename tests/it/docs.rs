@@ -72,7 +72,7 @@ fn the_runbook_fills_every_secret_terraform_leaves_empty() {
             continue;
         }
         // The output that names it, and the runbook's use of that output.
-        let reference = format!("aws_secretsmanager_secret.{secret}.arn");
+        let reference = format!("aws_secretsmanager_secret.{secret}");
         let output = infra
             .split("output \"")
             .skip(1)

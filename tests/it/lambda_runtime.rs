@@ -26,6 +26,17 @@ fn terraform_number(expr: &str) -> String {
 
 /// A secret named after the variable that points at it, so the recording of
 /// AWS requests maps it to the secret Terraform gives that variable.
+/// The database login Terraform gives a function (infra/functions.tf).
+fn database_role(binary: &str) -> &'static str {
+    match binary {
+        "api" => crate::support::API,
+        "image-processor" => crate::support::PROCESSOR,
+        "retention" => crate::support::RETENTION,
+        "backup" => crate::support::BACKUP_RECORDS,
+        other => panic!("{other} has no database login"),
+    }
+}
+
 async fn secret(ctx: &TestContext, variable: &str, password: &secrecy::SecretString) -> String {
     use secrecy::ExposeSecret;
     let out = ctx
@@ -67,8 +78,15 @@ pub async fn lambda_env(ctx: &TestContext, f: &FunctionSettings) -> Vec<(String,
             "DATABASE_HOST" => ctx.db.host.clone(),
             "DATABASE_PORT" => ctx.db.port.to_string(),
             "DATABASE_NAME" => ctx.db.name.clone(),
-            "DATABASE_USER" => ctx.db.user.clone(),
-            "DATABASE_PASSWORD_SECRET_ARN" => secret(ctx, name, &ctx.stack.app_password).await,
+            // Each function its own login (locally they share one password).
+            "DATABASE_USER" => database_role(&f.binary).to_owned(),
+            "DATABASE_API_USER" => database_role("api").to_owned(),
+            "DATABASE_PROCESSOR_USER" => database_role("image-processor").to_owned(),
+            "DATABASE_RETENTION_USER" => database_role("retention").to_owned(),
+            "DATABASE_PASSWORD_SECRET_ARN"
+            | "DATABASE_API_SECRET_ARN"
+            | "DATABASE_PROCESSOR_SECRET_ARN"
+            | "DATABASE_RETENTION_SECRET_ARN" => secret(ctx, name, &ctx.stack.app_password).await,
             "DATABASE_OWNER_USER" => ctx.stack.owner_user.clone(),
             "DATABASE_OWNER_SECRET_ARN" => secret(ctx, name, &ctx.stack.owner_password).await,
             "DATABASE_BACKUP_USER" => ctx.stack.backup_user.clone(),
@@ -216,7 +234,7 @@ async fn the_backup_binary_stores_a_backup_and_its_drill_restores_it() {
         .await
         .unwrap();
     assert!(head.content_length().unwrap_or(0) > 0);
-    let client = ctx.pool.get().await.unwrap();
+    let client = ctx.pool_as(crate::support::BACKUP_RECORDS).get().await.unwrap();
     let status: String = client.query_one("SELECT status FROM backups", &[]).await.unwrap().get(0);
     assert_eq!(status, "succeeded");
 

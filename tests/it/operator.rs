@@ -8,6 +8,7 @@
 
 use std::process::Output;
 
+use secrecy::ExposeSecret;
 use serde_json::Value;
 
 use crate::lambda_runtime::{Running, OPERATOR_ROLE};
@@ -384,7 +385,16 @@ async fn an_operator_migrates_the_database_through_the_backup_function() {
         serde_json::json!([]),
         "the test database is already current: {out}"
     );
-    assert_eq!(out["result"]["logins"], serde_json::json!(["gallery_app", "gallery_backup"]));
+    assert_eq!(
+        out["result"]["logins"],
+        serde_json::json!([
+            "gallery_backup_records",
+            "gallery_backup",
+            "gallery_api",
+            "gallery_processor",
+            "gallery_retention"
+        ])
+    );
     assert_eq!(
         count(&ctx, "SELECT count(*)::text FROM audit_log WHERE action = 'ops.migrate_database'")
             .await,
@@ -527,6 +537,12 @@ async fn check(ctx: &TestContext, origin: &str, wait_seconds: u32) -> Output {
     });
     env.push(("AWS_ACCESS_KEY_ID".into(), "testing".into()));
     env.push(("GALLERY_MEDIA_BASE_URL".into(), origin.into()));
+    // The backup function's own login, as the local stack names it.
+    env.push(("DATABASE_BACKUP_RECORDS_USER".into(), crate::support::BACKUP_RECORDS.into()));
+    env.push((
+        "DATABASE_BACKUP_RECORDS_PASSWORD".into(),
+        ctx.stack.app_password.expose_secret().into(),
+    ));
     gallery_ops(
         ctx,
         env,

@@ -41,7 +41,12 @@ pub(crate) async fn upload_slot(
         .id();
     let uri = format!("/v1/manage/artworks/{artwork}/images");
     let body = gallery
-        .expect(201, Req::new("POST", &uri).token(&token).json(&json!({ "file_name": file_name })))
+        .expect(
+            201,
+            Req::new("POST", &uri)
+                .token(&token)
+                .json(&json!({ "file_name": file_name, "alt_text": "A print" })),
+        )
         .await
         .body;
     let fields = body["upload"]["fields"]

@@ -70,7 +70,7 @@ async fn work(ctx: &TestContext, artist: Uuid, slug: &str) -> Work {
     .unwrap();
     let image = Uuid::new_v4();
     let original = shared::domain::original_key(a.id, image, "plate.tif");
-    shared::db::insert_image(&client, image, a.id, &original).await.unwrap();
+    shared::db::insert_image(&client, image, a.id, &original, None).await.unwrap();
     for v in 0..2u8 {
         store
             .put(&ctx.storage.originals_bucket, &original, vec![v; 8], "image/tiff")
@@ -168,7 +168,7 @@ async fn a_purge_leaves_no_version_or_marker_in_the_primary_or_the_replica_and_a
     // An upload slot abandoned a week ago, whose original did arrive.
     let abandoned = Uuid::new_v4();
     let abandoned_key = shared::domain::original_key(recent.id, abandoned, "late.jpg");
-    shared::db::insert_image(&client, abandoned, recent.id, &abandoned_key).await.unwrap();
+    shared::db::insert_image(&client, abandoned, recent.id, &abandoned_key, None).await.unwrap();
     client
         .execute(
             "UPDATE images SET created_at = now() - interval '7 days' WHERE id = $1",
@@ -193,6 +193,7 @@ async fn a_purge_leaves_no_version_or_marker_in_the_primary_or_the_replica_and_a
         stuck,
         recent.id,
         &shared::domain::original_key(recent.id, stuck, "lost.jpg"),
+        None,
     )
     .await
     .unwrap();
@@ -387,6 +388,7 @@ async fn twenty_five_hundred_versions_take_exactly_three_delete_calls() {
         image,
         a.id,
         &shared::domain::original_key(a.id, image, "x.jpg"),
+        None,
     )
     .await
     .unwrap();
@@ -416,8 +418,11 @@ async fn twenty_five_hundred_versions_take_exactly_three_delete_calls() {
     let proxied = shared::config::AwsConfig { endpoint_url: Some(proxy), ..ctx.stack.aws.clone() };
     let clients =
         shared::aws::Clients::new(&proxied).await.signing_as("gallery-retention", "testing");
-    let retention =
-        retention::retention_with(&ctx.retention_config(policy()), ctx.pool.clone(), &clients);
+    let retention = retention::retention_with(
+        &ctx.retention_config(policy()),
+        ctx.pool_as(crate::support::RETENTION),
+        &clients,
+    );
     let report = retention.run(&Sweep::at(Utc::now())).await.unwrap();
     let processed = &report.buckets[&ctx.storage.processed_bucket];
     assert_eq!(processed.versions, 2500);
@@ -486,7 +491,7 @@ async fn a_killed_sweep_is_finished_by_the_next_run() {
 
 /// A backup row with its object and manifest in the primary bucket and the replica.
 async fn backup_row(ctx: &TestContext, days_ago: i32, drilled: bool) -> (Uuid, String) {
-    let client = ctx.pool.get().await.unwrap();
+    let client = ctx.pool_as(crate::support::BACKUP_RECORDS).get().await.unwrap();
     let store = ObjectStore::new(&ctx.clients, &ctx.storage.data_key_id);
     let replica = store.with_s3(ctx.replica_s3());
     let id = Uuid::new_v4();
@@ -563,7 +568,7 @@ async fn the_rotation_deletes_old_backups_everywhere_but_keeps_the_newest_one_a_
         (0, 0),
         "object and manifest gone from both regions"
     );
-    let client = ctx.pool.get().await.unwrap();
+    let client = ctx.pool_as(crate::support::BACKUP_RECORDS).get().await.unwrap();
     let expired: Option<chrono::DateTime<Utc>> = client
         .query_one("SELECT expired_at FROM backups WHERE id = $1", &[&gone_id])
         .await
@@ -659,8 +664,9 @@ async fn an_erasure_leaves_no_personal_field_anywhere_and_a_record_that_proves_i
         assert_eq!(left(&ctx, w.id).await, [0, 0, 0]);
     }
     assert_eq!(left(&ctx, stays.id).await, [3, 2, 2], "another artist's work is untouched");
+    // Every table, read as the owner: no function's role may read them all.
     let found = personal_data_anywhere(
-        &client,
+        &ctx.owner_pool().get().await.unwrap(),
         &["Erika", "erika.leaving@example.org", "Ghent", "erika.example"],
     )
     .await;

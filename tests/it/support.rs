@@ -57,6 +57,12 @@ pub struct TestContext {
     pub region: String,
 }
 
+/// The functions' database logins (the API's is `TestContext::pool`'s).
+pub const API: &str = "gallery_api";
+pub const PROCESSOR: &str = "gallery_processor";
+pub const RETENTION: &str = "gallery_retention";
+pub const BACKUP_RECORDS: &str = "gallery_backup_records";
+
 /// The DR region the tests' replica buckets live in.
 pub const DR_REGION: &str = "eu-central-1";
 
@@ -81,6 +87,8 @@ impl TestContext {
         local::migrate(&db, &stack.owner_user, &stack.owner_password)
             .await
             .expect("migrations apply");
+        // The API's login: most tests drive the API, and their fixtures are
+        // writes the API may make. Other functions get their own (`pool_as`).
         let pool = shared::db::pool(&db, &stack.app_password).expect("pool");
 
         let clients = Clients::new(&stack.aws).await;
@@ -134,6 +142,22 @@ impl TestContext {
         Arc::new(api::AppState::new(&config, self.pool.clone(), &self.clients_as("api")))
     }
 
+    /// This test's database as `role`, one of the functions' logins
+    /// (locally they share one password).
+    pub fn db_as(&self, role: &str) -> DbConfig {
+        DbConfig { user: role.to_owned(), ..self.db.clone() }
+    }
+
+    /// A pool logged in as `role`.
+    pub fn pool_as(&self, role: &str) -> Pool {
+        shared::db::pool(&self.db_as(role), &self.stack.app_password).expect("pool")
+    }
+
+    /// A pool as the schema owner, for checks no function may make.
+    pub fn owner_pool(&self) -> Pool {
+        shared::db::pool(&self.owner_db(), &self.stack.owner_password).expect("pool")
+    }
+
     /// This test's database as the schema owner.
     pub fn owner_db(&self) -> shared::config::DbConfig {
         shared::config::DbConfig { user: self.stack.owner_user.clone(), ..self.db.clone() }
@@ -153,7 +177,7 @@ impl TestContext {
         };
         image_processor::processor_with(
             &config,
-            self.pool.clone(),
+            self.pool_as(PROCESSOR),
             &self.clients_as("image-processor"),
         )
     }
@@ -164,7 +188,7 @@ impl TestContext {
         policy: shared::retention::Policy,
     ) -> retention::RetentionConfig {
         retention::RetentionConfig {
-            common: self.common(),
+            common: Common { db: self.db_as(RETENTION), ..self.common() },
             policy,
             operator: Default::default(),
             replica: self.replica.clone(),
@@ -175,7 +199,7 @@ impl TestContext {
     pub fn retention(&self, policy: shared::retention::Policy) -> retention::Retention {
         retention::retention_with(
             &self.retention_config(policy),
-            self.pool.clone(),
+            self.pool_as(RETENTION),
             &self.clients_as("retention"),
         )
     }
@@ -312,6 +336,6 @@ pub fn closed_port() -> u16 {
 }
 
 /// The first column of every row of `sql`, as text.
-pub async fn strings(client: &deadpool_postgres::Object, sql: &str) -> Vec<String> {
+pub async fn strings(client: &impl deadpool_postgres::GenericClient, sql: &str) -> Vec<String> {
     client.query(sql, &[]).await.unwrap().iter().map(|r| r.get(0)).collect()
 }

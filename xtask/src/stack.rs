@@ -19,6 +19,10 @@ pub const PREFIX: &str = "copper-gallery";
 pub const REGION: &str = "eu-west-1";
 pub const DR_REGION: &str = "eu-central-1";
 
+/// The database login of each function (shared/migrations/V8__api_v1_1.sql).
+pub const FUNCTION_ROLES: [&str; 4] =
+    ["gallery_api", "gallery_processor", "gallery_retention", "gallery_backup_records"];
+
 pub struct Stack {
     pub dir: PathBuf,
     pub pg_port: u16,
@@ -254,11 +258,22 @@ impl Stack {
             "postgres",
             &format!(
                 "CREATE ROLE gallery_owner LOGIN CREATEDB CREATEROLE PASSWORD '{}'; \
-                 CREATE ROLE gallery_app LOGIN PASSWORD '{}'; GRANT gallery_app TO gallery_owner WITH ADMIN OPTION; \
                  CREATE ROLE gallery_backup LOGIN PASSWORD '{}'; GRANT gallery_backup TO gallery_owner WITH ADMIN OPTION;",
-                self.owner_password, self.app_password, self.backup_password
+                self.owner_password, self.backup_password
             ),
         )?;
+        // One login per function (the migrations grant each what its code
+        // runs). Locally they share one random password; in AWS each has its
+        // own secret.
+        for role in FUNCTION_ROLES {
+            self.psql(
+                "postgres",
+                &format!(
+                    "CREATE ROLE {role} LOGIN PASSWORD '{}'; GRANT {role} TO gallery_owner WITH ADMIN OPTION;",
+                    self.app_password
+                ),
+            )?;
+        }
         Ok(())
     }
 
@@ -287,8 +302,17 @@ impl Stack {
             v("DATABASE_HOST", "localhost".into()),
             v("DATABASE_PORT", self.pg_port.to_string()),
             v("DATABASE_NAME", database.into()),
-            v("DATABASE_USER", "gallery_app".into()),
+            // The API's login; every function's own is `DATABASE_<FUNCTION>_USER`.
+            v("DATABASE_USER", "gallery_api".into()),
             v("DATABASE_PASSWORD", self.app_password.clone()),
+            v("DATABASE_API_USER", "gallery_api".into()),
+            v("DATABASE_API_PASSWORD", self.app_password.clone()),
+            v("DATABASE_PROCESSOR_USER", "gallery_processor".into()),
+            v("DATABASE_PROCESSOR_PASSWORD", self.app_password.clone()),
+            v("DATABASE_RETENTION_USER", "gallery_retention".into()),
+            v("DATABASE_RETENTION_PASSWORD", self.app_password.clone()),
+            v("DATABASE_BACKUP_RECORDS_USER", "gallery_backup_records".into()),
+            v("DATABASE_BACKUP_RECORDS_PASSWORD", self.app_password.clone()),
             v("DATABASE_CA_BUNDLE", self.ca_file.display().to_string()),
             v("DATABASE_OWNER_USER", "gallery_owner".into()),
             v("DATABASE_OWNER_PASSWORD", self.owner_password.clone()),

@@ -45,6 +45,9 @@ pub struct ManagedImage {
     pub failure_reason: Option<String>,
     /// SHA-256 of the uploaded original, once processed.
     pub content_sha256: Option<String>,
+    /// What the image shows, for visitors who cannot see it; every image needs
+    /// one before its work is published.
+    pub alt_text: Option<String>,
     pub updated_at: DateTime<Utc>,
     /// Short-lived URLs of every rendition, for the artist's eyes only.
     pub preview: String,
@@ -72,6 +75,9 @@ pub struct Preview {
 #[derive(Serialize, ToSchema)]
 pub struct PublicImage {
     pub id: Uuid,
+    /// What the image shows (the `alt` of an `<img>`); absent only on works
+    /// published before alt text was required.
+    pub alt: Option<String>,
     pub renditions: Vec<PublicRendition>,
 }
 
@@ -173,7 +179,11 @@ impl Media<'_> {
     }
 
     pub fn image(&self, image: &Image) -> PublicImage {
-        PublicImage { id: image.id, renditions: self.renditions(&image.renditions) }
+        PublicImage {
+            id: image.id,
+            alt: image.alt_text.clone(),
+            renditions: self.renditions(&image.renditions),
+        }
     }
 
     pub fn managed(&self, image: Image) -> ManagedImage {
@@ -199,6 +209,7 @@ impl Media<'_> {
                 .collect(),
             failure_reason: image.failure_reason,
             content_sha256: image.content_sha256,
+            alt_text: image.alt_text,
             updated_at: image.updated_at,
         }
     }
@@ -212,9 +223,11 @@ impl Media<'_> {
             medium: c.medium,
             year: c.year,
             published_at: c.published_at,
-            image: c
-                .primary_image
-                .map(|(id, r)| PublicImage { id, renditions: self.renditions(&r) }),
+            image: c.primary_image.map(|(id, r, alt)| PublicImage {
+                id,
+                alt,
+                renditions: self.renditions(&r),
+            }),
             price_from: c.price_from.map(|(minor, currency)| Price {
                 minor,
                 exponent: shared::domain::currency_exponent(&currency),

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use shared::aws::keys::Keys;
 use shared::aws::storage::ObjectStore;
 use shared::aws::LazyPassword;
-use shared::config::{Common, DbConfig, Env, FromEnv, OperatorConfig, RoleConfig};
+use shared::config::{Common, DbConfig, Env, FromEnv, FunctionLogins, OperatorConfig, RoleConfig};
 use shared::db;
 use shared::operator::{Invocation, OperatorRequest, OperatorResponse, OperatorTask, TaskOwner};
 use shared::runner::{
@@ -28,6 +28,8 @@ pub struct BackupConfig {
     pub owner: RoleConfig,
     /// The read-only role the daily snapshot is taken with.
     pub snapshot: RoleConfig,
+    /// The other functions' logins, which migrating gives their passwords.
+    pub function_logins: FunctionLogins,
     pub operator: OperatorConfig,
     /// The multi-Region backups key (its replica in the recovery region).
     pub backup_key_id: String,
@@ -38,9 +40,10 @@ impl FromEnv for BackupConfig {
         let common = Common::read(env);
         let owner = RoleConfig::owner(env);
         let snapshot = RoleConfig::backup(env);
+        let function_logins = FunctionLogins::read(env);
         let operator = OperatorConfig::read(env);
         let backup_key_id = env.required("GALLERY_BACKUP_KMS_KEY_ID");
-        Self { common, owner, snapshot, operator, backup_key_id }
+        Self { common, owner, snapshot, function_logins, operator, backup_key_id }
     }
 }
 
@@ -50,7 +53,7 @@ pub struct BackupDeps {
     pub verifier: Verifier,
 }
 
-/// Only the application role's password is read at cold start (the pool);
+/// Only the function's own role's password is read at cold start (the pool);
 /// the snapshot role's and the owner's are read when a task needs them, so
 /// a new deployment starts (and migrates) before the backup role's secret
 /// holds a value.
@@ -73,10 +76,13 @@ pub fn service_with(
         pool,
         snapshot: login(&config.snapshot.user, &config.snapshot.password),
         owner: login(&config.owner.user, &config.owner.password),
-        logins: vec![
+        logins: [
             login(&config.common.db.user, &config.common.db.password),
             login(&config.snapshot.user, &config.snapshot.password),
-        ],
+        ]
+        .into_iter()
+        .chain(config.function_logins.all().map(|r| login(&r.user, &r.password)))
+        .collect(),
         store: ObjectStore::new(clients, &config.backup_key_id),
         keys: Keys::new(clients.kms.clone()),
         bucket: config.common.storage.backups_bucket.clone(),

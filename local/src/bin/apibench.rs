@@ -125,7 +125,7 @@ async fn main() -> Result<()> {
                     direct.batch_execute("BEGIN").await?;
                     let e = db::edition_by_id(&direct, edition).await?.context("edition")?;
                     db::artwork_with_deleted(&direct, e.artwork_id, false).await?;
-                    db::record_sale(&direct, edition, 1).await?;
+                    db::record_sale(&direct, edition, 1, None).await?;
                     let entry = db::AuditEntry {
                         actor: "bench",
                         action: "edition.sale",

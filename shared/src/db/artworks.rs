@@ -7,7 +7,10 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::DbError;
-use crate::domain::{Artwork, ArtworkFields, ArtworkStatus, Cursor, Readiness, RenditionRecord};
+use crate::domain::{
+    Artwork, ArtworkFields, ArtworkStatus, Cursor, PageCursor, Readiness, RenditionRecord, Sort,
+    SortKey,
+};
 
 const ARTWORK_COLUMNS: &str = "a.id, a.artist_id, ar.name AS artist_name, a.title, a.slug, a.description, a.medium, \
      a.year, a.width_mm, a.height_mm, a.status, a.published_at, a.deleted_at, a.created_at, a.updated_at";
@@ -109,11 +112,16 @@ pub async fn readiness(db: &impl GenericClient, id: Uuid) -> Result<Readiness, D
     let row = db
         .query_one(
             "SELECT (SELECT count(*) FROM images WHERE artwork_id = $1 AND status = 'ready' AND deleted_at IS NULL), \
-                    (SELECT count(*) FROM print_editions WHERE artwork_id = $1 AND retired_at IS NULL AND sold_count < edition_size)",
+                    (SELECT count(*) FROM print_editions WHERE artwork_id = $1 AND retired_at IS NULL AND sold_count < edition_size), \
+                    (SELECT count(*) FROM images WHERE artwork_id = $1 AND status <> 'failed' AND deleted_at IS NULL AND alt_text IS NULL)",
             &[&id],
         )
         .await?;
-    Ok(Readiness { ready_images: row.try_get(0)?, live_editions: row.try_get(1)? })
+    Ok(Readiness {
+        ready_images: row.try_get(0)?,
+        live_editions: row.try_get(1)?,
+        undescribed_images: row.try_get(2)?,
+    })
 }
 
 /// Soft delete: the row stays for the grace period, hidden from every read.
@@ -128,7 +136,9 @@ pub async fn slug_taken(
     slug: &str,
     except: Option<Uuid>,
 ) -> Result<bool, DbError> {
-    let sql = "SELECT EXISTS (SELECT 1 FROM artworks WHERE slug = $1 AND deleted_at IS NULL AND ($2::uuid IS NULL OR id <> $2))";
+    // A slug another work retired stays its own: shared links must not change hands.
+    let sql = "SELECT EXISTS (SELECT 1 FROM artworks WHERE slug = $1 AND deleted_at IS NULL AND ($2::uuid IS NULL OR id <> $2)) \
+                   OR EXISTS (SELECT 1 FROM artwork_slugs WHERE slug = $1 AND ($2::uuid IS NULL OR artwork_id <> $2))";
     Ok(db.query_one(sql, &[&slug, &except]).await?.try_get(0)?)
 }
 
@@ -152,7 +162,7 @@ pub async fn set_artwork_slug(
 
 /// Filters of the public list. All optional; `available` keeps only works
 /// with an edition that still has prints for sale.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct GalleryFilter {
     pub artist: Option<Uuid>,
     pub medium: Option<String>,
@@ -162,6 +172,26 @@ pub struct GalleryFilter {
     pub price_max: Option<i64>,
     pub currency: Option<String>,
     pub available: bool,
+    /// Words to search for (`websearch_to_tsquery` syntax: "quoted phrases", -not, or).
+    pub search: Option<String>,
+    pub sort: Sort,
+}
+
+impl Default for GalleryFilter {
+    fn default() -> Self {
+        Self {
+            artist: None,
+            medium: None,
+            year_min: None,
+            year_max: None,
+            price_min: None,
+            price_max: None,
+            currency: None,
+            available: false,
+            search: None,
+            sort: Sort::Newest,
+        }
+    }
 }
 
 /// One work in the public list: what a gallery card shows.
@@ -175,26 +205,48 @@ pub struct GalleryCard {
     pub medium: Option<String>,
     pub year: Option<i32>,
     pub published_at: DateTime<Utc>,
-    /// The primary image's renditions, when it is ready.
-    pub primary_image: Option<(Uuid, Vec<RenditionRecord>)>,
+    /// The primary image's renditions and alt text, when it is ready.
+    pub primary_image: Option<(Uuid, Vec<RenditionRecord>, Option<String>)>,
     /// The cheapest edition still on sale.
     pub price_from: Option<(i64, String)>,
+    /// Where the next page starts if this is the page's last card.
+    pub key: SortKey,
 }
 
-/// The public list, newest publication first, keyset-paginated on `(published_at, id)`.
+/// The sort key's SQL, its type (the cursor's text is cast to it), and the
+/// filter it implies. Unknown years sort last in both directions.
+fn sort_sql(sort: Sort) -> (&'static str, &'static str) {
+    match sort {
+        Sort::Newest => ("a.published_at", "timestamptz"),
+        Sort::PriceAsc | Sort::PriceDesc => ("price.price_minor", "bigint"),
+        Sort::YearDesc => ("coalesce(a.year, 0)::bigint", "bigint"),
+        Sort::YearAsc => ("coalesce(a.year, 10000)::bigint", "bigint"),
+        Sort::Title => ("lower(a.title)", "text"),
+        Sort::Relevance => ("ts_rank_cd(a.search, tsq.query)::float8", "float8"),
+    }
+}
+
+/// A page of the public list in `filter.sort` order, keyset-paginated on
+/// `(sort key, id)`. Callers have checked the filter (a price order has a
+/// currency, relevance a search).
 pub async fn gallery_page(
     db: &impl GenericClient,
     filter: &GalleryFilter,
-    after: Option<Cursor>,
+    after: Option<&PageCursor>,
     limit: i64,
 ) -> Result<Vec<GalleryCard>, DbError> {
     let price_filtered =
         filter.price_min.is_some() || filter.price_max.is_some() || filter.currency.is_some();
+    let (key, key_type) = sort_sql(filter.sort);
+    let (cmp, dir) = if filter.sort.descending() { ("<", "DESC") } else { (">", "ASC") };
     let sql = format!(
-        "SELECT a.id, a.slug, a.title, a.artist_id, ar.name AS artist_name, a.medium, a.year, a.published_at, \
-                img.id AS image_id, img.renditions, price.price_minor, price.currency \
+        "SELECT * FROM ( \
+         SELECT a.id, a.slug, a.title, a.artist_id, ar.name AS artist_name, a.medium, a.year, a.published_at, \
+                img.id AS image_id, img.renditions, img.alt_text, price.price_minor, price.currency, \
+                {key} AS sort_key \
            FROM artworks a JOIN artists ar ON ar.id = a.artist_id \
-           LEFT JOIN LATERAL (SELECT i.id, i.renditions FROM images i \
+           CROSS JOIN (SELECT websearch_to_tsquery('gallery_search', coalesce($13::text, '')) AS query) tsq \
+           LEFT JOIN LATERAL (SELECT i.id, i.renditions, i.alt_text FROM images i \
                                WHERE i.artwork_id = a.id AND i.status = 'ready' AND i.deleted_at IS NULL \
                                ORDER BY i.position, i.id LIMIT 1) img ON true \
            LEFT JOIN LATERAL (SELECT e.price_minor, e.currency FROM print_editions e \
@@ -204,7 +256,6 @@ pub async fn gallery_page(
                                                        ORDER BY f.created_at, f.id LIMIT 1) DESC, \
                                         e.price_minor, e.id LIMIT 1) price ON true \
           WHERE {PUBLIC} \
-            AND ($1::timestamptz IS NULL OR (a.published_at, a.id) < ($1, $2)) \
             AND ($3::uuid IS NULL OR a.artist_id = $3) \
             AND ($4::text IS NULL OR lower(a.medium) = lower($4)) \
             AND ($5::int IS NULL OR a.year >= $5) AND ($6::int IS NULL OR a.year <= $6) \
@@ -213,10 +264,15 @@ pub async fn gallery_page(
                    AND ($8::bigint IS NULL OR e.price_minor >= $8) AND ($9::bigint IS NULL OR e.price_minor <= $9) \
                    AND ($10::text IS NULL OR e.currency = $10))) \
             AND (NOT $11 OR price.price_minor IS NOT NULL) \
-          ORDER BY a.published_at DESC, a.id DESC LIMIT $12"
+            AND ($13::text IS NULL OR a.search @@ tsq.query) \
+         ) w \
+          WHERE ($1::text IS NULL OR (w.sort_key, w.id) {cmp} ($1::text::{key_type}, $2)) \
+          ORDER BY w.sort_key {dir}, w.id {dir} LIMIT $12"
     );
-    let (at, id) = (after.map(|c| c.at), after.map(|c| c.id));
-    let params: [&(dyn ToSql + Sync); 12] = [
+    let (at, id) = (after.map(|c| c.key.to_sql_text()), after.map(|c| c.id));
+    // A price order lists only works with a price in the currency.
+    let priced = filter.available || filter.sort.needs_currency();
+    let params: [&(dyn ToSql + Sync); 13] = [
         &at,
         &id,
         &filter.artist,
@@ -227,20 +283,27 @@ pub async fn gallery_page(
         &filter.price_min,
         &filter.price_max,
         &filter.currency,
-        &filter.available,
+        &priced,
         &limit,
+        &filter.search,
     ];
-    db.query(&sql, &params).await?.iter().map(card_from_row).collect()
+    db.query(&sql, &params).await?.iter().map(|r| card_from_row(r, filter.sort)).collect()
 }
 
-fn card_from_row(row: &Row) -> Result<GalleryCard, DbError> {
+fn card_from_row(row: &Row, sort: Sort) -> Result<GalleryCard, DbError> {
     let image: Option<Uuid> = row.try_get("image_id")?;
     let primary_image = match image {
-        Some(id) => Some((id, renditions(row.try_get("renditions")?)?)),
+        Some(id) => Some((id, renditions(row.try_get("renditions")?)?, row.try_get("alt_text")?)),
         None => None,
     };
     let price: Option<i64> = row.try_get("price_minor")?;
     let currency: Option<String> = row.try_get("currency")?;
+    let key = match sort {
+        Sort::Newest => SortKey::Time(row.try_get("sort_key")?),
+        Sort::Title => SortKey::Text(row.try_get("sort_key")?),
+        Sort::Relevance => SortKey::Rank(row.try_get("sort_key")?),
+        _ => SortKey::Number(row.try_get("sort_key")?),
+    };
     Ok(GalleryCard {
         id: row.try_get("id")?,
         slug: row.try_get("slug")?,
@@ -252,11 +315,25 @@ fn card_from_row(row: &Row) -> Result<GalleryCard, DbError> {
         published_at: row.try_get("published_at")?,
         primary_image,
         price_from: price.zip(currency),
+        key,
     })
 }
 
 pub(super) fn renditions(value: serde_json::Value) -> Result<Vec<RenditionRecord>, DbError> {
     serde_json::from_value(value).map_err(|e| DbError::Corrupt(format!("image renditions: {e}")))
+}
+
+/// The current slug of the public work that had `slug` when it was published
+/// (a retired slug), unless a live work holds `slug` now.
+pub async fn current_slug_of_retired(
+    db: &impl GenericClient,
+    slug: &str,
+) -> Result<Option<String>, DbError> {
+    let sql = format!(
+        "SELECT a.slug FROM artwork_slugs s JOIN artworks a ON a.id = s.artwork_id JOIN artists ar ON ar.id = a.artist_id \
+          WHERE s.slug = $1 AND {PUBLIC}"
+    );
+    Ok(db.query_opt(&sql, &[&slug]).await?.map(|r| r.try_get(0)).transpose()?)
 }
 
 /// A published artwork as the public sees it.

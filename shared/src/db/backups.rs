@@ -16,6 +16,8 @@ pub const BACKUP_TABLES: &[(&str, &str)] = &[
     ("artists", "id"),
     ("artworks", "id"),
     ("print_editions", "id"),
+    ("print_sales", "id"),
+    ("artwork_slugs", "slug"),
     ("images", "id"),
     ("api_tokens", "id"),
     ("audit_log", "id"),

@@ -5,7 +5,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::DbError;
-use crate::domain::{EditionFields, PrintEdition};
+use crate::domain::{EditionFields, PrintEdition, SaleRecord};
 
 fn edition_from_row(row: &Row) -> Result<PrintEdition, DbError> {
     Ok(PrintEdition {
@@ -17,6 +17,7 @@ fn edition_from_row(row: &Row) -> Result<PrintEdition, DbError> {
         currency_exponent: crate::domain::currency_exponent(row.try_get("currency")?),
         currency: row.try_get("currency")?,
         sold_count: row.try_get("sold_count")?,
+        highest_print: row.try_get("highest_print")?,
         retired_at: row.try_get("retired_at")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -24,7 +25,9 @@ fn edition_from_row(row: &Row) -> Result<PrintEdition, DbError> {
 }
 
 const COLUMNS: &str =
-    "id, artwork_id, edition_size, paper, price_minor, currency::text AS currency, sold_count, retired_at, created_at, updated_at";
+    "id, artwork_id, edition_size, paper, price_minor, currency::text AS currency, sold_count, retired_at, created_at, updated_at, \
+     (SELECT coalesce(max(s.print_number), 0) FROM print_sales s \
+       WHERE s.edition_id = print_editions.id AND s.voided_at IS NULL) AS highest_print";
 
 pub async fn insert_edition(
     db: &impl GenericClient,
@@ -61,8 +64,8 @@ pub async fn lock_edition(
     id: Uuid,
 ) -> Result<Option<PrintEdition>, DbError> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM print_editions e WHERE id = $1 \
-           AND EXISTS (SELECT 1 FROM artworks a WHERE a.id = e.artwork_id AND a.deleted_at IS NULL) FOR UPDATE"
+        "SELECT {COLUMNS} FROM print_editions WHERE id = $1 \
+           AND EXISTS (SELECT 1 FROM artworks a WHERE a.id = print_editions.artwork_id AND a.deleted_at IS NULL) FOR UPDATE"
     );
     db.query_opt(&sql, &[&id]).await?.as_ref().map(edition_from_row).transpose()
 }
@@ -72,8 +75,8 @@ pub async fn edition_by_id(
     id: Uuid,
 ) -> Result<Option<PrintEdition>, DbError> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM print_editions e WHERE id = $1 \
-           AND EXISTS (SELECT 1 FROM artworks a WHERE a.id = e.artwork_id AND a.deleted_at IS NULL)"
+        "SELECT {COLUMNS} FROM print_editions WHERE id = $1 \
+           AND EXISTS (SELECT 1 FROM artworks a WHERE a.id = print_editions.artwork_id AND a.deleted_at IS NULL)"
     );
     db.query_opt(&sql, &[&id]).await?.as_ref().map(edition_from_row).transpose()
 }
@@ -97,18 +100,105 @@ pub async fn retire_edition(db: &impl GenericClient, id: Uuid) -> Result<PrintEd
     edition_from_row(&db.query_one(&sql, &[&id]).await?)
 }
 
-/// Records `count` sales if that many prints are left and the edition is on
-/// sale; `None` otherwise. One statement, so concurrent sales of the last
-/// print serialise on the row and exactly one wins (the schema's CHECK is the
-/// second line of defence).
+/// Records `count` prints sold if that many are left and the edition is on
+/// sale; `None` otherwise. The first statement serialises concurrent sales on
+/// the edition's row, so exactly one of them sells the last print; the second,
+/// a new statement and so a new snapshot, sees every sale committed before it
+/// and numbers the prints from the lowest free number. Each print keeps the
+/// price of the moment.
 pub async fn record_sale(
     db: &impl GenericClient,
     edition_id: Uuid,
     count: i32,
-) -> Result<Option<PrintEdition>, DbError> {
+    external_ref: Option<&str>,
+) -> Result<Option<(PrintEdition, Vec<SaleRecord>)>, DbError> {
+    let sold = db
+        .execute(
+            "UPDATE print_editions SET sold_count = sold_count + $2, updated_at = now() \
+             WHERE id = $1 AND retired_at IS NULL AND sold_count + $2 <= edition_size",
+            &[&edition_id, &count],
+        )
+        .await?;
+    if sold == 0 {
+        return Ok(None);
+    }
     let sql = format!(
-        "UPDATE print_editions SET sold_count = sold_count + $2, updated_at = now() \
-         WHERE id = $1 AND retired_at IS NULL AND sold_count + $2 <= edition_size RETURNING {COLUMNS}"
+        "INSERT INTO print_sales (id, edition_id, print_number, price_minor, currency, external_ref) \
+         SELECT gen_random_uuid(), e.id, n, e.price_minor, e.currency, $3 \
+           FROM print_editions e, generate_series(1, e.edition_size) n \
+          WHERE e.id = $1 AND NOT EXISTS (SELECT 1 FROM print_sales s WHERE s.edition_id = e.id \
+                                             AND s.print_number = n AND s.voided_at IS NULL) \
+          ORDER BY n LIMIT $2 RETURNING {SALE_COLUMNS}"
     );
-    db.query_opt(&sql, &[&edition_id, &count]).await?.as_ref().map(edition_from_row).transpose()
+    let mut sales: Vec<SaleRecord> = db
+        .query(&sql, &[&edition_id, &i64::from(count), &external_ref])
+        .await?
+        .iter()
+        .map(sale_from_row)
+        .collect::<Result<_, _>>()?;
+    sales.sort_by_key(|s| s.print_number);
+    let edition = edition_by_id(db, edition_id)
+        .await?
+        .ok_or(DbError::Corrupt("an edition vanished while its sale was recorded".into()))?;
+    Ok(Some((edition, sales)))
+}
+
+const SALE_COLUMNS: &str =
+    "id, edition_id, print_number, price_minor, currency::text AS currency, external_ref, \
+     sold_at, voided_at, void_reason";
+
+fn sale_from_row(row: &Row) -> Result<SaleRecord, DbError> {
+    let currency: String = row.try_get("currency")?;
+    Ok(SaleRecord {
+        id: row.try_get("id")?,
+        edition_id: row.try_get("edition_id")?,
+        print_number: row.try_get("print_number")?,
+        price_minor: row.try_get("price_minor")?,
+        currency_exponent: crate::domain::currency_exponent(&currency),
+        currency,
+        external_ref: row.try_get("external_ref")?,
+        sold_at: row.try_get("sold_at")?,
+        voided_at: row.try_get("voided_at")?,
+        void_reason: row.try_get("void_reason")?,
+    })
+}
+
+/// Every sale of an edition, voided ones included, by print number then time.
+pub async fn sales_of(
+    db: &impl GenericClient,
+    edition_id: Uuid,
+) -> Result<Vec<SaleRecord>, DbError> {
+    let sql = format!(
+        "SELECT {SALE_COLUMNS} FROM print_sales WHERE edition_id = $1 ORDER BY print_number, sold_at, id"
+    );
+    db.query(&sql, &[&edition_id]).await?.iter().map(sale_from_row).collect()
+}
+
+pub async fn sale_by_id(db: &impl GenericClient, id: Uuid) -> Result<Option<SaleRecord>, DbError> {
+    let sql = format!("SELECT {SALE_COLUMNS} FROM print_sales WHERE id = $1");
+    db.query_opt(&sql, &[&id]).await?.as_ref().map(sale_from_row).transpose()
+}
+
+/// Voids a live sale and gives its print back to the edition. Callers hold
+/// the edition's lock; `None` when the sale was already voided.
+pub async fn void_sale(
+    db: &impl GenericClient,
+    id: Uuid,
+    reason: &str,
+) -> Result<Option<SaleRecord>, DbError> {
+    let sql = format!(
+        "UPDATE print_sales SET voided_at = now(), void_reason = $2 WHERE id = $1 AND voided_at IS NULL \
+         RETURNING {SALE_COLUMNS}"
+    );
+    let Some(sale) =
+        db.query_opt(&sql, &[&id, &reason]).await?.as_ref().map(sale_from_row).transpose()?
+    else {
+        return Ok(None);
+    };
+    db.execute(
+        "UPDATE print_editions SET sold_count = sold_count - 1, updated_at = now() WHERE id = $1",
+        &[&sale.edition_id],
+    )
+    .await?;
+    Ok(Some(sale))
 }

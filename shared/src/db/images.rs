@@ -20,6 +20,7 @@ fn image_from_row(row: &Row) -> Result<Image, DbError> {
             .map_err(|e| DbError::Corrupt(format!("image renditions: {e}")))?,
         failure_reason: row.try_get("failure_reason")?,
         content_sha256: row.try_get("content_sha256")?,
+        alt_text: row.try_get("alt_text")?,
         // Unknown (after a restore, until the next settle) is shown as private:
         // no public URL is handed out for a tag nobody has checked.
         edge_visibility: super::media::visibility(row.try_get("edge_visibility")?)?
@@ -34,16 +35,31 @@ pub async fn insert_image(
     id: Uuid,
     artwork_id: Uuid,
     original_key: &str,
+    alt_text: Option<&str>,
 ) -> Result<Image, DbError> {
     let row = db
         .query_one(
-            "INSERT INTO images (id, artwork_id, original_key, position) \
-             VALUES ($1, $2, $3, (SELECT COALESCE(max(position) + 1, 0) FROM images WHERE artwork_id = $2 AND deleted_at IS NULL)) \
+            "INSERT INTO images (id, artwork_id, original_key, alt_text, position) \
+             VALUES ($1, $2, $3, $4, (SELECT COALESCE(max(position) + 1, 0) FROM images WHERE artwork_id = $2 AND deleted_at IS NULL)) \
              RETURNING *",
-            &[&id, &artwork_id, &original_key],
+            &[&id, &artwork_id, &original_key, &alt_text],
         )
         .await?;
     image_from_row(&row)
+}
+
+/// Describes an image for visitors who cannot see it.
+pub async fn set_alt_text(
+    db: &impl GenericClient,
+    id: Uuid,
+    alt_text: &str,
+) -> Result<(), DbError> {
+    db.execute(
+        "UPDATE images SET alt_text = $2, updated_at = now() WHERE id = $1",
+        &[&id, &alt_text],
+    )
+    .await?;
+    Ok(())
 }
 
 /// An image not removed by its artist.

@@ -255,11 +255,14 @@ impl Transition {
     }
 }
 
-/// What publishing needs: something to show and something to sell.
+/// What publishing needs: something to show, something to sell, and a
+/// description of every image for visitors who cannot see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Readiness {
     pub ready_images: i64,
     pub live_editions: i64,
+    /// Live images (not failed) without alt text.
+    pub undescribed_images: i64,
 }
 
 /// The publication state machine.
@@ -294,6 +297,9 @@ pub fn transition(
         }
         if readiness.live_editions == 0 {
             missing.push("an edition on sale");
+        }
+        if readiness.undescribed_images > 0 {
+            missing.push("alt text on every image");
         }
         if !missing.is_empty() {
             return Err(format!("publishing needs {}", missing.join(" and ")));
@@ -419,12 +425,17 @@ pub struct EditionPatch {
 }
 
 impl EditionPatch {
+    /// `sold` is the highest print number sold (0 before any sale): the
+    /// edition never shrinks below a print that exists.
     pub fn apply(&self, current: &EditionFields, sold: i32) -> Result<EditionFields, Vec<Invalid>> {
         let mut p = Problems::default();
         let edition_size = self.edition_size.unwrap_or(current.edition_size);
         check_size(&mut p, edition_size);
         if edition_size < sold {
-            p.push("edition_size", format!("must be at least the {sold} prints already sold"));
+            p.push(
+                "edition_size",
+                format!("must be at least {sold}, the highest print number sold"),
+            );
         } else if edition_size != current.edition_size && sold > 0 {
             match &self.correction_reason {
                 Some(reason) => {
@@ -455,15 +466,35 @@ impl EditionPatch {
     }
 }
 
-/// Prints sold in one sale.
+/// Prints sold in one sale. The gallery keeps no buyer data.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Sale {
-    /// 1 to 1,000; defaults to 1.
+    /// 1 to 1,000; defaults to 1. Each print gets the lowest free number.
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000))]
     #[serde(default = "one")]
     pub count: i32,
+    /// The shop's order reference (1 to 200 characters, one line), so a sale
+    /// can be matched with its order. Never a buyer's name or address.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
+    pub external_ref: Option<String>,
+}
+
+/// Why a recorded sale is voided (a mistake, a returned print).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SaleVoid {
+    /// 1 to 500 characters, one line; kept with the sale and in the audit log.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 500))]
+    pub reason: String,
+}
+
+impl SaleVoid {
+    pub fn validate(&self) -> Result<String, Vec<Invalid>> {
+        text::text("reason", &self.reason, 1, 500, Lines::One).map_err(|e| vec![e])
+    }
 }
 
 fn one() -> i32 {
@@ -471,12 +502,17 @@ fn one() -> i32 {
 }
 
 impl Sale {
-    pub fn validate(&self) -> Result<i32, Vec<Invalid>> {
+    /// The count and the order reference.
+    pub fn validate(&self) -> Result<(i32, Option<String>), Vec<Invalid>> {
         let mut p = Problems::default();
         if !(1..=1000).contains(&self.count) {
             p.push("count", "must be 1 to 1000");
         }
-        p.finish(|| self.count)
+        let external_ref = match &self.external_ref {
+            Some(r) => p.check(text::text("external_ref", r, 1, 200, Lines::One)),
+            None => None,
+        };
+        p.finish(|| (self.count, external_ref))
     }
 }
 
@@ -629,7 +665,7 @@ mod tests {
     #[test]
     fn the_state_machine() {
         use ArtworkStatus::*;
-        let ready = Readiness { ready_images: 1, live_editions: 1 };
+        let ready = Readiness { ready_images: 1, live_editions: 1, undescribed_images: 0 };
         assert_eq!(transition(Draft, Transition::Publish, ready), Ok(Published));
         assert_eq!(transition(Published, Transition::Unpublish, ready), Ok(Draft));
         assert_eq!(transition(Published, Transition::Archive, ready), Ok(Archived));
@@ -639,10 +675,12 @@ mod tests {
             "archived never goes back to draft"
         );
         assert!(transition(Published, Transition::Publish, ready).is_err());
-        let e =
-            transition(Draft, Transition::Publish, Readiness { ready_images: 0, live_editions: 0 })
-                .unwrap_err();
-        assert!(e.contains("ready image") && e.contains("edition"), "{e}");
+        let none = Readiness { ready_images: 0, live_editions: 0, undescribed_images: 1 };
+        let e = transition(Draft, Transition::Publish, none).unwrap_err();
+        assert!(
+            e.contains("ready image") && e.contains("edition") && e.contains("alt text"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -677,7 +715,10 @@ mod tests {
             raised.apply(&fields, fields.edition_size).is_err(),
             "a sold-out edition stays sold out"
         );
-        assert!(Sale { count: 0 }.validate().is_err());
+        assert!(Sale { count: 0, external_ref: None }.validate().is_err());
+        let sale = Sale { count: 1, external_ref: Some("order\u{2028}42".into()) };
+        assert!(sale.validate().is_err(), "an order reference is one line");
+        assert!(SaleVoid { reason: " ".into() }.validate().is_err(), "a void says why");
     }
 
     #[test]

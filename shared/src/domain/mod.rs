@@ -9,9 +9,11 @@ use uuid::Uuid;
 
 pub mod catalog;
 pub mod fields;
+pub mod listing;
 pub mod text;
 
 pub use catalog::*;
+pub use listing::{PageCursor, Sort, SortKey};
 
 /// A rule the input broke, phrased for the person who sent it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -129,10 +131,30 @@ pub struct PrintEdition {
     /// The digits of `currency`'s minor unit (`currency_exponent`).
     pub currency_exponent: u8,
     pub sold_count: i32,
+    /// The highest number of a print sold (0 before any sale): the size never
+    /// goes below it.
+    pub highest_print: i32,
     /// Set once the edition is no longer sold.
     pub retired_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// One print sold: its number in the edition (7 of 50), the price it sold at,
+/// and the shop's order reference. A voided sale stays on record with its reason.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SaleRecord {
+    pub id: Uuid,
+    pub edition_id: Uuid,
+    pub print_number: i32,
+    pub price_minor: i64,
+    pub currency: String,
+    pub currency_exponent: u8,
+    pub external_ref: Option<String>,
+    pub sold_at: DateTime<Utc>,
+    pub voided_at: Option<DateTime<Utc>>,
+    pub void_reason: Option<String>,
 }
 
 impl PrintEdition {
@@ -181,6 +203,8 @@ pub struct Image {
     pub renditions: Vec<RenditionRecord>,
     pub failure_reason: Option<String>,
     pub content_sha256: Option<String>,
+    /// What the image shows, for visitors who cannot see it.
+    pub alt_text: Option<String>,
     /// Whether the edge serves its renditions now (the tag they carry).
     pub edge_visibility: Visibility,
     pub updated_at: DateTime<Utc>,

@@ -249,6 +249,7 @@ async fn every_write_refuses_every_class_of_bad_request_and_writes_nothing() {
         ctx.token_for(owner.artist, chrono::Utc::now() + chrono::Duration::hours(1)).await;
     gallery.expect(200, Req::get("/v1/me").token(&owner.token)).await;
     gallery.expect(200, Req::get("/v1/admin/artists").token(&admin)).await;
+    let sale = super::matrix::sold_print(&gallery, &owner).await;
     let client = ctx.pool.get().await.unwrap();
     let before = snapshot(&client).await;
     let mut checked = 0;
@@ -257,7 +258,7 @@ async fn every_write_refuses_every_class_of_bad_request_and_writes_nothing() {
             continue;
         }
         let token = if template.starts_with("/v1/admin") { &admin } else { &owner.token };
-        let path = super::matrix::fill_with(&template, &owner, owner.artist, token_id);
+        let path = super::matrix::fill_with(&template, &owner, owner.artist, token_id, &sale);
         let base = || Req::new(&method, &path).token(token);
         let conditional =
             op["parameters"].as_array().is_some_and(|p| p.iter().any(|p| p["name"] == "If-Match"));

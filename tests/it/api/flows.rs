@@ -52,7 +52,7 @@ async fn an_artist_goes_from_draft_to_a_public_page_whose_images_load() {
             201,
             Req::new("POST", &format!("/v1/manage/artworks/{id}/images"))
                 .token(&token)
-                .json(&json!({ "file_name": "plate.png" })),
+                .json(&json!({ "file_name": "plate.png", "alt_text": "A copper plate print" })),
         )
         .await;
     let image_id = upload.body["image"]["id"].as_str().unwrap().to_owned();
@@ -506,7 +506,9 @@ async fn images_are_ordered_and_removed_and_editions_retired() {
     let second = gallery
         .expect(
             201,
-            Req::new("POST", &images).token(&work.token).json(&json!({ "file_name": "b.jpg" })),
+            Req::new("POST", &images)
+                .token(&work.token)
+                .json(&json!({ "file_name": "b.jpg", "alt_text": "A second view" })),
         )
         .await
         .body["image"]["id"]
@@ -759,7 +761,7 @@ async fn concurrent_image_writes_with_one_etag_have_one_winner() {
     let images = format!("/v1/manage/artworks/{}/images", work.artwork);
     let mut added = Vec::new();
     for name in ["b.jpg", "c.jpg"] {
-        let body = json!({ "file_name": name });
+        let body = json!({ "file_name": name, "alt_text": "A print" });
         let reply =
             gallery.expect(201, Req::new("POST", &images).token(&work.token).json(&body)).await;
         let id = reply.body["image"]["id"].as_str().unwrap().to_owned();
@@ -789,7 +791,7 @@ async fn concurrent_image_writes_with_one_etag_have_one_winner() {
     let mut statuses = [a.status, b.status];
     statuses.sort_unstable();
     assert_eq!(statuses, [200, 412], "{a:?} {b:?}");
-    assert_eq!(audited("image.reorder").await, 1);
+    assert_eq!(audited("image.update").await, 1);
 
     let etag = gallery.expect(200, Req::get(&uri).token(&work.token)).await.etag();
     let delete = || Req::new("DELETE", &uri).token(&work.token).if_match(&etag);

@@ -30,9 +30,12 @@ pub(super) fn valid_body(method: &str, template: &str) -> Option<Value> {
         ("POST", "/v1/manage/artworks/{id}/editions") => {
             json!({ "edition_size": 5, "paper": "Rag", "price_minor": 1, "currency": "EUR" })
         }
-        ("POST", "/v1/manage/artworks/{id}/images") => json!({ "file_name": "x.jpg" }),
+        ("POST", "/v1/manage/artworks/{id}/images") => {
+            json!({ "file_name": "x.jpg", "alt_text": "A print" })
+        }
         ("PATCH", "/v1/manage/editions/{id}") => json!({ "paper": "Other" }),
         ("POST", "/v1/manage/editions/{id}/sales") => json!({ "count": 1 }),
+        ("POST", "/v1/manage/sales/{id}/void") => json!({ "reason": "recorded twice" }),
         ("PATCH", "/v1/manage/images/{id}") => json!({ "position": 0 }),
         ("POST", "/v1/admin/artists") => json!({ "name": "New", "email": "new@copper.example" }),
         ("PATCH", "/v1/admin/artists/{id}") => json!({ "name": "Renamed" }),
@@ -79,6 +82,7 @@ async fn every_protected_operation_refuses_every_wrong_caller_and_changes_nothin
         gallery.expect(200, Req::get("/v1/me").token(token)).await;
     }
     gallery.expect(200, Req::get("/v1/admin/artists").token(&admin)).await;
+    let sale = sold_print(&gallery, &owner).await;
     let before = snapshot(&client).await;
     let last_entry: i64 =
         client.query_one("SELECT coalesce(max(id), 0) FROM audit_log", &[]).await.unwrap().get(0);
@@ -103,7 +107,7 @@ async fn every_protected_operation_refuses_every_wrong_caller_and_changes_nothin
         }
         let path = match template.strip_prefix("/v1/admin/erasures/") {
             Some(_) => template.replace("{id}", &erasure.id.to_string()),
-            None => fill_with(&template, &owner, owner.artist, expired_id),
+            None => fill_with(&template, &owner, owner.artist, expired_id, &sale),
         };
         let admin_route = template.starts_with("/v1/admin");
         let own_route = template.starts_with("/v1/me");
@@ -175,13 +179,39 @@ async fn every_protected_operation_refuses_every_wrong_caller_and_changes_nothin
     assert!(!entries.is_empty(), "the admin's reads of emails are audited");
 }
 
+/// A print of the owner's work sold from a second edition (the first keeps
+/// all its prints): the sale the `/v1/manage/sales/{id}` routes act on.
+pub(super) async fn sold_print(gallery: &Gallery, owner: &super::Published) -> String {
+    let spare = gallery
+        .expect(
+            201,
+            Req::new("POST", &format!("/v1/manage/artworks/{}/editions", owner.artwork))
+                .token(&owner.token)
+                .json(&json!({ "edition_size": 10, "paper": "Kozo", "price_minor": 90000, "currency": "EUR" })),
+        )
+        .await
+        .id();
+    let sold = gallery
+        .expect(
+            200,
+            Req::new("POST", &format!("/v1/manage/editions/{spare}/sales"))
+                .token(&owner.token)
+                .json(&json!({})),
+        )
+        .await;
+    sold.body["sales"][0]["id"].as_str().unwrap().to_owned()
+}
+
 pub(super) fn fill_with(
     template: &str,
     owner: &super::Published,
     artist: uuid::Uuid,
     token: uuid::Uuid,
+    sale: &str,
 ) -> String {
-    let id = if template.starts_with("/v1/manage/artworks/") {
+    let id = if template.starts_with("/v1/manage/sales/") {
+        sale.to_owned()
+    } else if template.starts_with("/v1/manage/artworks/") {
         owner.artwork.clone()
     } else if template.starts_with("/v1/manage/editions/") {
         owner.edition.clone()

@@ -169,7 +169,7 @@ async fn a_guessed_draft_key_never_answers_200() {
             201,
             Req::new("POST", &format!("/v1/manage/artworks/{artwork}/images"))
                 .token(&token)
-                .json(&json!({ "file_name": "u.jpg" })),
+                .json(&json!({ "file_name": "u.jpg", "alt_text": "A print" })),
         )
         .await;
     let image = upload.body["image"]["id"].as_str().unwrap().to_owned();
@@ -492,7 +492,7 @@ async fn a_new_image_of_a_published_work_goes_public_with_the_processors_one_con
             201,
             Req::new("POST", &format!("/v1/manage/artworks/{}/images", p.artwork))
                 .token(&p.token)
-                .json(&json!({ "file_name": "b.png" })),
+                .json(&json!({ "file_name": "b.png", "alt_text": "A print" })),
         )
         .await;
     let image = slot.body["image"]["id"].as_str().unwrap().to_owned();
@@ -510,7 +510,7 @@ async fn a_new_image_of_a_published_work_goes_public_with_the_processors_one_con
 
     // As deployed: DATABASE_POOL_SIZE=1 (infra/functions.tf).
     let mut processor = ctx.processor();
-    let one = shared::config::DbConfig { pool_size: 1, ..ctx.db.clone() };
+    let one = shared::config::DbConfig { pool_size: 1, ..ctx.db_as(crate::support::PROCESSOR) };
     processor.pool = shared::db::pool(&one, &ctx.stack.app_password).unwrap();
     processor.process(&ctx.storage.originals_bucket, &key).await.unwrap();
 

@@ -2,6 +2,7 @@
 //! access control into the function URL (`cloudfront.rs`), every answer
 //! checked against the served OpenAPI document (`spec.rs`).
 
+mod catalogue;
 mod cloudfront;
 mod errors;
 mod flows;
@@ -165,6 +166,8 @@ pub async fn snapshot(client: &deadpool_postgres::Object) -> BTreeMap<&'static s
         "artists",
         "artworks",
         "print_editions",
+        "print_sales",
+        "artwork_slugs",
         "images",
         "api_tokens",
         "audit_log",
@@ -273,7 +276,7 @@ pub async fn published_with_token(
             201,
             Req::new("POST", &format!("/v1/manage/artworks/{artwork}/images"))
                 .token(token)
-                .json(&serde_json::json!({ "file_name": "p.jpg" })),
+                .json(&serde_json::json!({ "file_name": "p.jpg", "alt_text": "A test print" })),
         )
         .await;
     mark_ready(ctx, upload.body["image"]["id"].as_str().unwrap()).await;

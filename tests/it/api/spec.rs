@@ -337,3 +337,21 @@ fn validation_rules_are_in_the_schemas() {
     assert_eq!(edition["price_minor"]["maximum"].as_f64(), Some(10_000_000_000.0));
     assert_eq!(schemas["Sale"]["properties"]["count"]["maximum"].as_f64(), Some(1000.0));
 }
+
+/// `docs/openapi.json` is the document the API serves, so clients generate
+/// from the repository and every contract change shows in review. After a
+/// deliberate change: `GALLERY_WRITE_OPENAPI=1 cargo xtask test committed_document`.
+#[test]
+fn the_committed_document_is_the_served_one() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/openapi.json");
+    let served = serde_json::to_string_pretty(document()).unwrap() + "\n";
+    if std::env::var_os("GALLERY_WRITE_OPENAPI").is_some() {
+        std::fs::write(&path, &served).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == served,
+        "docs/openapi.json is not the served document: run \
+         `GALLERY_WRITE_OPENAPI=1 cargo xtask test committed_document` and review the diff"
+    );
+}

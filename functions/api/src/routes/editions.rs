@@ -5,7 +5,9 @@ use deadpool_postgres::GenericClient;
 use serde::Serialize;
 use serde_json::json;
 use shared::db;
-use shared::domain::{EditionPatch, NewEdition, Principal, PrintEdition, Sale};
+use shared::domain::{
+    EditionPatch, NewEdition, Principal, PrintEdition, Sale, SaleRecord, SaleVoid,
+};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -21,7 +23,8 @@ pub fn routes() -> OpenApiRouter<SharedState> {
         .routes(routes!(list, create))
         .routes(routes!(show, update))
         .routes(routes!(retire))
-        .routes(routes!(sell))
+        .routes(routes!(sales, sell))
+        .routes(routes!(void))
 }
 
 /// The edition `who` may manage, or 404; `lock` holds it (and so serialises sales).
@@ -107,7 +110,7 @@ async fn update(
     let w = Write::begin(&mut client, &who, &request).await?;
     let edition = managed_edition(&w.tx, &who, id, true).await?;
     if_match.check(&edition)?;
-    let fields = patch.apply(&edition.fields(), edition.sold_count)?;
+    let fields = patch.apply(&edition.fields(), edition.highest_print.max(edition.sold_count))?;
     if fields == edition.fields() {
         return Ok(axum::Json(edition).into_response());
     }
@@ -145,27 +148,56 @@ async fn retire(
     w.commit(Reply::ok(&after)?).await
 }
 
-/// Records a sale. Concurrent sales of the last print: exactly one succeeds,
-/// the others get 409. Not conditional on `If-Match` (a sale is an event, not
-/// an edit); retry safely with `Idempotency-Key`.
+/// The edition after a sale, and the prints the sale recorded.
+#[derive(Serialize, ToSchema)]
+pub struct SaleReceipt {
+    #[serde(flatten)]
+    pub edition: PrintEdition,
+    /// The prints sold by this request, with their numbers.
+    pub sales: Vec<SaleRecord>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SaleList {
+    pub sales: Vec<SaleRecord>,
+}
+
+/// Every sale of the edition, voided ones included, by print number.
+#[utoipa::path(get, path = "/v1/manage/editions/{id}/sales", tag = "artist", security(("gallery_token" = [])),
+    params(("id" = Uuid, Path)), responses((status = 200, description = "The sales", body = SaleList)))]
+async fn sales(
+    Caller { state, who, .. }: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<axum::Json<SaleList>> {
+    let client = state.client().await?;
+    let edition = managed_edition(&client, &who, id, false).await?;
+    Ok(axum::Json(SaleList { sales: db::sales_of(&client, edition.id).await? }))
+}
+
+/// Records a sale: each print gets the lowest free number and today's price.
+/// Concurrent sales of the last print: exactly one succeeds, the others get
+/// 409. Not conditional on `If-Match` (a sale is an event, not an edit); retry
+/// safely with `Idempotency-Key`.
 #[utoipa::path(post, path = "/v1/manage/editions/{id}/sales", tag = "artist", security(("gallery_token" = [])),
     request_body = Sale,
     params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key record the sale once")),
-    responses((status = 200, description = "The edition after the sale", body = PrintEdition)))]
+    responses((status = 200, description = "The edition after the sale, and the prints sold", body = SaleReceipt)))]
 async fn sell(
     Caller { state, who, request }: Caller,
     Path(id): Path<Uuid>,
     idempotency: Idempotency,
     Json(sale): Json<Sale>,
 ) -> Result<Response> {
-    let count = sale.validate()?;
+    let (count, external_ref) = sale.validate()?;
     let mut client = state.client().await?;
     let mut w = Write::begin(&mut client, &who, &request).await?;
     if let Some(replay) = w.idempotent(&idempotency).await? {
         return Ok(replay);
     }
     let edition = managed_edition(&w.tx, &who, id, false).await?;
-    let Some(after) = db::record_sale(&w.tx, edition.id, count).await? else {
+    let Some((after, sales)) =
+        db::record_sale(&w.tx, edition.id, count, external_ref.as_deref()).await?
+    else {
         let now = db::edition_by_id(&w.tx, id).await?.ok_or(ApiError::NotFound)?;
         return Err(ApiError::Conflict(match now.retired_at {
             Some(_) => "the edition is retired".into(),
@@ -176,8 +208,49 @@ async fn sell(
         "edition.sale",
         format!("edition:{id}"),
         // The price the prints sold at, as it was at the sale.
-        json!({ "count": count, "sold": after.sold_count, "price_minor": after.price_minor, "currency": after.currency }),
+        json!({
+            "count": count,
+            "sold": after.sold_count,
+            "prints": sales.iter().map(|s| s.print_number).collect::<Vec<_>>(),
+            "price_minor": after.price_minor,
+            "currency": after.currency,
+            "external_ref": external_ref,
+        }),
     )
     .await?;
-    w.commit(Reply::ok(&after)?).await
+    w.commit(Reply::ok(&SaleReceipt { edition: after, sales })?).await
+}
+
+/// Voids a sale recorded by mistake (or a returned print): the sale stays on
+/// record with the reason, and its print number is for sale again.
+#[utoipa::path(post, path = "/v1/manage/sales/{id}/void", tag = "artist", security(("gallery_token" = [])),
+    request_body = SaleVoid, params(("id" = Uuid, Path)),
+    responses((status = 200, description = "The voided sale", body = SaleRecord)))]
+async fn void(
+    Caller { state, who, request }: Caller,
+    Path(id): Path<Uuid>,
+    Json(void): Json<SaleVoid>,
+) -> Result<Response> {
+    let reason = void.validate()?;
+    let mut client = state.client().await?;
+    let w = Write::begin(&mut client, &who, &request).await?;
+    let sale = db::sale_by_id(&w.tx, id).await?.ok_or(ApiError::NotFound)?;
+    // The edition's lock orders a void with the sales it competes with.
+    managed_edition(&w.tx, &who, sale.edition_id, true).await?;
+    let voided = db::void_sale(&w.tx, id, &reason)
+        .await?
+        .ok_or_else(|| ApiError::Conflict("the sale is already voided".into()))?;
+    w.audit(
+        "edition.sale_void",
+        format!("edition:{}", sale.edition_id),
+        json!({
+            "sale": id,
+            "print_number": voided.print_number,
+            "price_minor": voided.price_minor,
+            "currency": voided.currency,
+            "reason": reason,
+        }),
+    )
+    .await?;
+    w.commit(Reply::ok(&voided)?).await
 }

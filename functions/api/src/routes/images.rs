@@ -22,7 +22,7 @@ use crate::{ApiError, SharedState};
 pub fn routes() -> OpenApiRouter<SharedState> {
     OpenApiRouter::new()
         .routes(routes!(list, request_upload))
-        .routes(routes!(show, reorder, remove))
+        .routes(routes!(show, update, remove))
         .routes(routes!(preview))
 }
 
@@ -78,6 +78,16 @@ pub struct UploadRequest {
     /// The file's type (`image/jpeg`, `image/png`, `image/webp`, `image/tiff`
     /// or `image/gif`); told from the file name when absent. The form pins it.
     content_type: Option<String>,
+    /// What the image shows, for visitors who cannot see it (1 to 1000
+    /// characters, one line). Required to add an image to a published work;
+    /// every image needs one before its work is published.
+    #[schema(min_length = 1, max_length = 1000)]
+    alt_text: Option<String>,
+}
+
+/// Alt text: one line of 1 to 1000 characters.
+fn alt_text(raw: &str) -> std::result::Result<String, domain::Invalid> {
+    domain::text::text("alt_text", raw, 1, 1000, domain::text::Lines::One)
 }
 
 /// Where and how to POST the file: a form to send as multipart/form-data, fields first, the file last.
@@ -113,12 +123,20 @@ async fn request_upload(
             .map_err(|e| vec![e])?;
     let content_type =
         domain::upload_content_type(&name, upload.content_type.as_deref()).map_err(|e| vec![e])?;
+    let alt = upload.alt_text.as_deref().map(alt_text).transpose().map_err(|e| vec![e])?;
     let mut client = state.client().await?;
     let mut w = Write::begin(&mut client, &who, &request).await?;
     if let Some(replay) = w.idempotent(&idempotency).await? {
         return Ok(replay);
     }
     let artwork = managed(&w.tx, &who, id, Deleted::No, true).await?;
+    // A published work never shows an image nobody described.
+    if artwork.status == domain::ArtworkStatus::Published && alt.is_none() {
+        return Err(ApiError::invalid(
+            "alt_text",
+            "is required to add an image to a published work",
+        ));
+    }
     let image_id = Uuid::new_v4();
     let key = domain::original_key(artwork.id, image_id, &domain::clean_file_name(&name));
     let post = state
@@ -132,7 +150,7 @@ async fn request_upload(
             &state.post_endpoint,
         )
         .await?;
-    let image = db::insert_image(&w.tx, image_id, artwork.id, &key).await?;
+    let image = db::insert_image(&w.tx, image_id, artwork.id, &key, alt.as_deref()).await?;
     w.audit("image.upload", format!("image:{image_id}"), json!({ "artwork": artwork.id })).await?;
     let fields = post.fields.into_iter().map(|(k, v)| (k, v.into())).collect();
     let body = Upload {
@@ -188,39 +206,67 @@ async fn preview(Caller { state, who, .. }: Caller, Path(id): Path<Uuid>) -> Res
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ImageOrder {
+pub struct ImagePatch {
     /// 0 makes it the primary image; past the end puts it last.
     #[schema(minimum = 0, maximum = 1000)]
-    position: i32,
+    position: Option<i32>,
+    /// What the image shows (1 to 1000 characters, one line); it can be
+    /// changed, not removed (`null` is refused).
+    #[serde(default, deserialize_with = "domain::nullable")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 1000)]
+    alt_text: Option<Option<String>>,
 }
 
-/// Moves the image to a position; 0 makes it the primary image.
+/// Moves the image (0 makes it the primary image) or changes its alt text.
 #[utoipa::path(patch, path = "/v1/manage/images/{id}", tag = "artist", security(("gallery_token" = [])),
-    request_body = ImageOrder, params(("id" = Uuid, Path), ("If-Match" = String, Header, description = IF_MATCH)),
-    responses((status = 200, description = "The image in its new place", body = ManagedImage)))]
-async fn reorder(
+    request_body = ImagePatch, params(("id" = Uuid, Path), ("If-Match" = String, Header, description = IF_MATCH)),
+    responses((status = 200, description = "The image after the change", body = ManagedImage)))]
+async fn update(
     Caller { state, who, request }: Caller,
     Path(id): Path<Uuid>,
     if_match: IfMatch,
-    Json(order): Json<ImageOrder>,
+    Json(patch): Json<ImagePatch>,
 ) -> Result<Response> {
-    if !(0..=1000).contains(&order.position) {
-        return Err(ApiError::invalid("position", "must be 0 to 1000"));
+    let mut problems = Vec::new();
+    if patch.position.is_some_and(|p| !(0..=1000).contains(&p)) {
+        problems.push(domain::Invalid { field: "position", message: "must be 0 to 1000".into() });
+    }
+    let alt = match &patch.alt_text {
+        Some(Some(raw)) => alt_text(raw).map_err(|e| problems.push(e)).ok(),
+        Some(None) => {
+            problems.push(domain::Invalid {
+                field: "alt_text",
+                message: "cannot be removed; describe the image instead".into(),
+            });
+            None
+        }
+        None => None,
+    };
+    if !problems.is_empty() {
+        return Err(ApiError::Invalid(problems));
     }
     let mut client = state.client().await?;
     let w = Write::begin(&mut client, &who, &request).await?;
     let media = Media(&state.media_base_url);
     let image = media.managed(managed_image(&w.tx, &who, id, true).await?);
     if_match.check(&image)?;
-    db::move_image(&w.tx, image.artwork_id, id, order.position).await?;
+    if let Some(position) = patch.position {
+        db::move_image(&w.tx, image.artwork_id, id, position).await?;
+    }
+    if let Some(alt) = alt.as_deref().filter(|a| image.alt_text.as_deref() != Some(*a)) {
+        db::set_alt_text(&w.tx, id, alt).await?;
+    }
     let after = media.managed(db::image_by_id(&w.tx, id).await?.ok_or(ApiError::NotFound)?);
-    if after.position == image.position {
+    if after.position == image.position && after.alt_text == image.alt_text {
         return Ok(axum::Json(image).into_response());
     }
     w.audit(
-        "image.reorder",
+        "image.update",
         format!("image:{id}"),
-        json!({ "from": image.position, "to": after.position }),
+        json!({
+            "position": [image.position, after.position],
+            "alt_text": [image.alt_text, after.alt_text],
+        }),
     )
     .await?;
     w.commit(Reply::ok(&after)?).await

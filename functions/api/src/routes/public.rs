@@ -16,6 +16,7 @@ use crate::extract::{Path, Query};
 use crate::http::PUBLIC_CACHE;
 use crate::views::{ArtistProfile, GalleryPage, Media, PublicArtwork};
 use crate::{ApiError, SharedState};
+use shared::domain::{PageCursor, Sort};
 
 pub fn routes() -> OpenApiRouter<SharedState> {
     OpenApiRouter::new()
@@ -25,6 +26,17 @@ pub fn routes() -> OpenApiRouter<SharedState> {
         .routes(routes!(artist_index))
         .routes(routes!(health))
         .routes(routes!(document))
+}
+
+/// A permanent redirect the edge may cache, like the page it leads to.
+fn moved(location: &str) -> Response {
+    let mut response = axum::http::StatusCode::MOVED_PERMANENTLY.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(PUBLIC_CACHE));
+    if let Ok(value) = HeaderValue::from_str(location) {
+        headers.insert(header::LOCATION, value);
+    }
+    response
 }
 
 /// A JSON answer the edge may cache.
@@ -55,6 +67,12 @@ pub struct GalleryQuery {
     currency: Option<String>,
     /// Only works with prints still for sale.
     available: Option<bool>,
+    /// Search title, artist name, medium and description, accents folded: words,
+    /// "quoted phrases", `-excluded`, `or`. 1 to 200 characters.
+    q: Option<String>,
+    /// The order; `relevance` (the default with `q`) needs `q`, the price orders a
+    /// `currency`. Default `newest`.
+    sort: Option<Sort>,
 }
 
 impl GalleryQuery {
@@ -96,6 +114,27 @@ impl GalleryQuery {
             ),
             None => None,
         };
+        let search = match &self.q {
+            Some(q) => Some(
+                shared::domain::text::text("q", q, 1, 200, shared::domain::text::Lines::One)
+                    .map_err(|e| vec![e])?,
+            ),
+            None => None,
+        };
+        let sort =
+            self.sort.unwrap_or(if search.is_some() { Sort::Relevance } else { Sort::Newest });
+        if sort == Sort::Relevance && search.is_none() {
+            problems.push(shared::domain::Invalid {
+                field: "sort",
+                message: "relevance needs a search (q)".into(),
+            });
+        }
+        if sort.needs_currency() && self.currency.is_none() {
+            problems.push(shared::domain::Invalid {
+                field: "currency",
+                message: "is required to sort by price".into(),
+            });
+        }
         if let Some(c) = &self.currency {
             if shared::domain::CURRENCIES.binary_search(&c.as_str()).is_err() {
                 problems.push(shared::domain::Invalid {
@@ -116,6 +155,8 @@ impl GalleryQuery {
             price_max: self.price_max,
             currency: self.currency.clone(),
             available: self.available.unwrap_or(false),
+            search,
+            sort,
         })
     }
 }
@@ -137,16 +178,19 @@ async fn gallery_page_on(
 ) -> Result<GalleryPage> {
     let filter = query.filter(artist)?;
     let limit = page_size(query.limit)?;
-    let after = cursor(query.cursor.as_deref())?;
-    let rows = db::gallery_page(client, &filter, after, limit + 1).await?;
+    let after = match query.cursor.as_deref() {
+        Some(c) => Some(PageCursor::decode("cursor", c, filter.sort).map_err(|e| vec![e])?),
+        None => None,
+    };
+    let rows = db::gallery_page(client, &filter, after.as_ref(), limit + 1).await?;
     let (rows, next_cursor) = split_page(rows, limit, |c| {
-        shared::domain::Cursor { at: c.published_at, id: c.id }.encode()
+        PageCursor { sort: filter.sort, key: c.key.clone(), id: c.id }.encode()
     });
     let media = Media(&state.media_base_url);
     Ok(GalleryPage { artworks: rows.into_iter().map(|c| media.card(c)).collect(), next_cursor })
 }
 
-/// Published artworks, newest publication first.
+/// Published artworks, newest publication first, or searched and sorted.
 #[utoipa::path(get, path = "/v1/artworks", tag = "gallery", params(GalleryQuery),
     responses((status = 200, description = "A page of published works", body = GalleryPage)))]
 async fn gallery(
@@ -156,17 +200,23 @@ async fn gallery(
     Ok(public(gallery_page(&state, &query, None).await?))
 }
 
-/// One published artwork with its editions and images.
+/// One published artwork with its editions and images. A slug the work had
+/// when it was published before answers 301 to its current one.
 #[utoipa::path(get, path = "/v1/artworks/{slug}", tag = "gallery",
     params(("slug" = String, Path, description = "The artwork's slug")),
-    responses((status = 200, description = "The artwork", body = PublicArtwork)))]
+    responses((status = 200, description = "The artwork", body = PublicArtwork),
+        (status = 301, description = "The work's slug changed: `Location` is its current page",
+            headers(("Location" = String, description = "The work's current URL")))))]
 async fn artwork(Shared(state): Shared<SharedState>, Path(slug): Path<String>) -> Result<Response> {
     // A slug that cannot exist is not looked up (NUL would fail in PostgreSQL).
     if !shared::domain::valid_slug(&slug) {
         return Err(ApiError::NotFound);
     }
     let client = state.client().await?;
-    let artwork = db::published_artwork_by_slug(&client, &slug).await?.ok_or(ApiError::NotFound)?;
+    let Some(artwork) = db::published_artwork_by_slug(&client, &slug).await? else {
+        let current = db::current_slug_of_retired(&client, &slug).await?;
+        return current.map(|s| moved(&format!("/v1/artworks/{s}"))).ok_or(ApiError::NotFound);
+    };
     let editions = db::editions_of(&client, artwork.id).await?;
     let images = db::ready_images_of(&client, artwork.id).await?;
     Ok(public(Media(&state.media_base_url).artwork(artwork, &editions, &images)))
