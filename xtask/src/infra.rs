@@ -140,16 +140,8 @@ pub fn authorization(root: &Path, plan_json: &Path) -> Result<()> {
             bail!("{} is missing: run `{made_by}` first", file.display());
         }
     }
-    crate::tools::node()?;
     let dir = root.join("infra").join("authz");
-    let status = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--silent"])
-        .current_dir(&dir)
-        .status()
-        .context("running npm ci in infra/authz")?;
-    if !status.success() {
-        bail!("npm ci in infra/authz failed ({status})");
-    }
+    crate::tools::npm_ci(&dir)?;
     let status = Command::new("node")
         .arg("evaluate.mjs")
         .arg("--plan")

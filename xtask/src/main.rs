@@ -7,6 +7,7 @@ mod bench;
 mod coldstart;
 mod infra;
 mod layers;
+mod openapi;
 mod package;
 mod retentionbench;
 mod stack;
@@ -40,6 +41,8 @@ cargo xtask <task>
   layers         the dependency rules: shared's layers (no upward or sideways import, no
                  module cycle, no AWS SDK or database driver in L0), no function depending
                  on another, only the image processor linking the C codecs
+  openapi        docs/openapi.json under @redocly/cli's recommended rules, and a TypeScript
+                 client typed from it (openapi-typescript) through tsc --strict
   access-review PLAN.json
                  every role's effective permissions from a `terraform show -json` plan
   bench image    our image pipeline side by side with sharp: wall time, peak RSS, bytes
@@ -51,7 +54,8 @@ cargo xtask <task>
                  (default 250 and 1000 MB): throughput, output size, peak RSS, KMS calls
   bench api [RATE] [SECONDS]
                  10,000 seeded artworks; oha at a fixed rate (default 200/s, 15 s) on the public list,
-                 get-by-slug and a sale, beside the same SQL run directly; the api binary's cold start
+                 get-by-slug, a search, the list sorted by title and a sale, beside the same SQL
+                 run directly; the api binary's cold start
   bench retention [VERSIONS]
                  the release retention binary sweeping VERSIONS (default 10,000) object versions,
                  primary and DR replica, beside one DeleteObject per version: DeleteObjects calls
@@ -84,6 +88,7 @@ fn real_main() -> Result<()> {
         Some("infra") => infra_checks(&root, !args.iter().any(|a| a == "--skip-authorization")),
         Some("authorization") => infra::authorization(&root, &infra::plan_path(&root)),
         Some("layers") => layers::check(&root),
+        Some("openapi") => openapi::check(&root),
         Some("access-review") => match args.get(1) {
             Some(plan) => access_review::access_review(&root, Path::new(plan)),
             None => bail!("usage: cargo xtask access-review PLAN.json (from `terraform show -json`)"),

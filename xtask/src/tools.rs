@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::{run, say};
 
@@ -83,6 +83,20 @@ pub fn node() -> Result<()> {
     }
     say("installing Node.js and npm for the authorization check");
     apt_install(&["nodejs", "npm"])
+}
+
+/// Node.js, then exactly the packages `dir`'s lock file pins.
+pub fn npm_ci(dir: &Path) -> Result<()> {
+    node()?;
+    let status = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--silent"])
+        .current_dir(dir)
+        .status()
+        .with_context(|| format!("running npm ci in {}", dir.display()))?;
+    if !status.success() {
+        bail!("npm ci in {} failed ({status})", dir.display());
+    }
+    Ok(())
 }
 
 /// Installs Debian packages (as root, or through sudo).

@@ -3,12 +3,13 @@
 //! `OHA` (the load tool).
 //!
 //! Seeds 10,000 artworks across 200 artists (9,000 published), each with an
-//! edition and a ready image; serves the API router on loopback, exactly as
-//! `cargo xtask dev` does; drives three requests at a fixed rate with oha
-//! (public list, get by slug over random slugs, an authenticated sale), then
-//! runs the queries those handlers run, through the same `shared::db`
-//! functions on one direct TLS connection, at the same rate. Prints p50/p99
-//! of both and their ratio.
+//! edition, its sales and a ready image, and a description drawn from a
+//! vocabulary; serves the API router on loopback, exactly as `cargo xtask
+//! dev` does; drives five requests at a fixed rate with oha (public list, get
+//! by slug over random slugs, a search for a random word of the catalogue, the
+//! list sorted by title, an authenticated sale), then runs the queries those
+//! handlers run, through the same `shared::db` functions on one direct TLS
+//! connection, at the same rate. Prints p50/p99 of both and their ratio.
 //!
 //! Usage: apibench [RATE] [SECONDS]
 
@@ -21,6 +22,34 @@ use tokio::time::MissedTickBehavior;
 
 const ARTWORKS: i64 = 10_000;
 const ARTISTS: i64 = 200;
+
+/// The words descriptions are drawn from (six each, out of 190): a search for
+/// one finds a few hundred of the 9,000 published works, as a word of a real
+/// catalogue would.
+#[rustfmt::skip]
+const VOCABULARY: [&str; 190] = [
+    "harbour", "dawn", "copper", "meadow", "cliffs", "river", "winter", "lantern", "orchard",
+    "fog", "tide", "sparrow", "quarry", "bridge", "market", "cathedral", "willow", "storm",
+    "garden", "lighthouse", "heron", "furrow", "chapel", "moorland", "kiln", "loom", "estuary",
+    "vineyard", "glacier", "ferry", "mill", "thistle", "beacon", "dune", "causeway", "granary",
+    "lagoon", "meridian", "nocturne", "pasture", "abbey", "alder", "anchor", "archway", "aspen",
+    "autumn", "avalanche", "badger", "barley", "barn", "basalt", "bay", "beech", "birch",
+    "bittern", "blackbird", "bluebell", "boat", "boulder", "bracken", "bramble", "breakwater",
+    "brook", "buoy", "buttress", "cairn", "canal", "candle", "canyon", "castle", "cedar",
+    "cellar", "chalk", "cherry", "chimney", "cinder", "cistern", "clay", "cloister", "clover",
+    "coast", "cobble", "comet", "coral", "cormorant", "cottage", "crane", "crater", "creek",
+    "crocus", "crow", "crypt", "cypress", "dairy", "dam", "delta", "dock", "dovecote", "drizzle",
+    "drystone", "eclipse", "eel", "elder", "elm", "embankment", "ember", "falcon", "fen", "fern",
+    "fjord", "flax", "flint", "foal", "forge", "fountain", "fox", "frost", "gable", "gannet",
+    "gate", "geyser", "gorse", "granite", "grotto", "gull", "hamlet", "harvest", "hawthorn",
+    "hayrick", "hearth", "heath", "hedgerow", "hemlock", "hillfort", "holly", "horizon",
+    "hornbeam", "inlet", "island", "ivy", "jetty", "juniper", "kestrel", "kingfisher", "lake",
+    "larch", "lark", "lavender", "ledge", "lichen", "lily", "limestone", "linden", "lock",
+    "lynx", "magpie", "mallard", "maple", "marsh", "meteor", "mist", "monastery", "moss",
+    "mountain", "mudflat", "mulberry", "nettle", "nightjar", "oak", "oasts", "osprey", "otter",
+    "owl", "oxbow", "pagoda", "quay", "rainbow", "raven", "reed", "ridge", "rookery", "rowan",
+    "saltmarsh", "sandbar", "shingle", "sluice", "spire", "summit", "swan", "tern",
+];
 
 #[tokio::main]
 async fn main() -> Result<()> {
@@ -79,12 +108,24 @@ async fn main() -> Result<()> {
         "{:<34} {:>10} {:>10} {:>10} {:>10} {:>9} {:>9}",
         "request", "API p50", "API p99", "SQL p50", "SQL p99", "p50 ×", "p99 ×"
     );
-    let cases: [(&str, Vec<String>); 3] = [
+    let words = VOCABULARY.join("|");
+    let searched = |word: &str| GalleryFilter {
+        search: Some(word.to_owned()),
+        sort: shared::domain::Sort::Relevance,
+        ..GalleryFilter::default()
+    };
+    let by_title = GalleryFilter { sort: shared::domain::Sort::Title, ..GalleryFilter::default() };
+    let cases: [(&str, Vec<String>); 5] = [
         ("GET /v1/artworks (public list)", vec![format!("{base}/v1/artworks")]),
         (
             "GET /v1/artworks/{slug} (random)",
             vec!["--rand-regex-url".into(), format!("{base}/v1/artworks/work-[1-9][0-9]{{0,2}}0")],
         ),
+        (
+            "GET /v1/artworks?q= (random word)",
+            vec!["--rand-regex-url".into(), format!("{base}/v1/artworks\\?q=({words})")],
+        ),
+        ("GET /v1/artworks?sort=title", vec![format!("{base}/v1/artworks?sort=title")]),
         (
             "POST …/sales (authenticated write)",
             vec![
@@ -117,6 +158,14 @@ async fn main() -> Result<()> {
                         db::editions_of(&direct, a.id).await?;
                         db::ready_images_of(&direct, a.id).await?;
                     }
+                }
+                2 => {
+                    let word =
+                        VOCABULARY[(rand::random::<u64>() % VOCABULARY.len() as u64) as usize];
+                    db::gallery_page(&direct, &searched(word), None, 25).await?;
+                }
+                3 => {
+                    db::gallery_page(&direct, &by_title, None, 25).await?;
                 }
                 _ => {
                     // The write's statements: the token, then one transaction
@@ -220,17 +269,27 @@ async fn seed(pool: &deadpool_postgres::Pool) -> Result<(String, uuid::Uuid)> {
     let sql = [
         format!("INSERT INTO artists (id, name, email) SELECT gen_random_uuid(), 'Artist ' || g, 'artist' || g || '@bench.example' FROM generate_series(0, {}) g", ARTISTS - 1),
         format!(
-            "INSERT INTO artworks (id, artist_id, title, slug, medium, year, width_mm, height_mm, status, published_at, created_at) \
-             SELECT gen_random_uuid(), a.id, 'Work ' || g, 'work-' || g, (ARRAY['Etching','Lithograph','Screenprint','Woodcut'])[1 + g % 4], \
+            "INSERT INTO artworks (id, artist_id, title, slug, description, medium, year, width_mm, height_mm, status, published_at, created_at) \
+             SELECT gen_random_uuid(), a.id, 'Work ' || g, 'work-' || g, \
+                    (SELECT string_agg(w.words[1 + (hashtext(g::text || '.' || k) & 2147483647) % {n}], ' ') \
+                       FROM generate_series(1, 6) k, (SELECT ARRAY[{vocabulary}] AS words) w), \
+                    (ARRAY['Etching','Lithograph','Screenprint','Woodcut'])[1 + g % 4], \
                     1950 + g % 75, 300 + g % 200, 400 + g % 300, \
                     CASE WHEN g % 10 = 9 THEN 'draft' ELSE 'published' END, \
                     CASE WHEN g % 10 = 9 THEN NULL ELSE now() - g * interval '1 minute' END, now() - g * interval '1 minute' \
                FROM generate_series(0, {}) g JOIN (SELECT id, row_number() OVER (ORDER BY name) - 1 AS n FROM artists) a ON a.n = g % {ARTISTS}",
-            ARTWORKS - 1
+            ARTWORKS - 1,
+            n = VOCABULARY.len(),
+            vocabulary = VOCABULARY.map(|w| format!("'{w}'")).join(","),
         ),
         "INSERT INTO print_editions (id, artwork_id, edition_size, paper, price_minor, currency, sold_count) \
          SELECT gen_random_uuid(), id, CASE WHEN slug = 'work-0' THEN 100000 ELSE 50 END, 'Hahnemühle Photo Rag', \
                 5000 + (hashtext(slug) & 127) * 1000, 'EUR', (hashtext(slug) & 31) FROM artworks"
+            .to_owned(),
+        // Each print sold is a row, as the API records it.
+        "INSERT INTO print_sales (id, edition_id, print_number, price_minor, currency) \
+         SELECT gen_random_uuid(), e.id, n, e.price_minor, e.currency \
+           FROM print_editions e, generate_series(1, e.sold_count) n WHERE e.sold_count > 0"
             .to_owned(),
         "INSERT INTO images (id, artwork_id, original_key, status, renditions, content_sha256, position) \
          SELECT i.id, i.artwork_id, 'originals/' || i.artwork_id || '/' || i.id || '/plate.jpg', 'ready', \

@@ -213,8 +213,17 @@ pub struct GalleryCard {
     pub key: SortKey,
 }
 
-/// The sort key's SQL, its type (the cursor's text is cast to it), and the
-/// filter it implies. Unknown years sort last in both directions.
+/// The cheapest print on sale of `a`, in `$10`'s currency when given, else in
+/// the currency of the work's first edition.
+const PRICE: &str = "LEFT JOIN LATERAL (SELECT e.price_minor, e.currency FROM print_editions e \
+       WHERE e.artwork_id = a.id AND e.retired_at IS NULL AND e.sold_count < e.edition_size \
+         AND ($10::text IS NULL OR e.currency = $10) \
+       ORDER BY e.currency = (SELECT f.currency FROM print_editions f WHERE f.artwork_id = a.id \
+                               ORDER BY f.created_at, f.id LIMIT 1) DESC, \
+                e.price_minor, e.id LIMIT 1) price ON true";
+
+/// The sort key's SQL and its type (the cursor's text is cast to it).
+/// Unknown years sort last in both directions.
 fn sort_sql(sort: Sort) -> (&'static str, &'static str) {
     match sort {
         Sort::Newest => ("a.published_at", "timestamptz"),
@@ -222,7 +231,9 @@ fn sort_sql(sort: Sort) -> (&'static str, &'static str) {
         Sort::YearDesc => ("coalesce(a.year, 0)::bigint", "bigint"),
         Sort::YearAsc => ("coalesce(a.year, 10000)::bigint", "bigint"),
         Sort::Title => ("lower(a.title)", "text"),
-        Sort::Relevance => ("ts_rank_cd(a.search, tsq.query)::float8", "float8"),
+        Sort::Relevance => {
+            ("ts_rank_cd(a.search, websearch_to_tsquery('gallery_search', $13))::float8", "float8")
+        }
     }
 }
 
@@ -239,39 +250,42 @@ pub async fn gallery_page(
         filter.price_min.is_some() || filter.price_max.is_some() || filter.currency.is_some();
     let (key, key_type) = sort_sql(filter.sort);
     let (cmp, dir) = if filter.sort.descending() { ("<", "DESC") } else { (">", "ASC") };
+    // A price order lists only works with a price in the currency.
+    let priced = filter.available || filter.sort.needs_currency();
+    // The page is chosen first, with only what filtering and ordering need
+    // (the price only for a price order or `available`), so a search that
+    // matches thousands ranks them without fetching their images; the cards
+    // of the chosen rows are built after. Every parameter stays referenced.
+    let (page_price, price_needed) =
+        if priced { (PRICE, "price.price_minor IS NOT NULL AND $11") } else { ("", "NOT $11") };
+    let search = match filter.search {
+        Some(_) => "a.search @@ websearch_to_tsquery('gallery_search', $13)",
+        None => "$13::text IS NULL",
+    };
     let sql = format!(
-        "SELECT * FROM ( \
+        "WITH page AS ( \
+           SELECT a.id, {key} AS sort_key \
+             FROM artworks a JOIN artists ar ON ar.id = a.artist_id {page_price} \
+            WHERE {PUBLIC} AND {search} AND {price_needed} \
+              AND ($3::uuid IS NULL OR a.artist_id = $3) \
+              AND ($4::text IS NULL OR lower(a.medium) = lower($4)) \
+              AND ($5::int IS NULL OR a.year >= $5) AND ($6::int IS NULL OR a.year <= $6) \
+              AND (NOT $7 OR EXISTS (SELECT 1 FROM print_editions e WHERE e.artwork_id = a.id AND e.retired_at IS NULL \
+                     AND e.sold_count < e.edition_size \
+                     AND ($8::bigint IS NULL OR e.price_minor >= $8) AND ($9::bigint IS NULL OR e.price_minor <= $9) \
+                     AND ($10::text IS NULL OR e.currency = $10))) \
+              AND ($1::text IS NULL OR ({key}, a.id) {cmp} ($1::text::{key_type}, $2)) \
+            ORDER BY sort_key {dir}, a.id {dir} LIMIT $12) \
          SELECT a.id, a.slug, a.title, a.artist_id, ar.name AS artist_name, a.medium, a.year, a.published_at, \
-                img.id AS image_id, img.renditions, img.alt_text, price.price_minor, price.currency, \
-                {key} AS sort_key \
-           FROM artworks a JOIN artists ar ON ar.id = a.artist_id \
-           CROSS JOIN (SELECT websearch_to_tsquery('gallery_search', coalesce($13::text, '')) AS query) tsq \
+                img.id AS image_id, img.renditions, img.alt_text, price.price_minor, price.currency, page.sort_key \
+           FROM page JOIN artworks a ON a.id = page.id JOIN artists ar ON ar.id = a.artist_id \
            LEFT JOIN LATERAL (SELECT i.id, i.renditions, i.alt_text FROM images i \
                                WHERE i.artwork_id = a.id AND i.status = 'ready' AND i.deleted_at IS NULL \
                                ORDER BY i.position, i.id LIMIT 1) img ON true \
-           LEFT JOIN LATERAL (SELECT e.price_minor, e.currency FROM print_editions e \
-                               WHERE e.artwork_id = a.id AND e.retired_at IS NULL AND e.sold_count < e.edition_size \
-                                 AND ($10::text IS NULL OR e.currency = $10) \
-                               ORDER BY e.currency = (SELECT f.currency FROM print_editions f WHERE f.artwork_id = a.id \
-                                                       ORDER BY f.created_at, f.id LIMIT 1) DESC, \
-                                        e.price_minor, e.id LIMIT 1) price ON true \
-          WHERE {PUBLIC} \
-            AND ($3::uuid IS NULL OR a.artist_id = $3) \
-            AND ($4::text IS NULL OR lower(a.medium) = lower($4)) \
-            AND ($5::int IS NULL OR a.year >= $5) AND ($6::int IS NULL OR a.year <= $6) \
-            AND (NOT $7 OR EXISTS (SELECT 1 FROM print_editions e WHERE e.artwork_id = a.id AND e.retired_at IS NULL \
-                   AND e.sold_count < e.edition_size \
-                   AND ($8::bigint IS NULL OR e.price_minor >= $8) AND ($9::bigint IS NULL OR e.price_minor <= $9) \
-                   AND ($10::text IS NULL OR e.currency = $10))) \
-            AND (NOT $11 OR price.price_minor IS NOT NULL) \
-            AND ($13::text IS NULL OR a.search @@ tsq.query) \
-         ) w \
-          WHERE ($1::text IS NULL OR (w.sort_key, w.id) {cmp} ($1::text::{key_type}, $2)) \
-          ORDER BY w.sort_key {dir}, w.id {dir} LIMIT $12"
+           {PRICE} \
+          ORDER BY page.sort_key {dir}, page.id {dir}"
     );
     let (at, id) = (after.map(|c| c.key.to_sql_text()), after.map(|c| c.id));
-    // A price order lists only works with a price in the currency.
-    let priced = filter.available || filter.sort.needs_currency();
     let params: [&(dyn ToSql + Sync); 13] = [
         &at,
         &id,

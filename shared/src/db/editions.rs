@@ -112,34 +112,51 @@ pub async fn record_sale(
     count: i32,
     external_ref: Option<&str>,
 ) -> Result<Option<(PrintEdition, Vec<SaleRecord>)>, DbError> {
-    let sold = db
-        .execute(
-            "UPDATE print_editions SET sold_count = sold_count + $2, updated_at = now() \
-             WHERE id = $1 AND retired_at IS NULL AND sold_count + $2 <= edition_size",
-            &[&edition_id, &count],
-        )
-        .await?;
-    if sold == 0 {
+    let sql = format!(
+        "UPDATE print_editions SET sold_count = sold_count + $2, updated_at = now() \
+         WHERE id = $1 AND retired_at IS NULL AND sold_count + $2 <= edition_size RETURNING {COLUMNS}"
+    );
+    let Some(mut edition) = db
+        .query_opt(&sql, &[&edition_id, &count])
+        .await?
+        .as_ref()
+        .map(edition_from_row)
+        .transpose()?
+    else {
         return Ok(None);
-    }
+    };
+    let sold_before = edition.sold_count - count;
+    // A new statement, so a new snapshot: it sees every sale committed
+    // before this one took the edition's row.
+    let highest: i32 = db
+        .query_one(
+            "SELECT coalesce(max(print_number), 0) FROM print_sales WHERE edition_id = $1 AND voided_at IS NULL",
+            &[&edition_id],
+        )
+        .await?
+        .try_get(0)?;
+    // Live sales hold distinct numbers from 1: as many as the highest means
+    // no gaps, so the next numbers follow it (one index lookup). A void left
+    // a gap: search every number for the lowest free ones.
+    let (first, last) =
+        if highest == sold_before { (highest + 1, highest + count) } else { (1, i32::MAX) };
     let sql = format!(
         "INSERT INTO print_sales (id, edition_id, print_number, price_minor, currency, external_ref) \
          SELECT gen_random_uuid(), e.id, n, e.price_minor, e.currency, $3 \
-           FROM print_editions e, generate_series(1, e.edition_size) n \
+           FROM print_editions e, generate_series($4::int, least(e.edition_size, $5::int)) n \
           WHERE e.id = $1 AND NOT EXISTS (SELECT 1 FROM print_sales s WHERE s.edition_id = e.id \
                                              AND s.print_number = n AND s.voided_at IS NULL) \
           ORDER BY n LIMIT $2 RETURNING {SALE_COLUMNS}"
     );
     let mut sales: Vec<SaleRecord> = db
-        .query(&sql, &[&edition_id, &i64::from(count), &external_ref])
+        .query(&sql, &[&edition_id, &i64::from(count), &external_ref, &first, &last])
         .await?
         .iter()
         .map(sale_from_row)
         .collect::<Result<_, _>>()?;
     sales.sort_by_key(|s| s.print_number);
-    let edition = edition_by_id(db, edition_id)
-        .await?
-        .ok_or(DbError::Corrupt("an edition vanished while its sale was recorded".into()))?;
+    // The row returned by the UPDATE, whose highest number predates these sales.
+    edition.highest_print = sales.iter().map(|s| s.print_number).fold(highest, i32::max);
     Ok(Some((edition, sales)))
 }
 

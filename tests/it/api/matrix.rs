@@ -102,7 +102,7 @@ async fn every_protected_operation_refuses_every_wrong_caller_and_changes_nothin
     };
     let mut checked = 0;
     for (method, template, op) in spec::operations() {
-        if op.get("security").is_none() {
+        if !spec::secured(op) {
             continue;
         }
         let path = match template.strip_prefix("/v1/admin/erasures/") {

@@ -95,7 +95,8 @@ fn alt_text(raw: &str) -> std::result::Result<String, domain::Invalid> {
 pub struct UploadForm {
     pub method: String,
     pub url: String,
-    #[schema(value_type = Object)]
+    /// The form's fields, each a string, in this order.
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
     pub fields: serde_json::Map<String, serde_json::Value>,
     pub expires_at: chrono::DateTime<chrono::Utc>,
     pub max_bytes: u64,

@@ -39,14 +39,17 @@ type Result<T> = std::result::Result<T, ApiError>;
 #[openapi(
     info(
         title = "Copper Print Gallery API",
-        version = "1.0.0",
+        version = "1.1.0",
         description = "Public gallery reads, and artist and admin writes.\n\n\
             Authenticate with `x-gallery-token: <token>` (not `Authorization`, which CloudFront's origin access \
             control replaces). Every POST, PUT and PATCH must carry `x-amz-content-sha256`: the hex SHA-256 of the \
             body, of an empty body when there is none. Every update and delete must carry `If-Match` with the \
             ETag of the resource. Errors are `application/problem+json` (RFC 9457)."
     ),
-    components(schemas(crate::error::Problem)),
+    // The gallery's own origin: CloudFront serves the API under /v1.
+    servers((url = "/", description = "The gallery's origin (CloudFront)")),
+    // Sort is only a query parameter's type: named here so its $ref resolves.
+    components(schemas(crate::error::Problem, shared::domain::Sort)),
     tags(
         (name = "gallery", description = "Public: no token"),
         (name = "artist", description = "An artist's own profile and work (admins may manage any artwork)"),
@@ -146,6 +149,9 @@ impl Modify for Contract {
             ];
             for (op, method) in ops {
                 if let Some(op) = op.as_mut() {
+                    // Public operations say so (`security: []`), so linters and
+                    // generators need not guess.
+                    op.security.get_or_insert_with(Vec::new);
                     document_operation(op, method);
                     op.operation_id = Some(operation_id(method, path));
                 }
@@ -211,6 +217,10 @@ fn document_operation(op: &mut Operation, method: &str) {
             true,
             "Hex SHA-256 of the body (of an empty body when there is none); CloudFront and Lambda refuse the request without it.",
         ));
+    }
+    // A header is a string or absent, never null (utoipa makes `Option` nullable).
+    for p in params.iter_mut().filter(|p| p.name == "Idempotency-Key") {
+        *p = header(&p.name.clone(), false, p.description.as_deref().unwrap_or_default());
     }
     let conditional = params.iter().any(|p| p.name == "If-Match");
     let queried = params.iter().any(|p| matches!(p.parameter_in, ParameterIn::Query));
