@@ -166,23 +166,9 @@ async fn a_browser_uploads_through_the_form_and_shows_the_published_images() {
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
     let (_, token) = ctx.artist_with_token("Flora Mezzotint").await;
-    let created = gallery
-        .expect(
-            201,
-            Req::new("POST", "/v1/me/artworks")
-                .token(&token)
-                .json(&json!({ "title": "Harbour at Dusk" })),
-        )
-        .await;
-    let artwork = created.id();
-    gallery
-        .expect(
-            201,
-            Req::new("POST", &format!("/v1/manage/artworks/{artwork}/editions"))
-                .token(&token)
-                .json(&json!({ "edition_size": 20, "paper": "Hahnemühle", "price_minor": 24000, "currency": "EUR" })),
-        )
-        .await;
+    let edition = json!({ "edition_size": 20, "paper": "Hahnemühle", "price_minor": 24000, "currency": "EUR" });
+    let (artwork, slug) =
+        crate::api::draft_with_edition(&gallery, &token, "Harbour at Dusk", edition).await;
     let slot = gallery
         .expect(
             201,
@@ -229,23 +215,8 @@ async fn a_browser_uploads_through_the_form_and_shows_the_published_images() {
     }
     assert_eq!(ready["status"], "ready", "{ready}");
 
-    let etag = gallery
-        .expect(200, Req::get(&format!("/v1/manage/artworks/{artwork}")).token(&token))
-        .await
-        .etag();
-    gallery
-        .expect(
-            200,
-            Req::new("POST", &format!("/v1/manage/artworks/{artwork}/status"))
-                .token(&token)
-                .if_match(&etag)
-                .json(&json!({ "action": "publish" })),
-        )
-        .await;
-    let public = gallery
-        .expect(200, Req::get(&format!("/v1/artworks/{}", created.body["slug"].as_str().unwrap())))
-        .await
-        .body;
+    assert_eq!(crate::api::change_status(&gallery, &token, &artwork, "publish").await.status, 200);
+    let public = gallery.expect(200, Req::get(&format!("/v1/artworks/{slug}"))).await.body;
     pages.lock().unwrap().1 = gallery_page(&public);
 
     let url = format!("{origin}/gallery.html");
@@ -288,19 +259,8 @@ async fn a_browser_uploads_through_the_form_and_shows_the_published_images() {
     );
 
     // Unpublished, the same page shows nothing.
-    let etag = gallery
-        .expect(200, Req::get(&format!("/v1/manage/artworks/{artwork}")).token(&token))
-        .await
-        .etag();
-    gallery
-        .expect(
-            200,
-            Req::new("POST", &format!("/v1/manage/artworks/{artwork}/status"))
-                .token(&token)
-                .if_match(&etag)
-                .json(&json!({ "action": "unpublish" })),
-        )
-        .await;
+    let unpublished = crate::api::change_status(&gallery, &token, &artwork, "unpublish").await;
+    assert_eq!(unpublished.status, 200);
     let url = format!("{origin}/gallery.html");
     let dom = tokio::task::spawn_blocking(move || {
         chromium(&["--virtual-time-budget=20000", "--dump-dom", &url])

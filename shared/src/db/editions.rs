@@ -126,37 +126,33 @@ pub async fn record_sale(
         return Ok(None);
     };
     let sold_before = edition.sold_count - count;
-    // A new statement, so a new snapshot: it sees every sale committed
-    // before this one took the edition's row.
-    let highest: i32 = db
-        .query_one(
-            "SELECT coalesce(max(print_number), 0) FROM print_sales WHERE edition_id = $1 AND voided_at IS NULL",
-            &[&edition_id],
-        )
-        .await?
-        .try_get(0)?;
-    // Live sales hold distinct numbers from 1: as many as the highest means
-    // no gaps, so the next numbers follow it (one index lookup). A void left
-    // a gap: search every number for the lowest free ones.
-    let (first, last) =
-        if highest == sold_before { (highest + 1, highest + count) } else { (1, i32::MAX) };
+    // A new statement, so a new snapshot: it sees every sale committed before
+    // this one took the edition's row. Live sales hold distinct numbers from
+    // 1: as many as the highest means no gaps, and the next numbers follow it
+    // (one index lookup); a void left a gap, and every number is searched
+    // for the lowest free ones.
     let sql = format!(
-        "INSERT INTO print_sales (id, edition_id, print_number, price_minor, currency, external_ref) \
+        "WITH top AS (SELECT coalesce(max(print_number), 0) AS n FROM print_sales \
+                       WHERE edition_id = $1 AND voided_at IS NULL), \
+              span AS (SELECT CASE WHEN top.n = $4 THEN top.n + 1 ELSE 1 END AS first, \
+                              CASE WHEN top.n = $4 THEN top.n + $2 ELSE 2147483647 END AS last FROM top) \
+         INSERT INTO print_sales (id, edition_id, print_number, price_minor, currency, external_ref) \
          SELECT gen_random_uuid(), e.id, n, e.price_minor, e.currency, $3 \
-           FROM print_editions e, generate_series($4::int, least(e.edition_size, $5::int)) n \
+           FROM print_editions e, span, generate_series(span.first, least(e.edition_size, span.last)) n \
           WHERE e.id = $1 AND NOT EXISTS (SELECT 1 FROM print_sales s WHERE s.edition_id = e.id \
                                              AND s.print_number = n AND s.voided_at IS NULL) \
           ORDER BY n LIMIT $2 RETURNING {SALE_COLUMNS}"
     );
     let mut sales: Vec<SaleRecord> = db
-        .query(&sql, &[&edition_id, &i64::from(count), &external_ref, &first, &last])
+        .query(&sql, &[&edition_id, &count, &external_ref, &sold_before])
         .await?
         .iter()
         .map(sale_from_row)
         .collect::<Result<_, _>>()?;
     sales.sort_by_key(|s| s.print_number);
     // The row returned by the UPDATE, whose highest number predates these sales.
-    edition.highest_print = sales.iter().map(|s| s.print_number).fold(highest, i32::max);
+    edition.highest_print =
+        sales.iter().map(|s| s.print_number).fold(edition.highest_print, i32::max);
     Ok(Some((edition, sales)))
 }
 

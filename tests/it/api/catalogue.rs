@@ -4,7 +4,10 @@
 
 use serde_json::{json, Value};
 
-use super::{mark_ready, published, published_with_token, snapshot, Gallery, Req, ViewerReply};
+use super::{
+    change_status, draft_with_edition, mark_ready, published, published_with_token, snapshot,
+    Gallery, Req, ViewerReply,
+};
 use crate::support::TestContext;
 
 fn slugs(reply: &ViewerReply) -> Vec<String> {
@@ -59,18 +62,17 @@ async fn search_finds_works_by_title_artist_medium_and_description_accents_folde
         json!({ "description": "A harbour seen from the cliffs", "medium": "Mezzotint" }),
     )
     .await;
-    let (_, other) = published_with_token(&ctx, &gallery, &bo, "Meadow").await;
-    let _ = other;
+    published_with_token(&ctx, &gallery, &bo, "Meadow").await;
 
     let by_artist = gallery.expect(200, Req::get("/v1/artworks?q=zoe%20brule")).await;
-    assert_eq!(slugs(&by_artist), [zoe.slug.clone()], "accents and case fold");
+    assert_eq!(slugs(&by_artist), [zoe.slug.as_str()], "accents and case fold");
     // Title (weight A) outranks description (weight C).
     let harbour = gallery.expect(200, Req::get("/v1/artworks?q=harbours")).await;
     assert_eq!(slugs(&harbour), [zoe.slug.clone(), "cliffs".to_owned()], "{:?}", harbour.body);
     let medium = gallery.expect(200, Req::get("/v1/artworks?q=mezzotint")).await;
     assert_eq!(slugs(&medium), ["cliffs"]);
     let excluded = gallery.expect(200, Req::get("/v1/artworks?q=harbour%20-cliffs")).await;
-    assert_eq!(slugs(&excluded), [zoe.slug.clone()], "websearch syntax");
+    assert_eq!(slugs(&excluded), [zoe.slug.as_str()], "websearch syntax");
     assert_eq!(every_page(&gallery, "/v1/artworks?q=harbour", 1).await, slugs(&harbour));
     // Search is cacheable at the edge like every public read.
     assert!(harbour.header("cache-control").unwrap().contains("public"));
@@ -363,38 +365,17 @@ async fn alt_text_is_required_to_publish_and_shown_to_the_public() {
     let ctx = TestContext::new().await;
     let gallery = Gallery::new(&ctx);
     let (_, token) = ctx.artist_with_token("Ada Copper").await;
-    let created = gallery
-        .expect(
-            201,
-            Req::new("POST", "/v1/me/artworks")
-                .token(&token)
-                .json(&json!({ "title": "Undescribed" })),
-        )
-        .await;
-    let artwork = created.id();
-    gallery
-        .expect(
-            201,
-            Req::new("POST", &format!("/v1/manage/artworks/{artwork}/editions"))
-                .token(&token)
-                .json(&json!({ "edition_size": 3, "paper": "Rag", "price_minor": 100, "currency": "EUR" })),
-        )
-        .await;
+    let edition =
+        json!({ "edition_size": 3, "paper": "Rag", "price_minor": 100, "currency": "EUR" });
+    let (artwork, slug) = draft_with_edition(&gallery, &token, "Undescribed", edition).await;
     let images = format!("/v1/manage/artworks/{artwork}/images");
     let upload = gallery
         .expect(201, Req::new("POST", &images).token(&token).json(&json!({ "file_name": "a.jpg" })))
         .await;
     let image = upload.body["image"]["id"].as_str().unwrap().to_owned();
     mark_ready(&ctx, &image).await;
-    let path = format!("/v1/manage/artworks/{artwork}");
-    let publish = |etag: String| {
-        Req::new("POST", &format!("{path}/status"))
-            .token(&token)
-            .if_match(&etag)
-            .json(&json!({ "action": "publish" }))
-    };
-    let etag = gallery.expect(200, Req::get(&path).token(&token)).await.etag();
-    let refused = gallery.expect(409, publish(etag)).await;
+    let refused = change_status(&gallery, &token, &artwork, "publish").await;
+    assert_eq!(refused.status, 409, "{refused:?}");
     assert!(refused.body["detail"].as_str().unwrap().contains("alt text"), "{:?}", refused.body);
 
     let image_path = format!("/v1/manage/images/{image}");
@@ -419,11 +400,8 @@ async fn alt_text_is_required_to_publish_and_shown_to_the_public() {
                 .json(&json!({ "alt_text": "A harbour at dawn, etched in copper" })),
         )
         .await;
-    let etag = gallery.expect(200, Req::get(&path).token(&token)).await.etag();
-    gallery.expect(200, publish(etag)).await;
-    let page = gallery
-        .expect(200, Req::get(&format!("/v1/artworks/{}", created.body["slug"].as_str().unwrap())))
-        .await;
+    assert_eq!(change_status(&gallery, &token, &artwork, "publish").await.status, 200);
+    let page = gallery.expect(200, Req::get(&format!("/v1/artworks/{slug}"))).await;
     assert_eq!(page.body["images"][0]["alt"], "A harbour at dawn, etched in copper");
     let list = gallery.expect(200, Req::get("/v1/artworks")).await;
     assert_eq!(list.body["artworks"][0]["image"]["alt"], "A harbour at dawn, etched in copper");

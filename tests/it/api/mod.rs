@@ -247,12 +247,13 @@ pub async fn mark_ready(ctx: &TestContext, image: &str) {
     assert!(shared::db::mark_image_ready(&client, id, &renditions, &"b".repeat(64)).await.unwrap());
 }
 
-/// Publishes an artwork for an existing token; returns (artwork id, slug).
-pub async fn published_with_token(
-    ctx: &TestContext,
+/// A draft artwork with one edition (`edition`'s fields); returns (artwork
+/// id, slug).
+pub async fn draft_with_edition(
     gallery: &Gallery,
     token: &str,
     title: &str,
+    edition: serde_json::Value,
 ) -> (String, String) {
     let created = gallery
         .expect(
@@ -268,9 +269,41 @@ pub async fn published_with_token(
             201,
             Req::new("POST", &format!("/v1/manage/artworks/{artwork}/editions"))
                 .token(token)
-                .json(&serde_json::json!({ "edition_size": 3, "paper": "Cotton Rag", "price_minor": 18000, "currency": "EUR" })),
+                .json(&edition),
         )
         .await;
+    (artwork, created.body["slug"].as_str().unwrap().to_owned())
+}
+
+/// Asks for `action` (`publish`, `unpublish`, `archive`) on `artwork` with
+/// its current ETag; the answer.
+pub async fn change_status(
+    gallery: &Gallery,
+    token: &str,
+    artwork: &str,
+    action: &str,
+) -> ViewerReply {
+    let path = format!("/v1/manage/artworks/{artwork}");
+    let etag = gallery.expect(200, Req::get(&path).token(token)).await.etag();
+    gallery
+        .send(
+            Req::new("POST", &format!("{path}/status"))
+                .token(token)
+                .if_match(&etag)
+                .json(&serde_json::json!({ "action": action })),
+        )
+        .await
+}
+
+/// Publishes an artwork for an existing token; returns (artwork id, slug).
+pub async fn published_with_token(
+    ctx: &TestContext,
+    gallery: &Gallery,
+    token: &str,
+    title: &str,
+) -> (String, String) {
+    let edition = serde_json::json!({ "edition_size": 3, "paper": "Cotton Rag", "price_minor": 18000, "currency": "EUR" });
+    let (artwork, slug) = draft_with_edition(gallery, token, title, edition).await;
     let upload = gallery
         .expect(
             201,
@@ -280,18 +313,7 @@ pub async fn published_with_token(
         )
         .await;
     mark_ready(ctx, upload.body["image"]["id"].as_str().unwrap()).await;
-    let etag = gallery
-        .expect(200, Req::get(&format!("/v1/manage/artworks/{artwork}")).token(token))
-        .await
-        .etag();
-    gallery
-        .expect(
-            200,
-            Req::new("POST", &format!("/v1/manage/artworks/{artwork}/status"))
-                .token(token)
-                .if_match(&etag)
-                .json(&serde_json::json!({ "action": "publish" })),
-        )
-        .await;
-    (artwork, created.body["slug"].as_str().unwrap().to_owned())
+    let published = change_status(gallery, token, &artwork, "publish").await;
+    assert_eq!(published.status, 200, "{published:?}");
+    (artwork, slug)
 }
