@@ -133,6 +133,23 @@ pub async fn ensure_bucket(
     Ok(())
 }
 
+/// A function's environment from the local stack's, which holds every
+/// function's login as `DATABASE_<FUNCTION>_USER` and `_PASSWORD`: the
+/// function's own becomes `DATABASE_USER` (and `DATABASE_PASSWORD`, unless
+/// the password comes from a secret), so it runs as its role, as deployed.
+pub fn log_in_as(env: &mut Vec<(String, String)>, function: &str) {
+    fn replace(env: &mut Vec<(String, String)>, key: &str, from: &str) {
+        if let Some(v) = env.iter().find(|(k, _)| k == from).map(|(_, v)| v.clone()) {
+            env.retain(|(k, _)| k != key);
+            env.push((key.to_owned(), v));
+        }
+    }
+    replace(env, "DATABASE_USER", &format!("DATABASE_{function}_USER"));
+    if env.iter().any(|(k, _)| k == "DATABASE_PASSWORD") {
+        replace(env, "DATABASE_PASSWORD", &format!("DATABASE_{function}_PASSWORD"));
+    }
+}
+
 /// Applies migrations as the owning role (the application role cannot).
 pub async fn migrate(
     db: &DbConfig,

@@ -164,14 +164,9 @@ async fn invoke(
     Ok(body)
 }
 
-/// A task runs as its function's database role, as deployed: the local stack
-/// names each function's login `DATABASE_<FUNCTION>_USER`.
+/// A task runs as its function's database role, as deployed.
 fn login_as(function: &str, common: &mut shared::config::Common) -> Result<()> {
-    let mut env = shared::config::Env::from_process();
-    let role = shared::config::RoleConfig::function(&mut env, function);
-    env.finish(())?;
-    common.db.user = role.user;
-    common.db.password = role.password;
+    common.db.log_in_as(shared::config::RoleConfig::local_function(function)?);
     Ok(())
 }
 

@@ -238,6 +238,12 @@ pub struct DbConfig {
 }
 
 impl DbConfig {
+    /// The same database as `role`.
+    pub fn log_in_as(&mut self, role: RoleConfig) {
+        self.user = role.user;
+        self.password = role.password;
+    }
+
     pub fn read(env: &mut Env) -> Self {
         let host = env.required("DATABASE_HOST");
         let port = env.parse_or("DATABASE_PORT", 5432u16);
@@ -298,6 +304,15 @@ impl RoleConfig {
             "DATABASE_BACKUP_PASSWORD",
             "DATABASE_BACKUP_SECRET_ARN",
         )
+    }
+
+    /// Where one environment holds every function's login (the local stack:
+    /// `DATABASE_<FUNCTION>_USER` and its password), `function`'s, so code
+    /// run outside its Lambda still logs in as its own role.
+    pub fn local_function(function: &str) -> Result<Self, ConfigError> {
+        let mut env = Env::from_process();
+        let role = Self::function(&mut env, function);
+        env.finish(role)
     }
 
     /// `DATABASE_<FUNCTION>_USER` and its password or secret.

@@ -188,6 +188,7 @@ async fn ours_to_s3(stack: &Stack, database: &str) -> Result<(Measured, Value)> 
     env.retain(|(k, _)| k != "DATABASE_NAME" && k != "AWS_ENDPOINT_URL");
     env.push(("DATABASE_NAME".into(), database.into()));
     env.push(("AWS_ENDPOINT_URL".into(), proxy));
+    local::log_in_as(&mut env, "BACKUP_RECORDS");
     let runtime = RuntimeApi::start("copper-gallery-backup", "eu-west-1").await?;
     let event = json!({ "version": "0", "id": "bench", "detail-type": "Scheduled Event", "source": "aws.scheduler", "account": "123456789012",
                         "time": "2026-12-01T02:00:00Z", "region": "eu-west-1", "resources": [], "detail": { "task": "backup" } });
@@ -245,7 +246,10 @@ fn libpq_env(stack: &Stack) -> Vec<(&'static str, String)> {
 
 async fn ours_restore(stack: &Stack, backup_id: uuid::Uuid, target: &str) -> Result<f64> {
     let clients = shared::aws::Clients::new(&stack.aws).await;
-    let pool = shared::db::pool(&stack.db, &stack.app_password)?;
+    // The backup function's own role, as deployed.
+    let mut records = stack.db.clone();
+    records.log_in_as(shared::config::RoleConfig::local_function("BACKUP_RECORDS")?);
+    let pool = shared::db::pool(&records, &stack.app_password)?;
     let service = backup::BackupService {
         pool,
         snapshot: backup::Login {

@@ -156,6 +156,14 @@ async fn main() -> Result<()> {
     );
     for case in cases.iter().filter(|c| only.as_deref().is_none_or(|f| f == c.function)) {
         let ours_bin = binary(case.function);
+        // Each function as its own database role (locally one password).
+        let mut env = env.clone();
+        let role = match case.function {
+            "api" => "API",
+            "retention" => "RETENTION",
+            _ => "BACKUP_RECORDS",
+        };
+        local::log_in_as(&mut env, role);
         let (mut ours, mut node, mut ours_rss, mut node_rss) = (Vec::new(), Vec::new(), 0u64, 0u64);
         for _ in 0..runs {
             let s = once(

@@ -128,6 +128,7 @@ async fn ours(config: &retention::RetentionConfig) -> Result<Ours> {
         })
         .filter(|(k, _)| k != "AWS_ENDPOINT_URL" && k != "DATABASE_POOL_SIZE")
         .collect();
+    local::log_in_as(&mut env, "RETENTION");
     // As Terraform configures it: one pooled connection.
     env.extend([
         ("AWS_ENDPOINT_URL".into(), proxy),
