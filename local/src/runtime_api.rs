@@ -327,7 +327,7 @@ impl FunctionProcess {
         runtime: &RuntimeApi,
         memory_mb: u32,
     ) -> std::io::Result<Self> {
-        let log = std::env::temp_dir().join(format!(
+        let log = kept_logs().unwrap_or_else(std::env::temp_dir).join(format!(
             "lambda-{}-{}.log",
             runtime.shared.function_name,
             uuid_like()
@@ -375,8 +375,16 @@ impl FunctionProcess {
 impl Drop for FunctionProcess {
     fn drop(&mut self) {
         let _ = self.child.start_kill();
-        let _ = std::fs::remove_file(&self.log);
+        if kept_logs().is_none() {
+            let _ = std::fs::remove_file(&self.log);
+        }
     }
+}
+
+/// Where `cargo xtask test` keeps every function's log for the secret scan
+/// (`GALLERY_LOG_DIR`); unset, logs are temporary.
+fn kept_logs() -> Option<std::path::PathBuf> {
+    std::env::var_os("GALLERY_LOG_DIR").map(std::path::PathBuf::from)
 }
 
 /// Where the workspace's binaries of the running profile are: beside the

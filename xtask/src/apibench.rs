@@ -10,24 +10,12 @@ use std::process::Command;
 use anyhow::Result;
 
 use crate::stack::{Stack, StackOptions};
-use crate::{cargo, run, say};
+use crate::{cargo, run, say, tools};
 
 const OHA_VERSION: &str = "1.4.7";
 
-fn ensure_oha(root: &Path) -> Result<PathBuf> {
-    let tools = root.join(".local/tools");
-    let oha = tools.join("bin/oha");
-    let installed = Command::new(&oha)
-        .arg("--version")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).contains(OHA_VERSION));
-    if !installed.unwrap_or(false) {
-        say(&format!("installing oha {OHA_VERSION} into {}", tools.display()));
-        run(Command::new("cargo")
-            .args(["install", "--locked", "--quiet", "oha", "--version", OHA_VERSION, "--root"])
-            .arg(&tools))?;
-    }
-    Ok(oha)
+pub fn ensure_oha(root: &Path) -> Result<PathBuf> {
+    tools::cargo_tool(root, "oha", OHA_VERSION, &[])
 }
 
 pub fn api(root: &Path, args: &[String]) -> Result<()> {

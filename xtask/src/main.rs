@@ -9,6 +9,7 @@ mod infra;
 mod layers;
 mod openapi;
 mod package;
+mod reliability;
 mod retentionbench;
 mod stack;
 mod tools;
@@ -41,6 +42,12 @@ cargo xtask <task>
   layers         the dependency rules: shared's layers (no upward or sideways import, no
                  module cycle, no AWS SDK or database driver in L0), no function depending
                  on another, only the image processor linking the C codecs
+  deny           cargo deny check licenses bans sources (offline; cargo-deny pinned, installed
+                 into .local/tools); advisories need a network (docs/change-management.md)
+  reliability [--cut]
+                 generated attacks on the API, fuzzing, faults on the real services, load and
+                 soak, security probes, mutation testing of the pure cores and every README
+                 command at its smallest size: one table; --cut is CI's bounded run
   openapi        docs/openapi.json under @redocly/cli's recommended rules, and a TypeScript
                  client typed from it (openapi-typescript) through tsc --strict
   access-review PLAN.json
@@ -89,6 +96,8 @@ fn real_main() -> Result<()> {
         Some("authorization") => infra::authorization(&root, &infra::plan_path(&root)),
         Some("layers") => layers::check(&root),
         Some("openapi") => openapi::check(&root),
+        Some("reliability") => reliability::reliability(&root, &args[1..]),
+        Some("deny") => deny(&root),
         Some("access-review") => match args.get(1) {
             Some(plan) => access_review::access_review(&root, Path::new(plan)),
             None => bail!("usage: cargo xtask access-review PLAN.json (from `terraform show -json`)"),
@@ -166,8 +175,10 @@ fn interrupted_flag() -> Result<Arc<AtomicBool>> {
 
 fn dev(root: &Path) -> Result<()> {
     let interrupted = interrupted_flag()?;
-    let stack =
-        Stack::start(root, StackOptions { pg_port: 5433, moto_port: 4566, recording: None })?;
+    let stack = Stack::start(
+        root,
+        StackOptions { pg_port: 5433, moto_port: 4566, recording: None, secrets: None },
+    )?;
     stack.psql("postgres", "CREATE DATABASE gallery OWNER gallery_owner")?;
     let env = stack.env("gallery");
     // For `cargo xtask ops` in another terminal; removed when the stack stops.
@@ -246,25 +257,57 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
     let recording = authz_recording(root);
     std::fs::create_dir_all(recording.parent().unwrap_or(root))?;
     let _ = std::fs::remove_file(&recording);
+    // Every log line the run writes is kept and scanned for the secrets it used.
+    let logs = reliability::logscan::RunFiles::fresh(root)?;
     let stack = Stack::start(
         root,
-        StackOptions { recording: Some(recording.clone()), ..StackOptions::ephemeral()? },
+        StackOptions {
+            recording: Some(recording.clone()),
+            secrets: Some(logs.emulator_secrets()),
+            ..StackOptions::ephemeral()?
+        },
     )?;
     say("running every test against the local stack");
     let mut cmd = cargo(root);
     // Every test binary runs even after one fails, so a run reports all failures.
-    cmd.args(["test", "--workspace", "--no-fail-fast"]).args(extra).envs(stack.env("postgres"));
-    let result = run(&mut cmd);
+    cmd.args(["test", "--workspace", "--no-fail-fast"])
+        .args(extra)
+        .envs(stack.env("postgres"))
+        .env("GALLERY_LOG_DIR", &logs.dir)
+        // What the functions log deployed (infra: `info`), our own crates at
+        // their most talkative, so the scan sees every line they can write.
+        .env("RUST_LOG", TEST_LOG_LEVEL);
+    let result = tools::run_teed(&mut cmd, &logs.output());
+    // PostgreSQL's log is exported to CloudWatch by RDS: scanned too.
+    let _ = std::fs::copy(stack.dir.join("postgres.log"), logs.dir.join("postgres.log"));
+    let passwords = stack.passwords();
     drop(stack);
-    if result.is_ok() {
-        let lines = std::fs::read_to_string(&recording).map(|t| t.lines().count()).unwrap_or(0);
-        say(&format!(
-            "{lines} AWS requests recorded in {} for `cargo xtask infra`",
-            recording.display()
-        ));
-    }
-    result
+    result?;
+    let lines = std::fs::read_to_string(&recording).map(|t| t.lines().count()).unwrap_or(0);
+    say(&format!(
+        "{lines} AWS requests recorded in {} for `cargo xtask infra`",
+        recording.display()
+    ));
+    reliability::logscan::check(&logs, &recording, &passwords)
 }
+
+const TEST_LOG_LEVEL: &str = "info,refinery_core=warn,shared=trace,api=trace,image_processor=trace,\
+                              backup=trace,retention=trace,edge=trace,local=trace,gallery_ops=trace";
+
+/// The dependency policy (`deny.toml`), the parts that need no network.
+fn deny(root: &Path) -> Result<()> {
+    let deny =
+        tools::cargo_tool(root, "cargo-deny", CARGO_DENY_VERSION, &["--no-default-features"])?;
+    run(Command::new(deny).current_dir(root).args([
+        "--offline",
+        "check",
+        "licenses",
+        "bans",
+        "sources",
+    ]))
+}
+
+const CARGO_DENY_VERSION: &str = "0.20.2";
 
 /// Where `cargo xtask test` records the suite's AWS requests.
 pub fn authz_recording(root: &Path) -> PathBuf {

@@ -44,7 +44,7 @@ pub struct Emulator {
 
 impl Emulator {
     pub fn start(venv: &Path, port: u16, log_dir: &Path) -> Result<Self> {
-        Self::start_recording(venv, port, log_dir, None)
+        Self::start_recording(venv, port, log_dir, None, None)
     }
 
     /// The emulator; with `recording`, every request it serves is appended
@@ -54,6 +54,7 @@ impl Emulator {
         port: u16,
         log_dir: &Path,
         recording: Option<&Path>,
+        secrets: Option<&Path>,
     ) -> Result<Self> {
         say(&format!("starting the S3/KMS emulator on 127.0.0.1:{port}"));
         let log = fs::File::create(log_dir.join("moto.log"))?;
@@ -63,6 +64,9 @@ impl Emulator {
                 c.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("moto_recording.py"))
                     .env("MOTO_ENABLE_RECORDING", "1")
                     .env("MOTO_RECORDER_FILEPATH", path);
+                if let Some(secrets) = secrets {
+                    c.env("GALLERY_SECRETS_FILE", secrets);
+                }
                 c
             }
             None => Command::new(venv.join("bin/moto_server")),
@@ -112,12 +116,14 @@ pub struct StackOptions {
     pub moto_port: u16,
     /// Where the emulator records every request it serves (`cargo xtask test`).
     pub recording: Option<PathBuf>,
+    /// Where it notes every secret it hands out (needs `recording`).
+    pub secrets: Option<PathBuf>,
 }
 
 impl StackOptions {
     /// Free ports chosen by the kernel, so a test run never collides with `dev`.
     pub fn ephemeral() -> Result<Self> {
-        Ok(Self { pg_port: free_port()?, moto_port: free_port()?, recording: None })
+        Ok(Self { pg_port: free_port()?, moto_port: free_port()?, recording: None, secrets: None })
     }
 }
 
@@ -166,6 +172,7 @@ impl Stack {
             stack.moto_port,
             &stack.dir,
             opts.recording.as_deref(),
+            opts.secrets.as_deref(),
         )?);
         stack.start_postgres(&pg_bin, account.as_deref())?;
         Ok(stack)
@@ -293,6 +300,16 @@ impl Stack {
             bail!("psql: {}", String::from_utf8_lossy(&out.stderr).trim());
         }
         Ok(())
+    }
+
+    /// Every password of the throwaway cluster (for the log scan).
+    pub fn passwords(&self) -> Vec<String> {
+        vec![
+            self.superuser_password.clone(),
+            self.owner_password.clone(),
+            self.app_password.clone(),
+            self.backup_password.clone(),
+        ]
     }
 
     /// The variables every function reads, pointing at this stack.

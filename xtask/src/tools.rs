@@ -184,3 +184,79 @@ pub fn postgres_account() -> Result<Option<String>> {
     }
     Ok(Some("postgres".into()))
 }
+
+/// Runs a command with its output on the terminal and also in `file` (both
+/// streams, line by line as they arrive); a non-zero exit is an error.
+pub fn run_teed(cmd: &mut Command, file: &Path) -> Result<()> {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+    use std::sync::{Arc, Mutex};
+    let out = Arc::new(Mutex::new(std::fs::File::create(file)?));
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {:?}", cmd.get_program()))?;
+    fn copy<R: std::io::Read + Send + 'static>(
+        from: R,
+        to_terminal: fn(&[u8]),
+        file: Arc<Mutex<std::fs::File>>,
+    ) -> std::thread::JoinHandle<()> {
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(from);
+            let mut line = Vec::new();
+            while reader.read_until(b'\n', &mut line).map(|n| n > 0).unwrap_or(false) {
+                to_terminal(&line);
+                if let Ok(mut f) = file.lock() {
+                    let _ = f.write_all(&line);
+                }
+                line.clear();
+            }
+        })
+    }
+    let threads = [
+        copy(
+            child.stdout.take().context("stdout")?,
+            |l| {
+                let _ = std::io::stdout().write_all(l);
+            },
+            out.clone(),
+        ),
+        copy(
+            child.stderr.take().context("stderr")?,
+            |l| {
+                let _ = std::io::stderr().write_all(l);
+            },
+            out,
+        ),
+    ];
+    let status = child.wait()?;
+    for t in threads {
+        let _ = t.join();
+    }
+    if !status.success() {
+        let args: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy()).collect();
+        bail!("{} {} failed with {status}", cmd.get_program().to_string_lossy(), args.join(" "));
+    }
+    Ok(())
+}
+
+/// A Rust tool from crates.io at a pinned version, installed once into the
+/// checkout's `.local/tools` (never the user's cargo home); its binary's path.
+pub fn cargo_tool(root: &Path, krate: &str, version: &str, flags: &[&str]) -> Result<PathBuf> {
+    let tools = root.join(".local/tools");
+    let binary = tools.join("bin").join(krate);
+    let installed = Command::new(&binary)
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains(version));
+    if !installed.unwrap_or(false) {
+        crate::say(&format!("installing {krate} {version} into {}", tools.display()));
+        run(Command::new("cargo")
+            .args(["install", "--locked", "--quiet", krate, "--version", version])
+            .args(flags)
+            .arg("--root")
+            .arg(&tools))?;
+    }
+    Ok(binary)
+}

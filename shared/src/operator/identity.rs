@@ -67,9 +67,14 @@ pub struct ProvenCaller {
 impl ProvenCaller {
     /// How the audit log names an operator.
     pub fn actor(&self) -> String {
-        let mut actor = format!("operator:{}", self.arn);
-        actor.truncate(200);
-        actor
+        // At most 200 bytes, cut on a character boundary: an answer naming a
+        // multi-byte ARN once panicked here (found by fuzzing, `identity_proof`).
+        let actor = format!("operator:{}", self.arn);
+        let mut end = actor.len().min(200);
+        while !actor.is_char_boundary(end) {
+            end -= 1;
+        }
+        actor[..end].to_owned()
     }
 }
 
@@ -207,6 +212,17 @@ pub fn proof_digest(proof: &IdentityProof) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by fuzzing: a 200-byte cut inside a multi-byte character panicked.
+    #[test]
+    fn a_long_multibyte_caller_is_cut_on_a_character_boundary() {
+        for pad in 0..4 {
+            let arn =
+                format!("arn:aws:sts::1:assumed-role/o/{}{}", "a".repeat(pad), "é".repeat(120));
+            let actor = ProvenCaller { arn, account: "1".into() }.actor();
+            assert!(actor.len() <= 200 && actor.len() >= 198, "{}", actor.len());
+        }
+    }
 
     #[test]
     fn reads_the_caller_from_sts() {

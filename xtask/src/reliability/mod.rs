@@ -1,0 +1,95 @@
+//! `cargo xtask reliability [--cut]`: the gallery attacked, faulted, loaded
+//! and probed on the local stack, and its tests mutated; one table of what
+//! was tried, how many cases, and whether it held.
+//!
+//! `--cut` is CI's bounded run (a few examples per operation, seconds per
+//! fuzz target, one fault of each kind, the log scan of CI's own test run);
+//! without it every row runs at full size.
+
+pub mod logscan;
+
+use std::path::Path;
+
+use anyhow::{bail, Result};
+
+use crate::say;
+
+/// How much of each row to run.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Size {
+    Cut,
+    Full,
+}
+
+/// One line of the table.
+pub struct Row {
+    pub area: &'static str,
+    pub tried: String,
+    pub cases: u64,
+    /// `Ok(what held)` or `Err(what failed)`.
+    pub outcome: std::result::Result<String, String>,
+}
+
+impl Row {
+    pub fn held(
+        area: &'static str,
+        tried: impl Into<String>,
+        cases: u64,
+        what: impl Into<String>,
+    ) -> Self {
+        Self { area, tried: tried.into(), cases, outcome: Ok(what.into()) }
+    }
+
+    pub fn from_result(
+        area: &'static str,
+        tried: impl Into<String>,
+        result: Result<(u64, String)>,
+    ) -> Self {
+        match result {
+            Ok((cases, what)) => Self::held(area, tried, cases, what),
+            Err(e) => Self { area, tried: tried.into(), cases: 0, outcome: Err(format!("{e:#}")) },
+        }
+    }
+}
+
+pub fn reliability(root: &Path, args: &[String]) -> Result<()> {
+    let size = if args.iter().any(|a| a == "--cut") { Size::Cut } else { Size::Full };
+    say(&format!("reliability suite ({size:?})"));
+    let mut rows = Vec::new();
+    rows.push(log_scan_row(root));
+    print_table(&rows);
+    let failed = rows.iter().filter(|r| r.outcome.is_err()).count();
+    if failed > 0 {
+        bail!("{failed} of {} rows did not hold", rows.len());
+    }
+    Ok(())
+}
+
+/// The scan of the newest `cargo xtask test` run's logs (that command runs it
+/// too, and fails on a hit; this row reports it).
+fn log_scan_row(root: &Path) -> Row {
+    let run = logscan::RunFiles::existing(root);
+    let result = (|| {
+        let Some(summary) = std::fs::read_to_string(run.dir.join("scan.txt")).ok() else {
+            bail!("no scan of a test run in {}: run `cargo xtask test` first", run.dir.display());
+        };
+        let (cases, what) = summary.split_once('\t').unwrap_or(("0", summary.as_str()));
+        if what.starts_with("FAILED") {
+            bail!("{what}");
+        }
+        Ok((cases.trim().parse().unwrap_or(0), what.trim().to_owned()))
+    })();
+    Row::from_result("security", "no secret in any log line of the whole test suite", result)
+}
+
+fn print_table(rows: &[Row]) {
+    println!("\n| area | what was tried | cases | held |");
+    println!("|---|---|---:|---|");
+    for row in rows {
+        let held = match &row.outcome {
+            Ok(what) => format!("yes: {what}"),
+            Err(why) => format!("**NO**: {}", why.replace('\n', " ")),
+        };
+        println!("| {} | {} | {} | {} |", row.area, row.tried, row.cases, held);
+    }
+}
