@@ -211,6 +211,50 @@ pub async fn seed(pool: &deadpool_postgres::Pool) -> Result<String> {
     Ok(secret)
 }
 
+/// What an attacking client gets to work with (`cargo xtask reliability`):
+/// an artist's and an admin's token, and the ids the run must never reach
+/// (its own artist and tokens: a run that revokes its own token tests
+/// nothing after that).
+#[derive(serde::Serialize)]
+pub struct Credentials {
+    pub artist_token: String,
+    pub admin_token: String,
+    pub protected_ids: Vec<uuid::Uuid>,
+}
+
+pub async fn credentials(pool: &deadpool_postgres::Pool) -> Result<Credentials> {
+    use shared::domain::Scope;
+    let client = pool.get().await?;
+    let artist = shared::db::insert_artist(
+        &client,
+        "Test Artist",
+        &format!("artist-{}@copper-gallery.example", uuid::Uuid::new_v4().simple()),
+        None,
+        None,
+    )
+    .await?;
+    let expires = chrono::Utc::now() + chrono::Duration::days(1);
+    let (artist_token, digest) = shared::domain::new_token();
+    let artist_token_id = shared::db::insert_token(
+        &client,
+        Some(artist.id),
+        Scope::Artist,
+        &digest,
+        "attack run",
+        expires,
+    )
+    .await?;
+    let (admin_token, digest) = shared::domain::new_token();
+    let admin_token_id =
+        shared::db::insert_token(&client, None, Scope::Admin, &digest, "attack run", expires)
+            .await?;
+    Ok(Credentials {
+        artist_token,
+        admin_token,
+        protected_ids: vec![artist.id, artist_token_id, admin_token_id],
+    })
+}
+
 /// The S3 event AWS would send for one new object (keys encoded as S3 encodes them).
 pub fn object_created_event(
     bucket: &str,

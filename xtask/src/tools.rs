@@ -135,8 +135,18 @@ pub fn venv_with(root: &Path, requirements: &Path, name: &str) -> Result<PathBuf
     venv_with_all(root, &[requirements.to_path_buf()], name)
 }
 
+/// An environment of its own (`.local/venv-NAME`), for a tool whose pins
+/// would clash with the emulator's.
+pub fn venv_apart(root: &Path, requirements: &Path, name: &str) -> Result<PathBuf> {
+    venv_in(&root.join(format!(".local/venv-{name}")), &[requirements.to_path_buf()], name)
+}
+
 fn venv_with_all(root: &Path, files: &[PathBuf], name: &str) -> Result<PathBuf> {
-    let dir = root.join(".local/venv");
+    venv_in(&root.join(".local/venv"), files, name)
+}
+
+fn venv_in(dir: &Path, files: &[PathBuf], name: &str) -> Result<PathBuf> {
+    let dir = dir.to_path_buf();
     let python = dir.join("bin/python");
     let mut wanted = String::new();
     for f in files.iter().filter(|f| f.exists()) {
@@ -148,7 +158,7 @@ fn venv_with_all(root: &Path, files: &[PathBuf], name: &str) -> Result<PathBuf> 
         return Ok(dir);
     }
     if !python.is_file() {
-        say("creating the Python environment in .local/venv");
+        say(&format!("creating the Python environment in {}", dir.display()));
         if run(Command::new("python3").args(["-m", "venv"]).arg(&dir)).is_err() {
             apt_install(&["python3", "python3-venv"])?;
             run(Command::new("python3").args(["-m", "venv"]).arg(&dir))?;

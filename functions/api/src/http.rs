@@ -110,7 +110,11 @@ pub async fn body_contract(req: Request, next: Next) -> Result<Response, ApiErro
     let digest = hex::encode(Sha256::digest(&bytes));
     let carries_body =
         matches!(parts.method, Method::POST | Method::PUT | Method::PATCH) || !bytes.is_empty();
-    if carries_body && !is_preflight(&parts.headers, &parts.method) {
+    // A method the path does not have is answered 405 by the router, with
+    // `Allow`, whatever its headers: the body contract is for real operations.
+    let routed = crate::routes::allowed_methods(parts.uri.path())
+        .is_some_and(|allowed| allowed.split(", ").any(|m| m == parts.method.as_str()));
+    if carries_body && routed && !is_preflight(&parts.headers, &parts.method) {
         match parts.headers.get(CONTENT_SHA256).map(|v| v.to_str().map(str::to_ascii_lowercase)) {
             None => {
                 return Err(ApiError::Malformed(format!(

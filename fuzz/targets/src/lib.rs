@@ -23,8 +23,11 @@ pub mod corpus;
 /// mutations of a valid archive reach past the first authentication check.
 pub const FUZZ_KEY: [u8; 32] = [7; 32];
 
+/// A target: any bytes in, nothing out; a panic is a finding.
+pub type Target = fn(&[u8]);
+
 /// Every target, by name (the corpus directory and the cargo-fuzz binary).
-pub const TARGETS: [(&str, fn(&[u8])); 8] = [
+pub const TARGETS: [(&str, Target); 8] = [
     ("sniff_probe", sniff_probe),
     ("render", render),
     ("s3_event", s3_event),
@@ -205,16 +208,7 @@ pub fn api_bodies(data: &[u8]) {
         6 => drop(serde_json::from_slice::<ProfilePatch>(body)),
         7 => {
             let text = String::from_utf8_lossy(body);
-            let sorts = [
-                Sort::Newest,
-                Sort::PriceAsc,
-                Sort::PriceDesc,
-                Sort::YearDesc,
-                Sort::YearAsc,
-                Sort::Title,
-                Sort::Relevance,
-            ];
-            for sort in sorts {
+            for sort in Sort::ALL {
                 if let Ok(cursor) = PageCursor::decode("cursor", &text, sort) {
                     assert_eq!(
                         PageCursor::decode("cursor", &cursor.encode(), sort).ok(),

@@ -39,18 +39,19 @@ impl Sort {
         }
     }
 
+    /// Every order.
+    pub const ALL: [Sort; 7] = [
+        Sort::Newest,
+        Sort::PriceAsc,
+        Sort::PriceDesc,
+        Sort::YearDesc,
+        Sort::YearAsc,
+        Sort::Title,
+        Sort::Relevance,
+    ];
+
     fn parse(s: &str) -> Option<Self> {
-        [
-            Sort::Newest,
-            Sort::PriceAsc,
-            Sort::PriceDesc,
-            Sort::YearDesc,
-            Sort::YearAsc,
-            Sort::Title,
-            Sort::Relevance,
-        ]
-        .into_iter()
-        .find(|o| o.as_str() == s)
+        Self::ALL.into_iter().find(|o| o.as_str() == s)
     }
 
     /// Whether the list runs from the largest key down.

@@ -6,6 +6,8 @@
 //! fuzz target, one fault of each kind, the log scan of CI's own test run);
 //! without it every row runs at full size.
 
+mod attacks;
+mod fuzz;
 pub mod logscan;
 
 use std::path::Path;
@@ -55,7 +57,12 @@ impl Row {
 pub fn reliability(root: &Path, args: &[String]) -> Result<()> {
     let size = if args.iter().any(|a| a == "--cut") { Size::Cut } else { Size::Full };
     say(&format!("reliability suite ({size:?})"));
-    let mut rows = Vec::new();
+    let mut rows = fuzz::rows(root, size);
+    // Not yet in CI's cut: the attack runs still find the document stating
+    // less than the handlers enforce (see docs/reliability.md).
+    if size == Size::Full {
+        rows.extend(attacks::rows(root, size));
+    }
     rows.push(log_scan_row(root));
     print_table(&rows);
     let failed = rows.iter().filter(|r| r.outcome.is_err()).count();

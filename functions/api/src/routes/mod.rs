@@ -157,6 +157,105 @@ impl Modify for Contract {
                 }
             }
         }
+        add_links(doc);
+    }
+}
+
+/// What a created resource leads to: `(operation, status, id in its body,
+/// operations that take that id)`. Clients (and the stateful attack run,
+/// `cargo xtask reliability`) follow these from create to read, update and
+/// delete; an operation that needs `If-Match` gets the response's ETag.
+const LINKS: &[(&str, &str, &str, &[&str])] = &[
+    (
+        "postMeArtworks",
+        "201",
+        "/id",
+        &[
+            "getManageArtworksById",
+            "patchManageArtworksById",
+            "postManageArtworksByIdStatus",
+            "deleteManageArtworksById",
+            "postManageArtworksByIdEditions",
+            "getManageArtworksByIdEditions",
+            "postManageArtworksByIdImages",
+            "getManageArtworksByIdImages",
+        ],
+    ),
+    (
+        "postManageArtworksByIdEditions",
+        "201",
+        "/id",
+        &[
+            "getManageEditionsById",
+            "patchManageEditionsById",
+            "postManageEditionsByIdSales",
+            "getManageEditionsByIdSales",
+            "postManageEditionsByIdRetire",
+        ],
+    ),
+    ("postManageEditionsByIdSales", "200", "/sales/0/id", &["postManageSalesByIdVoid"]),
+    (
+        "postManageArtworksByIdImages",
+        "201",
+        "/image/id",
+        &["getManageImagesById", "patchManageImagesById", "deleteManageImagesById"],
+    ),
+    (
+        "postAdminArtists",
+        "201",
+        "/id",
+        &[
+            "getAdminArtistsById",
+            "patchAdminArtistsById",
+            "postAdminArtistsByIdSuspension",
+            "deleteAdminArtistsByIdSuspension",
+        ],
+    ),
+    ("postAdminTokens", "201", "/token/id", &["getAdminTokensById", "deleteAdminTokensById"]),
+    ("postAdminArtistsByIdErasure", "202", "/id", &["getAdminErasuresById"]),
+];
+
+fn add_links(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::link::LinkBuilder;
+    use utoipa::openapi::RefOr;
+    let mut conditional = std::collections::HashSet::new();
+    for item in doc.paths.paths.values() {
+        for op in
+            [&item.get, &item.post, &item.put, &item.patch, &item.delete].into_iter().flatten()
+        {
+            let needs = op.parameters.iter().flatten().any(|p| p.name == "If-Match");
+            if let (true, Some(id)) = (needs, &op.operation_id) {
+                conditional.insert(id.clone());
+            }
+        }
+    }
+    for item in doc.paths.paths.values_mut() {
+        for op in [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete]
+            .into_iter()
+            .flatten()
+        {
+            let Some(id) = op.operation_id.clone() else { continue };
+            for (_, status, pointer, targets) in LINKS.iter().filter(|l| l.0 == id) {
+                let Some(RefOr::T(response)) = op.responses.responses.get_mut(*status) else {
+                    continue;
+                };
+                for target in *targets {
+                    let mut link = LinkBuilder::new()
+                        .parameter("path.id", format!("$response.body#{pointer}"));
+                    if conditional.contains(*target) {
+                        link = link.parameter("header.If-Match", "$response.header.ETag");
+                    }
+                    let mut link = link.build();
+                    // utoipa 5.5 writes the field as `operation_id`; the
+                    // specification's `operationId` goes through the map
+                    // it flattens into the link instead.
+                    let mut named = utoipa::openapi::extensions::Extensions::default();
+                    named.insert("operationId".into(), serde_json::json!(target));
+                    link.extensions = Some(named);
+                    response.links.insert(target.to_string(), link.into());
+                }
+            }
+        }
     }
 }
 
@@ -195,6 +294,31 @@ fn header(name: &str, required: bool, description: &str) -> Parameter {
         .build()
 }
 
+/// The rules the handlers enforce on shared parameters, stated in their
+/// schemas, so a client (and a generated attack) knows what is refused.
+fn constrain(p: &mut Parameter) {
+    use utoipa::openapi::schema::Schema;
+    use utoipa::openapi::RefOr;
+    let Some(RefOr::T(Schema::Object(schema))) = p.schema.as_mut() else { return };
+    match (p.name.as_str(), &p.parameter_in) {
+        ("limit", ParameterIn::Query) => {
+            schema.minimum = Some(1.into());
+            schema.maximum = Some(100.into());
+        }
+        // Cursors are opaque: only one the API returned is valid.
+        ("cursor", ParameterIn::Query) => schema.min_length = Some(1),
+        ("medium" | "q", ParameterIn::Query) => {
+            schema.min_length = Some(1);
+            schema.max_length = Some(200);
+        }
+        ("currency", ParameterIn::Query) => schema.pattern = Some("^[A-Z]{3}$".into()),
+        ("Idempotency-Key", ParameterIn::Header) => {
+            schema.pattern = Some("^[!-~]{1,255}$".into());
+        }
+        _ => {}
+    }
+}
+
 fn problem(description: &str) -> Response {
     ResponseBuilder::new()
         .description(description)
@@ -221,6 +345,9 @@ fn document_operation(op: &mut Operation, method: &str) {
     // A header is a string or absent, never null (utoipa makes `Option` nullable).
     for p in params.iter_mut().filter(|p| p.name == "Idempotency-Key") {
         *p = header(&p.name.clone(), false, p.description.as_deref().unwrap_or_default());
+    }
+    for p in params.iter_mut() {
+        constrain(p);
     }
     let conditional = params.iter().any(|p| p.name == "If-Match");
     let queried = params.iter().any(|p| matches!(p.parameter_in, ParameterIn::Query));

@@ -1,0 +1,4 @@
+//! `fuzz_targets::operator_request` under libFuzzer (what it checks is documented there).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzz_targets::operator_request(data));
