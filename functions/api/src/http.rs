@@ -110,19 +110,23 @@ pub async fn body_contract(req: Request, next: Next) -> Result<Response, ApiErro
     let digest = hex::encode(Sha256::digest(&bytes));
     let carries_body =
         matches!(parts.method, Method::POST | Method::PUT | Method::PATCH) || !bytes.is_empty();
-    // A method the path does not have is answered 405 by the router, with
-    // `Allow`, whatever its headers: the body contract is for real operations.
-    let routed = crate::routes::allowed_methods(parts.uri.path())
-        .is_some_and(|allowed| allowed.split(", ").any(|m| m == parts.method.as_str()));
-    if carries_body && routed && !is_preflight(&parts.headers, &parts.method) {
-        match parts.headers.get(CONTENT_SHA256).map(|v| v.to_str().map(str::to_ascii_lowercase)) {
-            None => {
-                return Err(ApiError::Malformed(format!(
-                    "{CONTENT_SHA256} is required: the hex SHA-256 of the body (of an empty body when there is none)"
-                )))
-            }
-            Some(Ok(given)) if given == digest => {}
-            Some(_) => return Err(ApiError::Malformed(format!("{CONTENT_SHA256} does not match the body"))),
+    if carries_body && !is_preflight(&parts.headers, &parts.method) {
+        let refusal = match parts.headers.get(CONTENT_SHA256).map(|v| v.to_str().map(str::to_ascii_lowercase)) {
+            None => Some(format!(
+                "{CONTENT_SHA256} is required: the hex SHA-256 of the body (of an empty body when there is none)"
+            )),
+            Some(Ok(given)) if given == digest => None,
+            Some(_) => Some(format!("{CONTENT_SHA256} does not match the body")),
+        };
+        // A method the path does not have is answered 405 by the router, with
+        // `Allow`, whatever its headers: the body contract is for real
+        // operations. Asked only on a refusal, so a good request never pays.
+        let routed = || {
+            crate::routes::allowed_methods(parts.uri.path())
+                .is_some_and(|allowed| allowed.split(", ").any(|m| m == parts.method.as_str()))
+        };
+        if let Some(why) = refusal.filter(|_| routed()) {
+            return Err(ApiError::Malformed(why));
         }
     }
     parts.extensions.insert(BodyDigest(digest));

@@ -303,7 +303,7 @@ fn constrain(p: &mut Parameter) {
     match (p.name.as_str(), &p.parameter_in) {
         ("limit", ParameterIn::Query) => {
             schema.minimum = Some(1.into());
-            schema.maximum = Some(100.into());
+            schema.maximum = Some(PAGE_MAX.into());
         }
         // Cursors are opaque: only one the API returned is valid.
         ("cursor", ParameterIn::Query) => schema.min_length = Some(1),
@@ -470,10 +470,13 @@ async fn managed(
 }
 
 /// Page size: `limit`, 1 to 100, default 24.
+/// The largest page any list returns (`limit`; the document states it too).
+const PAGE_MAX: i64 = 100;
+
 fn page_size(limit: Option<i64>) -> Result<i64> {
     match limit.unwrap_or(24) {
-        n @ 1..=100 => Ok(n),
-        _ => Err(ApiError::invalid("limit", "must be between 1 and 100")),
+        n @ 1..=PAGE_MAX => Ok(n),
+        _ => Err(ApiError::invalid("limit", format!("must be between 1 and {PAGE_MAX}"))),
     }
 }
 
