@@ -42,7 +42,7 @@ fn service_with_key(ctx: &TestContext, backup_key: String) -> BackupService {
 }
 
 /// Some of everything, including personal data that must never appear in plaintext.
-async fn gallery_data(ctx: &TestContext) {
+pub(crate) async fn gallery_data(ctx: &TestContext) {
     let (artist, _) = ctx.artist_with_token("Ada Copper").await;
     let client = ctx.pool.get().await.unwrap();
     client
@@ -91,7 +91,7 @@ async fn gallery_data(ctx: &TestContext) {
 
 /// Audit rows of random text: they barely compress, so the object spans
 /// several chunks (about 1 MiB stored per 8,000 rows).
-async fn bulk(ctx: &TestContext, rows: i32) {
+pub(crate) async fn bulk(ctx: &TestContext, rows: i32) {
     ctx.pool
         .get()
         .await

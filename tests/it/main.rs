@@ -10,6 +10,7 @@ mod backups;
 mod browser;
 mod database;
 mod docs;
+mod faults;
 mod lambda_runtime;
 mod operator;
 mod processor;

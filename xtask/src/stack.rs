@@ -302,6 +302,14 @@ impl Stack {
         Ok(())
     }
 
+    /// The processes, for the fault tests that pause and restart them.
+    pub fn pids(&self) -> (Option<u32>, Option<u32>) {
+        (
+            self.postgres.as_ref().map(Child::id),
+            self.moto.as_ref().and_then(|m| m.child.as_ref()).map(Child::id),
+        )
+    }
+
     /// Every password of the throwaway cluster (for the log scan).
     pub fn passwords(&self) -> Vec<String> {
         vec![

@@ -36,6 +36,30 @@ pub struct RequestId(pub String);
 #[derive(Clone, Debug)]
 pub struct BodyDigest(pub String);
 
+/// The longest a request may take: the pool's wait for a connection, then two
+/// statements' timeouts. The statement timeout is the server's: a database
+/// that stops answering mid-query (paused, partitioned) would hold the
+/// request until Lambda's 30 s timeout, and CloudFront would answer 504; this
+/// answers 503 with Retry-After first (26 s with the default timeouts).
+pub fn request_deadline(db: &shared::config::DbConfig) -> std::time::Duration {
+    db.connect_timeout + std::time::Duration::from_secs(1) + db.statement_timeout * 2
+}
+
+/// Ends a request past its deadline with 503. Dropping the handler mid-
+/// transaction is safe: the pool rolls a returned connection back.
+pub async fn deadline(
+    axum::extract::State(state): axum::extract::State<SharedState>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    tokio::time::timeout(state.request_deadline, next.run(req)).await.map_err(|_| {
+        ApiError::Unavailable(anyhow::anyhow!(
+            "no answer within {} s: the database or S3 is not answering",
+            state.request_deadline.as_secs()
+        ))
+    })
+}
+
 pub async fn request_context(mut req: Request, next: Next) -> Response {
     let id = req
         .extensions()

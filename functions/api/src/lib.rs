@@ -107,6 +107,8 @@ pub struct AppState {
     pub write_limiter: http::RateLimiter,
     /// Proves who runs an operator task (invocations outside the router).
     pub verifier: shared::runner::Verifier,
+    /// How long a request may take before it is answered 503 (`http::deadline`).
+    pub request_deadline: Duration,
 }
 
 impl AppState {
@@ -137,6 +139,7 @@ impl AppState {
             deleted_artwork_grace: config.deleted_artwork_grace,
             write_limiter: http::RateLimiter::per_minute(config.writes_per_minute),
             verifier: shared::runner::Verifier::new(&config.operator, &config.common.aws),
+            request_deadline: http::request_deadline(&config.common.db),
         }
     }
 

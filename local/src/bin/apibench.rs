@@ -12,6 +12,14 @@
 //! connection, at the same rate. Prints p50/p99 of both and their ratio.
 //!
 //! Usage: apibench [RATE] [SECONDS]
+//!
+//! `apibench soak SLICES SECONDS READ_RATE WRITE_RATE`: the same seeded API
+//! held under a mix of reads (random slugs) and writes (sales, past the
+//! per-token write limit) at fixed rates, far above its pool, for SLICES
+//! slices of SECONDS each; per slice p50/p99, status codes, the process's
+//! RSS and the most database connections the API held. Holds when every
+//! answer is 2xx, 429 or 503, RSS does not grow from the first slice to the
+//! last (10% allowed for the allocator), and connections stay within the pool.
 
 use std::time::{Duration, Instant};
 
@@ -53,9 +61,15 @@ const VOCABULARY: [&str; 190] = [
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let rate: u32 = args.get(1).map(|r| r.parse()).transpose()?.unwrap_or(200);
-    let seconds: u64 = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(15);
+    let mut args: Vec<String> = std::env::args().collect();
+    let soak = args.get(1).is_some_and(|a| a == "soak");
+    if soak {
+        args.remove(1);
+    }
+    let number = |i: usize, default: u64| -> Result<u64> {
+        Ok(args.get(i).map(|r| r.parse()).transpose()?.unwrap_or(default))
+    };
+    let (rate, seconds) = (number(1, 200)? as u32, number(2, 15)?);
     let oha = std::env::var("OHA").context("OHA names the load tool")?;
     let config = api::ApiConfig::from_env()?;
     let backup = backup::BackupConfig::from_env()?;
@@ -96,6 +110,36 @@ async fn main() -> Result<()> {
 
     let sale_body = r#"{"count":1}"#;
     let sale_sha = hex_sha256(sale_body.as_bytes());
+    let sale = vec![
+        "-m".into(),
+        "POST".into(),
+        "-H".into(),
+        format!("x-gallery-token: {token}"),
+        "-H".into(),
+        "content-type: application/json".into(),
+        "-H".into(),
+        format!("x-amz-content-sha256: {sale_sha}"),
+        "-d".into(),
+        sale_body.into(),
+        format!("{base}/v1/manage/editions/{edition}/sales"),
+    ];
+    let random_slug =
+        vec!["--rand-regex-url".to_owned(), format!("{base}/v1/artworks/work-[1-9][0-9]{{0,2}}0")];
+    if soak {
+        let (slices, slice_seconds) = (rate as u64, seconds);
+        let (read_rate, write_rate) = (number(3, 100)? as u32, number(4, 10)? as u32);
+        let owner = db::connect(&owner, &owner_password).await?;
+        return soak_test(
+            &oha,
+            slices,
+            slice_seconds,
+            (read_rate, &random_slug),
+            (write_rate, &sale),
+            &owner,
+            &config.common.db,
+        )
+        .await;
+    }
     // One connection of its own (a pool of one: the same client type the handlers use).
     let direct_pool = db::pool(
         &shared::config::DbConfig { pool_size: 1, ..config.common.db.clone() },
@@ -118,31 +162,13 @@ async fn main() -> Result<()> {
     let by_title = GalleryFilter { sort: shared::domain::Sort::Title, ..GalleryFilter::default() };
     let cases: [(&str, Vec<String>); 5] = [
         ("GET /v1/artworks (public list)", vec![format!("{base}/v1/artworks")]),
-        (
-            "GET /v1/artworks/{slug} (random)",
-            vec!["--rand-regex-url".into(), format!("{base}/v1/artworks/work-[1-9][0-9]{{0,2}}0")],
-        ),
+        ("GET /v1/artworks/{slug} (random)", random_slug),
         (
             "GET /v1/artworks?q= (random word)",
             vec!["--rand-regex-url".into(), format!("{base}/v1/artworks\\?q=({words})")],
         ),
         ("GET /v1/artworks?sort=title", vec![format!("{base}/v1/artworks?sort=title")]),
-        (
-            "POST …/sales (authenticated write)",
-            vec![
-                "-m".into(),
-                "POST".into(),
-                "-H".into(),
-                format!("x-gallery-token: {token}"),
-                "-H".into(),
-                "content-type: application/json".into(),
-                "-H".into(),
-                format!("x-amz-content-sha256: {sale_sha}"),
-                "-d".into(),
-                sale_body.into(),
-                format!("{base}/v1/manage/editions/{edition}/sales"),
-            ],
-        ),
+        ("POST …/sales (authenticated write)", sale),
     ];
     let mut worst_p99 = 0.0f64;
     let mut worst_ratio = 0.0f64;
@@ -217,6 +243,9 @@ struct Latency {
     p99: f64,
     ok: u64,
     total: u64,
+    /// Answers other than 2xx, by status (oha counts transport errors apart).
+    refused: std::collections::BTreeMap<String, u64>,
+    errors: u64,
 }
 
 /// oha at a fixed rate, its JSON summary read back (seconds → milliseconds).
@@ -236,7 +265,16 @@ fn load(oha: &str, rate: u32, seconds: u64, target: &[String]) -> Result<Latency
     let total: u64 = codes.values().filter_map(|v| v.as_u64()).sum();
     let ok: u64 =
         codes.iter().filter(|(k, _)| k.starts_with('2')).filter_map(|(_, v)| v.as_u64()).sum();
-    Ok(Latency { p50: pct("p50"), p99: pct("p99"), ok, total })
+    let refused = codes
+        .iter()
+        .filter(|(k, _)| !k.starts_with('2'))
+        .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
+        .collect();
+    let errors = report["errorDistribution"]
+        .as_object()
+        .map(|e| e.values().filter_map(|v| v.as_u64()).sum())
+        .unwrap_or(0);
+    Ok(Latency { p50: pct("p50"), p99: pct("p99"), ok, total, refused, errors })
 }
 
 /// Runs `op` on a fixed schedule; each latency counts from its scheduled start.
@@ -261,6 +299,8 @@ where
         p99: at(0.99),
         ok: samples.len() as u64,
         total: samples.len() as u64,
+        refused: Default::default(),
+        errors: 0,
     })
 }
 
@@ -333,4 +373,104 @@ async fn explain(pool: &deadpool_postgres::Pool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The soak: reads and writes side by side, slice after slice, with the
+/// process's RSS and the API's database connections sampled.
+async fn soak_test(
+    oha: &str,
+    slices: u64,
+    seconds: u64,
+    (read_rate, reads): (u32, &[String]),
+    (write_rate, writes): (u32, &[String]),
+    owner: &tokio_postgres::Client,
+    db: &shared::config::DbConfig,
+) -> Result<()> {
+    println!(
+        "soak: {slices} slices of {seconds} s; reads {read_rate}/s, writes {write_rate}/s (limit {} writes/min per token); pool {}",
+        api::ApiConfig::from_env()?.writes_per_minute,
+        db.pool_size
+    );
+    println!(
+        "{:>5} {:>9} {:>9} {:>9} {:>9} {:>10} {:>6} {:>24}",
+        "slice", "read p50", "read p99", "write p50", "write p99", "RSS MiB", "conns", "not 2xx"
+    );
+    let mut rss = Vec::new();
+    let mut problems = Vec::new();
+    let mut requests = 0;
+    for slice in 1..=slices {
+        let (reads, writes) = (reads.to_vec(), writes.to_vec());
+        let oha_r = oha.to_owned();
+        let oha_w = oha.to_owned();
+        let read = tokio::task::spawn_blocking(move || load(&oha_r, read_rate, seconds, &reads));
+        let write = tokio::task::spawn_blocking(move || load(&oha_w, write_rate, seconds, &writes));
+        // The API's connections, sampled while the slice runs.
+        let end = Instant::now() + Duration::from_secs(seconds);
+        let mut connections = 0i64;
+        while Instant::now() < end {
+            let row = owner
+                .query_one("SELECT count(*) FROM pg_stat_activity WHERE usename = $1", &[&db.user])
+                .await?;
+            connections = connections.max(row.get(0));
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let (read, write) = (read.await??, write.await??);
+        let mib = resident_mib();
+        rss.push(mib);
+        let mut refused = read.refused.clone();
+        for (code, n) in &write.refused {
+            *refused.entry(code.clone()).or_default() += n;
+        }
+        requests += read.total + write.total + read.errors + write.errors;
+        let shown: Vec<String> = refused.iter().map(|(c, n)| format!("{c}×{n}")).collect();
+        println!(
+            "{slice:>5} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {mib:>10.1} {connections:>6} {:>24}",
+            read.p50,
+            read.p99,
+            write.p50,
+            write.p99,
+            shown.join(" ")
+        );
+        if refused.keys().any(|c| c != "429" && c != "503") || read.errors + write.errors > 0 {
+            problems.push(format!(
+                "slice {slice}: answers other than 2xx/429/503 or transport errors ({} {})",
+                shown.join(" "),
+                read.errors + write.errors
+            ));
+        }
+        if connections > db.pool_size as i64 {
+            problems
+                .push(format!("slice {slice}: {connections} connections, pool {}", db.pool_size));
+        }
+    }
+    if let (Some(first), Some(last)) = (rss.first(), rss.last()) {
+        if *last > first * 1.10 {
+            problems.push(format!("RSS grew from {first:.1} MiB to {last:.1} MiB"));
+        }
+    }
+    println!(
+        "soak: {requests} requests, RSS {} MiB, {}",
+        rss.iter().map(|m| format!("{m:.1}")).collect::<Vec<_>>().join(" → "),
+        if problems.is_empty() {
+            "held".to_owned()
+        } else {
+            format!("failed: {}", problems.join("; "))
+        }
+    );
+    if !problems.is_empty() {
+        bail!("the soak did not hold");
+    }
+    Ok(())
+}
+
+/// This process's resident memory (VmRSS), MiB.
+fn resident_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
 }

@@ -7,7 +7,9 @@
 //! without it every row runs at full size.
 
 mod attacks;
+mod faults;
 mod fuzz;
+mod load;
 pub mod logscan;
 
 use std::path::Path;
@@ -62,6 +64,11 @@ pub fn reliability(root: &Path, args: &[String]) -> Result<()> {
     // less than the handlers enforce (see docs/reliability.md).
     if size == Size::Full {
         rows.extend(attacks::rows(root, size));
+    }
+    rows.extend(faults::rows(root, size));
+    // Not in CI's cut (the cut has no load; oha is a build of its own).
+    if size == Size::Full {
+        rows.push(load::rows(root, size));
     }
     rows.push(log_scan_row(root));
     print_table(&rows);

@@ -125,7 +125,8 @@ async fn change_status(
     Ok(response)
 }
 
-/// Deletes the artwork: hidden at once, restorable until the grace period ends, then purged.
+/// Deletes the artwork: hidden from the public at once; its owner still reads it
+/// (with `deleted_at`) and may restore it until the grace period ends, then it is purged.
 #[utoipa::path(delete, path = "/v1/manage/artworks/{id}", tag = "artist", security(("gallery_token" = [])),
     params(("id" = Uuid, Path), ("If-Match" = String, Header, description = IF_MATCH)),
     responses((status = 204, description = "Deleted")))]

@@ -214,7 +214,7 @@ pub struct ImagePatch {
     /// What the image shows (1 to 1000 characters, one line); it can be
     /// changed, not removed (`null` is refused).
     #[serde(default, deserialize_with = "domain::nullable")]
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 1000)]
+    #[schema(value_type = String, required = false, min_length = 1, max_length = 1000)]
     alt_text: Option<Option<String>>,
 }
 

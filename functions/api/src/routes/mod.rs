@@ -122,6 +122,7 @@ pub fn router(state: SharedState) -> Router {
         .layer(middleware::from_fn(http::representations))
         .layer(middleware::from_fn_with_state(state.clone(), http::write_limit))
         .layer(middleware::from_fn(http::body_contract))
+        .layer(middleware::from_fn_with_state(state.clone(), http::deadline))
         .layer(http::cors(&state.cors_origins))
         .layer(middleware::from_fn(http::request_context))
         .with_state(state)
@@ -158,6 +159,7 @@ impl Modify for Contract {
             }
         }
         add_links(doc);
+        name_currencies(doc);
     }
 }
 
@@ -294,6 +296,24 @@ fn header(name: &str, required: bool, description: &str) -> Parameter {
         .build()
 }
 
+/// The currencies prices may be in (`shared::domain::CURRENCIES`).
+fn currencies() -> Vec<serde_json::Value> {
+    shared::domain::CURRENCIES.iter().map(|c| serde_json::json!(c)).collect()
+}
+
+/// Every `currency` field of a request or response body names the same list.
+fn name_currencies(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::schema::Schema;
+    use utoipa::openapi::RefOr;
+    let Some(components) = doc.components.as_mut() else { return };
+    for schema in components.schemas.values_mut() {
+        let RefOr::T(Schema::Object(object)) = schema else { continue };
+        if let Some(RefOr::T(Schema::Object(currency))) = object.properties.get_mut("currency") {
+            currency.enum_values = Some(currencies());
+        }
+    }
+}
+
 /// The rules the handlers enforce on shared parameters, stated in their
 /// schemas, so a client (and a generated attack) knows what is refused.
 fn constrain(p: &mut Parameter) {
@@ -311,7 +331,8 @@ fn constrain(p: &mut Parameter) {
             schema.min_length = Some(1);
             schema.max_length = Some(200);
         }
-        ("currency", ParameterIn::Query) => schema.pattern = Some("^[A-Z]{3}$".into()),
+        ("currency", ParameterIn::Query) => schema.enum_values = Some(currencies()),
+        ("price_min" | "price_max", ParameterIn::Query) => schema.minimum = Some(0.into()),
         ("Idempotency-Key", ParameterIn::Header) => {
             schema.pattern = Some("^[!-~]{1,255}$".into());
         }

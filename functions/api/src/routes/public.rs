@@ -101,11 +101,13 @@ impl GalleryQuery {
                 message: "is required with price_min or price_max".into(),
             });
         }
-        if self.price_min.is_some_and(|p| p < 0) {
-            problems.push(shared::domain::Invalid {
-                field: "price_min",
-                message: "must not be negative".into(),
-            });
+        for (field, price) in [("price_min", self.price_min), ("price_max", self.price_max)] {
+            if price.is_some_and(|p| p < 0) {
+                problems.push(shared::domain::Invalid {
+                    field,
+                    message: "must not be negative".into(),
+                });
+            }
         }
         let medium = match &self.medium {
             Some(m) => Some(

@@ -1,0 +1,93 @@
+//! Faults on the real services: `tests/it/faults.rs` (ignored in the suite,
+//! since they pause and restart the stack) on a stack of their own, one at a
+//! time. One row per fault.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+
+use super::{Row, Size};
+use crate::cargo;
+use crate::stack::{Stack, StackOptions};
+
+const AREA: &str = "faults";
+
+pub fn rows(root: &Path, _size: Size) -> Vec<Row> {
+    match faults(root) {
+        Ok(rows) => rows,
+        Err(e) => vec![Row::from_result(AREA, "the fault tests", Err(e))],
+    }
+}
+
+fn faults(root: &Path) -> Result<Vec<Row>> {
+    let stack = Stack::start(root, StackOptions::ephemeral()?)?;
+    let (Some(postgres), Some(emulator)) = stack.pids() else {
+        bail!("the stack's processes are not running");
+    };
+    let pidfile = root.join("target/reliability/emulator.pid");
+    let _ = std::fs::remove_file(&pidfile);
+    let venv = crate::tools::venv(root)?;
+    let restart =
+        format!("{} -H 127.0.0.1 -p {}", venv.join("bin/moto_server").display(), stack.moto_port);
+    let out = cargo(root)
+        .args(["test", "--package", "integration-tests", "--test", "it", "faults::"])
+        .args(["--", "--ignored", "--test-threads=1"])
+        .envs(stack.env("postgres"))
+        .env("GALLERY_FAULT_POSTGRES_PID", postgres.to_string())
+        .env("GALLERY_FAULT_EMULATOR_PID", emulator.to_string())
+        .env("GALLERY_FAULT_EMULATOR_COMMAND", restart)
+        .env("GALLERY_FAULT_EMULATOR_PIDFILE", &pidfile)
+        .env("RUST_LOG", "warn")
+        .output()
+        .context("running the fault tests")?;
+    drop(stack);
+    // An emulator a test started again is the run's to stop.
+    if let Ok(pid) = std::fs::read_to_string(&pidfile) {
+        let _ = std::process::Command::new("kill").arg(pid.trim()).status();
+    }
+    let log = root.join("target/reliability/faults.log");
+    std::fs::create_dir_all(log.parent().unwrap_or(root))?;
+    std::fs::write(&log, [out.stdout.as_slice(), out.stderr.as_slice()].concat())?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut rows = Vec::new();
+    // Log lines may share a line with libtest's `test … ...`; a test failed
+    // when libtest reports its output under `---- faults::NAME stdout ----`.
+    for line in stdout.lines() {
+        let Some(rest) = line.strip_prefix("test faults::") else { continue };
+        let Some((name, _)) = rest.split_once(" ... ") else { continue };
+        let tried = name.replace('_', " ");
+        let result = if stdout.contains(&format!("---- faults::{name} stdout ----")) {
+            let why = failure_of(&stdout, name);
+            Err(anyhow::anyhow!("{why} (see {})", log.display()))
+        } else if out.status.success() || stdout.contains(&format!("faults::{name} ... ok")) {
+            Ok((1, "every assertion, and what must not change did not".to_owned()))
+        } else {
+            Err(anyhow::anyhow!("no verdict (see {})", log.display()))
+        };
+        rows.push(Row::from_result(AREA, tried, result));
+    }
+    if rows.is_empty() {
+        bail!(
+            "no fault test ran: {}",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .rev()
+                .take(5)
+                .collect::<Vec<_>>()
+                .join(" / ")
+        );
+    }
+    Ok(rows)
+}
+
+/// The panic message of one failed test, from libtest's report.
+fn failure_of(stdout: &str, name: &str) -> String {
+    let marker = format!("---- faults::{name} stdout ----");
+    let Some((_, report)) = stdout.split_once(&marker) else { return "failed".into() };
+    let lines: Vec<&str> = report.lines().collect();
+    match lines.iter().position(|l| l.contains("panicked")) {
+        // `thread … panicked at FILE:LINE:` then the message.
+        Some(i) => lines[i..lines.len().min(i + 2)].join(" ").trim().to_owned(),
+        None => "failed".into(),
+    }
+}
