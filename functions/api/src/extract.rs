@@ -31,9 +31,16 @@ impl FromRequestParts<SharedState> for Authenticated {
             .map(str::trim)
             .filter(|s| s.starts_with(shared::domain::TOKEN_PREFIX) && s.len() <= 200)
             .ok_or(ApiError::Unauthenticated)?;
+        let digest = shared::domain::token_digest(secret);
+        state
+            .token_guard
+            .admit(&digest)
+            .map_err(|retry_after| ApiError::TooManyRequests { retry_after })?;
         let client = state.client().await?;
-        let principal =
-            shared::db::principal_for_token(&client, &shared::domain::token_digest(secret)).await?;
+        let principal = shared::db::principal_for_token(&client, &digest).await?;
+        if principal.is_some() {
+            state.token_guard.known(&digest);
+        }
         principal.map(Authenticated).ok_or(ApiError::Unauthenticated)
     }
 }

@@ -300,6 +300,54 @@ impl RateLimiter {
     }
 }
 
+/// Bounds token guessing on one instance: a token this instance has not
+/// seen succeed lately costs one lookup from a shared budget, and past it the
+/// request is 429 before the database is asked; a token that succeeded in
+/// the last ten minutes never waits. Per client, the WAF's rate rules bound
+/// requests by IP at the edge (the function cannot see the viewer's address:
+/// the origin request policy forwards no CloudFront headers); across
+/// instances the bound is the budget × the function's reserved concurrency,
+/// against 2^256 possible tokens.
+pub struct TokenGuard {
+    lookups: RateLimiter,
+    recent: Mutex<HashMap<[u8; 16], Instant>>,
+}
+
+/// Lookups of tokens an instance has not seen succeed, per minute.
+pub const NEW_TOKEN_LOOKUPS_PER_MINUTE: u32 = 600;
+const RECENT: std::time::Duration = std::time::Duration::from_secs(600);
+
+impl TokenGuard {
+    pub fn per_minute(lookups: u32) -> Self {
+        Self { lookups: RateLimiter::per_minute(lookups), recent: Mutex::new(HashMap::new()) }
+    }
+
+    fn key(digest: &str) -> [u8; 16] {
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&Sha256::digest(digest.as_bytes())[..16]);
+        id
+    }
+
+    /// `Err(seconds)` when this token may not be looked up now.
+    pub fn admit(&self, digest: &str) -> Result<(), u64> {
+        let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        if recent.get(&Self::key(digest)).is_some_and(|at| at.elapsed() < RECENT) {
+            return Ok(());
+        }
+        drop(recent);
+        self.lookups.take(b"new tokens")
+    }
+
+    /// A token that authenticated: free from now on, for a while.
+    pub fn known(&self, digest: &str) {
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        if recent.len() > 10_000 {
+            recent.retain(|_, at| at.elapsed() < RECENT);
+        }
+        recent.insert(Self::key(digest), Instant::now());
+    }
+}
+
 /// Limits writes per presented token (valid or not: counting happens before
 /// the database is asked, so a flood of bad tokens is throttled too).
 pub async fn write_limit(
@@ -385,6 +433,15 @@ mod tests {
         assert!(match_hits(&tag, &tag));
         assert!(!match_hits(&format!("W/{tag}"), &tag), "If-Match is strong");
         assert!(!match_hits("\"other\"", &tag));
+    }
+
+    #[test]
+    fn new_tokens_share_a_budget_and_known_ones_skip_it() {
+        let guard = TokenGuard::per_minute(2);
+        guard.known("good");
+        assert!(guard.admit("a").is_ok() && guard.admit("b").is_ok());
+        assert!(guard.admit("c").is_err(), "the third new token waits");
+        assert!(guard.admit("good").is_ok(), "a token that succeeded lately does not");
     }
 
     #[test]

@@ -27,7 +27,7 @@ use shared::media::EdgeMedia;
 
 pub use error::{ApiError, Problem, ProblemContext, PROBLEM_BASE};
 pub use extract::TOKEN_HEADER;
-pub use http::{RateLimiter, RequestId, BODY_LIMIT};
+pub use http::{RateLimiter, RequestId, TokenGuard, BODY_LIMIT};
 pub use routes::{openapi, router};
 
 /// The API's configuration, read once at cold start.
@@ -109,6 +109,8 @@ pub struct AppState {
     pub verifier: shared::runner::Verifier,
     /// How long a request may take before it is answered 503 (`http::deadline`).
     pub request_deadline: Duration,
+    /// Bounds token guessing on this instance (`http::TokenGuard`).
+    pub token_guard: http::TokenGuard,
 }
 
 impl AppState {
@@ -140,6 +142,7 @@ impl AppState {
             write_limiter: http::RateLimiter::per_minute(config.writes_per_minute),
             verifier: shared::runner::Verifier::new(&config.operator, &config.common.aws),
             request_deadline: http::request_deadline(&config.common.db),
+            token_guard: http::TokenGuard::per_minute(http::NEW_TOKEN_LOOKUPS_PER_MINUTE),
         }
     }
 

@@ -210,6 +210,27 @@ async fn writes_beyond_the_rate_are_told_when_to_retry() {
     gallery.expect(200, Req::get("/v1/me").token(&token)).await;
 }
 
+/// Token guessing is bounded per instance: past the budget of lookups of
+/// tokens the instance has not seen succeed, a request is 429 before the
+/// database is asked, and a token that did succeed is not held up.
+#[tokio::test]
+async fn token_guessing_is_bounded_and_known_tokens_pass() {
+    let ctx = TestContext::new().await;
+    let mut state = ctx.api_state();
+    std::sync::Arc::get_mut(&mut state).unwrap().token_guard = api::TokenGuard::per_minute(4);
+    let gallery = Gallery::with_state(state);
+    let (_, token) = ctx.artist_with_token("Known").await;
+    gallery.expect(200, Req::get("/v1/me").token(&token)).await;
+    let guess = || Req::get("/v1/me").token(&shared::domain::new_token().0);
+    for _ in 0..3 {
+        gallery.expect(401, guess()).await;
+    }
+    let limited = gallery.expect(429, guess()).await;
+    assert_eq!(limited.problem(), "too-many-requests");
+    assert!(limited.header("retry-after").unwrap().parse::<u64>().unwrap() >= 1);
+    gallery.expect(200, Req::get("/v1/me").token(&token)).await;
+}
+
 fn api_limiter(per_minute: u32) -> api::RateLimiter {
     api::RateLimiter::per_minute(per_minute)
 }

@@ -165,20 +165,14 @@ negative_data_rejection.expected-statuses = ["4xx"]
 # field. The targets are the other checks: no server error, nothing against
 # the document, nothing accepted that it says is refused.
 positive_data_acceptance.enabled = false
-
-# DELETE of an artwork is a soft delete: its owner still reads it (with
-# `deleted_at`) and may restore it until retention purges it (documented on
-# the operation); the public list and reads answer 404 at once.
-[[operations]]
-include-operation-id = "getManageArtworksById"
-checks.use_after_free.enabled = false
 missing_required_header.expected-statuses = ["400", "401", "403", "406", "415", "422", "428"]
 
 [reports]
 directory = "{reports}"
 json.enabled = true
 junit.enabled = true
-{auth}"#,
+{auth}{block}"#,
+        block = SOFT_DELETE,
         hooks = root.join("xtask/reliability/hooks.py").display(),
         steps = examples * 2,
         reports = dir.join("reports").display(),
@@ -234,6 +228,15 @@ junit.enabled = true
         ),
     ))
 }
+
+/// DELETE of an artwork is a soft delete: its owner still reads it (with
+/// `deleted_at`) and may restore it until retention purges it (documented on
+/// the operation); the public list and reads answer 404 at once.
+const SOFT_DELETE: &str = r#"
+[[operations]]
+include-operation-id = "getManageArtworksById"
+checks.use_after_free.enabled = false
+"#;
 
 fn newest_report(dir: &Path) -> Result<PathBuf> {
     let mut reports: Vec<PathBuf> = std::fs::read_dir(dir)
