@@ -41,7 +41,7 @@ impl Drop for Target {
 }
 
 fn start_target(root: &Path, work: &Path) -> Result<Target> {
-    run(cargo(root).args(["build", "--quiet", "--package", "local", "--bin", "local"]))?;
+    run(cargo(root).args(["build", "--quiet", "--workspace", "--bin", "local"]))?;
     let stack = Stack::start(root, StackOptions::ephemeral()?)?;
     stack.psql("postgres", "CREATE DATABASE gallery OWNER gallery_owner")?;
     let port = free_port()?;

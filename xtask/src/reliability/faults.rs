@@ -30,7 +30,7 @@ fn faults(root: &Path) -> Result<Vec<Row>> {
     let restart =
         format!("{} -H 127.0.0.1 -p {}", venv.join("bin/moto_server").display(), stack.moto_port);
     let out = cargo(root)
-        .args(["test", "--package", "integration-tests", "--test", "it", "faults::"])
+        .args(["test", "--workspace", "--test", "it", "faults::"])
         .args(["--", "--ignored", "--test-threads=1"])
         .envs(stack.env("postgres"))
         .env("GALLERY_FAULT_POSTGRES_PID", postgres.to_string())

@@ -26,7 +26,7 @@ pub fn rows(root: &Path, size: Size) -> Vec<Row> {
 }
 
 fn fuzz(root: &Path, seconds: u32) -> Result<Vec<Row>> {
-    run(cargo(root).args(["build", "--quiet", "--package", "fuzz-targets", "--bin", "fuzz-run"]))?;
+    run(cargo(root).args(["build", "--quiet", "--workspace", "--bin", "fuzz-run"]))?;
     let out = Command::new(root.join("target/debug/fuzz-run"))
         .args(["run", "fuzz/corpus", &seconds.to_string()])
         .current_dir(root)

@@ -29,7 +29,7 @@ pub fn rows(root: &Path, size: Size) -> Row {
 
 fn soak(root: &Path, slices: u32, seconds: u32, reads: u32, writes: u32) -> Result<(u64, String)> {
     let oha = crate::apibench::ensure_oha(root)?;
-    run(cargo(root).args(["build", "--quiet", "--package", "local", "--bin", "apibench"]))?;
+    run(cargo(root).args(["build", "--quiet", "--workspace", "--bin", "apibench"]))?;
     let stack = Stack::start(root, StackOptions::ephemeral()?)?;
     stack.psql("postgres", "CREATE DATABASE gallery_soak OWNER gallery_owner")?;
     let out = Command::new(root.join("target/debug/apibench"))

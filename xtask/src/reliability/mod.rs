@@ -56,6 +56,8 @@ impl Row {
     }
 }
 
+// Every row builds with `--workspace`, as `cargo xtask test` does, so the
+// features resolve alike and nothing the test run built is built again.
 pub fn reliability(root: &Path, args: &[String]) -> Result<()> {
     let size = if args.iter().any(|a| a == "--cut") { Size::Cut } else { Size::Full };
     say(&format!("reliability suite ({size:?})"));
