@@ -194,6 +194,8 @@ export type Contract = [
 /** The gallery list's query, as the document types `GET /v1/artworks`. */
 export type GalleryQuery = NonNullable<paths["/v1/artworks"]["get"]["parameters"]["query"]>;
 export type GallerySort = NonNullable<GalleryQuery["sort"]>;
+/** The currencies a price may be in (the document lists them). */
+export type Currency = Schemas["NewEdition"]["currency"];
 
 /** Creates a draft artwork from its title (the slug is derived from it). */
 export function createDraft(api: Api, title: string): Promise<Answer<Schemas["Artwork"]>> {
@@ -204,7 +206,7 @@ export function createDraft(api: Api, title: string): Promise<Answer<Schemas["Ar
 export function addEdition(
   api: Api,
   artworkId: string,
-  edition: { size: number; paper: string; priceMinor: number; currency: string },
+  edition: { size: number; paper: string; priceMinor: number; currency: Currency },
 ): Promise<Answer<Schemas["PrintEdition"]>> {
   return request(api, "post", "/v1/manage/artworks/{id}/editions", {
     path: { id: artworkId },
