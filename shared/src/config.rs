@@ -367,18 +367,27 @@ fn password_source(env: &mut Env, plain: &str, secret_arn: &str) -> PasswordSour
 #[derive(Clone, Debug, Default)]
 pub struct AwsConfig {
     pub endpoint_url: Option<String>,
+    /// The SDK's standard service-specific override for KMS alone (the
+    /// endpoint set above would otherwise hide it); the fault tests point
+    /// it at a KMS that refuses.
+    pub kms_endpoint_url: Option<String>,
     pub region: Option<String>,
 }
 
 impl AwsConfig {
     pub fn read(env: &mut Env) -> Self {
-        let endpoint_url = env.optional("AWS_ENDPOINT_URL");
-        if let Some(url) = &endpoint_url {
-            if url::Url::parse(url).is_err() {
-                env.problem(format!("AWS_ENDPOINT_URL={url:?} is not a URL"));
+        let mut url = |name: &str| {
+            let value = env.optional(name);
+            if let Some(url) = &value {
+                if url::Url::parse(url).is_err() {
+                    env.problem(format!("{name}={url:?} is not a URL"));
+                }
             }
-        }
-        Self { endpoint_url, region: env.optional("AWS_REGION") }
+            value
+        };
+        let endpoint_url = url("AWS_ENDPOINT_URL");
+        let kms_endpoint_url = url("AWS_ENDPOINT_URL_KMS");
+        Self { endpoint_url, kms_endpoint_url, region: env.optional("AWS_REGION") }
     }
 }
 

@@ -11,6 +11,8 @@
 
 use std::time::{Duration, Instant};
 
+use chrono::Utc;
+
 use crate::api::{Gallery, Req};
 
 use crate::support::{strings, TestContext, BACKUP_RECORDS};
@@ -344,4 +346,310 @@ async fn emulator_stopped_makes_backup_and_processing_fail_retryably_and_marks_n
     );
     let after = crate::api::snapshot(&ctx.pool.get().await.unwrap()).await;
     assert_eq!(before.get("artworks"), after.get("artworks"), "the catalogue did not change");
+}
+
+// The faults below need no process stopped: they share the suite's stack, run
+// in every `cargo xtask test`, and the reliability table runs them as rows.
+
+/// Every rendition key in the processed bucket, with the SHA-256 of its current bytes.
+async fn renditions_stored(ctx: &TestContext) -> std::collections::BTreeMap<String, String> {
+    use sha2::Digest;
+    let store = shared::aws::storage::ObjectStore::new(&ctx.clients, &ctx.storage.data_key_id);
+    let mut found = std::collections::BTreeMap::new();
+    for key in store.list_keys(&ctx.storage.processed_bucket, "renditions/").await.unwrap() {
+        let bytes = store.get(&ctx.storage.processed_bucket, &key, 64 << 20).await.unwrap();
+        found.insert(key, format!("{:x}", sha2::Sha256::digest(&bytes)));
+    }
+    found
+}
+
+#[tokio::test]
+async fn duplicate_and_out_of_order_upload_events_make_one_set_of_renditions() {
+    use image_processor::renditions::ProcessOutcome;
+    let ctx = TestContext::new().await;
+    let mut uploads = Vec::new();
+    let slots = crate::processor::upload_slots(&ctx, &["first.png", "second.png"]).await;
+    for ((image, post), (w, h)) in slots.into_iter().zip([(1600, 900), (900, 1600)]) {
+        let status = crate::support::post_form(&post, &crate::processor::png(w, h)).await;
+        assert_eq!(status, 201);
+        uploads.push((image, post.field("key").unwrap().to_owned()));
+    }
+    let processor = ctx.processor();
+    let event = |key: &str| local::object_created_event(&ctx.storage.originals_bucket, key, 0);
+    let (first, second) = (&uploads[0].1, &uploads[1].1);
+    // Out of order: the second upload's event first, then three copies of the
+    // first's at once (S3 delivers at least once), then late copies of both.
+    let mut outcomes = image_processor::handle(event(second).unwrap(), &processor).await.unwrap();
+    let copies = (0..3).map(|_| image_processor::handle(event(first).unwrap(), &processor));
+    for copy in futures_util::future::join_all(copies).await {
+        outcomes.extend(copy.expect("a duplicate is not an error"));
+    }
+    let late = image_processor::handle(event(second).unwrap(), &processor).await.unwrap();
+    assert_eq!(late, [ProcessOutcome::AlreadyFinished]);
+    let late = image_processor::handle(event(first).unwrap(), &processor).await.unwrap();
+    assert_eq!(late, [ProcessOutcome::AlreadyFinished]);
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, ProcessOutcome::Ready { .. } | ProcessOutcome::AlreadyFinished)),
+        "a duplicate never reports a failure: {outcomes:?}"
+    );
+
+    let stored = renditions_stored(&ctx).await;
+    let mut recorded = std::collections::BTreeMap::new();
+    for (image, _) in &uploads {
+        let row = crate::processor::image_row(&ctx, image).await;
+        assert_eq!(row.status, shared::domain::ImageStatus::Ready, "{row:?}");
+        assert!(row.failure_reason.is_none(), "{row:?}");
+        assert_eq!(row.renditions.len(), 6);
+        recorded.extend(row.renditions.into_iter().map(|r| (r.key, r.sha256)));
+    }
+    assert_eq!(stored, recorded, "one set of renditions, exactly what the rows record");
+    let originals = ctx
+        .clients
+        .s3
+        .list_object_versions()
+        .bucket(&ctx.storage.originals_bucket)
+        .send()
+        .await
+        .unwrap();
+    assert!(originals.versions().is_empty(), "both originals are gone");
+}
+
+/// What retention must keep, as one comparable value: the live and the
+/// recently deleted work's rows, and their versions in every bucket.
+async fn kept(ctx: &TestContext, works: &[uuid::Uuid]) -> Vec<(String, [usize; 3])> {
+    let client = ctx.pool.get().await.unwrap();
+    let mut digest = Vec::new();
+    for id in works {
+        let row = client
+            .query_one(
+                "SELECT a.slug || '/' || coalesce(a.deleted_at::text, 'live') || '/' || \
+                 (SELECT string_agg(i.id::text || i.status || i.renditions::text, ',') FROM images i WHERE i.artwork_id = a.id) \
+                 FROM artworks a WHERE a.id = $1",
+                &[id],
+            )
+            .await
+            .unwrap();
+        digest.push((row.get(0), crate::retention_policy::left(ctx, *id).await));
+    }
+    digest
+}
+
+/// Versions under every artwork in the primary buckets and the replica.
+async fn all_versions(ctx: &TestContext) -> usize {
+    use crate::retention_policy::versions_under;
+    versions_under(&ctx.clients.s3, &ctx.storage.originals_bucket, "originals/").await
+        + versions_under(&ctx.clients.s3, &ctx.storage.processed_bucket, "renditions/").await
+        + versions_under(&ctx.replica_s3(), &ctx.replica.processed_bucket, "renditions/").await
+}
+
+#[tokio::test]
+async fn a_retention_sweep_killed_at_random_points_is_finished_by_the_next_run_and_keeps_what_it_must(
+) {
+    use crate::retention_policy::{delete_days_ago, left, policy, run, work};
+    use rand::{Rng, SeedableRng};
+    let ctx = TestContext::new().await;
+    let (artist, _) = ctx.artist_with_token("Interrupted Artist").await;
+    let live = work(&ctx, artist, "kept-live").await.id;
+    let recent = work(&ctx, artist, "kept-recent").await.id;
+    delete_days_ago(&ctx, recent, 5).await;
+    let before = kept(&ctx, &[live, recent]).await;
+    for seed in [1u64, 2, 3, 5, 8] {
+        let mut expired = Vec::new();
+        for i in 0..4 {
+            let w = work(&ctx, artist, &format!("expired-{seed}-{i}")).await;
+            delete_days_ago(&ctx, w.id, 40 + i).await;
+            expired.push(w.id);
+        }
+        // Killed after a delay drawn from the seed: the purge deletes a
+        // bucket's versions in one request per thousand, so the points that
+        // matter are between the statements and requests of the first
+        // milliseconds. The task is aborted and its pool dropped, as a
+        // Lambda timeout ends the process and PostgreSQL rolls back.
+        let delay = rand::rngs::StdRng::seed_from_u64(seed).random_range(0..120);
+        let retention = ctx.retention(policy());
+        let sweep =
+            tokio::spawn(async move { retention.run(&retention::Sweep::at(Utc::now())).await });
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+        sweep.abort();
+        let finished = matches!(sweep.await, Ok(Ok(_)));
+        let rows: i64 = ctx
+            .pool
+            .get()
+            .await
+            .unwrap()
+            .query_one("SELECT count(*) FROM artworks WHERE id = ANY($1)", &[&expired])
+            .await
+            .unwrap()
+            .get(0);
+        eprintln!(
+            "seed {seed}: killed after {delay} ms{}: {rows} of 4 rows and {} object versions left",
+            if finished { " (it had finished)" } else { "" },
+            all_versions(&ctx).await
+        );
+        assert_eq!(kept(&ctx, &[live, recent]).await, before, "seed {seed}: the killed run kept");
+
+        let report = run(&ctx, policy()).await;
+        assert!(report.succeeded(), "seed {seed}: {report:#?}");
+        for id in &expired {
+            assert_eq!(left(&ctx, *id).await, [0, 0, 0], "seed {seed}: {id} is gone everywhere");
+        }
+        let rows: i64 = ctx
+            .pool
+            .get()
+            .await
+            .unwrap()
+            .query_one("SELECT count(*) FROM artworks WHERE id = ANY($1)", &[&expired])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(rows, 0, "seed {seed}: the rows are gone");
+        assert_eq!(kept(&ctx, &[live, recent]).await, before, "seed {seed}: the next run kept");
+    }
+    assert!(run(&ctx, policy()).await.is_idle());
+}
+
+/// A KMS endpoint that refuses every request as AWS refuses a disabled key
+/// (JSON 1.1 protocol: the error code in `__type`). The emulator does not
+/// enforce key state, so this stands in for AWS's answer; the function is
+/// pointed at it with the SDK's standard `AWS_ENDPOINT_URL_KMS`.
+async fn refusing_kms() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 8192];
+                // The head, then as many body bytes as it announces.
+                loop {
+                    let Ok(n) = socket.read(&mut buf).await else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&request).to_ascii_lowercase();
+                    let Some(end) = text.find("\r\n\r\n") else { continue };
+                    let length = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    if request.len() >= end + 4 + length {
+                        break;
+                    }
+                }
+                let body = r#"{"__type":"DisabledException","message":"The key is disabled."}"#;
+                let response = format!(
+                    "HTTP/1.1 400 Bad Request\r\ncontent-type: application/x-amz-json-1.1\r\n\
+                     x-amzn-requestid: refused\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{address}")
+}
+
+#[tokio::test]
+async fn kms_refusing_the_backup_key_is_a_clear_failure_with_its_metric_and_nothing_written() {
+    use crate::lambda_runtime::{lambda_env, Running};
+    use local::runtime_api::InvocationOutcome;
+    let ctx = TestContext::new().await;
+    ctx.artist_with_token("Ada Copper").await;
+    let f = crate::terraform::functions().into_iter().find(|f| f.binary == "backup").unwrap();
+    let mut env = lambda_env(&ctx, &f).await;
+    env.push(("AWS_ENDPOINT_URL_KMS".to_owned(), refusing_kms().await));
+    let backup = Running::start_with("backup", &env, f.memory).await;
+    let scheduled: serde_json::Value =
+        serde_json::from_str(include_str!("../../events/scheduled-backup.json")).unwrap();
+    let InvocationOutcome::Error(error) = backup.invoke(&scheduled).await else {
+        panic!("a backup under a refused key cannot succeed:\n{}", backup.process.output());
+    };
+    let printed = backup.process.output();
+    assert!(error.error_message.contains("the key is disabled"), "{error:?}\n{printed}");
+    assert!(printed.contains("\"BackupFailed\":1.0"), "the failure metric:\n{printed}");
+    let (status, recorded): (String, Option<String>) = {
+        let client = ctx.pool_as(BACKUP_RECORDS).get().await.unwrap();
+        let row = client.query_one("SELECT status, error FROM backups", &[]).await.unwrap();
+        (row.get(0), row.get(1))
+    };
+    assert_eq!(status, "failed");
+    assert!(recorded.is_some_and(|e| e.contains("the key is disabled")));
+    let store = shared::aws::storage::ObjectStore::new(&ctx.clients, &ctx.storage.data_key_id);
+    let keys = store.list_keys(&ctx.storage.backups_bucket, "").await.unwrap();
+    assert!(keys.is_empty(), "nothing written, encrypted or not: {keys:?}");
+    let uploads = ctx
+        .clients
+        .s3
+        .list_multipart_uploads()
+        .bucket(&ctx.storage.backups_bucket)
+        .send()
+        .await
+        .unwrap();
+    assert!(uploads.uploads().is_empty(), "no upload begun");
+}
+
+#[tokio::test]
+#[ignore = "restarts the stack's PostgreSQL: cargo xtask reliability runs it"]
+async fn postgres_restarted_mid_restore_fails_cleanly_and_the_next_drill_and_restore_succeed() {
+    let ctx = TestContext::new().await;
+    crate::backups::gallery_data(&ctx).await;
+    crate::backups::bulk(&ctx, 40_000).await;
+    let service = crate::backups::service(&ctx).await;
+    let manifest = service.backup().await.expect("the backup to restore");
+    let owner = ctx.owner_pool().get().await.unwrap();
+    let scratch_exists = async {
+        loop {
+            let n: i64 = owner
+                .query_one(
+                    "SELECT count(*) FROM pg_database WHERE datname LIKE 'gallery\\_drill\\_%'",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if n > 0 {
+                // Let the load get under way.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    let drill = service.restore_drill();
+    tokio::pin!(drill);
+    tokio::select! {
+        outcome = &mut drill => panic!("the drill finished before the restart: {outcome:?}"),
+        () = scratch_exists => crash_restart_postgres(&ctx).await,
+    }
+    drop(owner);
+    let failed = drill.await.expect_err("a restart mid-restore fails the drill");
+    eprintln!("the interrupted drill: {failed}");
+    until_postgres_answers(&ctx).await;
+
+    let next = crate::backups::service(&ctx).await;
+    let proved = next.restore_drill().await.expect("the next drill");
+    assert_eq!(proved.backup_id, manifest.backup_id);
+    assert_eq!(proved.rows["audit_log"], manifest.rows()["audit_log"]);
+    let owner = ctx.owner_pool().get().await.unwrap();
+    let leftovers: i64 = owner
+        .query_one("SELECT count(*) FROM pg_database WHERE datname LIKE 'gallery\\_drill\\_%'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(leftovers, 0, "the interrupted drill's scratch database is gone");
+    let statuses = strings(
+        &ctx.pool_as(BACKUP_RECORDS).get().await.unwrap(),
+        "SELECT status FROM restore_drills ORDER BY started_at",
+    )
+    .await;
+    assert_eq!(statuses.last().map(String::as_str), Some("succeeded"), "{statuses:?}");
+    assert!(
+        statuses[..statuses.len() - 1].iter().all(|s| s != "succeeded"),
+        "the interrupted drill is never recorded as proof: {statuses:?}"
+    );
 }

@@ -28,6 +28,14 @@ pub(crate) async fn upload_slot(
     ctx: &TestContext,
     file_name: &str,
 ) -> (String, shared::aws::storage::PresignedPost) {
+    upload_slots(ctx, &[file_name]).await.remove(0)
+}
+
+/// One artwork with an upload slot per file name.
+pub(crate) async fn upload_slots(
+    ctx: &TestContext,
+    file_names: &[&str],
+) -> Vec<(String, shared::aws::storage::PresignedPost)> {
     let gallery = Gallery::new(ctx);
     let (_, token) = ctx.artist_with_token("Ada Copper").await;
     let artwork = gallery
@@ -40,27 +48,31 @@ pub(crate) async fn upload_slot(
         .await
         .id();
     let uri = format!("/v1/manage/artworks/{artwork}/images");
-    let body = gallery
-        .expect(
-            201,
-            Req::new("POST", &uri)
-                .token(&token)
-                .json(&json!({ "file_name": file_name, "alt_text": "A print" })),
-        )
-        .await
-        .body;
-    let fields = body["upload"]["fields"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
-        .collect();
-    let post = shared::aws::storage::PresignedPost {
-        url: body["upload"]["url"].as_str().unwrap().to_owned(),
-        fields,
-        expires_at: chrono::Utc::now(),
-    };
-    (body["image"]["id"].as_str().unwrap().to_owned(), post)
+    let mut slots = Vec::new();
+    for file_name in file_names {
+        let body = gallery
+            .expect(
+                201,
+                Req::new("POST", &uri)
+                    .token(&token)
+                    .json(&json!({ "file_name": file_name, "alt_text": "A print" })),
+            )
+            .await
+            .body;
+        let fields = body["upload"]["fields"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+            .collect();
+        let post = shared::aws::storage::PresignedPost {
+            url: body["upload"]["url"].as_str().unwrap().to_owned(),
+            fields,
+            expires_at: chrono::Utc::now(),
+        };
+        slots.push((body["image"]["id"].as_str().unwrap().to_owned(), post));
+    }
+    slots
 }
 
 pub(crate) async fn image_row(ctx: &TestContext, id: &str) -> shared::domain::Image {
@@ -190,4 +202,57 @@ async fn an_unavailable_database_fails_the_invocation_for_retry() {
     let err: ProcessError =
         image_processor::handle(event, &processor).await.expect_err("must ask Lambda to retry");
     assert!(err.is_retryable(), "{err}");
+}
+
+/// A burst of uploads at the processor's reserved concurrency, a quarter of
+/// them not images and some delivered twice: every image ends ready or
+/// failed with a reason, none is left pending or processing. The suite runs
+/// a small burst; `cargo xtask reliability` a large one
+/// (`GALLERY_BURST_IMAGES`).
+#[tokio::test]
+async fn a_burst_of_uploads_leaves_every_image_ready_or_failed_with_a_reason() {
+    use futures_util::StreamExt;
+    let ctx = TestContext::new().await;
+    let count: usize =
+        std::env::var("GALLERY_BURST_IMAGES").ok().and_then(|n| n.parse().ok()).unwrap_or(8);
+    let names: Vec<String> = (0..count).map(|i| format!("burst {i}.png")).collect();
+    let slots = upload_slots(&ctx, &names.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let mut events = Vec::new();
+    for (i, (_, post)) in slots.iter().enumerate() {
+        let body = match i % 4 {
+            3 => b"%PDF-1.7 not an image".to_vec(),
+            _ => png(640 + 32 * (i as u32 % 7), 480),
+        };
+        assert_eq!(post_form(post, &body).await, 201);
+        let key = post.field("key").unwrap();
+        let event = local::object_created_event(&ctx.storage.originals_bucket, key, 0).unwrap();
+        // S3 delivers at least once: every third event comes twice.
+        events.extend(std::iter::repeat_n(event, if i % 3 == 0 { 2 } else { 1 }));
+    }
+    let processor = ctx.processor();
+    let delivered = events.len();
+    let results: Vec<_> = futures_util::stream::iter(events)
+        .map(|event| image_processor::handle(event, &processor))
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    for result in &results {
+        assert!(result.is_ok(), "an invocation failed: {result:?}");
+    }
+    let mut ready = 0;
+    for (id, _) in &slots {
+        let row = image_row(&ctx, id).await;
+        match row.status {
+            shared::domain::ImageStatus::Ready => {
+                assert!(!row.renditions.is_empty(), "{row:?}");
+                ready += 1;
+            }
+            shared::domain::ImageStatus::Failed => {
+                assert!(row.failure_reason.is_some_and(|r| !r.is_empty()), "no reason: {id}");
+            }
+            other => panic!("image {id} left {other:?} after the burst"),
+        }
+    }
+    assert_eq!(ready, count - count / 4, "every image that is one is ready");
+    crate::support::record_cases("processor_burst", delivered);
 }

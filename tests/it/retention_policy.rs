@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::support::{strings, TestContext};
 
 /// Every version and delete marker under `prefix`.
-async fn versions_under(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> usize {
+pub(crate) async fn versions_under(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> usize {
     let mut n = 0;
     let (mut key, mut version) = (None::<String>, None::<String>);
     loop {
@@ -35,7 +35,7 @@ async fn versions_under(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> 
     }
 }
 
-fn policy() -> Policy {
+pub(crate) fn policy() -> Policy {
     Policy {
         rotation: Rotation {
             keep_last: 1,
@@ -52,12 +52,12 @@ fn policy() -> Policy {
 /// An artwork of `artist` with one ready image: its original (two versions
 /// and a delete marker) and a rendition (two versions) in the primary
 /// buckets, and the rendition's replica copies.
-struct Work {
-    id: Uuid,
+pub(crate) struct Work {
+    pub(crate) id: Uuid,
     image: Uuid,
 }
 
-async fn work(ctx: &TestContext, artist: Uuid, slug: &str) -> Work {
+pub(crate) async fn work(ctx: &TestContext, artist: Uuid, slug: &str) -> Work {
     let client = ctx.pool.get().await.unwrap();
     let store = ObjectStore::new(&ctx.clients, &ctx.storage.data_key_id);
     let replica = store.with_s3(ctx.replica_s3());
@@ -113,7 +113,7 @@ async fn work(ctx: &TestContext, artist: Uuid, slug: &str) -> Work {
     Work { id: a.id, image }
 }
 
-async fn delete_days_ago(ctx: &TestContext, artwork: Uuid, days: i32) {
+pub(crate) async fn delete_days_ago(ctx: &TestContext, artwork: Uuid, days: i32) {
     let client = ctx.pool.get().await.unwrap();
     client
         .execute(
@@ -125,7 +125,7 @@ async fn delete_days_ago(ctx: &TestContext, artwork: Uuid, days: i32) {
 }
 
 /// Versions left under an artwork's prefixes in the primary buckets and the replica.
-async fn left(ctx: &TestContext, artwork: Uuid) -> [usize; 3] {
+pub(crate) async fn left(ctx: &TestContext, artwork: Uuid) -> [usize; 3] {
     [
         versions_under(
             &ctx.clients.s3,
@@ -148,7 +148,7 @@ async fn left(ctx: &TestContext, artwork: Uuid) -> [usize; 3] {
     ]
 }
 
-async fn run(ctx: &TestContext, policy: Policy) -> Report {
+pub(crate) async fn run(ctx: &TestContext, policy: Policy) -> Report {
     let sweep =
         Sweep { request_id: Some(format!("test-{}", Uuid::new_v4())), ..Sweep::at(Utc::now()) };
     ctx.retention(policy).run(&sweep).await.expect("retention run")
@@ -438,55 +438,6 @@ async fn twenty_five_hundred_versions_take_exactly_three_delete_calls() {
         .await,
         0
     );
-}
-
-#[tokio::test]
-async fn a_killed_sweep_is_finished_by_the_next_run() {
-    let ctx = TestContext::new().await;
-    let (artist, _) = ctx.artist_with_token("Interrupted Artist").await;
-    let mut works = Vec::new();
-    for i in 0..6 {
-        let w = work(&ctx, artist, &format!("killed-{i}")).await;
-        delete_days_ago(&ctx, w.id, 40 + i).await;
-        works.push(w);
-    }
-    // What an earlier killed run left: one work's renditions gone, its original and row still there.
-    let store = ObjectStore::new(&ctx.clients, &ctx.storage.data_key_id);
-    let prefix = format!("renditions/{}/", works[5].id);
-    for v in store.versions_under(&ctx.storage.processed_bucket, &prefix).await.unwrap().0 {
-        let _ = store.delete_versions(&ctx.storage.processed_bucket, &[v]).await;
-    }
-    // And this run is killed as soon as it has deleted anything at all.
-    let retention = std::sync::Arc::new(ctx.retention(Policy { ..policy() }));
-    let watcher = {
-        let s3 = ctx.clients.s3.clone();
-        let bucket = ctx.storage.originals_bucket.clone();
-        let prefix = format!("originals/{}/", works[0].id);
-        async move {
-            while versions_under(&s3, &bucket, &prefix).await > 0 {
-                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            }
-        }
-    };
-    let sweep = {
-        let retention = retention.clone();
-        tokio::spawn(async move { retention.run(&Sweep::at(Utc::now())).await })
-    };
-    watcher.await;
-    sweep.abort();
-    let _ = sweep.await;
-    let client = ctx.pool.get().await.unwrap();
-    let rows: i64 = client.query_one("SELECT count(*) FROM artworks", &[]).await.unwrap().get(0);
-    eprintln!("the sweep was stopped with {rows} of 6 rows left");
-
-    let report = run(&ctx, policy()).await;
-    assert!(report.succeeded(), "{report:#?}");
-    for w in &works {
-        assert_eq!(left(&ctx, w.id).await, [0, 0, 0]);
-    }
-    let rows: i64 = client.query_one("SELECT count(*) FROM artworks", &[]).await.unwrap().get(0);
-    assert_eq!(rows, 0);
-    assert!(run(&ctx, policy()).await.is_idle());
 }
 
 /// A backup row with its object and manifest in the primary bucket and the replica.

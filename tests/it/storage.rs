@@ -101,6 +101,7 @@ async fn an_unreachable_object_store_is_a_bounded_retryable_error() {
     let aws = shared::config::AwsConfig {
         endpoint_url: Some(format!("http://127.0.0.1:{port}")),
         region: Some("eu-west-1".into()),
+        ..Default::default()
     };
     let clients = shared::aws::Clients::new(&aws).await;
     let store = ObjectStore::new(&clients, "alias/none");

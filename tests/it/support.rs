@@ -339,3 +339,13 @@ pub fn closed_port() -> u16 {
 pub async fn strings(client: &impl deadpool_postgres::GenericClient, sql: &str) -> Vec<String> {
     client.query(sql, &[]).await.unwrap().iter().map(|r| r.get(0)).collect()
 }
+
+/// Records how many cases a probe ran, for the reliability suite's table
+/// (`cargo xtask test` sets `GALLERY_LOG_DIR`; elsewhere nothing is written).
+pub fn record_cases(test: &str, cases: usize) {
+    if let Some(dir) = std::env::var_os("GALLERY_LOG_DIR") {
+        let dir = std::path::Path::new(&dir).join("cases");
+        let _ = std::fs::create_dir_all(&dir);
+        let _ = std::fs::write(dir.join(format!("{test}.txt")), cases.to_string());
+    }
+}

@@ -94,13 +94,19 @@ impl Processor {
             Err(e) if e.is_retryable() => Err(e),
             Err(e) => {
                 let reason = artist_reason(&e);
-                warn!(reason = %reason, "image refused");
-                db::mark_image_failed(
+                let marked = db::mark_image_failed(
                     &self.pool.get().await.map_err(DbError::from)?,
                     work.image_id,
                     &reason,
                 )
                 .await?;
+                if !marked {
+                    // A duplicate event raced one that finished the image and
+                    // deleted its original: the image is ready, not refused.
+                    info!(reason = %reason, "image finished by another invocation");
+                    return Ok(ProcessOutcome::AlreadyFinished);
+                }
+                warn!(reason = %reason, "image refused");
                 shared::telemetry::count("image-processor", "ImageFailed", 1.0);
                 Ok(ProcessOutcome::Failed { reason })
             }

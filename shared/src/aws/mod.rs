@@ -98,9 +98,13 @@ impl Clients {
         let s3_config = aws_sdk_s3::config::Builder::from(&sdk)
             .force_path_style(cfg.endpoint_url.is_some())
             .build();
+        let mut kms_config = aws_sdk_kms::config::Builder::from(&sdk);
+        if let Some(url) = &cfg.kms_endpoint_url {
+            kms_config = kms_config.endpoint_url(url);
+        }
         Self {
             s3: aws_sdk_s3::Client::from_conf(s3_config),
-            kms: aws_sdk_kms::Client::new(&sdk),
+            kms: aws_sdk_kms::Client::from_conf(kms_config.build()),
             secrets: aws_sdk_secretsmanager::Client::new(&sdk),
             sdk,
         }
@@ -113,14 +117,12 @@ impl Clients {
         let provider = static_credentials(access_key_id, secret_access_key);
         let sdk = self.sdk.to_builder().credentials_provider(provider.clone()).build();
         let s3 = aws_sdk_s3::Client::from_conf(
-            self.s3.config().to_builder().credentials_provider(provider).build(),
+            self.s3.config().to_builder().credentials_provider(provider.clone()).build(),
         );
-        Self {
-            s3,
-            kms: aws_sdk_kms::Client::new(&sdk),
-            secrets: aws_sdk_secretsmanager::Client::new(&sdk),
-            sdk,
-        }
+        let kms = aws_sdk_kms::Client::from_conf(
+            self.kms.config().to_builder().credentials_provider(provider).build(),
+        );
+        Self { s3, kms, secrets: aws_sdk_secretsmanager::Client::new(&sdk), sdk }
     }
 
     /// An S3 client for another region (the DR replicas), through `endpoint`

@@ -73,7 +73,7 @@ pub enum DbError {
     Pool(#[from] deadpool_postgres::PoolError),
     #[error("database pool could not be built: {0}")]
     Build(#[from] deadpool_postgres::BuildError),
-    #[error(transparent)]
+    #[error("{}", postgres_error(.0))]
     Postgres(#[from] tokio_postgres::Error),
     #[error("migration failed: {}", error_chain(.0))]
     Migration(#[from] refinery::Error),
@@ -92,6 +92,15 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
+}
+
+/// What the server said, without its DETAIL (which may quote row values,
+/// personal data among them): tokio-postgres's own Display is just "db error".
+fn postgres_error(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {} (SQLSTATE {})", db.severity(), db.message(), db.code().code()),
+        None => error_chain(e),
+    }
 }
 
 impl DbError {

@@ -414,6 +414,45 @@ mod tests {
         assert!(!p.may_manage(Uuid::new_v4()));
         let admin = Principal { token_id: Uuid::new_v4(), scope: Scope::Admin, artist_id: None };
         assert!(admin.may_manage(artist));
+        assert_eq!(admin.actor(), format!("token:{}", admin.token_id));
+    }
+
+    #[test]
+    fn an_edition_has_its_unsold_prints_until_retired() {
+        let now = Utc::now();
+        let mut edition = PrintEdition {
+            id: Uuid::new_v4(),
+            artwork_id: Uuid::new_v4(),
+            edition_size: 50,
+            paper: "Hahnemühle".into(),
+            price_minor: 12_000,
+            currency: "EUR".into(),
+            currency_exponent: 2,
+            sold_count: 7,
+            highest_print: 9,
+            retired_at: None,
+            created_at: now,
+            updated_at: now,
+        };
+        assert_eq!(edition.available(), 43);
+        edition.retired_at = Some(now);
+        assert_eq!(edition.available(), 0);
+    }
+
+    proptest::proptest! {
+        /// Whatever an artist names a file, its original's key stays one
+        /// segment under the artwork's and image's prefix, and gives the
+        /// image back.
+        #[test]
+        fn any_file_name_keeps_its_key_under_the_prefix(name in "\\PC{0,40}|[./\\\\a-z]{0,12}") {
+            let (artwork, image) = (Uuid::new_v4(), Uuid::new_v4());
+            let key = original_key(artwork, image, &clean_file_name(&name));
+            let prefix = format!("originals/{artwork}/{image}/");
+            let rest = key.strip_prefix(&prefix).unwrap();
+            proptest::prop_assert!(!rest.is_empty() && !rest.contains(['/', '\\']), "{key}");
+            proptest::prop_assert!(rest != "." && rest != "..", "{key}");
+            proptest::prop_assert_eq!(image_id_from_original_key(&key), Some(image));
+        }
     }
 
     #[test]

@@ -16,7 +16,55 @@ use crate::{cargo, run};
 
 const AREA: &str = "load and soak";
 
-pub fn rows(root: &Path, size: Size) -> Row {
+/// Uploads in the processor's burst (a quarter are not images; every third
+/// event is delivered twice).
+const BURST_IMAGES: u32 = 48;
+
+pub fn rows(root: &Path, size: Size) -> Vec<Row> {
+    vec![soak_row(root, size), burst_row(root)]
+}
+
+fn burst_row(root: &Path) -> Row {
+    let tried = format!(
+        "the processor fed a burst of {BURST_IMAGES} uploads at its reserved concurrency (4), a quarter not images, every third event twice"
+    );
+    Row::from_result(AREA, tried, burst(root))
+}
+
+fn burst(root: &Path) -> Result<(u64, String)> {
+    let stack = Stack::start(root, StackOptions::ephemeral()?)?;
+    let test = "processor::a_burst_of_uploads_leaves_every_image_ready_or_failed_with_a_reason";
+    let dir = root.join("target/reliability/burst");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let out = cargo(root)
+        .args(["test", "--workspace", "--test", "it", test, "--", "--exact"])
+        .envs(stack.env("postgres"))
+        .env("GALLERY_BURST_IMAGES", BURST_IMAGES.to_string())
+        .env("GALLERY_LOG_DIR", &dir)
+        .env("RUST_LOG", "warn")
+        .output()
+        .context("running the processor burst")?;
+    drop(stack);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() || !stdout.contains("1 passed") {
+        let why = stdout
+            .lines()
+            .find(|l| l.contains("panicked") || l.contains("left"))
+            .unwrap_or("failed");
+        bail!("{why}");
+    }
+    let delivered = std::fs::read_to_string(dir.join("cases/processor_burst.txt"))
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(0);
+    Ok((
+        delivered,
+        format!("{delivered} events: every image ready or failed with a reason, none stuck"),
+    ))
+}
+
+fn soak_row(root: &Path, size: Size) -> Row {
     let (slices, seconds, reads, writes) = match size {
         Size::Cut => (2, 15, 50, 10),
         Size::Full => (5, 60, 100, 10),

@@ -7,10 +7,13 @@
 //! without it every row runs at full size.
 
 mod attacks;
+mod commands;
 mod faults;
 mod fuzz;
 mod load;
 pub mod logscan;
+mod mutants;
+mod probes;
 
 use std::path::Path;
 
@@ -66,8 +69,12 @@ pub fn reliability(root: &Path, args: &[String]) -> Result<()> {
     rows.extend(faults::rows(root, size));
     // Not in CI's cut (the cut has no load; oha is a build of its own).
     if size == Size::Full {
-        rows.push(load::rows(root, size));
+        rows.extend(load::rows(root, size));
+        // Release builds of every binary: the full run only.
+        rows.extend(commands::rows(root));
+        rows.push(mutants::row(root));
     }
+    rows.extend(probes::rows(root));
     rows.push(log_scan_row(root));
     print_table(&rows);
     let failed = rows.iter().filter(|r| r.outcome.is_err()).count();
