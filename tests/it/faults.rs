@@ -631,8 +631,8 @@ async fn postgres_restarted_mid_restore_fails_cleanly_and_the_next_drill_and_res
     eprintln!("the interrupted drill: {failed}");
     until_postgres_answers(&ctx).await;
 
-    let next = crate::backups::service(&ctx).await;
-    let proved = next.restore_drill().await.expect("the next drill");
+    // The same service, as the next scheduled invocation would have it.
+    let proved = service.restore_drill().await.expect("the next drill");
     assert_eq!(proved.backup_id, manifest.backup_id);
     assert_eq!(proved.rows["audit_log"], manifest.rows()["audit_log"]);
     let owner = ctx.owner_pool().get().await.unwrap();
@@ -652,4 +652,13 @@ async fn postgres_restarted_mid_restore_fails_cleanly_and_the_next_drill_and_res
         statuses[..statuses.len() - 1].iter().all(|s| s != "succeeded"),
         "the interrupted drill is never recorded as proof: {statuses:?}"
     );
+    // And an operator's restore of the same backup goes through.
+    let request = backup::restore::RestoreRequest {
+        backup: shared::operator::BackupChoice::Id(manifest.backup_id),
+        database: crate::backups::database_name(),
+        verify_first: true,
+        replace: false,
+    };
+    let restored = service.restore(&request).await.expect("a restore after the restart");
+    assert_eq!(restored.rows["audit_log"], manifest.rows()["audit_log"]);
 }

@@ -44,10 +44,15 @@ cargo xtask <task>
                  on another, only the image processor linking the C codecs
   deny           cargo deny check licenses bans sources (offline; cargo-deny pinned, installed
                  into .local/tools); advisories need a network (docs/change-management.md)
-  reliability [--cut]
+  reliability [--cut | --no-mutants] [--only GROUP]
                  generated attacks on the API, fuzzing, faults on the real services, load and
                  soak, security probes, mutation testing of the pure cores and every README
-                 command at its smallest size: one table; --cut is CI's bounded run
+                 command at its smallest size: one table; --cut is CI's bounded run;
+                 --no-mutants leaves out the mutation run (hours), which `mutants` runs alone;
+                 --only reruns one group: fuzzing, attacks, faults, load, commands, mutants,
+                 security
+  mutants        cargo mutants over the pure cores (.cargo/mutants.toml): the score and the
+                 survivors; GALLERY_MUTANTS_ITERATE=1 retests only what was not caught
   openapi        docs/openapi.json under @redocly/cli's recommended rules, and a TypeScript
                  client typed from it (openapi-typescript) through tsc --strict
   access-review PLAN.json
@@ -97,6 +102,7 @@ fn real_main() -> Result<()> {
         Some("layers") => layers::check(&root),
         Some("openapi") => openapi::check(&root),
         Some("reliability") => reliability::reliability(&root, &args[1..]),
+        Some("mutants") => reliability::mutants(&root),
         Some("deny") => deny(&root),
         Some("access-review") => match args.get(1) {
             Some(plan) => access_review::access_review(&root, Path::new(plan)),

@@ -318,6 +318,80 @@ mod tests {
         (0..len).map(|i| (i * 31 % 251) as u8).collect()
     }
 
+    /// A header's own bytes, length prefix and all, around `json`.
+    fn framed(json: &[u8]) -> Vec<u8> {
+        let mut out = MAGIC.to_vec();
+        out.extend_from_slice(&(json.len() as u32).to_be_bytes());
+        out.extend_from_slice(json);
+        out
+    }
+
+    #[test]
+    fn a_header_is_read_only_when_whole_and_ours() {
+        let header = Header::new(Uuid::nil(), "2026-12-02T03:00:00Z".into(), [7; 7]);
+        let bytes = header.encode();
+        // Too short to tell: more is needed, unless it is already not ours.
+        assert!(matches!(Header::decode(&bytes[..5]), Ok(None)));
+        assert!(matches!(Header::decode(&bytes[..11]), Ok(None)));
+        assert!(matches!(Header::decode(b"PK\x03"), Err(FormatError::NotABackup)));
+        assert!(matches!(Header::decode(&bytes[..bytes.len() - 1]), Ok(None)));
+        assert_eq!(Header::decode(&bytes).unwrap(), Some((header.clone(), bytes.len())));
+        // A length of nothing is no header.
+        assert!(matches!(Header::decode(&framed(b"")), Err(FormatError::BadHeader(_))));
+        // Headers up to the limit are read; past it refused before waiting for them.
+        let long = Header { created_at: "x".repeat(4000), ..header.clone() };
+        assert_eq!(Header::decode(&long.encode()).unwrap().map(|(h, _)| h), Some(long));
+        let mut past = MAGIC.to_vec();
+        past.extend_from_slice(&((MAX_HEADER + 1) as u32).to_be_bytes());
+        assert!(matches!(Header::decode(&past), Err(FormatError::BadHeader(_))));
+    }
+
+    #[test]
+    fn each_unsupported_header_field_is_refused_alone() {
+        let good = Header::new(Uuid::nil(), "2026-12-02T03:00:00Z".into(), [7; 7]);
+        for bad in [
+            Header { format: 3, ..good.clone() },
+            Header { chunk_bytes: 4096, ..good.clone() },
+            Header { cipher: "AES-128-GCM".into(), ..good.clone() },
+            Header { nonce_prefix: "not base64!".into(), ..good.clone() },
+            Header { nonce_prefix: B64.encode([1u8; 6]), ..good.clone() },
+        ] {
+            let found = Header::decode(&bad.encode());
+            assert!(matches!(found, Err(FormatError::BadHeader(_))), "{bad:?}: {found:?}");
+        }
+    }
+
+    #[test]
+    fn the_nonce_prefix_in_the_header_is_the_one_used() {
+        let key = [3u8; 32];
+        let data = plain(100);
+        let seal = |prefix: [u8; 7]| {
+            let header = Header::new(Uuid::nil(), "2026-12-02T03:00:00Z".into(), prefix);
+            let bytes = header.encode();
+            let mut sealer = Sealer::new(&key, &header, &bytes).unwrap();
+            let mut body = Vec::new();
+            sealer.push(&data, &mut body);
+            sealer.finish(&mut body);
+            (header, bytes, body)
+        };
+        let (header, bytes, body) = seal([7; 7]);
+        let (_, _, other) = seal([9; 7]);
+        assert_ne!(body[..data.len()], other[..data.len()], "the prefix must change the stream");
+        // And the opener uses it: a stream sealed under another prefix fails.
+        let mut opener = Opener::new(&key, &header, &bytes).unwrap();
+        let mut out = Vec::new();
+        opener.push(&other, &mut out).unwrap();
+        assert!(opener.finish(&mut out).is_err());
+    }
+
+    #[test]
+    fn a_whole_object_pushed_at_once_opens() {
+        let key = [3u8; 32];
+        let data = plain(3 * CHUNK + 17);
+        let (_, object) = seal_all(&data, &key);
+        assert_eq!(open_all(&object, &key, object.len()).unwrap(), data);
+    }
+
     #[test]
     fn round_trips_at_every_chunk_boundary() {
         let key = [3u8; 32];

@@ -238,6 +238,17 @@ impl Reader {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_digest_counts_rows_and_bytes_across_pieces() {
+        let start = TableStart { name: "artists".into(), columns: vec!["id".into()] };
+        let mut digest = CopyDigest::default();
+        digest.update(b"1\tAda\n2\t");
+        digest.update(b"Bo\n");
+        let summary = digest.summary(&start);
+        assert_eq!((summary.rows, summary.bytes), (2, 11));
+        assert_eq!(summary.sha256, hex::encode(Sha256::digest(b"1\tAda\n2\tBo\n")));
+    }
+
     fn archive() -> Vec<u8> {
         let mut w = Writer::default();
         let mut out = Vec::new();

@@ -69,7 +69,7 @@ mod embedded {
 pub enum DbError {
     #[error("cannot read the database CA bundle {path}: {reason}")]
     CaBundle { path: String, reason: String },
-    #[error("database pool: {0}")]
+    #[error("database pool: {}", pool_error(.0))]
     Pool(#[from] deadpool_postgres::PoolError),
     #[error("database pool could not be built: {0}")]
     Build(#[from] deadpool_postgres::BuildError),
@@ -100,6 +100,17 @@ fn postgres_error(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{}: {} (SQLSTATE {})", db.severity(), db.message(), db.code().code()),
         None => error_chain(e),
+    }
+}
+
+/// The pool's error, with the server's message when connecting failed
+/// (deadpool's own Display ends in tokio-postgres's bare "db error").
+fn pool_error(e: &deadpool_postgres::PoolError) -> String {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => {
+            format!("cannot connect: {}", postgres_error(e))
+        }
+        other => other.to_string(),
     }
 }
 

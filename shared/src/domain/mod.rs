@@ -418,6 +418,25 @@ mod tests {
     }
 
     #[test]
+    fn only_years_postgres_can_hold_are_storable() {
+        use chrono::TimeZone;
+        let year = |y: i32| Utc.with_ymd_and_hms(y, 6, 1, 0, 0, 0).unwrap();
+        assert!(storable_time(year(1)) && storable_time(year(2026)) && storable_time(year(9999)));
+        assert!(
+            !storable_time(year(0)) && !storable_time(year(10_000)) && !storable_time(year(-44))
+        );
+    }
+
+    #[test]
+    fn rendition_keys_are_deterministic_per_image_and_size() {
+        let (artwork, image) = (Uuid::nil(), Uuid::max());
+        assert_eq!(
+            rendition_key(artwork, image, 800, "webp"),
+            format!("renditions/{artwork}/{image}/800.webp")
+        );
+    }
+
+    #[test]
     fn an_edition_has_its_unsold_prints_until_retired() {
         let now = Utc::now();
         let mut edition = PrintEdition {

@@ -57,16 +57,20 @@ pub fn rows(root: &Path) -> Vec<Row> {
     rows
 }
 
-/// `cargo xtask ARGS`, its output kept beside the suite's other logs.
+/// `cargo xtask ARGS`, its output kept beside the suite's other logs (but
+/// an operator command's stdout, which holds the tokens it issues).
 fn xtask(root: &Path, args: &[&str]) -> Result<()> {
-    let log = root.join("target/reliability/commands").join(format!("{}.log", args.join("-")));
+    let name: String =
+        args.join("-").chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    let log = root.join("target/reliability/commands").join(format!("{name}.log"));
     std::fs::create_dir_all(log.parent().unwrap_or(root))?;
     let out = Command::new(std::env::current_exe()?)
         .args(args)
         .current_dir(root)
         .output()
         .with_context(|| format!("starting cargo xtask {}", args.join(" ")))?;
-    std::fs::write(&log, [out.stdout.as_slice(), out.stderr.as_slice()].concat())?;
+    let stdout: &[u8] = if args[0] == "ops" { b"" } else { &out.stdout };
+    std::fs::write(&log, [stdout, out.stderr.as_slice()].concat())?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let last: Vec<&str> = stderr.lines().rev().take(3).collect();

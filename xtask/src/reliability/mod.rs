@@ -21,6 +21,10 @@ use anyhow::{bail, Result};
 
 use crate::say;
 
+/// The groups of rows `--only` can name.
+const GROUPS: [&str; 7] =
+    ["fuzzing", "attacks", "faults", "load", "commands", "mutants", "security"];
+
 /// How much of each row to run.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Size {
@@ -63,23 +67,54 @@ impl Row {
 // features resolve alike and nothing the test run built is built again.
 pub fn reliability(root: &Path, args: &[String]) -> Result<()> {
     let size = if args.iter().any(|a| a == "--cut") { Size::Cut } else { Size::Full };
+    // `--only GROUP` reruns one group of rows (after fixing what it found).
+    let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1));
+    if let Some(group) = only.filter(|g| !GROUPS.contains(&g.as_str())) {
+        bail!("--only {group}: the groups are {}", GROUPS.join(", "));
+    }
+    let runs = |group: &str| only.is_none_or(|g| g == group);
     say(&format!("reliability suite ({size:?})"));
-    let mut rows = fuzz::rows(root, size);
-    rows.extend(attacks::rows(root, size));
-    rows.extend(faults::rows(root, size));
+    let mut rows = Vec::new();
+    if runs("fuzzing") {
+        rows.extend(fuzz::rows(root, size));
+    }
+    if runs("attacks") {
+        rows.extend(attacks::rows(root, size));
+    }
+    if runs("faults") {
+        rows.extend(faults::rows(root, size));
+    }
     // Not in CI's cut (the cut has no load; oha is a build of its own).
-    if size == Size::Full {
+    if size == Size::Full && runs("load") {
         rows.extend(load::rows(root, size));
-        // Release builds of every binary: the full run only.
+    }
+    // Release builds of every binary: the full run only.
+    if size == Size::Full && runs("commands") {
         rows.extend(commands::rows(root));
+    }
+    let mutation =
+        only.is_some_and(|g| g == "mutants") || !args.iter().any(|a| a == "--no-mutants");
+    if size == Size::Full && runs("mutants") && mutation {
         rows.push(mutants::row(root));
     }
-    rows.extend(probes::rows(root));
-    rows.push(log_scan_row(root));
+    if runs("security") {
+        rows.extend(probes::rows(root));
+        rows.push(log_scan_row(root));
+    }
     print_table(&rows);
     let failed = rows.iter().filter(|r| r.outcome.is_err()).count();
     if failed > 0 {
         bail!("{failed} of {} rows did not hold", rows.len());
+    }
+    Ok(())
+}
+
+/// `cargo xtask mutants`: the mutation row alone.
+pub fn mutants(root: &Path) -> Result<()> {
+    let rows = [mutants::row(root)];
+    print_table(&rows);
+    if rows[0].outcome.is_err() {
+        bail!("the mutation score is below its target");
     }
     Ok(())
 }
