@@ -10,7 +10,7 @@ resource "aws_db_subnet_group" "main" {
 resource "aws_db_parameter_group" "main" {
   name        = "${var.name_prefix}-postgres${split(".", var.db_engine_version)[0]}"
   family      = "postgres${split(".", var.db_engine_version)[0]}"
-  description = "Gallery PostgreSQL: TLS only, connection and slow-query logging"
+  description = "Gallery PostgreSQL: TLS only, connection and slow-query logging without values"
 
   parameter {
     name  = "rds.force_ssl"
@@ -43,6 +43,24 @@ resource "aws_db_parameter_group" "main" {
   parameter {
     name  = "log_statement"
     value = "ddl"
+  }
+
+  # Personal data stays out of CloudWatch (365 days): a logged slow statement
+  # or failed statement carries no bound value, and an error no DETAIL (a
+  # unique violation's DETAIL quotes the duplicate email).
+  parameter {
+    name  = "log_parameter_max_length"
+    value = "0"
+  }
+
+  parameter {
+    name  = "log_parameter_max_length_on_error"
+    value = "0"
+  }
+
+  parameter {
+    name  = "log_error_verbosity"
+    value = "terse"
   }
 
   lifecycle {

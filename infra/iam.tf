@@ -195,8 +195,9 @@ data "aws_iam_policy_document" "function" {
     content {
       sid = "ReadWriteBackups"
       # Multipart uploads: a failed or killed run aborts its own upload (the
-      # next run aborts those of a killed one).
-      actions   = ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"]
+      # next run aborts those of a killed one). Restores and drills read the
+      # version the manifest signed (GetObject with versionId).
+      actions   = ["s3:PutObject", "s3:GetObject", "s3:GetObjectVersion", "s3:AbortMultipartUpload"]
       resources = distinct(["${local.bucket_arn.backups}/*", "arn:${local.partition}:s3:::${local.backups_source.bucket}/*"])
     }
   }

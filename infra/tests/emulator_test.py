@@ -338,6 +338,8 @@ def readback(endpoint: str, state: dict, deferred: list[str]) -> Checks:
     group = db["DBParameterGroups"][0]["DBParameterGroupName"]
     params = {p["ParameterName"]: p.get("ParameterValue") for p in rds.describe_db_parameters(DBParameterGroupName=group)["Parameters"]}
     ck.expect(params.get("rds.force_ssl") == "1", "database parameter rds.force_ssl = 1")
+    for name, value in [("log_parameter_max_length", "0"), ("log_parameter_max_length_on_error", "0"), ("log_error_verbosity", "terse")]:
+        ck.expect(params.get(name) == value, f"database parameter {name} = {value}")
 
     # --- Network --------------------------------------------------------------------
     vpc_id = out["vpc_id"]["value"]

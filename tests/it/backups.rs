@@ -132,6 +132,45 @@ async fn put(ctx: &TestContext, key: &str, bytes: Vec<u8>) {
         .unwrap();
 }
 
+/// Stores `bytes` as a new version of a backup's object and signs its
+/// manifest anew to name that version (the catalog's record too): what a
+/// damaged stored version looks like to a restore. S3 never changes a version
+/// in place and restores read the version the manifest signed, so this is the
+/// only way to put damaged bytes where a restore will read them.
+async fn damage(ctx: &TestContext, service: &BackupService, manifest: &Manifest, bytes: Vec<u8>) {
+    let written = ctx
+        .clients
+        .s3
+        .put_object()
+        .bucket(&ctx.storage.backups_bucket)
+        .key(&manifest.object_key)
+        .body(bytes.into())
+        .send()
+        .await
+        .unwrap();
+    let wrapped = manifest.wrapped_key_bytes().unwrap();
+    let data_key = service
+        .keys
+        .unwrap(&wrapped, &backup::key_context(manifest.backup_id), None)
+        .await
+        .unwrap();
+    let mut pinned = manifest.clone();
+    pinned.object_version = written.version_id().map(str::to_owned);
+    pinned.sign(&data_key);
+    let manifest_key = Manifest::key_for(&manifest.object_key);
+    put(ctx, &manifest_key, serde_json::to_vec(&pinned).unwrap()).await;
+    ctx.owner_pool()
+        .get()
+        .await
+        .unwrap()
+        .execute(
+            "UPDATE backups SET object_version = $2 WHERE id = $1",
+            &[&manifest.backup_id, &pinned.object_version],
+        )
+        .await
+        .unwrap();
+}
+
 pub(crate) fn database_name() -> String {
     format!("r_{}", uuid::Uuid::new_v4().simple())
 }
@@ -317,6 +356,8 @@ async fn every_kind_of_tampering_is_refused_with_its_own_message() {
     appended.extend_from_slice(&original[chunk(0)]);
     let swapped = object(&ctx, &other.object_key).await;
 
+    let manifest_key = Manifest::key_for(&key);
+    let genuine = object(&ctx, &manifest_key).await;
     for (bytes, expected) in [
         (flipped, "chunk 1 failed authentication"),
         (truncated, "truncated"),
@@ -325,16 +366,26 @@ async fn every_kind_of_tampering_is_refused_with_its_own_message() {
         (appended, "bytes were appended"),
         (swapped, "it was swapped"),
     ] {
-        put(&ctx, &key, bytes).await;
+        damage(&ctx, &service, &manifest, bytes).await;
         let err = service.verify(&BackupChoice::Id(manifest.backup_id)).await.expect_err(expected);
         assert!(err.to_string().contains(expected), "expected {expected:?}, got: {err}");
         assert!(err.is_integrity_failure() && !err.is_retryable(), "{err}");
     }
-    put(&ctx, &key, original).await;
-    service.verify(&BackupChoice::Id(manifest.backup_id)).await.expect("intact again");
-
-    let manifest_key = Manifest::key_for(&key);
-    let genuine = object(&ctx, &manifest_key).await;
+    // The genuine manifest names the genuine version: the damaged bytes the
+    // key holds now are never read, and the backup verifies and restores.
+    put(&ctx, &manifest_key, genuine.clone()).await;
+    assert_ne!(object(&ctx, &key).await, original, "the key's current version is damaged");
+    service.verify(&BackupChoice::Id(manifest.backup_id)).await.expect("the signed version");
+    let restored = service
+        .restore(&RestoreRequest {
+            backup: BackupChoice::Id(manifest.backup_id),
+            database: database_name(),
+            verify_first: false,
+            replace: false,
+        })
+        .await
+        .expect("an overwritten key still restores from the version its manifest signed");
+    assert_eq!(restored.rows, manifest.rows());
     // A manifest changed by someone without the data key.
     let mut forged: Manifest = serde_json::from_slice(&genuine).unwrap();
     forged.tables[0].rows += 1;
@@ -361,7 +412,7 @@ async fn every_kind_of_tampering_is_refused_with_its_own_message() {
     let mut bad = object(&ctx, &other.object_key).await;
     let at = bad.len() / 2;
     bad[at] ^= 0x40;
-    put(&ctx, &other.object_key, bad).await;
+    damage(&ctx, &service, &other, bad).await;
     let out = backup::scheduled(backup::ScheduledTask::RestoreDrill, &service)
         .await
         .expect("a failed drill is a result, not a retry");

@@ -413,3 +413,36 @@ async fn every_function_role_is_refused_what_its_code_never_runs() {
             .await;
     assert_eq!(left, ["recent"]);
 }
+
+/// Slow and failed statements are logged without the values they carried:
+/// a unique violation's DETAIL would quote the duplicate email, a slow
+/// statement's parameters the person it looked up. The local stack keeps
+/// PostgreSQL's log (what RDS exports to CloudWatch) beside its CA bundle.
+#[tokio::test]
+async fn postgres_logs_no_value_a_statement_carried() {
+    let ctx = TestContext::new().await;
+    let client = ctx.owner_pool().get().await.unwrap();
+    let email = format!("{}@log-check.invalid", uuid::Uuid::new_v4().simple());
+    let insert = "INSERT INTO artists (id, name, email) VALUES ($1, 'Log Check', $2)";
+    client.execute(insert, &[&uuid::Uuid::new_v4(), &email]).await.unwrap();
+    let duplicate = client.execute(insert, &[&uuid::Uuid::new_v4(), &email]).await;
+    assert!(duplicate.is_err(), "the duplicate email must be refused");
+    let marker = format!("slow-{}", uuid::Uuid::new_v4().simple());
+    client.query_one("SELECT pg_sleep(1.1), $1::text", &[&marker]).await.unwrap();
+
+    let log = ctx.db.ca_bundle.with_file_name("postgres.log");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if (text.contains("artists_email_key") && text.contains("pg_sleep"))
+            || Instant::now() > deadline
+        {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(text.contains("artists_email_key"), "the violation is logged: {}", log.display());
+    assert!(text.contains("pg_sleep"), "the slow statement is logged: {}", log.display());
+    assert!(!text.contains(&email), "an email reached PostgreSQL's log");
+    assert!(!text.contains(&marker), "a bound parameter reached PostgreSQL's log");
+}

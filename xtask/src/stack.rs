@@ -219,6 +219,9 @@ impl Stack {
             "listen_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{dir}'\n\
              ssl = on\nssl_cert_file = '{tls}/server.crt'\nssl_key_file = '{tls}/server.key'\nssl_min_protocol_version = 'TLSv1.2'\n\
              password_encryption = 'scram-sha-256'\nmax_connections = 300\n\
+             # As the RDS parameter group: slow statements logged, never a value.\n\
+             log_min_duration_statement = 1000\nlog_parameter_max_length = 0\n\
+             log_parameter_max_length_on_error = 0\nlog_error_verbosity = terse\n\
              # A throwaway cluster: durability is traded for speed.\nfsync = off\nsynchronous_commit = off\nfull_page_writes = off\n",
             port = self.pg_port,
             dir = self.dir.display(),

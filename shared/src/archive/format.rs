@@ -60,6 +60,11 @@ pub enum FormatError {
     Reordered { position: u32, found: u32 },
     #[error("the object ends before its final chunk: it was truncated")]
     Truncated,
+    /// Sealing failed (the cipher refused, or the chunk counter would wrap
+    /// and reuse a nonce): nothing more is written, so the object stays
+    /// incomplete and is never recorded as a backup.
+    #[error("sealing chunk {0} failed: the stream is not written")]
+    Seal(u32),
 }
 
 impl Header {
@@ -171,36 +176,41 @@ impl Sealer {
     }
 
     /// Appends plaintext; every completed chunk is sealed onto `out`.
-    pub fn push(&mut self, mut data: &[u8], out: &mut Vec<u8>) {
+    pub fn push(&mut self, mut data: &[u8], out: &mut Vec<u8>) -> Result<(), FormatError> {
         while !data.is_empty() {
             let take = (CHUNK - self.0.buf.len()).min(data.len());
             self.0.buf.extend_from_slice(&data[..take]);
             data = &data[take..];
             if self.0.buf.len() == CHUNK {
-                self.seal(false, out);
+                self.seal(false, out)?;
             }
         }
+        Ok(())
     }
 
     /// Seals the final chunk (what is buffered, possibly nothing); returns the chunk count.
-    pub fn finish(mut self, out: &mut Vec<u8>) -> u32 {
-        self.seal(true, out);
-        self.0.index
+    pub fn finish(mut self, out: &mut Vec<u8>) -> Result<u32, FormatError> {
+        self.seal(true, out)?;
+        Ok(self.0.index)
     }
 
-    fn seal(&mut self, last: bool, out: &mut Vec<u8>) {
-        let n = nonce(&self.0.prefix, self.0.index, last);
-        // In place: no second copy of the chunk. Encryption cannot fail for a
-        // 1 MiB buffer (GCM's limit is 64 GiB per nonce).
+    /// Fails closed: a chunk that cannot be sealed is never written in the
+    /// clear or with an empty tag, and no nonce is used twice.
+    fn seal(&mut self, last: bool, out: &mut Vec<u8>) -> Result<(), FormatError> {
+        let index = self.0.index;
+        let next = index.checked_add(1).ok_or(FormatError::Seal(index))?;
+        let n = nonce(&self.0.prefix, index, last);
+        // In place: no second copy of the chunk.
         let tag = self
             .0
             .cipher
             .encrypt_in_place_detached(Nonce::from_slice(&n), &self.0.aad, &mut self.0.buf)
-            .unwrap_or_default();
+            .map_err(|_| FormatError::Seal(index))?;
         out.extend_from_slice(&self.0.buf);
         out.extend_from_slice(&tag);
         self.0.buf.clear();
-        self.0.index += 1;
+        self.0.index = next;
+        Ok(())
     }
 }
 
@@ -296,9 +306,9 @@ mod tests {
         let mut sealer = Sealer::new(key, &header, &out.clone()).unwrap();
         let mut body = Vec::new();
         for piece in plain.chunks(333_333) {
-            sealer.push(piece, &mut body);
+            sealer.push(piece, &mut body).unwrap();
         }
-        sealer.finish(&mut body);
+        sealer.finish(&mut body).unwrap();
         out.extend_from_slice(&body);
         (header, out)
     }
@@ -370,8 +380,8 @@ mod tests {
             let bytes = header.encode();
             let mut sealer = Sealer::new(&key, &header, &bytes).unwrap();
             let mut body = Vec::new();
-            sealer.push(&data, &mut body);
-            sealer.finish(&mut body);
+            sealer.push(&data, &mut body).unwrap();
+            sealer.finish(&mut body).unwrap();
             (header, bytes, body)
         };
         let (header, bytes, body) = seal([7; 7]);
@@ -385,11 +395,33 @@ mod tests {
     }
 
     #[test]
-    fn a_whole_object_pushed_at_once_opens() {
+    fn a_header_of_exactly_the_limit_is_read() {
+        let header = Header::new(Uuid::nil(), String::new(), [7; 7]);
+        let base = serde_json::to_vec(&header).unwrap().len();
+        let largest = Header { created_at: "x".repeat(MAX_HEADER - base), ..header };
+        let bytes = largest.encode();
+        assert_eq!(bytes.len(), 12 + MAX_HEADER);
+        assert!(matches!(Header::decode(&bytes), Ok(Some(_))));
+    }
+
+    /// A reader handed many chunks in one push opens them one by one and
+    /// never mistakes a buffer of several for the final chunk.
+    #[test]
+    fn many_chunks_pushed_at_once_open() {
         let key = [3u8; 32];
-        let data = plain(3 * CHUNK + 17);
+        let data = plain(24 * CHUNK + 17);
         let (_, object) = seal_all(&data, &key);
         assert_eq!(open_all(&object, &key, object.len()).unwrap(), data);
+    }
+
+    #[test]
+    fn a_chunk_counter_that_would_wrap_fails_closed() {
+        let header = Header::new(Uuid::nil(), "2026-12-02T03:00:00Z".into(), [7; 7]);
+        let mut sealer = Sealer::new(&[3u8; 32], &header, &header.encode()).unwrap();
+        sealer.0.index = u32::MAX;
+        let mut out = Vec::new();
+        assert_eq!(sealer.push(&plain(CHUNK), &mut out), Err(FormatError::Seal(u32::MAX)));
+        assert!(out.is_empty(), "nothing is written for a chunk that was not sealed");
     }
 
     #[test]

@@ -238,6 +238,33 @@ impl Reader {
 mod tests {
     use super::*;
 
+    /// A record header: its kind and payload length.
+    fn record_header(kind: u8, len: usize) -> Vec<u8> {
+        let mut out = vec![kind];
+        out.extend_from_slice(&(len as u32).to_be_bytes());
+        out
+    }
+
+    #[test]
+    fn a_record_is_read_once_whole_and_an_oversized_one_refused_at_once() {
+        let mut reader = Reader::default();
+        let mut start = Vec::new();
+        Writer::default()
+            .start(TableStart { name: "artists".into(), columns: vec!["id".into()] }, &mut start);
+        reader.push(&start);
+        assert!(matches!(reader.next_record(), Ok(Some(Record::Start(_)))));
+        // An empty data record is whole at five bytes.
+        reader.push(&record_header(b'D', 0));
+        assert!(matches!(reader.next_record(), Ok(Some(Record::Data(d))) if d.is_empty()));
+        // The largest record allowed waits for its bytes; one byte more is refused.
+        let mut reader = Reader::default();
+        reader.push(&record_header(b'D', MAX_RECORD));
+        assert!(matches!(reader.next_record(), Ok(None)));
+        let mut reader = Reader::default();
+        reader.push(&record_header(b'D', MAX_RECORD + 1));
+        assert!(reader.next_record().is_err());
+    }
+
     #[test]
     fn a_digest_counts_rows_and_bytes_across_pieces() {
         let start = TableStart { name: "artists".into(), columns: vec!["id".into()] };

@@ -148,7 +148,19 @@ impl ObjectStore {
 
     /// `None` when the object does not exist.
     pub async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectHead>, StorageError> {
-        match self.s3.head_object().bucket(bucket).key(key).send().await {
+        self.head_version(bucket, key, None).await
+    }
+
+    /// [`ObjectStore::head`] of one version (`None`: the current one).
+    pub async fn head_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+    ) -> Result<Option<ObjectHead>, StorageError> {
+        let request =
+            self.s3.head_object().bucket(bucket).key(key).set_version_id(version.map(Into::into));
+        match request.send().await {
             Ok(out) => Ok(Some(ObjectHead {
                 size: out.content_length().and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
                 version_id: out.version_id().map(str::to_owned),
@@ -495,11 +507,13 @@ impl ObjectStore {
         }
     }
 
-    /// An object's bytes as they arrive, never buffered whole.
+    /// An object's bytes as they arrive, never buffered whole: one version
+    /// of it (`None`: the current one).
     pub async fn get_stream(
         &self,
         bucket: &str,
         key: &str,
+        version: Option<&str>,
     ) -> Result<
         impl futures_util::Stream<Item = Result<bytes::Bytes, StorageError>> + Send + 'static,
         StorageError,
@@ -509,6 +523,7 @@ impl ObjectStore {
             .get_object()
             .bucket(bucket)
             .key(key)
+            .set_version_id(version.map(Into::into))
             .send()
             .await
             .map_err(|e| s3_error("get", bucket, key, e))?;

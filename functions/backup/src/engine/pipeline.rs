@@ -66,7 +66,7 @@ impl PartWriter {
 
     fn finish(mut self) -> std::io::Result<(u32, String, u64)> {
         let sealer = self.sealer.take().ok_or_else(|| std::io::Error::other("finished twice"))?;
-        let chunks = sealer.finish(&mut self.pending);
+        let chunks = sealer.finish(&mut self.pending).map_err(std::io::Error::other)?;
         self.ship(1)?;
         Ok((chunks, hex::encode(self.sha.finalize()), self.bytes))
     }
@@ -75,7 +75,7 @@ impl PartWriter {
 impl Write for PartWriter {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
         if let Some(sealer) = &mut self.sealer {
-            sealer.push(data, &mut self.pending);
+            sealer.push(data, &mut self.pending).map_err(std::io::Error::other)?;
         }
         self.ship(PART)?;
         Ok(data.len())

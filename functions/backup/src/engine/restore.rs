@@ -157,15 +157,25 @@ impl BackupService {
     }
 
     /// Streams the object of an opened manifest; the caller takes the records.
+    /// The version the manifest signed, not whatever the key holds now: a
+    /// later write to the key cannot make a good backup unrestorable.
+    /// (Replication keeps version ids, so the DR copy has the same one.)
     async fn read(&self, opened: &Opened) -> Result<Reading, BackupError> {
         let m = &opened.manifest;
+        let version = m.object_version.as_deref();
         let head = self
             .store
-            .head(&self.bucket, &m.object_key)
+            .head_version(&self.bucket, &m.object_key, version)
             .await?
-            .ok_or_else(|| BackupError::NotFound(m.object_key.clone()))?;
+            .ok_or_else(|| match version {
+                Some(v) => BackupError::NotFound(format!(
+                    "{} version {v} (the one its manifest signed; a copy made into another bucket has new version ids)",
+                    m.object_key
+                )),
+                None => BackupError::NotFound(m.object_key.clone()),
+            })?;
         let body = futures_util::TryStreamExt::map_err(
-            self.store.get_stream(&self.bucket, &m.object_key).await?,
+            self.store.get_stream(&self.bucket, &m.object_key, version).await?,
             BackupError::from,
         );
         let expected = Expected {
