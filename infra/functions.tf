@@ -48,6 +48,7 @@ locals {
         GALLERY_OPERATOR_ROLE_NAME     = local.operator_role_name
         GALLERY_CORS_ORIGINS           = join(",", var.cors_origins)
         GALLERY_MEDIA_BASE_URL         = local.public_base_url
+        GALLERY_BACKUP_KMS_KEY_ID      = aws_kms_key.backups.arn
         RETENTION_DELETED_ARTWORK_DAYS = tostring(var.deleted_artwork_grace_days)
       }
     }

@@ -93,6 +93,58 @@ data "aws_iam_policy_document" "function" {
     }
   }
 
+  # Erasure requests: sealed into the ledger (erasures/ in the backups bucket)
+  # before the API answers 202, so a restore from then on replays them.
+  dynamic "statement" {
+    for_each = each.key == "api" ? ["api"] : []
+
+    content {
+      sid       = "WriteErasureRequests"
+      actions   = ["s3:PutObject"]
+      resources = ["${local.bucket_arn.backups}/erasures/*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.key == "api" ? ["api"] : []
+
+    content {
+      sid       = "EncryptErasureRequests"
+      actions   = ["kms:GenerateDataKey"]
+      resources = [aws_kms_key.backups.arn]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["s3.${local.region}.amazonaws.com"]
+      }
+    }
+  }
+
+  # A ledger record's seal: KMS Encrypt of its digest under the backups key,
+  # only with the ledger's encryption context (archive/ledger.rs).
+  dynamic "statement" {
+    for_each = contains(["api", "retention"], each.key) ? [each.key] : []
+
+    content {
+      sid       = "SealErasureRecords"
+      actions   = ["kms:Encrypt"]
+      resources = [aws_kms_key.backups.arn]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:EncryptionContext:purpose"
+        values   = ["gallery-erasure-ledger"]
+      }
+
+      condition {
+        test     = "ForAllValues:StringEquals"
+        variable = "kms:EncryptionContextKeys"
+        values   = ["purpose", "record"]
+      }
+    }
+  }
+
   # --- image processor ---------------------------------------------------------
   dynamic "statement" {
     for_each = each.key == "image_processor" ? ["image"] : []

@@ -297,6 +297,57 @@ data "aws_iam_policy_document" "backups_key" {
     }
   }
 
+  # The API writes an erasure request's record when it is asked (the same
+  # prefix, through S3).
+  statement {
+    sid       = "ApiWritesErasureRequests"
+    actions   = ["kms:GenerateDataKey"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [local.function_role_arns["api"]]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${local.region}.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:aws:s3:arn"
+      values   = ["arn:${local.partition}:s3:::${local.bucket_names.backups}"]
+    }
+  }
+
+  # Ledger seals (archive/ledger.rs): only the writers of records may make
+  # one, only with the ledger's context; any role that may Decrypt with this
+  # key (backup, recovery) can check one, in either Region.
+  statement {
+    sid       = "WritersSealErasureRecords"
+    actions   = ["kms:Encrypt"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [local.function_role_arns["api"], local.function_role_arns["retention"]]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:purpose"
+      values   = ["gallery-erasure-ledger"]
+    }
+
+    condition {
+      test     = "ForAllValues:StringEquals"
+      variable = "kms:EncryptionContextKeys"
+      values   = ["purpose", "record"]
+    }
+  }
+
   # After a lost region (docs/disaster-recovery.md): the break-glass recovery
   # role unwraps backups with the replica in the DR region, and delegates
   # exactly that to a recovery deployment's backup role by a grant

@@ -169,10 +169,11 @@ function resolve(d, call) {
     return out
   }
   if (call.service === 'kms') {
-    // Only the backup function calls KMS itself (envelope encryption), with
-    // the key Terraform configures; in the DR region, that key's replica.
-    if (call.who.role !== 'backup') return [{ note: `${who} calls KMS directly (${call.action})` }]
-    const primary = d.keyByArn(d.fn('backup').env.GALLERY_BACKUP_KMS_KEY_ID)
+    // The functions that call KMS themselves use the backups key Terraform
+    // configures (in the DR region, its replica): the backup function for
+    // envelope encryption, the API and retention to seal erasure records.
+    if (!['backup', 'api', 'retention'].includes(call.who.role)) return [{ note: `${who} calls KMS directly (${call.action})` }]
+    const primary = d.keyByArn(d.fn(call.who.role).env.GALLERY_BACKUP_KMS_KEY_ID)
     const inDr = call.region === d.drRegion
     const replica = inDr ? [...d.keys.values()].find((k) => k.address.startsWith('aws_kms_replica_key.backups_dr')) : null
     // Without the replica in the plan (the emulator has none), its ARN in the
@@ -180,6 +181,7 @@ function resolve(d, call) {
     const key = replica ?? { ...primary, arn: inDr ? primary.arn.replace(`:${d.region}:`, `:${d.drRegion}:`) : primary.arn }
     const context = { 'kms:CallerAccount': d.account }
     for (const [k, v] of Object.entries(call.encryptionContext ?? {})) context[`kms:EncryptionContext:${k}`] = v
+    if (Object.keys(call.encryptionContext ?? {}).length) context['kms:EncryptionContextKeys'] = Object.keys(call.encryptionContext)
     return [{ req: { principal, action: call.action, resource: key.arn, context, identity, resourcePolicy: d.keyPolicy(key) }, expect: 'Allowed', note: `${who} ${call.action}` }]
   }
   if (call.service === 'secretsmanager') {

@@ -271,7 +271,7 @@ export function configuredKeys(d) {
     expectKey(fn, 'GALLERY_KMS_KEY_ID', 'processed')
     expectKey(fn, 'GALLERY_KMS_KEY_ID', 'originals')
   }
-  for (const fn of ['backup', 'retention']) expectKey(fn, 'GALLERY_BACKUP_KMS_KEY_ID', 'backups')
+  for (const fn of ['api', 'backup', 'retention']) expectKey(fn, 'GALLERY_BACKUP_KMS_KEY_ID', 'backups')
   for (const region of [d.region, d.drRegion]) {
     if (!d.s3Endpoints[region]) problems.push(`no S3 endpoint with a policy in ${region}: the functions' S3 requests cannot be evaluated as they travel`)
   }

@@ -1,38 +1,89 @@
-//! The erasure ledger's I/O: retention writes records, every restore reads
-//! them (the record's format is `archive::ledger`).
+//! The erasure ledger's I/O: the API and retention write sealed records, every
+//! recovery path reads them back and proves each before acting on any (the
+//! record's format is `archive::ledger`).
 
-use tracing::warn;
-
-use crate::archive::ledger::{ledger_key, ErasureRecord, LEDGER_PREFIX};
+use crate::archive::ledger::{
+    decode, ledger_key, seal_context, ErasureRecord, RecordError, Unsealed, LEDGER_PREFIX,
+};
+use crate::aws::keys::{KeyError, Keys, KmsFailure};
 use crate::aws::storage::{ObjectStore, StorageError};
 
 /// The largest record a reader accepts.
 const MAX_RECORD: u64 = 1 << 20;
 
-/// Every record in a bucket's erasure ledger, oldest request first.
-pub async fn read_ledger(
-    store: &ObjectStore,
-    bucket: &str,
-) -> Result<Vec<ErasureRecord>, StorageError> {
-    let mut records = Vec::new();
-    for key in store.list_keys(bucket, LEDGER_PREFIX).await? {
-        let bytes = store.get(bucket, &key, MAX_RECORD).await?;
-        match serde_json::from_slice::<ErasureRecord>(&bytes) {
-            Ok(record) if ledger_key(record.id) == key => records.push(record),
-            // A record that is not ours is not a reason to resurrect anyone, nor to stop.
-            _ => warn!(%key, "not an erasure record; skipped"),
-        }
-    }
-    records.sort_by_key(|r| (r.requested_at, r.id));
-    Ok(records)
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("the erasure ledger could not be read or written: {0}")]
+    Storage(#[from] StorageError),
+    #[error("the erasure ledger's seal: {0}")]
+    Keys(#[from] KeyError),
+    #[error(transparent)]
+    Record(#[from] RecordError),
 }
 
-/// Writes (or replaces) a record, under the store's KMS key.
-pub async fn write_record(
-    store: &ObjectStore,
-    bucket: &str,
-    record: &ErasureRecord,
-) -> Result<(), StorageError> {
-    let body = serde_json::to_vec_pretty(record).unwrap_or_default();
-    store.put(bucket, &ledger_key(record.id), body, "application/json").await.map(|_| ())
+impl LedgerError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Storage(e) => e.is_retryable(),
+            Self::Keys(e) => e.is_retryable(),
+            Self::Record(_) => false,
+        }
+    }
+}
+
+/// The ledger in one bucket, sealed with one KMS key (the backups key, or its
+/// replica in the recovery Region). Objects are written under `store`'s key.
+#[derive(Clone, Debug)]
+pub struct Ledger {
+    pub store: ObjectStore,
+    pub keys: Keys,
+    pub bucket: String,
+    pub key_id: String,
+}
+
+impl Ledger {
+    /// The ledger in `bucket`, objects encrypted and records sealed with `key_id`.
+    pub fn new(clients: &crate::aws::Clients, bucket: &str, key_id: &str) -> Self {
+        Self {
+            store: ObjectStore::new(clients, key_id),
+            keys: Keys::new(clients.kms.clone()),
+            bucket: bucket.to_owned(),
+            key_id: key_id.to_owned(),
+        }
+    }
+
+    /// Writes (or replaces) a record, sealed.
+    pub async fn write(&self, record: &ErasureRecord) -> Result<(), LedgerError> {
+        let unsealed = Unsealed::new(record);
+        let seal =
+            self.keys.seal(&self.key_id, &unsealed.digest(), &seal_context(record.id)).await?;
+        let body = unsealed.seal(&seal);
+        self.store.put(&self.bucket, &ledger_key(record.id), body, "application/json").await?;
+        Ok(())
+    }
+
+    /// Every record, each proven, oldest request first. One record that is
+    /// malformed, unsealed, misfiled or forged stops the read with its name:
+    /// acting on the rest would let a tampered ledger choose who comes back.
+    pub async fn read_all(&self) -> Result<Vec<ErasureRecord>, LedgerError> {
+        let mut records = Vec::new();
+        for key in self.store.list_keys(&self.bucket, LEDGER_PREFIX).await? {
+            let bytes = self.store.get(&self.bucket, &key, MAX_RECORD).await?;
+            let sealed = decode(&key, &bytes)?;
+            let context = seal_context(sealed.record.id);
+            let opened = match self.keys.unwrap(&sealed.seal, &context, Some(&self.key_id)).await {
+                Ok(digest) => digest,
+                Err(e) if e.failure() == Some(KmsFailure::WrongKeyOrContext) => {
+                    return Err(RecordError::Forged { key }.into())
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if opened != sealed.digest {
+                return Err(RecordError::Forged { key }.into());
+            }
+            records.push(sealed.record);
+        }
+        records.sort_by_key(|r| (r.requested_at, r.id));
+        Ok(records)
+    }
 }

@@ -29,11 +29,7 @@ fn config(ctx: &TestContext, backup_key: String) -> backup::BackupConfig {
 }
 
 pub(crate) async fn service(ctx: &TestContext) -> BackupService {
-    let backup_key =
-        local::ensure_key(&ctx.clients.kms, &format!("alias/b-{}", uuid::Uuid::new_v4().simple()))
-            .await
-            .unwrap();
-    service_with_key(ctx, backup_key)
+    service_with_key(ctx, ctx.backup_key.clone())
 }
 
 fn service_with_key(ctx: &TestContext, backup_key: String) -> BackupService {
@@ -107,7 +103,7 @@ pub(crate) async fn bulk(ctx: &TestContext, rows: i32) {
         .unwrap();
 }
 
-async fn object(ctx: &TestContext, key: &str) -> Vec<u8> {
+pub(crate) async fn object(ctx: &TestContext, key: &str) -> Vec<u8> {
     let out = ctx
         .clients
         .s3
@@ -120,7 +116,7 @@ async fn object(ctx: &TestContext, key: &str) -> Vec<u8> {
     out.body.collect().await.unwrap().to_vec()
 }
 
-async fn put(ctx: &TestContext, key: &str, bytes: Vec<u8>) {
+pub(crate) async fn put(ctx: &TestContext, key: &str, bytes: Vec<u8>) {
     ctx.clients
         .s3
         .put_object()
@@ -297,6 +293,8 @@ async fn a_restore_while_rows_are_written_holds_exactly_the_snapshot() {
         database: database.clone(),
         verify_first: true,
         replace: false,
+        confirm_production: None,
+        reason: None,
     };
     let report = service.restore(&request).await.expect("restore");
     assert_eq!(report.rows["audit_log"], manifest.rows()["audit_log"]);
@@ -382,6 +380,8 @@ async fn every_kind_of_tampering_is_refused_with_its_own_message() {
             database: database_name(),
             verify_first: false,
             replace: false,
+            confirm_production: None,
+            reason: None,
         })
         .await
         .expect("an overwritten key still restores from the version its manifest signed");
@@ -544,6 +544,8 @@ async fn a_backup_of_an_older_schema_restores_after_migrations_add_columns() {
             database: database.clone(),
             verify_first: false,
             replace: false,
+            confirm_production: None,
+            reason: None,
         })
         .await
         .expect("an older backup restores");
@@ -577,6 +579,8 @@ async fn a_backup_of_an_older_schema_restores_after_migrations_add_columns() {
             database: database_name(),
             verify_first: false,
             replace: false,
+            confirm_production: None,
+            reason: None,
         })
         .await
         .unwrap_err();
@@ -617,6 +621,8 @@ async fn the_replica_key_is_accepted_and_another_key_refused() {
             database: database.clone(),
             verify_first: false,
             replace: false,
+            confirm_production: None,
+            reason: None,
         })
         .await
         .expect("restores through the replica's ARN");

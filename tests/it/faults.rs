@@ -658,6 +658,8 @@ async fn postgres_restarted_mid_restore_fails_cleanly_and_the_next_drill_and_res
         database: crate::backups::database_name(),
         verify_first: true,
         replace: false,
+        confirm_production: None,
+        reason: None,
     };
     let restored = service.restore(&request).await.expect("a restore after the restart");
     assert_eq!(restored.rows["audit_log"], manifest.rows()["audit_log"]);

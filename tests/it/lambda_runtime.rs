@@ -69,12 +69,7 @@ pub async fn lambda_env(ctx: &TestContext, f: &FunctionSettings) -> Vec<(String,
             "GALLERY_BACKUPS_REPLICA_BUCKET" => ctx.replica.backups_bucket.clone(),
             // The cross-Region interface endpoint; locally the emulator answers for every region.
             "GALLERY_DR_S3_ENDPOINT" => String::new(),
-            "GALLERY_BACKUP_KMS_KEY_ID" => local::ensure_key(
-                &ctx.clients.kms,
-                &format!("alias/b-{}", uuid::Uuid::new_v4().simple()),
-            )
-            .await
-            .unwrap(),
+            "GALLERY_BACKUP_KMS_KEY_ID" => ctx.backup_key.clone(),
             "DATABASE_HOST" => ctx.db.host.clone(),
             "DATABASE_PORT" => ctx.db.port.to_string(),
             "DATABASE_NAME" => ctx.db.name.clone(),

@@ -12,6 +12,7 @@ mod database;
 mod docs;
 mod faults;
 mod lambda_runtime;
+mod ledger;
 mod operator;
 mod processor;
 mod retention_policy;

@@ -628,10 +628,8 @@ async fn an_erasure_leaves_no_personal_field_anywhere_and_a_record_that_proves_i
         strings(&client, "SELECT action FROM audit_log WHERE action LIKE '%eras%' ORDER BY id")
             .await;
     assert_eq!(audit, ["artist.erasure_requested", "retention.erase_artist"]);
-    // The ledger holds the completed record, in the backups bucket.
-    let ledger = shared::ledger::read_ledger(&retention.ledger_store, &ctx.storage.backups_bucket)
-        .await
-        .unwrap();
+    // The ledger holds the completed record, sealed, in the backups bucket.
+    let ledger = retention.ledger.read_all().await.unwrap();
     assert_eq!(ledger.len(), 1);
     assert!(ledger[0].completed_at.is_some());
     // Asking again for an erased artist: there is no such artist any more.
@@ -705,6 +703,8 @@ async fn a_restore_of_an_older_backup_replays_the_erasure() {
         database: database.clone(),
         verify_first: false,
         replace: false,
+        confirm_production: None,
+        reason: None,
     };
     let restored = service.restore(&request).await.expect("restore");
     assert_eq!(restored.erasures_replayed, 1);

@@ -55,6 +55,9 @@ pub struct TestContext {
     /// The DR replicas of the processed and backups buckets (in the DR region).
     pub replica: ReplicaConfig,
     pub region: String,
+    /// The backups key (multi-Region in AWS): backups, and the erasure
+    /// ledger's seals, which the API, retention and backup share.
+    pub backup_key: String,
 }
 
 /// The functions' database logins (the API's is `TestContext::pool`'s).
@@ -119,7 +122,10 @@ impl TestContext {
                 .await
                 .expect("replica bucket");
         }
-        Self { stack, db, pool, clients, storage, replica, region }
+        let backup_key = local::ensure_key(&clients.kms, &format!("alias/t-{tag}-backups"))
+            .await
+            .expect("kms key");
+        Self { stack, db, pool, clients, storage, replica, region, backup_key }
     }
 
     pub fn api_state(&self) -> api::SharedState {
@@ -138,6 +144,7 @@ impl TestContext {
             cors_origins: vec!["https://copper-gallery.example".into()],
             deleted_artwork_grace: chrono::Duration::days(30),
             writes_per_minute: 10_000,
+            backup_key_id: self.backup_key.clone(),
         };
         Arc::new(api::AppState::new(&config, self.pool.clone(), &self.clients_as("api")))
     }
@@ -192,7 +199,7 @@ impl TestContext {
             policy,
             operator: Default::default(),
             replica: self.replica.clone(),
-            backup_key_id: self.storage.data_key_id.clone(),
+            backup_key_id: self.backup_key.clone(),
         }
     }
 
@@ -210,6 +217,11 @@ impl TestContext {
     /// (infra/authz). The test's own set-up and checks use `clients`.
     pub fn clients_as(&self, function: &str) -> Clients {
         self.clients.signing_as(&format!("gallery-{function}"), "testing")
+    }
+
+    /// The erasure ledger as every function sees it (sealed with the backups key).
+    pub fn ledger(&self) -> shared::ledger::Ledger {
+        shared::ledger::Ledger::new(&self.clients, &self.storage.backups_bucket, &self.backup_key)
     }
 
     /// The S3 client of the DR region (the replicas).

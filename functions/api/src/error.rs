@@ -271,6 +271,16 @@ impl From<StorageError> for ApiError {
     }
 }
 
+impl From<shared::ledger::LedgerError> for ApiError {
+    fn from(e: shared::ledger::LedgerError) -> Self {
+        if e.is_retryable() {
+            Self::Unavailable(e.into())
+        } else {
+            Self::Internal(e.into())
+        }
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         match r {

@@ -49,6 +49,8 @@ pub struct ApiConfig {
     pub deleted_artwork_grace: chrono::Duration,
     /// Writes one token may make per minute on one instance.
     pub writes_per_minute: u32,
+    /// The backups key: erasure requests are sealed into the ledger with it.
+    pub backup_key_id: String,
 }
 
 impl FromEnv for ApiConfig {
@@ -77,6 +79,7 @@ impl FromEnv for ApiConfig {
         let deleted_artwork_grace =
             chrono::Duration::days(env.parse_or("RETENTION_DELETED_ARTWORK_DAYS", 30i64));
         let writes_per_minute = env.parse_or("GALLERY_WRITES_PER_MINUTE", 300u32);
+        let backup_key_id = env.required("GALLERY_BACKUP_KMS_KEY_ID");
         Self {
             common,
             upload_max_bytes,
@@ -87,6 +90,7 @@ impl FromEnv for ApiConfig {
             cors_origins,
             deleted_artwork_grace,
             writes_per_minute,
+            backup_key_id,
         }
     }
 }
@@ -111,6 +115,8 @@ pub struct AppState {
     pub request_deadline: Duration,
     /// Bounds token guessing on this instance (`http::TokenGuard`).
     pub token_guard: http::TokenGuard,
+    /// The erasure ledger: a request is recorded there before it is answered.
+    pub ledger: shared::ledger::Ledger,
 }
 
 impl AppState {
@@ -143,6 +149,11 @@ impl AppState {
             verifier: shared::runner::Verifier::new(&config.operator, &config.common.aws),
             request_deadline: http::request_deadline(&config.common.db),
             token_guard: http::TokenGuard::per_minute(http::NEW_TOKEN_LOOKUPS_PER_MINUTE),
+            ledger: shared::ledger::Ledger::new(
+                clients,
+                &config.common.storage.backups_bucket,
+                &config.backup_key_id,
+            ),
         }
     }
 

@@ -223,15 +223,27 @@ impl OperatorTasks for BackupDeps {
             OperatorTask::VerifyBackup { backup } => {
                 ran(OpsError::json(service.verify(backup).await.map_err(task_error)?)?)
             }
-            OperatorTask::RestoreBackup { backup, database, verify_first, replace } => {
+            OperatorTask::RestoreBackup {
+                backup,
+                database,
+                verify_first,
+                replace,
+                confirm_production,
+                reason,
+            } => {
                 let request = RestoreRequest {
                     backup: backup.clone(),
                     database: database.clone(),
                     verify_first: *verify_first,
                     replace: *replace,
+                    confirm_production: confirm_production.clone(),
+                    reason: reason.clone(),
                 };
                 ran(OpsError::json(service.restore(&request).await.map_err(task_error)?)?)
             }
+            OperatorTask::ReplayErasures { database } => ran(OpsError::json(
+                service.replay_erasures(database.as_deref()).await.map_err(task_error)?,
+            )?),
             other => return Err(OpsError::WrongFunction(other.action())),
         })
     }

@@ -69,7 +69,11 @@ pub fn retention_with(
     Retention {
         pool,
         replica_store: store.with_s3(replica_s3),
-        ledger_store: ObjectStore::new(clients, &config.backup_key_id),
+        ledger: shared::ledger::Ledger::new(
+            clients,
+            &storage.backups_bucket,
+            &config.backup_key_id,
+        ),
         store,
         buckets: Buckets {
             originals: storage.originals_bucket.clone(),

@@ -41,6 +41,8 @@ pub enum RetentionError {
     Db(#[from] DbError),
     #[error(transparent)]
     Storage(#[from] StorageError),
+    #[error(transparent)]
+    Ledger(#[from] shared::ledger::LedgerError),
     #[error("no artist {0}")]
     NoSuchArtist(Uuid),
 }
@@ -50,6 +52,7 @@ impl RetentionError {
         match self {
             Self::Db(e) => e.is_retryable(),
             Self::Storage(e) => e.is_retryable(),
+            Self::Ledger(e) => e.is_retryable(),
             Self::NoSuchArtist(_) => false,
         }
     }
@@ -206,8 +209,8 @@ pub struct Retention {
     pub store: ObjectStore,
     /// The DR region's buckets (the replicas).
     pub replica_store: ObjectStore,
-    /// Erasure records in the backups bucket, written with the backups key.
-    pub ledger_store: ObjectStore,
+    /// Erasure records in the backups bucket, sealed with the backups key.
+    pub ledger: shared::ledger::Ledger,
     pub buckets: Buckets,
     pub policy: Policy,
     /// Items per page (and per batch of listings before their deletes).

@@ -279,6 +279,8 @@ async fn ours_restore(stack: &Stack, backup_id: uuid::Uuid, target: &str) -> Res
         database: target.to_owned(),
         verify_first: false,
         replace: true,
+        confirm_production: None,
+        reason: None,
     };
     service.restore(&request).await?;
     Ok(started.elapsed().as_secs_f64())

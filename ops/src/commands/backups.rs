@@ -30,6 +30,13 @@ pub enum Backup {
         /// Drop what the target database holds first.
         #[arg(long)]
         replace: bool,
+        /// The gallery's own database is refused as a target unless named
+        /// here a second time (with --reason); both are audited.
+        #[arg(long, value_name = "DATABASE")]
+        confirm_production: Option<String>,
+        /// Why production itself is restored over (required with --confirm-production).
+        #[arg(long)]
+        reason: Option<String>,
     },
     /// The newest backups and restore drills with their outcomes.
     History {
@@ -45,9 +52,21 @@ impl Backup {
             Self::Drill => OperatorTask::RunRestoreDrill,
             Self::History { limit } => OperatorTask::BackupHistory { limit },
             Self::Verify { backup } => OperatorTask::VerifyBackup { backup },
-            Self::Restore { backup, database, verify_first, replace } => {
-                OperatorTask::RestoreBackup { backup, database, verify_first, replace }
-            }
+            Self::Restore {
+                backup,
+                database,
+                verify_first,
+                replace,
+                confirm_production,
+                reason,
+            } => OperatorTask::RestoreBackup {
+                backup,
+                database,
+                verify_first,
+                replace,
+                confirm_production,
+                reason,
+            },
         }
     }
 }

@@ -143,6 +143,27 @@ impl Keys {
         Ok(DataKey { plaintext, wrapped, key_arn: out.key_id().unwrap_or(key_id).to_owned() })
     }
 
+    /// Encrypts 32 bytes (a digest) under `key_id` bound to `context`: the
+    /// ciphertext is a seal only a caller allowed `kms:Encrypt` with that
+    /// context can make, and `unwrap` (Decrypt) proves.
+    pub async fn seal(
+        &self,
+        key_id: &str,
+        digest: &[u8; 32],
+        context: &HashMap<String, String>,
+    ) -> Result<Vec<u8>, KeyError> {
+        let out = self
+            .kms
+            .encrypt()
+            .key_id(key_id)
+            .plaintext(Blob::new(digest.as_slice()))
+            .set_encryption_context(Some(context.clone()))
+            .send()
+            .await
+            .map_err(|e| kms_error("encrypt", e))?;
+        out.ciphertext_blob().map(|b| b.as_ref().to_vec()).ok_or(KeyError::BadKey)
+    }
+
     /// Unwraps a data key; with `key_id`, KMS refuses one wrapped by any other
     /// key (for a multi-Region key, its replica in this region counts as the same key).
     pub async fn unwrap(

@@ -200,15 +200,47 @@ pub async fn complete_erasure(
     erasure(&row)
 }
 
-/// Re-applies an erasure to a restored database whose backup predates it,
-/// and restores its record (marked replayed). A completed erasure removes the
-/// artist's rows again; one only requested re-opens, with the artist out of
-/// the gallery, so retention removes the objects first, as always. Returns
-/// whether the artist was present.
+/// The schema version that introduced erasures (`V6`): a database at an
+/// older version has nowhere to replay them until it is migrated.
+pub const ERASURES_SINCE: i32 = 6;
+
+/// What a replay of the ledger did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Replayed {
+    /// Records in the ledger.
+    pub records: u64,
+    /// Artists the database still held (removed again, or taken out of the gallery).
+    pub artists_present: u64,
+    /// Erasures the database did not know of, now recorded.
+    pub recorded: u64,
+}
+
+/// Replays every record (oldest first) into `db`; run it in one transaction,
+/// so the database holds all of them or none.
+pub async fn replay_erasures(
+    db: &impl tokio_postgres::GenericClient,
+    records: &[ErasureRecord],
+) -> Result<Replayed, DbError> {
+    let mut replayed = Replayed { records: records.len() as u64, ..Replayed::default() };
+    for record in records {
+        let (present, recorded) = replay_erasure(db, record).await?;
+        replayed.artists_present += u64::from(present);
+        replayed.recorded += u64::from(recorded);
+    }
+    Ok(replayed)
+}
+
+/// Re-applies an erasure to a database that may predate it (a restored
+/// backup, a point-in-time restore), and records it there. A completed
+/// erasure removes the artist's rows again; one only requested re-opens,
+/// with the artist out of the gallery, so retention removes the objects
+/// first, as always. Idempotent: what the database already records is kept
+/// (a completion is never undone), and `replayed_at` is set only when the
+/// replay changed something. Returns (artist was present, record was new).
 pub async fn replay_erasure(
     db: &impl tokio_postgres::GenericClient,
     record: &ErasureRecord,
-) -> Result<bool, DbError> {
+) -> Result<(bool, bool), DbError> {
     let present =
         db.query_opt("SELECT 1 FROM artists WHERE id = $1", &[&record.artist_id]).await?.is_some();
     match (present, record.completed_at) {
@@ -220,23 +252,30 @@ pub async fn replay_erasure(
         }
         (false, _) => {}
     }
-    db.execute(
-        "INSERT INTO erasures (id, artist_id, requested_at, requested_by, request_id, completed_at, rows_deleted, objects_deleted, backups_containing, replayed_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now()) \
-         ON CONFLICT (id) DO UPDATE SET completed_at = EXCLUDED.completed_at, rows_deleted = EXCLUDED.rows_deleted, \
-             objects_deleted = EXCLUDED.objects_deleted, backups_containing = EXCLUDED.backups_containing, replayed_at = now()",
-        &[
-            &record.id,
-            &record.artist_id,
-            &record.requested_at,
-            &record.requested_by,
-            &record.request_id,
-            &record.completed_at,
-            &record.rows_deleted,
-            &record.objects_deleted,
-            &record.backups_containing,
-        ],
-    )
-    .await?;
-    Ok(present)
+    let new: bool = db
+        .query_one(
+            "INSERT INTO erasures (id, artist_id, requested_at, requested_by, request_id, completed_at, rows_deleted, objects_deleted, backups_containing, replayed_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now()) \
+             ON CONFLICT (id) DO UPDATE SET completed_at = coalesce(erasures.completed_at, EXCLUDED.completed_at), \
+                 rows_deleted = coalesce(erasures.rows_deleted, EXCLUDED.rows_deleted), \
+                 objects_deleted = coalesce(erasures.objects_deleted, EXCLUDED.objects_deleted), \
+                 backups_containing = coalesce(erasures.backups_containing, EXCLUDED.backups_containing), \
+                 replayed_at = CASE WHEN $10 THEN now() ELSE erasures.replayed_at END \
+             RETURNING (xmax = 0)",
+            &[
+                &record.id,
+                &record.artist_id,
+                &record.requested_at,
+                &record.requested_by,
+                &record.request_id,
+                &record.completed_at,
+                &record.rows_deleted,
+                &record.objects_deleted,
+                &record.backups_containing,
+                &present,
+            ],
+        )
+        .await?
+        .try_get(0)?;
+    Ok((present, new))
 }

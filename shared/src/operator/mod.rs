@@ -84,12 +84,23 @@ pub enum OperatorTask {
         backup: BackupChoice,
     },
     /// Restores a backup into a chosen database (created if missing; refused
-    /// if not empty unless `replace`).
+    /// if not empty unless `replace`). The gallery's own database only when
+    /// `confirm_production` names it again and a `reason` is given.
     RestoreBackup {
         backup: BackupChoice,
         database: String,
         verify_first: bool,
         replace: bool,
+        #[serde(default)]
+        confirm_production: Option<String>,
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    /// Applies every erasure in the ledger to a database (the gallery's own
+    /// unless named): the mandatory step after any restore that is not
+    /// `RestoreBackup` (point-in-time, snapshot, region recovery). Idempotent.
+    ReplayErasures {
+        database: Option<String>,
     },
     BackupHistory {
         limit: u32,
@@ -180,7 +191,8 @@ impl OperatorTask {
             | Self::RunRestoreDrill
             | Self::BackupHistory { .. }
             | Self::VerifyBackup { .. }
-            | Self::RestoreBackup { .. } => TaskOwner::Backup,
+            | Self::RestoreBackup { .. }
+            | Self::ReplayErasures { .. } => TaskOwner::Backup,
             Self::RunRetention { .. }
             | Self::RetentionPolicy
             | Self::EraseArtist { .. }
@@ -202,6 +214,7 @@ impl OperatorTask {
             Self::RunRestoreDrill => "ops.run_restore_drill",
             Self::VerifyBackup { .. } => "ops.verify_backup",
             Self::RestoreBackup { .. } => "ops.restore_backup",
+            Self::ReplayErasures { .. } => "ops.replay_erasures",
             Self::BackupHistory { .. } => "ops.backup_history",
             Self::RunRetention { dry_run: true } => "ops.preview_retention",
             Self::RunRetention { dry_run: false } => "ops.run_retention",
@@ -246,7 +259,20 @@ impl OperatorTask {
             Self::RevokeToken { reason, .. } if reason.trim().is_empty() || reason.len() > 500 => {
                 invalid("--reason is required (at most 500 characters)")
             }
-            Self::RestoreBackup { database, .. } => {
+            Self::RestoreBackup { database, confirm_production, reason, .. } => {
+                restorable_database(database)
+                    .map_err(|e| InvalidTask(format!("--database: {e}")))?;
+                match (confirm_production, reason) {
+                    (Some(again), _) if again != database => invalid(
+                        "--confirm-production must name the --database again, exactly",
+                    ),
+                    (Some(_), r) if r.as_deref().is_none_or(|r| r.trim().is_empty() || r.len() > 500) => {
+                        invalid("--reason is required with --confirm-production (at most 500 characters)")
+                    }
+                    _ => Ok(()),
+                }
+            }
+            Self::ReplayErasures { database: Some(database) } => {
                 restorable_database(database).map_err(|e| InvalidTask(format!("--database: {e}")))
             }
             Self::CreateArtist { name, email, bio, website } => {

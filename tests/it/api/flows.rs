@@ -658,6 +658,12 @@ async fn an_admin_asks_for_an_erasure_the_artist_leaves_at_once_and_retention_co
         Some(format!("/v1/admin/erasures/{erasure}").as_str())
     );
     assert!(asked.body["completed_at"].is_null());
+    // Sealed into the ledger before the 202: a restore from now on replays it.
+    let ledger = ctx.ledger().read_all().await.unwrap();
+    assert_eq!(
+        ledger.iter().map(|r| (r.id.to_string(), r.completed_at)).collect::<Vec<_>>(),
+        [(erasure.clone(), None)]
+    );
     // Out of the gallery at once: token dead, works gone from the public list.
     gallery.expect(401, Req::get("/v1/me").token(&owner.token)).await;
     gallery.expect(404, Req::get(&format!("/v1/artworks/{}", owner.slug))).await;

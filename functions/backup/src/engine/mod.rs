@@ -65,6 +65,10 @@ pub enum BackupError {
     NewerSchema { backup: i32, known: i32 },
     #[error("the target database {0:?} is not empty (pass replace to overwrite it)")]
     TargetNotEmpty(String),
+    #[error("{0:?} is the gallery's own database: a restore into it replaces production; name it a second time (--confirm-production {0}) and give --reason")]
+    ProductionTarget(String),
+    #[error(transparent)]
+    Ledger(#[from] shared::ledger::LedgerError),
     #[error("not found: {0}")]
     NotFound(String),
     #[error("restored data does not match the backup: {0}")]
@@ -79,6 +83,7 @@ impl BackupError {
             Self::Db(e) => e.is_retryable(),
             Self::Storage(e) => e.is_retryable(),
             Self::Keys(e) => e.is_retryable(),
+            Self::Ledger(e) => e.is_retryable(),
             Self::Worker(_) => true,
             _ => false,
         }
@@ -93,7 +98,8 @@ impl BackupError {
             | Self::ObjectMismatch(_)
             | Self::ManifestForged(_)
             | Self::ManifestMalformed(_)
-            | Self::Mismatch(_) => true,
+            | Self::Mismatch(_)
+            | Self::Ledger(shared::ledger::LedgerError::Record(_)) => true,
             Self::Keys(e) => e.failure() == Some(KmsFailure::WrongKeyOrContext),
             _ => false,
         }
@@ -166,6 +172,17 @@ impl BackupService {
     /// Longer than any run can last: the function's timeout is 15 minutes.
     pub fn default_run_deadline() -> Duration {
         Duration::minutes(20)
+    }
+
+    /// The erasure ledger beside the backups, its seals checked with the
+    /// backups key (in a recovery, its replica).
+    pub fn ledger(&self) -> shared::ledger::Ledger {
+        shared::ledger::Ledger {
+            store: self.store.clone(),
+            keys: self.keys.clone(),
+            bucket: self.bucket.clone(),
+            key_id: self.backup_key_id.clone(),
+        }
     }
 }
 

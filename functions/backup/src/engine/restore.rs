@@ -20,6 +20,7 @@ use super::frames::{Record, TableSummary};
 use super::manifest::Manifest;
 use super::pipeline::{Expected, ReadTotals, Reading};
 use super::{catalog_entry, key_context, BackupError, BackupService, Role};
+use shared::archive::ledger::ErasureRecord;
 use shared::aws::keys::key_identity;
 use shared::config::DbConfig;
 use shared::db::{self, DbError};
@@ -58,8 +59,14 @@ pub struct RestoreReport {
     pub migrated_to: i32,
     pub rows: BTreeMap<String, u64>,
     pub restore_ms: u64,
-    /// Erasures made after this backup, applied again to its data.
+    /// Erasures made after this backup, applied again to its data (in the
+    /// load's transaction: no session ever sees an erased artist).
     pub erasures_replayed: u64,
+    /// The ledger's records, every one proven before anything was written.
+    pub ledger_records: u64,
+    /// Why production itself was the target, when it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub production_reason: Option<String>,
 }
 
 /// How a restore should go.
@@ -71,6 +78,18 @@ pub struct RestoreRequest {
     pub verify_first: bool,
     /// Drop what the target holds (its public schema) instead of refusing.
     pub replace: bool,
+    /// The gallery's own database is a target only when named here a second
+    /// time, with a reason (both audited).
+    pub confirm_production: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// What `replay-erasures` did to a database.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplayReport {
+    pub database: String,
+    #[serde(flatten)]
+    pub replayed: db::Replayed,
 }
 
 /// What a drill proved.
@@ -80,6 +99,16 @@ pub struct DrillReport {
     pub rows: BTreeMap<String, u64>,
     pub restore_ms: u64,
     pub checksums: BTreeMap<String, String>,
+    /// Erasures replayed into the scratch database before it was committed.
+    pub erasures_replayed: u64,
+}
+
+/// What one load put in its transaction before committing.
+struct Loaded {
+    rows: BTreeMap<String, u64>,
+    /// Per-table digests read back inside the transaction (drills only).
+    checksums: BTreeMap<String, String>,
+    replayed: Option<db::Replayed>,
 }
 
 /// Database names operators may restore into: created if missing, never the
@@ -94,35 +123,44 @@ const DRILL_PREFIX: &str = "gallery_drill_";
 type OpenTable = (&'static str, Vec<String>, std::pin::Pin<Box<tokio_postgres::CopyInSink<Bytes>>>);
 
 impl BackupService {
-    /// The newest backup in the bucket, or the one with `id`: found by its
-    /// manifest, so this works with the catalog lost too.
-    pub async fn locate(&self, which: &BackupChoice) -> Result<String, BackupError> {
+    /// The newest backup in the bucket, or the one with `id`, opened (its
+    /// manifest proven): found by manifests, so this works with the catalog
+    /// lost too. The newest is the greatest *authenticated* snapshot time:
+    /// key names are not signed, so every manifest is opened, and one that
+    /// does not prove itself is passed over with a warning, never chosen.
+    pub async fn open_choice(&self, which: &BackupChoice) -> Result<Opened, BackupError> {
         let mut keys = self.store.list_keys(&self.bucket, "backups/").await?;
         keys.retain(|k| k.ends_with(".manifest.json"));
-        // Keys start with the date; within a day the newest is found by reading.
-        keys.sort();
         match which {
             BackupChoice::Id(id) => {
                 let suffix = format!("/{id}.manifest.json");
-                keys.into_iter()
+                let key = keys
+                    .into_iter()
                     .find(|k| k.ends_with(&suffix))
-                    .ok_or_else(|| BackupError::NotFound(format!("a manifest for backup {id}")))
+                    .ok_or_else(|| BackupError::NotFound(format!("a manifest for backup {id}")))?;
+                self.open_manifest(&key).await
             }
             BackupChoice::Latest => {
-                let day =
-                    |k: &str| k.rsplit_once('/').map(|(d, _)| d.to_owned()).unwrap_or_default();
-                let newest_day = keys
-                    .last()
-                    .map(|k| day(k))
-                    .ok_or_else(|| BackupError::NotFound("any backup manifest".into()))?;
-                let mut best: Option<(String, String)> = None;
-                for key in keys.iter().filter(|k| day(k) == newest_day) {
-                    let manifest = self.read_manifest(key).await?;
-                    if best.as_ref().is_none_or(|(at, _)| manifest.snapshot_at > *at) {
-                        best = Some((manifest.snapshot_at, key.clone()));
+                let mut best: Option<Opened> = None;
+                for key in &keys {
+                    match self.open_manifest(key).await {
+                        Ok(opened) => {
+                            if best.as_ref().is_none_or(|b| {
+                                opened.manifest.snapshot_at > b.manifest.snapshot_at
+                            }) {
+                                best = Some(opened);
+                            }
+                        }
+                        Err(e)
+                            if e.is_integrity_failure()
+                                || matches!(e, BackupError::WrongKey { .. }) =>
+                        {
+                            warn!(%key, error = %e, "a manifest that does not prove itself is not a candidate for latest");
+                        }
+                        Err(e) => return Err(e),
                     }
                 }
-                Ok(best.map(|(_, k)| k).unwrap_or_default())
+                best.ok_or_else(|| BackupError::NotFound("any authentic backup manifest".into()))
             }
         }
     }
@@ -213,8 +251,7 @@ impl BackupService {
     /// Checks a backup end to end without writing anything.
     #[instrument(skip(self))]
     pub async fn verify(&self, which: &BackupChoice) -> Result<VerifyReport, BackupError> {
-        let manifest_key = self.locate(which).await?;
-        let opened = self.open_manifest(&manifest_key).await?;
+        let opened = self.open_choice(which).await?;
         self.verify_opened(&opened).await
     }
 
@@ -245,11 +282,16 @@ impl BackupService {
 
     /// Loads the object's rows into `target`, whose schema is at the backup's
     /// version, in one transaction: a refused object leaves the tables empty.
+    /// Before it commits, a drill reads every table's digest back, and the
+    /// ledger's erasures are replayed (`erasures`), so no other session ever
+    /// sees an erased artist in the restored data.
     async fn load(
         &self,
         target: &mut tokio_postgres::Client,
         opened: &Opened,
-    ) -> Result<BTreeMap<String, u64>, BackupError> {
+        erasures: Option<&[ErasureRecord]>,
+        digests: bool,
+    ) -> Result<Loaded, BackupError> {
         let m = &opened.manifest;
         let tx = target.transaction().await.map_err(DbError::from)?;
         let mut reading = self.read(opened).await?;
@@ -303,8 +345,13 @@ impl BackupService {
         let totals = reading.finish().await;
         outcome?;
         Self::check_totals(opened, &totals?, &summaries)?;
+        let checksums = if digests { check_digests(&tx, m).await? } else { BTreeMap::new() };
+        let replayed = match erasures {
+            Some(records) => Some(db::replay_erasures(&tx, records).await?),
+            None => None,
+        };
         tx.commit().await.map_err(DbError::from)?;
-        Ok(loaded)
+        Ok(Loaded { rows: loaded, checksums, replayed })
     }
 
     /// Restores a chosen backup into a chosen database: created if missing,
@@ -313,8 +360,8 @@ impl BackupService {
     #[instrument(skip(self), fields(database = %request.database))]
     pub async fn restore(&self, request: &RestoreRequest) -> Result<RestoreReport, BackupError> {
         check_database_name(&request.database)?;
-        let manifest_key = self.locate(&request.backup).await?;
-        let opened = self.open_manifest(&manifest_key).await?;
+        let production_reason = self.production_target(request)?;
+        let opened = self.open_choice(&request.backup).await?;
         let known = db::latest_known_version();
         if opened.manifest.schema_version > known {
             return Err(BackupError::NewerSchema { backup: opened.manifest.schema_version, known });
@@ -322,6 +369,9 @@ impl BackupService {
         if request.verify_first {
             self.verify_opened(&opened).await?;
         }
+        // Every record proven before anything is written: a ledger that cannot
+        // be read, or one tampered record, stops the restore here.
+        let ledger = self.ledger().read_all().await?;
         let owner = self.owner.role().await?;
         ensure_database(&owner, &request.database).await?;
         let target_db = DbConfig { name: request.database.clone(), ..owner.db.clone() };
@@ -332,47 +382,90 @@ impl BackupService {
                 return Err(BackupError::TargetNotEmpty(request.database.clone()));
             }
             warn!(database = %request.database, "replacing the target's public schema");
-            target
-                .batch_execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-                .await
-                .map_err(DbError::from)?;
+            clear(&target).await?;
         }
         let started = Instant::now();
-        db::migrate_to(&mut target, opened.manifest.schema_version).await?;
-        let rows = self.load(&mut target, &opened).await?;
+        let m = &opened.manifest;
+        db::migrate_to(&mut target, m.schema_version).await?;
+        let in_load = m.schema_version >= db::ERASURES_SINCE;
+        let loaded = self.load(&mut target, &opened, in_load.then_some(&ledger[..]), false).await?;
         db::migrate(&mut target).await?;
+        let replayed = match loaded.replayed {
+            Some(replayed) => replayed,
+            // A backup older than erasures themselves: replayed once the
+            // schema has them, and if that fails the restored data goes.
+            None => match db::replay_erasures(&target, &ledger).await {
+                Ok(replayed) => replayed,
+                Err(e) => {
+                    clear(&target).await?;
+                    return Err(e.into());
+                }
+            },
+        };
         // The restored catalog says what is known now (at the newest schema).
-        db::settle_restored_catalog(
-            &target,
-            &catalog_entry(&opened.manifest, &opened.manifest_key),
-        )
-        .await?;
+        db::settle_restored_catalog(&target, &catalog_entry(m, &opened.manifest_key)).await?;
         // The bucket moved on since the snapshot (and a recovery copies it from
         // the replica): which renditions carry the public tag is unknown until
         // the next retention run settles them from this catalogue.
         db::forget_edge_visibility(&target).await?;
-        // Nobody erased comes back: every erasure in the ledger (which outlives
-        // every backup) is applied again to the data this backup brought.
-        let mut erasures_replayed = 0;
-        for record in shared::ledger::read_ledger(&self.store, &self.bucket).await? {
-            if db::replay_erasure(&target, &record).await? {
-                info!(erasure = %record.id, "erasure re-applied to the restored data");
-                erasures_replayed += 1;
-            }
-        }
         let restore_ms = started.elapsed().as_millis() as u64;
         let migrated_to = db::schema_version(&target).await?;
-        info!(backup_id = %opened.manifest.backup_id, restore_ms, "restore finished");
+        info!(backup_id = %m.backup_id, restore_ms, erasures = replayed.artists_present, "restore finished");
         Ok(RestoreReport {
-            backup_id: opened.manifest.backup_id,
-            snapshot_at: opened.manifest.snapshot_at.clone(),
+            backup_id: m.backup_id,
+            snapshot_at: m.snapshot_at.clone(),
             database: request.database.clone(),
-            schema_version: opened.manifest.schema_version,
+            schema_version: m.schema_version,
             migrated_to,
-            rows,
+            rows: loaded.rows,
             restore_ms,
-            erasures_replayed,
+            erasures_replayed: replayed.artists_present,
+            ledger_records: replayed.records,
+            production_reason,
         })
+    }
+
+    /// Production as a restore target: only named twice, with a reason.
+    fn production_target(&self, request: &RestoreRequest) -> Result<Option<String>, BackupError> {
+        if request.database != self.owner.db.name {
+            return Ok(None);
+        }
+        let named_twice = request.confirm_production.as_deref() == Some(request.database.as_str());
+        match request.reason.as_deref().map(str::trim) {
+            Some(reason) if named_twice && !reason.is_empty() => {
+                warn!(database = %request.database, reason, "restoring into the gallery's own database");
+                Ok(Some(reason.to_owned()))
+            }
+            _ => Err(BackupError::ProductionTarget(request.database.clone())),
+        }
+    }
+
+    /// `gallery-ops database replay-erasures`: every erasure in the ledger
+    /// applied to a database that may predate some (after a point-in-time or
+    /// snapshot restore, a region recovery), in one transaction. Idempotent:
+    /// a second run changes nothing. `database` defaults to the gallery's own.
+    pub async fn replay_erasures(
+        &self,
+        database: Option<&str>,
+    ) -> Result<ReplayReport, BackupError> {
+        let name = database.unwrap_or(&self.owner.db.name).to_owned();
+        check_database_name(&name)?;
+        let records = self.ledger().read_all().await?;
+        let owner = self.owner.role().await?;
+        let mut target =
+            db::connect(&DbConfig { name: name.clone(), ..owner.db.clone() }, &owner.password)
+                .await?;
+        let version = db::schema_version(&target).await?;
+        if version < db::ERASURES_SINCE {
+            return Err(BackupError::NotFound(format!(
+                "the erasures table in {name:?} (schema v{version}): run `gallery-ops database migrate` first"
+            )));
+        }
+        let tx = target.transaction().await.map_err(DbError::from)?;
+        let replayed = db::replay_erasures(&tx, &records).await?;
+        tx.commit().await.map_err(DbError::from)?;
+        info!(database = %name, records = replayed.records, present = replayed.artists_present, "erasures replayed");
+        Ok(ReplayReport { database: name, replayed })
     }
 
     /// Restores the newest recorded backup into a scratch database and proves
@@ -474,6 +567,8 @@ impl BackupService {
                 record.id
             )));
         }
+        // Proven before the scratch database holds anything.
+        let ledger = self.ledger().read_all().await?;
         let mut target = db::connect(
             &DbConfig { name: scratch.to_owned(), ..owner.db.clone() },
             &owner.password,
@@ -482,30 +577,59 @@ impl BackupService {
         db::unbounded_statements(&target).await?;
         let started = Instant::now();
         db::migrate_to(&mut target, m.schema_version).await?;
-        let rows = self.load(&mut target, &opened).await?;
+        // The digests are read inside the load's transaction, before the
+        // erasures are replayed in it: the snapshot is proven as taken, and
+        // an artist erased since is never visible in the scratch database.
+        let in_load = m.schema_version >= db::ERASURES_SINCE;
+        let loaded = self.load(&mut target, &opened, in_load.then_some(&ledger[..]), true).await?;
         let restore_ms = started.elapsed().as_millis() as u64;
-        // Read back from the database, at the backup's schema version, exactly
-        // as the backup read production.
-        db::stable_output(&target).await?;
-        let mut checksums = BTreeMap::new();
-        for table in &m.tables {
-            let (name, order) = db::backup_table(&table.name).ok_or_else(|| {
-                BackupError::ObjectMismatch(format!("unknown table {:?}", table.name))
-            })?;
-            let (found_rows, sha256) =
-                db::table_digest(&target, name, &table.columns, order).await?;
-            if found_rows != table.rows || sha256 != table.sha256 {
-                return Err(BackupError::Mismatch(format!(
-                    "{name}: the snapshot had {} rows ({}), the restored database has {found_rows} ({sha256})",
-                    table.rows, table.sha256
-                )));
-            }
-            checksums.insert(name.to_owned(), sha256);
-        }
         // The newer migrations apply to the restored data too.
         db::migrate(&mut target).await?;
-        Ok(DrillReport { backup_id: m.backup_id, rows, restore_ms, checksums })
+        let replayed = match loaded.replayed {
+            Some(replayed) => replayed,
+            None => db::replay_erasures(&target, &ledger).await?,
+        };
+        Ok(DrillReport {
+            backup_id: m.backup_id,
+            rows: loaded.rows,
+            restore_ms,
+            checksums: loaded.checksums,
+            erasures_replayed: replayed.artists_present,
+        })
     }
+}
+
+/// Every table's row count and digest, read back exactly as the backup read
+/// production (at the backup's schema version), against the manifest.
+async fn check_digests(
+    tx: &tokio_postgres::Transaction<'_>,
+    m: &Manifest,
+) -> Result<BTreeMap<String, String>, BackupError> {
+    db::stable_output(tx).await?;
+    let mut checksums = BTreeMap::new();
+    for table in &m.tables {
+        let (name, order) = db::backup_table(&table.name).ok_or_else(|| {
+            BackupError::ObjectMismatch(format!("unknown table {:?}", table.name))
+        })?;
+        let (found_rows, sha256) = db::table_digest(tx, name, &table.columns, order).await?;
+        if found_rows != table.rows || sha256 != table.sha256 {
+            return Err(BackupError::Mismatch(format!(
+                "{name}: the snapshot had {} rows ({}), the restored database has {found_rows} ({sha256})",
+                table.rows, table.sha256
+            )));
+        }
+        checksums.insert(name.to_owned(), sha256);
+    }
+    Ok(checksums)
+}
+
+/// Drops everything a restore wrote (the target's public schema).
+async fn clear(target: &tokio_postgres::Client) -> Result<(), BackupError> {
+    target
+        .batch_execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        .await
+        .map_err(DbError::from)?;
+    Ok(())
 }
 
 /// Creates the target database if it does not exist.

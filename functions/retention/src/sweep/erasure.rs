@@ -3,13 +3,15 @@
 //! proves it without keeping any of it.
 //!
 //! A request (the API's admin route, or the operator tool) takes the artist
-//! out of the gallery at once: works hidden, tokens revoked. Retention then
-//! completes it: the record goes to the backups bucket's erasure ledger first
-//! (`erasures/<id>.json`, replicated to the DR region with the backups, never
-//! pruned), then every object under the artist's artworks goes, then the rows
-//! and the record's completion commit together. A restore reads the ledger
-//! and re-applies every erasure to the older data it brings back
-//! (`backup::restore`), so nobody erased comes back with a backup.
+//! out of the gallery at once: works hidden, tokens revoked, and its sealed
+//! record in the backups bucket's erasure ledger (`erasures/<id>.json`,
+//! replicated to the DR region, never pruned) before the request is answered.
+//! Retention then completes it: the record again (a request that predates
+//! request-time records gets one here), every object under the artist's
+//! artworks, then the rows and the record's completion commit together, and
+//! the completed record. Every recovery path replays the ledger
+//! (`backup::restore`, `gallery-ops database replay-erasures` after a
+//! point-in-time restore), so nobody erased comes back.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -21,8 +23,8 @@ use super::{
     RetentionError, Sweep,
 };
 use shared::archive::ledger::ErasureRecord;
-use shared::aws::storage::StorageError;
 use shared::db::{self, DbError, Erasure};
+use shared::ledger::LedgerError;
 
 const RULE: &str = "artist-erasure";
 
@@ -59,6 +61,9 @@ impl Retention {
                 .await?
                 .ok_or(RetentionError::NoSuchArtist(artist))?;
             if new {
+                // Durable outside the database before the request is answered:
+                // a restore from here on replays it.
+                self.ledger.write(&ErasureRecord::from(&erasure)).await?;
                 let detail = serde_json::json!({ "erasure": erasure.id });
                 let entry = db::AuditEntry {
                     actor: requested_by,
@@ -152,13 +157,8 @@ impl Retention {
         Ok(())
     }
 
-    async fn write_ledger(&self, erasure: &Erasure) -> Result<(), StorageError> {
-        shared::ledger::write_record(
-            &self.ledger_store,
-            &self.buckets.backups,
-            &ErasureRecord::from(erasure),
-        )
-        .await
+    async fn write_ledger(&self, erasure: &Erasure) -> Result<(), LedgerError> {
+        self.ledger.write(&ErasureRecord::from(erasure)).await
     }
 
     /// The gallery's backups taken since the artist joined (they hold the

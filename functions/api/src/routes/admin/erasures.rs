@@ -1,10 +1,12 @@
 //! Artist erasure, as admins ask for it: the request takes the artist out of
-//! the gallery at once (works hidden at the edge, tokens revoked); the
+//! the gallery at once (works hidden at the edge, tokens revoked) and is
+//! sealed into the erasure ledger before it is answered; the
 //! retention function completes it (objects everywhere, then rows) on its
 //! next run, or at once through `gallery-ops artists erase`.
 
 use axum::response::Response;
 use serde_json::json;
+use shared::archive::ledger::ErasureRecord;
 use shared::db::{self, Erasure};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -40,6 +42,10 @@ async fn request(
         .await?
         .ok_or(ApiError::NotFound)?;
     if new {
+        // Durable outside the database before the 202: a restore or a
+        // point-in-time recovery from here on replays it. If the commit then
+        // fails, the record stands for an erasure the admin asked for.
+        state.ledger.write(&ErasureRecord::from(&erasure)).await?;
         w.audit(
             "artist.erasure_requested",
             format!("artist:{id}"),
