@@ -81,6 +81,7 @@ locals {
       extra_env = {
         GALLERY_BACKUPS_BUCKET     = local.backups_source.bucket
         GALLERY_BACKUP_KMS_KEY_ID  = local.backups_source.key_arn
+        GALLERY_BACKUP_LOCK_DAYS   = tostring(local.backup_lock_days)
         DATABASE_BACKUP_USER       = var.db_backup_username
         DATABASE_BACKUP_SECRET_ARN = aws_secretsmanager_secret.db_backup.arn
         DATABASE_OWNER_USER        = var.db_username
@@ -123,6 +124,7 @@ locals {
         RETENTION_FAILED_BACKUP_DAYS     = tostring(var.retention_failed_backup_days)
         RETENTION_BACKUP_KEEP_LAST       = tostring(var.backup_keep_last)
         RETENTION_BACKUP_DAILY           = tostring(var.backup_keep_daily)
+        GALLERY_BACKUP_LOCK_DAYS         = tostring(local.backup_lock_days)
         RETENTION_BACKUP_WEEKLY          = tostring(var.backup_keep_weekly)
         RETENTION_BACKUP_MONTHLY         = tostring(var.backup_keep_monthly)
         RETENTION_BACKUP_YEARLY          = tostring(var.backup_keep_yearly)

@@ -100,7 +100,7 @@ data "aws_iam_policy_document" "function" {
 
     content {
       sid       = "WriteErasureRequests"
-      actions   = ["s3:PutObject"]
+      actions   = ["s3:PutObject", "s3:PutObjectRetention"]
       resources = ["${local.bucket_arn.backups}/erasures/*"]
     }
   }
@@ -245,12 +245,26 @@ data "aws_iam_policy_document" "function" {
     for_each = each.key == "backup" ? ["backup"] : []
 
     content {
-      sid = "ReadWriteBackups"
-      # Multipart uploads: a failed or killed run aborts its own upload (the
-      # next run aborts those of a killed one). Restores and drills read the
-      # version the manifest signed (GetObject with versionId).
-      actions   = ["s3:PutObject", "s3:GetObject", "s3:GetObjectVersion", "s3:AbortMultipartUpload"]
+      sid = "ReadBackups"
+      # Restores and drills read the version the manifest signed (GetObject
+      # with versionId), and the erasure ledger beside the backups.
+      actions   = ["s3:GetObject", "s3:GetObjectVersion"]
       resources = distinct(["${local.bucket_arn.backups}/*", "arn:${local.partition}:s3:::${local.backups_source.bucket}/*"])
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.key == "backup" ? ["backup"] : []
+
+    content {
+      sid = "WriteBackups"
+      # Only backup objects and manifests (backups/), never the ledger; each
+      # written under a new key (If-None-Match) and locked (PutObjectRetention:
+      # COMPLIANCE can only be lengthened). Multipart uploads: a failed or
+      # killed run aborts its own upload (the next run aborts those of a
+      # killed one).
+      actions   = ["s3:PutObject", "s3:PutObjectRetention", "s3:AbortMultipartUpload"]
+      resources = ["${local.bucket_arn.backups}/backups/*"]
     }
   }
 
@@ -305,10 +319,11 @@ data "aws_iam_policy_document" "function" {
 
     content {
       sid       = "WriteErasureRecords"
-      actions   = ["s3:PutObject", "s3:GetObject"]
+      actions   = ["s3:PutObject", "s3:PutObjectRetention", "s3:GetObject"]
       resources = ["${local.bucket_arn.backups}/erasures/*"]
     }
   }
+
 
   dynamic "statement" {
     for_each = each.key == "retention" ? ["retention"] : []

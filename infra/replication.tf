@@ -25,6 +25,22 @@ resource "aws_s3_bucket_versioning" "dr" {
   }
 }
 
+# A source with Object Lock replicates only into a destination with it; the
+# replicas keep each object's retention.
+resource "aws_s3_bucket_object_lock_configuration" "backups_dr" {
+  provider = aws.dr
+  bucket   = aws_s3_bucket.dr["backups"].id
+
+  rule {
+    default_retention {
+      mode = "COMPLIANCE"
+      days = local.backup_lock_days
+    }
+  }
+
+  depends_on = [aws_s3_bucket_versioning.dr]
+}
+
 resource "aws_s3_bucket_server_side_encryption_configuration" "dr" {
   provider = aws.dr
   for_each = local.replicated_buckets
@@ -205,7 +221,7 @@ data "aws_iam_policy_document" "replication" {
 
   statement {
     sid       = "ReadSourceVersions"
-    actions   = ["s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging"]
+    actions   = ["s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging", "s3:GetObjectRetention", "s3:GetObjectLegalHold"]
     resources = [for k in local.replicated_buckets : "${aws_s3_bucket.gallery[k].arn}/*"]
   }
 

@@ -118,6 +118,31 @@ resource "aws_s3_bucket" "gallery" {
   bucket = local.bucket_names[each.key]
 }
 
+# Backups nobody can delete early: S3 Object Lock in COMPLIANCE mode (no
+# principal, the account root included, can shorten or remove it) on the
+# backups bucket, with a default retention of the rotation's shortest keep.
+# The backup function locks each object and manifest explicitly as well
+# (a multipart upload's lock is set after it completes), and the erasure
+# ledger's records are locked for longer than any backup is kept
+# (shared/src/archive/ledger.rs). Enabling it on an existing versioned bucket
+# is allowed; it can never be turned off.
+locals {
+  backup_lock_days = max(1, var.backup_keep_daily)
+}
+
+resource "aws_s3_bucket_object_lock_configuration" "backups" {
+  bucket = aws_s3_bucket.gallery["backups"].id
+
+  rule {
+    default_retention {
+      mode = "COMPLIANCE"
+      days = local.backup_lock_days
+    }
+  }
+
+  depends_on = [aws_s3_bucket_versioning.gallery]
+}
+
 resource "aws_s3_bucket_versioning" "gallery" {
   for_each = local.kms_buckets
 

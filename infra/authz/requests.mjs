@@ -80,15 +80,19 @@ function s3Actions(method, url, entry, fields) {
   }
   if (method === 'GET' || method === 'HEAD') {
     if (q.has('tagging')) add(versioned ? 's3:GetObjectVersionTagging' : 's3:GetObjectTagging')
+    else if (q.has('retention')) add('s3:GetObjectRetention')
     else if (q.has('uploadId')) add('s3:ListMultipartUploadParts')
     else add(versioned ? 's3:GetObjectVersion' : 's3:GetObject', key, { read: method === 'GET' })
   } else if (method === 'PUT') {
     if (q.has('tagging')) add(versioned ? 's3:PutObjectVersionTagging' : 's3:PutObjectTagging', key, { tags: body(entry).toString('utf8') })
+    else if (q.has('retention')) add('s3:PutObjectRetention')
     else if (q.has('uploadId')) add('s3:PutObject', key, { part: true })
     else {
       const copy = header(entry.headers, 'x-amz-copy-source')
       add('s3:PutObject', key, { write: true, tagging: header(entry.headers, 'x-amz-tagging'), sse: header(entry.headers, 'x-amz-server-side-encryption') })
       if (header(entry.headers, 'x-amz-tagging')) add('s3:PutObjectTagging')
+      // A write that sets a lock is also authorized as s3:PutObjectRetention.
+      if (header(entry.headers, 'x-amz-object-lock-mode')) add('s3:PutObjectRetention')
       if (copy) {
         const src = new URL(`s3://${decodeURIComponent(copy).replace(/^\//, '')}`)
         out.push({ action: src.searchParams.has('versionId') ? 's3:GetObjectVersion' : 's3:GetObject', bucket: src.host, key: src.pathname.replace(/^\//, ''), read: true })

@@ -283,6 +283,14 @@ def readback(endpoint: str, state: dict, deferred: list[str]) -> Checks:
             ck.expect(sse["SSEAlgorithm"] == "aws:kms" and sse.get("KMSMasterKeyID") == want, f"{bucket}: SSE-KMS with our key")
         ck.expect(rule.get("BucketKeyEnabled") is True, f"{bucket}: bucket key enabled")
         ck.expect(client.get_bucket_versioning(Bucket=bucket).get("Status") == "Enabled", f"{bucket}: versioning")
+        if bucket in (buckets.get("backups"), dr_buckets.get("backups")):
+            # Backups nobody can delete early (and their replica, which replication needs).
+            lock = client.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"]
+            retention = lock.get("Rule", {}).get("DefaultRetention", {})
+            ck.expect(
+                lock.get("ObjectLockEnabled") == "Enabled" and retention.get("Mode") == "COMPLIANCE" and retention.get("Days") == 7,
+                f"{bucket}: Object Lock, COMPLIANCE for the rotation's 7 daily backups",
+            )
         pab = client.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
         ck.expect(all(pab.values()) and len(pab) == 4, f"{bucket}: public access block")
         own = client.get_bucket_ownership_controls(Bucket=bucket)["OwnershipControls"]["Rules"][0]
@@ -386,9 +394,9 @@ def readback(endpoint: str, state: dict, deferred: list[str]) -> Checks:
         ck.expect(len(cfg.get("VpcConfig", {}).get("SubnetIds", [])) == 2, f"{name}: in the private subnets")
         env = cfg.get("Environment", {}).get("Variables", {})
         ck.expect(required_env <= set(env), f"{name}: environment variables")
-        # Only backup (backups) and retention (erasure records) read the backup
-        # key (tests/it/terraform.rs checks every variable).
-        backup_key = keys["backups"] if key in ("backup", "retention") else None
+        # Only backup (backups), retention and the API (erasure records) use the
+        # backup key (tests/it/terraform.rs checks every variable).
+        backup_key = keys["backups"] if key in ("backup", "retention", "api") else None
         ck.expect(env.get("GALLERY_KMS_KEY_ID") == keys["data"] and env.get("GALLERY_BACKUP_KMS_KEY_ID") == backup_key, f"{name}: key ids")
         if key == "retention":
             replicas = (env.get("GALLERY_PROCESSED_REPLICA_BUCKET"), env.get("GALLERY_BACKUPS_REPLICA_BUCKET"))

@@ -31,20 +31,17 @@ pub async fn provision(
     let storage = &retention.common.storage;
     let data_key = ensure_key(&clients.kms, &storage.data_key_id).await?;
     let backup_key = ensure_key(&clients.kms, &retention.backup_key_id).await?;
-    for (bucket, key) in [
-        (&storage.originals_bucket, &data_key),
-        (&storage.processed_bucket, &data_key),
-        (&storage.backups_bucket, &backup_key),
-    ] {
-        ensure_bucket(&clients.s3, bucket, region, key).await?;
+    for bucket in [&storage.originals_bucket, &storage.processed_bucket] {
+        ensure_bucket(&clients.s3, bucket, region, &data_key).await?;
     }
+    // Locked buckets with no default retention: what the gallery writes there
+    // it locks itself (Terraform adds the default as a floor).
+    ensure_locked_bucket(&clients.s3, &storage.backups_bucket, region, &backup_key, None).await?;
     let replica = &retention.replica;
     let replica_s3 = clients.s3_in(&retention.common.aws, &replica.region, None);
-    for (bucket, key) in
-        [(&replica.processed_bucket, &data_key), (&replica.backups_bucket, &backup_key)]
-    {
-        ensure_bucket(&replica_s3, bucket, &replica.region, key).await?;
-    }
+    ensure_bucket(&replica_s3, &replica.processed_bucket, &replica.region, &data_key).await?;
+    ensure_locked_bucket(&replica_s3, &replica.backups_bucket, &replica.region, &backup_key, None)
+        .await?;
     Ok(data_key)
 }
 
@@ -130,6 +127,46 @@ pub async fn ensure_bucket(
         .send()
         .await
         .with_context(|| format!("blocking public access on {name}"))?;
+    Ok(())
+}
+
+/// A backups bucket as Terraform configures it: [`ensure_bucket`], and S3
+/// Object Lock enabled, with a COMPLIANCE default retention of
+/// `default_days` when given. The emulator applies a default retention to
+/// single-part uploads only; the backup function locks what it writes
+/// itself, as it does in AWS.
+pub async fn ensure_locked_bucket(
+    s3: &aws_sdk_s3::Client,
+    name: &str,
+    region: &str,
+    key_arn: &str,
+    default_days: Option<i32>,
+) -> Result<()> {
+    use aws_sdk_s3::types::{
+        DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode,
+        ObjectLockRule,
+    };
+    ensure_bucket(s3, name, region, key_arn).await?;
+    let rule = default_days.map(|days| {
+        ObjectLockRule::builder()
+            .default_retention(
+                DefaultRetention::builder()
+                    .mode(ObjectLockRetentionMode::Compliance)
+                    .days(days)
+                    .build(),
+            )
+            .build()
+    });
+    let config = ObjectLockConfiguration::builder()
+        .object_lock_enabled(ObjectLockEnabled::Enabled)
+        .set_rule(rule)
+        .build();
+    s3.put_object_lock_configuration()
+        .bucket(name)
+        .object_lock_configuration(config)
+        .send()
+        .await
+        .with_context(|| format!("enabling Object Lock on {name}"))?;
     Ok(())
 }
 

@@ -3,10 +3,11 @@
 //! record's format is `archive::ledger`).
 
 use crate::archive::ledger::{
-    decode, ledger_key, seal_context, ErasureRecord, RecordError, Unsealed, LEDGER_PREFIX,
+    decode, ledger_key, seal_context, ErasureRecord, RecordError, Unsealed, LEDGER_LOCK,
+    LEDGER_PREFIX,
 };
 use crate::aws::keys::{KeyError, Keys, KmsFailure};
-use crate::aws::storage::{ObjectStore, StorageError};
+use crate::aws::storage::{Lock, ObjectStore, StorageError};
 
 /// The largest record a reader accepts.
 const MAX_RECORD: u64 = 1 << 20;
@@ -45,7 +46,9 @@ impl Ledger {
     /// The ledger in `bucket`, objects encrypted and records sealed with `key_id`.
     pub fn new(clients: &crate::aws::Clients, bucket: &str, key_id: &str) -> Self {
         Self {
-            store: ObjectStore::new(clients, key_id),
+            // Locked for as long as any backup the record guards can be restored.
+            store: ObjectStore::new(clients, key_id)
+                .locking(Lock { retain: LEDGER_LOCK, new_keys_only: false }),
             keys: Keys::new(clients.kms.clone()),
             bucket: bucket.to_owned(),
             key_id: key_id.to_owned(),

@@ -25,6 +25,7 @@ fn config(ctx: &TestContext, backup_key: String) -> backup::BackupConfig {
         },
         operator: Default::default(),
         backup_key_id: backup_key,
+        backup_lock: chrono::Duration::hours(1),
     }
 }
 
@@ -401,7 +402,12 @@ async fn every_kind_of_tampering_is_refused_with_its_own_message() {
     assert!(!err.is_retryable());
     put(&ctx, &manifest_key, genuine).await;
     // A function configured with another key refuses before asking KMS.
-    let stranger = crate::backups::service(&ctx).await;
+    let stranger = service_with_key(
+        &ctx,
+        local::ensure_key(&ctx.clients.kms, &format!("alias/s-{}", uuid::Uuid::new_v4().simple()))
+            .await
+            .unwrap(),
+    );
     let err = BackupService { bucket: service.bucket.clone(), ..stranger }
         .verify(&BackupChoice::Id(manifest.backup_id))
         .await

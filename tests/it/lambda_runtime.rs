@@ -70,6 +70,8 @@ pub async fn lambda_env(ctx: &TestContext, f: &FunctionSettings) -> Vec<(String,
             // The cross-Region interface endpoint; locally the emulator answers for every region.
             "GALLERY_DR_S3_ENDPOINT" => String::new(),
             "GALLERY_BACKUP_KMS_KEY_ID" => ctx.backup_key.clone(),
+            // max(1, backup_keep_daily) in Terraform: a day is enough here.
+            "GALLERY_BACKUP_LOCK_DAYS" => "1".into(),
             "DATABASE_HOST" => ctx.db.host.clone(),
             "DATABASE_PORT" => ctx.db.port.to_string(),
             "DATABASE_NAME" => ctx.db.name.clone(),

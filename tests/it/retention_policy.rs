@@ -45,6 +45,9 @@ pub(crate) fn policy() -> Policy {
             yearly: 0,
             ..Rotation::default()
         },
+        // Backups the tests write by hand are unlocked; a day keeps the
+        // rotation's clock honest for the rows they back-date.
+        backup_lock: Duration::days(1),
         ..Policy::default()
     }
 }
@@ -494,7 +497,7 @@ async fn the_rotation_deletes_old_backups_everywhere_but_keeps_the_newest_one_a_
         yearly: 0,
         ..Rotation::default()
     };
-    let report = run(&ctx, Policy { rotation, ..Policy::default() }).await;
+    let report = run(&ctx, Policy { rotation, ..policy() }).await;
     assert_eq!(report.rules["backups"].rows, 1, "{report:#?}");
     let count = |key: String| {
         let (s3, replica) = (ctx.clients.s3.clone(), ctx.replica_s3());
@@ -733,4 +736,110 @@ async fn a_restore_of_an_older_backup_replays_the_erasure() {
         .unwrap()
         .get(0);
     assert!(replayed, "the restored database records the erasure too");
+}
+
+/// Every version of `key` in `bucket`, deleted one by one as `function`'s role.
+async fn delete_every_version_as(
+    ctx: &TestContext,
+    function: &str,
+    bucket: &str,
+    key: &str,
+) -> Vec<String> {
+    let s3 = ctx.clients_as(function).s3;
+    let listed =
+        ctx.clients.s3.list_object_versions().bucket(bucket).prefix(key).send().await.unwrap();
+    let mut refusals = Vec::new();
+    for v in listed.versions() {
+        let deleted = s3
+            .delete_object()
+            .bucket(bucket)
+            .key(v.key().unwrap())
+            .set_version_id(v.version_id().map(str::to_owned))
+            .send()
+            .await;
+        if let Err(e) = deleted {
+            refusals.push(aws_sdk_s3::error::DisplayErrorContext(&e).to_string());
+        }
+    }
+    refusals
+}
+
+/// Backups nobody can delete early: every version of a backup's object and
+/// manifest (and of an erasure record) is refused to every function's role
+/// while its lock holds, and the rotation waits for the lock to lapse, then
+/// expires the backup everywhere as its policy says.
+#[tokio::test]
+async fn a_locked_backup_is_deleted_by_no_role_and_retention_expires_it_once_the_lock_lapses() {
+    let ctx = TestContext::new().await;
+    let backup_records = ctx.pool_as(crate::support::BACKUP_RECORDS).get().await.unwrap();
+    let lock = shared::aws::storage::Lock { retain: Duration::seconds(4), new_keys_only: true };
+    let store = ObjectStore::new(&ctx.clients, &ctx.storage.data_key_id).locking(lock);
+    let (_, newest) = backup_row(&ctx, 1, false).await;
+    let id = Uuid::new_v4();
+    let key = format!("backups/old/{id}.cpgbak");
+    let manifest = backup::Manifest::key_for(&key);
+    for k in [&key, &manifest] {
+        store
+            .put(&ctx.storage.backups_bucket, k, vec![1; 16], "application/octet-stream")
+            .await
+            .unwrap();
+    }
+    // A second write under the same key is refused: only new keys.
+    let again =
+        store.put(&ctx.storage.backups_bucket, &key, vec![2; 16], "application/octet-stream").await;
+    assert!(again.is_err(), "{again:?}");
+    backup_records
+        .execute(
+            "INSERT INTO backups (id, object_key, manifest_key, status, started_at, finished_at) \
+             VALUES ($1, $2, $3, 'succeeded', now() - interval '30 days', now() - interval '30 days')",
+            &[&id, &key, &manifest],
+        )
+        .await
+        .unwrap();
+    let (artist, _) = ctx.artist_with_token("Locked Record").await;
+    let retention = ctx.retention(policy());
+    retention.erase_now(artist, "operator:x", "req-lock", Utc::now()).await.expect("erasure");
+    let record = retention.ledger.read_all().await.unwrap()[0].id;
+    let ledger_key = shared::archive::ledger::ledger_key(record);
+    for function in ["api", "image-processor", "retention", "backup", "edge"] {
+        for k in [&key, &manifest, &ledger_key] {
+            let refusals =
+                delete_every_version_as(&ctx, function, &ctx.storage.backups_bucket, k).await;
+            assert!(!refusals.is_empty(), "{function} deleted {k}");
+            assert!(
+                refusals.iter().all(|r| r.contains("AccessDenied")),
+                "{function}: {refusals:?}"
+            );
+        }
+    }
+    assert_eq!(versions_under(&ctx.clients.s3, &ctx.storage.backups_bucket, &key).await, 1);
+
+    // The rotation expired it 30 days after it started; under a 30-day lock it waits.
+    let waiting = run(&ctx, Policy { backup_lock: Duration::days(30), ..policy() }).await;
+    assert_eq!(waiting.rules["backups"].locked, 1, "{waiting:#?}");
+    assert_eq!((waiting.rules["backups"].rows, waiting.failures_total), (0, 0), "{waiting:#?}");
+    // A policy that thinks the lock lapsed while S3 still holds it: S3 refuses,
+    // the backup stays, and the run says why.
+    let early = run(&ctx, policy()).await;
+    assert_eq!(early.rules.get("backups").map_or(0, |r| r.rows), 0, "{early:#?}");
+    assert!(early.failures.iter().any(|f| f.reason.contains("object lock")), "{early:#?}");
+    assert_eq!(versions_under(&ctx.clients.s3, &ctx.storage.backups_bucket, &key).await, 1);
+
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    let expired = run(&ctx, policy()).await;
+    assert_eq!(
+        (expired.rules["backups"].rows, expired.rules["backups"].locked, expired.failures_total),
+        (1, 0, 0),
+        "{expired:#?}"
+    );
+    assert_eq!(versions_under(&ctx.clients.s3, &ctx.storage.backups_bucket, &key).await, 0);
+    assert_eq!(
+        versions_under(&ctx.clients.s3, &ctx.storage.backups_bucket, &newest).await,
+        1,
+        "the newest stays"
+    );
+    // The ledger record outlives every backup: still there, still locked.
+    assert!(!delete_every_version_as(&ctx, "retention", &ctx.storage.backups_bucket, &ledger_key)
+        .await
+        .is_empty());
 }

@@ -105,11 +105,12 @@ impl TestContext {
             backups_bucket: format!("t-{tag}-backups"),
             data_key_id: key.clone(),
         };
-        for bucket in
-            [&storage.originals_bucket, &storage.processed_bucket, &storage.backups_bucket]
-        {
+        for bucket in [&storage.originals_bucket, &storage.processed_bucket] {
             local::ensure_bucket(&clients.s3, bucket, &region, &key).await.expect("bucket");
         }
+        local::ensure_locked_bucket(&clients.s3, &storage.backups_bucket, &region, &key, None)
+            .await
+            .expect("locked bucket");
         let replica = ReplicaConfig {
             region: DR_REGION.into(),
             processed_bucket: format!("{}-dr", storage.processed_bucket),
@@ -117,11 +118,12 @@ impl TestContext {
             s3_endpoint: None,
         };
         let replica_s3 = clients.s3_in(&stack.aws, DR_REGION, None);
-        for bucket in [&replica.processed_bucket, &replica.backups_bucket] {
-            local::ensure_bucket(&replica_s3, bucket, DR_REGION, &key)
-                .await
-                .expect("replica bucket");
-        }
+        local::ensure_bucket(&replica_s3, &replica.processed_bucket, DR_REGION, &key)
+            .await
+            .expect("replica bucket");
+        local::ensure_locked_bucket(&replica_s3, &replica.backups_bucket, DR_REGION, &key, None)
+            .await
+            .expect("locked replica bucket");
         let backup_key = local::ensure_key(&clients.kms, &format!("alias/t-{tag}-backups"))
             .await
             .expect("kms key");

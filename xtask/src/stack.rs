@@ -355,6 +355,8 @@ impl Stack {
             v("GALLERY_BACKUPS_BUCKET", format!("{PREFIX}-backups")),
             v("GALLERY_KMS_KEY_ID", format!("alias/{PREFIX}-data")),
             v("GALLERY_BACKUP_KMS_KEY_ID", format!("alias/{PREFIX}-backups")),
+            // Backups locked a day (Terraform: the rotation's daily keep).
+            v("GALLERY_BACKUP_LOCK_DAYS", "1".into()),
             // The DR replicas, as Terraform names them (`*-dr`, in the DR region).
             v("GALLERY_DR_REGION", DR_REGION.into()),
             v("GALLERY_PROCESSED_REPLICA_BUCKET", format!("{PREFIX}-processed-dr")),

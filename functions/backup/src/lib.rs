@@ -12,7 +12,7 @@ pub use engine::*;
 use restore::RestoreRequest;
 use serde::{Deserialize, Serialize};
 use shared::aws::keys::Keys;
-use shared::aws::storage::ObjectStore;
+use shared::aws::storage::{Lock, ObjectStore};
 use shared::aws::LazyPassword;
 use shared::config::{Common, DbConfig, Env, FromEnv, FunctionLogins, OperatorConfig, RoleConfig};
 use shared::db;
@@ -33,6 +33,9 @@ pub struct BackupConfig {
     pub operator: OperatorConfig,
     /// The multi-Region backups key (its replica in the recovery region).
     pub backup_key_id: String,
+    /// How long each backup object and manifest is locked (S3 Object Lock,
+    /// COMPLIANCE): the rotation's shortest keep, so no backup goes early.
+    pub backup_lock: chrono::Duration,
 }
 
 impl FromEnv for BackupConfig {
@@ -43,7 +46,12 @@ impl FromEnv for BackupConfig {
         let function_logins = FunctionLogins::read(env);
         let operator = OperatorConfig::read(env);
         let backup_key_id = env.required("GALLERY_BACKUP_KMS_KEY_ID");
-        Self { common, owner, snapshot, function_logins, operator, backup_key_id }
+        let lock_days: i64 = env.parse_or("GALLERY_BACKUP_LOCK_DAYS", 7);
+        if lock_days < 1 {
+            env.problem(format!("GALLERY_BACKUP_LOCK_DAYS must be at least 1 (got {lock_days})"));
+        }
+        let backup_lock = chrono::Duration::days(lock_days);
+        Self { common, owner, snapshot, function_logins, operator, backup_key_id, backup_lock }
     }
 }
 
@@ -83,7 +91,9 @@ pub fn service_with(
         .into_iter()
         .chain(config.function_logins.all().map(|r| login(&r.user, &r.password)))
         .collect(),
-        store: ObjectStore::new(clients, &config.backup_key_id),
+        // Every object and manifest locked, and only ever written under a new key.
+        store: ObjectStore::new(clients, &config.backup_key_id)
+            .locking(Lock { retain: config.backup_lock, new_keys_only: true }),
         keys: Keys::new(clients.kms.clone()),
         bucket: config.common.storage.backups_bucket.clone(),
         backup_key_id: config.backup_key_id.clone(),

@@ -128,6 +128,13 @@ pub struct RuleTally {
     pub rows: u64,
     /// Object versions and delete markers deleted (or, in a dry run, found).
     pub object_versions: u64,
+    /// Items due but still under S3 Object Lock: a later run takes them.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub locked: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// An item the run could not finish, and why; it stays for the next run.
@@ -530,8 +537,19 @@ impl Retention {
         }
         let live = db::live_backups(client).await?;
         let expired = rotation::to_expire(&facts(&live), sweep.now, &self.policy.rotation);
-        let due: Vec<&db::BackupListing> =
-            live.iter().filter(|b| expired.contains(&b.id)).collect();
+        let mut due: Vec<&db::BackupListing> = Vec::new();
+        for b in live.iter().filter(|b| expired.contains(&b.id)) {
+            // S3 Object Lock keeps every backup at least `backup_lock`; one
+            // still locked waits for a later run (not a failure). S3 refuses
+            // an early delete anyway: that would be reported as a failure.
+            let lapses = rotation::lock_lapses(b.started_at, self.policy.backup_lock);
+            if lapses > sweep.now {
+                info!(backup = %b.id, %lapses, "expired by the rotation, locked until then");
+                report.rule(RULE).locked += 1;
+            } else {
+                due.push(b);
+            }
+        }
         let items = due
             .iter()
             .map(|b| {

@@ -267,7 +267,10 @@ async fn ours_restore(stack: &Stack, backup_id: uuid::Uuid, target: &str) -> Res
             ),
         },
         logins: Vec::new(),
-        store: shared::aws::storage::ObjectStore::new(&clients, &stack.backup_key),
+        // Locked as the function locks (the lock is one request per object).
+        store: shared::aws::storage::ObjectStore::new(&clients, &stack.backup_key).locking(
+            shared::aws::storage::Lock { retain: chrono::Duration::hours(1), new_keys_only: true },
+        ),
         keys: shared::aws::keys::Keys::new(clients.kms.clone()),
         bucket: stack.bucket.clone(),
         backup_key_id: stack.backup_key.clone(),
@@ -307,7 +310,7 @@ async fn main() -> Result<()> {
     let region = stack.aws.region.clone().unwrap_or_else(|| "eu-west-1".into());
     local::ensure_key(&clients.kms, &stack.backup_key).await?;
     let data_key = local::ensure_key(&clients.kms, &std::env::var("GALLERY_KMS_KEY_ID")?).await?;
-    local::ensure_bucket(&clients.s3, &stack.bucket, &region, &data_key).await?;
+    local::ensure_locked_bucket(&clients.s3, &stack.bucket, &region, &data_key, None).await?;
     let scratch = std::env::temp_dir().join(format!("backupbench-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
     let mut rows = Vec::new();

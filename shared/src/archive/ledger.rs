@@ -28,6 +28,12 @@ use uuid::Uuid;
 /// Where the ledger keeps its records.
 pub const LEDGER_PREFIX: &str = "erasures/";
 
+/// How long every record version is locked (S3 Object Lock, COMPLIANCE):
+/// longer than the rotation may keep any backup (`retention::policy` refuses
+/// a longer one), so while a backup can bring an artist back, nobody can
+/// delete the record that keeps them erased.
+pub const LEDGER_LOCK: chrono::Duration = chrono::Duration::days(11 * 366);
+
 /// The version records are written in.
 pub const LEDGER_VERSION: u8 = 2;
 

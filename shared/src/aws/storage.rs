@@ -116,6 +116,20 @@ pub struct ObjectStore {
     /// Signs presigned POSTs; the same credentials the client uses.
     credentials: Option<SharedCredentialsProvider>,
     kms_key_id: String,
+    /// Object Lock for every object this store writes (`locking`).
+    lock: Option<Lock>,
+}
+
+/// S3 Object Lock for what a store writes: COMPLIANCE mode (nobody, the
+/// account root included, may delete or shorten it before it lapses).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lock {
+    /// How long each object is kept from the moment it is written.
+    pub retain: chrono::Duration,
+    /// Write only keys that do not exist yet (`If-None-Match: *`): an
+    /// accidental second write under a backup's key fails instead of
+    /// becoming the current version.
+    pub new_keys_only: bool,
 }
 
 impl ObjectStore {
@@ -124,13 +138,46 @@ impl ObjectStore {
             s3: clients.s3.clone(),
             credentials: clients.sdk.credentials_provider(),
             kms_key_id: kms_key_id.into(),
+            lock: None,
         }
+    }
+
+    /// The same store, locking every object it writes.
+    pub fn locking(&self, lock: Lock) -> Self {
+        Self { lock: Some(lock), ..self.clone() }
+    }
+
+    /// Locks one object version until `until` (COMPLIANCE): what a multipart
+    /// upload needs after completing (a lock can only be extended).
+    pub async fn lock_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        until: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        use aws_sdk_s3::types::{ObjectLockRetention, ObjectLockRetentionMode};
+        let retention = ObjectLockRetention::builder()
+            .mode(ObjectLockRetentionMode::Compliance)
+            .retain_until_date(aws_sdk_s3::primitives::DateTime::from_secs(until.timestamp()))
+            .build();
+        self.s3
+            .put_object_retention()
+            .bucket(bucket)
+            .key(key)
+            .set_version_id(version.map(str::to_owned))
+            .retention(retention)
+            .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Crc32)
+            .send()
+            .await
+            .map_err(|e| s3_error("lock", bucket, key, e))?;
+        Ok(())
     }
 
     /// The same store through another S3 client: the DR region's, whose
     /// buckets hold the replicas.
     pub fn with_s3(&self, s3: aws_sdk_s3::Client) -> Self {
-        Self { s3, credentials: self.credentials.clone(), kms_key_id: self.kms_key_id.clone() }
+        Self { s3, ..self.clone() }
     }
 
     /// The same store signing as another identity (see `Clients::signing_as`).
@@ -139,7 +186,7 @@ impl ObjectStore {
         let s3 = aws_sdk_s3::Client::from_conf(
             self.s3.config().to_builder().credentials_provider(provider.clone()).build(),
         );
-        Self { s3, credentials: Some(provider), kms_key_id: self.kms_key_id.clone() }
+        Self { s3, credentials: Some(provider), ..self.clone() }
     }
 
     pub fn kms_key_id(&self) -> &str {
@@ -255,10 +302,19 @@ impl ObjectStore {
             .server_side_encryption(ServerSideEncryption::AwsKms)
             .ssekms_key_id(&self.kms_key_id)
             .bucket_key_enabled(true)
-            .body(ByteStream::from(bytes))
-            .send()
-            .await
-            .map_err(|e| s3_error("put", bucket, key, e))?;
+            .body(ByteStream::from(bytes));
+        let out = match self.lock {
+            Some(lock) => out
+                .object_lock_mode(aws_sdk_s3::types::ObjectLockMode::Compliance)
+                .object_lock_retain_until_date(aws_sdk_s3::primitives::DateTime::from_secs(
+                    (Utc::now() + lock.retain).timestamp(),
+                ))
+                // S3 requires a checksum on every write that sets a lock.
+                .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Crc32)
+                .set_if_none_match(lock.new_keys_only.then(|| "*".to_owned())),
+            None => out,
+        };
+        let out = out.send().await.map_err(|e| s3_error("put", bucket, key, e))?;
         Ok(out.version_id().map(str::to_owned))
     }
 
@@ -421,10 +477,17 @@ impl ObjectStore {
             .key(key)
             .upload_id(upload_id)
             .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .set_if_none_match(self.lock.filter(|l| l.new_keys_only).map(|_| "*".to_owned()))
             .send()
             .await
             .map_err(|e| s3_error("complete multipart upload", bucket, key, e))?;
-        Ok(out.version_id().map(str::to_owned))
+        let version = out.version_id().map(str::to_owned);
+        // A multipart upload takes the bucket's default lock (if any) when it
+        // completes; this sets the store's own explicitly, as a floor.
+        if let Some(lock) = self.lock {
+            self.lock_version(bucket, key, version.as_deref(), Utc::now() + lock.retain).await?;
+        }
+        Ok(version)
     }
 
     pub async fn abort_multipart(

@@ -33,6 +33,10 @@ pub struct Policy {
     pub database_snapshot_age: Duration,
     /// The gallery's own encrypted backups.
     pub rotation: Rotation,
+    /// How long the backup function locks each backup (S3 Object Lock,
+    /// COMPLIANCE; `GALLERY_BACKUP_LOCK_DAYS`, which it reads too): the
+    /// rotation expires nothing before that.
+    pub backup_lock: Duration,
 }
 
 impl Default for Policy {
@@ -47,6 +51,7 @@ impl Default for Policy {
             audit_age: Duration::days(731),
             backup_record_age: Duration::days(400),
             database_snapshot_age: Duration::days(14),
+            backup_lock: Duration::days(7),
             rotation: Rotation::default(),
         }
     }
@@ -105,7 +110,9 @@ impl Policy {
             yearly: env.parse_or("RETENTION_BACKUP_YEARLY", r.yearly),
             failed_age: failed_backup_age,
         };
+        let backup_lock = days_of(env, "GALLERY_BACKUP_LOCK_DAYS", d.backup_lock);
         let policy = Self {
+            backup_lock,
             deleted_artwork_grace,
             failed_image_age,
             abandoned_upload_age,
@@ -138,12 +145,22 @@ impl Policy {
             ("RETENTION_FAILED_BACKUP_DAYS", self.rotation.failed_age),
             ("RETENTION_BACKUP_RECORD_DAYS", self.backup_record_age),
             ("RETENTION_DATABASE_SNAPSHOT_DAYS", self.database_snapshot_age),
+            ("GALLERY_BACKUP_LOCK_DAYS", self.backup_lock),
         ];
         problems.extend(
             ages.iter()
                 .filter(|(_, d)| *d <= Duration::zero())
                 .map(|(name, _)| format!("{name} must be positive")),
         );
+        // The erasure ledger's records must outlive every backup they guard.
+        let longest = Duration::days(366 * self.rotation.yearly as i64)
+            .max(Duration::days(31 * self.rotation.monthly as i64));
+        if longest >= crate::archive::ledger::LEDGER_LOCK {
+            problems.push(format!(
+                "RETENTION_BACKUP_YEARLY/MONTHLY keep backups longer than the erasure ledger's lock ({} days): an erased artist could come back",
+                crate::archive::ledger::LEDGER_LOCK.num_days()
+            ));
+        }
         // An audit trail shorter than a year breaks the security decision's log retention.
         if self.audit_age < Duration::days(365) {
             problems.push("RETENTION_AUDIT_DAYS must be at least 365".to_owned());
@@ -208,13 +225,14 @@ impl Policy {
                 rule: "backups",
                 data: "encrypted database backups and their manifests (primary and DR copies)",
                 kept: format!(
-                    "the newest {}; the newest of each of the last {} days, {} weeks, {} months{}; always the newest a restore drill proved; failed ones {}",
+                    "the newest {}; the newest of each of the last {} days, {} weeks, {} months{}; always the newest a restore drill proved; failed ones {}; none before its S3 Object Lock lapses ({}, COMPLIANCE)",
                     r.keep_last,
                     r.daily,
                     r.weekly,
                     r.monthly,
                     if r.yearly > 0 { format!(", {} years", r.yearly) } else { String::new() },
-                    days(r.failed_age)
+                    days(r.failed_age),
+                    days(self.backup_lock)
                 ),
                 then: "every version deleted in the primary and DR buckets; the catalogue row records when",
                 why: "recovery from loss or corruption found late, bounded so erased data does not live on",
@@ -257,6 +275,11 @@ mod tests {
             read(&[("RETENTION_BACKUP_MONTHLY", "24"), ("RETENTION_STUCK_PROCESSING_HOURS", "6")])
                 .unwrap();
         assert_eq!(p.rotation.monthly, 24);
+        let err = read(&[("RETENTION_BACKUP_YEARLY", "11")]).unwrap_err().to_string();
+        assert!(err.contains("erasure ledger's lock"), "{err}");
+        // The longest keeps Terraform allows (10 years, 120 months) are shorter.
+        assert!(read(&[("RETENTION_BACKUP_YEARLY", "10")]).is_ok());
+        assert!(read(&[("RETENTION_BACKUP_MONTHLY", "120")]).is_ok());
         assert_eq!(p.stuck_processing_age, Duration::hours(6));
     }
 

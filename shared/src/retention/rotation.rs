@@ -131,6 +131,16 @@ pub fn to_expire(backups: &[BackupFacts], now: DateTime<Utc>, rotation: &Rotatio
     decide(backups, now, rotation).into_iter().filter(Decision::expires).map(|d| d.id).collect()
 }
 
+/// The longest a backup run lasts (the function's timeout): its objects are
+/// locked at most this long after it started.
+pub const LONGEST_RUN: Duration = Duration::minutes(15);
+
+/// When the S3 Object Lock of a backup started at `started_at` has surely
+/// lapsed, given the lock the backup function applies.
+pub fn lock_lapses(started_at: DateTime<Utc>, lock: Duration) -> DateTime<Utc> {
+    started_at + lock + LONGEST_RUN
+}
+
 /// The first daily run at which the rotation expires backup `id`, assuming a
 /// good, drilled backup keeps arriving every day at the newest one's time of
 /// day. `None` when the rotation would keep it beyond any horizon it has
@@ -171,6 +181,14 @@ pub fn removal_date(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_lock_lapses_after_the_lock_and_the_longest_run() {
+        let started = at("2026-12-01T03:00:00Z");
+        let lapses = lock_lapses(started, Duration::days(7));
+        assert_eq!(lapses, started + Duration::days(7) + Duration::minutes(15));
+        assert!(lapses > started + Duration::days(7), "a backup finishing late is still locked");
+    }
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)

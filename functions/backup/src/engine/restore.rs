@@ -142,6 +142,7 @@ impl BackupService {
             }
             BackupChoice::Latest => {
                 let mut best: Option<Opened> = None;
+                let mut refused = None;
                 for key in &keys {
                     match self.open_manifest(key).await {
                         Ok(opened) => {
@@ -156,11 +157,15 @@ impl BackupService {
                                 || matches!(e, BackupError::WrongKey { .. }) =>
                         {
                             warn!(%key, error = %e, "a manifest that does not prove itself is not a candidate for latest");
+                            refused.get_or_insert(e);
                         }
                         Err(e) => return Err(e),
                     }
                 }
-                best.ok_or_else(|| BackupError::NotFound("any authentic backup manifest".into()))
+                // None proves itself: the first refusal says why.
+                best.ok_or_else(|| {
+                    refused.unwrap_or_else(|| BackupError::NotFound("any backup manifest".into()))
+                })
             }
         }
     }
