@@ -79,14 +79,21 @@ locals {
       # deployment's replica bucket and key replica, read through the grants
       # its recovery role gives this function (docs/disaster-recovery.md).
       extra_env = {
-        GALLERY_BACKUPS_BUCKET     = local.backups_source.bucket
-        GALLERY_BACKUP_KMS_KEY_ID  = local.backups_source.key_arn
-        GALLERY_BACKUP_LOCK_DAYS   = tostring(local.backup_lock_days)
-        DATABASE_BACKUP_USER       = var.db_backup_username
-        DATABASE_BACKUP_SECRET_ARN = aws_secretsmanager_secret.db_backup.arn
-        DATABASE_OWNER_USER        = var.db_username
-        DATABASE_OWNER_SECRET_ARN  = aws_db_instance.main.master_user_secret[0].secret_arn
-        GALLERY_OPERATOR_ROLE_NAME = local.operator_role_name
+        GALLERY_BACKUPS_BUCKET    = local.backups_source.bucket
+        GALLERY_BACKUP_KMS_KEY_ID = local.backups_source.key_arn
+        GALLERY_BACKUP_LOCK_DAYS  = tostring(local.backup_lock_days)
+        # The DR copy every drill proves, through the DR Region's endpoints
+        # with the backups key's replica (same key id, DR Region).
+        GALLERY_DR_REGION                 = var.dr_region
+        GALLERY_BACKUPS_REPLICA_BUCKET    = aws_s3_bucket.dr["backups"].id
+        GALLERY_DR_S3_ENDPOINT            = local.dr_s3_endpoint
+        GALLERY_DR_KMS_ENDPOINT           = local.dr_kms_endpoint
+        GALLERY_BACKUP_REPLICA_KMS_KEY_ID = local.backups_replica_key_arn
+        DATABASE_BACKUP_USER              = var.db_backup_username
+        DATABASE_BACKUP_SECRET_ARN        = aws_secretsmanager_secret.db_backup.arn
+        DATABASE_OWNER_USER               = var.db_username
+        DATABASE_OWNER_SECRET_ARN         = aws_db_instance.main.master_user_secret[0].secret_arn
+        GALLERY_OPERATOR_ROLE_NAME        = local.operator_role_name
         # The migrate task gives every function's role its login from its secret.
         DATABASE_API_USER             = "gallery_api"
         DATABASE_API_SECRET_ARN       = aws_secretsmanager_secret.db_function["api"].arn

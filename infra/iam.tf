@@ -241,6 +241,18 @@ data "aws_iam_policy_document" "function" {
     }
   }
 
+  # The drill proves the DR copy every day: read only, through the DR S3
+  # endpoint, opened with the backups key's replica (BackupEnvelopeEncryption).
+  dynamic "statement" {
+    for_each = each.key == "backup" ? ["backup"] : []
+
+    content {
+      sid       = "ReadDrCopy"
+      actions   = ["s3:ListBucket", "s3:GetObject", "s3:GetObjectVersion"]
+      resources = [aws_s3_bucket.dr["backups"].arn, "${aws_s3_bucket.dr["backups"].arn}/*"]
+    }
+  }
+
   dynamic "statement" {
     for_each = each.key == "backup" ? ["backup"] : []
 
@@ -274,7 +286,7 @@ data "aws_iam_policy_document" "function" {
     content {
       sid       = "BackupEnvelopeEncryption"
       actions   = ["kms:GenerateDataKey", "kms:Decrypt", "kms:DescribeKey"]
-      resources = concat([aws_kms_key.backups.arn], aws_kms_replica_key.backups_dr[*].arn)
+      resources = [aws_kms_key.backups.arn, local.backups_replica_key_arn]
     }
   }
 

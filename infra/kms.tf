@@ -555,6 +555,12 @@ data "aws_iam_policy_document" "ops_key" {
 # primary's own policy, so a recovery deployment of the backup function (its
 # role is global, as IAM is) restores, and takes new backups, there exactly as
 # here.
+# A multi-Region key's replica has the primary's key id in the DR Region:
+# its ARN is known whether or not this configuration creates it.
+locals {
+  backups_replica_key_arn = replace(aws_kms_key.backups.arn, ":${local.region}:", ":${var.dr_region}:")
+}
+
 resource "aws_kms_replica_key" "backups_dr" {
   count    = var.enable_kms_replica ? 1 : 0
   provider = aws.dr

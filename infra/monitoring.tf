@@ -174,6 +174,35 @@ locals {
       threshold   = 1
       missing     = "notBreaching"
     }
+    # The DR copy, proven by every drill through the DR Region (engine/restore.rs):
+    # missing, older than 26 h (replication stopped or late), or damaged.
+    dr-copy-missing = {
+      description = "No DR copy of the backups proven in the last 26 hours: it is missing, stale (replication late or failing) or damaged"
+      metric      = "DrCopyVerified"
+      function    = "backup"
+      period      = 93600
+      comparison  = "LessThanThreshold"
+      threshold   = 1
+      missing     = "breaching"
+    }
+    dr-copy-failed = {
+      description = "The drill could not prove the DR copy of the newest backup (the drill's record says why)"
+      metric      = "DrCopyFailed"
+      function    = "backup"
+      period      = 3600
+      comparison  = "GreaterThanOrEqualToThreshold"
+      threshold   = 1
+      missing     = "notBreaching"
+    }
+    older-backup-drill-failed = {
+      description = "The weekly drill of an older backup (restored with erasure replay) failed"
+      metric      = "OlderBackupDrillFailed"
+      function    = "backup"
+      period      = 3600
+      comparison  = "GreaterThanOrEqualToThreshold"
+      threshold   = 1
+      missing     = "notBreaching"
+    }
     retention-missing = {
       description = "No retention sweep has succeeded in the last 26 hours: deletions are not happening"
       metric      = "RetentionSucceeded"

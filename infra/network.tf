@@ -190,7 +190,24 @@ data "aws_iam_policy_document" "s3_dr_endpoint" {
   }
 }
 
+# The DR region's KMS, privately: the backup function's daily drill proves
+# the DR copy with the backups key's replica there (cross-Region PrivateLink
+# serves KMS too). Addressed by its endpoint-specific name (GALLERY_DR_KMS_ENDPOINT).
+resource "aws_vpc_endpoint" "kms_dr" {
+  vpc_id              = aws_vpc.main.id
+  service_name        = "com.amazonaws.${var.dr_region}.kms"
+  service_region      = var.dr_region
+  vpc_endpoint_type   = "Interface"
+  subnet_ids          = aws_subnet.private[*].id
+  security_group_ids  = [aws_security_group.endpoints.id]
+  private_dns_enabled = false
+
+  tags = { Name = "${var.name_prefix}-kms-${var.dr_region}" }
+}
+
 locals {
+  dr_kms_endpoint = "https://${aws_vpc_endpoint.kms_dr.dns_entry[0].dns_name}"
+
   # The endpoint-specific DNS name is `*.vpce-….s3.<region>.vpce.amazonaws.com`;
   # SDKs take it with `bucket.` in place of the wildcard (AWS PrivateLink for S3).
   dr_s3_endpoint = "https://bucket.${trimprefix(aws_vpc_endpoint.s3_dr.dns_entry[0].dns_name, "*.")}"

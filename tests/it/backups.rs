@@ -24,6 +24,15 @@ fn config(ctx: &TestContext, backup_key: String) -> backup::BackupConfig {
             retention: role(RETENTION, &ctx.stack.app_password),
         },
         operator: Default::default(),
+        dr: backup::DrCopyConfig {
+            region: crate::support::DR_REGION.into(),
+            bucket: ctx.replica.backups_bucket.clone(),
+            s3_endpoint: None,
+            kms_endpoint: None,
+            // A multi-Region key's replica has the same id in the DR Region.
+            key_id: backup_key
+                .replace(&format!(":{}:", ctx.region), &format!(":{}:", crate::support::DR_REGION)),
+        },
         backup_key_id: backup_key,
         backup_lock: chrono::Duration::hours(1),
     }

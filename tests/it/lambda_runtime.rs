@@ -68,7 +68,11 @@ pub async fn lambda_env(ctx: &TestContext, f: &FunctionSettings) -> Vec<(String,
             "GALLERY_PROCESSED_REPLICA_BUCKET" => ctx.replica.processed_bucket.clone(),
             "GALLERY_BACKUPS_REPLICA_BUCKET" => ctx.replica.backups_bucket.clone(),
             // The cross-Region interface endpoint; locally the emulator answers for every region.
-            "GALLERY_DR_S3_ENDPOINT" => String::new(),
+            "GALLERY_DR_S3_ENDPOINT" | "GALLERY_DR_KMS_ENDPOINT" => String::new(),
+            // The multi-Region key's replica: the same key id in the DR Region.
+            "GALLERY_BACKUP_REPLICA_KMS_KEY_ID" => ctx
+                .backup_key
+                .replace(&format!(":{}:", ctx.region), &format!(":{}:", ctx.replica.region)),
             "GALLERY_BACKUP_KMS_KEY_ID" => ctx.backup_key.clone(),
             // max(1, backup_keep_daily) in Terraform: a day is enough here.
             "GALLERY_BACKUP_LOCK_DAYS" => "1".into(),

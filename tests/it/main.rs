@@ -10,6 +10,7 @@ mod backups;
 mod browser;
 mod database;
 mod docs;
+mod drills;
 mod faults;
 mod lambda_runtime;
 mod ledger;

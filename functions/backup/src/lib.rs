@@ -36,6 +36,32 @@ pub struct BackupConfig {
     /// How long each backup object and manifest is locked (S3 Object Lock,
     /// COMPLIANCE): the rotation's shortest keep, so no backup goes early.
     pub backup_lock: chrono::Duration,
+    /// The DR replica the drill proves every day.
+    pub dr: DrCopyConfig,
+}
+
+/// The backups' DR replica, as the drill reads it: the DR Region's S3 and
+/// KMS (through cross-Region interface endpoints from the private subnets)
+/// and the backups key's replica there.
+#[derive(Clone, Debug)]
+pub struct DrCopyConfig {
+    pub region: String,
+    pub bucket: String,
+    pub s3_endpoint: Option<String>,
+    pub kms_endpoint: Option<String>,
+    pub key_id: String,
+}
+
+impl DrCopyConfig {
+    fn read(env: &mut Env) -> Self {
+        Self {
+            region: env.required("GALLERY_DR_REGION"),
+            bucket: env.required("GALLERY_BACKUPS_REPLICA_BUCKET"),
+            s3_endpoint: env.optional("GALLERY_DR_S3_ENDPOINT"),
+            kms_endpoint: env.optional("GALLERY_DR_KMS_ENDPOINT"),
+            key_id: env.required("GALLERY_BACKUP_REPLICA_KMS_KEY_ID"),
+        }
+    }
 }
 
 impl FromEnv for BackupConfig {
@@ -51,7 +77,8 @@ impl FromEnv for BackupConfig {
             env.problem(format!("GALLERY_BACKUP_LOCK_DAYS must be at least 1 (got {lock_days})"));
         }
         let backup_lock = chrono::Duration::days(lock_days);
-        Self { common, owner, snapshot, function_logins, operator, backup_key_id, backup_lock }
+        let dr = DrCopyConfig::read(env);
+        Self { common, owner, snapshot, function_logins, operator, backup_key_id, backup_lock, dr }
     }
 }
 
@@ -97,6 +124,20 @@ pub fn service_with(
         keys: Keys::new(clients.kms.clone()),
         bucket: config.common.storage.backups_bucket.clone(),
         backup_key_id: config.backup_key_id.clone(),
+        dr: Some(restore::BackupCopy {
+            store: ObjectStore::new(clients, &config.dr.key_id).with_s3(clients.s3_in(
+                &config.common.aws,
+                &config.dr.region,
+                config.dr.s3_endpoint.as_deref(),
+            )),
+            keys: Keys::new(clients.kms_in(
+                &config.common.aws,
+                &config.dr.region,
+                config.dr.kms_endpoint.as_deref(),
+            )),
+            bucket: config.dr.bucket.clone(),
+            key_id: config.dr.key_id.clone(),
+        }),
         run_deadline: BackupService::default_run_deadline(),
     }
 }
@@ -159,6 +200,8 @@ pub async fn scheduled(
                 "restored": report.rows,
                 "restore_ms": report.restore_ms,
                 "checksums": report.checksums,
+                "erasures_replayed": report.erasures_replayed,
+                "copies": report.copies,
             })),
             Err(e) if e.is_retryable() => Err(e),
             Err(e) => Ok(serde_json::json!({ "drill_failed": e.to_string() })),

@@ -275,6 +275,7 @@ async fn ours_restore(stack: &Stack, backup_id: uuid::Uuid, target: &str) -> Res
         bucket: stack.bucket.clone(),
         backup_key_id: stack.backup_key.clone(),
         run_deadline: backup::BackupService::default_run_deadline(),
+        dr: None,
     };
     let started = Instant::now();
     let request = backup::restore::RestoreRequest {

@@ -144,6 +144,22 @@ impl Clients {
         aws_sdk_s3::Client::from_conf(builder.build())
     }
 
+    /// KMS in another region (the DR copy's key replica): through `endpoint`
+    /// when given (a cross-Region interface endpoint), else the SDK's own.
+    pub fn kms_in(
+        &self,
+        cfg: &AwsConfig,
+        region: &str,
+        endpoint: Option<&str>,
+    ) -> aws_sdk_kms::Client {
+        let mut builder =
+            aws_sdk_kms::config::Builder::from(&self.sdk).region(Region::new(region.to_owned()));
+        if let Some(url) = cfg.endpoint_url.as_deref().or(endpoint) {
+            builder = builder.endpoint_url(url);
+        }
+        aws_sdk_kms::Client::from_conf(builder.build())
+    }
+
     /// The database password: given, or read once from Secrets Manager.
     pub async fn database_password(
         &self,

@@ -287,13 +287,29 @@ pub struct BackupRecord {
     pub row_counts: Option<serde_json::Value>,
 }
 
+/// The newest backup that succeeded and is not expired.
 pub async fn latest_succeeded_backup(
     db: &impl GenericClient,
 ) -> Result<Option<BackupRecord>, DbError> {
+    succeeded_backup(db, "DESC").await
+}
+
+/// The oldest backup the rotation still keeps (a monthly or yearly one):
+/// what the weekly drill of an older backup restores.
+pub async fn oldest_succeeded_backup(
+    db: &impl GenericClient,
+) -> Result<Option<BackupRecord>, DbError> {
+    succeeded_backup(db, "ASC").await
+}
+
+async fn succeeded_backup(
+    db: &impl GenericClient,
+    order: &'static str,
+) -> Result<Option<BackupRecord>, DbError> {
     let row = db
         .query_opt(
-            "SELECT id, object_key, object_version, object_sha256, manifest_key, started_at, row_counts FROM backups \
-             WHERE status = 'succeeded' AND expired_at IS NULL AND manifest_key IS NOT NULL ORDER BY started_at DESC LIMIT 1",
+            &format!("SELECT id, object_key, object_version, object_sha256, manifest_key, started_at, row_counts FROM backups \
+             WHERE status = 'succeeded' AND expired_at IS NULL AND manifest_key IS NOT NULL ORDER BY started_at {order} LIMIT 1"),
             &[],
         )
         .await?;
@@ -330,6 +346,8 @@ pub struct DrillOutcome<'a> {
     pub checksums: Option<serde_json::Value>,
     pub restore_ms: Option<i64>,
     pub error: Option<&'a str>,
+    /// The other copies the drill proved: the DR replica, an older backup.
+    pub copies: Option<serde_json::Value>,
 }
 
 pub async fn finish_drill(
@@ -339,9 +357,9 @@ pub async fn finish_drill(
 ) -> Result<(), DbError> {
     let status = if outcome.error.is_none() { "succeeded" } else { "failed" };
     db.execute(
-        "UPDATE restore_drills SET status = $2, finished_at = now(), row_counts = $3, checksums = $4, restore_ms = $5, error = $6 \
+        "UPDATE restore_drills SET status = $2, finished_at = now(), row_counts = $3, checksums = $4, restore_ms = $5, error = $6, copies = $7 \
          WHERE id = $1",
-        &[&id, &status, &outcome.row_counts, &outcome.checksums, &outcome.restore_ms, &outcome.error],
+        &[&id, &status, &outcome.row_counts, &outcome.checksums, &outcome.restore_ms, &outcome.error, &outcome.copies],
     )
     .await?;
     Ok(())

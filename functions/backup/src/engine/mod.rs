@@ -166,6 +166,8 @@ pub struct BackupService {
     pub backup_key_id: String,
     /// A run still `running` this long after it started was killed.
     pub run_deadline: Duration,
+    /// The DR replica the drill verifies (none in the benchmark).
+    pub dr: Option<restore::BackupCopy>,
 }
 
 impl BackupService {

@@ -21,7 +21,8 @@ use super::manifest::Manifest;
 use super::pipeline::{Expected, ReadTotals, Reading};
 use super::{catalog_entry, key_context, BackupError, BackupService, Role};
 use shared::archive::ledger::ErasureRecord;
-use shared::aws::keys::key_identity;
+use shared::aws::keys::{key_identity, Keys};
+use shared::aws::storage::ObjectStore;
 use shared::config::DbConfig;
 use shared::db::{self, DbError};
 
@@ -101,6 +102,67 @@ pub struct DrillReport {
     pub checksums: BTreeMap<String, String>,
     /// Erasures replayed into the scratch database before it was committed.
     pub erasures_replayed: u64,
+    /// What the drill proved of the other copies.
+    pub copies: Copies,
+}
+
+/// The newest DR copy older than this fails the drill's DR check (a day's
+/// backup plus two hours of replication and schedule slack).
+pub const DR_COPY_MAX_AGE: chrono::Duration = chrono::Duration::hours(26);
+
+/// The copies a drill checks besides the newest backup.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Copies {
+    /// The newest DR replica, verified through the DR Region (every drill).
+    pub dr: Option<CopyCheck>,
+    /// The oldest backup the rotation keeps, restored with erasure replay (weekly).
+    pub older: Option<CopyCheck>,
+}
+
+impl Copies {
+    /// One metric per copy, so each has its own alarm.
+    fn emit(&self) {
+        for (name, check) in [("DrCopy", &self.dr), ("OlderBackupDrill", &self.older)] {
+            let Some(check) = check else { continue };
+            let metric = if check.verified { "Verified" } else { "Failed" };
+            shared::telemetry::count("backup", &format!("{name}{metric}"), 1.0);
+            if let Some(hours) = check.age_hours {
+                shared::telemetry::measure("backup", &format!("{name}AgeHours"), hours, "Count");
+            }
+        }
+    }
+}
+
+/// What a check of one copy found.
+#[derive(Debug, Clone, Serialize)]
+pub struct CopyCheck {
+    pub verified: bool,
+    pub backup_id: Option<Uuid>,
+    pub snapshot_at: Option<String>,
+    pub age_hours: Option<f64>,
+    pub error: Option<String>,
+}
+
+impl CopyCheck {
+    fn verified(backup_id: Uuid, snapshot_at: String, age_hours: Option<f64>) -> Self {
+        Self {
+            verified: true,
+            backup_id: Some(backup_id),
+            snapshot_at: Some(snapshot_at),
+            age_hours,
+            error: None,
+        }
+    }
+
+    fn failed(backup_id: Option<Uuid>, e: &BackupError) -> Self {
+        Self {
+            verified: false,
+            backup_id,
+            snapshot_at: None,
+            age_hours: None,
+            error: Some(e.to_string()),
+        }
+    }
 }
 
 /// What one load put in its transaction before committing.
@@ -123,166 +185,31 @@ const DRILL_PREFIX: &str = "gallery_drill_";
 type OpenTable = (&'static str, Vec<String>, std::pin::Pin<Box<tokio_postgres::CopyInSink<Bytes>>>);
 
 impl BackupService {
-    /// The newest backup in the bucket, or the one with `id`, opened (its
-    /// manifest proven): found by manifests, so this works with the catalog
-    /// lost too. The newest is the greatest *authenticated* snapshot time:
-    /// key names are not signed, so every manifest is opened, and one that
-    /// does not prove itself is passed over with a warning, never chosen.
+    /// The primary copy: this function's bucket and key.
+    pub fn primary(&self) -> BackupCopy {
+        BackupCopy {
+            store: self.store.clone(),
+            keys: self.keys.clone(),
+            bucket: self.bucket.clone(),
+            key_id: self.backup_key_id.clone(),
+        }
+    }
+
+    /// See [`BackupCopy::open_choice`], on the primary copy.
     pub async fn open_choice(&self, which: &BackupChoice) -> Result<Opened, BackupError> {
-        let mut keys = self.store.list_keys(&self.bucket, "backups/").await?;
-        keys.retain(|k| k.ends_with(".manifest.json"));
-        match which {
-            BackupChoice::Id(id) => {
-                let suffix = format!("/{id}.manifest.json");
-                let key = keys
-                    .into_iter()
-                    .find(|k| k.ends_with(&suffix))
-                    .ok_or_else(|| BackupError::NotFound(format!("a manifest for backup {id}")))?;
-                self.open_manifest(&key).await
-            }
-            BackupChoice::Latest => {
-                let mut best: Option<Opened> = None;
-                let mut refused = None;
-                for key in &keys {
-                    match self.open_manifest(key).await {
-                        Ok(opened) => {
-                            if best.as_ref().is_none_or(|b| {
-                                opened.manifest.snapshot_at > b.manifest.snapshot_at
-                            }) {
-                                best = Some(opened);
-                            }
-                        }
-                        Err(e)
-                            if e.is_integrity_failure()
-                                || matches!(e, BackupError::WrongKey { .. }) =>
-                        {
-                            warn!(%key, error = %e, "a manifest that does not prove itself is not a candidate for latest");
-                            refused.get_or_insert(e);
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
-                // None proves itself: the first refusal says why.
-                best.ok_or_else(|| {
-                    refused.unwrap_or_else(|| BackupError::NotFound("any backup manifest".into()))
-                })
-            }
-        }
+        self.primary().open_choice(which).await
     }
 
-    async fn read_manifest(&self, key: &str) -> Result<Manifest, BackupError> {
-        let bytes = self.store.get(&self.bucket, key, 1 << 20).await?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| BackupError::ManifestMalformed(format!("{key}: {e}")))
-    }
-
-    /// Reads a manifest and proves it: the key is ours (or its replica), KMS
-    /// unwraps the data key for this backup's context, the MAC holds.
+    /// See [`BackupCopy::open_manifest`], on the primary copy.
     pub async fn open_manifest(&self, manifest_key: &str) -> Result<Opened, BackupError> {
-        let manifest = self.read_manifest(manifest_key).await?;
-        let configured = self.keys.arn_of(&self.backup_key_id).await?;
-        if key_identity(&manifest.kms_key_arn) != key_identity(&configured) {
-            return Err(BackupError::WrongKey {
-                backup: manifest.backup_id,
-                sealed_with: manifest.kms_key_arn.clone(),
-                configured,
-            });
-        }
-        let wrapped = manifest.wrapped_key_bytes().ok_or_else(|| {
-            BackupError::ManifestMalformed("the wrapped key is not base64".into())
-        })?;
-        let key =
-            self.keys.unwrap(&wrapped, &key_context(manifest.backup_id), Some(&configured)).await?;
-        if !manifest.verify(&key) {
-            return Err(BackupError::ManifestForged(manifest.backup_id));
-        }
-        Ok(Opened { manifest, manifest_key: manifest_key.to_owned(), key })
-    }
-
-    /// Streams the object of an opened manifest; the caller takes the records.
-    /// The version the manifest signed, not whatever the key holds now: a
-    /// later write to the key cannot make a good backup unrestorable.
-    /// (Replication keeps version ids, so the DR copy has the same one.)
-    async fn read(&self, opened: &Opened) -> Result<Reading, BackupError> {
-        let m = &opened.manifest;
-        let version = m.object_version.as_deref();
-        let head = self
-            .store
-            .head_version(&self.bucket, &m.object_key, version)
-            .await?
-            .ok_or_else(|| match version {
-                Some(v) => BackupError::NotFound(format!(
-                    "{} version {v} (the one its manifest signed; a copy made into another bucket has new version ids)",
-                    m.object_key
-                )),
-                None => BackupError::NotFound(m.object_key.clone()),
-            })?;
-        let body = futures_util::TryStreamExt::map_err(
-            self.store.get_stream(&self.bucket, &m.object_key, version).await?,
-            BackupError::from,
-        );
-        let expected = Expected {
-            backup_id: m.backup_id,
-            object_bytes: m.object_bytes,
-            actual_bytes: head.size,
-        };
-        Ok(Reading::start(Box::pin(body), &opened.key, Some(expected)))
-    }
-
-    /// The stream ended: it must be exactly the object the manifest describes.
-    fn check_totals(
-        opened: &Opened,
-        totals: &ReadTotals,
-        tables: &[TableSummary],
-    ) -> Result<(), BackupError> {
-        let m = &opened.manifest;
-        if totals.object_sha256 != m.object_sha256
-            || totals.chunks != m.chunks
-            || totals.object_bytes != m.object_bytes
-        {
-            return Err(BackupError::ObjectMismatch(format!(
-                "read {} bytes in {} chunks with sha256 {}, the manifest records {} bytes, {} chunks, {}",
-                totals.object_bytes, totals.chunks, totals.object_sha256, m.object_bytes, m.chunks, m.object_sha256
-            )));
-        }
-        if tables != m.tables.as_slice() {
-            return Err(BackupError::ObjectMismatch(
-                "its tables differ from the manifest's".into(),
-            ));
-        }
-        Ok(())
+        self.primary().open_manifest(manifest_key).await
     }
 
     /// Checks a backup end to end without writing anything.
     #[instrument(skip(self))]
     pub async fn verify(&self, which: &BackupChoice) -> Result<VerifyReport, BackupError> {
         let opened = self.open_choice(which).await?;
-        self.verify_opened(&opened).await
-    }
-
-    async fn verify_opened(&self, opened: &Opened) -> Result<VerifyReport, BackupError> {
-        let mut reading = self.read(opened).await?;
-        let mut tables = Vec::new();
-        while let Some(record) = reading.records.recv().await {
-            if let Record::End(summary) = record {
-                tables.push(summary);
-            }
-        }
-        let totals = reading.finish().await?;
-        Self::check_totals(opened, &totals, &tables)?;
-        let m = &opened.manifest;
-        info!(backup_id = %m.backup_id, bytes = m.object_bytes, "backup verified");
-        Ok(VerifyReport {
-            backup_id: m.backup_id,
-            snapshot_at: m.snapshot_at.clone(),
-            schema_version: m.schema_version,
-            object_bytes: m.object_bytes,
-            chunks: m.chunks,
-            tables: tables
-                .into_iter()
-                .map(|t| (t.name, TableReport { rows: t.rows, sha256: t.sha256 }))
-                .collect(),
-        })
+        self.primary().verify_opened(&opened).await
     }
 
     /// Loads the object's rows into `target`, whose schema is at the backup's
@@ -299,7 +226,7 @@ impl BackupService {
     ) -> Result<Loaded, BackupError> {
         let m = &opened.manifest;
         let tx = target.transaction().await.map_err(DbError::from)?;
-        let mut reading = self.read(opened).await?;
+        let mut reading = self.primary().read(opened).await?;
         let mut loaded = BTreeMap::new();
         let mut summaries = Vec::new();
         let outcome: Result<(), BackupError> = async {
@@ -349,7 +276,7 @@ impl BackupService {
         // Stop the reader before asking why it stopped.
         let totals = reading.finish().await;
         outcome?;
-        Self::check_totals(opened, &totals?, &summaries)?;
+        check_totals(opened, &totals?, &summaries)?;
         let checksums = if digests { check_digests(&tx, m).await? } else { BTreeMap::new() };
         let replayed = match erasures {
             Some(records) => Some(db::replay_erasures(&tx, records).await?),
@@ -372,7 +299,7 @@ impl BackupService {
             return Err(BackupError::NewerSchema { backup: opened.manifest.schema_version, known });
         }
         if request.verify_first {
-            self.verify_opened(&opened).await?;
+            self.primary().verify_opened(&opened).await?;
         }
         // Every record proven before anything is written: a ledger that cannot
         // be read, or one tampered record, stops the restore here.
@@ -480,17 +407,35 @@ impl BackupService {
     /// is recorded and emitted as metrics; the scratch database always goes.
     #[instrument(skip_all, fields(drill_id))]
     pub async fn restore_drill(&self) -> Result<DrillReport, BackupError> {
+        // Once a week, an older backup too (the schedule runs daily).
+        let weekly = chrono::Datelike::weekday(&chrono::Utc::now()) == chrono::Weekday::Sun;
+        self.restore_drill_with(weekly).await
+    }
+
+    /// The drill, and with `older` also the oldest backup the rotation keeps.
+    pub async fn restore_drill_with(&self, older: bool) -> Result<DrillReport, BackupError> {
         let drill_id = Uuid::new_v4();
         tracing::Span::current().record("drill_id", tracing::field::display(drill_id));
         let client = self.pool.get().await.map_err(DbError::from)?;
         db::fail_interrupted(&**client, chrono::Utc::now() - self.run_deadline).await?;
         let latest = db::latest_succeeded_backup(&**client).await?;
+        let oldest = match older {
+            true => db::oldest_succeeded_backup(&**client).await?,
+            false => None,
+        };
         db::start_drill(&**client, drill_id, latest.as_ref().map(|b| b.id)).await?;
         drop(client);
-        let result = match &latest {
+        let mut result = match &latest {
             Some(record) => self.drill(drill_id, record).await,
             None => Err(BackupError::NotFound("a successful backup to drill".into())),
         };
+        let mut copies = Copies { dr: self.check_dr_copy(chrono::Utc::now()).await, older: None };
+        if let Some(record) = oldest.filter(|o| latest.as_ref().is_some_and(|l| l.id != o.id)) {
+            copies.older = Some(self.drill(Uuid::new_v4(), &record).await.map_or_else(
+                |e| CopyCheck::failed(Some(record.id), &e),
+                |r| CopyCheck::verified(r.backup_id, record.started_at.to_rfc3339(), None),
+            ));
+        }
         let client = self.pool.get().await.map_err(DbError::from)?;
         let message = result.as_ref().err().map(ToString::to_string);
         let report = result.as_ref().ok();
@@ -499,6 +444,7 @@ impl BackupService {
             checksums: report.and_then(|r| serde_json::to_value(&r.checksums).ok()),
             restore_ms: report.map(|r| r.restore_ms as i64),
             error: message.as_deref(),
+            copies: serde_json::to_value(&copies).ok(),
         };
         db::finish_drill(&**client, drill_id, &outcome).await?;
         match &result {
@@ -517,7 +463,45 @@ impl BackupService {
                 shared::telemetry::count("backup", "RestoreDrillFailed", 1.0);
             }
         }
+        copies.emit();
+        if let Ok(report) = &mut result {
+            report.copies = copies;
+        }
         result
+    }
+
+    /// The newest DR copy, end to end through the DR Region: its manifest
+    /// proven with the replica key, every chunk decrypted, every table's
+    /// checksum against the manifest; refused when older than [`DR_COPY_MAX_AGE`].
+    async fn check_dr_copy(&self, now: chrono::DateTime<chrono::Utc>) -> Option<CopyCheck> {
+        let dr = self.dr.as_ref()?;
+        let checked = async {
+            let opened = dr.open_choice(&BackupChoice::Latest).await?;
+            let m = &opened.manifest;
+            let age = chrono::DateTime::parse_from_rfc3339(&m.snapshot_at)
+                .map(|at| now - at.to_utc())
+                .map_err(|e| BackupError::ManifestMalformed(format!("snapshot_at: {e}")))?;
+            if age > DR_COPY_MAX_AGE {
+                return Err(BackupError::NotFound(format!(
+                    "a DR copy newer than {} h in {} (the newest, backup {}, is {} h old: replication is late or failing)",
+                    DR_COPY_MAX_AGE.num_hours(),
+                    dr.bucket,
+                    m.backup_id,
+                    age.num_hours()
+                )));
+            }
+            dr.verify_opened(&opened).await?;
+            Ok::<_, BackupError>(CopyCheck::verified(
+                m.backup_id,
+                m.snapshot_at.clone(),
+                Some(age.num_minutes() as f64 / 60.0),
+            ))
+        }
+        .await;
+        Some(checked.unwrap_or_else(|e| {
+            warn!(error = %e, bucket = %dr.bucket, "the DR copy is not proven");
+            CopyCheck::failed(None, &e)
+        }))
     }
 
     async fn drill(
@@ -528,8 +512,11 @@ impl BackupService {
         let owner = self.owner.role().await?;
         let maintenance = DbConfig { name: "postgres".into(), ..owner.db.clone() };
         let admin = db::connect(&maintenance, &owner.password).await?;
-        drop_leftover_scratch(&admin).await;
-        let scratch = format!("{DRILL_PREFIX}{}", drill_id.simple());
+        let now = chrono::Utc::now();
+        drop_leftover_scratch(&admin, now - self.run_deadline).await;
+        // Named with its creation time, so another drill running beside this
+        // one (an operator's, the weekly one) never takes it for a leftover.
+        let scratch = format!("{DRILL_PREFIX}{}_{}", now.timestamp(), drill_id.simple());
         // The scratch copy holds the same personal data as production, on the
         // same encrypted instance; only the owner may connect to it.
         admin
@@ -600,8 +587,174 @@ impl BackupService {
             restore_ms,
             checksums: loaded.checksums,
             erasures_replayed: replayed.artists_present,
+            copies: Copies::default(),
         })
     }
+}
+
+/// One copy of the backups and the key that opens it: the primary bucket, or
+/// the DR replica read through the DR Region's endpoints with the replica key.
+#[derive(Clone, Debug)]
+pub struct BackupCopy {
+    pub store: ObjectStore,
+    pub keys: Keys,
+    pub bucket: String,
+    pub key_id: String,
+}
+
+impl BackupCopy {
+    /// The newest backup in the bucket, or the one with `id`, opened (its
+    /// manifest proven): found by manifests, so this works with the catalog
+    /// lost too. The newest is the greatest *authenticated* snapshot time:
+    /// key names are not signed, so every manifest is opened, and one that
+    /// does not prove itself is passed over with a warning, never chosen.
+    pub async fn open_choice(&self, which: &BackupChoice) -> Result<Opened, BackupError> {
+        let mut keys = self.store.list_keys(&self.bucket, "backups/").await?;
+        keys.retain(|k| k.ends_with(".manifest.json"));
+        match which {
+            BackupChoice::Id(id) => {
+                let suffix = format!("/{id}.manifest.json");
+                let key = keys
+                    .into_iter()
+                    .find(|k| k.ends_with(&suffix))
+                    .ok_or_else(|| BackupError::NotFound(format!("a manifest for backup {id}")))?;
+                self.open_manifest(&key).await
+            }
+            BackupChoice::Latest => {
+                let mut best: Option<Opened> = None;
+                let mut refused = None;
+                for key in &keys {
+                    match self.open_manifest(key).await {
+                        Ok(opened) => {
+                            if best.as_ref().is_none_or(|b| {
+                                opened.manifest.snapshot_at > b.manifest.snapshot_at
+                            }) {
+                                best = Some(opened);
+                            }
+                        }
+                        Err(e)
+                            if e.is_integrity_failure()
+                                || matches!(e, BackupError::WrongKey { .. }) =>
+                        {
+                            warn!(%key, error = %e, "a manifest that does not prove itself is not a candidate for latest");
+                            refused.get_or_insert(e);
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                // None proves itself: the first refusal says why.
+                best.ok_or_else(|| {
+                    refused.unwrap_or_else(|| BackupError::NotFound("any backup manifest".into()))
+                })
+            }
+        }
+    }
+
+    pub async fn read_manifest(&self, key: &str) -> Result<Manifest, BackupError> {
+        let bytes = self.store.get(&self.bucket, key, 1 << 20).await?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| BackupError::ManifestMalformed(format!("{key}: {e}")))
+    }
+
+    /// Reads a manifest and proves it: the key is ours (or its replica), KMS
+    /// unwraps the data key for this backup's context, the MAC holds.
+    pub async fn open_manifest(&self, manifest_key: &str) -> Result<Opened, BackupError> {
+        let manifest = self.read_manifest(manifest_key).await?;
+        let configured = self.keys.arn_of(&self.key_id).await?;
+        if key_identity(&manifest.kms_key_arn) != key_identity(&configured) {
+            return Err(BackupError::WrongKey {
+                backup: manifest.backup_id,
+                sealed_with: manifest.kms_key_arn.clone(),
+                configured,
+            });
+        }
+        let wrapped = manifest.wrapped_key_bytes().ok_or_else(|| {
+            BackupError::ManifestMalformed("the wrapped key is not base64".into())
+        })?;
+        let key =
+            self.keys.unwrap(&wrapped, &key_context(manifest.backup_id), Some(&configured)).await?;
+        if !manifest.verify(&key) {
+            return Err(BackupError::ManifestForged(manifest.backup_id));
+        }
+        Ok(Opened { manifest, manifest_key: manifest_key.to_owned(), key })
+    }
+
+    /// Streams the object of an opened manifest; the caller takes the records.
+    /// The version the manifest signed, not whatever the key holds now: a
+    /// later write to the key cannot make a good backup unrestorable.
+    /// (Replication keeps version ids, so the DR copy has the same one.)
+    pub async fn read(&self, opened: &Opened) -> Result<Reading, BackupError> {
+        let m = &opened.manifest;
+        let version = m.object_version.as_deref();
+        let head = self
+            .store
+            .head_version(&self.bucket, &m.object_key, version)
+            .await?
+            .ok_or_else(|| match version {
+                Some(v) => BackupError::NotFound(format!(
+                    "{} version {v} (the one its manifest signed; a copy made into another bucket has new version ids)",
+                    m.object_key
+                )),
+                None => BackupError::NotFound(m.object_key.clone()),
+            })?;
+        let body = futures_util::TryStreamExt::map_err(
+            self.store.get_stream(&self.bucket, &m.object_key, version).await?,
+            BackupError::from,
+        );
+        let expected = Expected {
+            backup_id: m.backup_id,
+            object_bytes: m.object_bytes,
+            actual_bytes: head.size,
+        };
+        Ok(Reading::start(Box::pin(body), &opened.key, Some(expected)))
+    }
+
+    pub async fn verify_opened(&self, opened: &Opened) -> Result<VerifyReport, BackupError> {
+        let mut reading = self.read(opened).await?;
+        let mut tables = Vec::new();
+        while let Some(record) = reading.records.recv().await {
+            if let Record::End(summary) = record {
+                tables.push(summary);
+            }
+        }
+        let totals = reading.finish().await?;
+        check_totals(opened, &totals, &tables)?;
+        let m = &opened.manifest;
+        info!(backup_id = %m.backup_id, bytes = m.object_bytes, "backup verified");
+        Ok(VerifyReport {
+            backup_id: m.backup_id,
+            snapshot_at: m.snapshot_at.clone(),
+            schema_version: m.schema_version,
+            object_bytes: m.object_bytes,
+            chunks: m.chunks,
+            tables: tables
+                .into_iter()
+                .map(|t| (t.name, TableReport { rows: t.rows, sha256: t.sha256 }))
+                .collect(),
+        })
+    }
+}
+
+/// The stream ended: it must be exactly the object the manifest describes.
+fn check_totals(
+    opened: &Opened,
+    totals: &ReadTotals,
+    tables: &[TableSummary],
+) -> Result<(), BackupError> {
+    let m = &opened.manifest;
+    if totals.object_sha256 != m.object_sha256
+        || totals.chunks != m.chunks
+        || totals.object_bytes != m.object_bytes
+    {
+        return Err(BackupError::ObjectMismatch(format!(
+            "read {} bytes in {} chunks with sha256 {}, the manifest records {} bytes, {} chunks, {}",
+            totals.object_bytes, totals.chunks, totals.object_sha256, m.object_bytes, m.chunks, m.object_sha256
+        )));
+    }
+    if tables != m.tables.as_slice() {
+        return Err(BackupError::ObjectMismatch("its tables differ from the manifest's".into()));
+    }
+    Ok(())
 }
 
 /// Every table's row count and digest, read back exactly as the backup read
@@ -653,9 +806,13 @@ async fn ensure_database(owner: &Role, name: &str) -> Result<(), BackupError> {
 }
 
 /// Scratch databases of drills that were killed: they hold personal data.
-/// Without FORCE: a killed drill's sessions are gone, and a drill still
-/// running (an operator's beside the schedule's) keeps its database.
-async fn drop_leftover_scratch(admin: &tokio_postgres::Client) {
+/// Only those created before `before` (longer ago than any drill runs), so a
+/// drill running beside this one keeps its database; without FORCE, in case
+/// one still has a session.
+async fn drop_leftover_scratch(
+    admin: &tokio_postgres::Client,
+    before: chrono::DateTime<chrono::Utc>,
+) {
     let Ok(rows) = admin
         .query(
             "SELECT datname::text FROM pg_database WHERE datname LIKE 'gallery\\_drill\\_%'",
@@ -667,6 +824,9 @@ async fn drop_leftover_scratch(admin: &tokio_postgres::Client) {
     };
     for row in rows {
         let name: String = row.get(0);
+        if !is_leftover(&name, before) {
+            continue;
+        }
         match admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\"")).await {
             Ok(()) => {
                 warn!(database = %name, "dropped the scratch database of an interrupted drill")
@@ -675,5 +835,35 @@ async fn drop_leftover_scratch(admin: &tokio_postgres::Client) {
                 warn!(error = %e, database = %name, "could not drop a leftover scratch database")
             }
         }
+    }
+}
+
+/// Whether a scratch database was created before `before`: its name carries
+/// its creation time (`gallery_drill_<unix seconds>_<id>`); one without (an
+/// earlier release's) is a leftover.
+fn is_leftover(name: &str, before: chrono::DateTime<chrono::Utc>) -> bool {
+    let created = name
+        .strip_prefix(DRILL_PREFIX)
+        .and_then(|rest| rest.split_once('_'))
+        .and_then(|(secs, _)| secs.parse::<i64>().ok())
+        .and_then(|secs| chrono::DateTime::from_timestamp(secs, 0));
+    created.is_none_or(|at| at < before)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_scratch_databases_older_than_any_drill_are_leftovers() {
+        let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let before = now - chrono::Duration::minutes(20);
+        let name = |at: chrono::DateTime<chrono::Utc>| {
+            format!("{DRILL_PREFIX}{}_{}", at.timestamp(), Uuid::nil().simple())
+        };
+        assert!(name(now).len() <= 63, "a PostgreSQL identifier");
+        assert!(!is_leftover(&name(now), before), "a drill running beside this one");
+        assert!(is_leftover(&name(now - chrono::Duration::hours(1)), before));
+        assert!(is_leftover(&format!("{DRILL_PREFIX}{}", Uuid::nil().simple()), before));
     }
 }
