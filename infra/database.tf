@@ -130,14 +130,19 @@ resource "aws_db_instance" "main" {
 
   iam_database_authentication_enabled = true
 
-  backup_retention_period   = var.db_backup_retention_days
-  backup_window             = "00:30-01:30"
-  maintenance_window        = "sun:03:00-sun:04:00"
-  copy_tags_to_snapshot     = true
-  delete_automated_backups  = false
-  deletion_protection       = true
-  skip_final_snapshot       = false
-  final_snapshot_identifier = "${local.db_identifier}-final"
+  backup_retention_period  = var.db_backup_retention_days
+  backup_window            = "00:30-01:30"
+  maintenance_window       = "sun:03:00-sun:04:00"
+  copy_tags_to_snapshot    = true
+  delete_automated_backups = false
+  deletion_protection      = true
+  # No final snapshot: a manual snapshot never expires, so it would keep
+  # every artist's personal data outside the retention policy forever. A
+  # deleted instance keeps its automated backups (delete_automated_backups =
+  # false) for their retention window, and so does their DR replica; the
+  # daily dumps follow the GFS rotation, and every restore replays the
+  # erasure ledger (docs/retention.md, "database-snapshots").
+  skip_final_snapshot = true
 
   auto_minor_version_upgrade = true
   apply_immediately          = false
@@ -149,4 +154,18 @@ resource "aws_db_instance" "main" {
   performance_insights_retention_period = 7
 
   depends_on = [aws_cloudwatch_log_group.database]
+}
+
+# Region loss with an RPO of minutes: RDS replicates the instance's automated
+# backups and transaction logs into the DR Region (encrypted with the DR
+# Region's key), so the database can be restored there to any second of the
+# retention window (docs/disaster-recovery.md, "Lost region"). The daily
+# encrypted dump in the replicated backups bucket is the independent fallback.
+resource "aws_db_instance_automated_backups_replication" "dr" {
+  count    = var.enable_rds_backup_replication ? 1 : 0
+  provider = aws.dr
+
+  source_db_instance_arn = aws_db_instance.main.arn
+  kms_key_id             = aws_kms_key.dr.arn
+  retention_period       = var.db_backup_retention_days
 }

@@ -623,6 +623,32 @@ data "aws_iam_policy_document" "dr_key" {
     }
   }
 
+  # RDS replicates the database's automated backups into the DR Region
+  # under this key (database.tf), and restores from them there: RDS uses the
+  # key on behalf of the account's principals, only through RDS in that Region.
+  statement {
+    sid       = "RdsReplicatesAutomatedBackups"
+    actions   = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:CreateGrant", "kms:DescribeKey"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["rds.${var.dr_region}.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:CallerAccount"
+      values   = [local.account_id]
+    }
+  }
+
   statement {
     sid       = "S3ReplicationWritesReplicas"
     actions   = ["kms:Encrypt", "kms:GenerateDataKey"]

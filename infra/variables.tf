@@ -379,6 +379,12 @@ variable "enable_kms_replica" {
   default     = true
 }
 
+variable "enable_rds_backup_replication" {
+  description = "Replicate the database's automated backups to the DR region (point-in-time restore there after a region loss). Always on in AWS; the emulator apply turns it off because the emulator has no cross-Region automated-backup replication."
+  type        = bool
+  default     = true
+}
+
 variable "enable_access_analyzer" {
   description = "Create the IAM Access Analyzer for the account. Keep true; the emulator test disables it because the emulator has no Access Analyzer."
   type        = bool

@@ -661,7 +661,7 @@ def main() -> int:
     started = time.monotonic()
     work: Path = args.work.resolve()
     zips = prepare(args.infra.resolve(), work, args.endpoint)
-    tf_vars = ["-var", f"lambda_zip_dir={zips}", "-var", "enable_access_analyzer=false", "-var", "enable_kms_replica=false", "-var", "enable_guardduty=false", "-var", "enable_security_hub=false", "-var", "enable_cloudtrail_insights=false", "-var", "enable_public_read_cache=false", "-var", 'cors_origins=["https://gallery.example"]']
+    tf_vars = ["-var", f"lambda_zip_dir={zips}", "-var", "enable_access_analyzer=false", "-var", "enable_kms_replica=false", "-var", "enable_rds_backup_replication=false", "-var", "enable_guardduty=false", "-var", "enable_security_hub=false", "-var", "enable_cloudtrail_insights=false", "-var", "enable_public_read_cache=false", "-var", 'cors_origins=["https://gallery.example"]']
     env_ok = os.environ.get("TF_CLI_CONFIG_FILE")
     if not env_ok:
         log("warning: TF_CLI_CONFIG_FILE is not set")

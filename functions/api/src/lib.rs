@@ -216,6 +216,7 @@ mod tests {
             ("GALLERY_PROCESSED_BUCKET", "g-processed"),
             ("GALLERY_BACKUPS_BUCKET", "g-backups"),
             ("GALLERY_KMS_KEY_ID", "alias/g-data"),
+            ("GALLERY_BACKUP_KMS_KEY_ID", "alias/g-backups"),
             ("DATABASE_HOST", "db.internal"),
             ("DATABASE_NAME", "gallery"),
             ("DATABASE_USER", "gallery_app"),

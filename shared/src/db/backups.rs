@@ -170,6 +170,109 @@ pub async fn copy_in_sink(
     Ok(db.copy_in_sql(&format!("COPY {table} ({}) FROM STDIN", column_list(columns))).await?)
 }
 
+/// What a restore takes off the backed-up tables while it loads them, and
+/// puts back once every row is in, as `pg_restore` does: loading into bare
+/// heaps and building each index once is several times faster than keeping
+/// every index, key and foreign key current row by row. Triggers are off
+/// during the load too: the rows are restored exactly as the snapshot held them.
+#[derive(Debug, Default)]
+pub struct Deferred {
+    /// (table, quoted name, definition), in the order they are put back.
+    keys: Vec<(String, String, String)>,
+    indexes: Vec<(String, String)>,
+    foreign_keys: Vec<(String, String, String)>,
+    tables: Vec<String>,
+}
+
+impl Deferred {
+    /// How many indexes, keys and foreign keys are deferred.
+    pub fn len(&self) -> usize {
+        self.keys.len() + self.indexes.len() + self.foreign_keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Takes the indexes, keys, foreign keys and triggers off the backed-up tables
+/// present in the schema; run it in the load's transaction.
+pub async fn defer_for_load(db: &impl GenericClient) -> Result<Deferred, DbError> {
+    let tables: Vec<String> = BACKUP_TABLES.iter().map(|(t, _)| (*t).to_owned()).collect();
+    // Every foreign key of the schema (one from a table not backed up may
+    // reference a key taken off); keys of the backed-up tables only.
+    let constraints = |kinds: &'static str, scope: &'static str| {
+        format!(
+            "SELECT c.conrelid::regclass::text, quote_ident(c.conname), pg_get_constraintdef(c.oid) \
+             FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid \
+             WHERE t.relnamespace = 'public'::regnamespace AND ({scope}) AND c.contype = ANY('{{{kinds}}}'::\"char\"[]) \
+             ORDER BY 1, 2"
+        )
+    };
+    let rows3 = |rows: Vec<tokio_postgres::Row>| -> Result<Vec<(String, String, String)>, DbError> {
+        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))).collect()
+    };
+    let foreign_keys =
+        rows3(db.query(&constraints("f", "$1::text[] IS NOT NULL"), &[&tables]).await?)?;
+    let keys = rows3(db.query(&constraints("p,u,x", "t.relname = ANY($1)"), &[&tables]).await?)?;
+    let indexes = db
+        .query(
+            "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i \
+             JOIN pg_class t ON t.oid = i.indrelid \
+             WHERE t.relnamespace = 'public'::regnamespace AND t.relname = ANY($1) \
+               AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.contype IN ('p', 'u', 'x')) \
+             ORDER BY 1",
+            &[&tables],
+        )
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<Vec<(String, String)>, DbError>>()?;
+    let present: Vec<String> = db
+        .query(
+            "SELECT relname::text FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r' AND relname = ANY($1) ORDER BY 1",
+            &[&tables],
+        )
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
+    let mut drop = String::new();
+    for (table, name, _) in foreign_keys.iter().chain(&keys) {
+        drop.push_str(&format!("ALTER TABLE {table} DROP CONSTRAINT {name};"));
+    }
+    for (name, _) in &indexes {
+        drop.push_str(&format!("DROP INDEX {name};"));
+    }
+    for table in &present {
+        drop.push_str(&format!("ALTER TABLE {table} DISABLE TRIGGER USER;"));
+    }
+    db.batch_execute(&drop).await?;
+    Ok(Deferred { keys, indexes, foreign_keys, tables: present })
+}
+
+/// Puts back what `defer_for_load` took off: keys, then indexes, then foreign
+/// keys (each checked against every loaded row), then the triggers.
+pub async fn restore_deferred(db: &impl GenericClient, deferred: &Deferred) -> Result<(), DbError> {
+    // Each index is built once, with room to sort (this transaction only).
+    let mut sql = String::from("SET LOCAL maintenance_work_mem = '128MB';");
+    for (table, name, definition) in &deferred.keys {
+        sql.push_str(&format!("ALTER TABLE {table} ADD CONSTRAINT {name} {definition};"));
+    }
+    for (_, definition) in &deferred.indexes {
+        sql.push_str(definition);
+        sql.push(';');
+    }
+    for (table, name, definition) in &deferred.foreign_keys {
+        sql.push_str(&format!("ALTER TABLE {table} ADD CONSTRAINT {name} {definition};"));
+    }
+    for table in &deferred.tables {
+        sql.push_str(&format!("ALTER TABLE {table} ENABLE TRIGGER USER;"));
+    }
+    db.batch_execute(&sql).await?;
+    Ok(())
+}
+
 /// After a COPY, serial columns continue after the restored rows.
 pub async fn reset_sequences(
     db: &impl GenericClient,

@@ -246,10 +246,10 @@ impl Policy {
             },
             Rule {
                 rule: "database-snapshots",
-                data: "RDS automated backups (point-in-time recovery)",
+                data: "RDS automated backups (point-in-time recovery) and their replica in the DR region; no final snapshot is taken",
                 kept: days(self.database_snapshot_age),
-                then: "expired by RDS",
-                why: "recovery to any second of the last days",
+                then: "expired by RDS (after the instance is deleted too)",
+                why: "recovery to any second of the last days, in either region",
             },
         ]
     }

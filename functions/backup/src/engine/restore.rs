@@ -226,6 +226,9 @@ impl BackupService {
     ) -> Result<Loaded, BackupError> {
         let m = &opened.manifest;
         let tx = target.transaction().await.map_err(DbError::from)?;
+        // Bare tables while the rows go in; indexes, keys and foreign keys are
+        // built once at the end (as pg_restore does), in this same transaction.
+        let deferred = db::defer_for_load(&tx).await?;
         let mut reading = self.primary().read(opened).await?;
         let mut loaded = BTreeMap::new();
         let mut summaries = Vec::new();
@@ -277,6 +280,8 @@ impl BackupService {
         let totals = reading.finish().await;
         outcome?;
         check_totals(opened, &totals?, &summaries)?;
+        info!(deferred = deferred.len(), "building indexes, keys and foreign keys");
+        db::restore_deferred(&tx, &deferred).await?;
         let checksums = if digests { check_digests(&tx, m).await? } else { BTreeMap::new() };
         let replayed = match erasures {
             Some(records) => Some(db::replay_erasures(&tx, records).await?),
