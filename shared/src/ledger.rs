@@ -81,7 +81,7 @@ impl Ledger {
                 }
                 Err(e) => return Err(e.into()),
             };
-            if opened != sealed.digest {
+            if *opened != sealed.digest {
                 return Err(RecordError::Forged { key }.into());
             }
             records.push(sealed.record);

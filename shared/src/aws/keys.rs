@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::DataKeySpec;
+use zeroize::Zeroizing;
 
 /// What a KMS refusal means for the operator reading it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,7 +103,8 @@ where
 
 /// A data key: the plaintext for local use, the wrapped copy to store.
 pub struct DataKey {
-    pub plaintext: [u8; 32],
+    /// Wiped from memory when dropped.
+    pub plaintext: Zeroizing<[u8; 32]>,
     pub wrapped: Vec<u8>,
     /// The ARN of the KMS key that wrapped it.
     pub key_arn: String,
@@ -134,10 +136,11 @@ impl Keys {
             .send()
             .await
             .map_err(|e| kms_error("generate data key", e))?;
-        let plaintext: [u8; 32] = out
+        let plaintext: Zeroizing<[u8; 32]> = out
             .plaintext()
             .map(|b| b.as_ref())
             .and_then(|b| b.try_into().ok())
+            .map(Zeroizing::new)
             .ok_or(KeyError::BadKey)?;
         let wrapped = out.ciphertext_blob().map(|b| b.as_ref().to_vec()).ok_or(KeyError::BadKey)?;
         Ok(DataKey { plaintext, wrapped, key_arn: out.key_id().unwrap_or(key_id).to_owned() })
@@ -171,7 +174,7 @@ impl Keys {
         wrapped: &[u8],
         context: &HashMap<String, String>,
         key_id: Option<&str>,
-    ) -> Result<[u8; 32], KeyError> {
+    ) -> Result<Zeroizing<[u8; 32]>, KeyError> {
         let out = self
             .kms
             .decrypt()
@@ -181,7 +184,11 @@ impl Keys {
             .send()
             .await
             .map_err(|e| kms_error("decrypt", e))?;
-        out.plaintext().map(|b| b.as_ref()).and_then(|b| b.try_into().ok()).ok_or(KeyError::BadKey)
+        out.plaintext()
+            .map(|b| b.as_ref())
+            .and_then(|b| b.try_into().ok())
+            .map(Zeroizing::new)
+            .ok_or(KeyError::BadKey)
     }
 }
 

@@ -30,7 +30,8 @@ use shared::db::{self, DbError};
 pub struct Opened {
     pub manifest: Manifest,
     pub manifest_key: String,
-    key: [u8; 32],
+    /// The data key, wiped from memory when the restore is done.
+    key: zeroize::Zeroizing<[u8; 32]>,
 }
 
 /// What a verification or restore found, table by table.
