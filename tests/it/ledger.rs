@@ -334,3 +334,43 @@ async fn latest_is_chosen_among_authenticated_manifests_only() {
     let err = service.verify(&BackupChoice::Id(id)).await.expect_err("the forgery by id");
     assert!(err.is_integrity_failure(), "{err:?}");
 }
+
+/// A restore of an older backup (or a point-in-time restore) forgets the
+/// backups taken since; the restored catalog, and the next backup run, learn
+/// them again from their authenticated manifests, so the rotation expires
+/// them in time.
+#[tokio::test]
+async fn backups_the_catalog_forgot_are_catalogued_again_from_their_manifests() {
+    let ctx = TestContext::new().await;
+    let (_, service) = backed_up_artist(&ctx, "Catalogued").await;
+    let older = service.verify(&BackupChoice::Latest).await.unwrap().backup_id;
+    let newer = service.backup().await.unwrap().backup_id;
+
+    let database = database_name();
+    let restored = service
+        .restore(&RestoreRequest { backup: BackupChoice::Id(older), ..restore_into(&database) })
+        .await
+        .expect("restore of the older backup");
+    assert_eq!(restored.backups_catalogued, 1);
+    let target = connect_as_owner(&ctx, &database).await;
+    let status: String = target
+        .query_one("SELECT status FROM backups WHERE id = $1", &[&newer])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(status, "succeeded");
+
+    // Production loses a row (as a point-in-time restore would); the next run brings it back.
+    let owner = ctx.owner_pool().get().await.unwrap();
+    owner.execute("DELETE FROM backups WHERE id = $1", &[&newer]).await.unwrap();
+    service.backup().await.unwrap();
+    let back: (String, Option<String>) = {
+        let row = owner
+            .query_one("SELECT status, manifest_key FROM backups WHERE id = $1", &[&newer])
+            .await
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    assert_eq!(back.0, "succeeded");
+    assert!(back.1.unwrap().ends_with(&format!("{newer}.manifest.json")));
+}

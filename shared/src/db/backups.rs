@@ -490,6 +490,31 @@ pub async fn settle_restored_catalog(
     finish_backup(db, done).await
 }
 
+/// Every backup id the catalog knows, expired ones too.
+pub async fn catalogued_backups(db: &impl GenericClient) -> Result<Vec<Uuid>, DbError> {
+    db.query("SELECT id FROM backups", &[]).await?.iter().map(|r| Ok(r.try_get(0)?)).collect()
+}
+
+/// Records a backup the catalog does not know (its manifest proven by the
+/// caller), as succeeded at its snapshot time. `false` if it was known.
+pub async fn catalog_found_backup(
+    db: &impl GenericClient,
+    object_key: &str,
+    snapshot_at: DateTime<Utc>,
+    found: &FinishedBackup<'_>,
+) -> Result<bool, DbError> {
+    let inserted = db
+        .execute(
+            "INSERT INTO backups (id, object_key, status, started_at) VALUES ($1, $2, 'running', $3) ON CONFLICT (id) DO NOTHING",
+            &[&found.id, &object_key, &snapshot_at],
+        )
+        .await?;
+    if inserted == 1 {
+        finish_backup(db, found).await?;
+    }
+    Ok(inserted == 1)
+}
+
 /// One line of the backup and drill history operators read.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct HistoryEntry {

@@ -255,6 +255,16 @@ impl BackupService {
     #[instrument(skip_all, fields(backup_id))]
     pub async fn backup(&self) -> Result<Manifest, BackupError> {
         self.clean_up_interrupted().await;
+        match self.pool.get().await.map_err(DbError::from) {
+            Ok(client) => {
+                if let Err(e) = self.reconcile_catalog(&**client).await {
+                    warn!(error = %e, "could not reconcile the catalog with the bucket's manifests");
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "could not reconcile the catalog with the bucket's manifests")
+            }
+        }
         let id = Uuid::new_v4();
         tracing::Span::current().record("backup_id", tracing::field::display(id));
         let started = Utc::now();
@@ -350,6 +360,52 @@ impl BackupService {
             Ok(n) => warn!(uploads = n, "aborted multipart uploads of interrupted backups"),
             Err(e) => warn!(error = %e, "could not list interrupted uploads"),
         }
+    }
+
+    /// Catalogues every backup in the bucket whose authenticated manifest the
+    /// catalog does not know: after a point-in-time restore or a restore of an
+    /// older backup, the catalog has forgotten the backups taken since, so the
+    /// rotation would never expire them and erasure records would not list
+    /// them. A manifest that does not prove itself is left out, with a warning.
+    pub async fn reconcile_catalog(
+        &self,
+        db: &impl tokio_postgres::GenericClient,
+    ) -> Result<u64, BackupError> {
+        let known = db::catalogued_backups(db).await?;
+        let mut found = 0;
+        for key in self.store.list_keys(&self.bucket, "backups/").await? {
+            let Some(id) = key
+                .strip_suffix(".manifest.json")
+                .and_then(|k| k.rsplit('/').next())
+                .and_then(|id| id.parse::<Uuid>().ok())
+            else {
+                continue;
+            };
+            if known.contains(&id) {
+                continue;
+            }
+            let opened = match self.open_manifest(&key).await {
+                Ok(opened) if opened.manifest.backup_id == id => opened,
+                Ok(_) => {
+                    warn!(%key, "a manifest under another backup's name; not catalogued");
+                    continue;
+                }
+                Err(e) if e.is_integrity_failure() => {
+                    warn!(%key, error = %e, "a manifest that does not prove itself; not catalogued");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let m = &opened.manifest;
+            let at = DateTime::parse_from_rfc3339(&m.snapshot_at)
+                .map_err(|e| BackupError::ManifestMalformed(format!("{key}: snapshot_at: {e}")))?
+                .to_utc();
+            if db::catalog_found_backup(db, &m.object_key, at, &catalog_entry(m, &key)).await? {
+                info!(backup_id = %id, "catalogued a backup the catalog had forgotten");
+                found += 1;
+            }
+        }
+        Ok(found)
     }
 
     /// Applies pending migrations as the owner, then (re)sets each login

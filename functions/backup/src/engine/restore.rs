@@ -66,6 +66,9 @@ pub struct RestoreReport {
     pub erasures_replayed: u64,
     /// The ledger's records, every one proven before anything was written.
     pub ledger_records: u64,
+    /// Backups in the bucket the restored catalog did not know (taken after
+    /// this one), catalogued so the rotation expires them in time.
+    pub backups_catalogued: u64,
     /// Why production itself was the target, when it was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub production_reason: Option<String>,
@@ -342,6 +345,8 @@ impl BackupService {
         };
         // The restored catalog says what is known now (at the newest schema).
         db::settle_restored_catalog(&target, &catalog_entry(m, &opened.manifest_key)).await?;
+        // Backups taken after this one are in the bucket, not in its catalog.
+        let catalogued = self.reconcile_catalog(&target).await?;
         // The bucket moved on since the snapshot (and a recovery copies it from
         // the replica): which renditions carry the public tag is unknown until
         // the next retention run settles them from this catalogue.
@@ -359,6 +364,7 @@ impl BackupService {
             restore_ms,
             erasures_replayed: replayed.artists_present,
             ledger_records: replayed.records,
+            backups_catalogued: catalogued,
             production_reason,
         })
     }
