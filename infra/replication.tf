@@ -314,46 +314,46 @@ resource "aws_s3_bucket_replication_configuration" "dr" {
 }
 
 # Failed or late replication: the DR copy every drill proves would go stale.
-resource "aws_cloudwatch_metric_alarm" "replication_failed" {
-  for_each = local.replicated_buckets
-
-  alarm_name          = "${var.name_prefix}-${each.key}-replication-failed"
-  alarm_description   = "Objects of ${local.bucket_names[each.key]} failed to replicate to the DR region"
-  namespace           = "AWS/S3"
-  metric_name         = "OperationsFailedReplication"
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 1
-  comparison_operator = "GreaterThanOrEqualToThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_sns_topic.alarms.arn]
-
-  dimensions = {
-    SourceBucket      = aws_s3_bucket.gallery[each.key].id
-    DestinationBucket = aws_s3_bucket.dr[each.key].id
-    RuleId            = "to-dr-region"
+locals {
+  replication_alarms = {
+    failed = {
+      description = "failed to replicate to the DR region"
+      metric      = "OperationsFailedReplication"
+      statistic   = "Sum"
+      periods     = 1
+      threshold   = 1
+      comparison  = "GreaterThanOrEqualToThreshold"
+    }
+    late = {
+      description = "replicate to the DR region later than their 15-minute threshold"
+      metric      = "ReplicationLatency"
+      statistic   = "Maximum"
+      periods     = 3
+      threshold   = 900
+      comparison  = "GreaterThanThreshold"
+    }
   }
+  replication_alarm_pairs = { for pair in setproduct(local.replicated_buckets, keys(local.replication_alarms)) : "${pair[0]}-${pair[1]}" => { bucket = pair[0], alarm = local.replication_alarms[pair[1]] } }
 }
 
-resource "aws_cloudwatch_metric_alarm" "replication_late" {
-  for_each = local.replicated_buckets
+resource "aws_cloudwatch_metric_alarm" "replication" {
+  for_each = local.replication_alarm_pairs
 
-  alarm_name          = "${var.name_prefix}-${each.key}-replication-late"
-  alarm_description   = "Replication of ${local.bucket_names[each.key]} to the DR region is later than its 15-minute threshold"
+  alarm_name          = "${var.name_prefix}-${each.key}-replication"
+  alarm_description   = "Objects of ${local.bucket_names[each.value.bucket]} ${each.value.alarm.description}"
   namespace           = "AWS/S3"
-  metric_name         = "ReplicationLatency"
-  statistic           = "Maximum"
+  metric_name         = each.value.alarm.metric
+  statistic           = each.value.alarm.statistic
   period              = 300
-  evaluation_periods  = 3
-  threshold           = 900
-  comparison_operator = "GreaterThanThreshold"
+  evaluation_periods  = each.value.alarm.periods
+  threshold           = each.value.alarm.threshold
+  comparison_operator = each.value.alarm.comparison
   treat_missing_data  = "notBreaching"
   alarm_actions       = [aws_sns_topic.alarms.arn]
 
   dimensions = {
-    SourceBucket      = aws_s3_bucket.gallery[each.key].id
-    DestinationBucket = aws_s3_bucket.dr[each.key].id
+    SourceBucket      = aws_s3_bucket.gallery[each.value.bucket].id
+    DestinationBucket = aws_s3_bucket.dr[each.value.bucket].id
     RuleId            = "to-dr-region"
   }
 }

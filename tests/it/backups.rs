@@ -138,6 +138,25 @@ pub(crate) async fn put(ctx: &TestContext, key: &str, bytes: Vec<u8>) {
         .unwrap();
 }
 
+/// `manifest` after `edit`, signed anew with its backup's data key (unwrapped
+/// by the service's key): what only the backup function can make.
+pub(crate) async fn signed_anew(
+    service: &BackupService,
+    manifest: &Manifest,
+    edit: impl FnOnce(&mut Manifest),
+) -> Manifest {
+    let wrapped = manifest.wrapped_key_bytes().unwrap();
+    let data_key = service
+        .keys
+        .unwrap(&wrapped, &backup::key_context(manifest.backup_id), None)
+        .await
+        .unwrap();
+    let mut signed = manifest.clone();
+    edit(&mut signed);
+    signed.sign(&data_key);
+    signed
+}
+
 /// Stores `bytes` as a new version of a backup's object and signs its
 /// manifest anew to name that version (the catalog's record too): what a
 /// damaged stored version looks like to a restore. S3 never changes a version
@@ -154,15 +173,8 @@ async fn damage(ctx: &TestContext, service: &BackupService, manifest: &Manifest,
         .send()
         .await
         .unwrap();
-    let wrapped = manifest.wrapped_key_bytes().unwrap();
-    let data_key = service
-        .keys
-        .unwrap(&wrapped, &backup::key_context(manifest.backup_id), None)
-        .await
-        .unwrap();
-    let mut pinned = manifest.clone();
-    pinned.object_version = written.version_id().map(str::to_owned);
-    pinned.sign(&data_key);
+    let version = written.version_id().map(str::to_owned);
+    let pinned = signed_anew(service, manifest, |m| m.object_version = version).await;
     let manifest_key = Manifest::key_for(&manifest.object_key);
     put(ctx, &manifest_key, serde_json::to_vec(&pinned).unwrap()).await;
     ctx.owner_pool()

@@ -50,16 +50,12 @@ async fn replicate(
         .send()
         .await
         .unwrap();
-    let wrapped = manifest.wrapped_key_bytes().unwrap();
-    let data_key = service
-        .keys
-        .unwrap(&wrapped, &backup::key_context(manifest.backup_id), None)
-        .await
-        .unwrap();
-    let mut copy = manifest.clone();
-    copy.object_version = written.version_id().map(str::to_owned);
-    edit(&mut copy);
-    copy.sign(&data_key);
+    let version = written.version_id().map(str::to_owned);
+    let copy = crate::backups::signed_anew(service, manifest, |m| {
+        m.object_version = version;
+        edit(m);
+    })
+    .await;
     s3.put_object()
         .bucket(bucket)
         .key(Manifest::key_for(&manifest.object_key))

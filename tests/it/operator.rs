@@ -441,6 +441,57 @@ async fn the_restore_runbook_runs_as_written() {
     let name: String = client.query_one("SELECT name FROM artists", &[]).await.unwrap().get(0);
     assert_eq!(name, "Ada Copper");
     drop(client);
+    // The recovery step of every other path, through the same tool, audited.
+    let replayed = json(
+        &ops(
+            &ctx,
+            &backup,
+            &alice,
+            &["database", "replay-erasures", "--database", "gallery_restored"],
+        )
+        .await,
+    );
+    assert_eq!(replayed["result"]["database"], "gallery_restored", "{replayed}");
+    assert_eq!(replayed["result"]["artists_present"], 0, "{replayed}");
+    let audited = strings(
+        &ctx.pool.get().await.unwrap(),
+        "SELECT action FROM audit_log WHERE action = 'ops.replay_erasures'",
+    )
+    .await;
+    assert_eq!(audited.len(), 1);
+    // Production itself is refused unless named twice with a reason.
+    let production = ctx.db.name.clone();
+    let refused = ops(
+        &ctx,
+        &backup,
+        &alice,
+        &["backup", "restore", "latest", "--database", &production, "--replace"],
+    )
+    .await;
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("--confirm-production"), "{}", stderr(&refused));
+    let mismatched = ops(
+        &ctx,
+        &backup,
+        &alice,
+        &[
+            "backup",
+            "restore",
+            "latest",
+            "--database",
+            &production,
+            "--confirm-production",
+            "other",
+            "--reason",
+            "r",
+        ],
+    )
+    .await;
+    assert!(
+        stderr(&mismatched).contains("must name the --database again"),
+        "{}",
+        stderr(&mismatched)
+    );
     admin.batch_execute("DROP DATABASE IF EXISTS gallery_restored WITH (FORCE)").await.unwrap();
 }
 
