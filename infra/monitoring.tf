@@ -174,6 +174,29 @@ locals {
       threshold   = 1
       missing     = "notBreaching"
     }
+    # A backup or a restore taking more than half the function's timeout:
+    # the database is approaching the size one invocation can handle
+    # (docs/backup-restore.md, "RPO and RTO").
+    backup-slow = {
+      description = "A backup took more than half the backup function's timeout"
+      metric      = "BackupSeconds"
+      function    = "backup"
+      period      = 3600
+      comparison  = "GreaterThanThreshold"
+      threshold   = local.function_settings.backup.timeout / 2
+      missing     = "notBreaching"
+      statistic   = "Maximum"
+    }
+    restore-slow = {
+      description = "A restore drill took more than half the backup function's timeout"
+      metric      = "RestoreSeconds"
+      function    = "backup"
+      period      = 3600
+      comparison  = "GreaterThanThreshold"
+      threshold   = local.function_settings.backup.timeout / 2
+      missing     = "notBreaching"
+      statistic   = "Maximum"
+    }
     # The DR copy, proven by every drill through the DR Region (engine/restore.rs):
     # missing, older than 26 h (replication stopped or late), or damaged.
     dr-copy-missing = {
@@ -261,7 +284,7 @@ resource "aws_cloudwatch_metric_alarm" "app" {
   # The functions emit one dimension, Function = short function name
   # (shared::telemetry::metric_line).
   dimensions          = { Function = local.function_folders[each.value.function] }
-  statistic           = "Sum"
+  statistic           = try(each.value.statistic, "Sum")
   period              = each.value.period
   evaluation_periods  = 1
   threshold           = each.value.threshold

@@ -268,6 +268,7 @@ impl BackupService {
         let id = Uuid::new_v4();
         tracing::Span::current().record("backup_id", tracing::field::display(id));
         let started = Utc::now();
+        let clock = std::time::Instant::now();
         let key = object_key(id, started);
         db::start_backup(&**self.pool.get().await.map_err(DbError::from)?, id, &key).await?;
         match self.take(id, &key, started).await {
@@ -279,6 +280,13 @@ impl BackupService {
                     "BackupBytes",
                     manifest.object_bytes as f64,
                     "Bytes",
+                );
+                // Alarmed above half the function's timeout (infra/monitoring.tf).
+                shared::telemetry::measure(
+                    "backup",
+                    "BackupSeconds",
+                    clock.elapsed().as_secs_f64(),
+                    "Seconds",
                 );
                 Ok(manifest)
             }

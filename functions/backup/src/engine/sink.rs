@@ -1,7 +1,8 @@
 //! Where a backup's sealed bytes go: an S3 multipart upload (the functions),
 //! or a local file (the benchmark, which times the pipeline without S3).
 //! Bytes arrive in parts of [`PART`] (S3's minimum part is 5 MiB, except the
-//! last), one part in flight at a time, so memory stays flat.
+//! last), at most [`PARTS_IN_FLIGHT`] uploading at once, so memory stays
+//! flat (bounded by that many parts) while S3's per-request latency overlaps.
 
 use std::future::Future;
 
@@ -11,6 +12,9 @@ use super::BackupError;
 use shared::aws::storage::{ObjectStore, StorageError};
 
 pub const PART: usize = 8 << 20;
+
+/// Parts uploading at once: 3 × 8 MiB in memory at most.
+pub const PARTS_IN_FLIGHT: usize = 3;
 
 pub trait Sink: Send + 'static {
     /// Stores part `number` (1-based, in order).
@@ -32,6 +36,7 @@ pub struct S3Sink {
     key: String,
     upload_id: String,
     parts: Vec<(i32, String)>,
+    in_flight: tokio::task::JoinSet<Result<(i32, String), StorageError>>,
 }
 
 impl S3Sink {
@@ -43,26 +48,56 @@ impl S3Sink {
             key: key.to_owned(),
             upload_id,
             parts: Vec::new(),
+            in_flight: tokio::task::JoinSet::new(),
         })
+    }
+
+    /// Waits for one upload in flight; its failure is the run's.
+    async fn settle_one(&mut self) -> Result<(), BackupError> {
+        match self.in_flight.join_next().await {
+            Some(Ok(Ok(part))) => {
+                self.parts.push(part);
+                Ok(())
+            }
+            Some(Ok(Err(e))) => Err(e.into()),
+            Some(Err(e)) => Err(BackupError::Worker(format!("a part upload stopped: {e}"))),
+            None => Ok(()),
+        }
     }
 }
 
 impl Sink for S3Sink {
     async fn part(&mut self, number: i32, bytes: Bytes) -> Result<(), BackupError> {
-        let etag =
-            self.store.upload_part(&self.bucket, &self.key, &self.upload_id, number, bytes).await?;
-        self.parts.push((number, etag));
+        while self.in_flight.len() >= PARTS_IN_FLIGHT {
+            self.settle_one().await?;
+        }
+        let (store, bucket, key, upload_id) =
+            (self.store.clone(), self.bucket.clone(), self.key.clone(), self.upload_id.clone());
+        self.in_flight.spawn(async move {
+            let etag = store.upload_part(&bucket, &key, &upload_id, number, bytes).await?;
+            Ok((number, etag))
+        });
         Ok(())
     }
 
-    async fn complete(self) -> Result<Option<String>, BackupError> {
+    async fn complete(mut self) -> Result<Option<String>, BackupError> {
+        while !self.in_flight.is_empty() {
+            if let Err(e) = self.settle_one().await {
+                self.abort().await;
+                return Err(e);
+            }
+        }
+        // S3 wants the parts in ascending order; they finish in any.
+        self.parts.sort_by_key(|(n, _)| *n);
         Ok(self
             .store
             .complete_multipart(&self.bucket, &self.key, &self.upload_id, &self.parts)
             .await?)
     }
 
-    async fn abort(self) {
+    async fn abort(mut self) {
+        // Nothing still uploading may land after the abort.
+        self.in_flight.shutdown().await;
         if let Err(e) = self.store.abort_multipart(&self.bucket, &self.key, &self.upload_id).await {
             // The next run aborts uploads older than a run can last.
             tracing::warn!(error = %e, key = %self.key, "could not abort the multipart upload");
