@@ -361,6 +361,9 @@ impl Stack {
             v("GALLERY_DR_REGION", DR_REGION.into()),
             v("GALLERY_PROCESSED_REPLICA_BUCKET", format!("{PREFIX}-processed-dr")),
             v("GALLERY_BACKUPS_REPLICA_BUCKET", format!("{PREFIX}-backups-dr")),
+            // The backups key's replica, which the emulator cannot make: the
+            // drill records the DR copy as not proven on this stack.
+            v("GALLERY_BACKUP_REPLICA_KMS_KEY_ID", format!("alias/{PREFIX}-backups")),
             // The local server answers /renditions/* as the distribution does (`local::edge`).
             v("GALLERY_MEDIA_BASE_URL", "http://127.0.0.1:3000".into()),
         ]

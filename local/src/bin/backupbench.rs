@@ -296,6 +296,10 @@ fn mib(kib: u64) -> String {
 
 #[tokio::main]
 async fn main() -> Result<()> {
+    // RUST_LOG=backup=info shows where a restore spends its time.
+    if std::env::var_os("RUST_LOG").is_some() {
+        shared::telemetry::init();
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("to-file") {
         return to_file(&args[1], &args[2]).await;

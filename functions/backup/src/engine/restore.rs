@@ -257,7 +257,8 @@ impl BackupService {
                         let (_, _, sink) = current.as_mut().ok_or_else(|| {
                             BackupError::ObjectMismatch("data outside a table".into())
                         })?;
-                        sink.send(data).await.map_err(DbError::from)?;
+                        // Fed, not sent: `send` would flush one network write per row.
+                        sink.feed(data).await.map_err(DbError::from)?;
                     }
                     Record::End(summary) => {
                         let (table, columns, mut sink) = current.take().ok_or_else(|| {
