@@ -323,33 +323,16 @@ data "aws_iam_policy_document" "function" {
     }
   }
 
-  # Erasure records: the ledger a restore replays, under the backups key.
-  # Retention reads a record back before it deletes anything (a retried
-  # erasure finds its own), and nothing else of the backups bucket.
+  # Erasure records: the ledger every recovery path replays, under the
+  # backups key. Retention writes (and locks) records, and reads nothing of
+  # the backups bucket.
   dynamic "statement" {
     for_each = each.key == "retention" ? ["retention"] : []
 
     content {
       sid       = "WriteErasureRecords"
-      actions   = ["s3:PutObject", "s3:PutObjectRetention", "s3:GetObject"]
+      actions   = ["s3:PutObject", "s3:PutObjectRetention"]
       resources = ["${local.bucket_arn.backups}/erasures/*"]
-    }
-  }
-
-
-  dynamic "statement" {
-    for_each = each.key == "retention" ? ["retention"] : []
-
-    content {
-      sid       = "ListErasureRecords"
-      actions   = ["s3:ListBucket"]
-      resources = [local.bucket_arn.backups]
-
-      condition {
-        test     = "StringLike"
-        variable = "s3:prefix"
-        values   = ["erasures/*"]
-      }
     }
   }
 
@@ -358,7 +341,7 @@ data "aws_iam_policy_document" "function" {
 
     content {
       sid       = "EncryptErasureRecords"
-      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+      actions   = ["kms:GenerateDataKey"]
       resources = [aws_kms_key.backups.arn]
 
       condition {

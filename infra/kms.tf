@@ -272,11 +272,11 @@ data "aws_iam_policy_document" "backups_key" {
   }
 
   # The erasure ledger (erasures/ in the backups bucket): retention writes
-  # and reads back each record through S3 (IAM limits its objects to
-  # erasures/*, so it cannot read a backup).
+  # each record through S3 (IAM limits its objects to erasures/*, and it
+  # reads none of the bucket).
   statement {
     sid       = "RetentionWritesErasureLedger"
-    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    actions   = ["kms:GenerateDataKey"]
     resources = ["*"]
 
     principals {

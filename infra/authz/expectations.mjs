@@ -161,6 +161,27 @@ export function denials(d) {
     deny(`${name} decrypts with the backups key`, { principal: r.arn, action: 'kms:Decrypt', resource: backupsKey.arn, context: { 'kms:CallerAccount': d.account }, identity: r.policies, resourcePolicy: d.keyPolicy(backupsKey) })
     deny(`${name} decrypts with the backups key through S3`, { principal: r.arn, action: 'kms:Decrypt', resource: backupsKey.arn, context: ctxS3(d, backups), identity: r.policies, resourcePolicy: d.keyPolicy(backupsKey) })
   }
+  // Backups nobody can delete early: Object Lock refuses everyone (the
+  // emulator enforces it, tests/it/retention_policy.rs); IAM already refuses
+  // every role but retention's, and no role may touch the lock itself.
+  const functionRoles = ['api', 'image_processor', 'backup', 'retention'].map((f) => [f, d.functionRole(f)]).concat([['edge', edge], ['operator', operator]])
+  for (const [name, r] of functionRoles) {
+    if (name !== 'retention') {
+      for (const key of ['backups/2026/12/03/x.cpgbak', 'erasures/x.json']) {
+        deny(`${name} deletes a version of ${key}`, { principal: r.arn, action: 's3:DeleteObjectVersion', resource: `${backups.arn}/${key}`, identity: r.policies, resourcePolicy: backups.policy })
+      }
+    }
+    deny(`${name} bypasses or changes Object Lock`, { principal: r.arn, action: 's3:BypassGovernanceRetention', resource: `${backups.arn}/backups/2026/12/03/x.cpgbak`, identity: r.policies, resourcePolicy: backups.policy })
+    deny(`${name} changes the bucket's lock`, { principal: r.arn, action: 's3:PutBucketObjectLockConfiguration', resource: backups.arn, identity: r.policies, resourcePolicy: backups.policy })
+  }
+  deny('the backup function writes an erasure record', { principal: d.functionRole('backup').arn, action: 's3:PutObject', resource: `${backups.arn}/erasures/x.json`, identity: d.functionRole('backup').policies, resourcePolicy: backups.policy })
+  deny('retention writes a backup', { principal: d.functionRole('retention').arn, action: 's3:PutObject', resource: `${backups.arn}/backups/2026/12/03/x.cpgbak`, identity: d.functionRole('retention').policies, resourcePolicy: backups.policy })
+  // A ledger writer cannot make what unwraps as a backup's data key.
+  for (const f of ['api', 'retention']) {
+    const r = d.functionRole(f)
+    deny(`${f} encrypts with the backups key outside the ledger's context`, { principal: r.arn, action: 'kms:Encrypt', resource: backupsKey.arn, context: { 'kms:CallerAccount': d.account, 'kms:EncryptionContext:purpose': 'copper-gallery-backup', 'kms:EncryptionContextKeys': ['purpose', 'backup_id'] }, identity: r.policies, resourcePolicy: d.keyPolicy(backupsKey) })
+  }
+
   deny('the edge function reads a rendition', { principal: edge.arn, action: 's3:GetObject', resource: `${processed.arn}/renditions/a/b/800.webp`, identity: edge.policies, resourcePolicy: processed.policy })
 
   // Renditions: only public ones, only through this distribution.

@@ -78,12 +78,19 @@ export const mutations = [
     caughtBy: /recorded \((api|image_processor|backup|retention) s3:/,
   },
   {
-    name: 'retention may not read the erasure ledger back',
+    // The key policy names the ledger's writers itself (KMS needs no IAM
+    // grant then): without its statement, the API's seal is refused.
+    name: 'the backups key does not let the ledger writers seal records',
+    plant: (d) => dropSid(keyAt(d, 'aws_kms_key.backups').policy, 'WritersSealErasureRecords'),
+    caughtBy: /recorded \(api kms:Encrypt\)/,
+  },
+  {
+    name: 'the API may not lock the erasure record it writes (no s3:PutObjectRetention)',
     plant: (d) => {
-      for (const doc of d.roles.get(`${d.prefix}-retention`).policies) {
-        for (const s of statements(doc.policy)) if (s.Sid === 'WriteErasureRecords') s.Action = ['s3:PutObject']
+      for (const doc of d.roles.get(`${d.prefix}-api`).policies) {
+        for (const s of statements(doc.policy)) if (s.Sid === 'WriteErasureRequests') s.Action = ['s3:PutObject']
       }
     },
-    caughtBy: /retention s3:GetObject/,
+    caughtBy: /recorded \(api s3:PutObjectRetention\)/,
   },
 ]

@@ -632,7 +632,7 @@ async fn an_erasure_leaves_no_personal_field_anywhere_and_a_record_that_proves_i
             .await;
     assert_eq!(audit, ["artist.erasure_requested", "retention.erase_artist"]);
     // The ledger holds the completed record, sealed, in the backups bucket.
-    let ledger = retention.ledger.read_all().await.unwrap();
+    let ledger = ctx.ledger().read_all().await.unwrap();
     assert_eq!(ledger.len(), 1);
     assert!(ledger[0].completed_at.is_some());
     // Asking again for an erased artist: there is no such artist any more.
@@ -738,14 +738,18 @@ async fn a_restore_of_an_older_backup_replays_the_erasure() {
     assert!(replayed, "the restored database records the erasure too");
 }
 
-/// Every version of `key` in `bucket`, deleted one by one as `function`'s role.
+/// Every version of `key` in `bucket`, deleted one by one, as a probe named
+/// after `function`. The emulator enforces Object Lock whoever asks, not IAM:
+/// which roles IAM refuses such a delete outright (every one but retention's)
+/// is in the offline denial table (infra/authz/expectations.mjs), so the
+/// probe signs as a set-up identity the authorization check does not evaluate.
 async fn delete_every_version_as(
     ctx: &TestContext,
     function: &str,
     bucket: &str,
     key: &str,
 ) -> Vec<String> {
-    let s3 = ctx.clients_as(function).s3;
+    let s3 = ctx.clients.signing_as(&format!("lock-probe-{function}"), "testing").s3;
     let listed =
         ctx.clients.s3.list_object_versions().bucket(bucket).prefix(key).send().await.unwrap();
     let mut refusals = Vec::new();
@@ -799,7 +803,7 @@ async fn a_locked_backup_is_deleted_by_no_role_and_retention_expires_it_once_the
     let (artist, _) = ctx.artist_with_token("Locked Record").await;
     let retention = ctx.retention(policy());
     retention.erase_now(artist, "operator:x", "req-lock", Utc::now()).await.expect("erasure");
-    let record = retention.ledger.read_all().await.unwrap()[0].id;
+    let record = ctx.ledger().read_all().await.unwrap()[0].id;
     let ledger_key = shared::archive::ledger::ledger_key(record);
     for function in ["api", "image-processor", "retention", "backup", "edge"] {
         for k in [&key, &manifest, &ledger_key] {
