@@ -24,6 +24,8 @@ pub fn backup(root: &Path, args: &[String]) -> Result<()> {
     let _interrupted = crate::interrupted_flag()?;
     let stack = Stack::start(root, StackOptions::ephemeral()?)?;
     stack.psql("postgres", "CREATE DATABASE gallery_bench OWNER gallery_owner")?;
+    // The bench checkpoints before each timed restore.
+    stack.psql("postgres", "GRANT pg_checkpoint TO gallery_owner")?;
     let mut command = Command::new(root.join("target/release/backupbench"));
     command.args(&sizes).env("PG_BIN", &pg_bin).envs(stack.env("gallery_bench"));
     let result = run(&mut command);

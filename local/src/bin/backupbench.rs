@@ -367,9 +367,13 @@ async fn main() -> Result<()> {
         let backup_id: uuid::Uuid = result["backup_id"].as_str().unwrap_or_default().parse()?;
 
         eprintln!("{name}: restores");
+        // Each restore starts from a checkpoint: neither pays for writing out
+        // what the other (or the seeding) left dirty.
+        owner.batch_execute("CHECKPOINT").await?;
         let ours_restore_secs = ours_restore(&stack, backup_id, &format!("{name}_ours")).await?;
         let restore_target = format!("{name}_pg");
         stack.create_database(&restore_target).await?;
+        owner.batch_execute("CHECKPOINT").await?;
         let (pg_restore_secs, _, _) = timed(
             &pg_bin.join("pg_restore"),
             &["-d", &restore_target, "--no-owner", &dump.display().to_string()],

@@ -152,7 +152,8 @@ impl Writer {
 /// against its end record.
 #[derive(Default)]
 pub struct Reader {
-    buf: Vec<u8>,
+    /// Unparsed bytes; records are split off its front without moving the rest.
+    buf: bytes::BytesMut,
     current: Option<(TableStart, CopyDigest)>,
     tables: u32,
     finished: bool,
@@ -180,7 +181,9 @@ impl Reader {
             return Ok(None);
         }
         let kind = self.buf[0];
-        let payload: Vec<u8> = self.buf.drain(..5 + len).skip(5).collect();
+        let mut payload = self.buf.split_to(5 + len);
+        bytes::Buf::advance(&mut payload, 5);
+        let payload = payload.freeze();
         let parsed = match (kind, &mut self.current) {
             (b'T', None) => {
                 let start: TableStart = serde_json::from_slice(&payload)
@@ -190,7 +193,7 @@ impl Reader {
             }
             (b'D', Some((_, digest))) => {
                 digest.update(&payload);
-                Record::Data(bytes::Bytes::from(payload))
+                Record::Data(payload)
             }
             (b'E', Some(_)) => {
                 let end: TableEnd = serde_json::from_slice(&payload)

@@ -107,7 +107,20 @@ pub struct ObjectHead {
     pub size: u64,
     pub version_id: Option<String>,
     pub kms_key_id: Option<String>,
+    pub etag: Option<String>,
 }
+
+/// How [`ObjectStore::get_ranges`] splits a read.
+#[derive(Debug, Clone, Copy)]
+pub struct Ranges {
+    /// Bytes per GET.
+    pub size: u64,
+    /// GETs at once (each holds one range in memory until it is taken).
+    pub in_flight: usize,
+}
+
+/// Reads of one range before its failure ends the whole read.
+const RANGE_ATTEMPTS: u32 = 3;
 
 /// S3 with the gallery's data key for server-side encryption.
 #[derive(Clone, Debug)]
@@ -212,6 +225,7 @@ impl ObjectStore {
                 size: out.content_length().and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
                 version_id: out.version_id().map(str::to_owned),
                 kms_key_id: out.ssekms_key_id().map(str::to_owned),
+                etag: out.e_tag().map(str::to_owned),
             })),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
             Err(e) => Err(s3_error("head", bucket, key, e)),
@@ -570,47 +584,83 @@ impl ObjectStore {
         }
     }
 
-    /// An object's bytes as they arrive, never buffered whole: one version
-    /// of it (`None`: the current one).
-    pub async fn get_stream(
+    /// An object's bytes in order, read as ranged GETs of [`Ranges::size`]
+    /// bytes with [`Ranges::in_flight`] of them at once: more than one
+    /// connection's throughput, memory bounded by the ranges in flight, and a
+    /// connection dropped mid-body costs one range, read again, rather than
+    /// the whole read. Every range is of the one version `head` describes:
+    /// pinned by version id, or by ETag when the bucket keeps none.
+    pub fn get_ranges(
         &self,
         bucket: &str,
         key: &str,
-        version: Option<&str>,
-    ) -> Result<
-        impl futures_util::Stream<Item = Result<bytes::Bytes, StorageError>> + Send + 'static,
-        StorageError,
-    > {
-        let out = self
-            .s3
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .set_version_id(version.map(Into::into))
-            .send()
-            .await
-            .map_err(|e| s3_error("get", bucket, key, e))?;
-        let (bucket, key) = (bucket.to_owned(), key.to_owned());
-        Ok(futures_util::stream::unfold(Some(out.body), move |body| {
-            let (bucket, key) = (bucket.clone(), key.clone());
-            async move {
-                let mut body = body?;
-                match body.try_next().await {
-                    Ok(Some(bytes)) => Some((Ok(bytes), Some(body))),
-                    Ok(None) => None,
-                    Err(e) => Some((
-                        Err(StorageError::S3 {
-                            operation: "get",
-                            bucket,
-                            key,
-                            message: e.to_string(),
-                            retryable: true,
-                        }),
-                        None,
-                    )),
+        head: &ObjectHead,
+        ranges: Ranges,
+    ) -> impl futures_util::Stream<Item = Result<bytes::Bytes, StorageError>> + Send + 'static {
+        use futures_util::StreamExt;
+        let this = self.clone();
+        let (bucket, key, head) = (bucket.to_owned(), key.to_owned(), head.clone());
+        let size = ranges.size.max(1);
+        let starts = (0..head.size.div_ceil(size)).map(move |i| i * size);
+        futures_util::stream::iter(starts)
+            .map(move |start| {
+                let (this, bucket, key, head) =
+                    (this.clone(), bucket.clone(), key.clone(), head.clone());
+                let last = (start + size).min(head.size) - 1;
+                async move { this.get_range(&bucket, &key, &head, start, last).await }
+            })
+            .buffered(ranges.in_flight.max(1))
+    }
+
+    /// Bytes `first..=last` of one version, read again when the body breaks
+    /// off (the SDK retries a failed request, not a body cut short).
+    async fn get_range(
+        &self,
+        bucket: &str,
+        key: &str,
+        head: &ObjectHead,
+        first: u64,
+        last: u64,
+    ) -> Result<bytes::Bytes, StorageError> {
+        let failed = |message: String, retryable: bool| StorageError::S3 {
+            operation: "get",
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            message,
+            retryable,
+        };
+        let mut attempt = 1;
+        loop {
+            let out = self
+                .s3
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .range(format!("bytes={first}-{last}"))
+                .set_version_id(head.version_id.clone())
+                .set_if_match(if head.version_id.is_none() { head.etag.clone() } else { None })
+                .send()
+                .await
+                .map_err(|e| s3_error("get", bucket, key, e))?;
+            match out.body.collect().await {
+                Ok(body) => {
+                    let bytes = body.into_bytes();
+                    let want = last - first + 1;
+                    if bytes.len() as u64 != want {
+                        return Err(failed(
+                            format!("range {first}-{last}: {} of {want} bytes", bytes.len()),
+                            false,
+                        ));
+                    }
+                    return Ok(bytes);
                 }
+                Err(e) if attempt < RANGE_ATTEMPTS => {
+                    tracing::warn!(bucket, key, first, attempt, error = %e, "range cut short; reading it again");
+                    attempt += 1;
+                }
+                Err(e) => return Err(failed(format!("range {first}-{last}: {e}"), true)),
             }
-        }))
+        }
     }
 
     /// A presigned POST that lets a browser upload exactly one object to

@@ -224,8 +224,16 @@ pub async fn write_snapshot<S: Sink>(
                 .await?;
             let stream = db::copy_out_stream(tx, table, &columns, order).await?;
             pin_mut!(stream);
-            while let Some(chunk) = stream.try_next().await.map_err(DbError::from)? {
-                writing.send(Input::Data(chunk)).await?;
+            // COPY yields a row at a time; the archive gets them joined.
+            let mut rows = bytes::BytesMut::new();
+            while let Some(row) = stream.try_next().await.map_err(DbError::from)? {
+                rows.extend_from_slice(&row);
+                if rows.len() >= pipeline::JOINED {
+                    writing.send(Input::Data(rows.split().freeze())).await?;
+                }
+            }
+            if !rows.is_empty() {
+                writing.send(Input::Data(rows.freeze())).await?;
             }
             writing.send(Input::End).await?;
         }

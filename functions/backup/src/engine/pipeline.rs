@@ -254,10 +254,32 @@ pub struct Reading {
     fetcher: tokio::task::JoinHandle<Result<(), BackupError>>,
 }
 
+/// Rows are joined up to this size before they go on, both ways: one
+/// message, archive record and COPY write per 64 KiB rather than per row.
+pub const JOINED: usize = 64 << 10;
+
 /// Forwards decompressed bytes into the record parser and the records onward.
 struct RecordWriter {
     reader: frames::Reader,
     out: mpsc::Sender<Record>,
+    /// Rows parsed but not yet sent: whole COPY lines, in order.
+    data: bytes::BytesMut,
+}
+
+impl RecordWriter {
+    fn send(&self, record: Record) -> std::io::Result<()> {
+        self.out
+            .blocking_send(record)
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+    }
+
+    fn send_data(&mut self) -> std::io::Result<()> {
+        if self.data.is_empty() {
+            return Ok(());
+        }
+        let joined = self.data.split().freeze();
+        self.send(Record::Data(joined))
+    }
 }
 
 impl Write for RecordWriter {
@@ -265,10 +287,17 @@ impl Write for RecordWriter {
         self.reader.push(data);
         loop {
             match self.reader.next_record() {
-                Ok(Some(record)) => self
-                    .out
-                    .blocking_send(record)
-                    .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?,
+                Ok(Some(Record::Data(rows))) => {
+                    self.data.extend_from_slice(&rows);
+                    if self.data.len() >= JOINED {
+                        self.send_data()?;
+                    }
+                }
+                // A table's end (or the next start) follows its last rows.
+                Ok(Some(record)) => {
+                    self.send_data()?;
+                    self.send(record)?;
+                }
                 Ok(None) => return Ok(data.len()),
                 Err(e) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
             }
@@ -288,7 +317,7 @@ impl Reading {
     {
         use futures_util::StreamExt;
         let chunk_key = super::manifest::subkey(key, "chunks");
-        let (bytes_tx, mut bytes_rx) = mpsc::channel::<Bytes>(4);
+        let (bytes_tx, mut bytes_rx) = mpsc::channel::<Bytes>(2);
         let (records_tx, records) = mpsc::channel(16);
         let fetcher = tokio::spawn(async move {
             while let Some(piece) = stream.next().await {
@@ -339,7 +368,8 @@ fn decode(
             break (header, opener);
         }
     };
-    let records = RecordWriter { reader: frames::Reader::default(), out };
+    let records =
+        RecordWriter { reader: frames::Reader::default(), out, data: bytes::BytesMut::new() };
     let mut zstd = zstd::stream::write::Decoder::new(records).map_err(io)?;
     zstd.window_log_max(ZSTD_WINDOW_LOG_MAX).map_err(io)?;
     let mut plain = Vec::with_capacity(2 << 20);
@@ -383,5 +413,72 @@ fn archive_error(e: std::io::Error) -> BackupError {
             BackupError::Archive(frames::ArchiveError(format!("decompression: {other}")))
         }
         None => BackupError::Archive(frames::ArchiveError("decompression failed".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// Parts kept in memory.
+    #[derive(Clone, Default)]
+    struct Parts(Arc<Mutex<Vec<Bytes>>>);
+
+    impl Sink for Parts {
+        async fn part(&mut self, _number: i32, bytes: Bytes) -> Result<(), BackupError> {
+            self.0.lock().map_err(|e| BackupError::Worker(e.to_string()))?.push(bytes);
+            Ok(())
+        }
+        async fn complete(self) -> Result<Option<String>, BackupError> {
+            Ok(None)
+        }
+        async fn abort(self) {}
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rows_written_one_by_one_come_back_joined_and_whole() {
+        let header = Header::new(uuid::Uuid::nil(), "2026-12-04T03:00:00Z".into(), [7; 7]);
+        let key = [9u8; 32];
+        let parts = Parts::default();
+        let writing = Writing::start(&header, &key, parts.clone()).expect("start");
+        let columns = vec!["id".to_owned(), "note".to_owned()];
+        let start = TableStart { name: "audit_log".into(), columns };
+        let fed = async {
+            writing.send(Input::Start(start.clone())).await?;
+            for i in 0..5_000 {
+                let row = format!("{i}\tplate {i} pulled on copper\n");
+                writing.send(Input::Data(Bytes::from(row))).await?;
+            }
+            writing.send(Input::End).await
+        }
+        .await;
+        let written = writing.finish(fed).await.expect("written");
+        let object: Vec<Bytes> = parts.0.lock().expect("parts").clone();
+        let stream = futures_util::stream::iter(object.into_iter().map(Ok));
+        let mut reading = Reading::start(stream, &key, None);
+        let (mut data, mut messages, mut ends) = (Vec::new(), 0, Vec::new());
+        while let Some(record) = reading.records.recv().await {
+            match record {
+                Record::Data(rows) => {
+                    assert!(rows.len() < JOINED + 64, "joined up to about {JOINED} bytes");
+                    assert!(rows.ends_with(b"\n"), "only whole rows");
+                    data.extend_from_slice(&rows);
+                    messages += 1;
+                }
+                Record::End(summary) => ends.push(summary),
+                Record::Start(s) => assert_eq!(s, start),
+                Record::Finished { tables } => assert_eq!(tables, 1),
+            }
+        }
+        let totals = reading.finish().await.expect("read back");
+        let expected: String =
+            (0..5_000).map(|i| format!("{i}\tplate {i} pulled on copper\n")).collect();
+        assert_eq!(data, expected.as_bytes());
+        assert!(messages < 5, "{messages} messages for {} bytes", data.len());
+        assert_eq!(ends, written.tables);
+        assert_eq!(ends[0].rows, 5_000);
+        assert_eq!(totals.object_sha256, written.object_sha256);
     }
 }

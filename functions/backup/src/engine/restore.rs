@@ -22,7 +22,7 @@ use super::pipeline::{Expected, ReadTotals, Reading};
 use super::{catalog_entry, key_context, BackupError, BackupService, Role};
 use shared::archive::ledger::ErasureRecord;
 use shared::aws::keys::{key_identity, Keys};
-use shared::aws::storage::ObjectStore;
+use shared::aws::storage::{ObjectStore, Ranges};
 use shared::config::DbConfig;
 use shared::db::{self, DbError};
 
@@ -184,6 +184,11 @@ pub fn check_database_name(name: &str) -> Result<(), BackupError> {
 }
 
 const DRILL_PREFIX: &str = "gallery_drill_";
+
+/// Backups are read 8 MiB at a time, four GETs at once: a restore is never
+/// waiting on one connection, and holds at most these ranges plus the
+/// decoder's few pieces (about 64 MiB of the function's 1024).
+const READ_RANGES: Ranges = Ranges { size: 8 << 20, in_flight: 4 };
 
 /// The table being loaded: its name, the backup's columns, its COPY.
 type OpenTable = (&'static str, Vec<String>, std::pin::Pin<Box<tokio_postgres::CopyInSink<Bytes>>>);
@@ -711,7 +716,7 @@ impl BackupCopy {
                 None => BackupError::NotFound(m.object_key.clone()),
             })?;
         let body = futures_util::TryStreamExt::map_err(
-            self.store.get_stream(&self.bucket, &m.object_key, version).await?,
+            self.store.get_ranges(&self.bucket, &m.object_key, &head, READ_RANGES),
             BackupError::from,
         );
         let expected = Expected {
