@@ -81,7 +81,7 @@ resource "aws_s3_bucket_ownership_controls" "dr" {
 data "aws_iam_policy_document" "dr_bucket" {
   for_each = local.replicated_buckets
 
-  source_policy_documents = each.key == "processed" ? [data.aws_iam_policy_document.renditions_through_cloudfront["dr"].json] : []
+  source_policy_documents = each.key == "processed" ? [data.aws_iam_policy_document.renditions_through_cloudfront["dr"].json] : [data.aws_iam_policy_document.new_backup_keys_only["dr"].json]
 
   statement {
     sid     = "DenyInsecureTransport"

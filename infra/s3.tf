@@ -193,6 +193,7 @@ data "aws_iam_policy_document" "gallery_bucket" {
   source_policy_documents = concat(
     [data.aws_iam_policy_document.bucket_baseline[each.key].json],
     each.key == "processed" ? [data.aws_iam_policy_document.renditions_through_cloudfront["primary"].json] : [],
+    each.key == "backups" ? [data.aws_iam_policy_document.new_backup_keys_only["primary"].json] : [],
   )
 
   # CloudTrail delivery (trail bucket only), scoped to our trail.
@@ -241,6 +242,43 @@ data "aws_iam_policy_document" "gallery_bucket" {
         variable = "s3:x-amz-acl"
         values   = ["bucket-owner-full-control"]
       }
+    }
+  }
+}
+
+# Backups and manifests are written once. S3 refuses a PutObject or
+# CompleteMultipartUpload under backups/ that does not carry If-None-Match,
+# whoever sends it (conditional writes enforced by bucket policy; the
+# multipart steps that cannot carry the header are exempt through
+# s3:ObjectCreationOperation). Object Lock keeps every older version anyway;
+# this keeps each key's current version the one written beside its manifest.
+data "aws_iam_policy_document" "new_backup_keys_only" {
+  for_each = {
+    primary = local.bucket_names.backups
+    dr      = "${local.bucket_names.backups}-dr"
+  }
+
+  statement {
+    sid       = "DenyBackupOverwrites"
+    effect    = "Deny"
+    actions   = ["s3:PutObject"]
+    resources = ["arn:${local.partition}:s3:::${each.value}/backups/*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "Null"
+      variable = "s3:if-none-match"
+      values   = ["true"]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "s3:ObjectCreationOperation"
+      values   = ["true"]
     }
   }
 }

@@ -148,6 +148,10 @@ function resolve(d, call) {
       context['s3:x-amz-server-side-encryption'] = 'aws:kms'
       context['s3:x-amz-server-side-encryption-aws-kms-key-id'] = bucket.key
     }
+    if (call.action === 's3:PutObject' && call.creation !== undefined) {
+      context['s3:ObjectCreationOperation'] = String(call.creation)
+      if (call.ifNoneMatch) context['s3:if-none-match'] = call.ifNoneMatch
+    }
     for (const [k, v] of Object.entries(call.objectTags ?? {})) context[`s3:ExistingObjectTag/${k}`] = v
     // CloudFront reads: S3 serves only what the bucket policy's tag rule allows.
     const expect = call.who.service === 'cloudfront.amazonaws.com' && call.objectTags?.['gallery-visibility'] !== 'public' ? 'Denied' : 'Allowed'

@@ -55,6 +55,13 @@ export function impliedRequests(d) {
   const processor = d.fn('image_processor')
   add('S3 invokes the image processor for an upload', { principal: 's3.amazonaws.com', action: 'lambda:InvokeFunction', resource: processor.arn, context: { 'aws:SourceArn': originals.arn, 'aws:SourceAccount': d.account }, resourcePolicy: d.lambdaPolicy(processor) })
 
+  // Backups are written once (denials: the same writes without If-None-Match).
+  for (const suffix of ['backups', 'backups-dr']) {
+    const b = d.bucket(suffix)
+    const context = { 'aws:SecureTransport': 'true', 's3:ObjectCreationOperation': 'true', 's3:if-none-match': '*', 's3:x-amz-server-side-encryption': 'aws:kms', 's3:x-amz-server-side-encryption-aws-kms-key-id': b.key }
+    add(`an administrator writes a new backup key in ${suffix} (If-None-Match)`, { principal: `arn:${d.partition}:iam::${d.account}:role/administrator`, action: 's3:PutObject', resource: `${b.arn}/backups/2026/12/03/x.cpgbak`, context, identity: adminPolicy(), resourcePolicy: b.policy })
+  }
+
   // Schedules.
   const scheduler = role(`${d.prefix}-scheduler`)
   for (const f of ['backup', 'retention']) {
@@ -174,6 +181,19 @@ export function denials(d) {
     deny(`${name} bypasses or changes Object Lock`, { principal: r.arn, action: 's3:BypassGovernanceRetention', resource: `${backups.arn}/backups/2026/12/03/x.cpgbak`, identity: r.policies, resourcePolicy: backups.policy })
     deny(`${name} changes the bucket's lock`, { principal: r.arn, action: 's3:PutBucketObjectLockConfiguration', resource: backups.arn, identity: r.policies, resourcePolicy: backups.policy })
   }
+  // Written once: a write without If-None-Match is refused by the bucket
+  // policy in both regions, even to an administrator (with it, it is not:
+  // impliedRequests).
+  const administrator = `arn:${d.partition}:iam::${d.account}:role/administrator`
+  for (const suffix of ['backups', 'backups-dr']) {
+    const b = d.bucket(suffix)
+    const write = { 'aws:SecureTransport': 'true', 's3:ObjectCreationOperation': 'true', 's3:x-amz-server-side-encryption': 'aws:kms', 's3:x-amz-server-side-encryption-aws-kms-key-id': b.key }
+    for (const key of ['backups/2026/12/03/x.cpgbak', 'backups/2026/12/03/x.manifest.json']) {
+      const req = { principal: administrator, action: 's3:PutObject', resource: `${b.arn}/${key}`, identity: adminPolicy(), resourcePolicy: b.policy }
+      deny(`an administrator writes ${key} in ${suffix} without If-None-Match`, { ...req, context: write })
+    }
+  }
+  deny('the backup function overwrites a backup (no If-None-Match)', { principal: d.functionRole('backup').arn, action: 's3:PutObject', resource: `${backups.arn}/backups/2026/12/03/x.cpgbak`, context: { 'aws:SecureTransport': 'true', 's3:ObjectCreationOperation': 'true', 's3:x-amz-server-side-encryption': 'aws:kms', 's3:x-amz-server-side-encryption-aws-kms-key-id': backups.key }, identity: d.functionRole('backup').policies, resourcePolicy: backups.policy })
   deny('the backup function writes an erasure record', { principal: d.functionRole('backup').arn, action: 's3:PutObject', resource: `${backups.arn}/erasures/x.json`, identity: d.functionRole('backup').policies, resourcePolicy: backups.policy })
   deny('retention writes a backup', { principal: d.functionRole('retention').arn, action: 's3:PutObject', resource: `${backups.arn}/backups/2026/12/03/x.cpgbak`, identity: d.functionRole('retention').policies, resourcePolicy: backups.policy })
   // A ledger writer cannot make what unwraps as a backup's data key.

@@ -74,7 +74,7 @@ function s3Actions(method, url, entry, fields) {
         const k = xmlValues(obj, 'Key')[0]
         add(xmlValues(obj, 'VersionId').length ? 's3:DeleteObjectVersion' : 's3:DeleteObject', k)
       }
-    } else if (method === 'POST' && fields) add('s3:PutObject', fields.key, { upload: 'presigned POST', tagging: fields.tagging, sse: fields['x-amz-server-side-encryption'] })
+    } else if (method === 'POST' && fields) add('s3:PutObject', fields.key, { upload: 'presigned POST', creation: true, tagging: fields.tagging, sse: fields['x-amz-server-side-encryption'] })
     else add(`s3:bucket-admin:${method}:${[...q.keys()].join(',')}`, '')
     return out
   }
@@ -86,10 +86,10 @@ function s3Actions(method, url, entry, fields) {
   } else if (method === 'PUT') {
     if (q.has('tagging')) add(versioned ? 's3:PutObjectVersionTagging' : 's3:PutObjectTagging', key, { tags: body(entry).toString('utf8') })
     else if (q.has('retention')) add('s3:PutObjectRetention')
-    else if (q.has('uploadId')) add('s3:PutObject', key, { part: true })
+    else if (q.has('uploadId')) add('s3:PutObject', key, { part: true, creation: false })
     else {
       const copy = header(entry.headers, 'x-amz-copy-source')
-      add('s3:PutObject', key, { write: true, tagging: header(entry.headers, 'x-amz-tagging'), sse: header(entry.headers, 'x-amz-server-side-encryption') })
+      add('s3:PutObject', key, { write: true, creation: true, ifNoneMatch: header(entry.headers, 'if-none-match'), tagging: header(entry.headers, 'x-amz-tagging'), sse: header(entry.headers, 'x-amz-server-side-encryption') })
       if (header(entry.headers, 'x-amz-tagging')) add('s3:PutObjectTagging')
       // A write that sets a lock is also authorized as s3:PutObjectRetention.
       if (header(entry.headers, 'x-amz-object-lock-mode')) add('s3:PutObjectRetention')
@@ -99,8 +99,11 @@ function s3Actions(method, url, entry, fields) {
       }
     }
   } else if (method === 'POST') {
-    if (q.has('uploads')) add('s3:PutObject', key, { write: true, sse: header(entry.headers, 'x-amz-server-side-encryption') })
-    else if (q.has('uploadId')) add('s3:PutObject', key, { complete: true })
+    // S3's s3:ObjectCreationOperation: true for the requests that create the
+    // object (PutObject, CompleteMultipartUpload), false for the multipart
+    // steps before it, which cannot carry If-None-Match.
+    if (q.has('uploads')) add('s3:PutObject', key, { write: true, creation: false, sse: header(entry.headers, 'x-amz-server-side-encryption') })
+    else if (q.has('uploadId')) add('s3:PutObject', key, { complete: true, creation: true, ifNoneMatch: header(entry.headers, 'if-none-match') })
     else add(`s3:object-admin:POST:${[...q.keys()].join(',')}`)
   } else if (method === 'DELETE') {
     if (q.has('uploadId')) add('s3:AbortMultipartUpload')

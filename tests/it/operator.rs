@@ -216,13 +216,28 @@ async fn an_operator_runs_a_backup_and_a_drill_now_and_reads_their_history() {
     assert_eq!(history["result"]["backups"][0]["status"], "succeeded");
     assert_eq!(history["result"]["drills"][0]["status"], "succeeded");
     assert_eq!(history["result"]["drills"][0]["backup_id"], backup_id.as_str());
+    // The Sunday check of the oldest kept backup, on demand: with a newer
+    // backup taken, the first one is restored too.
+    ops(&ctx, &backup, &alice, &["backup", "run"]).await;
+    let older = json(&ops(&ctx, &backup, &alice, &["backup", "drill", "--older"]).await);
+    assert_eq!(older["result"]["copies"]["older"]["verified"], true, "{older}");
+    assert_eq!(older["result"]["copies"]["older"]["backup_id"], backup_id.as_str(), "{older}");
 
     let audited = strings(
         &ctx.pool.get().await.unwrap(),
         "SELECT action FROM audit_log WHERE actor LIKE 'operator:%alice' ORDER BY id",
     )
     .await;
-    assert_eq!(audited, ["ops.run_backup", "ops.run_restore_drill", "ops.backup_history"]);
+    assert_eq!(
+        audited,
+        [
+            "ops.run_backup",
+            "ops.run_restore_drill",
+            "ops.backup_history",
+            "ops.run_backup",
+            "ops.run_older_backup_drill"
+        ]
+    );
 
     // A task sent to the wrong function is refused by name.
     let wrong = ops(

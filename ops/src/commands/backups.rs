@@ -6,8 +6,14 @@ use shared::operator::OperatorTask;
 pub enum Backup {
     /// Takes a backup now (the same run as the daily schedule's).
     Run,
-    /// Restores the newest backup into a scratch database and checks it, now.
-    Drill,
+    /// Restores the newest backup into a scratch database and checks it, now
+    /// (and proves the DR copy).
+    Drill {
+        /// Also restore the oldest backup the rotation keeps, as the Sunday
+        /// drill does.
+        #[arg(long)]
+        older: bool,
+    },
     /// Reads a backup end to end (manifest, data key, every chunk and table
     /// checksum) without writing anything.
     Verify {
@@ -49,7 +55,8 @@ impl Backup {
     pub fn task(self) -> OperatorTask {
         match self {
             Self::Run => OperatorTask::RunBackup,
-            Self::Drill => OperatorTask::RunRestoreDrill,
+            Self::Drill { older: false } => OperatorTask::RunRestoreDrill,
+            Self::Drill { older: true } => OperatorTask::RunOlderBackupDrill,
             Self::History { limit } => OperatorTask::BackupHistory { limit },
             Self::Verify { backup } => OperatorTask::VerifyBackup { backup },
             Self::Restore {

@@ -254,8 +254,10 @@ pub async fn defer_for_load(db: &impl GenericClient) -> Result<Deferred, DbError
 /// Puts back what `defer_for_load` took off: keys, then indexes, then foreign
 /// keys (each checked against every loaded row), then the triggers.
 pub async fn restore_deferred(db: &impl GenericClient, deferred: &Deferred) -> Result<(), DbError> {
-    // Each index is built once, with room to sort (this transaction only).
-    let mut sql = String::from("SET LOCAL maintenance_work_mem = '128MB';");
+    // Each index is built once, under the server's own maintenance_work_mem
+    // and parallel workers, as pg_restore's are: more memory buys a third
+    // process, which on a small instance only competes for its cores.
+    let mut sql = String::new();
     for (table, name, definition) in &deferred.keys {
         sql.push_str(&format!("ALTER TABLE {table} ADD CONSTRAINT {name} {definition};"));
     }

@@ -78,6 +78,9 @@ pub enum OperatorTask {
     MigrateDatabase,
     RunBackup,
     RunRestoreDrill,
+    /// The drill with the weekly check of the oldest backup the rotation
+    /// keeps (restored into its own scratch database with erasure replay), now.
+    RunOlderBackupDrill,
     /// Reads a backup end to end (manifest, key, every chunk, every table's
     /// checksum) and writes nothing.
     VerifyBackup {
@@ -189,6 +192,7 @@ impl OperatorTask {
             Self::MigrateDatabase
             | Self::RunBackup
             | Self::RunRestoreDrill
+            | Self::RunOlderBackupDrill
             | Self::BackupHistory { .. }
             | Self::VerifyBackup { .. }
             | Self::RestoreBackup { .. }
@@ -212,6 +216,7 @@ impl OperatorTask {
             Self::MigrateDatabase => "ops.migrate_database",
             Self::RunBackup => "ops.run_backup",
             Self::RunRestoreDrill => "ops.run_restore_drill",
+            Self::RunOlderBackupDrill => "ops.run_older_backup_drill",
             Self::VerifyBackup { .. } => "ops.verify_backup",
             Self::RestoreBackup { .. } => "ops.restore_backup",
             Self::ReplayErasures { .. } => "ops.replay_erasures",
