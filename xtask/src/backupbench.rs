@@ -24,8 +24,11 @@ pub fn backup(root: &Path, args: &[String]) -> Result<()> {
     let _interrupted = crate::interrupted_flag()?;
     let stack = Stack::start(root, StackOptions::ephemeral()?)?;
     stack.psql("postgres", "CREATE DATABASE gallery_bench OWNER gallery_owner")?;
-    // The bench checkpoints before each timed restore.
+    // The bench checkpoints before each timed restore; autovacuum is off so
+    // that no restore is timed beside a vacuum of the one before it.
     stack.psql("postgres", "GRANT pg_checkpoint TO gallery_owner")?;
+    stack.psql("postgres", "ALTER SYSTEM SET autovacuum = off")?;
+    stack.psql("postgres", "SELECT pg_reload_conf()")?;
     let mut command = Command::new(root.join("target/release/backupbench"));
     command.args(&sizes).env("PG_BIN", &pg_bin).envs(stack.env("gallery_bench"));
     let result = run(&mut command);

@@ -379,11 +379,12 @@ async fn main() -> Result<()> {
         let (mut ours_times, mut pg_times) = (Vec::new(), Vec::new());
         for round in 0..RESTORE_ROUNDS {
             for ours_turn in [round % 2 == 0, round % 2 == 1] {
-                // Each into a new database, from a checkpoint: none pays for
-                // writing out what another (or the seeding) left dirty.
+                // Each into a new database, from a checkpoint and a sync: none
+                // pays for writing out what another (or the seeding) left dirty.
                 let target = format!("{name}_{}", if ours_turn { "ours" } else { "pg" });
                 stack.create_database(&target).await?;
                 owner.batch_execute("CHECKPOINT").await?;
+                std::process::Command::new("sync").status()?;
                 if ours_turn {
                     ours_times.push(ours_restore(&stack, backup_id, &target).await?);
                 } else {
