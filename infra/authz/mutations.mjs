@@ -78,6 +78,23 @@ export const mutations = [
     caughtBy: /recorded \((api|image_processor|backup|retention) s3:/,
   },
   {
+    name: 'backups may be overwritten (no bucket policy refuses a write without If-None-Match)',
+    plant: (d) => {
+      for (const b of d.buckets.values()) if (b.policy?.policy) dropSid(b.policy.policy, 'DenyBackupOverwrites')
+    },
+    caughtBy: /without If-None-Match/,
+  },
+  {
+    // CreateMultipartUpload and UploadPart cannot carry the header.
+    name: 'the written-once rule without s3:ObjectCreationOperation (every multipart backup refused)',
+    plant: (d) => {
+      for (const b of d.buckets.values()) {
+        for (const s of statements(b.policy?.policy ?? { Statement: [] })) if (s.Sid === 'DenyBackupOverwrites') delete s.Condition.Bool
+      }
+    },
+    caughtBy: /backup s3:PutObject/,
+  },
+  {
     // The key policy names the ledger's writers itself (KMS needs no IAM
     // grant then): without its statement, the API's seal is refused.
     name: 'the backups key does not let the ledger writers seal records',
