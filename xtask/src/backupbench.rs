@@ -31,6 +31,9 @@ pub fn backup(root: &Path, args: &[String]) -> Result<()> {
     stack.psql("postgres", "SELECT pg_reload_conf()")?;
     let mut command = Command::new(root.join("target/release/backupbench"));
     command.args(&sizes).env("PG_BIN", &pg_bin).envs(stack.env("gallery_bench"));
+    if let (_, Some(emulator)) = stack.pids() {
+        command.env("BENCH_EMULATOR_PID", emulator.to_string());
+    }
     let result = run(&mut command);
     drop(stack);
     result
