@@ -222,8 +222,10 @@ impl BackupService {
         self.primary().verify_opened(&opened).await
     }
 
-    /// Loads the object's rows into `target`, whose schema is at the backup's
-    /// version, in one transaction: a refused object leaves the tables empty.
+    /// Loads the object's rows (`reading`, started early so the first ranges
+    /// arrive while the schema is built) into `target`, whose schema is at
+    /// the backup's version, in one transaction: a refused object leaves the
+    /// tables empty.
     /// Before it commits, a drill reads every table's digest back, and the
     /// ledger's erasures are replayed (`erasures`), so no other session ever
     /// sees an erased artist in the restored data.
@@ -231,6 +233,7 @@ impl BackupService {
         &self,
         target: &mut tokio_postgres::Client,
         opened: &Opened,
+        mut reading: Reading,
         erasures: Option<&[ErasureRecord]>,
         digests: bool,
     ) -> Result<Loaded, BackupError> {
@@ -239,7 +242,6 @@ impl BackupService {
         // Bare tables while the rows go in; indexes, keys and foreign keys are
         // built once at the end (as pg_restore does), in this same transaction.
         let deferred = db::defer_for_load(&tx).await?;
-        let mut reading = self.primary().read(opened).await?;
         let mut loaded = BTreeMap::new();
         let mut summaries = Vec::new();
         let outcome: Result<(), BackupError> = async {
@@ -320,6 +322,8 @@ impl BackupService {
         // Every record proven before anything is written: a ledger that cannot
         // be read, or one tampered record, stops the restore here.
         let ledger = self.ledger().read_all().await?;
+        // Reading is not writing: the object streams in while the target is prepared.
+        let reading = self.primary().read(&opened).await?;
         let owner = self.owner.role().await?;
         ensure_database(&owner, &request.database).await?;
         let target_db = DbConfig { name: request.database.clone(), ..owner.db.clone() };
@@ -336,7 +340,8 @@ impl BackupService {
         let m = &opened.manifest;
         db::migrate_to(&mut target, m.schema_version).await?;
         let in_load = m.schema_version >= db::ERASURES_SINCE;
-        let loaded = self.load(&mut target, &opened, in_load.then_some(&ledger[..]), false).await?;
+        let loaded =
+            self.load(&mut target, &opened, reading, in_load.then_some(&ledger[..]), false).await?;
         db::migrate(&mut target).await?;
         let replayed = match loaded.replayed {
             Some(replayed) => replayed,
@@ -580,6 +585,7 @@ impl BackupService {
         }
         // Proven before the scratch database holds anything.
         let ledger = self.ledger().read_all().await?;
+        let reading = self.primary().read(&opened).await?;
         let mut target = db::connect(
             &DbConfig { name: scratch.to_owned(), ..owner.db.clone() },
             &owner.password,
@@ -592,7 +598,8 @@ impl BackupService {
         // erasures are replayed in it: the snapshot is proven as taken, and
         // an artist erased since is never visible in the scratch database.
         let in_load = m.schema_version >= db::ERASURES_SINCE;
-        let loaded = self.load(&mut target, &opened, in_load.then_some(&ledger[..]), true).await?;
+        let loaded =
+            self.load(&mut target, &opened, reading, in_load.then_some(&ledger[..]), true).await?;
         let restore_ms = started.elapsed().as_millis() as u64;
         // The newer migrations apply to the restored data too.
         db::migrate(&mut target).await?;
