@@ -157,26 +157,42 @@ pub(crate) async fn signed_anew(
     signed
 }
 
-/// Stores `bytes` as a new version of a backup's object and signs its
-/// manifest anew to name that version (the catalog's record too): what a
-/// damaged stored version looks like to a restore. S3 never changes a version
-/// in place and restores read the version the manifest signed, so this is the
-/// only way to put damaged bytes where a restore will read them.
-async fn damage(ctx: &TestContext, service: &BackupService, manifest: &Manifest, bytes: Vec<u8>) {
-    let written = ctx
-        .clients
-        .s3
-        .put_object()
-        .bucket(&ctx.storage.backups_bucket)
-        .key(&manifest.object_key)
-        .body(bytes.into())
+/// Stores `bytes` as a new version of a backup's object in `bucket`, and its
+/// manifest signed anew to name that version (after `edit`); returns it.
+pub(crate) async fn store_version(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    service: &BackupService,
+    manifest: &Manifest,
+    bytes: Vec<u8>,
+    edit: impl FnOnce(&mut Manifest),
+) -> Manifest {
+    let written =
+        s3.put_object().bucket(bucket).key(&manifest.object_key).body(bytes.into()).send().await;
+    let version = written.unwrap().version_id().map(str::to_owned);
+    let signed = signed_anew(service, manifest, |m| {
+        m.object_version = version;
+        edit(m);
+    })
+    .await;
+    s3.put_object()
+        .bucket(bucket)
+        .key(Manifest::key_for(&manifest.object_key))
+        .body(serde_json::to_vec(&signed).unwrap().into())
         .send()
         .await
         .unwrap();
-    let version = written.version_id().map(str::to_owned);
-    let pinned = signed_anew(service, manifest, |m| m.object_version = version).await;
-    let manifest_key = Manifest::key_for(&manifest.object_key);
-    put(ctx, &manifest_key, serde_json::to_vec(&pinned).unwrap()).await;
+    signed
+}
+
+/// A damaged stored version, as a restore sees it: `bytes` stored as a new
+/// version of the backup's object, its manifest (and the catalog's record)
+/// naming that version. S3 never changes a version in place and restores
+/// read the version the manifest signed, so this is the only way to put
+/// damaged bytes where a restore will read them.
+async fn damage(ctx: &TestContext, service: &BackupService, manifest: &Manifest, bytes: Vec<u8>) {
+    let (s3, bucket) = (&ctx.clients.s3, &ctx.storage.backups_bucket);
+    let pinned = store_version(s3, bucket, service, manifest, bytes, |_| {}).await;
     ctx.owner_pool()
         .get()
         .await

@@ -41,28 +41,8 @@ async fn replicate(
     edit: impl FnOnce(&mut Manifest),
 ) {
     let s3 = ctx.replica_s3();
-    let bucket = &ctx.replica.backups_bucket;
-    let written = s3
-        .put_object()
-        .bucket(bucket)
-        .key(&manifest.object_key)
-        .body(bytes.into())
-        .send()
-        .await
-        .unwrap();
-    let version = written.version_id().map(str::to_owned);
-    let copy = crate::backups::signed_anew(service, manifest, |m| {
-        m.object_version = version;
-        edit(m);
-    })
-    .await;
-    s3.put_object()
-        .bucket(bucket)
-        .key(Manifest::key_for(&manifest.object_key))
-        .body(serde_json::to_vec(&copy).unwrap().into())
-        .send()
-        .await
-        .unwrap();
+    crate::backups::store_version(&s3, &ctx.replica.backups_bucket, service, manifest, bytes, edit)
+        .await;
 }
 
 async fn recorded_copies(ctx: &TestContext) -> serde_json::Value {
